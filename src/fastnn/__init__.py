@@ -1,0 +1,28 @@
+"""fastnn: fast multilayer perceptrons on multi-core CPUs.
+
+The forward pass, backpropagation and the parameter update run in typed Cython without the GIL; matrix
+products go through BLAS, elementwise work through OpenMP threads.
+
+>>> import fastnn
+>>> model = fastnn.Sequential([fastnn.Dense(784, 256, activation="relu"),
+...                            fastnn.Dense(256, 10, activation="softmax")], seed=0)
+>>> model.compile(loss="cross_entropy", optimizer=fastnn.SGD(lr=0.05, momentum=0.9),
+...               regularizer=fastnn.L2(1e-4))
+"""
+from importlib.metadata import PackageNotFoundError, version as _version
+
+from .layers import Dense, Linear
+from .losses import BinaryCrossEntropy, CrossEntropy, MeanSquaredError
+from .model import History, Sequential
+from .optim import SGD
+from .regularizers import L1, L1L2, L2
+
+try:
+    __version__ = _version("fastnn")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "Sequential", "History", "Dense", "Linear", "SGD", "L1", "L2", "L1L2",
+    "CrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "__version__",
+]

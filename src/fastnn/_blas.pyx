@@ -1,0 +1,63 @@
+"""Row-major general matrix multiply through scipy's BLAS.
+
+``gemm`` computes ``C = alpha * op(A) @ op(B) + beta * C`` for row-major (C-ordered) matrices, where ``op(X)``
+is ``X`` or ``X.T``, ``C`` is ``m x n`` and the inner dimension is ``k``. BLAS is column-major, so the row-major
+product is computed as the column-major product ``C.T = op(B).T @ op(A).T`` by swapping the operands.
+Sizes of zero return at once (BLAS rejects leading dimensions below one).
+"""
+from scipy.linalg.cython_blas cimport sgemm, dgemm
+
+
+cdef void gemm(BlasTrans ta, BlasTrans tb, int m, int n, int k,
+               floating alpha, const floating *A, int lda,
+               const floating *B, int ldb,
+               floating beta, floating *C, int ldc) noexcept nogil:
+    cdef char ta_ = ta
+    cdef char tb_ = tb
+    if m <= 0 or n <= 0:
+        return
+    if k <= 0:
+        k = 0
+    if lda < 1:
+        lda = 1
+    if ldb < 1:
+        ldb = 1
+    if floating is float:
+        sgemm(&tb_, &ta_, &n, &m, &k, &alpha, <float *> B, &ldb, <float *> A, &lda, &beta, C, &ldc)
+    else:
+        dgemm(&tb_, &ta_, &n, &m, &k, &alpha, <double *> B, &ldb, <double *> A, &lda, &beta, C, &ldc)
+
+
+def _gemm_check(A, B, transpose_a=False, transpose_b=False):
+    """Return ``op(A) @ op(B)`` computed by :func:`gemm` (a test helper; arrays must be C-contiguous)."""
+    import numpy as np
+    A = np.ascontiguousarray(A)
+    B = np.ascontiguousarray(B, dtype=A.dtype)
+    if A.dtype not in (np.float32, np.float64):
+        raise TypeError("A must be float32 or float64")
+    m = A.shape[1] if transpose_a else A.shape[0]
+    k = A.shape[0] if transpose_a else A.shape[1]
+    n = B.shape[0] if transpose_b else B.shape[1]
+    kb = B.shape[1] if transpose_b else B.shape[0]
+    if kb != k:
+        raise ValueError(f"inner dimensions differ: {k} and {kb}")
+    C = np.zeros((m, n), dtype=A.dtype)
+    if A.dtype == np.float32:
+        _gemm_typed[float](A, B, C, transpose_a, transpose_b)
+    else:
+        _gemm_typed[double](A, B, C, transpose_a, transpose_b)
+    return C
+
+
+cdef _gemm_typed(floating[:, ::1] A, floating[:, ::1] B, floating[:, ::1] C, bint ta, bint tb):
+    cdef int m = C.shape[0], n = C.shape[1]
+    cdef int k = A.shape[0] if ta else A.shape[1]
+    cdef const floating *pa = &A[0, 0] if A.shape[0] * A.shape[1] > 0 else NULL
+    cdef const floating *pb = &B[0, 0] if B.shape[0] * B.shape[1] > 0 else NULL
+    if m == 0 or n == 0:
+        return
+    if k == 0:
+        C[...] = 0
+        return
+    gemm(Trans if ta else NoTrans, Trans if tb else NoTrans, m, n, k, <floating> 1.0,
+         pa, A.shape[1], pb, B.shape[1], <floating> 0.0, &C[0, 0], n)

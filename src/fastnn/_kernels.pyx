@@ -1,0 +1,882 @@
+# cython: language_level=3
+"""Compiled kernels of fastnn: dense layers, activations, fused losses, the SGD update and the training engine.
+
+Everything here trusts its inputs: shapes, dtypes, contiguity, finiteness and label ranges are checked in the
+Python layer (``fastnn._validation``) before any function of this module is called. ``_reference.py`` holds a
+pure-NumPy twin of every kernel; it is the written-down specification and the test oracle.
+
+Conventions
+-----------
+* Matrices are row-major. A dense layer with ``n_in`` inputs and ``n_out`` outputs has ``W`` of shape
+  ``(n_out, n_in)`` and ``b`` of shape ``(n_out,)``; its pre-activation is ``z = x @ W.T + b``.
+* Activation derivatives are computed from the activation's *output*, so the backward pass keeps only outputs.
+* Losses are means over the batch. Per sample: cross-entropy ``-sum_k t_k log p_k`` with ``p = softmax(z)``;
+  binary cross-entropy and mean squared error are means over the output units.
+* Work is split across OpenMP threads by batch rows (forward, loss and input gradients: every row is
+  independent) and by output features (weight gradients and the update: no reduction across threads). Every sum
+  is computed in one fixed order, so results do not depend on the number of threads.
+"""
+cimport cython
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport exp, expf, log, logf, log1p, log1pf, tanh, tanhf, fabs, fabsf, isfinite
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy, memset
+from libc.stdint cimport int64_t, int32_t
+
+import numpy as np
+
+from ._blas cimport gemm, NoTrans, Trans
+from ._openmp cimport fastnn_openmp_enabled, fastnn_max_threads
+
+# Codes shared with the Python layer (fastnn.layers / fastnn.losses).
+ACT_IDENTITY = 0
+ACT_RELU = 1
+ACT_SIGMOID = 2
+ACT_TANH = 3
+ACT_SOFTMAX = 4
+LOSS_MSE = 0
+LOSS_CROSS_ENTROPY = 1
+LOSS_BINARY_CROSS_ENTROPY = 2
+
+cdef enum:
+    IDENTITY = 0
+    RELU = 1
+    SIGMOID = 2
+    TANH = 3
+    SOFTMAX = 4
+
+cdef enum:
+    MSE = 0
+    CROSS_ENTROPY = 1
+    BINARY_CROSS_ENTROPY = 2
+
+# Weight gradients and the update are split into tasks of this many output features.
+cdef int FEATURE_BLOCK = 32
+# Forward and backward products are split by columns into blocks of at least this many units, at most this many
+# blocks a layer.
+cdef int COLUMN_BLOCK_MIN = 64
+cdef int COLUMN_BLOCKS_MAX = 16
+# A batch is split across threads only in pieces of at least this many rows.
+cdef int MIN_ROWS_PER_THREAD = 8
+
+
+def openmp_enabled():
+    """Whether the extension was compiled with OpenMP."""
+    return bool(fastnn_openmp_enabled())
+
+
+def max_threads():
+    """OpenMP's default thread count (``OMP_NUM_THREADS`` or the number of cores)."""
+    return fastnn_max_threads()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Scalar helpers
+# ---------------------------------------------------------------------------------------------------------------
+
+cdef inline floating _exp(floating x) noexcept nogil:
+    if floating is float:
+        return expf(x)
+    else:
+        return exp(x)
+
+
+cdef inline floating _log(floating x) noexcept nogil:
+    if floating is float:
+        return logf(x)
+    else:
+        return log(x)
+
+
+cdef inline floating _log1p(floating x) noexcept nogil:
+    if floating is float:
+        return log1pf(x)
+    else:
+        return log1p(x)
+
+
+cdef inline floating _tanh(floating x) noexcept nogil:
+    if floating is float:
+        return tanhf(x)
+    else:
+        return tanh(x)
+
+
+cdef inline floating _abs(floating x) noexcept nogil:
+    if floating is float:
+        return fabsf(x)
+    else:
+        return fabs(x)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Activations on a block of rows (in place), and their derivatives from the output
+# ---------------------------------------------------------------------------------------------------------------
+
+cdef void _activation_forward(int act, floating *z, Py_ssize_t n_rows, Py_ssize_t width,
+                              Py_ssize_t ld) noexcept nogil:
+    """Apply activation ``act`` in place to ``n_rows`` rows of ``width`` values, rows ``ld`` apart.
+
+    Softmax normalises each row over its ``width`` values.
+    """
+    cdef Py_ssize_t r, k
+    cdef floating v, m, s
+    cdef floating *row
+    for r in range(n_rows):
+        row = z + r * ld
+        if act == RELU:
+            for k in range(width):
+                v = row[k]
+                row[k] = v if v > 0 else 0
+        elif act == SIGMOID:
+            for k in range(width):
+                row[k] = 1 / (1 + _exp(-row[k]))
+        elif act == TANH:
+            for k in range(width):
+                row[k] = _tanh(row[k])
+        elif act == SOFTMAX:
+            m = row[0]
+            for k in range(1, width):
+                m = row[k] if row[k] > m else m
+            s = 0
+            for k in range(width):
+                v = _exp(row[k] - m)
+                row[k] = v
+                s += v
+            s = 1 / s
+            for k in range(width):
+                row[k] *= s
+
+
+cdef void _activation_backward(int act, const floating *a, floating *d, Py_ssize_t n_rows, Py_ssize_t width,
+                               Py_ssize_t ld) noexcept nogil:
+    """Multiply the gradient ``d`` in place by the derivative of ``act``, computed from its output ``a``.
+
+    Both hold ``n_rows`` rows of ``width`` values, rows ``ld`` apart. Softmax needs whole rows.
+    """
+    cdef Py_ssize_t r, k
+    cdef floating v, s
+    cdef const floating *ar
+    cdef floating *dr
+    for r in range(n_rows):
+        ar = a + r * ld
+        dr = d + r * ld
+        if act == RELU:
+            for k in range(width):
+                dr[k] = dr[k] if ar[k] > 0 else 0
+        elif act == SIGMOID:
+            for k in range(width):
+                v = ar[k]
+                dr[k] *= v * (1 - v)
+        elif act == TANH:
+            for k in range(width):
+                v = ar[k]
+                dr[k] *= 1 - v * v
+        elif act == SOFTMAX:
+            s = 0
+            for k in range(width):
+                s += dr[k] * ar[k]
+            for k in range(width):
+                dr[k] = ar[k] * (dr[k] - s)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Output layer: loss per sample and gradient with respect to the logits, fused
+# ---------------------------------------------------------------------------------------------------------------
+
+cdef void _output_rows(int loss, int act, floating *z, floating *d, Py_ssize_t n_rows, Py_ssize_t K,
+                       const int32_t *labels, const floating *targets, const int64_t *rows,
+                       Py_ssize_t first, floating scale, floating *sample_loss, floating *sample_correct,
+                       bint want_grad) noexcept nogil:
+    """Loss, accuracy and logit gradient for ``n_rows`` rows.
+
+    ``z`` holds the last layer's pre-activation (for cross-entropy and binary cross-entropy) or its output (for
+    mean squared error); on return it holds the output (probabilities). Row ``r`` belongs to sample
+    ``rows[r]`` when ``rows`` is not NULL, else to sample ``first + r``. Targets come from ``labels`` (integer
+    classes) when not NULL, else from ``targets`` (``K`` values a sample). The gradient is written to ``d`` when
+    ``want_grad``, already divided by the batch size through ``scale``.
+    """
+    cdef Py_ssize_t r, k, i, y, amax, tmax
+    cdef floating *zr
+    cdef floating *dr
+    cdef const floating *tr
+    cdef floating m, s, v, t, zy, tz, tsum, logs, lsum, tbest, hits, inv_k = 1.0 / K
+    for r in range(n_rows):
+        i = rows[r] if rows != NULL else first + r
+        zr = z + r * K
+        dr = d + r * K
+        tr = targets + i * K if labels == NULL else NULL
+        if loss == CROSS_ENTROPY:
+            m = zr[0]
+            amax = 0
+            for k in range(1, K):
+                if zr[k] > m:
+                    m = zr[k]
+                    amax = k
+            s = 0
+            tz = 0
+            tsum = 0
+            tmax = 0
+            if labels != NULL:
+                y = labels[i]
+                zy = zr[y] - m
+                tmax = y
+            else:
+                tbest = tr[0]
+                for k in range(K):
+                    t = tr[k]
+                    tz += t * (zr[k] - m)
+                    tsum += t
+                    if t > tbest:
+                        tbest = t
+                        tmax = k
+            for k in range(K):
+                v = _exp(zr[k] - m)
+                zr[k] = v
+                s += v
+            logs = _log(s)
+            if labels != NULL:
+                sample_loss[r] = logs - zy
+            else:
+                sample_loss[r] = tsum * logs - tz
+            sample_correct[r] = 1 if amax == tmax else 0
+            s = 1 / s
+            for k in range(K):
+                zr[k] *= s
+            if want_grad:
+                if labels != NULL:
+                    for k in range(K):
+                        dr[k] = zr[k] * scale
+                    dr[y] -= scale
+                else:
+                    for k in range(K):
+                        dr[k] = (zr[k] - tr[k]) * scale
+        elif loss == BINARY_CROSS_ENTROPY:
+            lsum = 0
+            hits = 0
+            for k in range(K):
+                v = zr[k]
+                t = tr[k]
+                lsum += (v if v > 0 else 0) - v * t + _log1p(_exp(-_abs(v)))
+                hits += 1 if (v > 0) == (t >= 0.5) else 0
+                v = 1 / (1 + _exp(-v))
+                zr[k] = v
+                if want_grad:
+                    dr[k] = (v - t) * (scale * inv_k)
+            sample_loss[r] = lsum * inv_k
+            sample_correct[r] = hits * inv_k
+        else:  # mean squared error on the output
+            lsum = 0
+            for k in range(K):
+                v = zr[k] - tr[k]
+                lsum += v * v
+                if want_grad:
+                    dr[k] = 2 * v * (scale * inv_k)
+            sample_loss[r] = lsum * inv_k
+            sample_correct[r] = 0
+    if loss == MSE and want_grad:
+        _activation_backward(act, z, d, n_rows, K, K)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The network: pointer tables into buffers owned by Python objects
+# ---------------------------------------------------------------------------------------------------------------
+
+cdef struct Net:
+    int n_layers
+    int loss
+    int *width          # width[0] = inputs, width[l + 1] = outputs of layer l
+    int *blocks         # blocks[i]: number of column blocks width[i] is split into (fixed by the width alone)
+    int *act            # activation of layer l
+    Py_ssize_t *w_off   # offset of W_l in the flat parameter buffer
+    Py_ssize_t *b_off   # offset of b_l
+    void *params        # flat parameters [W_0, b_0, W_1, b_1, ...]
+    void *grads         # same layout
+    void *velocity      # same layout (momentum buffer)
+    void **A            # A[0]: batch input (cap x width[0]); A[l + 1]: output of layer l (cap x width[l + 1])
+    void **D            # D[l + 1]: gradient w.r.t. the pre-activation of layer l (cap x width[l + 1])
+    Py_ssize_t cap      # rows the buffers hold
+    int n_tasks         # weight-gradient/update tasks: (layer, first feature, end feature)
+    int *task_layer
+    int *task_j0
+    int *task_j1
+
+
+cdef struct Hyper:
+    double lr
+    double momentum
+    bint nesterov
+    double weight_decay
+    double l1
+    double l2
+
+
+cdef inline int _column_blocks(int width) noexcept nogil:
+    """How many column blocks a layer of ``width`` units is split into: a function of the width alone, so that
+    every product is computed by the same BLAS calls whatever the number of threads."""
+    return max(1, min(COLUMN_BLOCKS_MAX, width // COLUMN_BLOCK_MIN))
+
+
+cdef void _forward_columns(Net *net, const floating *params, int l, const floating *inp, Py_ssize_t n_rows,
+                           int blk, bint activate) noexcept nogil:
+    """Output columns of block ``blk`` of layer ``l``: ``out[:, j0:j1] = act(inp @ W[j0:j1].T + b[j0:j1])``."""
+    cdef int w_in = net.width[l], w_out = net.width[l + 1], nb = net.blocks[l + 1]
+    cdef int j0 = blk * w_out // nb, j1 = (blk + 1) * w_out // nb
+    cdef const floating *b = params + net.b_off[l] + j0
+    cdef floating *out = (<floating *> net.A[l + 1]) + j0
+    cdef Py_ssize_t r
+    for r in range(n_rows):
+        memcpy(out + r * w_out, b, (j1 - j0) * sizeof(floating))
+    gemm(NoTrans, Trans, <int> n_rows, j1 - j0, w_in, <floating> 1.0, inp, w_in, params + net.w_off[l] + j0 * w_in,
+         w_in, <floating> 1.0, out, w_out)
+    if activate and net.act[l] != SOFTMAX:
+        _activation_forward(net.act[l], out, n_rows, j1 - j0, w_out)
+
+
+cdef void _backward_columns(Net *net, const floating *params, int l, Py_ssize_t n_rows, int blk) noexcept nogil:
+    """Columns of block ``blk`` of ``D[l] = (D[l + 1] @ W_l) * act'(A[l])`` (layer ``l >= 1``)."""
+    cdef int w_in = net.width[l], w_out = net.width[l + 1], nb = net.blocks[l]
+    cdef int j0 = blk * w_in // nb, j1 = (blk + 1) * w_in // nb
+    cdef floating *d = (<floating *> net.D[l]) + j0
+    gemm(NoTrans, NoTrans, <int> n_rows, j1 - j0, w_out, <floating> 1.0, <floating *> net.D[l + 1], w_out,
+         params + net.w_off[l] + j0, w_in, <floating> 0.0, d, w_in)
+    if net.act[l - 1] != SOFTMAX:
+        _activation_backward(net.act[l - 1], (<floating *> net.A[l]) + j0, d, n_rows, j1 - j0, w_in)
+
+
+cdef void _forward(Net *net, const floating *x, Py_ssize_t n_rows, int nt, bint last_activation) noexcept nogil:
+    """Forward pass of ``n_rows`` rows starting at ``x`` (rows ``width[0]`` apart) into ``A[1..L]``."""
+    cdef const floating *params = <floating *> net.params
+    cdef const floating *inp = x
+    cdef int l, blk, nb, L = net.n_layers
+    cdef bint activate
+    for l in range(L):
+        nb = net.blocks[l + 1]
+        activate = l < L - 1 or last_activation
+        if nt <= 1 or nb <= 1:
+            for blk in range(nb):
+                _forward_columns(net, params, l, inp, n_rows, blk, activate)
+        else:
+            for blk in prange(nb, num_threads=min(nt, nb), schedule='static'):
+                _forward_columns(net, params, l, inp, n_rows, blk, activate)
+        if activate and net.act[l] == SOFTMAX:
+            _activation_forward(SOFTMAX, <floating *> net.A[l + 1], n_rows, net.width[l + 1], net.width[l + 1])
+        inp = <floating *> net.A[l + 1]
+
+
+cdef void _backward(Net *net, const floating *params, Py_ssize_t n_rows, int nt) noexcept nogil:
+    """Propagate ``D[L]`` back to ``D[1]`` (the input gradient ``D[0]`` is never needed)."""
+    cdef int l, blk, nb
+    for l in range(net.n_layers - 1, 0, -1):
+        nb = net.blocks[l]
+        if nt <= 1 or nb <= 1:
+            for blk in range(nb):
+                _backward_columns(net, params, l, n_rows, blk)
+        else:
+            for blk in prange(nb, num_threads=min(nt, nb), schedule='static'):
+                _backward_columns(net, params, l, n_rows, blk)
+        if net.act[l - 1] == SOFTMAX:
+            _activation_backward(SOFTMAX, <floating *> net.A[l], <floating *> net.D[l], n_rows, net.width[l],
+                                 net.width[l])
+
+
+cdef void _gather_rows(floating *dst, const floating *X, const int64_t *rows, Py_ssize_t r0, Py_ssize_t r1,
+                       Py_ssize_t n_in) noexcept nogil:
+    cdef Py_ssize_t r
+    for r in range(r0, r1):
+        memcpy(dst + r * n_in, X + rows[r] * n_in, n_in * sizeof(floating))
+
+
+cdef void _loss_rows(Net *net, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t B,
+                     const int32_t *labels, const floating *targets, const int64_t *rows, Py_ssize_t first,
+                     floating *sample_loss, floating *sample_correct, bint want_grad) noexcept nogil:
+    cdef int L = net.n_layers, K = net.width[L]
+    _output_rows(net.loss, net.act[L - 1], (<floating *> net.A[L]) + r0 * K, (<floating *> net.D[L]) + r0 * K,
+                 r1 - r0, K, labels, targets, rows + r0 if rows != NULL else NULL, first + r0,
+                 <floating> (1.0 / B), sample_loss + r0, sample_correct + r0, want_grad)
+
+
+cdef void _loss(Net *net, Py_ssize_t B, const int32_t *labels, const floating *targets, const int64_t *rows,
+                Py_ssize_t first, floating *sample_loss, floating *sample_correct, bint want_grad,
+                int nt) noexcept nogil:
+    """Output activation, per-sample loss and accuracy, and (``want_grad``) ``D[L]``, split by rows."""
+    cdef Py_ssize_t c, n_chunks = min(<Py_ssize_t> nt, max(<Py_ssize_t> 1, B // MIN_ROWS_PER_THREAD))
+    if n_chunks <= 1:
+        _loss_rows(net, 0, B, B, labels, targets, rows, first, sample_loss, sample_correct, want_grad)
+    else:
+        for c in prange(n_chunks, num_threads=n_chunks, schedule='static'):
+            _loss_rows(net, c * B // n_chunks, (c + 1) * B // n_chunks, B, labels, targets, rows,
+                       first, sample_loss, sample_correct, want_grad)
+
+
+cdef double _update_range(floating *p, floating *g, floating *v, Py_ssize_t n, Hyper *h,
+                          bint regularize, bint apply) noexcept nogil:
+    """SGD on ``n`` parameters; returns the regularization penalty of the parameters before the step.
+
+    With ``apply`` false the full gradient (data term plus the regularizer's terms) is written to ``g`` and the
+    parameters are left alone.
+    """
+    cdef Py_ssize_t i
+    cdef floating w, gi, vi
+    cdef floating lr = h.lr, mu = h.momentum, l1 = h.l1, l2 = h.l2
+    cdef floating decay = h.l2 + h.weight_decay
+    cdef double sq = 0, ab = 0
+    if regularize:
+        if l1 != 0:
+            for i in range(n):
+                ab += _abs(p[i])
+        if l2 != 0:
+            for i in range(n):
+                sq += p[i] * p[i]
+    if not apply:
+        if regularize:
+            for i in range(n):
+                w = p[i]
+                g[i] = g[i] + l2 * w + l1 * ((w > 0) - (w < 0))
+        return h.l1 * ab + 0.5 * h.l2 * sq
+    if not regularize:
+        decay = 0
+        l1 = 0
+    if mu == 0:
+        for i in range(n):
+            w = p[i]
+            p[i] = w - lr * (g[i] + decay * w + l1 * ((w > 0) - (w < 0)))
+    elif h.nesterov:
+        for i in range(n):
+            w = p[i]
+            gi = g[i] + decay * w + l1 * ((w > 0) - (w < 0))
+            vi = mu * v[i] + gi
+            v[i] = vi
+            p[i] = w - lr * (gi + mu * vi)
+    else:
+        for i in range(n):
+            w = p[i]
+            vi = mu * v[i] + g[i] + decay * w + l1 * ((w > 0) - (w < 0))
+            v[i] = vi
+            p[i] = w - lr * vi
+    if regularize:
+        return h.l1 * ab + 0.5 * h.l2 * sq
+    return 0
+
+
+cdef double _feature_task(Net *net, floating *params, int t, Py_ssize_t B, Hyper *h, bint apply) noexcept nogil:
+    """Weight and bias gradients of one block of output features of one layer, then their update."""
+    cdef int l = net.task_layer[t], j0 = net.task_j0[t], j1 = net.task_j1[t]
+    cdef int w_in = net.width[l], w_out = net.width[l + 1]
+    cdef Py_ssize_t r, j
+    cdef floating *grads = <floating *> net.grads
+    cdef floating *vel = <floating *> net.velocity
+    cdef const floating *D = <floating *> net.D[l + 1]
+    cdef floating *gb = grads + net.b_off[l]
+    cdef Py_ssize_t wo = net.w_off[l] + <Py_ssize_t> j0 * w_in, bo = net.b_off[l]
+    cdef double penalty
+    gemm(Trans, NoTrans, j1 - j0, w_in, <int> B, <floating> 1.0, D + j0, w_out,
+         <floating *> net.A[l], w_in, <floating> 0.0, grads + wo, w_in)
+    for j in range(j0, j1):
+        gb[j] = 0
+    for r in range(B):
+        for j in range(j0, j1):
+            gb[j] += D[r * w_out + j]
+    penalty = _update_range(params + wo, grads + wo, vel + wo, <Py_ssize_t> (j1 - j0) * w_in, h, True, apply)
+    _update_range(params + bo + j0, grads + bo + j0, vel + bo + j0, j1 - j0, h, False, apply)
+    return penalty
+
+
+cdef int _train_batches(Net *net, const floating *X, const int64_t *perm, Py_ssize_t n_samples,
+                        Py_ssize_t batch_size, Py_ssize_t first_batch, Py_ssize_t last_batch,
+                        const int32_t *labels, const floating *targets, Hyper *h, int n_threads,
+                        floating *sample_loss, floating *sample_correct, double *task_penalty,
+                        double *out_sums, bint apply) noexcept nogil:
+    """Train on batches ``first_batch .. last_batch`` of the permutation ``perm``.
+
+    Adds to ``out_sums``: [sum of per-sample losses, sum of batch penalties times batch sizes, sum of per-sample
+    accuracies, samples seen]. Returns the index of the first batch whose loss was not finite (its update is not
+    applied and training stops there), or -1.
+    """
+    cdef Py_ssize_t bi, start, B, r, c, n_chunks, n_in = net.width[0]
+    cdef int t, nt = n_threads
+    cdef double batch_loss, batch_hits, batch_pen
+    cdef floating *A0 = <floating *> net.A[0]
+    cdef floating *params = <floating *> net.params
+    for bi in range(first_batch, last_batch):
+        start = bi * batch_size
+        B = min(batch_size, n_samples - start)
+        n_chunks = min(<Py_ssize_t> nt, max(<Py_ssize_t> 1, B // MIN_ROWS_PER_THREAD))
+        if n_chunks <= 1:
+            _gather_rows(A0, X, perm + start, 0, B, n_in)
+        else:
+            for c in prange(n_chunks, num_threads=n_chunks, schedule='static'):
+                _gather_rows(A0, X, perm + start, c * B // n_chunks, (c + 1) * B // n_chunks, n_in)
+        _forward(net, A0, B, nt, net.loss == MSE)
+        _loss(net, B, labels, targets, perm + start, 0, sample_loss, sample_correct, True, nt)
+        batch_loss = 0
+        batch_hits = 0
+        for r in range(B):
+            batch_loss += sample_loss[r]
+            batch_hits += sample_correct[r]
+        if not isfinite(batch_loss):
+            return <int> bi
+        _backward(net, params, B, nt)
+        if nt <= 1:
+            for t in range(net.n_tasks):
+                task_penalty[t] = _feature_task(net, params, t, B, h, apply)
+        else:
+            for t in prange(net.n_tasks, num_threads=nt, schedule='dynamic'):
+                task_penalty[t] = _feature_task(net, params, t, B, h, apply)
+        batch_pen = 0
+        for t in range(net.n_tasks):
+            batch_pen += task_penalty[t]
+        out_sums[0] += batch_loss
+        out_sums[1] += batch_pen * B
+        out_sums[2] += batch_hits
+        out_sums[3] += B
+    return -1
+
+
+cdef void _forward_block(Net *net, const floating *X, Py_ssize_t first, Py_ssize_t n_rows, int n_threads,
+                         bint with_loss, const int32_t *labels, const floating *targets,
+                         floating *sample_loss, floating *sample_correct) noexcept nogil:
+    """Forward pass of rows ``first .. first + n_rows`` of ``X`` (at most ``cap`` rows), and their losses."""
+    _forward(net, X + first * net.width[0], n_rows, n_threads, not with_loss or net.loss == MSE)
+    if with_loss:
+        _loss(net, n_rows, labels, targets, NULL, first, sample_loss, sample_correct, False, n_threads)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Python-facing engine
+# ---------------------------------------------------------------------------------------------------------------
+
+cdef class Engine:
+    """Buffers and pointer tables for one model, built once per ``fit``/``predict`` call.
+
+    Parameters
+    ----------
+    params, grads, velocity : ndarray of shape (n_params,)
+        Flat buffers laid out as ``[W_0, b_0, W_1, b_1, ...]`` (C order); the engine writes into them.
+    widths : sequence of int
+        ``[n_in, n_out_0, n_out_1, ...]``.
+    activations : sequence of int
+        Activation code of each layer.
+    loss : int
+        Loss code.
+    capacity : int
+        Most rows one batch or block holds.
+    """
+    cdef Net net
+    cdef bint is_double
+    cdef object _keep
+    cdef object _sample_loss, _sample_correct, _task_penalty
+    cdef readonly Py_ssize_t capacity
+
+    def __cinit__(self):
+        memset(&self.net, 0, sizeof(Net))
+
+    def __init__(self, params, grads, velocity, widths, activations, int loss, Py_ssize_t capacity):
+        cdef int L = len(widths) - 1
+        cdef int l, t, j
+        cdef Py_ssize_t off = 0
+        if params.dtype == np.float64:
+            self.is_double = True
+        elif params.dtype == np.float32:
+            self.is_double = False
+        else:
+            raise TypeError("params must be float32 or float64")
+        for arr in (params, grads, velocity):
+            if arr.dtype != params.dtype or not arr.flags.c_contiguous or arr.ndim != 1:
+                raise ValueError("params, grads and velocity must be contiguous 1-d arrays of one dtype")
+        expected = sum(int(widths[l + 1]) * (int(widths[l]) + 1) for l in range(L))
+        if params.shape[0] != expected or grads.shape[0] != expected or velocity.shape[0] != expected:
+            raise ValueError(f"flat buffers must hold {expected} parameters")
+        if L < 1 or capacity < 1:
+            raise ValueError("a network needs at least one layer and a capacity of at least one row")
+        dtype = params.dtype
+        self.capacity = capacity
+        self.net.n_layers = L
+        self.net.loss = loss
+        self.net.cap = capacity
+        self.net.width = <int *> malloc((L + 1) * sizeof(int))
+        self.net.act = <int *> malloc(L * sizeof(int))
+        self.net.blocks = <int *> malloc((L + 1) * sizeof(int))
+        self.net.w_off = <Py_ssize_t *> malloc(L * sizeof(Py_ssize_t))
+        self.net.b_off = <Py_ssize_t *> malloc(L * sizeof(Py_ssize_t))
+        self.net.A = <void **> malloc((L + 1) * sizeof(void *))
+        self.net.D = <void **> malloc((L + 1) * sizeof(void *))
+        if (self.net.width == NULL or self.net.blocks == NULL or self.net.act == NULL or self.net.w_off == NULL or self.net.b_off == NULL
+                or self.net.A == NULL or self.net.D == NULL):
+            raise MemoryError()
+        for l in range(L + 1):
+            self.net.width[l] = widths[l]
+            self.net.blocks[l] = _column_blocks(self.net.width[l])
+        n_tasks = 0
+        for l in range(L):
+            self.net.act[l] = activations[l]
+            self.net.w_off[l] = off
+            off += <Py_ssize_t> self.net.width[l + 1] * self.net.width[l]
+            self.net.b_off[l] = off
+            off += self.net.width[l + 1]
+            n_tasks += (self.net.width[l + 1] + FEATURE_BLOCK - 1) // FEATURE_BLOCK
+        self.net.n_tasks = n_tasks
+        self.net.task_layer = <int *> malloc(n_tasks * sizeof(int))
+        self.net.task_j0 = <int *> malloc(n_tasks * sizeof(int))
+        self.net.task_j1 = <int *> malloc(n_tasks * sizeof(int))
+        if self.net.task_layer == NULL or self.net.task_j0 == NULL or self.net.task_j1 == NULL:
+            raise MemoryError()
+        # Largest layers first, so that dynamic scheduling ends with the small tasks.
+        tasks = []
+        for l in range(L):
+            for j in range(0, self.net.width[l + 1], FEATURE_BLOCK):
+                tasks.append((l, j, min(j + FEATURE_BLOCK, self.net.width[l + 1])))
+        tasks.sort(key=lambda task: -(task[2] - task[1]) * int(widths[task[0]]))
+        for t, (l, j, je) in enumerate(tasks):
+            self.net.task_layer[t] = l
+            self.net.task_j0[t] = j
+            self.net.task_j1[t] = je
+        buffers = [np.empty((capacity, int(w)), dtype=dtype) for w in widths]
+        deltas = [None] + [np.empty((capacity, int(w)), dtype=dtype) for w in widths[1:]]
+        for l in range(L + 1):
+            self.net.A[l] = <void *> <size_t> buffers[l].ctypes.data
+            self.net.D[l] = <void *> <size_t> deltas[l].ctypes.data if l > 0 else NULL
+        self.net.params = <void *> <size_t> params.ctypes.data
+        self.net.grads = <void *> <size_t> grads.ctypes.data
+        self.net.velocity = <void *> <size_t> velocity.ctypes.data
+        self._sample_loss = np.empty(capacity, dtype=dtype)
+        self._sample_correct = np.empty(capacity, dtype=dtype)
+        self._task_penalty = np.empty(max(n_tasks, 1), dtype=np.float64)
+        self._keep = (params, grads, velocity, buffers, deltas)
+
+    def __dealloc__(self):
+        free(self.net.width)
+        free(self.net.blocks)
+        free(self.net.act)
+        free(self.net.w_off)
+        free(self.net.b_off)
+        free(self.net.A)
+        free(self.net.D)
+        free(self.net.task_layer)
+        free(self.net.task_j0)
+        free(self.net.task_j1)
+
+    def train(self, X, perm, labels, targets, Py_ssize_t batch_size, Py_ssize_t first_batch,
+              Py_ssize_t last_batch, double lr, double momentum, bint nesterov, double weight_decay,
+              double l1, double l2, int n_threads, double[::1] totals not None, bint apply=True):
+        """Run batches ``first_batch .. last_batch`` (see ``_train_batches``); returns the index of a batch
+        whose loss was not finite, or -1.
+
+        ``X`` is ``(n_samples, n_in)`` C-contiguous of the engine's dtype; ``perm`` int64 of length n_samples;
+        exactly one of ``labels`` (int32, n_samples) and ``targets`` (n_samples, n_out) is not None. ``totals``
+        (float64, 4) accumulates [loss sum, penalty x batch size sum, accuracy sum, samples] in batch order, so
+        the epoch's sums do not depend on how the batches are split across calls.
+        """
+        cdef double *sums = &totals[0]
+        cdef Hyper h
+        cdef int diverged
+        cdef Py_ssize_t n = X.shape[0]
+        if min(batch_size, n) > self.capacity:
+            raise ValueError("batch_size exceeds the engine's capacity")
+        if totals.shape[0] != 4:
+            raise ValueError("totals must hold 4 values")
+        h.lr = lr
+        h.momentum = momentum
+        h.nesterov = nesterov
+        h.weight_decay = weight_decay
+        h.l1 = l1
+        h.l2 = l2
+        if self.is_double:
+            diverged = self._train_double(X, perm, labels, targets, n, batch_size, first_batch, last_batch,
+                                          &h, n_threads, sums, apply)
+        else:
+            diverged = self._train_float(X, perm, labels, targets, n, batch_size, first_batch, last_batch,
+                                         &h, n_threads, sums, apply)
+        return diverged
+
+    cdef int _train_double(self, const double[:, ::1] X, const int64_t[::1] perm, const int32_t[::1] labels,
+                           const double[:, ::1] targets, Py_ssize_t n, Py_ssize_t batch_size,
+                           Py_ssize_t first_batch, Py_ssize_t last_batch, Hyper *h, int n_threads,
+                           double *sums, bint apply):
+        cdef double[::1] sl = self._sample_loss
+        cdef double[::1] sc = self._sample_correct
+        cdef double[::1] tp = self._task_penalty
+        cdef int diverged
+        with nogil:
+            diverged = _train_batches[double](&self.net, &X[0, 0], &perm[0], n, batch_size, first_batch,
+                                              last_batch, &labels[0] if labels is not None else NULL,
+                                              &targets[0, 0] if targets is not None else NULL, h, n_threads,
+                                              &sl[0], &sc[0], &tp[0], sums, apply)
+        return diverged
+
+    cdef int _train_float(self, const float[:, ::1] X, const int64_t[::1] perm, const int32_t[::1] labels,
+                          const float[:, ::1] targets, Py_ssize_t n, Py_ssize_t batch_size,
+                          Py_ssize_t first_batch, Py_ssize_t last_batch, Hyper *h, int n_threads,
+                          double *sums, bint apply):
+        cdef float[::1] sl = self._sample_loss
+        cdef float[::1] sc = self._sample_correct
+        cdef double[::1] tp = self._task_penalty
+        cdef int diverged
+        with nogil:
+            diverged = _train_batches[float](&self.net, &X[0, 0], &perm[0], n, batch_size, first_batch,
+                                             last_batch, &labels[0] if labels is not None else NULL,
+                                             &targets[0, 0] if targets is not None else NULL, h, n_threads,
+                                             &sl[0], &sc[0], &tp[0], sums, apply)
+        return diverged
+
+    def forward(self, X, out, int n_threads):
+        """Write the network's output for every row of ``X`` into ``out`` (n_samples, n_out)."""
+        if self.is_double:
+            self._forward_double(X, out, None, None, n_threads, NULL)
+        else:
+            self._forward_float(X, out, None, None, n_threads, NULL)
+
+    def evaluate(self, X, labels, targets, int n_threads):
+        """Return ``(sum of per-sample losses, sum of per-sample accuracies)`` over ``X``."""
+        cdef double sums[2]
+        sums[0] = sums[1] = 0
+        if self.is_double:
+            self._forward_double(X, None, labels, targets, n_threads, sums)
+        else:
+            self._forward_float(X, None, labels, targets, n_threads, sums)
+        return sums[0], sums[1]
+
+    cdef _forward_double(self, const double[:, ::1] X, double[:, ::1] out, const int32_t[::1] labels,
+                         const double[:, ::1] targets, int n_threads, double *sums):
+        cdef double[::1] sl = self._sample_loss
+        cdef double[::1] sc = self._sample_correct
+        cdef Py_ssize_t first, r, m, n = X.shape[0], K = self.net.width[self.net.n_layers]
+        cdef bint with_loss = sums != NULL
+        cdef const double *A_out = <double *> self.net.A[self.net.n_layers]
+        cdef const int32_t *lab = &labels[0] if labels is not None else NULL
+        cdef const double *tar = &targets[0, 0] if targets is not None else NULL
+        with nogil:
+            first = 0
+            while first < n:
+                m = min(self.net.cap, n - first)
+                _forward_block[double](&self.net, &X[0, 0], first, m, n_threads, with_loss, lab, tar,
+                                       &sl[0], &sc[0])
+                if with_loss:
+                    for r in range(m):
+                        sums[0] += sl[r]
+                        sums[1] += sc[r]
+                else:
+                    memcpy(&out[first, 0], A_out, m * K * sizeof(double))
+                first += m
+
+    cdef _forward_float(self, const float[:, ::1] X, float[:, ::1] out, const int32_t[::1] labels,
+                        const float[:, ::1] targets, int n_threads, double *sums):
+        cdef float[::1] sl = self._sample_loss
+        cdef float[::1] sc = self._sample_correct
+        cdef Py_ssize_t first, r, m, n = X.shape[0], K = self.net.width[self.net.n_layers]
+        cdef bint with_loss = sums != NULL
+        cdef const float *A_out = <float *> self.net.A[self.net.n_layers]
+        cdef const int32_t *lab = &labels[0] if labels is not None else NULL
+        cdef const float *tar = &targets[0, 0] if targets is not None else NULL
+        with nogil:
+            first = 0
+            while first < n:
+                m = min(self.net.cap, n - first)
+                _forward_block[float](&self.net, &X[0, 0], first, m, n_threads, with_loss, lab, tar,
+                                      &sl[0], &sc[0])
+                if with_loss:
+                    for r in range(m):
+                        sums[0] += sl[r]
+                        sums[1] += sc[r]
+                else:
+                    memcpy(&out[first, 0], A_out, m * K * sizeof(float))
+                first += m
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Single kernels, for tests and benchmarks
+# ---------------------------------------------------------------------------------------------------------------
+
+def dense_forward(const floating[:, ::1] x not None, const floating[:, ::1] W not None,
+                  const floating[::1] b not None, floating[:, ::1] out not None):
+    """``out = x @ W.T + b`` (x: (B, n_in), W: (n_out, n_in), b: (n_out,), out: (B, n_out))."""
+    cdef Py_ssize_t r, B = x.shape[0]
+    cdef int n_in = x.shape[1], n_out = W.shape[0]
+    if W.shape[1] != n_in or b.shape[0] != n_out or out.shape[0] != B or out.shape[1] != n_out:
+        raise ValueError("dense_forward: inconsistent shapes")
+    if B == 0 or n_out == 0:
+        return
+    with nogil:
+        for r in range(B):
+            memcpy(&out[r, 0], &b[0], n_out * sizeof(floating))
+        if n_in > 0:
+            gemm(NoTrans, Trans, <int> B, n_out, n_in, <floating> 1.0, &x[0, 0], n_in, &W[0, 0], n_in,
+                 <floating> 1.0, &out[0, 0], n_out)
+
+
+def activation_forward(int act, floating[:, ::1] z not None):
+    """Apply activation ``act`` to ``z`` in place."""
+    if z.shape[0] * z.shape[1] == 0:
+        return
+    with nogil:
+        _activation_forward(act, &z[0, 0], z.shape[0], z.shape[1], z.shape[1])
+
+
+def activation_backward(int act, const floating[:, ::1] a not None, floating[:, ::1] d not None):
+    """Multiply ``d`` in place by the derivative of activation ``act`` given its output ``a``."""
+    if a.shape[0] != d.shape[0] or a.shape[1] != d.shape[1]:
+        raise ValueError("activation_backward: a and d differ in shape")
+    if a.shape[0] * a.shape[1] == 0:
+        return
+    with nogil:
+        _activation_backward(act, &a[0, 0], &d[0, 0], a.shape[0], a.shape[1], a.shape[1])
+
+
+def output_loss(int loss, int act, floating[:, ::1] z not None, floating[:, ::1] d not None, labels, targets):
+    """Fused output kernel on a whole batch: returns per-sample ``(loss, accuracy)``; ``z`` becomes the output.
+
+    ``z`` holds logits for cross-entropy and binary cross-entropy and the activated output for mean squared
+    error; ``d`` receives the gradient of the batch-mean loss with respect to the logits.
+    """
+    cdef Py_ssize_t B = z.shape[0], K = z.shape[1]
+    cdef const int32_t[::1] lab = labels
+    cdef const floating[:, ::1] tar = targets
+    if d.shape[0] != B or d.shape[1] != K:
+        raise ValueError("output_loss: z and d differ in shape")
+    sl = np.zeros(B, dtype=np.float64 if floating is double else np.float32)
+    sc = np.zeros(B, dtype=sl.dtype)
+    cdef floating[::1] slv = sl
+    cdef floating[::1] scv = sc
+    if B == 0:
+        return sl, sc
+    with nogil:
+        _output_rows(loss, act, &z[0, 0], &d[0, 0], B, K, &lab[0] if lab is not None else NULL,
+                     &tar[0, 0] if tar is not None else NULL, NULL, 0, <floating> (1.0 / B), &slv[0], &scv[0],
+                     True)
+    return sl, sc
+
+
+def sgd_update(floating[::1] p not None, floating[::1] g not None, floating[::1] v not None, double lr,
+               double momentum=0.0, bint nesterov=False, double weight_decay=0.0, double l1=0.0, double l2=0.0,
+               bint regularize=True):
+    """One SGD step on a flat buffer in place; returns the regularization penalty before the step."""
+    cdef Hyper h
+    cdef double pen
+    if g.shape[0] != p.shape[0] or v.shape[0] != p.shape[0]:
+        raise ValueError("sgd_update: p, g and v differ in length")
+    h.lr = lr
+    h.momentum = momentum
+    h.nesterov = nesterov
+    h.weight_decay = weight_decay
+    h.l1 = l1
+    h.l2 = l2
+    if p.shape[0] == 0:
+        return 0.0
+    with nogil:
+        pen = _update_range(&p[0], &g[0], &v[0], p.shape[0], &h, regularize, True)
+    return pen
+
+
+def all_finite(const floating[:, ::1] X not None):
+    """True when no value of ``X`` is NaN or infinite (no temporary arrays)."""
+    cdef Py_ssize_t i, n = X.shape[0] * X.shape[1]
+    cdef const floating *p
+    cdef floating acc = 0
+    if n == 0:
+        return True
+    p = &X[0, 0]
+    with nogil:
+        for i in range(n):
+            acc += p[i] * 0
+    return acc == 0

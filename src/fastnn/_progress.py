@@ -1,0 +1,58 @@
+"""Progress output for long work: a live bar within each epoch and one line per epoch.
+
+Uses tqdm when it is installed; otherwise a plain line rewritten in place on a terminal (and nothing but the
+epoch lines when the output is not a terminal, so logs stay readable).
+"""
+import sys
+import time
+
+try:  # optional extra
+    from tqdm.auto import tqdm as _tqdm
+except ImportError:  # pragma: no cover - depends on the environment
+    _tqdm = None
+
+
+def format_metrics(metrics):
+    return " - ".join(f"{k}: {v:.4f}" for k, v in metrics.items() if v is not None)
+
+
+class EpochProgress:
+    """Progress of one epoch: ``update`` after each chunk of iterations, ``close`` with the epoch's line."""
+
+    def __init__(self, epoch, epochs, total, verbose, file=None, use_tqdm=None):
+        self.epoch, self.epochs, self.total, self.verbose = epoch, epochs, total, verbose
+        self.file = file if file is not None else sys.stdout
+        self.done = 0
+        self.start = time.perf_counter()
+        self._last_plain = 0.0
+        self._bar = None
+        if use_tqdm is None:
+            use_tqdm = _tqdm is not None
+        self._plain_live = not use_tqdm and hasattr(self.file, "isatty") and self.file.isatty()
+        if verbose == 1 and use_tqdm and _tqdm is not None:
+            width = len(str(epochs))
+            self._bar = _tqdm(total=total, desc=f"Epoch {epoch:>{width}}/{epochs}", unit="it", leave=False,
+                              file=self.file, dynamic_ncols=True)
+
+    def update(self, iterations, samples, loss):
+        self.done += iterations
+        if self.verbose != 1:
+            return
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        if self._bar is not None:
+            self._bar.update(iterations)
+            self._bar.set_postfix(loss=f"{loss:.4f}", samples_s=f"{samples / elapsed:,.0f}", refresh=False)
+        elif self._plain_live and (elapsed - self._last_plain > 0.2 or self.done == self.total):
+            self._last_plain = elapsed
+            self.file.write(f"\rEpoch {self.epoch}/{self.epochs} {self.done}/{self.total} it - loss: {loss:.4f}"
+                            f" - {samples / elapsed:,.0f} samples/s")
+            self.file.flush()
+
+    def close(self, seconds, metrics):
+        if self._bar is not None:
+            self._bar.close()
+        if self.verbose >= 1:
+            prefix = "\r" if self._plain_live and self.verbose == 1 else ""
+            line = f"Epoch {self.epoch}/{self.epochs} - {self.done} it - {seconds:.2f}s - {format_metrics(metrics)}"
+            self.file.write(prefix + line + "\033[K\n" if prefix else line + "\n")
+            self.file.flush()

@@ -1,0 +1,157 @@
+"""Pure-NumPy twin of every compiled kernel: the written-down specification, the test oracle and the benchmark
+baseline. Nothing here is fast on purpose; everything here is plain.
+
+Shapes follow ``_kernels``: ``x`` (B, n_in), ``W`` (n_out, n_in), ``b`` (n_out,), outputs (B, n_out).
+Activation codes: 0 identity, 1 relu, 2 sigmoid, 3 tanh, 4 softmax. Loss codes: 0 mse, 1 cross-entropy,
+2 binary cross-entropy.
+"""
+import numpy as np
+
+IDENTITY, RELU, SIGMOID, TANH, SOFTMAX = range(5)
+MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY = range(3)
+
+
+def dense_forward(x, W, b):
+    return x @ W.T + b
+
+
+def activation_forward(act, z):
+    if act == IDENTITY:
+        return z.copy()
+    if act == RELU:
+        return np.maximum(z, 0)
+    if act == SIGMOID:
+        return 1 / (1 + np.exp(-z))
+    if act == TANH:
+        return np.tanh(z)
+    if act == SOFTMAX:
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    raise ValueError(act)
+
+
+def activation_backward(act, a, d):
+    """``d`` times the derivative of the activation, given the activation's output ``a``."""
+    if act == IDENTITY:
+        return d.copy()
+    if act == RELU:
+        return d * (a > 0)
+    if act == SIGMOID:
+        return d * a * (1 - a)
+    if act == TANH:
+        return d * (1 - a * a)
+    if act == SOFTMAX:
+        return a * (d - (d * a).sum(axis=1, keepdims=True))
+    raise ValueError(act)
+
+
+def one_hot(labels, K, dtype):
+    t = np.zeros((labels.shape[0], K), dtype=dtype)
+    t[np.arange(labels.shape[0]), labels] = 1
+    return t
+
+
+def output_loss(loss, act, z, labels=None, targets=None):
+    """Per-sample losses and accuracies, the output and the gradient of the batch-mean loss w.r.t. the logits.
+
+    ``z`` holds logits (cross-entropy, binary cross-entropy) or the activated output (mse).
+    Returns ``(sample_loss, sample_accuracy, output, grad)``.
+    """
+    B, K = z.shape
+    t = one_hot(labels, K, z.dtype) if labels is not None else targets
+    if loss == CROSS_ENTROPY:
+        m = z.max(axis=1, keepdims=True)
+        logp = z - m - np.log(np.exp(z - m).sum(axis=1, keepdims=True))
+        p = np.exp(logp)
+        sample_loss = -(t * logp).sum(axis=1)
+        acc = (z.argmax(axis=1) == t.argmax(axis=1)).astype(z.dtype)
+        return sample_loss, acc, p, (p - t) / B
+    if loss == BINARY_CROSS_ENTROPY:
+        sample_loss = (np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))).mean(axis=1)
+        a = 1 / (1 + np.exp(-z))
+        acc = ((z > 0) == (t >= 0.5)).mean(axis=1).astype(z.dtype)
+        return sample_loss, acc, a, (a - t) / (B * K)
+    if loss == MSE:
+        diff = z - t
+        grad = activation_backward(act, z, 2 * diff / (B * K))
+        return (diff * diff).mean(axis=1), np.zeros(B, z.dtype), z.copy(), grad
+    raise ValueError(loss)
+
+
+def sgd_update(p, g, v, lr, momentum=0.0, nesterov=False, weight_decay=0.0, l1=0.0, l2=0.0, regularize=True):
+    """One SGD step in place on flat arrays; returns the penalty ``l1*sum|p| + l2/2*sum p^2`` before the step."""
+    if regularize:
+        penalty = l1 * float(np.abs(p.astype(np.float64)).sum()) + 0.5 * l2 * float((p.astype(np.float64) ** 2).sum())
+        g = g + (l2 + weight_decay) * p + l1 * np.sign(p)
+    else:
+        penalty = 0.0
+    if momentum:
+        v *= momentum
+        v += g
+        g = g + momentum * v if nesterov else v
+    p -= lr * g
+    return penalty
+
+
+class Network:
+    """A dense network in plain NumPy with the same layout, maths and update as ``fastnn.Sequential``.
+
+    ``weights`` is a list ``[W_0, b_0, W_1, b_1, ...]`` (copied); ``acts`` the activation codes.
+    """
+
+    def __init__(self, weights, acts, loss):
+        self.params = [np.array(w) for w in weights]
+        self.velocity = [np.zeros_like(w) for w in self.params]
+        self.acts = list(acts)
+        self.loss = loss
+
+    @property
+    def n_layers(self):
+        return len(self.acts)
+
+    def forward(self, x, last_activation=True):
+        outs = [x]
+        L = self.n_layers
+        for l in range(L):
+            z = dense_forward(outs[-1], self.params[2 * l], self.params[2 * l + 1])
+            if l < L - 1 or last_activation:
+                z = activation_forward(self.acts[l], z)
+            outs.append(z)
+        return outs
+
+    def gradients(self, x, labels=None, targets=None):
+        """Per-sample losses and accuracies and the data-loss gradients ``[dW_0, db_0, ...]`` of a batch."""
+        L = self.n_layers
+        outs = self.forward(x, last_activation=self.loss == MSE)
+        sl, acc, out, d = output_loss(self.loss, self.acts[-1], outs[-1], labels, targets)
+        outs[-1] = out
+        grads = [None] * (2 * L)
+        for l in range(L - 1, -1, -1):
+            grads[2 * l] = d.T @ outs[l]
+            grads[2 * l + 1] = d.sum(axis=0)
+            if l:
+                d = activation_backward(self.acts[l - 1], outs[l], d @ self.params[2 * l])
+        return sl, acc, grads
+
+    def train_batch(self, x, labels=None, targets=None, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0,
+                    l1=0.0, l2=0.0):
+        """One update; returns ``(mean data loss + penalty, mean accuracy)`` of the batch before the update."""
+        sl, acc, grads = self.gradients(x, labels, targets)
+        penalty = 0.0
+        for i, (p, g, v) in enumerate(zip(self.params, grads, self.velocity)):
+            penalty += sgd_update(p, g, v, lr, momentum, nesterov, weight_decay, l1, l2, regularize=i % 2 == 0)
+        return float(sl.astype(np.float64).mean()) + penalty, float(acc.mean())
+
+    def train_epoch(self, X, perm, batch_size, labels=None, targets=None, **hyper):
+        """One epoch over ``X[perm]`` in batches; returns the sample-weighted mean of the batch losses."""
+        n = X.shape[0]
+        total = 0.0
+        for start in range(0, n, batch_size):
+            idx = perm[start:start + batch_size]
+            loss, _ = self.train_batch(X[idx], None if labels is None else labels[idx],
+                                       None if targets is None else targets[idx], **hyper)
+            total += loss * idx.shape[0]
+        return total / n
+
+    def predict(self, X):
+        return self.forward(X)[-1]

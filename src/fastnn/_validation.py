@@ -1,0 +1,135 @@
+"""Input checks, called at the Python boundary only.
+
+The compiled kernels run without bounds checks and trust their inputs; every public function validates here
+first and raises a ``TypeError`` (wrong kind of object or dtype) or ``ValueError`` (wrong value or shape) that
+names the argument, before any state is changed.
+"""
+import math
+import numbers
+import operator
+
+import numpy as np
+
+from . import _kernels
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_dtype(dtype, name="dtype"):
+    """Return ``np.float32`` or ``np.float64`` for a user's dtype argument."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"{name} must be 'float32' or 'float64', got {dtype!r}") from exc
+    if dt not in FLOAT_DTYPES:
+        raise ValueError(f"{name} must be 'float32' or 'float64', got {dt.name}")
+    return dt
+
+
+def check_int(value, name, minimum=None, maximum=None):
+    """A Python or NumPy integer (not bool) within bounds."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    value = operator.index(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return value
+
+
+def check_float(value, name, low=None, high=None, low_inclusive=True, high_inclusive=True):
+    """A finite real number within bounds."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if low is not None and (value < low or (value == low and not low_inclusive)):
+        op = ">=" if low_inclusive else ">"
+        raise ValueError(f"{name} must be {op} {low}, got {value}")
+    if high is not None and (value > high or (value == high and not high_inclusive)):
+        op = "<=" if high_inclusive else "<"
+        raise ValueError(f"{name} must be {op} {high}, got {value}")
+    return value
+
+
+def _as_numeric_array(X, name):
+    if isinstance(X, (str, bytes)):
+        raise TypeError(f"{name} must be an array of numbers, got {type(X).__name__}")
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{name} could not be converted to an array: {exc}") from exc
+    kind = arr.dtype.kind
+    if kind not in "biuf":
+        what = {"c": "complex", "O": "object", "U": "string", "S": "bytes", "M": "datetime",
+                "m": "timedelta", "V": "structured"}.get(kind, arr.dtype.name)
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype} ({what})")
+    return arr
+
+
+def check_features(X, name, dtype, n_features=None):
+    """A finite, non-empty ``(n_samples, n_features)`` C-contiguous array of ``dtype`` (copied only if needed)."""
+    arr = _as_numeric_array(X, name)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-dimensional (n_samples, n_features), got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has 0 samples")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} has 0 features")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise ValueError(f"{name} has {arr.shape[1]} features, but the model expects {n_features}")
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > 8:
+        arr = arr.astype(np.float64)
+    if arr.dtype.kind == "f" and arr.dtype != dtype:
+        # Converting a finite float64 to float32 can overflow: check the values that will be used.
+        with np.errstate(over="ignore"):
+            out = np.ascontiguousarray(arr, dtype=dtype)
+    else:
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    if not _kernels.all_finite(out):
+        raise ValueError(f"{name} contains NaN or infinity" +
+                         (f" (or values too large for {np.dtype(dtype).name})" if out.dtype != arr.dtype else ""))
+    return out
+
+
+def check_class_labels(y, name, n_samples, n_classes):
+    """Integer class labels in ``[0, n_classes)`` of length ``n_samples``, as int32."""
+    arr = _as_numeric_array(y, name)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-dimensional class labels, got shape {arr.shape}")
+    if arr.shape[0] != n_samples:
+        raise ValueError(f"{name} has {arr.shape[0]} labels but X has {n_samples} samples")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} contains NaN or infinity")
+        if not np.all(arr == np.round(arr)):
+            raise ValueError(f"{name} must hold integer class labels, found non-integer values")
+    if arr.size:
+        lo, hi = arr.min(), arr.max()
+        if lo < 0 or hi >= n_classes:
+            bad = (lo if lo < 0 else hi).item()
+            raise ValueError(f"{name} holds label {bad} outside [0, {n_classes - 1}]: the output layer has "
+                             f"{n_classes} units")
+    return np.ascontiguousarray(arr, dtype=np.int32)
+
+
+def check_targets(y, name, n_samples, n_outputs, dtype, low=None, high=None):
+    """Dense targets ``(n_samples, n_outputs)`` of ``dtype``; a 1-d array is accepted for one output."""
+    arr = _as_numeric_array(y, name)
+    if arr.ndim == 1 and n_outputs == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[1] != n_outputs:
+        raise ValueError(f"{name} must have shape ({n_samples}, {n_outputs}) to match the output layer, "
+                         f"got {arr.shape}")
+    if arr.shape[0] != n_samples:
+        raise ValueError(f"{name} has {arr.shape[0]} rows but X has {n_samples} samples")
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if not _kernels.all_finite(out):
+        raise ValueError(f"{name} contains NaN or infinity")
+    if low is not None and out.size and (out.min() < low or out.max() > high):
+        raise ValueError(f"{name} must lie in [{low}, {high}], found values in [{out.min()}, {out.max()}]")
+    return out

@@ -1,0 +1,493 @@
+"""The model: a stack of dense layers trained by compiled mini-batch gradient descent."""
+import math
+import time
+
+import numpy as np
+
+from . import _kernels
+from ._progress import EpochProgress
+from ._threads import blas_single_thread, resolve_n_threads
+from ._validation import check_class_labels, check_dtype, check_features, check_float, check_int, check_targets
+from .layers import Dense
+from .losses import CrossEntropy, get_loss
+from .optim import SGD
+from .regularizers import Regularizer
+
+__all__ = ["Sequential", "History"]
+
+# Rows of one block in predict/evaluate (bounded memory whatever the number of samples).
+_PREDICT_BLOCK = 1024
+# Target seconds between returns to Python during fit (progress output and Ctrl-C).
+_REPORT_SECONDS = 0.1
+
+
+class History:
+    """What ``fit`` recorded, one entry per epoch (Keras's ``History``).
+
+    Attributes
+    ----------
+    history : dict of str to list
+        ``'loss'`` (training loss including the regularization penalty, averaged over the epoch's batches
+        weighted by their sizes), ``'accuracy'`` (classification losses), ``'val_loss'`` and ``'val_accuracy'``
+        (when there is validation data), ``'iterations'`` (batches in the epoch) and ``'seconds'``.
+    epoch : list of int
+        Epoch numbers, counted from 0 over the model's life.
+    params : dict
+        The ``fit`` arguments that shape the run (epochs, batch_size, samples, iterations per epoch, n_threads).
+    """
+
+    def __init__(self, params=None):
+        self.history = {}
+        self.epoch = []
+        self.params = dict(params or {})
+
+    def _append(self, epoch, record):
+        self.epoch.append(epoch)
+        for key, value in record.items():
+            self.history.setdefault(key, []).append(value)
+
+    def __getitem__(self, key):
+        return self.history[key]
+
+    def __contains__(self, key):
+        return key in self.history
+
+    def __len__(self):
+        return len(self.epoch)
+
+    def __repr__(self):
+        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
+
+
+class Sequential:
+    """A multilayer perceptron: dense layers applied in order.
+
+    Parameters
+    ----------
+    layers : list of Dense
+        Each layer's ``in_features`` must equal the previous layer's ``out_features``.
+    seed : int or None, default=None
+        Seeds ``numpy.random.default_rng``, which draws the initial weights and then every shuffle of ``fit``:
+        the same seed and the same calls give the same model, bit for bit, whatever ``n_threads`` is.
+    dtype : {'float32', 'float64'}, default='float32'
+        Floating-point type of the parameters and of all computation. Inputs are converted to it.
+
+    Attributes
+    ----------
+    layers : list of Dense
+        The layers; ``layers[i].weight`` and ``.bias`` are writable views into :attr:`parameters`.
+    parameters : ndarray of shape (n_params,)
+        All parameters in one flat buffer, ``[W_0, b_0, W_1, b_1, ...]``, each weight matrix in C order.
+    history : History or None
+        The record of the last ``fit`` (kept, epochs so far, if it was interrupted).
+
+    Examples
+    --------
+    >>> import numpy as np, fastnn
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 4)).astype(np.float32)
+    >>> y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
+    >>> model = fastnn.Sequential([fastnn.Dense(4, 16, activation="relu"),
+    ...                            fastnn.Dense(16, 2, activation="softmax")], seed=0)
+    >>> model.compile(loss="cross_entropy", optimizer=fastnn.SGD(lr=0.1, momentum=0.9))
+    >>> history = model.fit(X, y, epochs=20, batch_size=20, verbose=0)
+    >>> model.evaluate(X, y)["accuracy"] > 0.9
+    True
+    """
+
+    def __init__(self, layers, seed=None, dtype="float32"):
+        if isinstance(layers, Dense):
+            layers = [layers]
+        try:
+            layers = list(layers)
+        except TypeError:
+            raise TypeError(f"layers must be a list of Dense layers, got {type(layers).__name__}") from None
+        if not layers:
+            raise ValueError("layers is empty: a model needs at least one Dense layer")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Dense):
+                raise TypeError(f"layers[{i}] must be a fastnn.Dense, got {type(layer).__name__}")
+            if layer.weight is not None:
+                raise ValueError(f"layers[{i}] already belongs to a model; create a new Dense layer")
+            if i and layer.in_features != layers[i - 1].out_features:
+                raise ValueError(f"layers[{i}] has in_features={layer.in_features} but layers[{i - 1}] has "
+                                 f"out_features={layers[i - 1].out_features}")
+        if len(set(map(id, layers))) != len(layers):
+            raise ValueError("the same Dense object appears twice in layers")
+        if seed is not None:
+            seed = check_int(seed, "seed", minimum=0)
+        self.dtype = check_dtype(dtype)
+        self.seed = seed
+        self.layers = layers
+        self.widths = [layers[0].in_features] + [layer.out_features for layer in layers]
+        n = sum(layer.n_params for layer in layers)
+        self._params = np.zeros(n, dtype=self.dtype)
+        self._grads = np.zeros(n, dtype=self.dtype)
+        self._velocity = np.zeros(n, dtype=self.dtype)
+        offset = 0
+        for layer in layers:
+            nw = layer.out_features * layer.in_features
+            layer._bind(self._params[offset:offset + nw].reshape(layer.out_features, layer.in_features),
+                        self._params[offset + nw:offset + nw + layer.out_features])
+            offset += nw + layer.out_features
+        self._rng = np.random.default_rng(seed)
+        self._initialize()
+        self.loss = None
+        self.optimizer = None
+        self.regularizer = None
+        self.history = None
+
+    # -- set-up -------------------------------------------------------------------------------------------------
+
+    def _initialize(self):
+        for layer in self.layers:
+            fan_in, fan_out = layer.in_features, layer.out_features
+            if layer.activation == "relu":
+                limit = math.sqrt(6.0 / fan_in)  # He (Kaiming) uniform
+            else:
+                limit = math.sqrt(6.0 / (fan_in + fan_out))  # Glorot (Xavier) uniform
+            layer.weight[...] = self._rng.uniform(-limit, limit, size=(fan_out, fan_in))
+            layer.bias[...] = 0
+
+    def compile(self, loss="cross_entropy", optimizer=None, regularizer=None):
+        """Choose the loss, the optimizer and the regularizer for ``fit``.
+
+        Parameters
+        ----------
+        loss : str or Loss, default='cross_entropy'
+            ``'cross_entropy'`` (softmax output), ``'binary_cross_entropy'`` (sigmoid output) or ``'mse'``.
+        optimizer : SGD, optional
+            Defaults to ``SGD(lr=0.01)``. Compiling resets the momentum buffer.
+        regularizer : Regularizer, optional
+            ``L1``, ``L2`` or ``L1L2`` penalty on the weights (not the biases), included in the reported loss.
+
+        Returns
+        -------
+        self
+        """
+        loss = get_loss(loss)
+        loss.check_output(self.layers[-1])
+        if optimizer is None:
+            optimizer = SGD()
+        if not isinstance(optimizer, SGD):
+            raise TypeError(f"optimizer must be a fastnn.SGD, got {type(optimizer).__name__}")
+        if regularizer is not None and not isinstance(regularizer, Regularizer):
+            raise TypeError(f"regularizer must be fastnn.L1, L2, L1L2 or None, got {type(regularizer).__name__}")
+        self.loss, self.optimizer, self.regularizer = loss, optimizer, regularizer
+        self._velocity[...] = 0
+        return self
+
+    def _require_compiled(self, what):
+        if self.loss is None:
+            raise RuntimeError(f"call model.compile(loss=...) before {what}")
+
+    # -- properties ---------------------------------------------------------------------------------------------
+
+    @property
+    def parameters(self):
+        return self._params
+
+    @property
+    def n_params(self):
+        """Total number of parameters."""
+        return self._params.shape[0]
+
+    @property
+    def n_features(self):
+        return self.widths[0]
+
+    @property
+    def n_outputs(self):
+        return self.widths[-1]
+
+    def _reg(self):
+        r = self.regularizer
+        return (r.l1, r.l2) if r is not None else (0.0, 0.0)
+
+    def penalty(self):
+        """Current regularization penalty (0 without a regularizer)."""
+        if self.regularizer is None:
+            return 0.0
+        return self.regularizer.penalty(layer.weight for layer in self.layers)
+
+    def get_weights(self):
+        """Copies of ``[W_0, b_0, W_1, b_1, ...]``."""
+        out = []
+        for layer in self.layers:
+            out += [layer.weight.copy(), layer.bias.copy()]
+        return out
+
+    def set_weights(self, weights):
+        """Set all weights and biases from a list like :meth:`get_weights` returns (checked before any change)."""
+        weights = list(weights)
+        if len(weights) != 2 * len(self.layers):
+            raise ValueError(f"weights must hold {2 * len(self.layers)} arrays, got {len(weights)}")
+        staged = []
+        for i, layer in enumerate(self.layers):
+            for name, value, shape in (("weight", weights[2 * i], layer.weight.shape),
+                                       ("bias", weights[2 * i + 1], layer.bias.shape)):
+                arr = np.asarray(value)
+                if arr.dtype.kind not in "biuf":
+                    raise TypeError(f"weights[{len(staged)}] ({name} of layer {i}) must hold real numbers")
+                if arr.shape != shape:
+                    raise ValueError(f"weights[{len(staged)}] ({name} of layer {i}) must have shape {shape}, "
+                                     f"got {arr.shape}")
+                if not np.all(np.isfinite(arr)):
+                    raise ValueError(f"weights[{len(staged)}] ({name} of layer {i}) contains NaN or infinity")
+                staged.append(arr)
+        for i, layer in enumerate(self.layers):
+            layer.weight[...] = staged[2 * i]
+            layer.bias[...] = staged[2 * i + 1]
+
+    # -- data ---------------------------------------------------------------------------------------------------
+
+    def _prepare_targets(self, y, name, n_samples):
+        """Validated targets as ``(labels, targets)``, exactly one of them not None."""
+        K = self.n_outputs
+        if isinstance(self.loss, CrossEntropy):
+            arr = np.asarray(y) if not isinstance(y, (str, bytes)) else y
+            if isinstance(arr, np.ndarray) and arr.ndim == 2 and arr.shape[1] == K and K > 1:
+                return None, check_targets(arr, name, n_samples, K, self.dtype, low=0.0, high=1.0)
+            return check_class_labels(y, name, n_samples, K), None
+        if self.loss.name == "binary_cross_entropy":
+            return None, check_targets(y, name, n_samples, K, self.dtype, low=0.0, high=1.0)
+        return None, check_targets(y, name, n_samples, K, self.dtype)
+
+    def _engine(self, capacity):
+        return _kernels.Engine(self._params, self._grads, self._velocity, self.widths,
+                               [layer.activation_code for layer in self.layers], self.loss.code, capacity)
+
+    # -- training -----------------------------------------------------------------------------------------------
+
+    def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
+            n_threads=None, verbose=1):
+        """Train the model with mini-batch gradient descent.
+
+        Each epoch is one pass over the training data in ``ceil(n_samples / batch_size)`` iterations (the last
+        batch may be smaller; it is trained, not dropped). The whole loop - shuffle gather, forward pass, loss,
+        backward pass and update - runs in compiled code without the GIL, returning to Python about every
+        0.1 s for progress output and Ctrl-C. If training is interrupted, the model holds the result of the last
+        complete update and :attr:`history` the completed epochs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs; converted to the model's dtype (a C-contiguous array of that dtype is used
+            without a copy).
+        y : array-like
+            Integer class labels ``(n_samples,)`` or one-hot rows ``(n_samples, n_classes)`` for
+            cross-entropy; values in [0, 1] of shape ``(n_samples,)`` or ``(n_samples, n_outputs)`` for binary
+            cross-entropy; ``(n_samples, n_outputs)`` targets for mse.
+        epochs : int, default=1
+            Number of passes over the data (0 trains nothing).
+        batch_size : int, default=32
+            Samples per update.
+        validation_data : tuple (X_val, y_val), optional
+            Evaluated at the end of every epoch.
+        validation_split : float in [0, 1), default=0.0
+            Fraction of the samples, taken from the end before any shuffling, held out for validation. Giving
+            both this and ``validation_data`` is an error.
+        shuffle : bool, default=True
+            Shuffle the samples before each epoch (with the model's seeded generator).
+        n_threads : int or None, default=None
+            Threads to use; None uses every available core. BLAS is held at one thread meanwhile.
+        verbose : {0, 1, 2}, default=1
+            0 silent, 1 a progress bar and a line per epoch, 2 a line per epoch.
+
+        Returns
+        -------
+        History
+
+        Raises
+        ------
+        FloatingPointError
+            If the training loss becomes NaN or infinite; the weights and momentum are restored to their values
+            at the start of that epoch, and the message names the epoch and iteration.
+        """
+        self._require_compiled("fit")
+        epochs = check_int(epochs, "epochs", minimum=0)
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+        validation_split = check_float(validation_split, "validation_split", low=0.0, high=1.0,
+                                       high_inclusive=False)
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
+        if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+        nt = resolve_n_threads(n_threads)
+        X = check_features(X, "X", self.dtype, self.n_features)
+        labels, targets = self._prepare_targets(y, "y", X.shape[0])
+        val = None
+        if validation_data is not None:
+            if validation_split:
+                raise ValueError("give validation_data or validation_split, not both")
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data must be a tuple (X_val, y_val)")
+            Xv = check_features(validation_data[0], "validation_data[0]", self.dtype, self.n_features)
+            val = (Xv,) + self._prepare_targets(validation_data[1], "validation_data[1]", Xv.shape[0])
+        elif validation_split:
+            split = int(X.shape[0] * (1.0 - validation_split))
+            if split < 1 or split >= X.shape[0]:
+                raise ValueError(f"validation_split={validation_split} leaves {split} of {X.shape[0]} samples for "
+                                 "training: both parts must be non-empty")
+            val = (X[split:], None if labels is None else labels[split:],
+                   None if targets is None else targets[split:])
+            X = X[:split]
+            labels = None if labels is None else labels[:split]
+            targets = None if targets is None else targets[:split]
+
+        n = X.shape[0]
+        iterations = -(-n // batch_size)
+        history = History({"epochs": epochs, "batch_size": batch_size, "samples": n, "iterations": iterations,
+                           "n_threads": nt})
+        self.history = history
+        opt = self.optimizer
+        l1, l2 = self._reg()
+        has_acc = self.loss.has_accuracy
+        engine = self._engine(min(batch_size, n))
+        val_engine = self._engine(min(val[0].shape[0], _PREDICT_BLOCK)) if val is not None else None
+        with blas_single_thread():
+            for e in range(epochs):
+                start = time.perf_counter()
+                perm = self._rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64)
+                saved = (self._params.copy(), self._velocity.copy())
+                progress = EpochProgress(e + 1, epochs, iterations, verbose)
+                totals = np.zeros(4)
+                b, chunk = 0, 1
+                while b < iterations:
+                    end = min(iterations, b + chunk)
+                    t0 = time.perf_counter()
+                    diverged = engine.train(X, perm, labels, targets, batch_size, b, end, opt.lr, opt.momentum,
+                                            opt.nesterov, opt.weight_decay, l1, l2, nt, totals)
+                    dt = time.perf_counter() - t0
+                    if diverged >= 0:
+                        self._params[...] = saved[0]
+                        self._velocity[...] = saved[1]
+                        progress.close(time.perf_counter() - start, {})
+                        raise FloatingPointError(
+                            f"the training loss became NaN or infinite at epoch {e + 1}, iteration {diverged + 1} "
+                            f"of {iterations}; the weights were restored to the start of that epoch. Try a "
+                            f"smaller learning rate (lr={opt.lr}) or scale the inputs.")
+                    seen = max(totals[3], 1)
+                    progress.update(end - b, int(totals[3]), float(totals[0] + totals[1]) / seen)
+                    chunk = max(1, min(4096, int(_REPORT_SECONDS * (end - b) / max(dt, 1e-6))))
+                    b = end
+                record = {"loss": float(totals[0] + totals[1]) / n}
+                if has_acc:
+                    record["accuracy"] = float(totals[2]) / n
+                if val is not None:
+                    vl, va = self._evaluate_prepared(val_engine, *val, nt)
+                    record["val_loss"] = vl
+                    if has_acc:
+                        record["val_accuracy"] = va
+                seconds = time.perf_counter() - start
+                record["iterations"] = iterations
+                record["seconds"] = seconds
+                history._append(e, record)
+                progress.close(seconds, {k: v for k, v in record.items() if k not in ("iterations", "seconds")})
+        return history
+
+    def loss_and_gradient(self, X, y, n_threads=None):
+        """Loss and its gradient with respect to :attr:`parameters`, on ``(X, y)`` taken as one batch.
+
+        The loss is the mean data loss plus the regularizer's penalty (the optimizer's ``weight_decay`` is not
+        part of it); the gradient has the layout of :attr:`parameters`. Nothing is updated. Useful for
+        finite-difference gradient checks (use ``dtype='float64'``).
+
+        Returns
+        -------
+        loss : float
+        gradient : ndarray of shape (n_params,)
+        """
+        self._require_compiled("loss_and_gradient")
+        nt = resolve_n_threads(n_threads)
+        X = check_features(X, "X", self.dtype, self.n_features)
+        labels, targets = self._prepare_targets(y, "y", X.shape[0])
+        n = X.shape[0]
+        engine = self._engine(n)
+        l1, l2 = self._reg()
+        sums = np.zeros(4)
+        with blas_single_thread():
+            diverged = engine.train(X, np.arange(n, dtype=np.int64), labels, targets, n, 0, 1, 1.0, 0.0, False,
+                                    0.0, l1, l2, nt, sums, apply=False)
+        if diverged >= 0:
+            return float("nan"), np.full_like(self._grads, np.nan)
+        return float(sums[0] + sums[1]) / n, self._grads.copy()
+
+    # -- inference ----------------------------------------------------------------------------------------------
+
+    def predict(self, X, batch_size=None, n_threads=None):
+        """Network outputs for ``X``: class probabilities for a softmax or sigmoid output.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        batch_size : int, optional
+            Rows processed per block (bounds memory); default 1024.
+        n_threads : int or None, default=None
+            Threads to use; None uses every available core.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_outputs), of the model's dtype
+        """
+        block = _PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
+        nt = resolve_n_threads(n_threads)
+        X = check_features(X, "X", self.dtype, self.n_features)
+        out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
+        engine = _kernels.Engine(self._params, self._grads, self._velocity, self.widths,
+                                 [layer.activation_code for layer in self.layers], 0, min(block, X.shape[0]))
+        with blas_single_thread():
+            engine.forward(X, out, nt)
+        return out
+
+    def predict_classes(self, X, batch_size=None, n_threads=None):
+        """Predicted class of each sample: the arg-max of a softmax output, ``output > 0.5`` of a 1-unit one."""
+        proba = self.predict(X, batch_size=batch_size, n_threads=n_threads)
+        if proba.shape[1] == 1:
+            return (proba[:, 0] > 0.5).astype(np.int64)
+        return proba.argmax(axis=1)
+
+    def _evaluate_prepared(self, engine, X, labels, targets, nt):
+        loss_sum, acc_sum = engine.evaluate(X, labels, targets, nt)
+        n = X.shape[0]
+        return loss_sum / n + self.penalty(), acc_sum / n
+
+    def evaluate(self, X, y, batch_size=None, n_threads=None):
+        """Loss (including the regularization penalty) and, for classification losses, accuracy on ``(X, y)``.
+
+        Returns
+        -------
+        dict
+            ``{'loss': float, 'accuracy': float}`` (``accuracy`` only for cross-entropy losses; for binary
+            cross-entropy it is the fraction of output units on the right side of 0.5).
+        """
+        self._require_compiled("evaluate")
+        block = _PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
+        nt = resolve_n_threads(n_threads)
+        X = check_features(X, "X", self.dtype, self.n_features)
+        labels, targets = self._prepare_targets(y, "y", X.shape[0])
+        engine = self._engine(min(block, X.shape[0]))
+        with blas_single_thread():
+            loss, acc = self._evaluate_prepared(engine, X, labels, targets, nt)
+        result = {"loss": float(loss)}
+        if self.loss.has_accuracy:
+            result["accuracy"] = float(acc)
+        return result
+
+    # -- display ------------------------------------------------------------------------------------------------
+
+    def summary(self):
+        """A table of the layers, their output shapes and parameter counts (returned as a string)."""
+        rows = [("Layer", "Output shape", "Activation", "Params")]
+        for i, layer in enumerate(self.layers):
+            rows.append((f"dense_{i} (Dense)", f"(None, {layer.out_features})", layer.activation,
+                         f"{layer.n_params:,}"))
+        widths = [max(len(r[c]) for r in rows) for c in range(4)]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+        rule = "-" * len(lines[0])
+        text = "\n".join([lines[0], rule] + lines[1:] + [rule, f"Total params: {self.n_params:,} ({self.dtype.name})"])
+        return text
+
+    def __repr__(self):
+        inner = ", ".join(repr(layer) for layer in self.layers)
+        return f"Sequential([{inner}], dtype='{self.dtype.name}')"

@@ -1,0 +1,36 @@
+import gzip
+import os
+import struct
+
+import numpy as np
+import pytest
+
+FASHION_DIR = os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
+
+
+def _read_idx_gz(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist():
+    """Fashion-MNIST as ((X_train, y_train), (X_test, y_test)), float32 in [0, 1]; skipped when absent."""
+    files = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    paths = [os.path.join(FASHION_DIR, f) for f in files]
+    if not all(os.path.exists(p) for p in paths):
+        if os.environ.get("CI"):  # CI installs the data: missing data there is a failure, not a skip
+            pytest.fail(f"Fashion-MNIST not found in {FASHION_DIR}")
+        pytest.skip(f"Fashion-MNIST not found in {FASHION_DIR} (apt-get install -y dataset-fashion-mnist)")
+    Xtr, ytr, Xte, yte = (_read_idx_gz(p) for p in paths)
+    return ((Xtr.reshape(len(Xtr), -1).astype(np.float32) / 255, ytr.astype(np.int64)),
+            (Xte.reshape(len(Xte), -1).astype(np.float32) / 255, yte.astype(np.int64)))
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)

@@ -1,0 +1,28 @@
+import numpy as np
+import pytest
+
+from fastnn._blas import _gemm_check
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+@pytest.mark.parametrize("m, n, k", [(1, 1, 1), (3, 5, 7), (17, 9, 33), (64, 10, 1), (1, 31, 13)])
+def test_gemm_matches_numpy(dtype, rtol, ta, tb, m, n, k, rng):
+    A = rng.normal(size=(k, m) if ta else (m, k)).astype(dtype)
+    B = rng.normal(size=(n, k) if tb else (k, n)).astype(dtype)
+    expected = (A.T if ta else A).astype(np.float64) @ (B.T if tb else B).astype(np.float64)
+    got = _gemm_check(A, B, ta, tb)
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol * np.sqrt(k) * 4)
+
+
+def test_gemm_empty_inner_dimension():
+    A = np.zeros((3, 0))
+    B = np.zeros((0, 4))
+    np.testing.assert_array_equal(_gemm_check(A, B), np.zeros((3, 4)))
+
+
+def test_gemm_rejects_mismatch():
+    with pytest.raises(ValueError, match="inner dimensions"):
+        _gemm_check(np.zeros((2, 3)), np.zeros((4, 2)))

@@ -1,0 +1,146 @@
+"""Each compiled kernel against its pure-NumPy twin in fastnn._reference."""
+import numpy as np
+import pytest
+
+from fastnn import _kernels
+from fastnn import _reference as ref
+
+DTYPES = [(np.float32, 2e-5), (np.float64, 1e-12)]
+ACTS = [ref.IDENTITY, ref.RELU, ref.SIGMOID, ref.TANH, ref.SOFTMAX]
+SHAPES = [(1, 1), (1, 10), (7, 3), (33, 17), (64, 1)]
+
+
+@pytest.mark.parametrize("dtype, tol", DTYPES)
+@pytest.mark.parametrize("B, n_in, n_out", [(1, 1, 1), (1, 13, 5), (37, 9, 1), (64, 784, 10), (5, 3, 129)])
+def test_dense_forward(dtype, tol, B, n_in, n_out, rng):
+    x = rng.normal(size=(B, n_in)).astype(dtype)
+    W = rng.normal(size=(n_out, n_in)).astype(dtype)
+    b = rng.normal(size=n_out).astype(dtype)
+    out = np.empty((B, n_out), dtype)
+    _kernels.dense_forward(x, W, b, out)
+    np.testing.assert_allclose(out, ref.dense_forward(x, W, b), rtol=tol * 10, atol=tol * 10 * np.sqrt(n_in))
+
+
+def test_dense_forward_shape_check():
+    with pytest.raises(ValueError):
+        _kernels.dense_forward(np.zeros((2, 3)), np.zeros((4, 2)), np.zeros(4), np.zeros((2, 4)))
+
+
+@pytest.mark.parametrize("dtype, tol", DTYPES)
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_activation_forward(dtype, tol, act, shape, rng):
+    z = (rng.normal(size=shape) * 5).astype(dtype)
+    expected = ref.activation_forward(act, z)
+    _kernels.activation_forward(act, z)
+    np.testing.assert_allclose(z, expected, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype, tol", DTYPES)
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_activation_backward(dtype, tol, act, shape, rng):
+    a = ref.activation_forward(act, rng.normal(size=shape).astype(dtype))
+    d = rng.normal(size=shape).astype(dtype)
+    expected = ref.activation_backward(act, a, d)
+    _kernels.activation_backward(act, a, d)
+    np.testing.assert_allclose(d, expected, rtol=tol, atol=tol)
+
+
+def test_activation_extremes_stay_finite():
+    z = np.array([[-1e4, -100.0, 0.0, 100.0, 1e4]], dtype=np.float32)
+    for act in ACTS:
+        out = z.copy()
+        _kernels.activation_forward(act, out)
+        assert np.all(np.isfinite(out)), act
+
+
+@pytest.mark.parametrize("dtype, tol", DTYPES)
+@pytest.mark.parametrize("B, K", [(1, 2), (5, 10), (33, 3)])
+@pytest.mark.parametrize("dense", [False, True])
+def test_cross_entropy(dtype, tol, B, K, dense, rng):
+    z = (rng.normal(size=(B, K)) * 3).astype(dtype)
+    labels = rng.integers(0, K, B).astype(np.int32)
+    targets = None
+    if dense:
+        targets = rng.dirichlet(np.ones(K), size=B).astype(dtype)
+        labels = None
+    sl, acc, p, grad = ref.output_loss(ref.CROSS_ENTROPY, ref.SOFTMAX, z, labels, targets)
+    d = np.empty_like(z)
+    got_sl, got_acc = _kernels.output_loss(ref.CROSS_ENTROPY, ref.SOFTMAX, z, d, labels, targets)
+    np.testing.assert_allclose(got_sl, sl, rtol=tol * 10, atol=tol * 10)
+    np.testing.assert_array_equal(got_acc, acc)
+    np.testing.assert_allclose(z, p, rtol=tol, atol=tol)
+    np.testing.assert_allclose(d, grad, rtol=tol, atol=tol)
+
+
+def test_cross_entropy_confident_wrong_is_large_and_finite():
+    z = np.array([[1000.0, -1000.0]], dtype=np.float32)
+    d = np.empty_like(z)
+    sl, _ = _kernels.output_loss(ref.CROSS_ENTROPY, ref.SOFTMAX, z, d, np.array([1], np.int32), None)
+    assert np.isfinite(sl[0]) and sl[0] == pytest.approx(2000.0)
+    np.testing.assert_allclose(d, [[1.0, -1.0]])
+
+
+@pytest.mark.parametrize("dtype, tol", DTYPES)
+@pytest.mark.parametrize("B, K", [(1, 1), (9, 1), (6, 4)])
+def test_binary_cross_entropy(dtype, tol, B, K, rng):
+    z = (rng.normal(size=(B, K)) * 4).astype(dtype)
+    t = rng.random((B, K)).astype(dtype)
+    t[0] = 1.0
+    sl, acc, a, grad = ref.output_loss(ref.BINARY_CROSS_ENTROPY, ref.SIGMOID, z, None, t)
+    d = np.empty_like(z)
+    got_sl, got_acc = _kernels.output_loss(ref.BINARY_CROSS_ENTROPY, ref.SIGMOID, z, d, None, t)
+    np.testing.assert_allclose(got_sl, sl, rtol=tol * 10, atol=tol * 10)
+    np.testing.assert_allclose(got_acc, acc, rtol=tol)
+    np.testing.assert_allclose(z, a, rtol=tol, atol=tol)
+    np.testing.assert_allclose(d, grad, rtol=tol, atol=tol)
+
+
+def test_binary_cross_entropy_saturated_is_finite():
+    z = np.array([[200.0], [-200.0]], dtype=np.float32)
+    t = np.array([[0.0], [1.0]], dtype=np.float32)
+    d = np.empty_like(z)
+    sl, _ = _kernels.output_loss(ref.BINARY_CROSS_ENTROPY, ref.SIGMOID, z, d, None, t)
+    np.testing.assert_allclose(sl, [200.0, 200.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype, tol", DTYPES)
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("B, K", [(1, 1), (7, 3)])
+def test_mean_squared_error(dtype, tol, act, B, K, rng):
+    a = ref.activation_forward(act, rng.normal(size=(B, K)).astype(dtype))
+    t = rng.normal(size=(B, K)).astype(dtype)
+    sl, _, _, grad = ref.output_loss(ref.MSE, act, a, None, t)
+    d = np.empty_like(a)
+    got_sl, _ = _kernels.output_loss(ref.MSE, act, a, d, None, t)
+    np.testing.assert_allclose(got_sl, sl, rtol=tol * 10, atol=tol)
+    np.testing.assert_allclose(d, grad, rtol=tol * 10, atol=tol)
+
+
+@pytest.mark.parametrize("dtype, tol", DTYPES)
+@pytest.mark.parametrize("momentum, nesterov", [(0.0, False), (0.9, False), (0.5, True)])
+@pytest.mark.parametrize("wd, l1, l2", [(0, 0, 0), (1e-2, 0, 0), (0, 1e-3, 0), (0, 0, 1e-2), (1e-3, 1e-3, 1e-2)])
+@pytest.mark.parametrize("regularize", [True, False])
+@pytest.mark.parametrize("n", [1, 7, 1000])
+def test_sgd_update(dtype, tol, momentum, nesterov, wd, l1, l2, regularize, n, rng):
+    p = rng.normal(size=n).astype(dtype)
+    g = rng.normal(size=n).astype(dtype)
+    v = rng.normal(size=n).astype(dtype)
+    p_ref, v_ref = p.copy(), v.copy()
+    pen_ref = ref.sgd_update(p_ref, g.copy(), v_ref, 0.1, momentum, nesterov, wd, l1, l2, regularize)
+    pen = _kernels.sgd_update(p, g, v, 0.1, momentum, nesterov, wd, l1, l2, regularize)
+    np.testing.assert_allclose(p, p_ref, rtol=tol, atol=tol)
+    if momentum:
+        np.testing.assert_allclose(v, v_ref, rtol=tol, atol=tol)
+    assert pen == pytest.approx(pen_ref, rel=1e-6 if dtype == np.float32 else 1e-12)
+
+
+def test_all_finite():
+    X = np.ones((4, 3), np.float32)
+    assert _kernels.all_finite(X)
+    for bad in (np.nan, np.inf, -np.inf):
+        Y = X.copy()
+        Y[3, 2] = bad
+        assert not _kernels.all_finite(Y)
+    assert _kernels.all_finite(np.ones((0, 3)))

@@ -1,0 +1,237 @@
+"""Sequential: training against the NumPy reference, threads, reproducibility, history, progress output."""
+import io
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import _reference as ref
+
+DTYPES = [("float32", 2e-4), ("float64", 1e-10)]
+
+
+def make_model(widths, acts, dtype="float64", seed=0, loss="cross_entropy", optimizer=None, regularizer=None):
+    layers = [fastnn.Dense(a, b, activation=f) for a, b, f in zip(widths[:-1], widths[1:], acts)]
+    model = fastnn.Sequential(layers, seed=seed, dtype=dtype)
+    model.compile(loss=loss, optimizer=optimizer or fastnn.SGD(lr=0.1), regularizer=regularizer)
+    return model
+
+
+def reference_of(model):
+    return ref.Network(model.get_weights(), [layer.activation_code for layer in model.layers], model.loss.code)
+
+
+CASES = [
+    # widths, activations, loss, n_samples, batch_size
+    ([5, 3], ["softmax"], "cross_entropy", 10, 1),                  # batch of one, no hidden layer
+    ([9, 17, 3], ["relu", "softmax"], "cross_entropy", 50, 16),     # last partial batch (50 = 3*16 + 2)
+    ([13, 65, 33, 4], ["tanh", "sigmoid", "softmax"], "cross_entropy", 70, 32),
+    ([7, 130, 1], ["relu", "sigmoid"], "binary_cross_entropy", 41, 8),  # one output unit
+    ([6, 70, 2], ["tanh", "identity"], "mse", 33, 10),
+    ([6, 11, 3], ["softmax", "sigmoid"], "mse", 20, 7),                 # softmax hidden layer
+]
+
+
+@pytest.mark.parametrize("dtype, tol", DTYPES)
+@pytest.mark.parametrize("widths, acts, loss, n, batch", CASES)
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("hyper", [dict(momentum=0.0), dict(momentum=0.9, l2=1e-2),
+                                   dict(momentum=0.5, nesterov=True, l1=1e-3, weight_decay=1e-2)])
+def test_fit_matches_reference(dtype, tol, widths, acts, loss, n, batch, n_threads, hyper, rng):
+    X = rng.normal(size=(n, widths[0]))
+    K = widths[-1]
+    if loss == "cross_entropy":
+        y = rng.integers(0, K, n)
+        kw = dict(labels=y)
+    elif loss == "binary_cross_entropy":
+        y = rng.integers(0, 2, (n, K)).astype(float)
+        kw = dict(targets=y.astype(dtype))
+    else:
+        y = rng.normal(size=(n, K))
+        kw = dict(targets=y.astype(dtype))
+    l1, l2 = hyper.get("l1", 0.0), hyper.get("l2", 0.0)
+    reg = fastnn.L1L2(l1=l1, l2=l2) if (l1 or l2) else None
+    opt = fastnn.SGD(lr=0.05, momentum=hyper["momentum"], nesterov=hyper.get("nesterov", False),
+                     weight_decay=hyper.get("weight_decay", 0.0))
+    model = make_model(widths, acts, dtype, loss=loss, optimizer=opt, regularizer=reg)
+    net = reference_of(model)
+    history = model.fit(X, y, epochs=2, batch_size=batch, shuffle=False, n_threads=n_threads, verbose=0)
+    Xd = X.astype(dtype)
+    losses = [net.train_epoch(Xd, np.arange(n), batch, lr=0.05, momentum=hyper["momentum"],
+                              nesterov=hyper.get("nesterov", False), weight_decay=hyper.get("weight_decay", 0.0),
+                              l1=l1, l2=l2, **kw) for _ in range(2)]
+    for got, expected in zip(model.get_weights(), net.params):
+        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
+    np.testing.assert_allclose(history["loss"], losses, rtol=tol * 10)
+    assert history["iterations"] == [-(-n // batch)] * 2
+    np.testing.assert_allclose(model.predict(X), net.predict(Xd), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("batch", [1, 37, 128, 500])
+def test_threads_give_identical_results(dtype, batch, rng):
+    X = rng.normal(size=(500, 97))
+    y = rng.integers(0, 10, 500)
+    results = []
+    for nt in (1, 2, 3):
+        model = make_model([97, 300, 130, 10], ["relu", "tanh", "softmax"], dtype, seed=3,
+                           optimizer=fastnn.SGD(lr=0.05, momentum=0.9), regularizer=fastnn.L2(1e-3))
+        h = model.fit(X, y, epochs=2, batch_size=batch, n_threads=nt, verbose=0)
+        results.append((model.parameters.copy(), h["loss"], model.predict(X, n_threads=nt)))
+    for params, loss, pred in results[1:]:
+        np.testing.assert_array_equal(params, results[0][0])
+        assert loss == results[0][1]
+        np.testing.assert_array_equal(pred, results[0][2])
+
+
+def test_seeded_runs_are_reproducible_and_seeds_matter(rng):
+    X = rng.normal(size=(200, 8))
+    y = rng.integers(0, 3, 200)
+    runs = []
+    for seed in (7, 7, 8):
+        model = make_model([8, 16, 3], ["relu", "softmax"], "float32", seed=seed)
+        model.fit(X, y, epochs=3, batch_size=16, verbose=0)
+        runs.append(model.parameters.copy())
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])
+
+
+def test_initialisation():
+    model = fastnn.Sequential([fastnn.Dense(400, 300, "relu"), fastnn.Dense(300, 100, "tanh")], seed=0)
+    w0, w1 = model.layers[0].weight, model.layers[1].weight
+    assert np.abs(w0).max() <= np.sqrt(6 / 400) and w0.std() == pytest.approx(np.sqrt(2 / 400), rel=0.02)
+    assert np.abs(w1).max() <= np.sqrt(6 / 400) and w1.std() == pytest.approx(np.sqrt(2 / 400), rel=0.02)
+    assert not model.layers[0].bias.any()
+    # float32 and float64 models from one seed start from the same weights (up to rounding)
+    m64 = fastnn.Sequential([fastnn.Dense(400, 300, "relu"), fastnn.Dense(300, 100, "tanh")], seed=0,
+                            dtype="float64")
+    np.testing.assert_allclose(m64.layers[0].weight, w0, rtol=1e-6)
+
+
+def test_weight_views_are_live_and_assignable():
+    model = make_model([3, 4, 2], ["relu", "softmax"], "float32")
+    layer = model.layers[0]
+    assert layer.weight.shape == (4, 3) and layer.bias.shape == (4,)
+    assert np.shares_memory(layer.weight, model.parameters)
+    layer.weight[0, 0] = 5.0
+    assert model.parameters[0] == 5.0
+    layer.weight = np.ones((4, 3))
+    assert layer.weight.dtype == np.float32 and np.all(model.parameters[:12] == 1)
+    with pytest.raises(ValueError, match="shape"):
+        layer.weight = np.ones((3, 4))
+    with pytest.raises(ValueError, match="NaN"):
+        layer.bias = [np.nan] * 4
+    assert np.all(model.parameters[:12] == 1)
+    weights = model.get_weights()
+    weights[0][:] = 2
+    model.set_weights(weights)
+    assert np.all(layer.weight == 2)
+    with pytest.raises(ValueError, match="shape"):
+        model.set_weights([np.zeros((4, 3)), np.zeros(4), np.zeros((2, 4)), np.zeros(3)])
+    assert np.all(layer.weight == 2)
+
+
+def test_history_and_validation_data(rng):
+    X = rng.normal(size=(120, 5))
+    y = (X[:, 0] > 0).astype(int)
+    model = make_model([5, 8, 2], ["relu", "softmax"], "float32")
+    h = model.fit(X[:100], y[:100], epochs=3, batch_size=20, validation_data=(X[100:], y[100:]), verbose=0)
+    assert set(h.history) == {"loss", "accuracy", "val_loss", "val_accuracy", "iterations", "seconds"}
+    assert len(h) == 3 and h.epoch == [0, 1, 2] and h["iterations"] == [5, 5, 5]
+    ev = model.evaluate(X[100:], y[100:])
+    assert ev["loss"] == pytest.approx(h["val_loss"][-1], rel=1e-5)
+    assert ev["accuracy"] == pytest.approx(h["val_accuracy"][-1])
+    assert model.history is h
+    h2 = model.fit(X, y, epochs=2, batch_size=20, validation_split=0.25, verbose=0)
+    assert h2.params["samples"] == 90 and h2["iterations"] == [5, 5]
+
+
+def test_regularization_penalty_is_part_of_reported_loss(rng):
+    X = rng.normal(size=(40, 6))
+    y = rng.integers(0, 3, 40)
+    plain = make_model([6, 10, 3], ["relu", "softmax"])
+    reg = make_model([6, 10, 3], ["relu", "softmax"], regularizer=fastnn.L1L2(l1=0.01, l2=0.1))
+    weights = [layer.weight for layer in reg.layers]
+    expected_penalty = 0.01 * sum(np.abs(w).sum() for w in weights) + 0.05 * sum((w ** 2).sum() for w in weights)
+    assert reg.penalty() == pytest.approx(expected_penalty)
+    assert reg.evaluate(X, y)["loss"] == pytest.approx(plain.evaluate(X, y)["loss"] + expected_penalty)
+
+
+def test_epochs_zero_trains_nothing(rng):
+    model = make_model([4, 3], ["softmax"])
+    before = model.parameters.copy()
+    h = model.fit(rng.normal(size=(10, 4)), rng.integers(0, 3, 10), epochs=0, verbose=0)
+    assert len(h) == 0 and np.array_equal(model.parameters, before)
+
+
+def test_batch_larger_than_data(rng):
+    model = make_model([4, 3], ["softmax"])
+    h = model.fit(rng.normal(size=(10, 4)), rng.integers(0, 3, 10), epochs=1, batch_size=1000, verbose=0)
+    assert h["iterations"] == [1]
+
+
+def test_one_hot_targets_equal_labels(rng):
+    X = rng.normal(size=(30, 4))
+    y = rng.integers(0, 3, 30)
+    a = make_model([4, 5, 3], ["relu", "softmax"])
+    b = make_model([4, 5, 3], ["relu", "softmax"])
+    a.fit(X, y, epochs=2, batch_size=8, verbose=0)
+    b.fit(X, np.eye(3)[y], epochs=2, batch_size=8, verbose=0)
+    np.testing.assert_allclose(a.parameters, b.parameters, rtol=1e-12, atol=1e-14)
+
+
+def test_predict_classes_and_blocks(rng):
+    X = rng.normal(size=(2500, 6))
+    model = make_model([6, 9, 4], ["relu", "softmax"], "float32")
+    full = model.predict(X)
+    np.testing.assert_array_equal(model.predict(X, batch_size=7), full)
+    np.testing.assert_allclose(full.sum(axis=1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(model.predict_classes(X), full.argmax(axis=1))
+
+
+def test_divergence_raises_and_restores(rng):
+    X = rng.normal(size=(64, 4)) * 1e3
+    y = rng.normal(size=(64, 1)) * 1e3
+    model = make_model([4, 32, 1], ["relu", "identity"], "float32", loss="mse", optimizer=fastnn.SGD(lr=10.0))
+    before = model.parameters.copy()
+    with pytest.raises(FloatingPointError, match=r"epoch 1, iteration \d+"):
+        model.fit(X, y, epochs=5, batch_size=8, shuffle=False, verbose=0)
+    np.testing.assert_array_equal(model.parameters, before)
+
+
+@pytest.mark.parametrize("verbose", [1, 2])
+def test_progress_output(verbose, rng, capsys):
+    X = rng.normal(size=(50, 4))
+    y = rng.integers(0, 2, 50)
+    model = make_model([4, 2], ["softmax"])
+    model.fit(X, y, epochs=2, batch_size=10, verbose=verbose, validation_split=0.2)
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "Epoch 1/2" in text and "Epoch 2/2" in text
+    assert "loss:" in text and "val_accuracy:" in text
+
+
+def test_plain_progress_without_tqdm():
+    from fastnn._progress import EpochProgress
+
+    buf = io.StringIO()
+    buf.isatty = lambda: True
+    p = EpochProgress(1, 3, 10, verbose=1, file=buf, use_tqdm=False)
+    p.update(10, 100, 0.5)
+    p.close(1.0, {"loss": 0.5})
+    assert "10/10 it" in buf.getvalue() and "Epoch 1/3 - 10 it - 1.00s - loss: 0.5000" in buf.getvalue()
+
+
+def test_silent_by_verbose_zero(rng, capsys):
+    model = make_model([4, 2], ["softmax"])
+    model.fit(rng.normal(size=(20, 4)), rng.integers(0, 2, 20), verbose=0)
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+
+
+def test_summary_and_repr():
+    model = make_model([784, 256, 10], ["relu", "softmax"], "float32")
+    text = model.summary()
+    assert "200,960" in text and "Total params: 203,530" in text
+    assert repr(model).startswith("Sequential([Dense(784, 256")
+    assert model.n_params == 203530

@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+import fastnn
+from fastnn import _kernels
+from fastnn._threads import available_cores, blas_single_thread, resolve_n_threads
+
+
+def blas_threads():
+    return {m["filepath"]: m["num_threads"] for m in threadpool_info() if m["user_api"] == "blas"}
+
+
+def test_blas_held_at_one_thread_and_restored():
+    before = blas_threads()
+    with blas_single_thread():
+        assert all(n == 1 for n in blas_threads().values())
+        with blas_single_thread():  # nested entries share the limit
+            assert all(n == 1 for n in blas_threads().values())
+        assert all(n == 1 for n in blas_threads().values())
+    assert blas_threads() == before
+
+
+def test_fit_restores_blas_threads(rng):
+    before = blas_threads()
+    m = fastnn.Sequential([fastnn.Dense(5, 3, "softmax")], seed=0).compile("cross_entropy")
+    m.fit(rng.normal(size=(30, 5)), rng.integers(0, 3, 30), verbose=0)
+    m.predict(rng.normal(size=(3, 5)))
+    assert blas_threads() == before
+
+
+def test_resolve_n_threads():
+    assert resolve_n_threads(None) == available_cores() >= 1
+    assert resolve_n_threads(3) == 3
+    assert resolve_n_threads(np.int64(2)) == 2
+    with pytest.raises(ValueError):
+        resolve_n_threads(0)
+    with pytest.raises(TypeError):
+        resolve_n_threads(1.5)
+    with pytest.raises(TypeError):
+        resolve_n_threads(True)
+
+
+def test_openmp_is_compiled_in():
+    assert _kernels.openmp_enabled()
+    assert _kernels.max_threads() >= 1
