@@ -22,7 +22,7 @@ from cython.parallel cimport prange
 from libc.math cimport exp, expf, log, logf, log1p, log1pf, tanh, tanhf, fabs, fabsf, isfinite
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
-from libc.stdint cimport int64_t, int32_t
+from libc.stdint cimport int64_t, int32_t, uint32_t, uint64_t
 
 import numpy as np
 
@@ -427,6 +427,42 @@ cdef void _loss(Net *net, Py_ssize_t B, const int32_t *labels, const floating *t
                        first, sample_loss, sample_correct, want_grad)
 
 
+cdef double _sum_abs(const floating *p, Py_ssize_t n) noexcept nogil:
+    """``sum |p|`` in double, in eight fixed lanes (vectorisable, and the same order on every call)."""
+    cdef double lanes[8]
+    cdef Py_ssize_t i, k, n8 = n - n % 8
+    cdef double total = 0
+    for k in range(8):
+        lanes[k] = 0
+    for i in range(0, n8, 8):
+        for k in range(8):
+            lanes[k] += _abs(p[i + k])
+    for i in range(n8, n):
+        total += _abs(p[i])
+    for k in range(8):
+        total += lanes[k]
+    return total
+
+
+cdef double _sum_sq(const floating *p, Py_ssize_t n) noexcept nogil:
+    """``sum p**2`` in double, in eight fixed lanes."""
+    cdef double lanes[8]
+    cdef Py_ssize_t i, k, n8 = n - n % 8
+    cdef double total = 0, w
+    for k in range(8):
+        lanes[k] = 0
+    for i in range(0, n8, 8):
+        for k in range(8):
+            w = p[i + k]
+            lanes[k] += w * w
+    for i in range(n8, n):
+        w = p[i]
+        total += w * w
+    for k in range(8):
+        total += lanes[k]
+    return total
+
+
 cdef double _update_range(floating *p, floating *g, floating *v, Py_ssize_t n, Hyper *h,
                           bint regularize, bint apply) noexcept nogil:
     """SGD on ``n`` parameters; returns the regularization penalty of the parameters before the step.
@@ -438,43 +474,61 @@ cdef double _update_range(floating *p, floating *g, floating *v, Py_ssize_t n, H
     cdef floating w, gi, vi
     cdef floating lr = h.lr, mu = h.momentum, l1 = h.l1, l2 = h.l2
     cdef floating decay = h.l2 + h.weight_decay
-    cdef double sq = 0, ab = 0
+    cdef double penalty = 0
     if regularize:
-        if l1 != 0:
-            for i in range(n):
-                ab += _abs(p[i])
-        if l2 != 0:
-            for i in range(n):
-                sq += p[i] * p[i]
+        if h.l1 != 0:
+            penalty += h.l1 * _sum_abs(p, n)
+        if h.l2 != 0:
+            penalty += 0.5 * h.l2 * _sum_sq(p, n)
+    else:
+        decay = 0
+        l1 = 0
+        l2 = 0
     if not apply:
-        if regularize:
+        if l1 != 0:
             for i in range(n):
                 w = p[i]
                 g[i] = g[i] + l2 * w + l1 * ((w > 0) - (w < 0))
-        return h.l1 * ab + 0.5 * h.l2 * sq
-    if not regularize:
-        decay = 0
-        l1 = 0
-    if mu == 0:
+        elif l2 != 0:
+            for i in range(n):
+                g[i] = g[i] + l2 * p[i]
+        return penalty
+    if l1 != 0:  # the general loops
+        if mu == 0:
+            for i in range(n):
+                w = p[i]
+                p[i] = w - lr * (g[i] + decay * w + l1 * ((w > 0) - (w < 0)))
+        elif h.nesterov:
+            for i in range(n):
+                w = p[i]
+                gi = g[i] + decay * w + l1 * ((w > 0) - (w < 0))
+                vi = mu * v[i] + gi
+                v[i] = vi
+                p[i] = w - lr * (gi + mu * vi)
+        else:
+            for i in range(n):
+                w = p[i]
+                vi = mu * v[i] + g[i] + decay * w + l1 * ((w > 0) - (w < 0))
+                v[i] = vi
+                p[i] = w - lr * vi
+    elif mu == 0:  # no L1: branch-free loops that vectorise
         for i in range(n):
             w = p[i]
-            p[i] = w - lr * (g[i] + decay * w + l1 * ((w > 0) - (w < 0)))
+            p[i] = w - lr * (g[i] + decay * w)
     elif h.nesterov:
         for i in range(n):
             w = p[i]
-            gi = g[i] + decay * w + l1 * ((w > 0) - (w < 0))
+            gi = g[i] + decay * w
             vi = mu * v[i] + gi
             v[i] = vi
             p[i] = w - lr * (gi + mu * vi)
     else:
         for i in range(n):
             w = p[i]
-            vi = mu * v[i] + g[i] + decay * w + l1 * ((w > 0) - (w < 0))
+            vi = mu * v[i] + g[i] + decay * w
             v[i] = vi
             p[i] = w - lr * vi
-    if regularize:
-        return h.l1 * ab + 0.5 * h.l2 * sq
-    return 0
+    return penalty
 
 
 cdef double _feature_task(Net *net, floating *params, int t, Py_ssize_t B, Hyper *h, bint apply) noexcept nogil:
@@ -888,14 +942,21 @@ def sgd_update(floating[::1] p not None, floating[::1] g not None, floating[::1]
 
 
 def all_finite(const floating[:, ::1] X not None):
-    """True when no value of ``X`` is NaN or infinite (no temporary arrays)."""
+    """True when no value of ``X`` is NaN or infinite (checks exponent bits; no temporary arrays)."""
     cdef Py_ssize_t i, n = X.shape[0] * X.shape[1]
-    cdef const floating *p
-    cdef floating acc = 0
+    cdef const uint32_t *p32
+    cdef const uint64_t *p64
+    cdef uint32_t bad32 = 0
+    cdef uint64_t bad64 = 0
     if n == 0:
         return True
-    p = &X[0, 0]
     with nogil:
-        for i in range(n):
-            acc += p[i] * 0
-    return acc == 0
+        if floating is float:
+            p32 = <const uint32_t *> &X[0, 0]
+            for i in range(n):
+                bad32 |= (p32[i] & 0x7f800000u) == 0x7f800000u
+        else:
+            p64 = <const uint64_t *> &X[0, 0]
+            for i in range(n):
+                bad64 |= (p64[i] & 0x7ff0000000000000u) == 0x7ff0000000000000u
+    return bad32 == 0 and bad64 == 0

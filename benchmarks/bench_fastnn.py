@@ -1,0 +1,145 @@
+"""pytest-benchmark: fastnn beside a pure-NumPy float32 implementation of the same math.
+
+    pytest benchmarks/ --benchmark-only
+
+Groups pair the two implementations: one training epoch for each configuration, ``predict`` on 10,000
+samples, and the main kernels alone. Correctness against NumPy is checked outside the timed calls; each
+benchmark records the thread count and the BLAS library in ``extra_info``.
+"""
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import _kernels
+from fastnn._threads import available_cores, blas_single_thread
+
+import common
+
+THREADS = min(2, available_cores())
+
+
+def record(benchmark, impl):
+    benchmark.extra_info.update({"impl": impl, "threads": THREADS, "blas": common.blas_library()})
+
+
+@pytest.fixture(scope="module")
+def data():
+    return common.make_data()
+
+
+@pytest.mark.parametrize("config", list(common.CONFIGS))
+@pytest.mark.parametrize("impl", ["fastnn", "numpy"])
+def bench_epoch(benchmark, data, config, impl):
+    widths, batch = common.CONFIGS[config]
+    X, y = data
+    benchmark.group = f"epoch {config}"
+    record(benchmark, impl)
+    if impl == "fastnn":
+        model = common.fastnn_model(widths)
+        # same maths as the NumPy loop: one step from the same weights agrees
+        ref = common.NumpyMLP(widths, batch)
+        ref.params = model.get_weights()
+        ref.step(X[:batch].copy(), y[:batch])
+        model.fit(X[:batch], y[:batch], epochs=1, batch_size=batch, shuffle=False, verbose=0, n_threads=THREADS)
+        for a, b in zip(model.get_weights(), ref.params):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+        benchmark.pedantic(model.fit, args=(X, y), kwargs=dict(epochs=1, batch_size=batch, verbose=0,
+                                                               n_threads=THREADS), rounds=3, iterations=1)
+    else:
+        benchmark.pedantic(common.numpy_trainer(widths, batch, X, y, THREADS), rounds=3, iterations=1)
+
+
+@pytest.mark.parametrize("impl", ["fastnn", "numpy"])
+def bench_predict_10k(benchmark, data, impl):
+    widths, _ = common.CONFIGS["784-512-512-10/b128"]
+    X = data[0][:10_000]
+    model = common.fastnn_model(widths)
+    ref = common.NumpyMLP(widths, 128)
+    ref.params = model.get_weights()
+    np.testing.assert_allclose(model.predict(X, n_threads=THREADS), ref.predict(X), rtol=1e-4, atol=1e-6)
+    benchmark.group = "predict 10k x 784-512-512-10"
+    record(benchmark, impl)
+    if impl == "fastnn":
+        benchmark(model.predict, X, n_threads=THREADS)
+    else:
+        with common.blas_threads(THREADS):
+            benchmark(ref.predict, X)
+
+
+@pytest.fixture(scope="module")
+def layer():
+    rng = np.random.default_rng(0)
+    x = rng.random((128, 784), dtype=np.float32)
+    W = rng.normal(size=(512, 784)).astype(np.float32)
+    b = rng.normal(size=512).astype(np.float32)
+    return x, W, b
+
+
+@pytest.mark.parametrize("impl", ["fastnn", "numpy"])
+def bench_kernel_dense_forward(benchmark, layer, impl):
+    x, W, b = layer
+    out = np.empty((128, 512), np.float32)
+    benchmark.group = "kernel dense forward 128x784 -> 512"
+    record(benchmark, impl)
+    with blas_single_thread():
+        if impl == "fastnn":
+            _kernels.dense_forward(x, W, b, out)
+            np.testing.assert_allclose(out, x @ W.T + b, rtol=1e-4, atol=1e-4)
+            benchmark(_kernels.dense_forward, x, W, b, out)
+        else:
+            def numpy_dense():
+                np.matmul(x, W.T, out=out)
+                np.add(out, b, out=out)
+            benchmark(numpy_dense)
+
+
+@pytest.mark.parametrize("impl", ["fastnn", "numpy"])
+def bench_kernel_softmax_cross_entropy(benchmark, impl):
+    rng = np.random.default_rng(0)
+    z0 = rng.normal(size=(128, 10)).astype(np.float32)
+    labels = rng.integers(0, 10, 128).astype(np.int32)
+    z, d = z0.copy(), np.empty_like(z0)
+    benchmark.group = "kernel softmax cross-entropy 128x10"
+    record(benchmark, impl)
+    if impl == "fastnn":
+        sl, _ = _kernels.output_loss(1, 4, z, d, labels, None)
+        m = z0.max(axis=1, keepdims=True)
+        expected = np.log(np.exp(z0 - m).sum(axis=1)) - (z0 - m)[np.arange(128), labels]
+        np.testing.assert_allclose(sl, expected, rtol=1e-5)
+
+        def run():
+            z[...] = z0
+            _kernels.output_loss(1, 4, z, d, labels, None)
+        benchmark(run)
+    else:
+        def numpy_xent():
+            np.subtract(z0, z0.max(axis=1, keepdims=True), out=z)
+            np.exp(z, out=z)
+            np.divide(z, z.sum(axis=1, keepdims=True), out=z)
+            loss = -np.log(z[np.arange(128), labels])
+            np.multiply(z, 1 / 128, out=d)
+            d[np.arange(128), labels] -= 1 / 128
+            return loss
+        benchmark(numpy_xent)
+
+
+@pytest.mark.parametrize("impl", ["fastnn", "numpy"])
+def bench_kernel_sgd_update(benchmark, impl):
+    rng = np.random.default_rng(0)
+    n = 669_706  # parameters of 784-512-512-10
+    p = rng.normal(size=n).astype(np.float32)
+    g = rng.normal(size=n).astype(np.float32)
+    v = np.zeros(n, np.float32)
+    benchmark.group = "kernel SGD momentum update, 669,706 parameters"
+    record(benchmark, impl)
+    if impl == "fastnn":
+        p2, v2 = p.copy(), v.copy()
+        _kernels.sgd_update(p2, g, v2, 0.01, 0.9)
+        np.testing.assert_allclose(p2, p - 0.01 * g, rtol=1e-6)
+        benchmark(_kernels.sgd_update, p, g, v, 0.01, 0.9)
+    else:
+        def numpy_update():
+            v.__imul__(0.9)
+            v.__iadd__(g)
+            p.__isub__(0.01 * v)
+        benchmark(numpy_update)
