@@ -34,3 +34,34 @@ def fashion_mnist():
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def _idx_bytes(arr):
+    """An IDX file's bytes for ``arr``."""
+    codes = {np.dtype("u1"): 0x08, np.dtype("i1"): 0x09, np.dtype(">i2"): 0x0B, np.dtype(">i4"): 0x0C,
+             np.dtype(">f4"): 0x0D, np.dtype(">f8"): 0x0E}
+    big = arr.astype(arr.dtype.newbyteorder(">")) if arr.dtype.itemsize > 1 else arr
+    head = bytes([0, 0, codes[big.dtype], arr.ndim]) + struct.pack(">" + "I" * arr.ndim, *arr.shape)
+    return head + big.tobytes()
+
+
+def _fake_mnist(n_train=120, n_test=40, seed=0):
+    """The four gzipped IDX files of a small random MNIST-like dataset, by file name."""
+    rng = np.random.default_rng(seed)
+    files = {}
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        files[f"{prefix}-images-idx3-ubyte.gz"] = gzip.compress(
+            _idx_bytes(rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)))
+        files[f"{prefix}-labels-idx1-ubyte.gz"] = gzip.compress(
+            _idx_bytes(rng.integers(0, 10, n, dtype=np.uint8)))
+    return files
+
+
+@pytest.fixture
+def idx_bytes():
+    return _idx_bytes
+
+
+@pytest.fixture
+def fake_mnist():
+    return _fake_mnist

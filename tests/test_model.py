@@ -222,6 +222,31 @@ def test_plain_progress_without_tqdm():
     assert "10/10 it" in buf.getvalue() and "Epoch 1/3 - 10 it - 1.00s - loss: 0.5000" in buf.getvalue()
 
 
+def test_tqdm_bar_on_a_terminal():
+    pytest.importorskip("tqdm")
+    from fastnn._progress import EpochProgress
+
+    buf = io.StringIO()
+    buf.isatty = lambda: True
+    p = EpochProgress(2, 5, 100, verbose=1, file=buf)
+    p.update(40, 2560, 0.75)
+    p.update(60, 6400, 0.5)
+    p.close(0.5, {"loss": 0.5, "val_loss": 0.6})
+    text = buf.getvalue()
+    assert "40/100" in text and "loss=0.7500" in text and "samples_s=" in text
+    assert "Epoch 2/5 - 100 it - 0.50s - loss: 0.5000 - val_loss: 0.6000" in text
+
+
+def test_no_live_bar_when_not_a_terminal():
+    from fastnn._progress import EpochProgress
+
+    buf = io.StringIO()
+    p = EpochProgress(1, 1, 10, verbose=1, file=buf)
+    p.update(10, 100, 0.5)
+    p.close(1.0, {"loss": 0.5})
+    assert buf.getvalue() == "Epoch 1/1 - 10 it - 1.00s - loss: 0.5000\n"
+
+
 def test_silent_by_verbose_zero(rng, capsys):
     model = make_model([4, 2], ["softmax"])
     model.fit(rng.normal(size=(20, 4)), rng.integers(0, 2, 20), verbose=0)

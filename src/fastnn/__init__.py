@@ -11,10 +11,13 @@ products go through BLAS, elementwise work through OpenMP threads.
 """
 from importlib.metadata import PackageNotFoundError, version as _version
 
+from . import datasets, preprocessing
+from .io import ModelFileError, load, save
 from .layers import Dense, Linear
 from .losses import BinaryCrossEntropy, CrossEntropy, MeanSquaredError
 from .model import History, Sequential
 from .optim import SGD
+from .preprocessing import LogScaler, MinMaxScaler, StandardScaler
 from .regularizers import L1, L1L2, L2
 
 try:
@@ -24,5 +27,6 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "Sequential", "History", "Dense", "Linear", "SGD", "L1", "L2", "L1L2",
-    "CrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "__version__",
+    "CrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "StandardScaler", "MinMaxScaler", "LogScaler",
+    "load", "save", "ModelFileError", "datasets", "preprocessing", "__version__",
 ]

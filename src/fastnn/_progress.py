@@ -1,7 +1,7 @@
 """Progress output for long work: a live bar within each epoch and one line per epoch.
 
-Uses tqdm when it is installed; otherwise a plain line rewritten in place on a terminal (and nothing but the
-epoch lines when the output is not a terminal, so logs stay readable).
+On a terminal: a tqdm bar when tqdm is installed, otherwise a plain line rewritten in place. When the output
+is not a terminal (a log file, a pipe) only the epoch lines are written, so logs stay readable.
 """
 import sys
 import time
@@ -26,13 +26,15 @@ class EpochProgress:
         self.start = time.perf_counter()
         self._last_plain = 0.0
         self._bar = None
-        if use_tqdm is None:
-            use_tqdm = _tqdm is not None
-        self._plain_live = not use_tqdm and hasattr(self.file, "isatty") and self.file.isatty()
+        tty = hasattr(self.file, "isatty") and self.file.isatty()
+        if use_tqdm is None:  # a live bar only on a terminal: logs get the epoch lines alone
+            use_tqdm = _tqdm is not None and tty
+        self._plain_live = not use_tqdm and tty
         if verbose == 1 and use_tqdm and _tqdm is not None:
             width = len(str(epochs))
+            # fit reports about every 0.1 s, so every report may be drawn (mininterval=0)
             self._bar = _tqdm(total=total, desc=f"Epoch {epoch:>{width}}/{epochs}", unit="it", leave=False,
-                              file=self.file, dynamic_ncols=True)
+                              file=self.file, dynamic_ncols=True, mininterval=0)
 
     def update(self, iterations, samples, loss):
         self.done += iterations

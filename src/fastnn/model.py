@@ -80,6 +80,11 @@ class Sequential:
         All parameters in one flat buffer, ``[W_0, b_0, W_1, b_1, ...]``, each weight matrix in C order.
     history : History or None
         The record of the last ``fit`` (kept, epochs so far, if it was interrupted).
+    scaler : StandardScaler, MinMaxScaler, LogScaler or None
+        A fitted scaler that is part of the model: when set, ``fit``, ``predict``, ``evaluate`` and
+        ``loss_and_gradient`` transform their inputs with it first, and :meth:`save` stores it.
+    epochs_trained : int
+        Epochs completed over the model's life (saved with it; ``fit`` continues the count).
 
     Examples
     --------
@@ -136,6 +141,8 @@ class Sequential:
         self.optimizer = None
         self.regularizer = None
         self.history = None
+        self.scaler = None
+        self.epochs_trained = 0
 
     # -- set-up -------------------------------------------------------------------------------------------------
 
@@ -253,6 +260,21 @@ class Sequential:
             return None, check_targets(y, name, n_samples, K, self.dtype, low=0.0, high=1.0)
         return None, check_targets(y, name, n_samples, K, self.dtype)
 
+    def _inputs(self, X, name="X"):
+        """Validated inputs of the model's dtype, transformed by :attr:`scaler` when one is attached."""
+        if self.scaler is not None:
+            if getattr(self.scaler, "n_features_in_", None) is None:
+                raise RuntimeError("model.scaler is not fitted: fit it (scaler.fit(X_train)) before attaching it")
+            X = self.scaler.transform(X)
+        return check_features(X, name, self.dtype, self.n_features)
+
+    def save(self, path):
+        """Save architecture, weights, optimizer and random state and the scaler to ``path`` (see
+        :mod:`fastnn.io`); atomic, no pickle."""
+        from .io import save
+
+        save(self, path)
+
     def _engine(self, capacity):
         return _kernels.Engine(self._params, self._grads, self._velocity, self.widths,
                                [layer.activation_code for layer in self.layers], self.loss.code, capacity)
@@ -314,7 +336,7 @@ class Sequential:
         if verbose not in (0, 1, 2) or isinstance(verbose, bool):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         nt = resolve_n_threads(n_threads)
-        X = check_features(X, "X", self.dtype, self.n_features)
+        X = self._inputs(X)
         labels, targets = self._prepare_targets(y, "y", X.shape[0])
         val = None
         if validation_data is not None:
@@ -322,7 +344,7 @@ class Sequential:
                 raise ValueError("give validation_data or validation_split, not both")
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("validation_data must be a tuple (X_val, y_val)")
-            Xv = check_features(validation_data[0], "validation_data[0]", self.dtype, self.n_features)
+            Xv = self._inputs(validation_data[0], "validation_data[0]")
             val = (Xv,) + self._prepare_targets(validation_data[1], "validation_data[1]", Xv.shape[0])
         elif validation_split:
             split = int(X.shape[0] * (1.0 - validation_split))
@@ -382,7 +404,8 @@ class Sequential:
                 seconds = time.perf_counter() - start
                 record["iterations"] = iterations
                 record["seconds"] = seconds
-                history._append(e, record)
+                self.epochs_trained += 1
+                history._append(self.epochs_trained - 1, record)
                 progress.close(seconds, {k: v for k, v in record.items() if k not in ("iterations", "seconds")})
         return history
 
@@ -400,7 +423,7 @@ class Sequential:
         """
         self._require_compiled("loss_and_gradient")
         nt = resolve_n_threads(n_threads)
-        X = check_features(X, "X", self.dtype, self.n_features)
+        X = self._inputs(X)
         labels, targets = self._prepare_targets(y, "y", X.shape[0])
         n = X.shape[0]
         engine = self._engine(n)
@@ -432,7 +455,7 @@ class Sequential:
         """
         block = _PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
         nt = resolve_n_threads(n_threads)
-        X = check_features(X, "X", self.dtype, self.n_features)
+        X = self._inputs(X)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         engine = _kernels.Engine(self._params, self._grads, self._velocity, self.widths,
                                  [layer.activation_code for layer in self.layers], 0, min(block, X.shape[0]))
@@ -464,7 +487,7 @@ class Sequential:
         self._require_compiled("evaluate")
         block = _PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
         nt = resolve_n_threads(n_threads)
-        X = check_features(X, "X", self.dtype, self.n_features)
+        X = self._inputs(X)
         labels, targets = self._prepare_targets(y, "y", X.shape[0])
         engine = self._engine(min(block, X.shape[0]))
         with blas_single_thread():

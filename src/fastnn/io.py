@@ -1,0 +1,303 @@
+"""Model files: a documented format with no pickle anywhere, written atomically and validated on load.
+
+Format (``format_version`` 1)
+-----------------------------
+A ZIP archive holding
+
+* ``header.json``: UTF-8 JSON with ``format`` (``"fastnn-model"``), ``format_version``, ``library_version``,
+  ``dtype``, ``layers`` (``[{"in_features", "out_features", "activation"}, ...]``), ``loss``, ``optimizer``,
+  ``regularizer``, ``seed``, ``epochs_trained``, ``rng_state`` (the model's NumPy bit generator state) and
+  ``scaler`` (class, parameters and feature count, or null);
+* ``parameters.npy``: the flat parameter buffer ``[W_0, b_0, W_1, b_1, ...]`` in the model's dtype;
+* ``velocity.npy``: the optimizer's momentum buffer, same shape and dtype;
+* ``scaler/<name>.npy``: the fitted scaler's float64 statistics, one per attribute.
+
+The ``.npy`` members are standard NumPy files read with ``allow_pickle=False``. ``load`` checks the header's
+size, every field, and each array's dtype, shape and stored size against the architecture *before* reading
+it, so a truncated, corrupted or hostile file raises :class:`ModelFileError` and never executes code or
+allocates memory sized by an unchecked header.
+
+Writes go to a temporary file in the same folder, are flushed and fsynced, then renamed over the target: a
+process killed at any moment leaves either the old file or the new one.
+"""
+import io
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+
+import numpy as np
+
+__all__ = ["save", "load", "ModelFileError", "FORMAT_VERSION"]
+
+FORMAT = "fastnn-model"
+FORMAT_VERSION = 1
+MAX_HEADER_BYTES = 1 << 20
+MAX_LAYERS = 1000
+MAX_UNITS = 1 << 24
+MAX_PARAMS = 1 << 31
+
+
+class ModelFileError(ValueError):
+    """A model file is not a valid fastnn model (truncated, corrupted, from a newer format, or hostile)."""
+
+
+def _header(model):
+    from . import __version__
+
+    opt = model.optimizer
+    reg = model.regularizer
+    scaler = None
+    if model.scaler is not None:
+        state = model.scaler.get_state()
+        scaler = {"class": state["class"], "params": state["params"], "n_features_in_": state["n_features_in_"],
+                  "arrays": sorted(state["arrays"])}
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "library_version": __version__,
+        "dtype": model.dtype.name,
+        "layers": [{"in_features": l.in_features, "out_features": l.out_features, "activation": l.activation}
+                   for l in model.layers],
+        "loss": model.loss.name if model.loss is not None else None,
+        "optimizer": None if opt is None else {"name": "SGD", **opt.get_config()},
+        "regularizer": None if reg is None else {"l1": reg.l1, "l2": reg.l2},
+        "seed": model.seed,
+        "epochs_trained": int(model.epochs_trained),
+        "rng_state": model._rng.bit_generator.state,
+        "scaler": scaler,
+    }
+
+
+def _npy_bytes(arr):
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+    return buf.getvalue()
+
+
+def save(model, path):
+    """Write ``model`` to ``path`` atomically (see the module documentation for the format)."""
+    path = os.fspath(path)
+    header = json.dumps(_header(model), indent=1).encode("utf-8")
+    members = [("header.json", header), ("parameters.npy", _npy_bytes(model.parameters)),
+               ("velocity.npy", _npy_bytes(model._velocity))]
+    if model.scaler is not None:
+        for key, arr in sorted(model.scaler.get_state()["arrays"].items()):
+            members.append((f"scaler/{key}.npy", _npy_bytes(arr)))
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as z:
+                for name, data in members:
+                    z.writestr(name, data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:  # pragma: no cover - platforms without directory fsync
+        pass
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------------------------------
+
+def _fail(path, msg):
+    raise ModelFileError(f"{path}: {msg}")
+
+
+def _read_array(z, name, dtype, shape, path):
+    """Read one .npy member after checking its header against the expected dtype and shape."""
+    try:
+        info = z.getinfo(name)
+    except KeyError:
+        _fail(path, f"missing member {name}")
+    expected = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if info.file_size > expected + 4096:
+        _fail(path, f"member {name} is {info.file_size} bytes, more than its {expected} bytes of data need")
+    with z.open(info) as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                hshape, fortran, hdtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                hshape, fortran, hdtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                _fail(path, f"member {name} has unsupported .npy version {version}")
+        except (ValueError, EOFError) as exc:
+            _fail(path, f"member {name} is not a valid .npy array ({exc})")
+        if hdtype != np.dtype(dtype) or tuple(hshape) != tuple(shape) or fortran:
+            _fail(path, f"member {name} holds {hdtype} {tuple(hshape)}, expected {np.dtype(dtype)} {tuple(shape)}")
+        data = f.read(expected + 1)
+    if len(data) != expected:
+        _fail(path, f"member {name} is truncated or padded ({len(data)} bytes of data, expected {expected})")
+    return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+
+
+def _get(d, key, types, path, where="header"):
+    types = types if isinstance(types, tuple) else (types,)
+    if not isinstance(d, dict) or key not in d:
+        _fail(path, f"{where} lacks {key!r}")
+    value = d[key]
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        _fail(path, f"{where} field {key!r} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _read_contents(z, path):
+    """Everything load needs from the archive, validated."""
+    from .layers import ACTIVATIONS
+    from .preprocessing import scaler_from_state
+
+    try:
+        info = z.getinfo("header.json")
+    except KeyError:
+        _fail(path, "not a fastnn model file (no header.json)")
+    if info.file_size > MAX_HEADER_BYTES:
+        _fail(path, f"header.json is {info.file_size} bytes, more than {MAX_HEADER_BYTES}")
+    try:
+        with z.open(info) as f:
+            raw = f.read(MAX_HEADER_BYTES + 1)
+        header = json.loads(raw.decode("utf-8"))
+    except (zipfile.BadZipFile, OSError, UnicodeDecodeError, ValueError, EOFError) as exc:
+        _fail(path, f"unreadable header.json ({exc})")
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        _fail(path, "not a fastnn model file (wrong 'format')")
+    version = _get(header, "format_version", int, path)
+    if version > FORMAT_VERSION or version < 1:
+        _fail(path, f"format version {version} is not supported by this fastnn (reads up to "
+                    f"{FORMAT_VERSION}); upgrade fastnn")
+    dtype = _get(header, "dtype", str, path)
+    if dtype not in ("float32", "float64"):
+        _fail(path, f"unsupported dtype {dtype!r}")
+    layers_spec = _get(header, "layers", list, path)
+    if not 1 <= len(layers_spec) <= MAX_LAYERS:
+        _fail(path, f"{len(layers_spec)} layers is outside 1..{MAX_LAYERS}")
+    total = 0
+    layers = []
+    for i, spec in enumerate(layers_spec):
+        where = f"layers[{i}]"
+        n_in = _get(spec, "in_features", int, path, where)
+        n_out = _get(spec, "out_features", int, path, where)
+        act = _get(spec, "activation", str, path, where)
+        if not (1 <= n_in <= MAX_UNITS and 1 <= n_out <= MAX_UNITS):
+            _fail(path, f"{where} has sizes {n_in}x{n_out} outside 1..{MAX_UNITS}")
+        if act not in ACTIVATIONS:
+            _fail(path, f"{where} has unknown activation {act!r}")
+        if i and n_in != layers_spec[i - 1]["out_features"]:
+            _fail(path, f"{where} in_features={n_in} does not match the previous layer")
+        total += n_out * (n_in + 1)
+        if total > MAX_PARAMS:
+            _fail(path, f"architecture has more than {MAX_PARAMS} parameters")
+        layers.append((n_in, n_out, act))
+    seed = header.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        _fail(path, "header field 'seed' must be null or a non-negative integer")
+    epochs = _get(header, "epochs_trained", int, path)
+    if epochs < 0:
+        _fail(path, "header field 'epochs_trained' is negative")
+    params = _read_array(z, "parameters.npy", dtype, (total,), path)
+    velocity = _read_array(z, "velocity.npy", dtype, (total,), path)
+    for name, arr in (("parameters", params), ("velocity", velocity)):
+        if not np.all(np.isfinite(arr)):
+            _fail(path, f"{name} contain NaN or infinity")
+    scaler = None
+    sc = header.get("scaler")
+    if sc is not None:
+        n_feat = _get(sc, "n_features_in_", int, path, "scaler")
+        if n_feat != layers[0][0]:
+            _fail(path, f"scaler expects {n_feat} features but the first layer takes {layers[0][0]}")
+        names = _get(sc, "arrays", list, path, "scaler")
+        if len(names) > 16 or not all(isinstance(n, str) and n.isidentifier() for n in names):
+            _fail(path, "scaler 'arrays' must list attribute names")
+        arrays = {n: _read_array(z, f"scaler/{n}.npy", np.float64, (n_feat,), path) for n in names}
+        try:
+            scaler = scaler_from_state({"class": sc.get("class"), "params": _get(sc, "params", dict, path,
+                                                                                 "scaler"),
+                                        "n_features_in_": n_feat, "arrays": arrays})
+        except (ValueError, TypeError) as exc:
+            _fail(path, f"invalid scaler ({exc})")
+    rng_state = header.get("rng_state")
+    return header, layers, seed, epochs, params, velocity, scaler, rng_state
+
+
+def load(path):
+    """Read a model written by :func:`save`; returns a compiled :class:`~fastnn.Sequential` (when a loss was
+    saved) with its weights, optimizer state, random state and scaler.
+
+    Raises
+    ------
+    ModelFileError
+        For a missing, truncated, corrupted, hostile or newer-format file, before any model is built.
+    """
+    from .layers import Dense
+    from .losses import get_loss
+    from .model import Sequential
+    from .optim import SGD
+    from .regularizers import L1L2
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ModelFileError(f"{path}: no such file")
+    try:
+        z = zipfile.ZipFile(path, "r")
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ModelFileError(f"{path}: not a fastnn model file ({exc})") from None
+    with z:
+        try:
+            header, layers, seed, epochs, params, velocity, scaler, rng_state = _read_contents(z, path)
+        except ModelFileError:
+            raise
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, zlib.error) as exc:
+            raise ModelFileError(f"{path}: corrupted file ({exc})") from None
+
+    try:
+        model = Sequential([Dense(a, b, act) for a, b, act in layers], seed=seed, dtype=header["dtype"])
+    except (ValueError, TypeError) as exc:
+        _fail(path, f"invalid architecture ({exc})")
+    loss = header.get("loss")
+    if loss is not None:
+        opt = header.get("optimizer")
+        reg = header.get("regularizer")
+        try:
+            optimizer = None
+            if opt is not None:
+                if not isinstance(opt, dict) or opt.get("name") != "SGD":
+                    _fail(path, "unknown optimizer")
+                optimizer = SGD(lr=opt.get("lr"), momentum=opt.get("momentum"), nesterov=opt.get("nesterov"),
+                                weight_decay=opt.get("weight_decay"))
+            regularizer = None
+            if reg is not None:
+                if not isinstance(reg, dict):
+                    _fail(path, "header field 'regularizer' must be an object")
+                regularizer = L1L2(l1=reg.get("l1"), l2=reg.get("l2"))
+            model.compile(loss=get_loss(loss), optimizer=optimizer, regularizer=regularizer)
+        except (ValueError, TypeError) as exc:
+            if isinstance(exc, ModelFileError):
+                raise
+            _fail(path, f"invalid training settings ({exc})")
+    model.parameters[...] = params
+    model._velocity[...] = velocity
+    model.scaler = scaler
+    model.epochs_trained = epochs
+    if rng_state is not None:
+        try:
+            if not isinstance(rng_state, dict) or rng_state.get("bit_generator") != "PCG64":
+                raise ValueError("not a PCG64 state")
+            model._rng.bit_generator.state = rng_state
+        except (ValueError, TypeError, KeyError) as exc:
+            _fail(path, f"invalid random state ({exc})")
+    return model

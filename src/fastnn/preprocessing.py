@@ -1,0 +1,287 @@
+"""Feature scaling with scikit-learn's words: ``fit``, ``transform``, ``fit_transform``, ``inverse_transform``
+and fitted attributes ending in ``_``.
+
+Statistics are computed in float64; results keep the input's dtype when it is float32 or float64 (other
+numeric inputs become float64). NaN or infinite values, wrong shapes, empty input and ``transform`` before
+``fit`` raise clear errors. Every scaler can be stored and restored with :meth:`get_state` / ``from_state``
+(plain numbers and arrays, no pickle); :func:`fastnn.save` uses this.
+"""
+import numbers
+
+import numpy as np
+
+from . import _kernels
+
+__all__ = ["StandardScaler", "MinMaxScaler", "LogScaler", "scaler_from_state", "get_scaler"]
+
+
+def _check(X, name="X", n_features=None):
+    if isinstance(X, (str, bytes)):
+        raise TypeError(f"{name} must be an array of numbers, got {type(X).__name__}")
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:
+        raise ValueError(f"{name} could not be converted to an array: {exc}") from exc
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-dimensional (n_samples, n_features), got shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise ValueError(f"{name} has {arr.shape[1]} features, but the scaler was fitted on {n_features}")
+    dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not _kernels.all_finite(arr):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return arr
+
+
+class _Scaler:
+    _fitted_attr = None
+    _state_arrays = ()
+
+    def _check_fitted(self):
+        if getattr(self, self._fitted_attr, None) is None:
+            raise RuntimeError(f"this {type(self).__name__} is not fitted yet: call fit(X) first")
+
+    def fit_transform(self, X, y=None):
+        """Fit to ``X``, then transform it."""
+        return self.fit(X).transform(X)
+
+    def get_params(self):
+        return {}
+
+    def get_state(self):
+        """Parameters and fitted statistics as plain values and arrays."""
+        self._check_fitted()
+        state = {"class": type(self).__name__, "params": self.get_params(),
+                 "n_features_in_": int(self.n_features_in_)}
+        state["arrays"] = {k: np.asarray(getattr(self, k), dtype=np.float64) for k in self._state_arrays}
+        return state
+
+    @classmethod
+    def _from_state(cls, state):
+        obj = cls(**state["params"])
+        n = int(state["n_features_in_"])
+        for key in cls._state_arrays:
+            arr = np.asarray(state["arrays"][key], dtype=np.float64)
+            if arr.shape != (n,) or not np.all(np.isfinite(arr)):
+                raise ValueError(f"scaler state {key!r} must hold {n} finite values")
+            setattr(obj, key, arr)
+        obj.n_features_in_ = n
+        obj._validate_state()
+        return obj
+
+    def _validate_state(self):
+        pass
+
+    def __repr__(self):
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+
+class StandardScaler(_Scaler):
+    """Standardize features: ``(X - mean_) / scale_``.
+
+    Parameters
+    ----------
+    with_mean : bool, default=True
+    with_std : bool, default=True
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (n_features,)
+    var_ : ndarray of shape (n_features,)
+        Population variance (``ddof=0``), as scikit-learn.
+    scale_ : ndarray of shape (n_features,)
+        Standard deviation; 1 for constant features, so they map to 0 instead of dividing by zero.
+    n_features_in_, n_samples_seen_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastnn.preprocessing import StandardScaler
+    >>> StandardScaler().fit_transform(np.array([[0.0, 5.0], [2.0, 5.0]]))
+    array([[-1.,  0.],
+           [ 1.,  0.]])
+    """
+
+    _fitted_attr = "scale_"
+    _state_arrays = ("mean_", "var_", "scale_")
+
+    def __init__(self, with_mean=True, with_std=True):
+        self.with_mean = bool(with_mean)
+        self.with_std = bool(with_std)
+        self.mean_ = self.var_ = self.scale_ = None
+
+    def get_params(self):
+        return {"with_mean": self.with_mean, "with_std": self.with_std}
+
+    def fit(self, X, y=None):
+        X = _check(X)
+        mean = X.mean(axis=0, dtype=np.float64)
+        var = X.var(axis=0, dtype=np.float64)
+        # Variances within rounding noise of zero mark constant features (scikit-learn's rule).
+        eps = np.finfo(np.float64).eps
+        n = X.shape[0]
+        constant = var <= n * eps * var + (n * mean * eps) ** 2
+        scale = np.where(constant, 1.0, np.sqrt(var))
+        self.mean_ = mean if self.with_mean else np.zeros_like(mean)
+        self.var_ = var
+        self.scale_ = scale if self.with_std else np.ones_like(scale)
+        self.n_features_in_ = X.shape[1]
+        self.n_samples_seen_ = X.shape[0]
+        return self
+
+    def transform(self, X):
+        self._check_fitted()
+        X = _check(X, n_features=self.n_features_in_)
+        return ((X - self.mean_) / self.scale_).astype(X.dtype, copy=False)
+
+    def inverse_transform(self, X):
+        self._check_fitted()
+        X = _check(X, n_features=self.n_features_in_)
+        return (X * self.scale_ + self.mean_).astype(X.dtype, copy=False)
+
+    def _validate_state(self):
+        if np.any(self.scale_ <= 0):
+            raise ValueError("scaler state 'scale_' must be positive")
+
+
+class MinMaxScaler(_Scaler):
+    """Scale each feature to ``feature_range``: ``X * scale_ + min_``.
+
+    Parameters
+    ----------
+    feature_range : tuple (min, max), default=(0, 1)
+
+    Attributes
+    ----------
+    data_min_, data_max_, data_range_ : ndarray of shape (n_features,)
+    scale_, min_ : ndarray of shape (n_features,)
+        A constant feature (zero range) gets the range 1, as in scikit-learn.
+    n_features_in_, n_samples_seen_ : int
+    """
+
+    _fitted_attr = "scale_"
+    _state_arrays = ("data_min_", "data_max_", "data_range_", "scale_", "min_")
+
+    def __init__(self, feature_range=(0, 1)):
+        try:
+            lo, hi = feature_range
+        except (TypeError, ValueError):
+            raise TypeError("feature_range must be a pair (min, max)") from None
+        for v in (lo, hi):
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
+                raise ValueError(f"feature_range must hold two finite numbers, got {feature_range!r}")
+        if not lo < hi:
+            raise ValueError(f"feature_range minimum must be below its maximum, got {feature_range!r}")
+        self.feature_range = (float(lo), float(hi))
+        self.scale_ = self.min_ = self.data_min_ = self.data_max_ = self.data_range_ = None
+
+    def get_params(self):
+        return {"feature_range": list(self.feature_range)}
+
+    def fit(self, X, y=None):
+        X = _check(X)
+        lo, hi = self.feature_range
+        self.data_min_ = X.min(axis=0).astype(np.float64)
+        self.data_max_ = X.max(axis=0).astype(np.float64)
+        self.data_range_ = self.data_max_ - self.data_min_
+        rng = np.where(self.data_range_ == 0, 1.0, self.data_range_)
+        self.scale_ = (hi - lo) / rng
+        self.min_ = lo - self.data_min_ * self.scale_
+        self.n_features_in_ = X.shape[1]
+        self.n_samples_seen_ = X.shape[0]
+        return self
+
+    def transform(self, X):
+        self._check_fitted()
+        X = _check(X, n_features=self.n_features_in_)
+        return (X * self.scale_ + self.min_).astype(X.dtype, copy=False)
+
+    def inverse_transform(self, X):
+        self._check_fitted()
+        X = _check(X, n_features=self.n_features_in_)
+        return ((X - self.min_) / self.scale_).astype(X.dtype, copy=False)
+
+    def _validate_state(self):
+        if np.any(self.scale_ == 0):
+            raise ValueError("scaler state 'scale_' must be non-zero")
+
+
+class LogScaler(_Scaler):
+    """``log1p`` scaling for heavy-tailed non-negative features: ``transform(X) = log(1 + X)``.
+
+    Counts, prices and other skewed non-negative features become roughly symmetric. Negative values are refused
+    with a ``ValueError`` naming the first offending feature (``log1p`` of values below 0 would either be
+    undefined or fold the scale); ``inverse_transform`` is ``expm1``.
+
+    Attributes
+    ----------
+    data_max_ : ndarray of shape (n_features,)
+        Largest value of each feature seen in ``fit`` (for reference).
+    n_features_in_, n_samples_seen_ : int
+    """
+
+    _fitted_attr = "data_max_"
+    _state_arrays = ("data_max_",)
+
+    def __init__(self):
+        self.data_max_ = None
+
+    @staticmethod
+    def _check_non_negative(X, name):
+        if np.any(X < 0):
+            col = int(np.nonzero((X < 0).any(axis=0))[0][0])
+            raise ValueError(f"{name} has negative values (feature {col}, minimum {X[:, col].min()!r}): "
+                             "LogScaler needs non-negative features; shift them or use StandardScaler")
+
+    def fit(self, X, y=None):
+        X = _check(X)
+        self._check_non_negative(X, "X")
+        self.data_max_ = X.max(axis=0).astype(np.float64)
+        self.n_features_in_ = X.shape[1]
+        self.n_samples_seen_ = X.shape[0]
+        return self
+
+    def transform(self, X):
+        self._check_fitted()
+        X = _check(X, n_features=self.n_features_in_)
+        self._check_non_negative(X, "X")
+        return np.log1p(X)
+
+    def inverse_transform(self, X):
+        self._check_fitted()
+        X = _check(X, n_features=self.n_features_in_)
+        with np.errstate(over="ignore"):
+            out = np.expm1(X)
+        if not _kernels.all_finite(out):
+            raise ValueError("X holds values too large to invert (expm1 overflows)")
+        return out
+
+
+_CLASSES = {cls.__name__: cls for cls in (StandardScaler, MinMaxScaler, LogScaler)}
+_NAMES = {"standard": StandardScaler, "minmax": MinMaxScaler, "log": LogScaler}
+
+
+def scaler_from_state(state):
+    """Rebuild a fitted scaler from :meth:`get_state`'s output (validated)."""
+    try:
+        cls = _CLASSES[state["class"]]
+    except (KeyError, TypeError):
+        raise ValueError("unknown scaler in state") from None
+    try:
+        return cls._from_state(state)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"malformed {state['class']} state: {exc}") from None
+
+
+def get_scaler(name):
+    """A new scaler for ``'standard'``, ``'minmax'`` or ``'log'`` (None or ``'none'`` give None)."""
+    if name is None or name == "none":
+        return None
+    if name not in _NAMES:
+        raise ValueError(f"scale must be one of 'standard', 'minmax', 'log', 'none', got {name!r}")
+    return _NAMES[name]()

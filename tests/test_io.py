@@ -1,0 +1,212 @@
+"""Model files: round trips, atomic writes, and refusal of truncated, corrupted or hostile files."""
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn.io import ModelFileError
+
+
+@pytest.fixture
+def trained(rng):
+    X = rng.normal(size=(200, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 200)
+    model = fastnn.Sequential([fastnn.Dense(6, 20, "relu"), fastnn.Dense(20, 3, "softmax")], seed=5)
+    model.compile("cross_entropy", fastnn.SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4),
+                  regularizer=fastnn.L1L2(l1=1e-4, l2=1e-3))
+    model.scaler = fastnn.StandardScaler().fit(X * 3 + 1)
+    model.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    return model, X, y
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_round_trip_is_bit_identical(tmp_path, rng, dtype):
+    X = rng.normal(size=(50, 4))
+    model = fastnn.Sequential([fastnn.Dense(4, 7, "tanh"), fastnn.Dense(7, 1, "sigmoid")], seed=1, dtype=dtype)
+    model.compile("binary_cross_entropy", fastnn.SGD(lr=0.1))
+    model.fit(X, (X[:, 0] > 0).astype(float), epochs=3, verbose=0)
+    path = tmp_path / "m.fnn"
+    model.save(path)
+    loaded = fastnn.load(path)
+    assert loaded.dtype == model.dtype and loaded.widths == model.widths
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    assert loaded.loss == model.loss and loaded.epochs_trained == 3
+
+
+def test_everything_is_stored(tmp_path, trained):
+    model, X, y = trained
+    path = tmp_path / "m.fnn"
+    fastnn.save(model, path)
+    loaded = fastnn.load(path)
+    np.testing.assert_array_equal(loaded.parameters, model.parameters)
+    np.testing.assert_array_equal(loaded._velocity, model._velocity)
+    assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    assert (loaded.regularizer.l1, loaded.regularizer.l2) == (model.regularizer.l1, model.regularizer.l2)
+    assert type(loaded.scaler) is fastnn.StandardScaler
+    np.testing.assert_array_equal(loaded.scaler.mean_, model.scaler.mean_)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))  # the scaler is applied
+    # training continues identically: same weights, momentum and shuffling state
+    model.fit(X, y, epochs=1, batch_size=16, verbose=0)
+    loaded.fit(X, y, epochs=1, batch_size=16, verbose=0)
+    np.testing.assert_array_equal(loaded.parameters, model.parameters)
+
+
+def test_format_is_documented_zip_without_pickle(tmp_path, trained):
+    model, _, _ = trained
+    path = tmp_path / "m.fnn"
+    model.save(path)
+    with zipfile.ZipFile(path) as z:
+        names = set(z.namelist())
+        header = json.loads(z.read("header.json"))
+    assert {"header.json", "parameters.npy", "velocity.npy"} <= names
+    assert header["format"] == "fastnn-model" and header["format_version"] == 1
+    assert header["layers"][0] == {"in_features": 6, "out_features": 20, "activation": "relu"}
+    with np.load(path, allow_pickle=False) as f:  # the arrays are plain .npy members
+        np.testing.assert_array_equal(f["parameters"], model.parameters)
+
+
+def rewrite(path, out, header=None, members=None, drop=()):
+    with zipfile.ZipFile(path) as z:
+        contents = {n: z.read(n) for n in z.namelist() if n not in drop}
+    if header is not None:
+        h = json.loads(contents["header.json"])
+        header(h)
+        contents["header.json"] = json.dumps(h).encode()
+    contents.update(members or {})
+    with zipfile.ZipFile(out, "w") as z:
+        for n, data in contents.items():
+            z.writestr(n, data)
+
+
+def npy(arr):
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return buf.getvalue()
+
+
+BAD_FILES = [
+    ("format version", dict(header=lambda h: h.update(format_version=99)), "format version 99"),
+    ("wrong format", dict(header=lambda h: h.update(format="other")), "not a fastnn model"),
+    ("dtype", dict(header=lambda h: h.update(dtype="int8")), "unsupported dtype"),
+    ("huge layer", dict(header=lambda h: h["layers"][0].update(out_features=2 ** 40)), "outside 1.."),
+    ("layer mismatch", dict(header=lambda h: h["layers"][1].update(in_features=5)), "does not match"),
+    ("activation", dict(header=lambda h: h["layers"][0].update(activation="os.system")), "unknown activation"),
+    ("no layers", dict(header=lambda h: h.update(layers=[])), "layers is outside"),
+    ("bool as int", dict(header=lambda h: h["layers"][0].update(in_features=True)), "wrong type"),
+    ("bad lr", dict(header=lambda h: h["optimizer"].update(lr=-1)), "lr must be > 0"),
+    ("bad loss", dict(header=lambda h: h.update(loss="hinge")), "unknown loss"),
+    ("bad rng", dict(header=lambda h: h.update(rng_state={"bit_generator": "MT19937"})), "random state"),
+    ("params shape", dict(members={"parameters.npy": None}), "holds float32"),
+    ("params dtype", dict(members={"parameters.npy": "f8"}), "holds float64"),
+    ("nan params", dict(members={"parameters.npy": "nan"}), "NaN"),
+    ("pickled params", dict(members={"parameters.npy": "object"}), "holds object|not a valid"),
+    ("missing velocity", dict(drop=("velocity.npy",)), "missing member velocity.npy"),
+    ("scaler mismatch", dict(header=lambda h: h["scaler"].update(n_features_in_=7)), "scaler expects 7"),
+    ("no header", dict(drop=("header.json",)), "no header.json"),
+]
+
+
+@pytest.mark.parametrize("name, how, match", BAD_FILES, ids=[b[0] for b in BAD_FILES])
+def test_bad_files_are_refused(tmp_path, trained, name, how, match):
+    model, _, _ = trained
+    good = tmp_path / "good.fnn"
+    model.save(good)
+    members = {}
+    for member, kind in (how.get("members") or {}).items():
+        n = model.n_params
+        if kind is None:
+            members[member] = npy(np.zeros(n + 1, np.float32))
+        elif kind == "f8":
+            members[member] = npy(np.zeros(n, np.float64))
+        elif kind == "nan":
+            members[member] = npy(np.full(n, np.nan, np.float32))
+        else:
+            members[member] = _pickled_npy(n)
+    bad = tmp_path / "bad.fnn"
+    rewrite(good, bad, header=how.get("header"), members=members, drop=how.get("drop", ()))
+    with pytest.raises(ModelFileError, match=match):
+        fastnn.load(bad)
+
+
+def _pickled_npy(n):
+    buf = io.BytesIO()
+    np.save(buf, np.array([None] * n, dtype=object), allow_pickle=True)
+    return buf.getvalue()
+
+
+def test_truncated_and_garbage_files(tmp_path, trained):
+    model, _, _ = trained
+    good = tmp_path / "good.fnn"
+    model.save(good)
+    data = good.read_bytes()
+    for cut in (0, 10, len(data) // 3, len(data) // 2, len(data) - 30):
+        bad = tmp_path / f"cut{cut}.fnn"
+        bad.write_bytes(data[:cut])
+        with pytest.raises(ModelFileError):
+            fastnn.load(bad)
+    rng = np.random.default_rng(0)
+    for i in range(20):  # flipped bytes anywhere
+        mangled = bytearray(data)
+        for pos in rng.integers(0, len(data), 5):
+            mangled[pos] ^= 0xFF
+        bad = tmp_path / f"flip{i}.fnn"
+        bad.write_bytes(bytes(mangled))
+        try:
+            loaded = fastnn.load(bad)
+        except ModelFileError:
+            continue
+        assert loaded.n_params == model.n_params  # a flip that changed no checked field still loads sanely
+    with pytest.raises(ModelFileError, match="no such file"):
+        fastnn.load(tmp_path / "missing.fnn")
+
+
+def test_hostile_npy_header_is_refused_before_reading(tmp_path, trained):
+    model, _, _ = trained
+    good = tmp_path / "good.fnn"
+    model.save(good)
+    # a .npy header announcing 2**40 floats, with no data behind it
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776,), }"
+    header += b" " * (118 - len(header)) + b"\n"
+    bogus = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header
+    bad = tmp_path / "bad.fnn"
+    rewrite(good, bad, members={"parameters.npy": bogus})
+    with pytest.raises(ModelFileError, match="holds float32 \\(1099511627776,\\)"):
+        fastnn.load(bad)
+
+
+def test_save_is_atomic(tmp_path, trained):
+    """A writer killed at random moments leaves the old file or the new one, both loadable."""
+    model, _, _ = trained
+    path = tmp_path / "m.fnn"
+    model.save(path)
+    before = path.read_bytes()
+    script = (
+        "import sys, numpy as np, fastnn\n"
+        "m = fastnn.Sequential([fastnn.Dense(6, 400, 'relu'), fastnn.Dense(400, 3, 'softmax')], seed=1)\n"
+        "m.compile('cross_entropy')\n"
+        "print('ready', flush=True)\n"
+        "while True:\n"
+        "    m.save(sys.argv[1])\n"
+    )
+    outcomes = set()
+    for delay in (0.0, 0.05, 0.1, 0.2, 0.3):
+        proc = subprocess.Popen([sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE)
+        proc.stdout.readline()
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        loaded = fastnn.load(path)
+        outcomes.add(loaded.widths[1])
+    assert outcomes <= {20, 400}
+    leftovers = [f for f in os.listdir(tmp_path) if f != "m.fnn"]
+    for f in leftovers:  # a killed writer may leave its temporary file, never a broken target
+        assert f.startswith(".m.fnn.") and f.endswith(".tmp")
+    assert path.read_bytes() != before or outcomes == {20}

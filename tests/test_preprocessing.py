@@ -1,0 +1,123 @@
+import numpy as np
+import pytest
+
+from fastnn.preprocessing import LogScaler, MinMaxScaler, StandardScaler, get_scaler, scaler_from_state
+
+sk = pytest.importorskip("sklearn.preprocessing")
+
+
+@pytest.fixture
+def X(rng):
+    X = rng.normal(loc=3.0, scale=[1.0, 10.0, 0.01, 5.0], size=(200, 4))
+    X[:, 2] = 7.0  # a constant feature
+    return X
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_standard_scaler_matches_sklearn(X, dtype):
+    X = X.astype(dtype)
+    ours = StandardScaler().fit(X)
+    theirs = sk.StandardScaler().fit(X)
+    np.testing.assert_allclose(ours.mean_, theirs.mean_, rtol=1e-6)
+    np.testing.assert_allclose(ours.var_, theirs.var_, rtol=1e-5, atol=1e-12)
+    np.testing.assert_allclose(ours.scale_, theirs.scale_, rtol=1e-5)
+    Z = ours.transform(X)
+    assert Z.dtype == dtype
+    np.testing.assert_allclose(Z, theirs.transform(X), rtol=1e-5, atol=1e-5)
+    assert np.all(Z[:, 2] == 0)  # constant feature: no division by zero
+    np.testing.assert_allclose(ours.inverse_transform(Z), X, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("with_mean, with_std", [(False, True), (True, False)])
+def test_standard_scaler_options(X, with_mean, with_std):
+    ours = StandardScaler(with_mean=with_mean, with_std=with_std).fit_transform(X)
+    theirs = sk.StandardScaler(with_mean=with_mean, with_std=with_std).fit_transform(X)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("feature_range", [(0, 1), (-1, 1), (2.5, 10)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_minmax_scaler_matches_sklearn(X, feature_range, dtype):
+    X = X.astype(dtype)
+    ours = MinMaxScaler(feature_range).fit(X)
+    theirs = sk.MinMaxScaler(feature_range=feature_range).fit(X)
+    for attr in ("data_min_", "data_max_", "data_range_", "scale_", "min_"):
+        np.testing.assert_allclose(getattr(ours, attr), getattr(theirs, attr), rtol=1e-6)
+    Z = ours.transform(X)
+    assert Z.dtype == dtype
+    np.testing.assert_allclose(Z, theirs.transform(X), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ours.inverse_transform(Z), X, rtol=1e-5, atol=1e-4)
+
+
+def test_log_scaler(rng):
+    X = rng.pareto(1.5, size=(100, 3)).astype(np.float32)
+    s = LogScaler().fit(X)
+    Z = s.transform(X)
+    assert Z.dtype == np.float32
+    np.testing.assert_allclose(Z, np.log1p(X), rtol=1e-6)
+    np.testing.assert_allclose(s.inverse_transform(Z), X, rtol=1e-4)
+    ft = sk.FunctionTransformer(np.log1p, inverse_func=np.expm1, check_inverse=False)
+    np.testing.assert_allclose(Z, ft.fit_transform(X), rtol=1e-6)
+    bad = X.copy()
+    bad[5, 1] = -2.0
+    with pytest.raises(ValueError, match=r"negative values \(feature 1"):
+        s.transform(bad)
+    with pytest.raises(ValueError, match="negative"):
+        LogScaler().fit(bad)
+    with pytest.raises(ValueError, match="too large"):
+        s.inverse_transform(np.full((1, 3), 1e4, dtype=np.float32))
+
+
+@pytest.mark.parametrize("cls", [StandardScaler, MinMaxScaler, LogScaler])
+def test_errors(cls, X):
+    X = np.abs(X)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        cls().transform(X)
+    s = cls().fit(X)
+    with pytest.raises(ValueError, match="3 features, but the scaler was fitted on 4"):
+        s.transform(X[:, :3])
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        cls().fit(bad)
+    with pytest.raises(ValueError, match="NaN"):
+        s.transform(bad)
+    with pytest.raises(ValueError, match="empty"):
+        cls().fit(np.zeros((0, 4)))
+    with pytest.raises(ValueError, match="2-dimensional"):
+        cls().fit(np.zeros(4))
+    with pytest.raises(TypeError, match="real numbers"):
+        cls().fit(np.array([["a", "b"]]))
+
+
+def test_minmax_bad_range():
+    with pytest.raises(ValueError, match="below its maximum"):
+        MinMaxScaler((1, 0))
+    with pytest.raises(ValueError, match="finite"):
+        MinMaxScaler((0, np.inf))
+    with pytest.raises(TypeError, match="pair"):
+        MinMaxScaler(3)
+
+
+def test_integers_become_float64():
+    Z = StandardScaler().fit_transform(np.array([[1, 2], [3, 4]], dtype=np.int32))
+    assert Z.dtype == np.float64
+
+
+@pytest.mark.parametrize("name", ["standard", "minmax", "log"])
+def test_state_round_trip(name, X):
+    X = np.abs(X)
+    s = get_scaler(name).fit(X)
+    state = s.get_state()
+    t = scaler_from_state(state)
+    np.testing.assert_array_equal(t.transform(X), s.transform(X))
+    assert type(t) is type(s) and t.get_params() == s.get_params()
+    state["arrays"][next(iter(state["arrays"]))] = np.zeros(2)
+    with pytest.raises(ValueError):
+        scaler_from_state(state)
+
+
+def test_get_scaler():
+    assert get_scaler("none") is None and get_scaler(None) is None
+    with pytest.raises(ValueError, match="scale must be one of"):
+        get_scaler("robust")
