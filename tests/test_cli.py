@@ -141,7 +141,8 @@ def test_live_progress_bar_on_a_terminal(blobs):
     os.close(master)
     text = b"".join(chunks).decode("utf-8", "replace")
     assert proc.returncode == 0, text
-    assert re.search(r"Epoch 1/2: +\d+%.*\| *\d+/54 ", text)  # a live bar: iterations done of the epoch's 54
+    # a live bar (tqdm's, or the plain one without tqdm): iterations done of the epoch's 54
+    assert re.search(r"Epoch 1/2: +\d+%.*\| *\d+/54 |Epoch 1/2 \d+/54 it - loss: [0-9.]+ - [0-9,]+ samples/s", text)
     assert "Epoch 2/2 - 54 it" in text  # and the epoch's line
     assert "test accuracy" in text
 

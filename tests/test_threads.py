@@ -41,6 +41,34 @@ def test_resolve_n_threads():
         resolve_n_threads(True)
 
 
+def test_build_flags_are_what_ci_asked_for():
+    import os
+
+    expected = os.environ.get("FASTNN_EXPECT_BOUNDSCHECK")
+    if expected is not None:
+        assert _kernels.BOUNDSCHECK == (expected == "1")
+
+
 def test_openmp_is_compiled_in():
     assert _kernels.openmp_enabled()
     assert _kernels.max_threads() >= 1
+
+
+def test_limit_applies_when_entered_from_a_worker_thread():
+    """threadpoolctl lets only one thread change OpenBLAS's limit; fastnn's limit must apply from any thread."""
+    import threading
+
+    seen = {}
+
+    def work():
+        with blas_single_thread():
+            seen["inside"] = blas_threads()
+
+    before = blas_threads()
+    with blas_single_thread():  # the main thread takes (and gives back) control first
+        pass
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    assert all(n == 1 for n in seen["inside"].values())
+    assert blas_threads() == before

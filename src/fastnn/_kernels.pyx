@@ -29,6 +29,80 @@ import numpy as np
 from ._blas cimport gemm, NoTrans, Trans
 from ._openmp cimport fastnn_openmp_enabled, fastnn_max_threads
 
+cdef extern from *:
+    """
+    #include <signal.h>
+    #include <string.h>
+    /* Ctrl-C during training: a SIGINT handler that raises a flag the batch loop reads between batches, then
+       hands the signal on to the handler it replaced (Python's, which raises KeyboardInterrupt later). */
+    static volatile sig_atomic_t fastnn_interrupted = 0;
+    static struct sigaction fastnn_prev_action;
+    static int fastnn_installed = 0;
+    static void fastnn_on_sigint(int sig) {
+        fastnn_interrupted = 1;
+        if (fastnn_prev_action.sa_flags & SA_SIGINFO) {
+            if (fastnn_prev_action.sa_sigaction) fastnn_prev_action.sa_sigaction(sig, NULL, NULL);
+        } else if (fastnn_prev_action.sa_handler != SIG_DFL && fastnn_prev_action.sa_handler != SIG_IGN
+                   && fastnn_prev_action.sa_handler != NULL) {
+            fastnn_prev_action.sa_handler(sig);
+        }
+    }
+    /* 0: installed; 1: SIGINT is ignored, nothing installed; -1: failed. */
+    static int fastnn_install_sigint(void) {
+        struct sigaction act, prev;
+        if (fastnn_installed) return -1;
+        if (sigaction(SIGINT, NULL, &prev) != 0) return -1;
+        if (!(prev.sa_flags & SA_SIGINFO) && prev.sa_handler == SIG_IGN) return 1;
+        memset(&act, 0, sizeof(act));
+        act.sa_handler = fastnn_on_sigint;
+        sigemptyset(&act.sa_mask);
+        act.sa_flags = SA_ONSTACK;
+        fastnn_interrupted = 0;
+        if (sigaction(SIGINT, &act, &fastnn_prev_action) != 0) return -1;
+        fastnn_installed = 1;
+        return 0;
+    }
+    /* Restores the replaced handler; returns 1 if SIGINT arrived meanwhile and that handler was SIG_DFL. */
+    static int fastnn_restore_sigint(void) {
+        int hit_default;
+        if (!fastnn_installed) return 0;
+        sigaction(SIGINT, &fastnn_prev_action, NULL);
+        fastnn_installed = 0;
+        hit_default = fastnn_interrupted && !(fastnn_prev_action.sa_flags & SA_SIGINFO)
+                      && fastnn_prev_action.sa_handler == SIG_DFL;
+        fastnn_interrupted = 0;
+        return hit_default;
+    }
+    static int fastnn_was_interrupted(void) { return fastnn_interrupted != 0; }
+    """
+    int fastnn_install_sigint() noexcept nogil
+    int fastnn_restore_sigint() noexcept nogil
+    int fastnn_was_interrupted() noexcept nogil
+
+
+cdef extern from *:
+    """
+    #ifndef FASTNN_BOUNDSCHECK
+    #define FASTNN_BOUNDSCHECK 0
+    #endif
+    """
+    int FASTNN_BOUNDSCHECK
+
+#: Whether this build has Cython's bounds and initialisation checks on (meson option ``boundscheck``).
+BOUNDSCHECK = bool(FASTNN_BOUNDSCHECK)
+
+
+def install_sigint():
+    """Route SIGINT through a flag that stops training at the next batch boundary (main thread only);
+    returns 0 when installed, 1 when SIGINT is ignored, -1 when it could not be installed."""
+    return fastnn_install_sigint()
+
+
+def restore_sigint():
+    """Put back the SIGINT handler ``install_sigint`` replaced; True if a SIGINT arrived meanwhile and that
+    handler was the default one (the caller should then re-raise the signal)."""
+    return bool(fastnn_restore_sigint())
+
 # Codes shared with the Python layer (fastnn.layers / fastnn.losses).
 ACT_IDENTITY = 0
 ACT_RELU = 1
@@ -554,7 +628,7 @@ cdef double _feature_task(Net *net, floating *params, int t, Py_ssize_t B, Hyper
     return penalty
 
 
-cdef int _train_batches(Net *net, const floating *X, const int64_t *perm, Py_ssize_t n_samples,
+cdef Py_ssize_t _train_batches(Net *net, const floating *X, const int64_t *perm, Py_ssize_t n_samples,
                         Py_ssize_t batch_size, Py_ssize_t first_batch, Py_ssize_t last_batch,
                         const int32_t *labels, const floating *targets, Hyper *h, int n_threads,
                         floating *sample_loss, floating *sample_correct, double *task_penalty,
@@ -562,8 +636,9 @@ cdef int _train_batches(Net *net, const floating *X, const int64_t *perm, Py_ssi
     """Train on batches ``first_batch .. last_batch`` of the permutation ``perm``.
 
     Adds to ``out_sums``: [sum of per-sample losses, sum of batch penalties times batch sizes, sum of per-sample
-    accuracies, samples seen]. Returns the index of the first batch whose loss was not finite (its update is not
-    applied and training stops there), or -1.
+    accuracies, samples seen]. Returns -1 when every batch ran; the index ``bi >= 0`` of the first batch whose
+    loss was not finite (its update is not applied and training stops there); or ``-2 - bi`` when SIGINT
+    arrived and training stopped before batch ``bi``.
     """
     cdef Py_ssize_t bi, start, B, r, c, n_chunks, n_in = net.width[0]
     cdef int t, nt = n_threads
@@ -571,6 +646,8 @@ cdef int _train_batches(Net *net, const floating *X, const int64_t *perm, Py_ssi
     cdef floating *A0 = <floating *> net.A[0]
     cdef floating *params = <floating *> net.params
     for bi in range(first_batch, last_batch):
+        if fastnn_was_interrupted():
+            return -2 - bi
         start = bi * batch_size
         B = min(batch_size, n_samples - start)
         n_chunks = min(<Py_ssize_t> nt, max(<Py_ssize_t> 1, B // MIN_ROWS_PER_THREAD))
@@ -587,7 +664,7 @@ cdef int _train_batches(Net *net, const floating *X, const int64_t *perm, Py_ssi
             batch_loss += sample_loss[r]
             batch_hits += sample_correct[r]
         if not isfinite(batch_loss):
-            return <int> bi
+            return bi
         _backward(net, params, B, nt)
         if nt <= 1:
             for t in range(net.n_tasks):
@@ -733,8 +810,9 @@ cdef class Engine:
     def train(self, X, perm, labels, targets, Py_ssize_t batch_size, Py_ssize_t first_batch,
               Py_ssize_t last_batch, double lr, double momentum, bint nesterov, double weight_decay,
               double l1, double l2, int n_threads, double[::1] totals not None, bint apply=True):
-        """Run batches ``first_batch .. last_batch`` (see ``_train_batches``); returns the index of a batch
-        whose loss was not finite, or -1.
+        """Run batches ``first_batch .. last_batch``; returns ``(status, batch)``: ``(0, last_batch)`` when all
+        ran, ``(1, b)`` when batch ``b`` had a non-finite loss (not applied), ``(2, b)`` when SIGINT stopped
+        training before batch ``b``.
 
         ``X`` is ``(n_samples, n_in)`` C-contiguous of the engine's dtype; ``perm`` int64 of length n_samples;
         exactly one of ``labels`` (int32, n_samples) and ``targets`` (n_samples, n_out) is not None. ``totals``
@@ -743,7 +821,7 @@ cdef class Engine:
         """
         cdef double *sums = &totals[0]
         cdef Hyper h
-        cdef int diverged
+        cdef Py_ssize_t diverged
         cdef Py_ssize_t n = X.shape[0]
         if min(batch_size, n) > self.capacity:
             raise ValueError("batch_size exceeds the engine's capacity")
@@ -761,16 +839,20 @@ cdef class Engine:
         else:
             diverged = self._train_float(X, perm, labels, targets, n, batch_size, first_batch, last_batch,
                                          &h, n_threads, sums, apply)
-        return diverged
+        if diverged == -1:
+            return 0, last_batch
+        if diverged >= 0:
+            return 1, diverged
+        return 2, -2 - diverged
 
-    cdef int _train_double(self, const double[:, ::1] X, const int64_t[::1] perm, const int32_t[::1] labels,
+    cdef Py_ssize_t _train_double(self, const double[:, ::1] X, const int64_t[::1] perm, const int32_t[::1] labels,
                            const double[:, ::1] targets, Py_ssize_t n, Py_ssize_t batch_size,
                            Py_ssize_t first_batch, Py_ssize_t last_batch, Hyper *h, int n_threads,
                            double *sums, bint apply):
         cdef double[::1] sl = self._sample_loss
         cdef double[::1] sc = self._sample_correct
         cdef double[::1] tp = self._task_penalty
-        cdef int diverged
+        cdef Py_ssize_t diverged
         with nogil:
             diverged = _train_batches[double](&self.net, &X[0, 0], &perm[0], n, batch_size, first_batch,
                                               last_batch, &labels[0] if labels is not None else NULL,
@@ -778,14 +860,14 @@ cdef class Engine:
                                               &sl[0], &sc[0], &tp[0], sums, apply)
         return diverged
 
-    cdef int _train_float(self, const float[:, ::1] X, const int64_t[::1] perm, const int32_t[::1] labels,
+    cdef Py_ssize_t _train_float(self, const float[:, ::1] X, const int64_t[::1] perm, const int32_t[::1] labels,
                           const float[:, ::1] targets, Py_ssize_t n, Py_ssize_t batch_size,
                           Py_ssize_t first_batch, Py_ssize_t last_batch, Hyper *h, int n_threads,
                           double *sums, bint apply):
         cdef float[::1] sl = self._sample_loss
         cdef float[::1] sc = self._sample_correct
         cdef double[::1] tp = self._task_penalty
-        cdef int diverged
+        cdef Py_ssize_t diverged
         with nogil:
             diverged = _train_batches[float](&self.net, &X[0, 0], &perm[0], n, batch_size, first_batch,
                                              last_batch, &labels[0] if labels is not None else NULL,

@@ -10,6 +10,8 @@ import os
 import threading
 from contextlib import contextmanager
 
+import threadpoolctl
+
 __all__ = ["available_cores", "resolve_n_threads", "blas_single_thread"]
 
 _lock = threading.Lock()
@@ -38,17 +40,27 @@ def resolve_n_threads(n_threads, name="n_threads"):
     return n
 
 
+def _release_openblas_control():
+    """threadpoolctl (3.6 and newer) lets only one "controlling" Python thread change OpenBLAS's process-wide
+    thread count and silently ignores the others. fastnn's limit is entered by whichever thread calls first and
+    left by whichever thread leaves last, so it releases that ownership around each change (under its own
+    lock); otherwise a limit set from a worker thread would quietly not apply."""
+    clear = getattr(getattr(threadpoolctl, "OpenBLASController", None), "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
+
+
 @contextmanager
 def blas_single_thread():
     """Hold numpy's and scipy's BLAS at one thread for the duration of the block."""
     global _controller, _active, _limiter
     with _lock:
         if _controller is None:
-            from threadpoolctl import ThreadpoolController
-
-            _controller = ThreadpoolController()
+            _controller = threadpoolctl.ThreadpoolController()
         if _active == 0:
+            _release_openblas_control()
             _limiter = _controller.limit(limits=1, user_api="blas")
+            _release_openblas_control()
         _active += 1
     try:
         yield
@@ -56,5 +68,7 @@ def blas_single_thread():
         with _lock:
             _active -= 1
             if _active == 0 and _limiter is not None:
+                _release_openblas_control()
                 _limiter.restore_original_limits()
+                _release_openblas_control()
                 _limiter = None

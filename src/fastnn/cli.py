@@ -109,8 +109,8 @@ def build_parser():
                    help="momentum in [0, 1) (default: 0.9)")
     t.add_argument("--nesterov", action="store_true", help="use Nesterov momentum")
     t.add_argument("--l1", type=_float_in(0, float("inf")), default=0.0, help="L1 penalty (default: 0)")
-    t.add_argument("--l2", type=_float_in(0, float("inf")), default=0.0,
-                   help="L2 penalty alpha/2*sum(w^2) (default: 0)")
+    t.add_argument("--l2", type=_float_in(0, float("inf")), default=5e-4,
+                   help="L2 penalty alpha/2*sum(w^2) on the weights (default: 0.0005)")
     t.add_argument("--scale", choices=["standard", "minmax", "log", "none"], default="standard",
                    help="feature scaling fitted on the training data (default: standard)")
     t.add_argument("--val-split", type=_float_in(0, 1, high_open=True), default=0.1, metavar="F",

@@ -6,8 +6,9 @@ A ZIP archive holding
 
 * ``header.json``: UTF-8 JSON with ``format`` (``"fastnn-model"``), ``format_version``, ``library_version``,
   ``dtype``, ``layers`` (``[{"in_features", "out_features", "activation"}, ...]``), ``loss``, ``optimizer``,
-  ``regularizer``, ``seed``, ``epochs_trained``, ``rng_state`` (the model's NumPy bit generator state) and
-  ``scaler`` (class, parameters and feature count, or null);
+  ``regularizer``, ``seed``, ``epochs_trained``, ``rng_state`` (the model's NumPy bit generator state),
+  ``scaler`` (class, parameters and feature count, or null) and ``fit`` (null, or for a checkpoint the run's
+  ``epochs_done``, ``epochs`` and per-epoch history ``records``);
 * ``parameters.npy``: the flat parameter buffer ``[W_0, b_0, W_1, b_1, ...]`` in the model's dtype;
 * ``velocity.npy``: the optimizer's momentum buffer, same shape and dtype;
 * ``scaler/<name>.npy``: the fitted scaler's float64 statistics, one per attribute.
@@ -25,7 +26,6 @@ import json
 import os
 import tempfile
 import zipfile
-import zlib
 
 import numpy as np
 
@@ -43,7 +43,7 @@ class ModelFileError(ValueError):
     """A model file is not a valid fastnn model (truncated, corrupted, from a newer format, or hostile)."""
 
 
-def _header(model):
+def _header(model, fit_state=None):
     from . import __version__
 
     opt = model.optimizer
@@ -67,6 +67,7 @@ def _header(model):
         "epochs_trained": int(model.epochs_trained),
         "rng_state": model._rng.bit_generator.state,
         "scaler": scaler,
+        "fit": fit_state,
     }
 
 
@@ -76,10 +77,14 @@ def _npy_bytes(arr):
     return buf.getvalue()
 
 
-def save(model, path):
-    """Write ``model`` to ``path`` atomically (see the module documentation for the format)."""
+def save(model, path, fit_state=None):
+    """Write ``model`` to ``path`` atomically (see the module documentation for the format).
+
+    ``fit_state`` (used by ``fit(checkpoint=...)``) records the progress of a run: ``epochs_done``, ``epochs``
+    and ``records``, the history's per-epoch values.
+    """
     path = os.fspath(path)
-    header = json.dumps(_header(model), indent=1).encode("utf-8")
+    header = json.dumps(_header(model, fit_state), indent=1).encode("utf-8")
     members = [("header.json", header), ("parameters.npy", _npy_bytes(model.parameters)),
                ("velocity.npy", _npy_bytes(model._velocity))]
     if model.scaler is not None:
@@ -231,6 +236,17 @@ def _read_contents(z, path):
         except (ValueError, TypeError) as exc:
             _fail(path, f"invalid scaler ({exc})")
     rng_state = header.get("rng_state")
+    fit_state = header.get("fit")
+    if fit_state is not None:
+        done = _get(fit_state, "epochs_done", int, path, "fit")
+        total = _get(fit_state, "epochs", int, path, "fit")
+        records = _get(fit_state, "records", list, path, "fit")
+        if not 0 <= done <= total or len(records) > done:
+            _fail(path, "fit progress is inconsistent")
+        for r in records:
+            if not isinstance(r, dict) or not all(isinstance(k, str) and isinstance(v, (int, float))
+                                                  and not isinstance(v, bool) for k, v in r.items()):
+                _fail(path, "fit history records must map names to numbers")
     return header, layers, seed, epochs, params, velocity, scaler, rng_state
 
 
@@ -252,17 +268,19 @@ def load(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ModelFileError(f"{path}: no such file")
+    # zipfile raises many kinds of errors on damaged archives (BadZipFile, NotImplementedError, RuntimeError,
+    # struct.error, ...): every failure to parse untrusted bytes becomes a ModelFileError.
     try:
         z = zipfile.ZipFile(path, "r")
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise ModelFileError(f"{path}: not a fastnn model file ({exc})") from None
+    except Exception as exc:
+        raise ModelFileError(f"{path}: not a fastnn model file ({type(exc).__name__}: {exc})") from None
     with z:
         try:
             header, layers, seed, epochs, params, velocity, scaler, rng_state = _read_contents(z, path)
         except ModelFileError:
             raise
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, zlib.error) as exc:
-            raise ModelFileError(f"{path}: corrupted file ({exc})") from None
+        except Exception as exc:
+            raise ModelFileError(f"{path}: corrupted file ({type(exc).__name__}: {exc})") from None
 
     try:
         model = Sequential([Dense(a, b, act) for a, b, act in layers], seed=seed, dtype=header["dtype"])
@@ -293,6 +311,7 @@ def load(path):
     model._velocity[...] = velocity
     model.scaler = scaler
     model.epochs_trained = epochs
+    model._fit_state = header.get("fit")
     if rng_state is not None:
         try:
             if not isinstance(rng_state, dict) or rng_state.get("bit_generator") != "PCG64":

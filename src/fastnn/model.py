@@ -1,6 +1,10 @@
 """The model: a stack of dense layers trained by compiled mini-batch gradient descent."""
 import math
+import os
+import signal
+import threading
 import time
+import warnings
 
 import numpy as np
 
@@ -19,6 +23,12 @@ __all__ = ["Sequential", "History"]
 _PREDICT_BLOCK = 1024
 # Target seconds between returns to Python during fit (progress output and Ctrl-C).
 _REPORT_SECONDS = 0.1
+
+
+def _records(history):
+    """The history as a list of per-epoch dicts (for checkpoints)."""
+    keys = list(history.history)
+    return [{k: history.history[k][i] for k in keys} for i in range(len(history.epoch))]
 
 
 class History:
@@ -143,6 +153,7 @@ class Sequential:
         self.history = None
         self.scaler = None
         self.epochs_trained = 0
+        self._fit_state = None
 
     # -- set-up -------------------------------------------------------------------------------------------------
 
@@ -282,7 +293,7 @@ class Sequential:
     # -- training -----------------------------------------------------------------------------------------------
 
     def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
-            n_threads=None, verbose=1):
+            n_threads=None, verbose=1, checkpoint=None, resume=False, on_divergence="raise"):
         """Train the model with mini-batch gradient descent.
 
         Each epoch is one pass over the training data in ``ceil(n_samples / batch_size)`` iterations (the last
@@ -315,6 +326,17 @@ class Sequential:
             Threads to use; None uses every available core. BLAS is held at one thread meanwhile.
         verbose : {0, 1, 2}, default=1
             0 silent, 1 a progress bar and a line per epoch, 2 a line per epoch.
+        checkpoint : str or path-like, optional
+            Save the model (weights, momentum, random state, the history so far) to this file, atomically, at
+            the end of every epoch.
+        resume : bool, default=False
+            With ``checkpoint``: if the file exists, continue the run it records - restore its weights, momentum,
+            random state and history, then train the remaining epochs up to ``epochs``. The result is the same,
+            bit for bit, as a run that was never interrupted.
+        on_divergence : {'raise', 'warn'}, default='raise'
+            What a NaN or infinite training loss does: raise ``FloatingPointError``, or warn
+            (``RuntimeWarning``) and return the history so far. Either way the weights and momentum are restored
+            to their values at the start of that epoch.
 
         Returns
         -------
@@ -323,8 +345,11 @@ class Sequential:
         Raises
         ------
         FloatingPointError
-            If the training loss becomes NaN or infinite; the weights and momentum are restored to their values
-            at the start of that epoch, and the message names the epoch and iteration.
+            If the training loss becomes NaN or infinite (``on_divergence='raise'``); the message names the
+            epoch and iteration.
+        KeyboardInterrupt
+            On Ctrl-C, which stops training before the next batch: the model holds the last complete update and
+            :attr:`history` the completed epochs.
         """
         self._require_compiled("fit")
         epochs = check_int(epochs, "epochs", minimum=0)
@@ -336,6 +361,18 @@ class Sequential:
         if verbose not in (0, 1, 2) or isinstance(verbose, bool):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
         nt = resolve_n_threads(n_threads)
+        if on_divergence not in ("raise", "warn"):
+            raise ValueError(f"on_divergence must be 'raise' or 'warn', got {on_divergence!r}")
+        if not isinstance(resume, (bool, np.bool_)):
+            raise TypeError(f"resume must be a bool, got {type(resume).__name__}")
+        if resume and checkpoint is None:
+            raise ValueError("resume=True needs checkpoint=path: the file to resume from")
+        if checkpoint is not None:
+            checkpoint = os.fspath(checkpoint)
+            folder = os.path.dirname(os.path.abspath(checkpoint))
+            if not os.path.isdir(folder):
+                raise ValueError(f"checkpoint folder {folder} does not exist")
+        resume_state = self._resume_from(checkpoint) if resume and os.path.exists(checkpoint) else None
         X = self._inputs(X)
         labels, targets = self._prepare_targets(y, "y", X.shape[0])
         val = None
@@ -361,53 +398,95 @@ class Sequential:
         iterations = -(-n // batch_size)
         history = History({"epochs": epochs, "batch_size": batch_size, "samples": n, "iterations": iterations,
                            "n_threads": nt})
+        first_epoch = 0
+        if resume_state is not None:
+            first_epoch = min(resume_state["epochs_done"], epochs)
+            for i, record in enumerate(resume_state["records"][:first_epoch]):
+                history._append(self.epochs_trained - first_epoch + i, record)
         self.history = history
         opt = self.optimizer
         l1, l2 = self._reg()
         has_acc = self.loss.has_accuracy
         engine = self._engine(min(batch_size, n))
         val_engine = self._engine(min(val[0].shape[0], _PREDICT_BLOCK)) if val is not None else None
-        with blas_single_thread():
-            for e in range(epochs):
-                start = time.perf_counter()
-                perm = self._rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64)
-                saved = (self._params.copy(), self._velocity.copy())
-                progress = EpochProgress(e + 1, epochs, iterations, verbose)
-                totals = np.zeros(4)
-                b, chunk = 0, 1
-                while b < iterations:
-                    end = min(iterations, b + chunk)
-                    t0 = time.perf_counter()
-                    diverged = engine.train(X, perm, labels, targets, batch_size, b, end, opt.lr, opt.momentum,
-                                            opt.nesterov, opt.weight_decay, l1, l2, nt, totals)
-                    dt = time.perf_counter() - t0
-                    if diverged >= 0:
-                        self._params[...] = saved[0]
-                        self._velocity[...] = saved[1]
-                        progress.close(time.perf_counter() - start, {})
-                        raise FloatingPointError(
-                            f"the training loss became NaN or infinite at epoch {e + 1}, iteration {diverged + 1} "
-                            f"of {iterations}; the weights were restored to the start of that epoch. Try a "
-                            f"smaller learning rate (lr={opt.lr}) or scale the inputs.")
-                    seen = max(totals[3], 1)
-                    progress.update(end - b, int(totals[3]), float(totals[0] + totals[1]) / seen)
-                    chunk = max(1, min(4096, int(_REPORT_SECONDS * (end - b) / max(dt, 1e-6))))
-                    b = end
-                record = {"loss": float(totals[0] + totals[1]) / n}
-                if has_acc:
-                    record["accuracy"] = float(totals[2]) / n
-                if val is not None:
-                    vl, va = self._evaluate_prepared(val_engine, *val, nt)
-                    record["val_loss"] = vl
+        sigint = threading.current_thread() is threading.main_thread() and _kernels.install_sigint() == 0
+        try:
+            with blas_single_thread():
+                for e in range(first_epoch, epochs):
+                    start = time.perf_counter()
+                    perm = self._rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64)
+                    saved = (self._params.copy(), self._velocity.copy())
+                    progress = EpochProgress(e + 1, epochs, iterations, verbose)
+                    totals = np.zeros(4)
+                    b, chunk = 0, 1
+                    while b < iterations:
+                        end = min(iterations, b + chunk)
+                        t0 = time.perf_counter()
+                        status, stop = engine.train(X, perm, labels, targets, batch_size, b, end, opt.lr,
+                                                    opt.momentum, opt.nesterov, opt.weight_decay, l1, l2, nt, totals)
+                        dt = time.perf_counter() - t0
+                        if status == 1:
+                            self._params[...] = saved[0]
+                            self._velocity[...] = saved[1]
+                            progress.close(time.perf_counter() - start, {})
+                            message = (f"the training loss became NaN or infinite at epoch {e + 1}, iteration "
+                                       f"{stop + 1} of {iterations}; the weights were restored to the start of that "
+                                       f"epoch. Try a smaller learning rate (lr={opt.lr}) or scale the inputs.")
+                            if on_divergence == "warn":
+                                warnings.warn(message, RuntimeWarning, stacklevel=2)
+                                return history
+                            raise FloatingPointError(message)
+                        if status == 2:  # Ctrl-C between two batches: hand it to Python's handler
+                            if _kernels.restore_sigint():
+                                os.kill(os.getpid(), signal.SIGINT)
+                            sigint = _kernels.install_sigint() == 0
+                        seen = max(totals[3], 1)
+                        progress.update(stop - b, int(totals[3]), float(totals[0] + totals[1]) / seen)
+                        chunk = max(1, min(4096, int(_REPORT_SECONDS * max(stop - b, 1) / max(dt, 1e-6))))
+                        b = stop
+                    record = {"loss": float(totals[0] + totals[1]) / n}
                     if has_acc:
-                        record["val_accuracy"] = va
-                seconds = time.perf_counter() - start
-                record["iterations"] = iterations
-                record["seconds"] = seconds
-                self.epochs_trained += 1
-                history._append(self.epochs_trained - 1, record)
-                progress.close(seconds, {k: v for k, v in record.items() if k not in ("iterations", "seconds")})
+                        record["accuracy"] = float(totals[2]) / n
+                    if val is not None:
+                        vl, va = self._evaluate_prepared(val_engine, *val, nt)
+                        record["val_loss"] = vl
+                        if has_acc:
+                            record["val_accuracy"] = va
+                    seconds = time.perf_counter() - start
+                    record["iterations"] = iterations
+                    record["seconds"] = seconds
+                    self.epochs_trained += 1
+                    history._append(self.epochs_trained - 1, record)
+                    if checkpoint is not None:
+                        from .io import save
+
+                        save(self, checkpoint, fit_state={"epochs_done": e + 1, "epochs": epochs,
+                                                          "records": _records(history)})
+                    progress.close(seconds, {k: v for k, v in record.items() if k not in ("iterations", "seconds")})
+        finally:
+            if sigint and _kernels.restore_sigint():
+                os.kill(os.getpid(), signal.SIGINT)
         return history
+
+    def _resume_from(self, path):
+        """Restore the state a checkpointing ``fit`` saved in ``path``; returns its fit state."""
+        from .io import load
+
+        ck = load(path)
+        state = ck._fit_state
+        if state is None:
+            raise ValueError(f"{path} is a model file without fit progress: it cannot be resumed from")
+        mine = [(l.in_features, l.out_features, l.activation) for l in self.layers]
+        theirs = [(l.in_features, l.out_features, l.activation) for l in ck.layers]
+        if mine != theirs or ck.dtype != self.dtype:
+            raise ValueError(f"{path} holds a different model ({ck!r}) than this one ({self!r})")
+        self._params[...] = ck._params
+        self._velocity[...] = ck._velocity
+        self._rng.bit_generator.state = ck._rng.bit_generator.state
+        self.epochs_trained = ck.epochs_trained
+        if ck.scaler is not None:
+            self.scaler = ck.scaler
+        return state
 
     def loss_and_gradient(self, X, y, n_threads=None):
         """Loss and its gradient with respect to :attr:`parameters`, on ``(X, y)`` taken as one batch.
@@ -430,9 +509,9 @@ class Sequential:
         l1, l2 = self._reg()
         sums = np.zeros(4)
         with blas_single_thread():
-            diverged = engine.train(X, np.arange(n, dtype=np.int64), labels, targets, n, 0, 1, 1.0, 0.0, False,
-                                    0.0, l1, l2, nt, sums, apply=False)
-        if diverged >= 0:
+            status, _ = engine.train(X, np.arange(n, dtype=np.int64), labels, targets, n, 0, 1, 1.0, 0.0, False,
+                                     0.0, l1, l2, nt, sums, apply=False)
+        if status != 0:
             return float("nan"), np.full_like(self._grads, np.nan)
         return float(sums[0] + sums[1]) / n, self._grads.copy()
 
