@@ -691,6 +691,44 @@ cdef void _forward_block(Net *net, const floating *X, Py_ssize_t first, Py_ssize
         _loss(net, n_rows, labels, targets, NULL, first, sample_loss, sample_correct, False, n_threads)
 
 
+cdef Py_ssize_t _engine_train(Net *net, const floating[:, ::1] X, const int64_t[::1] perm,
+                              const int32_t[::1] labels, const floating[:, ::1] targets, floating[::1] sl,
+                              floating[::1] sc, double[::1] tp, Py_ssize_t batch_size, Py_ssize_t first_batch,
+                              Py_ssize_t last_batch, Hyper *h, int n_threads, double *sums, bint apply):
+    """Typed entry of ``Engine.train``: unpack the buffers and run ``_train_batches`` without the GIL."""
+    cdef const int32_t *lab = &labels[0] if labels is not None else NULL
+    cdef const floating *tar = &targets[0, 0] if targets is not None else NULL
+    cdef Py_ssize_t result
+    with nogil:
+        result = _train_batches(net, &X[0, 0], &perm[0], X.shape[0], batch_size, first_batch, last_batch, lab,
+                                tar, h, n_threads, &sl[0], &sc[0], &tp[0], sums, apply)
+    return result
+
+
+cdef void _engine_forward(Net *net, const floating[:, ::1] X, floating[:, ::1] out, const int32_t[::1] labels,
+                          const floating[:, ::1] targets, floating[::1] sl, floating[::1] sc, int n_threads,
+                          double *sums):
+    """Typed entry of ``Engine.forward`` / ``evaluate``: blocks of at most ``cap`` rows, without the GIL. With
+    ``sums`` NULL the outputs go to ``out``; otherwise per-sample losses and accuracies are added to ``sums``."""
+    cdef Py_ssize_t first, r, m, n = X.shape[0], K = net.width[net.n_layers]
+    cdef bint with_loss = sums != NULL
+    cdef const floating *A_out = <floating *> net.A[net.n_layers]
+    cdef const int32_t *lab = &labels[0] if labels is not None else NULL
+    cdef const floating *tar = &targets[0, 0] if targets is not None else NULL
+    with nogil:
+        first = 0
+        while first < n:
+            m = min(net.cap, n - first)
+            _forward_block(net, &X[0, 0], first, m, n_threads, with_loss, lab, tar, &sl[0], &sc[0])
+            if with_loss:
+                for r in range(m):
+                    sums[0] += sl[r]
+                    sums[1] += sc[r]
+            else:
+                memcpy(&out[first, 0], A_out, m * K * sizeof(floating))
+            first += m
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Python-facing engine
 # ---------------------------------------------------------------------------------------------------------------
@@ -834,109 +872,39 @@ cdef class Engine:
         h.l1 = l1
         h.l2 = l2
         if self.is_double:
-            diverged = self._train_double(X, perm, labels, targets, n, batch_size, first_batch, last_batch,
-                                          &h, n_threads, sums, apply)
+            diverged = _engine_train[double](&self.net, X, perm, labels, targets, self._sample_loss,
+                                             self._sample_correct, self._task_penalty, batch_size, first_batch,
+                                             last_batch, &h, n_threads, sums, apply)
         else:
-            diverged = self._train_float(X, perm, labels, targets, n, batch_size, first_batch, last_batch,
-                                         &h, n_threads, sums, apply)
+            diverged = _engine_train[float](&self.net, X, perm, labels, targets, self._sample_loss,
+                                            self._sample_correct, self._task_penalty, batch_size, first_batch,
+                                            last_batch, &h, n_threads, sums, apply)
         if diverged == -1:
             return 0, last_batch
         if diverged >= 0:
             return 1, diverged
         return 2, -2 - diverged
 
-    cdef Py_ssize_t _train_double(self, const double[:, ::1] X, const int64_t[::1] perm, const int32_t[::1] labels,
-                           const double[:, ::1] targets, Py_ssize_t n, Py_ssize_t batch_size,
-                           Py_ssize_t first_batch, Py_ssize_t last_batch, Hyper *h, int n_threads,
-                           double *sums, bint apply):
-        cdef double[::1] sl = self._sample_loss
-        cdef double[::1] sc = self._sample_correct
-        cdef double[::1] tp = self._task_penalty
-        cdef Py_ssize_t diverged
-        with nogil:
-            diverged = _train_batches[double](&self.net, &X[0, 0], &perm[0], n, batch_size, first_batch,
-                                              last_batch, &labels[0] if labels is not None else NULL,
-                                              &targets[0, 0] if targets is not None else NULL, h, n_threads,
-                                              &sl[0], &sc[0], &tp[0], sums, apply)
-        return diverged
-
-    cdef Py_ssize_t _train_float(self, const float[:, ::1] X, const int64_t[::1] perm, const int32_t[::1] labels,
-                          const float[:, ::1] targets, Py_ssize_t n, Py_ssize_t batch_size,
-                          Py_ssize_t first_batch, Py_ssize_t last_batch, Hyper *h, int n_threads,
-                          double *sums, bint apply):
-        cdef float[::1] sl = self._sample_loss
-        cdef float[::1] sc = self._sample_correct
-        cdef double[::1] tp = self._task_penalty
-        cdef Py_ssize_t diverged
-        with nogil:
-            diverged = _train_batches[float](&self.net, &X[0, 0], &perm[0], n, batch_size, first_batch,
-                                             last_batch, &labels[0] if labels is not None else NULL,
-                                             &targets[0, 0] if targets is not None else NULL, h, n_threads,
-                                             &sl[0], &sc[0], &tp[0], sums, apply)
-        return diverged
-
     def forward(self, X, out, int n_threads):
         """Write the network's output for every row of ``X`` into ``out`` (n_samples, n_out)."""
         if self.is_double:
-            self._forward_double(X, out, None, None, n_threads, NULL)
+            _engine_forward[double](&self.net, X, out, None, None, self._sample_loss, self._sample_correct,
+                                    n_threads, NULL)
         else:
-            self._forward_float(X, out, None, None, n_threads, NULL)
+            _engine_forward[float](&self.net, X, out, None, None, self._sample_loss, self._sample_correct,
+                                   n_threads, NULL)
 
     def evaluate(self, X, labels, targets, int n_threads):
         """Return ``(sum of per-sample losses, sum of per-sample accuracies)`` over ``X``."""
         cdef double sums[2]
         sums[0] = sums[1] = 0
         if self.is_double:
-            self._forward_double(X, None, labels, targets, n_threads, sums)
+            _engine_forward[double](&self.net, X, None, labels, targets, self._sample_loss, self._sample_correct,
+                                    n_threads, sums)
         else:
-            self._forward_float(X, None, labels, targets, n_threads, sums)
+            _engine_forward[float](&self.net, X, None, labels, targets, self._sample_loss, self._sample_correct,
+                                   n_threads, sums)
         return sums[0], sums[1]
-
-    cdef _forward_double(self, const double[:, ::1] X, double[:, ::1] out, const int32_t[::1] labels,
-                         const double[:, ::1] targets, int n_threads, double *sums):
-        cdef double[::1] sl = self._sample_loss
-        cdef double[::1] sc = self._sample_correct
-        cdef Py_ssize_t first, r, m, n = X.shape[0], K = self.net.width[self.net.n_layers]
-        cdef bint with_loss = sums != NULL
-        cdef const double *A_out = <double *> self.net.A[self.net.n_layers]
-        cdef const int32_t *lab = &labels[0] if labels is not None else NULL
-        cdef const double *tar = &targets[0, 0] if targets is not None else NULL
-        with nogil:
-            first = 0
-            while first < n:
-                m = min(self.net.cap, n - first)
-                _forward_block[double](&self.net, &X[0, 0], first, m, n_threads, with_loss, lab, tar,
-                                       &sl[0], &sc[0])
-                if with_loss:
-                    for r in range(m):
-                        sums[0] += sl[r]
-                        sums[1] += sc[r]
-                else:
-                    memcpy(&out[first, 0], A_out, m * K * sizeof(double))
-                first += m
-
-    cdef _forward_float(self, const float[:, ::1] X, float[:, ::1] out, const int32_t[::1] labels,
-                        const float[:, ::1] targets, int n_threads, double *sums):
-        cdef float[::1] sl = self._sample_loss
-        cdef float[::1] sc = self._sample_correct
-        cdef Py_ssize_t first, r, m, n = X.shape[0], K = self.net.width[self.net.n_layers]
-        cdef bint with_loss = sums != NULL
-        cdef const float *A_out = <float *> self.net.A[self.net.n_layers]
-        cdef const int32_t *lab = &labels[0] if labels is not None else NULL
-        cdef const float *tar = &targets[0, 0] if targets is not None else NULL
-        with nogil:
-            first = 0
-            while first < n:
-                m = min(self.net.cap, n - first)
-                _forward_block[float](&self.net, &X[0, 0], first, m, n_threads, with_loss, lab, tar,
-                                      &sl[0], &sc[0])
-                if with_loss:
-                    for r in range(m):
-                        sums[0] += sl[r]
-                        sums[1] += sc[r]
-                else:
-                    memcpy(&out[first, 0], A_out, m * K * sizeof(float))
-                first += m
 
 
 # ---------------------------------------------------------------------------------------------------------------
