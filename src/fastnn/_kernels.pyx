@@ -131,22 +131,29 @@ cdef enum:
 # units cost 7% over one unsplit product, 16 blocks 17%).
 cdef int COLUMN_BLOCK_MIN = 64
 cdef int COLUMN_BLOCKS_MAX = 16
+# A product (or elementwise pass) smaller than this many multiply-adds (elements) runs in the calling thread: a
+# parallel region costs a few microseconds, more than such work. Serial or not, the blocks and their order are
+# the same, so results do not change.
+cdef Py_ssize_t PARALLEL_MIN_WORK = 1 << 16
 # A batch is split across threads only in pieces of at least this many rows.
 cdef int MIN_ROWS_PER_THREAD = 8
 
 
-def _tuning(column_block_min=None, column_blocks_max=None):
+def _tuning(column_block_min=None, column_blocks_max=None, parallel_min_work=None):
     """Read (and, for benchmarks, set) the work-split constants; returns the values in force.
 
     Changing them changes how products are split, hence the last bits of results: leave them alone outside
     tuning experiments.
     """
-    global COLUMN_BLOCK_MIN, COLUMN_BLOCKS_MAX
+    global COLUMN_BLOCK_MIN, COLUMN_BLOCKS_MAX, PARALLEL_MIN_WORK
+    if parallel_min_work is not None:
+        PARALLEL_MIN_WORK = max(0, int(parallel_min_work))
     if column_block_min is not None:
         COLUMN_BLOCK_MIN = max(1, int(column_block_min))
     if column_blocks_max is not None:
         COLUMN_BLOCKS_MAX = max(1, int(column_blocks_max))
-    return {"column_block_min": COLUMN_BLOCK_MIN, "column_blocks_max": COLUMN_BLOCKS_MAX}
+    return {"column_block_min": COLUMN_BLOCK_MIN, "column_blocks_max": COLUMN_BLOCKS_MAX,
+            "parallel_min_work": PARALLEL_MIN_WORK}
 
 
 def openmp_enabled():
@@ -445,7 +452,7 @@ cdef void _forward(Net *net, const floating *x, Py_ssize_t n_rows, int nt, bint 
     for l in range(L):
         nb = net.blocks[l + 1]
         activate = l < L - 1 or last_activation
-        if nt <= 1 or nb <= 1:
+        if nt <= 1 or nb <= 1 or n_rows * net.width[l] * net.width[l + 1] < PARALLEL_MIN_WORK:
             for blk in range(nb):
                 _forward_columns(net, params, l, inp, n_rows, blk, activate)
         else:
@@ -461,7 +468,7 @@ cdef void _backward(Net *net, const floating *params, Py_ssize_t n_rows, int nt)
     cdef int l, blk, nb
     for l in range(net.n_layers - 1, 0, -1):
         nb = net.blocks[l]
-        if nt <= 1 or nb <= 1:
+        if nt <= 1 or nb <= 1 or n_rows * net.width[l] * net.width[l + 1] < PARALLEL_MIN_WORK:
             for blk in range(nb):
                 _backward_columns(net, params, l, n_rows, blk)
         else:
@@ -493,7 +500,7 @@ cdef void _loss(Net *net, Py_ssize_t B, const int32_t *labels, const floating *t
                 int nt) noexcept nogil:
     """Output activation, per-sample loss and accuracy, and (``want_grad``) ``D[L]``, split by rows."""
     cdef Py_ssize_t c, n_chunks = min(<Py_ssize_t> nt, max(<Py_ssize_t> 1, B // MIN_ROWS_PER_THREAD))
-    if n_chunks <= 1:
+    if n_chunks <= 1 or B * net.width[net.n_layers] * 16 < PARALLEL_MIN_WORK:  # ~16 flops an element
         _loss_rows(net, 0, B, B, labels, targets, rows, first, sample_loss, sample_correct, want_grad)
     else:
         for c in prange(n_chunks, num_threads=n_chunks, schedule='static'):
