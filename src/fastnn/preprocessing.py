@@ -45,6 +45,17 @@ class _Scaler:
         if getattr(self, self._fitted_attr, None) is None:
             raise RuntimeError(f"this {type(self).__name__} is not fitted yet: call fit(X) first")
 
+    def _fitted_input(self, X):
+        """``X`` validated against the fitted scaler."""
+        self._check_fitted()
+        return _check(X, n_features=self.n_features_in_)
+
+    def _fitted_on(self, X):
+        """Record what ``fit`` saw; returns self."""
+        self.n_features_in_ = X.shape[1]
+        self.n_samples_seen_ = X.shape[0]
+        return self
+
     def fit_transform(self, X, y=None):
         """Fit to ``X``, then transform it."""
         return self.fit(X).transform(X)
@@ -130,18 +141,14 @@ class StandardScaler(_Scaler):
         self.mean_ = mean if self.with_mean else np.zeros_like(mean)
         self.var_ = var
         self.scale_ = scale if self.with_std else np.ones_like(scale)
-        self.n_features_in_ = X.shape[1]
-        self.n_samples_seen_ = X.shape[0]
-        return self
+        return self._fitted_on(X)
 
     def transform(self, X):
-        self._check_fitted()
-        X = _check(X, n_features=self.n_features_in_)
+        X = self._fitted_input(X)
         return ((X - self.mean_) / self.scale_).astype(X.dtype, copy=False)
 
     def inverse_transform(self, X):
-        self._check_fitted()
-        X = _check(X, n_features=self.n_features_in_)
+        X = self._fitted_input(X)
         return (X * self.scale_ + self.mean_).astype(X.dtype, copy=False)
 
     def _validate_state(self):
@@ -192,18 +199,14 @@ class MinMaxScaler(_Scaler):
         rng = np.where(self.data_range_ == 0, 1.0, self.data_range_)
         self.scale_ = (hi - lo) / rng
         self.min_ = lo - self.data_min_ * self.scale_
-        self.n_features_in_ = X.shape[1]
-        self.n_samples_seen_ = X.shape[0]
-        return self
+        return self._fitted_on(X)
 
     def transform(self, X):
-        self._check_fitted()
-        X = _check(X, n_features=self.n_features_in_)
+        X = self._fitted_input(X)
         return (X * self.scale_ + self.min_).astype(X.dtype, copy=False)
 
     def inverse_transform(self, X):
-        self._check_fitted()
-        X = _check(X, n_features=self.n_features_in_)
+        X = self._fitted_input(X)
         return ((X - self.min_) / self.scale_).astype(X.dtype, copy=False)
 
     def _validate_state(self):
@@ -242,19 +245,15 @@ class LogScaler(_Scaler):
         X = _check(X)
         self._check_non_negative(X, "X")
         self.data_max_ = X.max(axis=0).astype(np.float64)
-        self.n_features_in_ = X.shape[1]
-        self.n_samples_seen_ = X.shape[0]
-        return self
+        return self._fitted_on(X)
 
     def transform(self, X):
-        self._check_fitted()
-        X = _check(X, n_features=self.n_features_in_)
+        X = self._fitted_input(X)
         self._check_non_negative(X, "X")
         return np.log1p(X)
 
     def inverse_transform(self, X):
-        self._check_fitted()
-        X = _check(X, n_features=self.n_features_in_)
+        X = self._fitted_input(X)
         with np.errstate(over="ignore"):
             out = np.expm1(X)
         if not _kernels.all_finite(out):
