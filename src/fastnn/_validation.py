@@ -69,24 +69,26 @@ def _as_numeric_array(X, name):
     return arr
 
 
-def check_features(X, name, dtype, n_features=None):
-    """A finite, non-empty ``(n_samples, n_features)`` C-contiguous array of ``dtype`` (copied only if needed)."""
+def check_features(X, name, dtype=None, n_features=None, fitted_by="the model expects"):
+    """A finite, non-empty ``(n_samples, n_features)`` C-contiguous array, copied only if needed.
+
+    ``dtype`` None keeps float32 and float64 and converts other numbers to float64. A wrong feature count is
+    reported as "``name`` has N features, but ``fitted_by`` M".
+    """
     arr = _as_numeric_array(X, name)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-dimensional (n_samples, n_features), got shape {arr.shape}")
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty: it has 0 samples")
     if arr.shape[1] == 0:
-        raise ValueError(f"{name} has 0 features")
+        raise ValueError(f"{name} is empty: it has 0 features")
     if n_features is not None and arr.shape[1] != n_features:
-        raise ValueError(f"{name} has {arr.shape[1]} features, but the model expects {n_features}")
+        raise ValueError(f"{name} has {arr.shape[1]} features, but {fitted_by} {n_features}")
+    if dtype is None:
+        dtype = arr.dtype if arr.dtype in FLOAT_DTYPES else np.dtype(np.float64)
     if arr.dtype.kind == "f" and arr.dtype.itemsize > 8:
         arr = arr.astype(np.float64)
-    if arr.dtype.kind == "f" and arr.dtype != dtype:
-        # Converting a finite float64 to float32 can overflow: check the values that will be used.
-        with np.errstate(over="ignore"):
-            out = np.ascontiguousarray(arr, dtype=dtype)
-    else:
+    with np.errstate(over="ignore"):  # a finite float64 too large for float32 becomes inf: caught below
         out = np.ascontiguousarray(arr, dtype=dtype)
     if not _kernels.all_finite(out):
         raise ValueError(f"{name} contains NaN or infinity" +

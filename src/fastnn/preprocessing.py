@@ -11,30 +11,13 @@ import numbers
 import numpy as np
 
 from . import _kernels
+from ._validation import check_features
 
 __all__ = ["StandardScaler", "MinMaxScaler", "LogScaler", "scaler_from_state", "get_scaler"]
 
 
 def _check(X, name="X", n_features=None):
-    if isinstance(X, (str, bytes)):
-        raise TypeError(f"{name} must be an array of numbers, got {type(X).__name__}")
-    try:
-        arr = np.asarray(X)
-    except Exception as exc:
-        raise ValueError(f"{name} could not be converted to an array: {exc}") from exc
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-dimensional (n_samples, n_features), got shape {arr.shape}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    if n_features is not None and arr.shape[1] != n_features:
-        raise ValueError(f"{name} has {arr.shape[1]} features, but the scaler was fitted on {n_features}")
-    dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
-    arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not _kernels.all_finite(arr):
-        raise ValueError(f"{name} contains NaN or infinity")
-    return arr
+    return check_features(X, name, n_features=n_features, fitted_by="the scaler was fitted on")
 
 
 class _Scaler:
