@@ -227,7 +227,7 @@ def sklearn_trainer(widths, batch, X, y, n_threads):
 TRAINERS = {"fastnn": fastnn_trainer, "numpy": numpy_trainer, "torch": torch_trainer, "sklearn": sklearn_trainer}
 
 
-def time_interleaved(trainers, repeats, floor=None):
+def time_interleaved(trainers, repeats, floor=None, settle=0.3):
     """Minimum seconds per epoch of each trainer, running one epoch of each in turn ``repeats`` times, so that
     every implementation sees the same machine noise. ``floor``, a function returning the GEMM floor of an
     epoch, is measured in each round too (key ``'floor'``)."""
@@ -238,6 +238,9 @@ def time_interleaved(trainers, repeats, floor=None):
         if floor is not None:
             best["floor"] = min(best["floor"], floor())
         for name, epoch in trainers.items():
+            # Let the previous implementation's idle threads stop spinning (OpenBLAS's workers busy-wait about
+            # 0.1 s after a threaded call, OpenMP's a little), or the next one starts with a core taken.
+            time.sleep(settle)
             t0 = time.perf_counter()
             epoch()
             best[name] = min(best[name], time.perf_counter() - t0)
