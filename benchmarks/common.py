@@ -25,8 +25,13 @@ def make_data(n=N_SAMPLES, n_features=784, n_classes=10, seed=0):
 
 
 def blas_library():
+    """The BLAS libraries loaded, and the one fastnn's products go through."""
+    import fastnn
+
     info = [m for m in threadpool_info() if m["user_api"] == "blas"]
-    return ", ".join(sorted({f"{m['internal_api']} {m.get('version')} ({m.get('architecture')})" for m in info}))
+    loaded = ", ".join(sorted({f"{m['internal_api']} {m.get('version')} ({m.get('architecture')})" for m in info}))
+    used = fastnn.blas_in_use()
+    return f"{loaded}; fastnn uses {used['library']} {used['version'] or ''}".strip()
 
 
 def machine():

@@ -20,6 +20,12 @@ from .optim import SGD
 from .preprocessing import LogScaler, MinMaxScaler, StandardScaler
 from .regularizers import L1, L1L2, L2
 
+from ._blas_select import blas_in_use, select_gemm as _select_gemm
+from ._threads import controller as _controller
+
+# Fix, once and before any computation, which loaded BLAS runs the products (see fastnn._blas_select).
+_select_gemm(_controller())
+
 try:
     __version__ = _version("fastnn")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
@@ -28,5 +34,5 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "Sequential", "History", "Dense", "Linear", "SGD", "L1", "L2", "L1L2",
     "CrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "StandardScaler", "MinMaxScaler", "LogScaler",
-    "load", "save", "ModelFileError", "datasets", "preprocessing", "__version__",
+    "load", "save", "ModelFileError", "datasets", "preprocessing", "blas_in_use", "__version__",
 ]

@@ -5,7 +5,32 @@ is ``X`` or ``X.T``, ``C`` is ``m x n`` and the inner dimension is ``k``. BLAS i
 product is computed as the column-major product ``C.T = op(B).T @ op(A).T`` by swapping the operands.
 Sizes of zero return at once (BLAS rejects leading dimensions below one).
 """
+from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport sgemm, dgemm
+
+# Optional ILP64 (64-bit integer) gemm entry points of another loaded BLAS, chosen by fastnn._blas_select;
+# NULL means scipy's cython_blas.
+ctypedef void (*sgemm64_t)(const char *, const char *, const int64_t *, const int64_t *, const int64_t *,
+                           const float *, const float *, const int64_t *, const float *, const int64_t *,
+                           const float *, float *, const int64_t *) noexcept nogil
+ctypedef void (*dgemm64_t)(const char *, const char *, const int64_t *, const int64_t *, const int64_t *,
+                           const double *, const double *, const int64_t *, const double *, const int64_t *,
+                           const double *, double *, const int64_t *) noexcept nogil
+cdef sgemm64_t _sgemm64 = NULL
+cdef dgemm64_t _dgemm64 = NULL
+
+
+def _set_ilp64_gemm(size_t sgemm_address, size_t dgemm_address):
+    """Route gemm through these ILP64 ``sgemm``/``dgemm`` function addresses (0, 0 restores scipy's BLAS)."""
+    global _sgemm64, _dgemm64
+    if (sgemm_address == 0) != (dgemm_address == 0):
+        raise ValueError("give both gemm addresses or neither")
+    _sgemm64 = <sgemm64_t> sgemm_address
+    _dgemm64 = <dgemm64_t> dgemm_address
+
+
+def _using_ilp64_gemm():
+    return _sgemm64 != NULL
 
 
 cdef void gemm(BlasTrans ta, BlasTrans tb, int m, int n, int k,
@@ -22,10 +47,17 @@ cdef void gemm(BlasTrans ta, BlasTrans tb, int m, int n, int k,
         lda = 1
     if ldb < 1:
         ldb = 1
+    cdef int64_t m64 = m, n64 = n, k64 = k, lda64 = lda, ldb64 = ldb, ldc64 = ldc
     if floating is float:
-        sgemm(&tb_, &ta_, &n, &m, &k, &alpha, <float *> B, &ldb, <float *> A, &lda, &beta, C, &ldc)
+        if _sgemm64 != NULL:
+            _sgemm64(&tb_, &ta_, &n64, &m64, &k64, &alpha, B, &ldb64, A, &lda64, &beta, C, &ldc64)
+        else:
+            sgemm(&tb_, &ta_, &n, &m, &k, &alpha, <float *> B, &ldb, <float *> A, &lda, &beta, C, &ldc)
     else:
-        dgemm(&tb_, &ta_, &n, &m, &k, &alpha, <double *> B, &ldb, <double *> A, &lda, &beta, C, &ldc)
+        if _dgemm64 != NULL:
+            _dgemm64(&tb_, &ta_, &n64, &m64, &k64, &alpha, B, &ldb64, A, &lda64, &beta, C, &ldc64)
+        else:
+            dgemm(&tb_, &ta_, &n, &m, &k, &alpha, <double *> B, &ldb, <double *> A, &lda, &beta, C, &ldc)
 
 
 def _gemm_check(A, B, transpose_a=False, transpose_b=False):

@@ -50,6 +50,15 @@ def _release_openblas_control():
         clear(force=True)
 
 
+def controller():
+    """The process's kept ``threadpoolctl.ThreadpoolController`` (created on first use)."""
+    global _controller
+    with _lock:
+        if _controller is None:
+            _controller = threadpoolctl.ThreadpoolController()
+        return _controller
+
+
 @contextmanager
 def blas_single_thread():
     """Hold numpy's and scipy's BLAS at one thread for the duration of the block."""
