@@ -136,7 +136,8 @@ def test_history_and_validation_data(rng):
     y = (X[:, 0] > 0).astype(int)
     model = make_model([5, 8, 2], ["relu", "softmax"], "float32")
     h = model.fit(X[:100], y[:100], epochs=3, batch_size=20, validation_data=(X[100:], y[100:]), verbose=0)
-    assert set(h.history) == {"loss", "accuracy", "val_loss", "val_accuracy", "iterations", "seconds"}
+    keys = {"loss", "accuracy", "val_loss", "val_accuracy", "iterations", "seconds"}
+    assert set(h.history) == keys
     assert len(h) == 3 and h.epoch == [0, 1, 2] and h["iterations"] == [5, 5, 5]
     ev = model.evaluate(X[100:], y[100:])
     assert ev["loss"] == pytest.approx(h["val_loss"][-1], rel=1e-5)
