@@ -9,7 +9,6 @@ benchmark records the thread count and the BLAS library in ``extra_info``.
 import numpy as np
 import pytest
 
-import fastnn
 from fastnn import _kernels
 from fastnn._threads import available_cores, blas_single_thread
 

@@ -1,5 +1,4 @@
 """The fastnn command line, end to end."""
-import gzip
 import io
 import os
 import re

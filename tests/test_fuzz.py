@@ -1,8 +1,7 @@
 """Property-based: the public API, driven with wrong and extreme inputs, either works or raises a Python
 exception that names the problem - it never crashes the interpreter or corrupts the model."""
 import numpy as np
-import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 

@@ -1,6 +1,5 @@
 """Long trainings and concurrency: checkpoints and resume, divergence, Ctrl-C, threads, memory."""
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -8,7 +7,6 @@ import textwrap
 import threading
 import time
 import tracemalloc
-import warnings
 
 import numpy as np
 import pytest
@@ -73,7 +71,7 @@ def test_resume_reaches_the_uninterrupted_weights(tmp_path, data):
 def test_resume_after_a_killed_process(tmp_path):
     """A training process killed (SIGKILL) after its second epoch resumes to the uninterrupted weights."""
     path = tmp_path / "ck.fnn"
-    script = textwrap.dedent(f"""
+    script = textwrap.dedent("""
         import numpy as np, fastnn, sys
         rng = np.random.default_rng(0)
         X = rng.normal(size=(3000, 50)).astype(np.float32)
@@ -291,3 +289,15 @@ def test_peak_rss_of_a_large_fit_stays_near_the_data_size():
     data_bytes, base, peak = map(int, out.split())
     print(f"data {data_bytes / 2**20:.0f} MiB, RSS before fit {base / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB")
     assert peak - base < 100 * 2 ** 20
+
+
+def test_resume_with_bad_inputs_leaves_the_model_alone(tmp_path, data):
+    X, y = data
+    path = tmp_path / "ck.fnn"
+    make().fit(X, y, epochs=1, verbose=0, checkpoint=path)
+    fresh = make(seed=9)
+    before = fresh.parameters.copy()
+    with pytest.raises(ValueError, match="label"):
+        fresh.fit(X, y + 10, epochs=3, checkpoint=path, resume=True, verbose=0)
+    np.testing.assert_array_equal(fresh.parameters, before)
+    assert fresh.epochs_trained == 0

@@ -271,12 +271,13 @@ class Sequential:
             return None, check_targets(y, name, n_samples, K, self.dtype, low=0.0, high=1.0)
         return None, check_targets(y, name, n_samples, K, self.dtype)
 
-    def _inputs(self, X, name="X"):
-        """Validated inputs of the model's dtype, transformed by :attr:`scaler` when one is attached."""
-        if self.scaler is not None:
-            if getattr(self.scaler, "n_features_in_", None) is None:
+    def _inputs(self, X, name="X", scaler=None):
+        """Validated inputs of the model's dtype, transformed by ``scaler`` (default :attr:`scaler`) if any."""
+        scaler = self.scaler if scaler is None else scaler
+        if scaler is not None:
+            if getattr(scaler, "n_features_in_", None) is None:
                 raise RuntimeError("model.scaler is not fitted: fit it (scaler.fit(X_train)) before attaching it")
-            X = self.scaler.transform(X)
+            X = scaler.transform(X)
         return check_features(X, name, self.dtype, self.n_features)
 
     def save(self, path):
@@ -372,8 +373,11 @@ class Sequential:
             folder = os.path.dirname(os.path.abspath(checkpoint))
             if not os.path.isdir(folder):
                 raise ValueError(f"checkpoint folder {folder} does not exist")
-        resume_state = self._resume_from(checkpoint) if resume and os.path.exists(checkpoint) else None
-        X = self._inputs(X)
+        ck = resume_state = None
+        if resume and os.path.exists(checkpoint):
+            ck, resume_state = self._read_checkpoint(checkpoint)
+        scaler = ck.scaler if ck is not None and ck.scaler is not None else self.scaler
+        X = self._inputs(X, scaler=scaler)
         labels, targets = self._prepare_targets(y, "y", X.shape[0])
         val = None
         if validation_data is not None:
@@ -381,7 +385,7 @@ class Sequential:
                 raise ValueError("give validation_data or validation_split, not both")
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("validation_data must be a tuple (X_val, y_val)")
-            Xv = self._inputs(validation_data[0], "validation_data[0]")
+            Xv = self._inputs(validation_data[0], "validation_data[0]", scaler=scaler)
             val = (Xv,) + self._prepare_targets(validation_data[1], "validation_data[1]", Xv.shape[0])
         elif validation_split:
             split = int(X.shape[0] * (1.0 - validation_split))
@@ -394,6 +398,8 @@ class Sequential:
             labels = None if labels is None else labels[:split]
             targets = None if targets is None else targets[:split]
 
+        if ck is not None:  # every input is valid: now take over the checkpoint's state
+            self._apply_checkpoint(ck)
         n = X.shape[0]
         iterations = -(-n // batch_size)
         history = History({"epochs": epochs, "batch_size": batch_size, "samples": n, "iterations": iterations,
@@ -468,8 +474,8 @@ class Sequential:
                 os.kill(os.getpid(), signal.SIGINT)
         return history
 
-    def _resume_from(self, path):
-        """Restore the state a checkpointing ``fit`` saved in ``path``; returns its fit state."""
+    def _read_checkpoint(self, path):
+        """The model a checkpointing ``fit`` saved in ``path`` and its fit state, checked against this model."""
         from .io import load
 
         ck = load(path)
@@ -480,13 +486,16 @@ class Sequential:
         theirs = [(l.in_features, l.out_features, l.activation) for l in ck.layers]
         if mine != theirs or ck.dtype != self.dtype:
             raise ValueError(f"{path} holds a different model ({ck!r}) than this one ({self!r})")
+        return ck, state
+
+    def _apply_checkpoint(self, ck):
+        """Take over a checkpoint's weights, momentum, random state, epoch count and scaler."""
         self._params[...] = ck._params
         self._velocity[...] = ck._velocity
         self._rng.bit_generator.state = ck._rng.bit_generator.state
         self.epochs_trained = ck.epochs_trained
         if ck.scaler is not None:
             self.scaler = ck.scaler
-        return state
 
     def loss_and_gradient(self, X, y, n_threads=None):
         """Loss and its gradient with respect to :attr:`parameters`, on ``(X, y)`` taken as one batch.
