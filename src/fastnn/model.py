@@ -300,8 +300,8 @@ class Sequential:
         Each epoch is one pass over the training data in ``ceil(n_samples / batch_size)`` iterations (the last
         batch may be smaller; it is trained, not dropped). The whole loop - shuffle gather, forward pass, loss,
         backward pass and update - runs in compiled code without the GIL, returning to Python about every
-        0.1 s for progress output and Ctrl-C. If training is interrupted, the model holds the result of the last
-        complete update and :attr:`history` the completed epochs.
+        0.1 s for progress output. Ctrl-C stops training before the next batch; the model then holds the result
+        of the last complete update and :attr:`history` the completed epochs.
 
         Parameters
         ----------
