@@ -7,7 +7,8 @@ products go through BLAS, elementwise work through OpenMP threads.
 >>> model = fastnn.Sequential([fastnn.Dense(784, 256, activation="relu"),
 ...                            fastnn.Dense(256, 10, activation="softmax")], seed=0)
 >>> model.compile(loss="cross_entropy", optimizer=fastnn.SGD(lr=0.05, momentum=0.9),
-...               regularizer=fastnn.L2(1e-4))
+...               regularizer=fastnn.L2(1e-4))  # returns the model
+Sequential([Dense(784, 256, activation='relu'), Dense(256, 10, activation='softmax')], dtype='float32')
 """
 from importlib.metadata import PackageNotFoundError, version as _version
 

@@ -104,7 +104,8 @@ class Sequential:
     >>> y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
     >>> model = fastnn.Sequential([fastnn.Dense(4, 16, activation="relu"),
     ...                            fastnn.Dense(16, 2, activation="softmax")], seed=0)
-    >>> model.compile(loss="cross_entropy", optimizer=fastnn.SGD(lr=0.1, momentum=0.9))
+    >>> model.compile(loss="cross_entropy", optimizer=fastnn.SGD(lr=0.1, momentum=0.9))  # returns the model
+    Sequential([Dense(4, 16, activation='relu'), Dense(16, 2, activation='softmax')], dtype='float32')
     >>> history = model.fit(X, y, epochs=20, batch_size=20, verbose=0)
     >>> model.evaluate(X, y)["accuracy"] > 0.9
     True
