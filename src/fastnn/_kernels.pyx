@@ -549,7 +549,7 @@ cdef double _update_range(floating *p, floating *g, floating *v, Py_ssize_t n, H
     """SGD on ``n`` parameters; returns the regularization penalty of the parameters before the step.
 
     With ``apply`` false the full gradient (data term plus the regularizer's terms) is written to ``g`` and the
-    parameters are left alone.
+    parameters are left alone. With ``apply`` true ``g`` is scratch (it receives L1's term).
     """
     cdef Py_ssize_t i
     cdef floating w, gi, vi
@@ -565,34 +565,16 @@ cdef double _update_range(floating *p, floating *g, floating *v, Py_ssize_t n, H
         decay = 0
         l1 = 0
         l2 = 0
+    if l1 != 0:  # L1's sign term goes into the gradient first, so the loops below stay branch-free
+        for i in range(n):
+            w = p[i]
+            g[i] = g[i] + l1 * ((w > 0) - (w < 0))
     if not apply:
-        if l1 != 0:
-            for i in range(n):
-                w = p[i]
-                g[i] = g[i] + l2 * w + l1 * ((w > 0) - (w < 0))
-        elif l2 != 0:
+        if l2 != 0:
             for i in range(n):
                 g[i] = g[i] + l2 * p[i]
         return penalty
-    if l1 != 0:  # the general loops
-        if mu == 0:
-            for i in range(n):
-                w = p[i]
-                p[i] = w - lr * (g[i] + decay * w + l1 * ((w > 0) - (w < 0)))
-        elif h.nesterov:
-            for i in range(n):
-                w = p[i]
-                gi = g[i] + decay * w + l1 * ((w > 0) - (w < 0))
-                vi = mu * v[i] + gi
-                v[i] = vi
-                p[i] = w - lr * (gi + mu * vi)
-        else:
-            for i in range(n):
-                w = p[i]
-                vi = mu * v[i] + g[i] + decay * w + l1 * ((w > 0) - (w < 0))
-                v[i] = vi
-                p[i] = w - lr * vi
-    elif mu == 0:  # no L1: branch-free loops that vectorise
+    if mu == 0:
         for i in range(n):
             w = p[i]
             p[i] = w - lr * (g[i] + decay * w)

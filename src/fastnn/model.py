@@ -289,8 +289,10 @@ class Sequential:
         save(self, path)
 
     def _engine(self, capacity):
+        """Workspaces for ``capacity`` rows; an uncompiled model (predict only) needs no loss."""
+        loss = self.loss.code if self.loss is not None else _kernels.LOSS_MSE
         return _kernels.Engine(self._params, self._grads, self._velocity, self.widths,
-                               [layer.activation_code for layer in self.layers], self.loss.code, capacity)
+                               [layer.activation_code for layer in self.layers], loss, capacity)
 
     # -- training -----------------------------------------------------------------------------------------------
 
@@ -546,8 +548,7 @@ class Sequential:
         nt = resolve_n_threads(n_threads)
         X = self._inputs(X)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        engine = _kernels.Engine(self._params, self._grads, self._velocity, self.widths,
-                                 [layer.activation_code for layer in self.layers], 0, min(block, X.shape[0]))
+        engine = self._engine(min(block, X.shape[0]))
         with blas_single_thread():
             engine.forward(X, out, nt)
         return out
