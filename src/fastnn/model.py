@@ -95,6 +95,11 @@ class Sequential:
         ``loss_and_gradient`` transform their inputs with it first, and :meth:`save` stores it.
     epochs_trained : int
         Epochs completed over the model's life (saved with it; ``fit`` continues the count).
+    classes : list or None
+        The original class labels, by output unit, when the model was trained on labels that were mapped to
+        ``0 .. n_classes - 1`` (the command line does this); saved with the model.
+    metadata : dict
+        JSON-serialisable notes saved with the model (the command line records how the data was split).
 
     Examples
     --------
@@ -153,6 +158,8 @@ class Sequential:
         self.regularizer = None
         self.history = None
         self.scaler = None
+        self.classes = None
+        self.metadata = {}
         self.epochs_trained = 0
         self._fit_state = None
 
