@@ -4,10 +4,11 @@ import pytest
 
 import fastnn
 
-HIDDEN = ["identity", "relu", "sigmoid", "tanh", "softmax"]
+HIDDEN = ["identity", "relu", "sigmoid", "tanh", "softmax", "leaky_relu", "elu", "softplus", "gelu"]
 OUTPUTS = [("cross_entropy", "softmax", "labels"), ("cross_entropy", "softmax", "probabilities"),
            ("binary_cross_entropy", "sigmoid", "binary"), ("mse", "identity", "real"), ("mse", "sigmoid", "real"),
-           ("mse", "tanh", "real"), ("mse", "relu", "real"), ("mse", "softmax", "real")]
+           ("mse", "tanh", "real"), ("mse", "relu", "real"), ("mse", "softmax", "real"),
+           ("mse", "leaky_relu", "real"), ("mse", "elu", "real"), ("mse", "softplus", "real"), ("mse", "gelu", "real")]
 REGULARIZERS = [None, fastnn.L1(0.01), fastnn.L2(0.1), fastnn.L1L2(l1=0.02, l2=0.05)]
 
 

@@ -6,7 +6,7 @@ from fastnn import _kernels
 from fastnn import _reference as ref
 
 DTYPES = [(np.float32, 2e-5), (np.float64, 1e-12)]
-ACTS = [ref.IDENTITY, ref.RELU, ref.SIGMOID, ref.TANH, ref.SOFTMAX]
+ACTS = [ref.IDENTITY, ref.RELU, ref.SIGMOID, ref.TANH, ref.SOFTMAX, ref.LEAKY_RELU, ref.ELU, ref.SOFTPLUS, ref.GELU]
 SHAPES = [(1, 1), (1, 10), (7, 3), (33, 17), (64, 1)]
 
 
@@ -40,10 +40,11 @@ def test_activation_forward(dtype, tol, act, shape, rng):
 @pytest.mark.parametrize("act", ACTS)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_activation_backward(dtype, tol, act, shape, rng):
-    a = ref.activation_forward(act, rng.normal(size=shape).astype(dtype))
+    z = rng.normal(size=shape).astype(dtype)
+    a = ref.activation_forward(act, z)
     d = rng.normal(size=shape).astype(dtype)
-    expected = ref.activation_backward(act, a, d)
-    _kernels.activation_backward(act, a, d)
+    expected = ref.activation_backward(act, a, d, z)
+    _kernels.activation_backward(act, a, d, z)
     np.testing.assert_allclose(d, expected, rtol=tol, atol=tol)
 
 
@@ -109,11 +110,12 @@ def test_binary_cross_entropy_saturated_is_finite():
 @pytest.mark.parametrize("act", ACTS)
 @pytest.mark.parametrize("B, K", [(1, 1), (7, 3)])
 def test_mean_squared_error(dtype, tol, act, B, K, rng):
-    a = ref.activation_forward(act, rng.normal(size=(B, K)).astype(dtype))
+    z = rng.normal(size=(B, K)).astype(dtype)
+    a = ref.activation_forward(act, z)
     t = rng.normal(size=(B, K)).astype(dtype)
-    sl, _, _, grad = ref.output_loss(ref.MSE, act, a, None, t)
+    sl, _, _, grad = ref.output_loss(ref.MSE, act, a, None, t, z)
     d = np.empty_like(a)
-    got_sl, _ = _kernels.output_loss(ref.MSE, act, a, d, None, t)
+    got_sl, _ = _kernels.output_loss(ref.MSE, act, a, d, None, t, z)
     np.testing.assert_allclose(got_sl, sl, rtol=tol * 10, atol=tol)
     np.testing.assert_allclose(d, grad, rtol=tol * 10, atol=tol)
 
@@ -134,6 +136,41 @@ def test_sgd_update(dtype, tol, momentum, nesterov, wd, l1, l2, regularize, n, r
     if momentum:
         np.testing.assert_allclose(v, v_ref, rtol=tol, atol=tol)
     assert pen == pytest.approx(pen_ref, rel=1e-6 if dtype == np.float32 else 1e-12)
+
+
+def test_activation_derivative_needing_its_input_refuses_without_it():
+    a = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="needs its input"):
+        _kernels.activation_backward(ref.GELU, a, a.copy())
+
+
+def test_activations_match_pytorch_definitions():
+    """Leaky ReLU (slope 0.01), ELU (alpha 1), softplus and exact GELU as torch.nn.functional defines them."""
+    from scipy.special import erf
+
+    z = np.linspace(-30, 30, 601)
+    cases = {ref.LEAKY_RELU: np.where(z > 0, z, 0.01 * z), ref.ELU: np.where(z > 0, z, np.exp(z) - 1),
+             ref.SOFTPLUS: np.logaddexp(0, z), ref.GELU: z * 0.5 * (1 + erf(z / np.sqrt(2)))}
+    for act, expected in cases.items():
+        out = z[None].copy()
+        _kernels.activation_forward(act, out)
+        np.testing.assert_allclose(out[0], expected, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nesterov", [False, True])
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_sgd_update_flags_a_step_to_infinity(dtype, momentum, nesterov):
+    """A step that overflows a parameter makes the update report NaN (the engine's divergence signal)."""
+    if nesterov and not momentum:
+        return
+    big = np.finfo(dtype).max / 4
+    p = np.array([1.0, big, 0.5], dtype)
+    g = np.array([0.0, -big, 0.0], dtype)
+    v = np.zeros(3, dtype)
+    assert np.isnan(_kernels.sgd_update(p, g, v, 10.0, momentum, nesterov))
+    p, g = np.ones(3, dtype), np.ones(3, dtype)
+    assert _kernels.sgd_update(p, g, np.zeros(3, dtype), 10.0, momentum, nesterov) == 0.0
 
 
 def test_all_finite():

@@ -200,6 +200,20 @@ def test_divergence_raises_and_restores(rng):
     np.testing.assert_array_equal(model.parameters, before)
 
 
+def test_update_that_overflows_the_weights_raises_and_restores():
+    """A step that leaves a parameter infinite (while the loss before it was finite) is divergence too."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(23, 5))
+    y = rng.integers(0, 3, 23)
+    model = fastnn.Sequential([fastnn.Dense(5, 4, "tanh"), fastnn.Dense(4, 3, "softmax")], seed=0)
+    model.compile("cross_entropy", fastnn.SGD(lr=6.0, weight_decay=273))
+    before = model.parameters.copy()
+    with pytest.raises(FloatingPointError, match=r"epoch 1, iteration \d+ of 12"):
+        model.fit(X, y, epochs=1, batch_size=2, verbose=0)
+    np.testing.assert_array_equal(model.parameters, before)
+    assert np.all(np.isfinite(model.predict(X)))
+
+
 @pytest.mark.parametrize("verbose", [1, 2])
 def test_progress_output(verbose, rng, capsys):
     X = rng.normal(size=(50, 4))

@@ -19,7 +19,8 @@ Conventions
 cimport cython
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, expf, log, logf, log1p, log1pf, tanh, tanhf, fabs, fabsf, isfinite
+from libc.math cimport (exp, expf, expm1, expm1f, log, logf, log1p, log1pf, tanh, tanhf, fabs, fabsf, erf, erff,
+                        isfinite, NAN)
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t, int32_t, uint32_t, uint64_t
@@ -109,6 +110,13 @@ ACT_RELU = 1
 ACT_SIGMOID = 2
 ACT_TANH = 3
 ACT_SOFTMAX = 4
+ACT_LEAKY_RELU = 5
+ACT_ELU = 6
+ACT_SOFTPLUS = 7
+ACT_GELU = 8
+#: Negative slope of ``leaky_relu`` (PyTorch's default) and ``alpha`` of ``elu``.
+LEAKY_SLOPE = 0.01
+ELU_ALPHA = 1.0
 LOSS_MSE = 0
 LOSS_CROSS_ENTROPY = 1
 LOSS_BINARY_CROSS_ENTROPY = 2
@@ -119,6 +127,24 @@ cdef enum:
     SIGMOID = 2
     TANH = 3
     SOFTMAX = 4
+    LEAKY_RELU = 5
+    ELU = 6
+    SOFTPLUS = 7
+    GELU = 8     # the one activation whose derivative needs its input: layers with it keep z (Net.Z)
+
+cdef extern from *:
+    """
+    #define FASTNN_LEAKY_SLOPE 0.01
+    #define FASTNN_ELU_ALPHA 1.0
+    #define FASTNN_SQRT1_2 0.70710678118654752440
+    #define FASTNN_INV_SQRT_2PI 0.39894228040143267794
+    """
+    const double LEAKY_SLOPE_C "FASTNN_LEAKY_SLOPE"
+    const double ELU_ALPHA_C "FASTNN_ELU_ALPHA"
+    const double M_SQRT1_2_C "FASTNN_SQRT1_2"
+    const double INV_SQRT_2PI_C "FASTNN_INV_SQRT_2PI"
+
+assert LEAKY_SLOPE == LEAKY_SLOPE_C and ELU_ALPHA == ELU_ALPHA_C
 
 cdef enum:
     MSE = 0
@@ -205,6 +231,25 @@ cdef inline floating _abs(floating x) noexcept nogil:
         return fabs(x)
 
 
+cdef inline floating _expm1(floating x) noexcept nogil:
+    if floating is float:
+        return expm1f(x)
+    else:
+        return expm1(x)
+
+
+cdef inline floating _erf(floating x) noexcept nogil:
+    if floating is float:
+        return erff(x)
+    else:
+        return erf(x)
+
+
+cdef inline bint _needs_input(int act) noexcept nogil:
+    """Whether the derivative of ``act`` needs the activation's input (not only its output)."""
+    return act == GELU
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Activations on a block of rows (in place), and their derivatives from the output
 # ---------------------------------------------------------------------------------------------------------------
@@ -230,6 +275,22 @@ cdef void _activation_forward(int act, floating *z, Py_ssize_t n_rows, Py_ssize_
         elif act == TANH:
             for k in range(width):
                 row[k] = _tanh(row[k])
+        elif act == LEAKY_RELU:
+            for k in range(width):
+                v = row[k]
+                row[k] = v if v > 0 else <floating> LEAKY_SLOPE_C * v
+        elif act == ELU:
+            for k in range(width):
+                v = row[k]
+                row[k] = v if v > 0 else <floating> ELU_ALPHA_C * _expm1(v if v < 0 else 0)
+        elif act == SOFTPLUS:  # log(1 + e^v), without overflow
+            for k in range(width):
+                v = row[k]
+                row[k] = (v if v > 0 else 0) + _log1p(_exp(-_abs(v)))
+        elif act == GELU:  # exact (erf) form, PyTorch's default
+            for k in range(width):
+                v = row[k]
+                row[k] = <floating> 0.5 * v * (1 + _erf(v * <floating> M_SQRT1_2_C))
         elif act == SOFTMAX:
             m = row[0]
             for k in range(1, width):
@@ -244,20 +305,28 @@ cdef void _activation_forward(int act, floating *z, Py_ssize_t n_rows, Py_ssize_
                 row[k] *= s
 
 
-cdef void _activation_backward(int act, const floating *a, floating *d, Py_ssize_t n_rows, Py_ssize_t width,
-                               Py_ssize_t ld) noexcept nogil:
-    """Multiply the gradient ``d`` in place by the derivative of ``act``, computed from its output ``a``.
+cdef void _activation_backward(int act, const floating *a, const floating *z, floating *d, Py_ssize_t n_rows,
+                               Py_ssize_t width, Py_ssize_t ld) noexcept nogil:
+    """Multiply the gradient ``d`` in place by the derivative of ``act``, computed from its output ``a`` (and,
+    for GELU alone, from its input ``z``; NULL for every other activation).
 
-    Both hold ``n_rows`` rows of ``width`` values, rows ``ld`` apart. Softmax needs whole rows.
+    All hold ``n_rows`` rows of ``width`` values, rows ``ld`` apart. Softmax needs whole rows.
     """
     cdef Py_ssize_t r, k
     cdef floating v, s
     cdef const floating *ar
+    cdef const floating *zr
     cdef floating *dr
     for r in range(n_rows):
         ar = a + r * ld
         dr = d + r * ld
-        if act == RELU:
+        if act == GELU:  # Phi(z) + z phi(z)
+            zr = z + r * ld
+            for k in range(width):
+                v = zr[k]
+                dr[k] *= (<floating> 0.5 * (1 + _erf(v * <floating> M_SQRT1_2_C))
+                          + v * _exp(<floating> -0.5 * v * v) * <floating> INV_SQRT_2PI_C)
+        elif act == RELU:
             for k in range(width):
                 dr[k] = dr[k] if ar[k] > 0 else 0
         elif act == SIGMOID:
@@ -268,6 +337,16 @@ cdef void _activation_backward(int act, const floating *a, floating *d, Py_ssize
             for k in range(width):
                 v = ar[k]
                 dr[k] *= 1 - v * v
+        elif act == LEAKY_RELU:
+            for k in range(width):
+                dr[k] *= 1 if ar[k] > 0 else <floating> LEAKY_SLOPE_C
+        elif act == ELU:  # a + alpha where a = alpha (e^z - 1) <= 0
+            for k in range(width):
+                v = ar[k]
+                dr[k] *= 1 if v > 0 else v + <floating> ELU_ALPHA_C
+        elif act == SOFTPLUS:  # sigmoid(z) = 1 - e^-a
+            for k in range(width):
+                dr[k] *= -_expm1(-ar[k])
         elif act == SOFTMAX:
             s = 0
             for k in range(width):
@@ -287,7 +366,8 @@ cdef void _output_rows(int loss, int act, floating *z, floating *d, Py_ssize_t n
     """Loss, accuracy and logit gradient for ``n_rows`` rows.
 
     ``z`` holds the last layer's pre-activation (for cross-entropy and binary cross-entropy) or its output (for
-    mean squared error); on return it holds the output (probabilities). Row ``r`` belongs to sample
+    mean squared error); on return it holds the output (probabilities). For mean squared error ``d`` receives
+    the gradient with respect to the output: the caller multiplies it by the activation's derivative. Row ``r`` belongs to sample
     ``rows[r]`` when ``rows`` is not NULL, else to sample ``first + r``. Targets come from ``labels`` (integer
     classes) when not NULL, else from ``targets`` (``K`` values a sample). The gradient is written to ``d`` when
     ``want_grad``, already divided by the batch size through ``scale``.
@@ -370,8 +450,6 @@ cdef void _output_rows(int loss, int act, floating *z, floating *d, Py_ssize_t n
                     dr[k] = 2 * v * (scale * inv_k)
             sample_loss[r] = lsum * inv_k
             sample_correct[r] = 0
-    if loss == MSE and want_grad:
-        _activation_backward(act, z, d, n_rows, K, K)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -391,6 +469,7 @@ cdef struct Net:
     void *velocity      # same layout (momentum buffer)
     void **A            # A[0]: batch input (cap x width[0]); A[l + 1]: output of layer l (cap x width[l + 1])
     void **D            # D[l + 1]: gradient w.r.t. the pre-activation of layer l (cap x width[l + 1])
+    void **Z            # Z[l + 1]: pre-activation of layer l when its derivative needs it (GELU), else NULL
     Py_ssize_t cap      # rows the buffers hold
     int n_tasks         # weight-gradient/update tasks: (layer, first feature, end feature)
     int *task_layer
@@ -405,6 +484,11 @@ cdef struct Hyper:
     double weight_decay
     double l1
     double l2
+
+
+cdef inline floating *_offset(floating *p, Py_ssize_t k) noexcept nogil:
+    """``p + k``, or NULL when ``p`` is NULL."""
+    return p + k if p != NULL else NULL
 
 
 cdef inline int _column_blocks(int width) noexcept nogil:
@@ -428,6 +512,9 @@ cdef void _forward_columns(Net *net, const floating *params, int l, const floati
         memcpy(out + r * w_out, b, (j1 - j0) * sizeof(floating))
     gemm(NoTrans, Trans, <int> n_rows, j1 - j0, w_in, <floating> 1.0, inp, w_in, params + net.w_off[l] + j0 * w_in,
          w_in, <floating> 1.0, out, w_out)
+    if activate and net.Z[l + 1] != NULL:
+        for r in range(n_rows):
+            memcpy((<floating *> net.Z[l + 1]) + j0 + r * w_out, out + r * w_out, (j1 - j0) * sizeof(floating))
     if activate and net.act[l] != SOFTMAX:
         _activation_forward(net.act[l], out, n_rows, j1 - j0, w_out)
 
@@ -440,7 +527,8 @@ cdef void _backward_columns(Net *net, const floating *params, int l, Py_ssize_t 
     gemm(NoTrans, NoTrans, <int> n_rows, j1 - j0, w_out, <floating> 1.0, <floating *> net.D[l + 1], w_out,
          params + net.w_off[l] + j0, w_in, <floating> 0.0, d, w_in)
     if net.act[l - 1] != SOFTMAX:
-        _activation_backward(net.act[l - 1], (<floating *> net.A[l]) + j0, d, n_rows, j1 - j0, w_in)
+        _activation_backward(net.act[l - 1], (<floating *> net.A[l]) + j0, _offset(<floating *> net.Z[l], j0), d,
+                             n_rows, j1 - j0, w_in)
 
 
 cdef void _forward(Net *net, const floating *x, Py_ssize_t n_rows, int nt, bint last_activation) noexcept nogil:
@@ -475,7 +563,7 @@ cdef void _backward(Net *net, const floating *params, Py_ssize_t n_rows, int nt)
             for blk in prange(nb, num_threads=min(nt, nb), schedule='static'):
                 _backward_columns(net, params, l, n_rows, blk)
         if net.act[l - 1] == SOFTMAX:
-            _activation_backward(SOFTMAX, <floating *> net.A[l], <floating *> net.D[l], n_rows, net.width[l],
+            _activation_backward(SOFTMAX, <floating *> net.A[l], NULL, <floating *> net.D[l], n_rows, net.width[l],
                                  net.width[l])
 
 
@@ -490,9 +578,12 @@ cdef void _loss_rows(Net *net, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t B,
                      const int32_t *labels, const floating *targets, const int64_t *rows, Py_ssize_t first,
                      floating *sample_loss, floating *sample_correct, bint want_grad) noexcept nogil:
     cdef int L = net.n_layers, K = net.width[L]
-    _output_rows(net.loss, net.act[L - 1], (<floating *> net.A[L]) + r0 * K, (<floating *> net.D[L]) + r0 * K,
-                 r1 - r0, K, labels, targets, rows + r0 if rows != NULL else NULL, first + r0,
-                 <floating> (1.0 / B), sample_loss + r0, sample_correct + r0, want_grad)
+    cdef floating *a = (<floating *> net.A[L]) + r0 * K
+    cdef floating *d = (<floating *> net.D[L]) + r0 * K
+    _output_rows(net.loss, net.act[L - 1], a, d, r1 - r0, K, labels, targets, rows + r0 if rows != NULL else NULL,
+                 first + r0, <floating> (1.0 / B), sample_loss + r0, sample_correct + r0, want_grad)
+    if net.loss == MSE and want_grad:
+        _activation_backward(net.act[L - 1], a, _offset(<floating *> net.Z[L], r0 * K), d, r1 - r0, K, K)
 
 
 cdef void _loss(Net *net, Py_ssize_t B, const int32_t *labels, const floating *targets, const int64_t *rows,
@@ -546,12 +637,14 @@ cdef double _sum_sq(const floating *p, Py_ssize_t n) noexcept nogil:
 
 cdef double _update_range(floating *p, floating *g, floating *v, Py_ssize_t n, Hyper *h,
                           bint regularize, bint apply) noexcept nogil:
-    """SGD on ``n`` parameters; returns the regularization penalty of the parameters before the step.
+    """SGD on ``n`` parameters; returns the regularization penalty of the parameters before the step, or NaN
+    when the step left a parameter NaN or infinite (the caller treats that as divergence).
 
     With ``apply`` false the full gradient (data term plus the regularizer's terms) is written to ``g`` and the
     parameters are left alone. With ``apply`` true ``g`` is scratch (it receives L1's term).
     """
     cdef Py_ssize_t i
+    cdef int bad = 0        # OR of (w - w != 0) over the new values: set by NaN and infinity alone
     cdef floating w, gi, vi
     cdef floating lr = h.lr, mu = h.momentum, l1 = h.l1, l2 = h.l2
     cdef floating decay = h.l2 + h.weight_decay
@@ -577,21 +670,27 @@ cdef double _update_range(floating *p, floating *g, floating *v, Py_ssize_t n, H
     if mu == 0:
         for i in range(n):
             w = p[i]
-            p[i] = w - lr * (g[i] + decay * w)
+            w = w - lr * (g[i] + decay * w)
+            p[i] = w
+            bad |= (w - w) != 0
     elif h.nesterov:
         for i in range(n):
             w = p[i]
             gi = g[i] + decay * w
             vi = mu * v[i] + gi
             v[i] = vi
-            p[i] = w - lr * (gi + mu * vi)
+            w = w - lr * (gi + mu * vi)
+            p[i] = w
+            bad |= (w - w) != 0
     else:
         for i in range(n):
             w = p[i]
             vi = mu * v[i] + g[i] + decay * w
             v[i] = vi
-            p[i] = w - lr * vi
-    return penalty
+            w = w - lr * vi
+            p[i] = w
+            bad |= (w - w) != 0
+    return penalty if not bad else NAN
 
 
 cdef double _feature_task(Net *net, floating *params, int t, Py_ssize_t B, Hyper *h, bint apply) noexcept nogil:
@@ -613,7 +712,7 @@ cdef double _feature_task(Net *net, floating *params, int t, Py_ssize_t B, Hyper
         for j in range(j0, j1):
             gb[j] += D[r * w_out + j]
     penalty = _update_range(params + wo, grads + wo, vel + wo, <Py_ssize_t> (j1 - j0) * w_in, h, True, apply)
-    _update_range(params + bo + j0, grads + bo + j0, vel + bo + j0, j1 - j0, h, False, apply)
+    penalty += _update_range(params + bo + j0, grads + bo + j0, vel + bo + j0, j1 - j0, h, False, apply)
     return penalty
 
 
@@ -626,7 +725,8 @@ cdef Py_ssize_t _train_batches(Net *net, const floating *X, const int64_t *perm,
 
     Adds to ``out_sums``: [sum of per-sample losses, sum of batch penalties times batch sizes, sum of per-sample
     accuracies, samples seen]. Returns -1 when every batch ran; the index ``bi >= 0`` of the first batch whose
-    loss was not finite (its update is not applied and training stops there); or ``-2 - bi`` when SIGINT
+    loss was not finite (its update is not applied) or whose update left a parameter NaN or infinite (the
+    parameters are then partly updated: the caller restores them), training stopping there; or ``-2 - bi`` when SIGINT
     arrived and training stopped before batch ``bi``.
     """
     cdef Py_ssize_t bi, start, B, r, c, n_chunks, n_in = net.width[0]
@@ -664,6 +764,8 @@ cdef Py_ssize_t _train_batches(Net *net, const floating *X, const int64_t *perm,
         batch_pen = 0
         for t in range(net.n_tasks):
             batch_pen += task_penalty[t]
+        if not isfinite(batch_pen):  # the update made a parameter NaN or infinite (or the penalty overflowed)
+            return bi
         out_sums[0] += batch_loss
         out_sums[1] += batch_pen * B
         out_sums[2] += batch_hits
@@ -777,8 +879,9 @@ cdef class Engine:
         self.net.b_off = <Py_ssize_t *> malloc(L * sizeof(Py_ssize_t))
         self.net.A = <void **> malloc((L + 1) * sizeof(void *))
         self.net.D = <void **> malloc((L + 1) * sizeof(void *))
-        if (self.net.width == NULL or self.net.blocks == NULL or self.net.act == NULL or self.net.w_off == NULL or self.net.b_off == NULL
-                or self.net.A == NULL or self.net.D == NULL):
+        self.net.Z = <void **> malloc((L + 1) * sizeof(void *))
+        if (self.net.width == NULL or self.net.blocks == NULL or self.net.act == NULL or self.net.w_off == NULL
+                or self.net.b_off == NULL or self.net.A == NULL or self.net.D == NULL or self.net.Z == NULL):
             raise MemoryError()
         for l in range(L + 1):
             self.net.width[l] = widths[l]
@@ -811,16 +914,19 @@ cdef class Engine:
             self.net.task_j1[t] = je
         buffers = [np.empty((capacity, int(w)), dtype=dtype) for w in widths]
         deltas = [None] + [np.empty((capacity, int(w)), dtype=dtype) for w in widths[1:]]
+        inputs = [None] + [np.empty((capacity, int(widths[l + 1])), dtype=dtype) if _needs_input(activations[l])
+                           else None for l in range(L)]
         for l in range(L + 1):
             self.net.A[l] = <void *> <size_t> buffers[l].ctypes.data
             self.net.D[l] = <void *> <size_t> deltas[l].ctypes.data if l > 0 else NULL
+            self.net.Z[l] = <void *> <size_t> inputs[l].ctypes.data if inputs[l] is not None else NULL
         self.net.params = <void *> <size_t> params.ctypes.data
         self.net.grads = <void *> <size_t> grads.ctypes.data
         self.net.velocity = <void *> <size_t> velocity.ctypes.data
         self._sample_loss = np.empty(capacity, dtype=dtype)
         self._sample_correct = np.empty(capacity, dtype=dtype)
         self._task_penalty = np.empty(max(n_tasks, 1), dtype=np.float64)
-        self._keep = (params, grads, velocity, buffers, deltas)
+        self._keep = (params, grads, velocity, buffers, deltas, inputs)
 
     def __dealloc__(self):
         free(self.net.width)
@@ -830,6 +936,7 @@ cdef class Engine:
         free(self.net.b_off)
         free(self.net.A)
         free(self.net.D)
+        free(self.net.Z)
         free(self.net.task_layer)
         free(self.net.task_j0)
         free(self.net.task_j1)
@@ -838,7 +945,8 @@ cdef class Engine:
               Py_ssize_t last_batch, double lr, double momentum, bint nesterov, double weight_decay,
               double l1, double l2, int n_threads, double[::1] totals not None, bint apply=True):
         """Run batches ``first_batch .. last_batch``; returns ``(status, batch)``: ``(0, last_batch)`` when all
-        ran, ``(1, b)`` when batch ``b`` had a non-finite loss (not applied), ``(2, b)`` when SIGINT stopped
+        ran, ``(1, b)`` when batch ``b`` had a non-finite loss (not applied) or its update made a parameter
+        non-finite (then partly applied: restore the parameters), ``(2, b)`` when SIGINT stopped
         training before batch ``b``.
 
         ``X`` is ``(n_samples, n_in)`` C-contiguous of the engine's dtype; ``perm`` int64 of length n_samples;
@@ -925,27 +1033,42 @@ def activation_forward(int act, floating[:, ::1] z not None):
         _activation_forward(act, &z[0, 0], z.shape[0], z.shape[1], z.shape[1])
 
 
-def activation_backward(int act, const floating[:, ::1] a not None, floating[:, ::1] d not None):
-    """Multiply ``d`` in place by the derivative of activation ``act`` given its output ``a``."""
+cdef const floating *_input_pointer(int act, const floating[:, ::1] a, const floating[:, ::1] z) except? NULL:
+    """The pre-activation ``z`` an activation's derivative needs (checked against ``a``), else NULL."""
+    if not _needs_input(act):
+        return NULL
+    if z is None or z.shape[0] != a.shape[0] or z.shape[1] != a.shape[1]:
+        raise ValueError("this activation's derivative needs its input z, of the output's shape")
+    return &z[0, 0] if z.shape[0] * z.shape[1] else NULL
+
+
+def activation_backward(int act, const floating[:, ::1] a not None, floating[:, ::1] d not None,
+                        const floating[:, ::1] z=None):
+    """Multiply ``d`` in place by the derivative of activation ``act`` given its output ``a`` (and its input
+    ``z``, which only GELU needs)."""
     if a.shape[0] != d.shape[0] or a.shape[1] != d.shape[1]:
         raise ValueError("activation_backward: a and d differ in shape")
+    cdef const floating *zp = _input_pointer(act, a, z)
     if a.shape[0] * a.shape[1] == 0:
         return
     with nogil:
-        _activation_backward(act, &a[0, 0], &d[0, 0], a.shape[0], a.shape[1], a.shape[1])
+        _activation_backward(act, &a[0, 0], zp, &d[0, 0], a.shape[0], a.shape[1], a.shape[1])
 
 
-def output_loss(int loss, int act, floating[:, ::1] z not None, floating[:, ::1] d not None, labels, targets):
+def output_loss(int loss, int act, floating[:, ::1] z not None, floating[:, ::1] d not None, labels, targets,
+                const floating[:, ::1] z_in=None):
     """Fused output kernel on a whole batch: returns per-sample ``(loss, accuracy)``; ``z`` becomes the output.
 
     ``z`` holds logits for cross-entropy and binary cross-entropy and the activated output for mean squared
-    error; ``d`` receives the gradient of the batch-mean loss with respect to the logits.
+    error (then ``z_in``, the output's pre-activation, is needed for GELU); ``d`` receives the gradient of the
+    batch-mean loss with respect to the logits.
     """
     cdef Py_ssize_t B = z.shape[0], K = z.shape[1]
     cdef const int32_t[::1] lab = labels
     cdef const floating[:, ::1] tar = targets
     if d.shape[0] != B or d.shape[1] != K:
         raise ValueError("output_loss: z and d differ in shape")
+    cdef const floating *zp = _input_pointer(act, z, z_in) if loss == MSE else NULL
     sl = np.zeros(B, dtype=np.float64 if floating is double else np.float32)
     sc = np.zeros(B, dtype=sl.dtype)
     cdef floating[::1] slv = sl
@@ -956,6 +1079,8 @@ def output_loss(int loss, int act, floating[:, ::1] z not None, floating[:, ::1]
         _output_rows(loss, act, &z[0, 0], &d[0, 0], B, K, &lab[0] if lab is not None else NULL,
                      &tar[0, 0] if tar is not None else NULL, NULL, 0, <floating> (1.0 / B), &slv[0], &scv[0],
                      True)
+        if loss == MSE:
+            _activation_backward(act, &z[0, 0], zp, &d[0, 0], B, K, K)
     return sl, sc
 
 

@@ -2,12 +2,14 @@
 baseline. Nothing here is fast on purpose; everything here is plain.
 
 Shapes follow ``_kernels``: ``x`` (B, n_in), ``W`` (n_out, n_in), ``b`` (n_out,), outputs (B, n_out).
-Activation codes: 0 identity, 1 relu, 2 sigmoid, 3 tanh, 4 softmax. Loss codes: 0 mse, 1 cross-entropy,
-2 binary cross-entropy.
+Activation codes: 0 identity, 1 relu, 2 sigmoid, 3 tanh, 4 softmax, 5 leaky_relu, 6 elu, 7 softplus, 8 gelu.
+Loss codes: 0 mse, 1 cross-entropy, 2 binary cross-entropy.
 """
 import numpy as np
+from scipy.special import erf
 
-IDENTITY, RELU, SIGMOID, TANH, SOFTMAX = range(5)
+IDENTITY, RELU, SIGMOID, TANH, SOFTMAX, LEAKY_RELU, ELU, SOFTPLUS, GELU = range(9)
+LEAKY_SLOPE, ELU_ALPHA = 0.01, 1.0
 MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY = range(3)
 
 
@@ -27,11 +29,20 @@ def activation_forward(act, z):
     if act == SOFTMAX:
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
+    if act == LEAKY_RELU:
+        return np.where(z > 0, z, LEAKY_SLOPE * z).astype(z.dtype)
+    if act == ELU:
+        return np.where(z > 0, z, ELU_ALPHA * np.expm1(np.minimum(z, 0))).astype(z.dtype)
+    if act == SOFTPLUS:
+        return (np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))).astype(z.dtype)
+    if act == GELU:
+        return (0.5 * z * (1 + erf(z / np.sqrt(2)))).astype(z.dtype)
     raise ValueError(act)
 
 
-def activation_backward(act, a, d):
-    """``d`` times the derivative of the activation, given the activation's output ``a``."""
+def activation_backward(act, a, d, z=None):
+    """``d`` times the derivative of the activation, given the activation's output ``a`` (and, for GELU, its
+    input ``z``)."""
     if act == IDENTITY:
         return d.copy()
     if act == RELU:
@@ -42,6 +53,14 @@ def activation_backward(act, a, d):
         return d * (1 - a * a)
     if act == SOFTMAX:
         return a * (d - (d * a).sum(axis=1, keepdims=True))
+    if act == LEAKY_RELU:
+        return d * np.where(a > 0, 1, LEAKY_SLOPE).astype(d.dtype)
+    if act == ELU:
+        return d * np.where(a > 0, 1, a + ELU_ALPHA).astype(d.dtype)
+    if act == SOFTPLUS:
+        return d * -np.expm1(-a)
+    if act == GELU:
+        return d * (0.5 * (1 + erf(z / np.sqrt(2))) + z * np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)).astype(d.dtype)
     raise ValueError(act)
 
 
@@ -51,10 +70,11 @@ def one_hot(labels, K, dtype):
     return t
 
 
-def output_loss(loss, act, z, labels=None, targets=None):
+def output_loss(loss, act, z, labels=None, targets=None, z_in=None):
     """Per-sample losses and accuracies, the output and the gradient of the batch-mean loss w.r.t. the logits.
 
-    ``z`` holds logits (cross-entropy, binary cross-entropy) or the activated output (mse).
+    ``z`` holds logits (cross-entropy, binary cross-entropy) or the activated output (mse; ``z_in`` is then the
+    output's pre-activation, which GELU's derivative needs).
     Returns ``(sample_loss, sample_accuracy, output, grad)``.
     """
     B, K = z.shape
@@ -73,7 +93,7 @@ def output_loss(loss, act, z, labels=None, targets=None):
         return sample_loss, acc, a, (a - t) / (B * K)
     if loss == MSE:
         diff = z - t
-        grad = activation_backward(act, z, 2 * diff / (B * K))
+        grad = activation_backward(act, z, 2 * diff / (B * K), z_in)
         return (diff * diff).mean(axis=1), np.zeros(B, z.dtype), z.copy(), grad
     raise ValueError(loss)
 
@@ -109,11 +129,14 @@ class Network:
     def n_layers(self):
         return len(self.acts)
 
-    def forward(self, x, last_activation=True):
+    def forward(self, x, last_activation=True, pre_activations=None):
+        """Outputs ``[x, a_0, a_1, ...]``; appends each layer's pre-activation to ``pre_activations`` if given."""
         outs = [x]
         L = self.n_layers
         for l in range(L):
             z = dense_forward(outs[-1], self.params[2 * l], self.params[2 * l + 1])
+            if pre_activations is not None:
+                pre_activations.append(z)
             if l < L - 1 or last_activation:
                 z = activation_forward(self.acts[l], z)
             outs.append(z)
@@ -122,15 +145,16 @@ class Network:
     def gradients(self, x, labels=None, targets=None):
         """Per-sample losses and accuracies and the data-loss gradients ``[dW_0, db_0, ...]`` of a batch."""
         L = self.n_layers
-        outs = self.forward(x, last_activation=self.loss == MSE)
-        sl, acc, out, d = output_loss(self.loss, self.acts[-1], outs[-1], labels, targets)
+        zs = []
+        outs = self.forward(x, last_activation=self.loss == MSE, pre_activations=zs)
+        sl, acc, out, d = output_loss(self.loss, self.acts[-1], outs[-1], labels, targets, zs[-1])
         outs[-1] = out
         grads = [None] * (2 * L)
         for l in range(L - 1, -1, -1):
             grads[2 * l] = d.T @ outs[l]
             grads[2 * l + 1] = d.sum(axis=0)
             if l:
-                d = activation_backward(self.acts[l - 1], outs[l], d @ self.params[2 * l])
+                d = activation_backward(self.acts[l - 1], outs[l], d @ self.params[2 * l], zs[l - 1])
         return sl, acc, grads
 
     def train_batch(self, x, labels=None, targets=None, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0,

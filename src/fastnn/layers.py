@@ -14,7 +14,15 @@ ACTIVATIONS = {
     "sigmoid": _kernels.ACT_SIGMOID,
     "tanh": _kernels.ACT_TANH,
     "softmax": _kernels.ACT_SOFTMAX,
+    "leaky_relu": _kernels.ACT_LEAKY_RELU,
+    "elu": _kernels.ACT_ELU,
+    "softplus": _kernels.ACT_SOFTPLUS,
+    "gelu": _kernels.ACT_GELU,
 }
+#: Other spellings users bring from Keras and PyTorch, mapped to the names above.
+_ALIASES = {"linear": "identity", "leakyrelu": "leaky_relu", "leaky-relu": "leaky_relu"}
+#: Activations initialised with He (Kaiming) uniform; the others get Glorot (Xavier) uniform.
+RELU_LIKE = ("relu", "leaky_relu", "elu", "gelu", "softplus")
 
 
 def _activation_name(activation):
@@ -23,9 +31,10 @@ def _activation_name(activation):
     if not isinstance(activation, str):
         raise TypeError(f"activation must be a string or None, got {type(activation).__name__}")
     name = activation.lower()
+    name = _ALIASES.get(name, name)
     if name not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(set(ACTIVATIONS))} or None, got {activation!r}")
-    return "identity" if name == "linear" else name
+    return name
 
 
 class Dense:
@@ -37,8 +46,11 @@ class Dense:
         Size of each input sample.
     out_features : int
         Size of each output sample.
-    activation : {None, 'identity', 'relu', 'sigmoid', 'tanh', 'softmax'}, default=None
-        Applied to the output; ``None`` and ``'linear'`` mean the identity.
+    activation : {None, 'identity', 'relu', 'sigmoid', 'tanh', 'softmax', 'leaky_relu', 'elu', 'softplus', \
+'gelu'}, default=None
+        Applied to the output; ``None`` and ``'linear'`` mean the identity. As in PyTorch's defaults,
+        ``leaky_relu`` has negative slope 0.01, ``elu`` has alpha 1, ``softplus`` is ``log(1 + e^z)`` and
+        ``gelu`` is the exact ``z * Phi(z)`` (the normal CDF, via ``erf``).
 
     Attributes
     ----------
@@ -51,7 +63,8 @@ class Dense:
     Notes
     -----
     Weights are initialised by the model from its seed: He-uniform,
-    :math:`U(-\sqrt{6/n_{in}}, \sqrt{6/n_{in}})`, for ``relu`` layers, and Glorot-uniform,
+    :math:`U(-\sqrt{6/n_{in}}, \sqrt{6/n_{in}})`, for ``relu``, ``leaky_relu``, ``elu``, ``gelu`` and
+    ``softplus`` layers, and Glorot-uniform,
     :math:`U(-\sqrt{6/(n_{in}+n_{out})}, \sqrt{6/(n_{in}+n_{out})})`, otherwise. Biases start at zero.
 
     Shape: input ``(n_samples, in_features)``, output ``(n_samples, out_features)``.

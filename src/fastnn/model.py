@@ -12,7 +12,7 @@ from . import _kernels
 from ._progress import EpochProgress
 from ._threads import blas_single_thread, resolve_n_threads
 from ._validation import check_class_labels, check_dtype, check_features, check_float, check_int, check_targets
-from .layers import Dense
+from .layers import RELU_LIKE, Dense
 from .losses import CrossEntropy, get_loss
 from .optim import SGD
 from .regularizers import Regularizer
@@ -168,7 +168,7 @@ class Sequential:
     def _initialize(self):
         for layer in self.layers:
             fan_in, fan_out = layer.in_features, layer.out_features
-            if layer.activation == "relu":
+            if layer.activation in RELU_LIKE:
                 limit = math.sqrt(6.0 / fan_in)  # He (Kaiming) uniform
             else:
                 limit = math.sqrt(6.0 / (fan_in + fan_out))  # Glorot (Xavier) uniform
