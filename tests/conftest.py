@@ -32,6 +32,15 @@ def fashion_mnist():
 
 
 @pytest.fixture
+def many_cores(monkeypatch):
+    """Let fastnn use up to 8 threads on this machine (thread counts are capped at the available cores), to
+    check that results do not depend on the thread count."""
+    import fastnn._threads
+
+    monkeypatch.setattr(fastnn._threads, "available_cores", lambda: 8)
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(12345)
 

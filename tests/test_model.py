@@ -69,7 +69,7 @@ def test_fit_matches_reference(dtype, tol, widths, acts, loss, n, batch, n_threa
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("batch", [1, 37, 128, 500])
-def test_threads_give_identical_results(dtype, batch, rng):
+def test_threads_give_identical_results(dtype, batch, rng, many_cores):
     X = rng.normal(size=(500, 97))
     y = rng.integers(0, 10, 500)
     results = []
@@ -271,7 +271,113 @@ def test_silent_by_verbose_zero(rng, capsys):
 
 def test_summary_and_repr():
     model = make_model([784, 256, 10], ["relu", "softmax"], "float32")
-    text = model.summary()
-    assert "200,960" in text and "Total params: 203,530" in text
+    assert model.summary() is None
+    printed = []
+    model.summary(print_fn=printed.append)
+    text = printed[0]
+    assert "200,960" in text and "Total params: 203,530" in text and str(model) == text
     assert repr(model).startswith("Sequential([Dense(784, 256")
     assert model.n_params == 203530
+
+
+# -- behaviour a user coming from Keras, PyTorch or scikit-learn expects ----------------------------------------
+
+def test_layers_as_positional_arguments():
+    a = fastnn.Sequential(fastnn.Dense(4, 8, "relu"), fastnn.Dense(8, 3, "softmax"), seed=5)
+    b = fastnn.Sequential([fastnn.Dense(4, 8, "relu"), fastnn.Dense(8, 3, "softmax")], seed=5)
+    c = fastnn.Sequential([fastnn.Dense(4, 8, "relu"), fastnn.Dense(8, 3, "softmax")], 5, "float32")
+    np.testing.assert_array_equal(a.parameters, b.parameters)
+    np.testing.assert_array_equal(a.parameters, c.parameters)
+    with pytest.raises(TypeError, match=r"layers\[1\] must be a fastnn.Dense.*keyword"):
+        fastnn.Sequential(fastnn.Dense(4, 8), 5)
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_copies_keep_layer_views_and_optimizer_state(how, rng):
+    import copy
+    import pickle
+
+    X = rng.normal(size=(60, 4))
+    y = rng.integers(0, 3, 60)
+    model = make_model([4, 8, 3], ["relu", "softmax"], optimizer=fastnn.SGD(lr=0.1, momentum=0.9))
+    model.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    twin = pickle.loads(pickle.dumps(model)) if how == "pickle" else copy.deepcopy(model)
+    for layer, original in zip(twin.layers, model.layers):
+        assert np.shares_memory(layer.weight, twin.parameters) and np.shares_memory(layer.bias, twin.parameters)
+        assert not np.shares_memory(layer.weight, model.parameters)
+        np.testing.assert_array_equal(layer.weight, original.weight)
+    np.testing.assert_array_equal(twin._velocity, model._velocity)
+    # both continue identically: momentum and the shuffling generator came along
+    model.fit(X, y, epochs=1, batch_size=16, verbose=0)
+    twin.fit(X, y, epochs=1, batch_size=16, verbose=0)
+    np.testing.assert_array_equal(twin.parameters, model.parameters)
+    np.testing.assert_array_equal(twin.layers[1].weight, twin.parameters[40:64].reshape(3, 8))
+    twin.layers[0].bias = np.ones(8)  # writes through a layer reach the copy's model, not the original
+    assert np.all(twin.parameters[32:40] == 1) and not np.all(model.parameters[32:40] == 1)
+
+
+def test_probability_targets_must_sum_to_one(rng):
+    model = make_model([4, 10], ["softmax"])
+    X = rng.normal(size=(8, 4))
+    with pytest.raises(ValueError, match=r"y rows must sum to 1.*row 0 sums to 5"):
+        model.fit(X, np.full((8, 10), 0.5), verbose=0)
+    smooth = np.full((8, 10), 0.01)
+    smooth[:, 0] = 0.91
+    model.fit(X, smooth, verbose=0)  # label smoothing is a valid distribution
+
+
+def test_raw_pixels_warn_once_with_the_remedy(rng):
+    X = rng.integers(0, 256, size=(64, 6)).astype(np.uint8)
+    y = rng.integers(0, 3, 64)
+    model = make_model([6, 3], ["softmax"])
+    with pytest.warns(UserWarning, match=r"far from unit scale.*StandardScaler.*X / 255"):
+        model.fit(X, y, verbose=0)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(X, y, verbose=0)  # once per model
+        scaled = make_model([6, 3], ["softmax"])
+        scaled.scaler = fastnn.StandardScaler().fit(X)
+        scaled.fit(X, y, verbose=0)  # inputs the model's scaler makes unit-scale: no warning
+        make_model([6, 3], ["softmax"]).fit(X / 255.0, y, verbose=0)
+
+
+def test_keras_words_in_compile_and_sgd(rng):
+    model = make_model([4, 3], ["softmax"])
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
+    assert isinstance(model.optimizer, fastnn.SGD) and model.metrics == ["accuracy"]
+    assert fastnn.SGD(learning_rate=0.3).lr == 0.3 and fastnn.SGD().lr == 0.01
+    with pytest.raises(TypeError, match="not both"):
+        fastnn.SGD(lr=0.1, learning_rate=0.2)
+    with pytest.raises(ValueError, match="unknown metric 'f1'"):
+        model.compile(metrics=["f1"])
+    with pytest.raises(ValueError, match="classification loss"):
+        make_model([4, 1], ["identity"], loss="mse").compile("mse", metrics=["acc"])
+
+
+@pytest.mark.parametrize("name", ["leaky_relu", "elu", "softplus", "gelu", "LeakyReLU"])
+def test_new_activations_train(name, rng):
+    X = rng.normal(size=(200, 4))
+    y = (X[:, 0] * X[:, 1] > 0).astype(int)
+    model = make_model([4, 32, 2], [name, "softmax"], optimizer=fastnn.SGD(lr=0.2, momentum=0.9))
+    model.fit(X, y, epochs=40, batch_size=20, verbose=0)
+    assert model.evaluate(X, y)["accuracy"] > 0.85
+    ref_net = reference_of(model)
+    np.testing.assert_allclose(model.predict(X), ref_net.predict(X), rtol=1e-10, atol=1e-12)
+
+
+def test_divergence_message_and_epoch_line_agree(capsys):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(23, 5))
+    y = rng.integers(0, 3, 23)
+    model = fastnn.Sequential([fastnn.Dense(5, 4, "tanh"), fastnn.Dense(4, 3, "softmax")], seed=0)
+    model.compile("cross_entropy", fastnn.SGD(lr=6.0, weight_decay=273))
+    with pytest.raises(FloatingPointError, match=r"iteration (\d+) of 12 \(after (\d+) complete") as info:
+        model.fit(X, y, epochs=1, batch_size=2, shuffle=False, verbose=2)
+    import re
+
+    at, done = map(int, re.search(r"iteration (\d+) of 12 \(after (\d+)", str(info.value)).groups())
+    assert done == at - 1
+    line = capsys.readouterr().out
+    assert f"Epoch 1/1 - {done} it - " in line and f"diverged at iteration {at} of 12" in line

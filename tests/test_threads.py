@@ -29,8 +29,8 @@ def test_fit_restores_blas_threads(rng):
     assert blas_threads() == before
 
 
-def test_resolve_n_threads():
-    assert resolve_n_threads(None) == available_cores() >= 1
+def test_resolve_n_threads(many_cores):
+    assert resolve_n_threads(None) == 8
     assert resolve_n_threads(3) == 3
     assert resolve_n_threads(np.int64(2)) == 2
     with pytest.raises(ValueError):
@@ -72,3 +72,12 @@ def test_limit_applies_when_entered_from_a_worker_thread():
     t.join()
     assert all(n == 1 for n in seen["inside"].values())
     assert blas_threads() == before
+
+
+def test_more_threads_than_cores_are_capped_with_a_warning():
+    cores = available_cores()
+    with pytest.warns(RuntimeWarning, match=f"n_threads={cores + 62} is more than the {cores} cores"):
+        assert resolve_n_threads(cores + 62) == cores
+    m = fastnn.Sequential([fastnn.Dense(5, 3, "softmax")], seed=0).compile("cross_entropy")
+    with pytest.warns(RuntimeWarning, match="more than the"):
+        m.predict(np.zeros((3, 5)), n_threads=cores + 1)

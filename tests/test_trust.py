@@ -301,3 +301,68 @@ def test_resume_with_bad_inputs_leaves_the_model_alone(tmp_path, data):
         fresh.fit(X, y + 10, epochs=3, checkpoint=path, resume=True, verbose=0)
     np.testing.assert_array_equal(fresh.parameters, before)
     assert fresh.epochs_trained == 0
+
+
+def test_second_thread_fitting_the_same_model_is_refused(rng, data):
+    """fit holds the model: another thread's fit raises at once instead of corrupting the weights."""
+    X, y = data
+    model = make()
+    inside, release = threading.Event(), threading.Event()
+    original = model._warn_about_scale
+
+    def hold(X_):  # runs inside fit, with the model taken
+        inside.set()
+        release.wait(30)
+        original(X_)
+
+    model._warn_about_scale = hold
+    errors = []
+    worker = threading.Thread(target=lambda: model.fit(X, y, epochs=1, verbose=0))
+    worker.start()
+    assert inside.wait(30)
+    for call in (lambda: model.fit(X, y, verbose=0), lambda: model.loss_and_gradient(X, y)):
+        try:
+            call()
+        except RuntimeError as exc:
+            errors.append(str(exc))
+    assert model.predict(X).shape == (600, 4)  # predicting stays allowed meanwhile
+    release.set()
+    worker.join(60)
+    assert len(errors) == 2 and all("another thread is already training this model" in e for e in errors)
+    del model._warn_about_scale
+    model.fit(X, y, epochs=1, verbose=0)  # free again afterwards
+
+
+def test_forked_child_trains_after_a_threaded_parent():
+    """The parent trains on 2 threads; a child forked afterwards trains with n_threads=None and finishes (GNU
+    OpenMP's pool does not survive fork: the child runs on one thread, with the same results)."""
+    script = textwrap.dedent("""
+        import multiprocessing as mp, numpy as np, fastnn, warnings
+        import fastnn._threads as th
+        th.available_cores = lambda: 2   # force a threaded parent even on a one-core machine
+        def make():
+            m = fastnn.Sequential([fastnn.Dense(64, 256, "relu"), fastnn.Dense(256, 4, "softmax")], seed=0)
+            return m.compile("cross_entropy", fastnn.SGD(lr=0.05))
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(2000, 64)).astype(np.float32)
+        y = X[:, :4].argmax(axis=1)
+        make().fit(X, y, epochs=2, batch_size=256, n_threads=2, verbose=0)
+        def child(q):
+            with warnings.catch_warnings(record=True) as w:
+                warnings.simplefilter("always")
+                m = make()
+                m.fit(X, y, epochs=2, batch_size=256, n_threads=None, verbose=0)
+            q.put((m.parameters.sum(), [str(x.message) for x in w]))
+        q = mp.get_context("fork").Queue()
+        p = mp.get_context("fork").Process(target=child, args=(q,))
+        p.start()
+        total, notes = q.get(timeout=120)
+        p.join(30)
+        ref = make()
+        ref.fit(X, y, epochs=2, batch_size=256, n_threads=1, verbose=0)
+        assert total == ref.parameters.sum(), (total, ref.parameters.sum())
+        assert any("forked" in n for n in notes), notes
+        print("child ok", p.exitcode)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "child ok 0" in out.stdout, out.stderr[-2000:]

@@ -136,8 +136,10 @@ def test_cross_entropy_needs_two_units():
 
 def test_compile_argument_types():
     m = fastnn.Sequential([fastnn.Dense(3, 2, "softmax")])
+    with pytest.raises(ValueError, match="unknown optimizer 'adamax'"):
+        m.compile("cross_entropy", optimizer="adamax")
     with pytest.raises(TypeError, match="optimizer"):
-        m.compile("cross_entropy", optimizer="adam")
+        m.compile("cross_entropy", optimizer=0.1)
     with pytest.raises(TypeError, match="regularizer"):
         m.compile("cross_entropy", regularizer=0.01)
     with pytest.raises(TypeError, match="loss"):
@@ -183,3 +185,28 @@ def test_predict_and_evaluate_validate(model, data):
         model.predict(X, batch_size=0)
     with pytest.raises(ValueError, match="label"):
         model.evaluate(X, y + 3)
+
+
+def test_sparse_input_is_named(model, data):
+    import scipy.sparse
+
+    X, y = data
+    with pytest.raises(TypeError, match=r"scipy sparse matrix.*toarray"):
+        model.fit(scipy.sparse.csr_matrix(X), y, verbose=0)
+    with pytest.raises(TypeError, match="sparse"):
+        model.predict(scipy.sparse.csr_matrix(X))
+
+
+def test_foreign_scaler_refused_when_set(model, data):
+    X, _ = data
+    sklearn_preprocessing = pytest.importorskip("sklearn.preprocessing")
+    for bad in (sklearn_preprocessing.StandardScaler().fit(X), "standard", 3):
+        with pytest.raises(TypeError, match="model.scaler must be a fitted fastnn"):
+            model.scaler = bad
+    with pytest.raises(ValueError, match="must be fitted"):
+        model.scaler = fastnn.StandardScaler()
+    with pytest.raises(ValueError, match="fitted on 3 features"):
+        model.scaler = fastnn.StandardScaler().fit(X[:, :3])
+    assert model.scaler is None
+    model.scaler = fastnn.StandardScaler().fit(X)
+    model.scaler = None

@@ -50,11 +50,13 @@ class EpochProgress:
                             f" - {samples / elapsed:,.0f} samples/s")
             self.file.flush()
 
-    def close(self, seconds, metrics):
+    def close(self, seconds, metrics, note=None):
         if self._bar is not None:
             self._bar.close()
         if self.verbose >= 1:
             prefix = "\r" if self._plain_live and self.verbose == 1 else ""
-            line = f"Epoch {self.epoch}/{self.epochs} - {self.done} it - {seconds:.2f}s - {format_metrics(metrics)}"
+            parts = [f"Epoch {self.epoch}/{self.epochs}", f"{self.done} it", f"{seconds:.2f}s"]
+            parts += [p for p in (format_metrics(metrics), note) if p]
+            line = " - ".join(parts)
             self.file.write(prefix + line + "\033[K\n" if prefix else line + "\n")
             self.file.flush()

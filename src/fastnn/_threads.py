@@ -5,6 +5,12 @@ threads would fight with those (measured 8-25x slowdowns on a 2-core machine), s
 runs inside :func:`blas_single_thread`, which limits numpy's and scipy's BLAS through a ``threadpoolctl``
 controller created once and kept. Nested and concurrent entries (several Python threads predicting at once)
 share one limit, restored when the last of them leaves.
+
+Thread counts are capped at the cores this process may use (more threads than cores only wait on each other).
+In a child made by ``fork`` after the parent ran fastnn on two or more threads, fastnn runs on one thread: GNU
+OpenMP's thread pool does not survive ``fork``, and a parallel region in the child would hang. Results are the
+same on any number of threads, so only the speed differs; the ``spawn`` and ``forkserver`` start methods of
+``multiprocessing`` give children that use every core.
 """
 import os
 import threading
@@ -12,12 +18,31 @@ from contextlib import contextmanager
 
 import threadpoolctl
 
+from ._validation import warn_user
+
 __all__ = ["available_cores", "resolve_n_threads", "blas_single_thread"]
 
 _lock = threading.Lock()
 _controller = None
 _active = 0
 _limiter = None
+# Whether this process has run (or is about to run) OpenMP regions on two or more threads, and whether it is a
+# child forked after that.
+_used_threads = False
+_forked_after_threads = False
+_fork_warned = False
+
+
+def _after_fork_in_child():
+    global _forked_after_threads, _lock, _active, _limiter
+    _forked_after_threads = _forked_after_threads or _used_threads
+    _lock = threading.Lock()  # the parent's lock may have been held by a thread that does not exist here
+    _active = 0
+    _limiter = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def available_cores():
@@ -29,15 +54,40 @@ def available_cores():
 
 
 def resolve_n_threads(n_threads, name="n_threads"):
-    """Turn the user's ``n_threads`` (None = all available cores, or a positive int) into a thread count."""
+    """Turn the user's ``n_threads`` (None = all available cores, or a positive int) into a thread count: at
+    most the available cores (a warning says so when more were asked for), and 1 in a child forked after this
+    process ran threads."""
+    global _used_threads
+    cores = available_cores()
     if n_threads is None:
-        return available_cores()
-    if isinstance(n_threads, bool) or not isinstance(n_threads, (int,)) and not hasattr(n_threads, "__index__"):
-        raise TypeError(f"{name} must be None or a positive integer, got {type(n_threads).__name__}")
-    n = int(n_threads.__index__())
-    if n < 1:
-        raise ValueError(f"{name} must be None or a positive integer, got {n}")
+        n = cores
+    else:
+        if isinstance(n_threads, bool) or not isinstance(n_threads, (int,)) and not hasattr(n_threads, "__index__"):
+            raise TypeError(f"{name} must be None or a positive integer, got {type(n_threads).__name__}")
+        n = int(n_threads.__index__())
+        if n < 1:
+            raise ValueError(f"{name} must be None or a positive integer, got {n}")
+        if n > cores:
+            warn_user(f"{name}={n} is more than the {cores} cores this process may use; using {cores}",
+                      RuntimeWarning)
+            n = cores
+    if _forked_after_threads:
+        if n > 1:
+            _warn_forked_once()
+        return 1
+    if n > 1:
+        _used_threads = True
     return n
+
+
+def _warn_forked_once():
+    global _fork_warned
+    if not _fork_warned:
+        _fork_warned = True
+        warn_user("fastnn runs on one thread in this process: it was forked after its parent ran fastnn on "
+                  "several threads, and OpenMP's threads do not survive fork. Results are the same; use "
+                  "multiprocessing's 'spawn' or 'forkserver' start method for children that use every core",
+                  RuntimeWarning)
 
 
 def _release_openblas_control():

@@ -7,6 +7,9 @@ names the argument, before any state is changed.
 import math
 import numbers
 import operator
+import os
+import sys
+import warnings
 
 import numpy as np
 
@@ -57,6 +60,9 @@ def check_float(value, name, low=None, high=None, low_inclusive=True, high_inclu
 def _as_numeric_array(X, name):
     if isinstance(X, (str, bytes)):
         raise TypeError(f"{name} must be an array of numbers, got {type(X).__name__}")
+    if type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError(f"{name} is a scipy sparse matrix, which fastnn does not take: pass a dense array "
+                        f"({name}.toarray())")
     try:
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
@@ -119,6 +125,19 @@ def check_class_labels(y, name, n_samples, n_classes):
     return np.ascontiguousarray(arr, dtype=np.int32)
 
 
+def check_probability_rows(y, name, n_samples, n_classes, dtype):
+    """Probability (or one-hot) targets for cross-entropy: values in [0, 1], each row summing to 1."""
+    out = check_targets(y, name, n_samples, n_classes, dtype, low=0.0, high=1.0)
+    sums = out.sum(axis=1, dtype=np.float64)
+    bad = np.abs(sums - 1.0) > (1e-3 if out.dtype == np.float32 else 1e-6) * n_classes
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise ValueError(f"{name} rows must sum to 1 (probabilities over {n_classes} classes for cross-entropy), "
+                         f"but row {row} sums to {sums[row]:.6g}; for independent 0/1 targets use a sigmoid output "
+                         "and loss='binary_cross_entropy'")
+    return out
+
+
 def check_targets(y, name, n_samples, n_outputs, dtype, low=None, high=None):
     """Dense targets ``(n_samples, n_outputs)`` of ``dtype``; a 1-d array is accepted for one output."""
     arr = _as_numeric_array(y, name)
@@ -135,3 +154,14 @@ def check_targets(y, name, n_samples, n_outputs, dtype, low=None, high=None):
     if low is not None and out.size and (out.min() < low or out.max() > high):
         raise ValueError(f"{name} must lie in [{low}, {high}], found values in [{out.min()}, {out.max()}]")
     return out
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def warn_user(message, category=UserWarning):
+    """``warnings.warn`` pointing at the first caller outside fastnn, wherever inside fastnn it is called."""
+    frame, level = sys._getframe(1), 2  # stacklevel 1 is this function, 2 its caller
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR:
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

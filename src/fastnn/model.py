@@ -1,20 +1,22 @@
 """The model: a stack of dense layers trained by compiled mini-batch gradient descent."""
+import copy
+import functools
 import math
 import os
 import signal
 import threading
 import time
-import warnings
 
 import numpy as np
 
 from . import _kernels
 from ._progress import EpochProgress
 from ._threads import blas_single_thread, resolve_n_threads
-from ._validation import check_class_labels, check_dtype, check_features, check_float, check_int, check_targets
+from ._validation import (check_class_labels, check_dtype, check_features, check_float, check_int,
+                          check_probability_rows, check_targets, warn_user)
 from .layers import RELU_LIKE, Dense
 from .losses import CrossEntropy, get_loss
-from .optim import SGD
+from .optim import get_optimizer
 from .regularizers import Regularizer
 
 __all__ = ["Sequential", "History"]
@@ -23,6 +25,45 @@ __all__ = ["Sequential", "History"]
 _PREDICT_BLOCK = 1024
 # Target seconds between returns to Python during fit (progress output and Ctrl-C).
 _REPORT_SECONDS = 0.1
+# fit warns when the largest per-feature root-mean-square of the inputs is above this (or all below its inverse).
+_UNIT_SCALE_LIMIT = 20.0
+
+
+def _exclusive(method):
+    """Run ``method`` holding the model's training lock, refusing (not waiting) when another thread holds it:
+    two threads training one model would interleave their updates."""
+    @functools.wraps(method)
+    def exclusive(self, *args, **kwargs):
+        if not self._train_lock.acquire(blocking=False):
+            raise RuntimeError(f"{method.__name__} cannot run: another thread is already training this model "
+                               "(fit, train_on_batch and loss_and_gradient take the model for themselves; "
+                               "predict and evaluate may run from any number of threads)")
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._train_lock.release()
+    return exclusive
+
+
+def _check_metrics(metrics, loss):
+    """The metric names ``compile`` was given, checked against what the loss records."""
+    if metrics is None:
+        return []
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    try:
+        names = list(metrics)
+    except TypeError:
+        raise TypeError(f"metrics must be a list of names, got {type(metrics).__name__}") from None
+    out = []
+    for name in names:
+        if not isinstance(name, str) or name.lower() not in ("accuracy", "acc"):
+            raise ValueError(f"unknown metric {name!r}: fastnn records 'accuracy' (for classification losses) "
+                             "beside the loss")
+        if not loss.has_accuracy:
+            raise ValueError(f"metric 'accuracy' needs a classification loss, not {loss.name!r}")
+        out.append("accuracy")
+    return out
 
 
 def _records(history):
@@ -74,8 +115,9 @@ class Sequential:
 
     Parameters
     ----------
-    layers : list of Dense
-        Each layer's ``in_features`` must equal the previous layer's ``out_features``.
+    *layers : Dense, or one list of Dense
+        ``Sequential([a, b])`` (Keras) or ``Sequential(a, b)`` (PyTorch). Each layer's ``in_features`` must
+        equal the previous layer's ``out_features``.
     seed : int or None, default=None
         Seeds ``numpy.random.default_rng``, which draws the initial weights and then every shuffle of ``fit``:
         the same seed and the same calls give the same model, bit for bit, whatever ``n_threads`` is.
@@ -116,9 +158,21 @@ class Sequential:
     True
     """
 
-    def __init__(self, layers, seed=None, dtype="float32"):
-        if isinstance(layers, Dense):
-            layers = [layers]
+    def __init__(self, *layers, seed=None, dtype="float32"):
+        if len(layers) >= 1 and not isinstance(layers[0], Dense):
+            # Keras style: one list of layers, optionally followed by seed and dtype given by position
+            if len(layers) > 3:
+                raise TypeError("Sequential takes a list of layers, or layers as separate arguments")
+            extra = layers[1:]
+            layers = layers[0]
+            if extra:
+                seed = extra[0]
+            if len(extra) > 1:
+                dtype = extra[1]
+        elif any(not isinstance(layer, Dense) for layer in layers):
+            bad = next(i for i, layer in enumerate(layers) if not isinstance(layer, Dense))
+            raise TypeError(f"layers[{bad}] must be a fastnn.Dense, got {type(layers[bad]).__name__} (pass seed "
+                            "and dtype by keyword: Sequential(layer, layer, seed=0))")
         try:
             layers = list(layers)
         except TypeError:
@@ -145,23 +199,72 @@ class Sequential:
         self._params = np.zeros(n, dtype=self.dtype)
         self._grads = np.zeros(n, dtype=self.dtype)
         self._velocity = np.zeros(n, dtype=self.dtype)
-        offset = 0
-        for layer in layers:
-            nw = layer.out_features * layer.in_features
-            layer._bind(self._params[offset:offset + nw].reshape(layer.out_features, layer.in_features),
-                        self._params[offset + nw:offset + nw + layer.out_features])
-            offset += nw + layer.out_features
+        self._bind_layers()
         self._rng = np.random.default_rng(seed)
         self._initialize()
         self.loss = None
+        self.metrics = []
         self.optimizer = None
         self.regularizer = None
         self.history = None
-        self.scaler = None
+        self._scaler = None
         self.classes = None
         self.metadata = {}
         self.epochs_trained = 0
         self._fit_state = None
+        self._scale_warned = False
+        self._train_lock = threading.Lock()
+
+    def _bind_layers(self):
+        """Make every layer's ``weight`` and ``bias`` views into the flat parameter buffer."""
+        offset = 0
+        for layer in self.layers:
+            nw = layer.out_features * layer.in_features
+            layer._bind(self._params[offset:offset + nw].reshape(layer.out_features, layer.in_features),
+                        self._params[offset + nw:offset + nw + layer.out_features])
+            offset += nw + layer.out_features
+
+    # -- copying and pickling -----------------------------------------------------------------------------------
+
+    def __getstate__(self):
+        """State for ``pickle`` and ``copy.deepcopy``: the flat buffers once, the layers without their views
+        (rebound on unpickling), no lock. Pickle only data you trust; :meth:`save` is the safe format."""
+        state = self.__dict__.copy()
+        layers = []
+        for layer in self.layers:
+            bare = copy.copy(layer)
+            bare._bind(None, None)
+            layers.append(bare)
+        state["layers"] = layers
+        del state["_train_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._train_lock = threading.Lock()
+        self._bind_layers()
+
+    @property
+    def scaler(self):
+        """A fitted :class:`~fastnn.StandardScaler`, :class:`~fastnn.MinMaxScaler` or
+        :class:`~fastnn.LogScaler` applied to every input, or None."""
+        return self._scaler
+
+    @scaler.setter
+    def scaler(self, value):
+        from .preprocessing import _Scaler
+
+        if value is not None:
+            if not isinstance(value, _Scaler):
+                raise TypeError("model.scaler must be a fitted fastnn.StandardScaler, MinMaxScaler or LogScaler "
+                                f"(or None), got {type(value).__module__}.{type(value).__name__}; scale the inputs "
+                                "yourself before fit/predict to use another scaler")
+            if getattr(value, value._fitted_attr, None) is None:
+                raise ValueError("model.scaler must be fitted: call scaler.fit(X_train) before attaching it")
+            if value.n_features_in_ != self.n_features:
+                raise ValueError(f"model.scaler was fitted on {value.n_features_in_} features, but the model takes "
+                                 f"{self.n_features}")
+        self._scaler = value
 
     # -- set-up -------------------------------------------------------------------------------------------------
 
@@ -175,17 +278,23 @@ class Sequential:
             layer.weight[...] = self._rng.uniform(-limit, limit, size=(fan_out, fan_in))
             layer.bias[...] = 0
 
-    def compile(self, loss="cross_entropy", optimizer=None, regularizer=None):
+    def compile(self, loss="cross_entropy", optimizer=None, regularizer=None, metrics=None):
         """Choose the loss, the optimizer and the regularizer for ``fit``.
 
         Parameters
         ----------
         loss : str or Loss, default='cross_entropy'
-            ``'cross_entropy'`` (softmax output), ``'binary_cross_entropy'`` (sigmoid output) or ``'mse'``.
-        optimizer : SGD, optional
-            Defaults to ``SGD(lr=0.01)``. Compiling resets the momentum buffer.
+            ``'cross_entropy'`` (softmax output), ``'binary_cross_entropy'`` (sigmoid output) or ``'mse'``;
+            Keras's names (``'sparse_categorical_crossentropy'``, ``'binary_crossentropy'``,
+            ``'mean_squared_error'``) work too.
+        optimizer : SGD or str, optional
+            An optimizer, or its name with default settings (``'sgd'``). Defaults to ``SGD(lr=0.01)``. Compiling
+            resets the momentum buffer.
         regularizer : Regularizer, optional
             ``L1``, ``L2`` or ``L1L2`` penalty on the weights (not the biases), included in the reported loss.
+        metrics : list of str, optional
+            As in Keras; ``'accuracy'`` (or ``'acc'``) is the one metric, recorded for the classification losses
+            whether or not it is asked for. Asking for it with ``'mse'`` is an error.
 
         Returns
         -------
@@ -193,12 +302,10 @@ class Sequential:
         """
         loss = get_loss(loss)
         loss.check_output(self.layers[-1])
-        if optimizer is None:
-            optimizer = SGD()
-        if not isinstance(optimizer, SGD):
-            raise TypeError(f"optimizer must be a fastnn.SGD, got {type(optimizer).__name__}")
+        optimizer = get_optimizer(optimizer)
         if regularizer is not None and not isinstance(regularizer, Regularizer):
             raise TypeError(f"regularizer must be fastnn.L1, L2, L1L2 or None, got {type(regularizer).__name__}")
+        self.metrics = _check_metrics(metrics, loss)
         self.loss, self.optimizer, self.regularizer = loss, optimizer, regularizer
         self._velocity[...] = 0
         return self
@@ -273,7 +380,7 @@ class Sequential:
         if isinstance(self.loss, CrossEntropy):
             arr = np.asarray(y) if not isinstance(y, (str, bytes)) else y
             if isinstance(arr, np.ndarray) and arr.ndim == 2 and arr.shape[1] == K and K > 1:
-                return None, check_targets(arr, name, n_samples, K, self.dtype, low=0.0, high=1.0)
+                return None, check_probability_rows(arr, name, n_samples, K, self.dtype)
             return check_class_labels(y, name, n_samples, K), None
         if self.loss.name == "binary_cross_entropy":
             return None, check_targets(y, name, n_samples, K, self.dtype, low=0.0, high=1.0)
@@ -283,8 +390,6 @@ class Sequential:
         """Validated inputs of the model's dtype, transformed by ``scaler`` (default :attr:`scaler`) if any."""
         scaler = self.scaler if scaler is None else scaler
         if scaler is not None:
-            if getattr(scaler, "n_features_in_", None) is None:
-                raise RuntimeError("model.scaler is not fitted: fit it (scaler.fit(X_train)) before attaching it")
             X = scaler.transform(X)
         return check_features(X, name, self.dtype, self.n_features)
 
@@ -303,6 +408,7 @@ class Sequential:
 
     # -- training -----------------------------------------------------------------------------------------------
 
+    @_exclusive
     def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
             n_threads=None, verbose=1, checkpoint=None, resume=False, on_divergence="raise"):
         """Train the model with mini-batch gradient descent.
@@ -345,7 +451,8 @@ class Sequential:
             random state and history, then train the remaining epochs up to ``epochs``. The result is the same,
             bit for bit, as a run that was never interrupted.
         on_divergence : {'raise', 'warn'}, default='raise'
-            What a NaN or infinite training loss does: raise ``FloatingPointError``, or warn
+            What a NaN or infinite training loss, or an update that makes a weight NaN or infinite, does: raise
+            ``FloatingPointError``, or warn
             (``RuntimeWarning``) and return the history so far. Either way the weights and momentum are restored
             to their values at the start of that epoch.
 
@@ -356,8 +463,10 @@ class Sequential:
         Raises
         ------
         FloatingPointError
-            If the training loss becomes NaN or infinite (``on_divergence='raise'``); the message names the
-            epoch and iteration.
+            If the training loss or a weight becomes NaN or infinite (``on_divergence='raise'``); the message
+            names the epoch and iteration.
+        RuntimeError
+            If another thread is training this model at the same moment.
         KeyboardInterrupt
             On Ctrl-C, which stops training before the next batch: the model holds the last complete update and
             :attr:`history` the completed epochs.
@@ -408,6 +517,7 @@ class Sequential:
             labels = None if labels is None else labels[:split]
             targets = None if targets is None else targets[:split]
 
+        self._warn_about_scale(X)
         if ck is not None:  # every input is valid: now take over the checkpoint's state
             self._apply_checkpoint(ck)
         n = X.shape[0]
@@ -444,12 +554,15 @@ class Sequential:
                         if status == 1:
                             self._params[...] = saved[0]
                             self._velocity[...] = saved[1]
-                            progress.close(time.perf_counter() - start, {})
-                            message = (f"the training loss became NaN or infinite at epoch {e + 1}, iteration "
-                                       f"{stop + 1} of {iterations}; the weights were restored to the start of that "
-                                       f"epoch. Try a smaller learning rate (lr={opt.lr}) or scale the inputs.")
+                            where = f"iteration {stop + 1} of {iterations}"
+                            progress.update(stop - b, int(totals[3]), float(totals[0] + totals[1]) / max(totals[3], 1))
+                            progress.close(time.perf_counter() - start, {}, note=f"diverged at {where}")
+                            message = (f"training diverged at epoch {e + 1}, {where} (after {stop} complete "
+                                       f"updates in that epoch): the loss or a weight became NaN or infinite; the "
+                                       f"weights were restored to the start of that epoch. Try a smaller learning "
+                                       f"rate (lr={opt.lr}) or scale the inputs.")
                             if on_divergence == "warn":
-                                warnings.warn(message, RuntimeWarning, stacklevel=2)
+                                warn_user(message, RuntimeWarning)
                                 return history
                             raise FloatingPointError(message)
                         if status == 2:  # Ctrl-C between two batches: hand it to Python's handler
@@ -484,6 +597,22 @@ class Sequential:
                 os.kill(os.getpid(), signal.SIGINT)
         return history
 
+    def _warn_about_scale(self, X):
+        """Warn once per model when the training inputs (after the model's scaler) are far from unit scale, the
+        usual reason a network trains to chance or diverges (raw 0-255 pixels, say)."""
+        if self._scale_warned:
+            return
+        sample = X[::max(1, X.shape[0] // 2048)]
+        rms = np.sqrt(np.mean(np.square(sample, dtype=np.float64), axis=0))
+        largest = float(rms.max())
+        if largest == 0 or 1 / _UNIT_SCALE_LIMIT <= largest <= _UNIT_SCALE_LIMIT:
+            return
+        self._scale_warned = True
+        feature = int(rms.argmax())
+        warn_user(f"the inputs are far from unit scale (feature {feature} has root-mean-square {largest:.4g}); "
+                      "a network trains poorly or diverges on such inputs. Scale them first: "
+                      "model.scaler = fastnn.StandardScaler().fit(X_train), or X / 255 for 0-255 pixels")
+
     def _read_checkpoint(self, path):
         """The model a checkpointing ``fit`` saved in ``path`` and its fit state, checked against this model."""
         from .io import load
@@ -507,6 +636,7 @@ class Sequential:
         if ck.scaler is not None:
             self.scaler = ck.scaler
 
+    @_exclusive
     def loss_and_gradient(self, X, y, n_threads=None):
         """Loss and its gradient with respect to :attr:`parameters`, on ``(X, y)`` taken as one batch.
 
@@ -596,8 +726,21 @@ class Sequential:
 
     # -- display ------------------------------------------------------------------------------------------------
 
-    def summary(self):
-        """A table of the layers, their output shapes and parameter counts (returned as a string)."""
+    def summary(self, print_fn=None):
+        """Print a table of the layers, their output shapes and parameter counts (as Keras does).
+
+        Parameters
+        ----------
+        print_fn : callable, optional
+            Called with the table's text instead of ``print`` (``str(model)`` gives the same text).
+        """
+        text = self._summary_text()
+        (print if print_fn is None else print_fn)(text)
+
+    def __str__(self):
+        return self._summary_text()
+
+    def _summary_text(self):
         rows = [("Layer", "Output shape", "Activation", "Params")]
         for i, layer in enumerate(self.layers):
             rows.append((f"dense_{i} (Dense)", f"(None, {layer.out_features})", layer.activation,

@@ -1,7 +1,9 @@
 """Optimizers."""
 from ._validation import check_float
 
-__all__ = ["SGD"]
+__all__ = ["SGD", "get_optimizer"]
+
+_UNSET = object()
 
 
 class SGD:
@@ -31,6 +33,8 @@ class SGD:
     weight_decay : float, default=0.0
         L2 decay of the weights, >= 0; not included in the reported loss (use ``fastnn.L2`` for a penalty that
         is).
+    learning_rate : float, optional
+        Keras's name for ``lr``; give one or the other.
 
     Examples
     --------
@@ -39,7 +43,10 @@ class SGD:
     SGD(lr=0.05, momentum=0.9, nesterov=False, weight_decay=0.0)
     """
 
-    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
+    def __init__(self, lr=_UNSET, momentum=0.0, nesterov=False, weight_decay=0.0, learning_rate=_UNSET):
+        if lr is not _UNSET and learning_rate is not _UNSET:
+            raise TypeError("give lr or learning_rate (the same setting), not both")
+        lr = learning_rate if learning_rate is not _UNSET else (0.01 if lr is _UNSET else lr)
         self.lr = check_float(lr, "lr", low=0.0, low_inclusive=False)
         self.momentum = check_float(momentum, "momentum", low=0.0, high=1.0, high_inclusive=False)
         if not isinstance(nesterov, bool):
@@ -56,3 +63,22 @@ class SGD:
     def __repr__(self):
         return (f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov}, "
                 f"weight_decay={self.weight_decay})")
+
+
+#: Optimizer names accepted by ``compile(optimizer=...)``, mapped to their classes (default settings).
+OPTIMIZERS = {"sgd": SGD}
+
+
+def get_optimizer(optimizer):
+    """An optimizer instance for ``compile``: None gives ``SGD()``, a name its class with default settings."""
+    if optimizer is None:
+        return SGD()
+    if isinstance(optimizer, str):
+        key = optimizer.lower()
+        if key not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {sorted(OPTIMIZERS)} or pass an "
+                             "optimizer object")
+        return OPTIMIZERS[key]()
+    if not isinstance(optimizer, tuple(OPTIMIZERS.values())):
+        raise TypeError(f"optimizer must be a fastnn optimizer or its name, got {type(optimizer).__name__}")
+    return optimizer
