@@ -256,3 +256,24 @@ def test_save_refuses_bad_classes_and_metadata(tmp_path, trained, classes, metad
         model.save(tmp_path / "m.fnn")
     assert os.listdir(tmp_path) == []  # nothing written
 
+
+def test_save_into_missing_folder_names_the_folder(tmp_path, trained):
+    model, _, _ = trained
+    folder = tmp_path / "no" / "such"
+    with pytest.raises(FileNotFoundError) as info:
+        model.save(folder / "m.fnn")
+    assert str(info.value) == f"cannot save to {folder / 'm.fnn'}: folder {folder} does not exist"
+    assert ".tmp" not in str(info.value)
+    with pytest.raises(IsADirectoryError, match="it is a folder"):
+        model.save(tmp_path)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_saved_file_mode_follows_the_umask(tmp_path, trained, umask, mode):
+    model, _, _ = trained
+    old = os.umask(umask)
+    try:
+        model.save(tmp_path / "m.fnn")
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "m.fnn").st_mode & 0o777 == mode

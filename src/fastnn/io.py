@@ -21,13 +21,13 @@ it, so a truncated, corrupted or hostile file raises :class:`ModelFileError` and
 allocates memory sized by an unchecked header.
 
 Writes go to a temporary file in the same folder, are flushed and fsynced, then renamed over the target: a
-process killed at any moment leaves either the old file or the new one.
+process killed at any moment leaves either the old file or the new one. The file gets the permissions any new
+file of the user gets (``0o666`` less the umask).
 """
 import io
 import json
 import math
 import os
-import tempfile
 import zipfile
 
 import numpy as np
@@ -113,6 +113,11 @@ def save(model, path, fit_state=None):
     and ``records``, the history's per-epoch values.
     """
     path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot save to {path}: folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot save to {path}: it is a folder")
     try:
         header = json.dumps(_header(model, fit_state), indent=1, allow_nan=False).encode("utf-8")
     except (TypeError, ValueError) as exc:
@@ -126,8 +131,7 @@ def save(model, path, fit_state=None):
     if model.scaler is not None:
         for key, arr in sorted(model.scaler.get_state()["arrays"].items()):
             members.append((f"scaler/{key}.npy", _npy_bytes(arr)))
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    fd, tmp = _create_temporary(folder, "." + os.path.basename(path) + ".", ".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as z:
@@ -150,6 +154,21 @@ def save(model, path, fit_state=None):
             os.close(dfd)
     except OSError:  # pragma: no cover - platforms without directory fsync
         pass
+
+
+def _create_temporary(folder, prefix, suffix):
+    """A new file in ``folder`` opened for writing, as ``(fd, path)``.
+
+    Unlike ``tempfile.mkstemp`` (mode 0600) the file is created with mode 0666 and the umask applies, so the
+    saved model gets the permissions any file the user writes gets.
+    """
+    for _ in range(100):
+        tmp = os.path.join(folder, f"{prefix}{os.urandom(6).hex()}{suffix}")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file in {folder}")  # pragma: no cover
 
 
 # ---------------------------------------------------------------------------------------------------------------
