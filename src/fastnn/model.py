@@ -285,7 +285,7 @@ class Sequential:
         if scaler is not None:
             if getattr(scaler, "n_features_in_", None) is None:
                 raise RuntimeError("model.scaler is not fitted: fit it (scaler.fit(X_train)) before attaching it")
-            X = scaler.transform(X)
+            X = scaler.transform(X, dtype=self.dtype)  # straight into the model's dtype: no float64 copy
         return check_features(X, name, self.dtype, self.n_features)
 
     def save(self, path):
