@@ -21,6 +21,8 @@ import urllib.request
 
 import numpy as np
 
+from ._validation import check_int
+
 __all__ = ["read_idx", "load_mnist", "load_fashion_mnist", "load_file", "data_home", "DatasetError"]
 
 # IDX type codes: numpy dtype (big-endian as stored).
@@ -298,57 +300,110 @@ def load_file(path, label_column=-1):
 
     * ``.npz``: arrays ``X`` and ``y`` (or ``x``/``y``, ``data``/``target``, ``features``/``labels``), read
       with ``allow_pickle=False``.
-    * ``.csv``: numbers separated by commas, one sample a row, an optional header row; the label is the column
-      ``label_column`` (default: the last) and every other column is a feature.
+    * ``.csv`` (or ``.csv.gz``): values separated by commas, one sample a row, an optional header row; the label
+      is the column ``label_column`` (default: the last) and every other column is a feature. Features must be
+      numbers; labels may be numbers or text (class names such as ``setosa``; double quotes are allowed). A
+      first row whose feature fields are not all numbers is taken as the header.
+
+    Parameters
+    ----------
+    path : str or path-like
+    label_column : int, default=-1
+        CSV column holding the label; negative numbers count from the end.
 
     Returns
     -------
-    X : ndarray of shape (n_samples, n_features), float
-    y : ndarray of shape (n_samples,)
+    X : ndarray of shape (n_samples, n_features)
+        Numbers (float64 from a CSV).
+    y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        Labels: float64 when every CSV label is a number, otherwise strings.
+
+    Raises
+    ------
+    DatasetError
+        For a missing or unreadable file, non-numeric features, or a label column outside the table.
     """
+    label_column = check_int(label_column, "label_column")
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise DatasetError(f"{path}: no such file")
     lower = path.lower()
     if lower.endswith(".npz"):
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                keys = set(f.files)
-                for xk, yk in (("X", "y"), ("x", "y"), ("data", "target"), ("features", "labels")):
-                    if xk in keys and yk in keys:
-                        X, y = f[xk], f[yk]
-                        break
-                else:
-                    raise DatasetError(f"{path}: expected arrays 'X' and 'y' in the .npz, found {sorted(keys)}")
-        except (OSError, ValueError) as exc:
-            if isinstance(exc, DatasetError):
-                raise
-            raise DatasetError(f"{path}: cannot read .npz ({exc})") from exc
-        X, y = np.asarray(X), np.asarray(y)
-        if X.ndim > 2:
-            X = X.reshape(X.shape[0], -1)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        return X, y
-    if lower.endswith(".csv") or lower.endswith(".csv.gz"):
-        opener = gzip.open if lower.endswith(".gz") else open
-        try:
-            with opener(path, "rt") as f:
-                first = f.readline()
-                try:
-                    [float(v) for v in first.strip().split(",") if v.strip()]
-                    skip = 0
-                except ValueError:
-                    skip = 1
-            data = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)
-        except (OSError, ValueError) as exc:
-            raise DatasetError(f"{path}: cannot read CSV ({exc})") from exc
-        if data.shape[1] < 2:
-            raise DatasetError(f"{path}: a CSV needs at least one feature column and a label column")
-        col = label_column % data.shape[1] if -data.shape[1] <= label_column < data.shape[1] else None
-        if col is None:
-            raise DatasetError(f"{path}: label column {label_column} outside the {data.shape[1]} columns")
-        y = data[:, col]
-        X = np.delete(data, col, axis=1)
-        return X, y
-    raise DatasetError(f"{path}: unsupported file type (use .npz or .csv)")
+        X, y = _load_npz(path)
+    elif lower.endswith(".csv") or lower.endswith(".csv.gz"):
+        X, y = _load_csv(path, label_column)
+    else:
+        raise DatasetError(f"{path}: unsupported file type (use .npz or .csv)")
+    if X.dtype.kind not in "biuf":
+        raise DatasetError(f"{path}: features must be numbers, got dtype {X.dtype}")
+    if y.dtype.kind == "S":
+        y = y.astype(str)
+    return X, y
+
+
+def _load_npz(path):
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            keys = set(f.files)
+            for xk, yk in (("X", "y"), ("x", "y"), ("data", "target"), ("features", "labels")):
+                if xk in keys and yk in keys:
+                    X, y = f[xk], f[yk]
+                    break
+            else:
+                raise DatasetError(f"{path}: expected arrays 'X' and 'y' in the .npz, found {sorted(keys)}")
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, DatasetError):
+            raise
+        raise DatasetError(f"{path}: cannot read .npz ({exc})") from exc
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim > 2:
+        X = X.reshape(X.shape[0], -1)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    return X, y
+
+
+def _is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _load_csv(path, label_column):
+    opener = gzip.open if path.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt") as f:
+            first = f.readline()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: cannot read CSV ({exc})") from exc
+    fields = [v.strip().strip('"') for v in first.rstrip("\r\n").split(",")]
+    n_cols = len(fields)
+    if n_cols < 2:
+        raise DatasetError(f"{path}: a CSV needs at least one feature column and a label column")
+    if not -n_cols <= label_column < n_cols:
+        raise DatasetError(f"{path}: label column {label_column} outside the {n_cols} columns")
+    col = label_column % n_cols
+    features = [i for i in range(n_cols) if i != col]
+    skip = 0 if all(_is_number(fields[i]) for i in features) else 1  # a header row
+    read = dict(delimiter=",", skiprows=skip, quotechar='"')
+    try:
+        X = np.loadtxt(path, usecols=features, ndmin=2, **read)
+    except ValueError as exc:
+        raise DatasetError(f"{path}: cannot read CSV: the feature columns must hold numbers (only the label "
+                           f"column, {col}, may hold text): {exc}") from exc
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read CSV ({exc})") from exc
+    try:
+        text = np.char.strip(np.char.strip(np.loadtxt(path, usecols=[col], dtype=str, ndmin=1, **read)), '"')
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{path}: cannot read CSV label column {col} ({exc})") from exc
+    if text.size and np.any(text == ""):
+        row = int(np.nonzero(text == "")[0][0]) + skip + 1
+        raise DatasetError(f"{path}: line {row} has no label (column {col} is empty)")
+    try:
+        y = text.astype(np.float64)
+    except ValueError:
+        y = text  # class names
+    return X, y
