@@ -243,3 +243,26 @@ def test_csv_with_text_labels(tmp_path):
     np.savez(tmp_path / "s.npz", X=np.zeros((2, 2)), y=np.array([b"a", b"b"]))
     assert load_file(tmp_path / "s.npz")[1].tolist() == ["a", "b"]
 
+
+@pytest.mark.parametrize("flatten", [False, True])
+@pytest.mark.parametrize("scale", [False, True])
+def test_load_flatten_and_scale(isolated, monkeypatch, fake_mnist, flatten, scale):
+    folder = isolated / "data" / "mnist"
+    folder.mkdir(parents=True)
+    for name, content in fake_mnist().items():
+        (folder / name).write_bytes(content)
+    monkeypatch.setenv("FASTNN_DATA", str(isolated / "data"))
+    (raw, _), _ = datasets.load_mnist(download=False)
+    (Xtr, ytr), (Xte, _) = datasets.load_mnist(download=False, flatten=flatten, scale=scale)
+    assert Xtr.shape == ((120, 784) if flatten else (120, 28, 28))
+    assert Xte.shape[0] == 40 and ytr.dtype == np.uint8
+    if scale:
+        assert Xtr.dtype == np.float32 and 0 <= Xtr.min() and Xtr.max() <= 1
+        np.testing.assert_array_equal(Xtr.reshape(raw.shape), raw.astype(np.float32) / 255)
+    else:
+        assert Xtr.dtype == np.uint8
+        np.testing.assert_array_equal(Xtr.reshape(raw.shape), raw)
+    with pytest.raises(TypeError, match="flatten must be True or False"):
+        datasets.load_mnist(download=False, flatten="yes")
+    with pytest.raises(TypeError, match="scale must be True or False"):
+        datasets.load_fashion_mnist(download=False, scale=1)

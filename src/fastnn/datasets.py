@@ -1,7 +1,8 @@
 """Datasets: IDX files (the MNIST format), MNIST and Fashion-MNIST, and users' own ``.npz`` / ``.csv`` files.
 
 ``load_mnist()`` and ``load_fashion_mnist()`` return ``(X_train, y_train), (X_test, y_test)`` as Keras does:
-uint8 images of shape ``(n, 28, 28)`` and uint8 labels. They look for the four files, in order, in
+uint8 images of shape ``(n, 28, 28)`` and uint8 labels (``flatten=True`` gives rows of 784 pixels and
+``scale=True`` float32 pixels in [0, 1], ready for a model). They look for the four files, in order, in
 
 1. ``$FASTNN_DATA/<name>/`` (``<name>`` is ``mnist`` or ``fashion-mnist``),
 2. the user cache directory, ``$XDG_CACHE_HOME/fastnn/<name>/`` (default ``~/.cache/fastnn/<name>/``),
@@ -248,7 +249,10 @@ def _fetch(name, filename, mirrors, timeout, verbose):
                        f"\nPut the four files ({', '.join(_FILES)}) in one of:\n  {where}")
 
 
-def _load(name, download, mirrors, timeout, verbose):
+def _load(name, download, mirrors, timeout, verbose, flatten, scale):
+    for value, what in ((flatten, "flatten"), (scale, "scale")):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{what} must be True or False, got {type(value).__name__}")
     paths = []
     for filename in _FILES:
         path = _find_local(name, filename)
@@ -265,11 +269,23 @@ def _load(name, download, mirrors, timeout, verbose):
                                f"(images {X.shape} {X.dtype}, labels {y.shape} {y.dtype})")
         if y.size and y.max() > 9:
             raise DatasetError(f"{name} {part} labels hold {int(y.max())}, expected 0-9")
-    return (Xtr, ytr), (Xte, yte)
+    return (_images(Xtr, flatten, scale), ytr), (_images(Xte, flatten, scale), yte)
 
 
-def load_mnist(download=True, mirrors=None, timeout=60, verbose=True):
-    """MNIST handwritten digits: ``(X_train, y_train), (X_test, y_test)``, uint8, images ``(n, 28, 28)``.
+def _images(X, flatten, scale):
+    """uint8 images ``(n, 28, 28)``, as rows ``(n, 784)`` if ``flatten``, as float32 in [0, 1] if ``scale``."""
+    if flatten:
+        X = X.reshape(X.shape[0], -1)
+    if scale:
+        X = X.astype(np.float32)
+        X /= 255  # in place: no float64 temporary
+    return X
+
+
+_LOAD_DOC = """{title}: ``(X_train, y_train), (X_test, y_test)``.
+
+    {extra}Images are uint8 of shape ``(n, 28, 28)`` (60,000 for training, 10,000 for testing) and labels uint8 in
+    0-9, unless ``flatten`` or ``scale`` ask otherwise.
 
     Parameters
     ----------
@@ -281,14 +297,38 @@ def load_mnist(download=True, mirrors=None, timeout=60, verbose=True):
         Seconds to wait on a connection.
     verbose : bool, default=True
         Show download progress.
+    flatten : bool, default=False
+        Return the images as rows of 784 pixels, shape ``(n, 784)``, as a model takes them.
+    scale : bool, default=False
+        Return float32 pixels in [0, 1] (``pixel / 255``) instead of uint8 0-255.
+
+    Returns
+    -------
+    (X_train, y_train), (X_test, y_test) : tuples of ndarray
+
+    Examples
+    --------
+    A first model in three lines:
+
+    >>> (X, y), (X_test, y_test) = fastnn.datasets.{func}(flatten=True, scale=True)  # doctest: +SKIP
+    >>> model = fastnn.Sequential([fastnn.Dense(784, 128, "relu"),  # doctest: +SKIP
+    ...                            fastnn.Dense(128, 10, "softmax")]).compile()
+    >>> model.fit(X, y, epochs=5).history["accuracy"][-1]  # doctest: +SKIP
     """
-    return _load("mnist", download, mirrors, timeout, verbose)
 
 
-def load_fashion_mnist(download=True, mirrors=None, timeout=60, verbose=True):
-    """Fashion-MNIST (Zalando's clothing images), like :func:`load_mnist`; class names in
-    :data:`FASHION_MNIST_CLASSES`."""
-    return _load("fashion-mnist", download, mirrors, timeout, verbose)
+def load_mnist(download=True, mirrors=None, timeout=60, verbose=True, *, flatten=False, scale=False):
+    return _load("mnist", download, mirrors, timeout, verbose, flatten, scale)
+
+
+def load_fashion_mnist(download=True, mirrors=None, timeout=60, verbose=True, *, flatten=False, scale=False):
+    return _load("fashion-mnist", download, mirrors, timeout, verbose, flatten, scale)
+
+
+load_mnist.__doc__ = _LOAD_DOC.format(title="MNIST handwritten digits", extra="", func="load_mnist")
+load_fashion_mnist.__doc__ = _LOAD_DOC.format(
+    title="Fashion-MNIST (Zalando's clothing images)", func="load_fashion_mnist",
+    extra="Class names, by label, are in :data:`FASHION_MNIST_CLASSES`. ")
 
 
 # ---------------------------------------------------------------------------------------------------------------
