@@ -278,3 +278,84 @@ def test_regression_scores_match_sklearn(rng):
     assert regression_scores(const, const)["r2"] == metrics.r2_score(const, const) == 1.0
     assert regression_scores(const, const + 1)["r2"] == metrics.r2_score(const, const + 1) == 0.0
 
+
+def _evaluate_into_closed_pipe(model_path, data):
+    """Run ``fastnn evaluate`` with its stdout a pipe whose reader is already gone."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run([sys.executable, "-m", "fastnn", "evaluate", str(model_path), "--data", str(data)],
+                              stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+
+
+def test_closed_stdout_ends_quietly(blobs, tmp_path):
+    """`fastnn evaluate ... | head -1`: no 'Broken pipe' error and no traceback, exit status 141 as SIGPIPE."""
+    model_path = tmp_path / "m.fnn"
+    assert run(["train", "--data", str(blobs), "--hidden", "4", "--epochs", "1", "--quiet", "--save",
+                str(model_path)])[0] == 0
+    result = _evaluate_into_closed_pipe(model_path, blobs)
+    assert result.stderr == "" and result.returncode == 141
+    shell = subprocess.run(f"{sys.executable} -m fastnn evaluate {model_path} --data {blobs} | head -1",
+                           shell=True, capture_output=True, text=True, timeout=120)
+    assert shell.stdout.startswith("evaluating ") and len(shell.stdout.splitlines()) == 1
+    assert shell.stderr == ""
+
+
+def test_console_script_and_module_help():
+    result = subprocess.run([sys.executable, "-m", "fastnn", "train", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for flag in ("--dataset", "--data", "--hidden", "--activation", "--epochs", "--batch-size", "--lr",
+                 "--momentum", "--l1", "--l2", "--scale", "--val-split", "--threads", "--seed", "--dtype", "--save"):
+        assert flag in result.stdout
+    exe = os.path.join(os.path.dirname(sys.executable), "fastnn")
+    if os.path.exists(exe):
+        assert subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.startswith("fastnn ")
+
+
+def test_live_progress_bar_on_a_terminal(blobs):
+    """On a terminal the bar shows iterations of the epoch, the running loss and samples/s."""
+    pty = pytest.importorskip("pty")
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # a 120-column terminal
+    proc = subprocess.Popen([sys.executable, "-m", "fastnn", "train", "--data", str(blobs), "--hidden", "8",
+                             "--epochs", "2", "--batch-size", "4"], stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=60)
+    os.close(master)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    assert proc.returncode == 0, text
+    # a live bar (tqdm's, or the plain one without tqdm): iterations done of the epoch's 54
+    assert re.search(r"Epoch 1/2: +\d+%.*\| *\d+/54 |Epoch 1/2 \d+/54 it - loss: [0-9.]+ - [0-9,]+ samples/s", text)
+    assert "Epoch 2/2 - 54 it" in text  # and the epoch's line
+    assert "test accuracy" in text
+
+
+def test_confusion_matrix():
+    cm = confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], 3)
+    np.testing.assert_array_equal(cm, [[1, 0, 0], [0, 1, 1], [0, 0, 1]])
+
+
+def test_fashion_mnist_defaults(fashion_mnist, tmp_path, monkeypatch):
+    """`fastnn train --dataset fashion-mnist` with its defaults reaches 0.88 test accuracy."""
+    monkeypatch.delenv("FASTNN_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    code, text = run(["train", "--dataset", "fashion-mnist", "--quiet"])
+    assert code == 0
+    acc = float(re.search(r"test accuracy: ([0-9.]+)", text).group(1))
+    print(text[-1500:])
+    assert acc >= 0.88

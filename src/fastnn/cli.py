@@ -475,8 +475,20 @@ def _evaluate(args, out):
     return 0
 
 
+def _quiet_stdout():
+    """Point the standard output at /dev/null, so that the interpreter's last flush does not fail again after
+    the reader of a pipe went away (Python's recipe for SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file behind stdout
+        pass
+
+
 def main(argv=None, out=None):
-    """Run the command line; returns the exit status (0 success, 1 error, 2 bad arguments, 130 Ctrl-C)."""
+    """Run the command line; returns the exit status (0 success, 1 error, 2 bad arguments, 130 Ctrl-C, 141 the
+    output's reader went away, as with SIGPIPE)."""
     out = out if out is not None else sys.stdout
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -488,7 +500,12 @@ def main(argv=None, out=None):
     from .io import ModelFileError
 
     try:
-        return _train(args, out) if args.command == "train" else _evaluate(args, out)
+        code = _train(args, out) if args.command == "train" else _evaluate(args, out)
+        out.flush()  # inside the try: a closed pipe shows up here
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 141
     except KeyboardInterrupt:
         sys.stderr.write("fastnn: interrupted\n")
         return 130
