@@ -277,6 +277,8 @@ def test_regression_scores_match_sklearn(rng):
     const = np.ones((5, 1))
     assert regression_scores(const, const)["r2"] == metrics.r2_score(const, const) == 1.0
     assert regression_scores(const, const + 1)["r2"] == metrics.r2_score(const, const + 1) == 0.0
+    with pytest.raises(ValueError, match="same shape"):
+        regression_scores(y, p[:, :1])
 
 
 def _evaluate_into_closed_pipe(model_path, data):

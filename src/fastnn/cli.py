@@ -21,15 +21,16 @@ EPILOG = """\
 examples:
   fastnn train --dataset fashion-mnist                  train with the defaults (about 0.89 test accuracy)
   fastnn train --dataset mnist --hidden 512 256 --epochs 15 --save mnist.fnn
-  fastnn train --data points.csv --label-column 0 --scale standard --test-split 0.25 --save points.fnn
+  fastnn train --data points.csv --label-column 0 --test-split 0.25 --save points.fnn
   fastnn train --data houses.csv --task regression      numeric targets: reports mse, R^2 and MAE
   fastnn evaluate mnist.fnn --dataset mnist             test accuracy and confusion matrix of a saved model
   fastnn evaluate points.fnn --data points.csv          scores every row of the file
   fastnn evaluate points.fnn --data points.csv --test-split   only the rows training held out
 
-data files: .npz with arrays X and y, or .csv with one sample a row (a header row is allowed), numeric
-features and the label in --label-column (default: the last column). Class labels may be any numbers or text:
-they are mapped, in sorted order, to the network's outputs and the mapping is saved with the model.
+data files: .npz with arrays X and y, or .csv with one sample a row (a header row is allowed),
+numeric features and the label in --label-column (default: the last column). Class labels may
+be any numbers or text: they are mapped, in sorted order, to the network's outputs and the
+mapping is saved with the model.
 """
 
 
@@ -210,8 +211,11 @@ def regression_scores(y_true, y_pred):
         ``{'mse': float, 'r2': float, 'mae': float}``. An output whose true values are constant scores R^2 1 when
         predicted exactly and 0 otherwise (scikit-learn's ``force_finite``).
     """
-    y_true = np.asarray(y_true, dtype=np.float64)
-    err = np.asarray(y_pred, dtype=np.float64) - y_true
+    y_true, y_pred = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
+    if y_true.shape != y_pred.shape or y_true.ndim != 2 or y_true.shape[0] == 0:
+        raise ValueError(f"y_true and y_pred must have the same shape (n_samples, n_outputs) with n_samples >= 1, "
+                         f"got {y_true.shape} and {y_pred.shape}")
+    err = y_pred - y_true
     ss_res = (err ** 2).sum(axis=0)
     ss_tot = ((y_true - y_true.mean(axis=0)) ** 2).sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
