@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from fastnn.cli import confusion_matrix, main
+import fastnn
+from fastnn.cli import confusion_matrix, main, regression_scores
 
 
 @pytest.fixture
@@ -37,9 +38,54 @@ def test_train_save_evaluate(blobs, tmp_path):
     assert acc > 0.9
     assert "confusion matrix" in text and "saved model" in text
     assert re.search(r"Epoch 5/5 - \d+ it - [0-9.]+s - loss: [0-9.]+ - accuracy: [0-9.]+ - val_loss", text)
-    code, text2 = run(["evaluate", str(model_path), "--data", str(blobs)])
+    code, text2 = run(["evaluate", str(model_path), "--data", str(blobs), "--test-split"])
     assert code == 0
     assert float(re.search(r"test accuracy: ([0-9.]+)", text2).group(1)) == acc
+
+
+def _scores(text):
+    """(accuracy, number of samples, confusion matrix text) of a classification report."""
+    m = re.search(r"accuracy: ([0-9.]+)  \((?:test )?loss [0-9.]+, ([0-9,]+) samples", text)
+    return float(m.group(1)), int(m.group(2).replace(",", "")), text[text.index("confusion matrix"):].splitlines()[:5]
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_evaluate_scores_the_whole_file_unless_asked_for_the_recorded_split(blobs, tmp_path, seed):
+    model_path = tmp_path / "m.fnn"
+    code, text = run(["train", "--data", str(blobs), "--hidden", "8", "--epochs", "5", "--quiet", "--seed",
+                      str(seed), "--test-split", "0.3", "--save", str(model_path)])
+    assert code == 0
+    train_acc, n_test, train_cm = _scores(text)
+    assert n_test == 90
+    split = fastnn.load(model_path).metadata["split"]
+    assert {k: split[k] for k in ("test_split", "seed", "n_rows")} == {"test_split": 0.3, "seed": seed, "n_rows": 300}
+    code, text = run(["evaluate", str(model_path), "--data", str(blobs)])
+    assert code == 0 and "on all 300 rows of" in text
+    assert _scores(text)[1] == 300  # every row, not a random 20%
+    code, text = run(["evaluate", str(model_path), "--data", str(blobs), "--test-split"])
+    assert code == 0 and "90 test rows held out in training (test split 0.3 of 300 rows, seed " + str(seed) in text
+    acc, n, cm = _scores(text)
+    assert (acc, n, cm) == (train_acc, 90, train_cm)  # exactly the rows training held out
+
+
+def test_evaluate_test_split_needs_a_recorded_split_of_the_same_file(blobs, tmp_path, capsys):
+    model_path = tmp_path / "m.fnn"
+    assert run(["train", "--data", str(blobs), "--hidden", "4", "--epochs", "1", "--quiet", "--save",
+                str(model_path)])[0] == 0
+    with np.load(blobs) as f:
+        X, y = f["X"], f["y"]
+    shorter = tmp_path / "shorter.npz"
+    np.savez(shorter, X=X[:200], y=y[:200])
+    assert run(["evaluate", str(model_path), "--data", str(shorter), "--test-split"])[0] == 1
+    assert ("has 200 rows but the model was trained on a file of 300: --test-split can only pick the held-out "
+            "rows of that same file") in capsys.readouterr().err
+    assert run(["evaluate", str(model_path), "--data", str(shorter)])[0] == 0  # the whole file is fine
+    model = fastnn.load(model_path)
+    model.metadata = {}
+    model.save(model_path)
+    assert run(["evaluate", str(model_path), "--data", str(blobs), "--test-split"])[0] == 1
+    err = capsys.readouterr().err
+    assert "records no test split" in err and len(err.strip().splitlines()) == 1
 
 
 def test_train_csv_with_label_column(tmp_path):
@@ -72,6 +118,10 @@ def test_train_builtin_dataset_from_fastnn_data(tmp_path, monkeypatch, fake_mnis
     (["train", "--dataset", "cifar"], 2, "invalid choice"),
     (["train"], 2, "one of the arguments --dataset --data is required"),
     (["train", "--data", "missing.npz"], 1, "fastnn: error: missing.npz: no such file"),
+    (["train", "--dataset", "mnist", "--task", "regression"], 2, "--task regression needs --data"),
+    (["train", "--data", "x.csv", "--task", "ranking"], 2, "invalid choice"),
+    (["evaluate", "m.fnn", "--dataset", "mnist", "--test-split"], 2, "--test-split goes with --data"),
+    (["evaluate", "m.fnn", "--data", "x.csv", "--test-split", "0.2"], 2, "unrecognized arguments: 0.2"),
     (["evaluate", "missing.fnn", "--data", "x.npz"], 1, "fastnn: error: missing.fnn: no such file"),
 ])
 def test_bad_arguments(argv, code, message, capsys, tmp_path, monkeypatch):
@@ -101,7 +151,158 @@ def test_bad_data_is_one_line_error(tmp_path, capsys):
     np.savez(path, X=np.zeros((10, 3)), y=np.full(10, 0.5))
     assert main(["train", "--data", str(path)], out=io.StringIO()) == 1
     err = capsys.readouterr().err
-    assert err.startswith("fastnn: error:") and "integers" in err
+    assert err.startswith("fastnn: error:") and "integers" in err and "--task regression" in err
+
+
+def _csv(path, X, labels, header=None):
+    with open(path, "w") as f:
+        if header:
+            f.write(header + "\n")
+        for row, label in zip(X, labels):
+            f.write(",".join(f"{v:.6f}" for v in row) + f",{label}\n")
+    return path
+
+
+@pytest.fixture
+def blobs_1_to_3(tmp_path):
+    rng = np.random.default_rng(0)
+    centers = rng.normal(scale=4, size=(3, 4))
+    y = rng.integers(0, 3, 240)
+    X = centers[y] + rng.normal(size=(240, 4))
+    return X, y
+
+
+def test_labels_are_mapped_to_classes_and_shown_as_they_are(tmp_path, blobs_1_to_3):
+    """Labels 1..3 make 3 classes (not 4 with an empty class 0), shown as 1, 2, 3; the model keeps them."""
+    X, y = blobs_1_to_3
+    path = _csv(tmp_path / "d.csv", X, y + 1, header="a,b,c,d,label")
+    model_path = tmp_path / "m.fnn"
+    code, text = run(["train", "--data", str(path), "--hidden", "8", "--epochs", "5", "--quiet",
+                      "--save", str(model_path)])
+    assert code == 0
+    assert "4 features, 3 classes (1, 2, 3)" in text
+    assert "model: 4 -> 8 -> 3 (relu, softmax)" in text
+    cm = text[text.index("confusion matrix"):].splitlines()
+    assert cm[1].split() == ["1", "2", "3"] and [line.split()[0] for line in cm[2:5]] == ["1", "2", "3"]
+    assert fastnn.load(model_path).classes == [1, 2, 3]
+    code, text = run(["evaluate", str(model_path), "--data", str(path)])
+    assert code == 0 and text[text.index("confusion matrix"):].splitlines()[1].split() == ["1", "2", "3"]
+
+
+def test_text_labels(tmp_path, blobs_1_to_3, capsys):
+    X, y = blobs_1_to_3
+    names = np.array(["virginica", "setosa", "versicolor"])
+    path = _csv(tmp_path / "iris.csv", X, names[y], header="a,b,c,d,species")
+    model_path = tmp_path / "m.fnn"
+    code, text = run(["train", "--data", str(path), "--hidden", "8", "--epochs", "5", "--quiet",
+                      "--save", str(model_path)])
+    assert code == 0, capsys.readouterr().err
+    assert "3 classes (setosa, versicolor, virginica)" in text  # sorted, as scikit-learn's LabelEncoder
+    assert float(re.search(r"test accuracy: ([0-9.]+)", text).group(1)) > 0.9
+    cm = text[text.index("confusion matrix"):].splitlines()
+    assert cm[1].split() == ["setosa", "versicolor", "virginica"]
+    model = fastnn.load(model_path)
+    assert model.classes == ["setosa", "versicolor", "virginica"]
+    code, text = run(["evaluate", str(model_path), "--data", str(path), "--test-split"])
+    assert code == 0 and "virginica" in text
+    other = _csv(tmp_path / "other.csv", X[:5], ["setosa", "rose", "tulip", "setosa", "setosa"])
+    assert run(["evaluate", str(model_path), "--data", str(other)])[0] == 1
+    err = capsys.readouterr().err
+    assert "labels the model was not trained on ('rose', 'tulip'); its classes are setosa, versicolor" in err
+    numeric = _csv(tmp_path / "numeric.csv", X[:5], [1, 2, 1, 2, 1])
+    assert run(["evaluate", str(model_path), "--data", str(numeric)])[0] == 1
+    assert "not trained on (1, 2)" in capsys.readouterr().err
+
+
+def test_models_without_classes_take_labels_0_to_k(tmp_path, blobs):
+    """Models saved before class labels were recorded read labels as output indices."""
+    model_path = tmp_path / "m.fnn"
+    assert run(["train", "--data", str(blobs), "--hidden", "4", "--epochs", "1", "--quiet", "--save",
+                str(model_path)])[0] == 0
+    model = fastnn.load(model_path)
+    model.classes = None
+    model.save(model_path)
+    code, text = run(["evaluate", str(model_path), "--data", str(blobs)])
+    assert code == 0 and _scores(text)[1] == 300
+
+
+@pytest.fixture
+def houses(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    y = 1000 + 50 * (X @ [1.0, -2.0, 0.5]) + rng.normal(scale=5, size=400)
+    return _csv(tmp_path / "houses.csv", X, [f"{v:.3f}" for v in y], header="a,b,c,price"), X, y
+
+
+def test_regression(tmp_path, houses):
+    path, X, y = houses
+    model_path = tmp_path / "r.fnn"
+    code, text = run(["train", "--data", str(path), "--task", "regression", "--hidden", "16", "--epochs", "30",
+                      "--lr", "0.01", "--quiet", "--save", str(model_path)])
+    assert code == 0, text
+    assert re.search(r"3 features, 1 target \(mean 98\d\.\d, std 10\d\.\d; trained standardized", text), text
+    assert "model: 3 -> 16 -> 1 (relu, identity)" in text
+    m = re.search(r"test mse: ([0-9.e+]+)  R\^2: ([0-9.-]+)  MAE: ([0-9.e+]+)  \(80 samples", text)
+    assert m, text
+    mse, r2, mae = map(float, m.groups())
+    assert r2 > 0.95 and mae < 20  # in the targets' units (prices around 1000, noise 5)
+    model = fastnn.load(model_path)
+    assert model.loss.name == "mse" and model.classes is None
+    pred = model.predict(X)[:, 0]
+    assert abs(np.mean(pred) - np.mean(y)) < 10  # the saved model predicts prices, not standardized values
+    code, text = run(["evaluate", str(model_path), "--data", str(path), "--test-split"])
+    assert code == 0
+    assert re.search(r"test mse: ([0-9.e+]+)", text).group(1) == m.group(1)
+    code, text = run(["evaluate", str(model_path), "--data", str(path)])
+    assert code == 0
+    whole = regression_scores(y[:, None], pred[:, None])
+    assert f"mse: {whole['mse']:.6g}  R^2: {whole['r2']:.4f}  MAE: {whole['mae']:.6g}  (400 samples" in text
+
+
+def test_regression_refuses_text_targets(tmp_path, blobs_1_to_3, capsys):
+    X, y = blobs_1_to_3
+    path = _csv(tmp_path / "t.csv", X, np.array(["a", "b", "c"])[y])
+    assert run(["train", "--data", str(path), "--task", "regression", "--epochs", "1", "--quiet"])[0] == 1
+    assert "regression targets must be numbers" in capsys.readouterr().err
+
+
+def test_regression_scores_match_sklearn(rng):
+    metrics = pytest.importorskip("sklearn.metrics")
+    y = rng.normal(size=(50, 2))
+    p = y + rng.normal(scale=0.3, size=(50, 2))
+    ours = regression_scores(y, p)
+    assert ours["mse"] == pytest.approx(metrics.mean_squared_error(y, p))
+    assert ours["r2"] == pytest.approx(metrics.r2_score(y, p))
+    assert ours["mae"] == pytest.approx(metrics.mean_absolute_error(y, p))
+    const = np.ones((5, 1))
+    assert regression_scores(const, const)["r2"] == metrics.r2_score(const, const) == 1.0
+    assert regression_scores(const, const + 1)["r2"] == metrics.r2_score(const, const + 1) == 0.0
+    with pytest.raises(ValueError, match="same shape"):
+        regression_scores(y, p[:, :1])
+
+
+def _evaluate_into_closed_pipe(model_path, data):
+    """Run ``fastnn evaluate`` with its stdout a pipe whose reader is already gone."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run([sys.executable, "-m", "fastnn", "evaluate", str(model_path), "--data", str(data)],
+                              stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+
+
+def test_closed_stdout_ends_quietly(blobs, tmp_path):
+    """`fastnn evaluate ... | head -1`: no 'Broken pipe' error and no traceback, exit status 141 as SIGPIPE."""
+    model_path = tmp_path / "m.fnn"
+    assert run(["train", "--data", str(blobs), "--hidden", "4", "--epochs", "1", "--quiet", "--save",
+                str(model_path)])[0] == 0
+    result = _evaluate_into_closed_pipe(model_path, blobs)
+    assert result.stderr == "" and result.returncode == 141
+    shell = subprocess.run(f"{sys.executable} -m fastnn evaluate {model_path} --data {blobs} | head -1",
+                           shell=True, capture_output=True, text=True, timeout=120)
+    assert shell.stdout.startswith("evaluating ") and len(shell.stdout.splitlines()) == 1
+    assert shell.stderr == ""
 
 
 def test_console_script_and_module_help():

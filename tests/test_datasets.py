@@ -205,9 +205,64 @@ def test_load_file_errors(tmp_path):
     np.savez(tmp_path / "obj.npz", X=np.array([{"a": 1}], dtype=object), y=np.zeros(1))
     with pytest.raises(DatasetError, match="cannot read"):
         load_file(tmp_path / "obj.npz")
-    (tmp_path / "bad.csv").write_text("1,2\n3,oops\n")
-    with pytest.raises(DatasetError, match="cannot read CSV"):
+    (tmp_path / "bad.csv").write_text("1,2\noops,3\n")
+    with pytest.raises(DatasetError, match="feature columns must hold numbers"):
         load_file(tmp_path / "bad.csv")
+    (tmp_path / "nolabel.csv").write_text("1,a\n2,\n")
+    with pytest.raises(DatasetError, match="line 2 has no label"):
+        load_file(tmp_path / "nolabel.csv")
+    (tmp_path / "ragged.csv").write_text("1,2,a\n3,b\n")
+    with pytest.raises(DatasetError, match="cannot read CSV"):
+        load_file(tmp_path / "ragged.csv")
+    with pytest.raises(DatasetError, match="label column 5 outside the 3 columns"):
+        load_file(tmp_path / "ragged.csv", label_column=5)
+    with pytest.raises(TypeError, match="label_column must be an integer"):
+        load_file(tmp_path / "ragged.csv", label_column=1.0)
+    np.savez(tmp_path / "text.npz", X=np.array([["a", "b"]]), y=np.zeros(1))
+    with pytest.raises(DatasetError, match="features must be numbers"):
+        load_file(tmp_path / "text.npz")
     (tmp_path / "one.csv").write_text("1\n2\n")
     with pytest.raises(DatasetError, match="at least one feature"):
         load_file(tmp_path / "one.csv")
+
+
+def test_csv_with_text_labels(tmp_path):
+    (tmp_path / "iris.csv").write_text('sepal,petal,species\n5.1,1.4,setosa\n7.0,4.7, "versicolor"\n'
+                                       '6.3,6.0,virginica\n')
+    X, y = load_file(tmp_path / "iris.csv")
+    np.testing.assert_array_equal(X, [[5.1, 1.4], [7.0, 4.7], [6.3, 6.0]])
+    assert y.tolist() == ["setosa", "versicolor", "virginica"]
+    # without a header, and with the label first
+    (tmp_path / "b.csv").write_text("cat,1,2\ndog,3,4\n")
+    X, y = load_file(tmp_path / "b.csv", label_column=0)
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
+    assert y.tolist() == ["cat", "dog"]
+    # numeric labels stay numbers
+    (tmp_path / "n.csv").write_text("1,2,3\n4,5,1\n")
+    assert load_file(tmp_path / "n.csv")[1].dtype == np.float64
+    np.savez(tmp_path / "s.npz", X=np.zeros((2, 2)), y=np.array([b"a", b"b"]))
+    assert load_file(tmp_path / "s.npz")[1].tolist() == ["a", "b"]
+
+
+@pytest.mark.parametrize("flatten", [False, True])
+@pytest.mark.parametrize("scale", [False, True])
+def test_load_flatten_and_scale(isolated, monkeypatch, fake_mnist, flatten, scale):
+    folder = isolated / "data" / "mnist"
+    folder.mkdir(parents=True)
+    for name, content in fake_mnist().items():
+        (folder / name).write_bytes(content)
+    monkeypatch.setenv("FASTNN_DATA", str(isolated / "data"))
+    (raw, _), _ = datasets.load_mnist(download=False)
+    (Xtr, ytr), (Xte, _) = datasets.load_mnist(download=False, flatten=flatten, scale=scale)
+    assert Xtr.shape == ((120, 784) if flatten else (120, 28, 28))
+    assert Xte.shape[0] == 40 and ytr.dtype == np.uint8
+    if scale:
+        assert Xtr.dtype == np.float32 and 0 <= Xtr.min() and Xtr.max() <= 1
+        np.testing.assert_array_equal(Xtr.reshape(raw.shape), raw.astype(np.float32) / 255)
+    else:
+        assert Xtr.dtype == np.uint8
+        np.testing.assert_array_equal(Xtr.reshape(raw.shape), raw)
+    with pytest.raises(TypeError, match="flatten must be True or False"):
+        datasets.load_mnist(download=False, flatten="yes")
+    with pytest.raises(TypeError, match="scale must be True or False"):
+        datasets.load_fashion_mnist(download=False, scale=1)

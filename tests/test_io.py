@@ -111,6 +111,12 @@ BAD_FILES = [
     ("missing velocity", dict(drop=("velocity.npy",)), "missing member velocity.npy"),
     ("scaler mismatch", dict(header=lambda h: h["scaler"].update(n_features_in_=7)), "scaler expects 7"),
     ("no header", dict(drop=("header.json",)), "no header.json"),
+    ("classes count", dict(header=lambda h: h.update(classes=["a", "b"])), "holds 2 labels but the model has 3"),
+    ("classes type", dict(header=lambda h: h.update(classes=[1, [2], 3])), "integers, floats or strings"),
+    ("classes bool", dict(header=lambda h: h.update(classes=[True, 2, 3])), "integers, floats or strings"),
+    ("classes string", dict(header=lambda h: h.update(classes="abc")), "must be a list"),
+    ("classes twice", dict(header=lambda h: h.update(classes=[1, 1, 2])), "a label twice"),
+    ("metadata list", dict(header=lambda h: h.update(metadata=[1])), "'metadata' must be an object"),
 ]
 
 
@@ -210,3 +216,64 @@ def test_save_is_atomic(tmp_path, trained):
     for f in leftovers:  # a killed writer may leave its temporary file, never a broken target
         assert f.startswith(".m.fnn.") and f.endswith(".tmp")
     assert path.read_bytes() != before or outcomes == {20}
+
+
+def test_classes_and_metadata_round_trip(tmp_path, trained):
+    model, X, _ = trained
+    model.classes = [np.int64(3), "cat", 2.5]
+    model.metadata = {"split": {"test_split": 0.25, "seed": 7, "n_rows": 300}, "note": "hello"}
+    path = tmp_path / "m.fnn"
+    model.save(path)
+    loaded = fastnn.load(path)
+    assert loaded.classes == [3, "cat", 2.5] and type(loaded.classes[0]) is int
+    assert loaded.metadata == model.metadata
+
+
+def test_files_without_classes_and_metadata_still_load(tmp_path, trained):
+    """format_version 1 files written before these fields existed."""
+    model, X, _ = trained
+    good = tmp_path / "good.fnn"
+    model.save(good)
+    old = tmp_path / "old.fnn"
+    rewrite(good, old, header=lambda h: (h.pop("classes"), h.pop("metadata")))
+    loaded = fastnn.load(old)
+    assert loaded.classes is None and loaded.metadata == {}
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize("classes, metadata, error, match", [
+    ([0, 1], {}, ValueError, "model.classes holds 2 labels but the model has 3"),
+    ([0, 1, float("nan")], {}, ValueError, "finite"),
+    (None, {"x": object()}, TypeError, "model.metadata must hold only JSON values"),
+    (None, {"x": float("inf")}, ValueError, "model.metadata must hold only JSON values"),
+    (None, {"x": "y" * (1 << 20)}, ValueError, "keep model.metadata small"),
+    (None, [1, 2], TypeError, "model.metadata must be a dict"),
+])
+def test_save_refuses_bad_classes_and_metadata(tmp_path, trained, classes, metadata, error, match):
+    model, _, _ = trained
+    model.classes, model.metadata = classes, metadata
+    with pytest.raises(error, match=match):
+        model.save(tmp_path / "m.fnn")
+    assert os.listdir(tmp_path) == []  # nothing written
+
+
+def test_save_into_missing_folder_names_the_folder(tmp_path, trained):
+    model, _, _ = trained
+    folder = tmp_path / "no" / "such"
+    with pytest.raises(FileNotFoundError) as info:
+        model.save(folder / "m.fnn")
+    assert str(info.value) == f"cannot save to {folder / 'm.fnn'}: folder {folder} does not exist"
+    assert ".tmp" not in str(info.value)
+    with pytest.raises(IsADirectoryError, match="it is a folder"):
+        model.save(tmp_path)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_saved_file_mode_follows_the_umask(tmp_path, trained, umask, mode):
+    model, _, _ = trained
+    old = os.umask(umask)
+    try:
+        model.save(tmp_path / "m.fnn")
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "m.fnn").st_mode & 0o777 == mode

@@ -1,6 +1,9 @@
+import tracemalloc
+
 import numpy as np
 import pytest
 
+import fastnn
 from fastnn.preprocessing import LogScaler, MinMaxScaler, StandardScaler, get_scaler, scaler_from_state
 
 sk = pytest.importorskip("sklearn.preprocessing")
@@ -99,9 +102,76 @@ def test_minmax_bad_range():
         MinMaxScaler(3)
 
 
-def test_integers_become_float64():
-    Z = StandardScaler().fit_transform(np.array([[1, 2], [3, 4]], dtype=np.int32))
-    assert Z.dtype == np.float64
+@pytest.mark.parametrize("cls", [StandardScaler, MinMaxScaler, LogScaler])
+def test_output_dtype(cls):
+    X = np.array([[1, 2], [3, 4]], dtype=np.int32)
+    s = cls().fit(X)
+    assert s.transform(X).dtype == np.float32  # integers (pixels) become float32
+    assert s.transform(X.astype(np.float32)).dtype == np.float32
+    assert s.transform(X.astype(np.float64)).dtype == np.float64
+    assert s.transform(X, dtype="float64").dtype == np.float64
+    assert s.fit_transform(X, dtype=np.float64).dtype == np.float64
+    assert s.inverse_transform(s.transform(X), dtype="float64").dtype == np.float64
+    np.testing.assert_allclose(s.transform(X, dtype="float64"), s.transform(X.astype(np.float64)), rtol=0)
+    with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64', got int8"):
+        s.transform(X, dtype="int8")
+    with pytest.raises(TypeError, match="dtype must be"):
+        s.transform(X, dtype="nonsense")
+
+
+@pytest.mark.parametrize("cls", [StandardScaler, MinMaxScaler, LogScaler])
+def test_input_is_not_modified(cls, X):
+    X = np.abs(X)
+    before = X.copy()
+    s = cls().fit(X)
+    s.inverse_transform(s.transform(X))
+    s.inverse_transform(X)
+    np.testing.assert_array_equal(X, before)
+
+
+@pytest.mark.parametrize("name", ["standard", "minmax"])
+def test_block_wise_statistics_match_sklearn_on_many_blocks(name):
+    """uint8 pixels over many blocks of rows (and a strided view) agree with scikit-learn on float64 data."""
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 256, size=(9000, 700), dtype=np.uint8)
+    X[:, 5] = 17  # constant
+    X = X[:, ::2]  # not contiguous
+    ours = get_scaler(name).fit(X)
+    theirs = {"standard": sk.StandardScaler, "minmax": sk.MinMaxScaler}[name]().fit(X.astype(np.float64))
+    for attr in ("mean_", "var_", "scale_", "data_min_", "data_max_", "min_"):
+        if hasattr(theirs, attr):
+            np.testing.assert_allclose(getattr(ours, attr), getattr(theirs, attr), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(ours.transform(X, dtype="float64"), theirs.transform(X.astype(np.float64)),
+                               rtol=1e-12, atol=1e-12)
+
+
+def _peak_bytes(func):
+    tracemalloc.start()
+    try:
+        func()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("name", ["standard", "minmax", "log"])
+def test_integer_input_makes_no_full_size_float64_copy(name):
+    X = np.random.default_rng(0).integers(0, 256, size=(20000, 200), dtype=np.uint8)
+    float64_copy = X.size * 8
+    scaler = get_scaler(name)
+    assert _peak_bytes(lambda: scaler.fit(X)) < float64_copy / 2
+    float32_result = X.size * 4
+    assert _peak_bytes(lambda: scaler.transform(X)) < float32_result + float64_copy / 4
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float64])
+def test_model_fit_with_a_scaler_makes_one_copy_in_the_models_dtype(dtype):
+    X = np.random.default_rng(0).integers(0, 256, size=(20000, 200)).astype(dtype)
+    y = (X[:, 0] > 127).astype(np.int64)
+    model = fastnn.Sequential([fastnn.Dense(200, 2, "softmax")], seed=0).compile("cross_entropy")
+    model.scaler = StandardScaler().fit(X)
+    peak = _peak_bytes(lambda: model.fit(X, y, epochs=1, batch_size=256, verbose=0, n_threads=1))
+    assert peak < X.size * 4 + X.size * 8 / 4  # the float32 copy the model trains on, no float64 one
 
 
 @pytest.mark.parametrize("name", ["standard", "minmax", "log"])

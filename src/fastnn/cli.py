@@ -1,27 +1,36 @@
-"""The ``fastnn`` command line: train a classifier on MNIST, Fashion-MNIST or your own data, and evaluate it.
+"""The ``fastnn`` command line: train a classifier or a regression network on MNIST, Fashion-MNIST or your own
+data, and evaluate it.
 
     fastnn train --dataset fashion-mnist
     fastnn train --data mydata.csv --hidden 128 64 --epochs 20 --save model.fnn
-    fastnn evaluate model.fnn --dataset fashion-mnist
+    fastnn train --data prices.csv --task regression --save prices.fnn
+    fastnn evaluate model.fnn --data mydata.csv --test-split
 """
 import argparse
 import contextlib
+import hashlib
+import os
 import sys
 import time
 
 import numpy as np
 
-__all__ = ["main", "build_parser", "confusion_matrix", "format_confusion_matrix"]
+__all__ = ["main", "build_parser", "confusion_matrix", "format_confusion_matrix", "regression_scores"]
 
 EPILOG = """\
 examples:
   fastnn train --dataset fashion-mnist                  train with the defaults (about 0.89 test accuracy)
   fastnn train --dataset mnist --hidden 512 256 --epochs 15 --save mnist.fnn
-  fastnn train --data points.csv --label-column 0 --scale standard --test-split 0.25
+  fastnn train --data points.csv --label-column 0 --test-split 0.25 --save points.fnn
+  fastnn train --data houses.csv --task regression      numeric targets: reports mse, R^2 and MAE
   fastnn evaluate mnist.fnn --dataset mnist             test accuracy and confusion matrix of a saved model
+  fastnn evaluate points.fnn --data points.csv          scores every row of the file
+  fastnn evaluate points.fnn --data points.csv --test-split   only the rows training held out
 
-data files: .npz with arrays X and y, or .csv with one sample a row (a header row is allowed) and the
-integer class label in --label-column (default: the last column).
+data files: .npz with arrays X and y, or .csv with one sample a row (a header row is allowed),
+numeric features and the label in --label-column (default: the last column). Class labels may
+be any numbers or text: they are mapped, in sorted order, to the network's outputs and the
+mapping is saved with the model.
 """
 
 
@@ -63,16 +72,21 @@ def _float_in(low, high, low_open=False, high_open=False):
     return parse
 
 
-def _add_data_args(p, with_split):
+def _add_data_args(p, command):
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="a built-in dataset (found locally "
                      "or downloaded, see fastnn.datasets)")
     src.add_argument("--data", metavar="FILE", help="your own .npz or .csv file")
     p.add_argument("--label-column", type=int, default=-1, metavar="N",
-                   help="CSV column holding the class label (default: -1, the last)")
-    if with_split:
+                   help="CSV column holding the label or target (default: -1, the last)")
+    if command == "train":
         p.add_argument("--test-split", type=_float_in(0, 1, True, True), default=0.2, metavar="F",
-                       help="with --data: fraction held out as the test set (default: 0.2)")
+                       help="with --data: fraction of the rows held out as the test set, drawn with --seed and "
+                            "recorded in the saved model (default: 0.2)")
+    else:
+        p.add_argument("--test-split", action="store_true",
+                       help="with --data: score only the rows that 'fastnn train' held out as its test set (the "
+                            "split recorded in the model); by default every row of the file is scored")
     p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                    help="threads to use (default: all cores)")
 
@@ -87,14 +101,20 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    t = sub.add_parser("train", help="train a classifier and report its test accuracy",
-                       description="Train a classifier: hidden layers with --activation, a softmax output, "
-                                   "cross-entropy loss and SGD with momentum. Shows a progress bar within each "
-                                   "epoch and a line per epoch, then the test accuracy and confusion matrix.",
+    t = sub.add_parser("train", help="train a classifier (or a regression network) and report its test scores",
+                       description="Train a network: hidden layers with --activation, then a softmax output with "
+                                   "cross-entropy loss (--task classification) or an identity output with mean "
+                                   "squared error (--task regression), and SGD with momentum. Shows a progress bar "
+                                   "within each epoch and a line per epoch, then the test scores (accuracy and "
+                                   "confusion matrix, or mse, R^2 and MAE).",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_data_args(t, with_split=True)
+    _add_data_args(t, "train")
+    t.add_argument("--task", choices=["classification", "regression"], default="classification",
+                   help="classification (default): the labels are classes, numbers or text, mapped in sorted "
+                        "order to output units; regression: numeric targets, standardized for training and "
+                        "reported in their own units")
     t.add_argument("--hidden", type=_positive_int, nargs="*", default=[512, 256], metavar="N",
-                   help="sizes of the hidden layers (default: 512 256; none for a linear softmax model)")
+                   help="sizes of the hidden layers (default: 512 256; none for a linear model)")
     t.add_argument("--activation", choices=["relu", "tanh", "sigmoid"], default="relu",
                    help="hidden-layer activation (default: relu)")
     t.add_argument("--epochs", type=_non_negative_int, default=15, help="passes over the data (default: 15)")
@@ -113,119 +133,312 @@ def build_parser():
                    help="fraction of the training data held out for validation each epoch (default: 0.1)")
     t.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: 0)")
     t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    t.add_argument("--save", metavar="PATH", help="save the trained model (with its scaling) to PATH")
+    t.add_argument("--save", metavar="PATH", help="save the trained model (with its scaling, class labels and "
+                                                  "test split) to PATH")
     t.add_argument("--quiet", action="store_true", help="no progress bar, only the epoch lines and results")
 
-    e = sub.add_parser("evaluate", help="test accuracy and confusion matrix of a saved model",
-                       description="Evaluate a model saved by 'fastnn train --save' (its scaling is applied).")
+    e = sub.add_parser("evaluate", help="scores of a saved model on a dataset or a file",
+                       description="Evaluate a model saved by 'fastnn train --save' (its scaling and class labels "
+                                   "are applied): accuracy and confusion matrix of a classifier, mse, R^2 and MAE "
+                                   "of a regression network. --data scores every row of the file unless "
+                                   "--test-split asks for the rows training held out; --dataset scores its "
+                                   "test set.")
     e.add_argument("model", metavar="MODEL", help="a saved model file")
-    _add_data_args(e, with_split=True)
+    _add_data_args(e, "evaluate")
     return parser
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Scores and their display
+# ---------------------------------------------------------------------------------------------------------------
 
 def confusion_matrix(y_true, y_pred, n_classes):
-    """Counts ``C[i, j]`` of samples of class ``i`` predicted as ``j``."""
+    """Counts ``C[i, j]`` of samples of class ``i`` predicted as ``j``.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        Class indices in ``[0, n_classes)``.
+    n_classes : int
+
+    Returns
+    -------
+    ndarray of shape (n_classes, n_classes), int64
+    """
     cm = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(cm, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
     return cm
 
 
-def format_confusion_matrix(cm, names=None):
+_HEADING_CHARS = 10
+
+
+def format_confusion_matrix(cm, names=None, labels=None):
+    """The confusion matrix as text, rows and columns headed by the class labels.
+
+    Parameters
+    ----------
+    cm : ndarray of shape (n_classes, n_classes)
+    names : list of str, optional
+        Descriptions shown at the end of each row (Fashion-MNIST's class names).
+    labels : list, optional
+        The class labels by index (default ``0 .. n_classes - 1``); column headings are cut to 10 characters.
+    """
     n = cm.shape[0]
-    width = max(5, len(str(int(cm.max()))) + 1)
+    labels = [str(v) for v in (range(n) if labels is None else labels)]
+    heads = [v if len(v) <= _HEADING_CHARS else v[:_HEADING_CHARS - 1] + "~" for v in labels]
+    width = max([5, len(str(int(cm.max(initial=0)))) + 1] + [len(h) + 1 for h in heads])
+    first = max([5] + [len(v) for v in labels])
     lines = ["confusion matrix (rows: true class, columns: predicted class)",
-             " " * 6 + "".join(f"{j:>{width}}" for j in range(n))]
+             " " * (first + 1) + "".join(f"{h:>{width}}" for h in heads)]
     for i in range(n):
-        lines.append(f"{i:>5} " + "".join(f"{int(v):>{width}}" for v in cm[i]) +
+        lines.append(f"{labels[i]:>{first}} " + "".join(f"{int(v):>{width}}" for v in cm[i]) +
                      (f"   {names[i]}" if names else ""))
     return "\n".join(lines)
 
 
-def _integer_labels(y, what):
+def regression_scores(y_true, y_pred):
+    """Mean squared error, R^2 and mean absolute error, averaged over outputs (as scikit-learn's
+    ``uniform_average``).
+
+    Parameters
+    ----------
+    y_true, y_pred : ndarray of shape (n_samples, n_outputs)
+
+    Returns
+    -------
+    dict
+        ``{'mse': float, 'r2': float, 'mae': float}``. An output whose true values are constant scores R^2 1 when
+        predicted exactly and 0 otherwise (scikit-learn's ``force_finite``).
+    """
+    y_true, y_pred = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
+    if y_true.shape != y_pred.shape or y_true.ndim != 2 or y_true.shape[0] == 0:
+        raise ValueError(f"y_true and y_pred must have the same shape (n_samples, n_outputs) with n_samples >= 1, "
+                         f"got {y_true.shape} and {y_pred.shape}")
+    err = y_pred - y_true
+    ss_res = (err ** 2).sum(axis=0)
+    ss_tot = ((y_true - y_true.mean(axis=0)) ** 2).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(ss_tot > 0, 1 - ss_res / ss_tot, np.where(ss_res == 0, 1.0, 0.0))
+    return {"mse": float((err ** 2).mean()), "r2": float(r2.mean()), "mae": float(np.abs(err).mean())}
+
+
+def _report(model, X, y, labels, names, threads, out, prefix):
+    """Write the scores of ``model`` on prepared inputs ``X`` and class indices or targets ``y``."""
+    t0 = time.perf_counter()
+    if _is_regression(model):
+        scores = regression_scores(y, model.predict(X, n_threads=threads))
+        out.write(f"{prefix}mse: {scores['mse']:.6g}  R^2: {scores['r2']:.4f}  MAE: {scores['mae']:.6g}  "
+                  f"({len(y):,} samples, {time.perf_counter() - t0:.2f}s)\n")
+        return scores
+    scores = model.evaluate(X, y, n_threads=threads)
+    pred = model.predict_classes(X, n_threads=threads)
+    out.write(f"{prefix}accuracy: {scores['accuracy']:.4f}  ({prefix}loss {scores['loss']:.4f}, {len(y):,} "
+              f"samples, {time.perf_counter() - t0:.2f}s)\n")
+    out.write(format_confusion_matrix(confusion_matrix(y, pred, len(labels)), names, labels) + "\n")
+    return scores
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data: reading, splitting, labels and targets
+# ---------------------------------------------------------------------------------------------------------------
+
+def _read_builtin(name, verbose):
+    """``(X_train, y_train), (X_test, y_test), class names`` of a built-in dataset, pixels as rows."""
+    from . import datasets
+
+    loader = datasets.load_mnist if name == "mnist" else datasets.load_fashion_mnist
+    train, test = loader(verbose=verbose, flatten=True)
+    names = list(datasets.FASHION_MNIST_CLASSES) if name == "fashion-mnist" else None
+    return train, test, names
+
+
+def _read_file(path, label_column):
+    """Features ``(n_rows, n_features)`` and labels of a user's file, checked to match."""
+    from . import datasets
+
+    X, y = datasets.load_file(path, label_column=label_column)
+    if X.ndim != 2:
+        raise ValueError(f"{path}: features must form a 2-d table, got shape {X.shape}")
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"{path}: {X.shape[0]} samples but {y.shape[0]} labels")
+    return X, y
+
+
+def _split(n_rows, test_split, seed, what):
+    """Row indices ``(train, test)`` holding out ``test_split`` of ``n_rows``: the same three numbers always give
+    the same rows; also a fingerprint of the test rows, to check that a later run drew the same ones."""
+    n_test = int(round(n_rows * test_split))
+    if n_test < 1 or n_test >= n_rows:
+        raise ValueError(f"{what}: --test-split {test_split} leaves no training or no test samples of {n_rows}")
+    perm = np.random.default_rng(seed).permutation(n_rows)
+    test = perm[:n_test]
+    return perm[n_test:], test, hashlib.sha256(test.astype("<i8").tobytes()).hexdigest()[:16]
+
+
+def _recorded_split(model, model_path, n_rows, data_path):
+    """The test rows of ``data_path`` that training held out, from the split recorded in the model."""
+    split = model.metadata.get("split") if isinstance(model.metadata, dict) else None
+    try:
+        fraction, seed, rows, fingerprint = (split["test_split"], split["seed"], split["n_rows"],
+                                             split.get("test_rows_sha256"))
+    except (TypeError, KeyError):
+        raise ValueError(f"{model_path} records no test split (it was not trained by 'fastnn train --data'): "
+                         "evaluate the whole file without --test-split") from None
+    if rows != n_rows:
+        raise ValueError(f"{data_path} has {n_rows:,} rows but the model was trained on a file of {rows:,}: "
+                         "--test-split can only pick the held-out rows of that same file")
+    _, test, check = _split(n_rows, fraction, seed, data_path)
+    if fingerprint is not None and check != fingerprint:
+        raise ValueError(f"cannot reproduce the test split recorded in {model_path} (this NumPy draws different "
+                         "random numbers): evaluate the whole file without --test-split")
+    return test, f"{len(test):,} test rows held out in training (test split {fraction} of {rows:,} rows, seed {seed})"
+
+
+def _class_values(y, what):
+    """Class labels as comparable values: int64 for integer numbers, str for text."""
     y = np.asarray(y)
     if y.ndim != 1:
-        raise ValueError(f"{what}: labels must be one column, got shape {y.shape}")
+        raise ValueError(f"{what}: class labels must be one column, got shape {y.shape}")
+    if y.dtype.kind in "US":
+        return y.astype(str)
     if y.dtype.kind == "f":
         if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-            raise ValueError(f"{what}: class labels must be integers")
+            raise ValueError(f"{what}: class labels must be integers or text, found non-integer numbers (for "
+                             "numeric targets use --task regression)")
     elif y.dtype.kind not in "iub":
-        raise ValueError(f"{what}: class labels must be integers, got dtype {y.dtype}")
-    y = y.astype(np.int64)
-    if y.size and y.min() < 0:
-        raise ValueError(f"{what}: class labels must be >= 0, found {y.min()}")
+        raise ValueError(f"{what}: class labels must be integers or text, got dtype {y.dtype}")
+    return y.astype(np.int64)
+
+
+def _encode(values, classes, what):
+    """Index in ``classes`` (the labels by output unit) of every label in ``values``."""
+    found, inverse = np.unique(values, return_inverse=True)
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = [v for v in found.tolist() if v not in index]
+    if unknown:
+        shown = ", ".join(map(repr, unknown[:5])) + (", ..." if len(unknown) > 5 else "")
+        raise ValueError(f"{what} holds labels the model was not trained on ({shown}); its classes are "
+                         f"{_listing(classes)}")
+    return np.array([index[v] for v in found.tolist()], dtype=np.int64)[inverse.reshape(-1)]
+
+
+def _listing(values, limit=12):
+    values = [str(v) for v in values]
+    return ", ".join(values[:limit]) + (f", ... ({len(values)} in all)" if len(values) > limit else "")
+
+
+def _targets(y, n_outputs, what):
+    """Regression targets as float64 ``(n_samples, n_outputs)``."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise ValueError(f"{what}: regression targets must be numbers, got dtype {y.dtype}")
+    y = y.astype(np.float64).reshape(len(y), -1)
+    if n_outputs is not None and y.shape[1] != n_outputs:
+        raise ValueError(f"{what} has {y.shape[1]} target columns but the model has {n_outputs} outputs")
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"{what}: regression targets contain NaN or infinity")
     return y
 
 
-def _load_data(args, verbose=True):
-    """``(X_train, y_train), (X_test, y_test), class names``."""
-    from . import datasets
+def _is_regression(model):
+    return model.loss is not None and model.loss.name == "mse"
 
+
+def _model_classes(model):
+    """The labels a classifier's output units stand for (``0 .. K-1`` when the model records none)."""
+    if model.classes is not None:
+        return list(model.classes)
+    return list(range(2 if model.n_outputs == 1 else model.n_outputs))
+
+
+def _prepared(X, scaler, dtype, what):
+    """``X`` scaled and converted to the model's dtype, once (no float64 copy of integer data)."""
+    from ._validation import check_features
+
+    return check_features(X if scaler is None else scaler.transform(X, dtype=dtype), what, dtype)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------------------------
+
+def _training_data(args):
+    """``(X_train, X_test, labels_train, labels_test, names, metadata)`` for ``train``."""
     if args.dataset:
-        loader = datasets.load_mnist if args.dataset == "mnist" else datasets.load_fashion_mnist
-        (Xtr, ytr), (Xte, yte) = loader(verbose=verbose)
-        names = list(datasets.FASHION_MNIST_CLASSES) if args.dataset == "fashion-mnist" else None
-        return ((Xtr.reshape(len(Xtr), -1), ytr.astype(np.int64)),
-                (Xte.reshape(len(Xte), -1), yte.astype(np.int64)), names)
-    X, y = datasets.load_file(args.data, label_column=args.label_column)
-    if X.ndim != 2:
-        raise ValueError(f"{args.data}: features must form a 2-d table, got shape {X.shape}")
-    y = _integer_labels(y, args.data)
-    if X.shape[0] != y.shape[0]:
-        raise ValueError(f"{args.data}: {X.shape[0]} samples but {y.shape[0]} labels")
-    n_test = int(round(X.shape[0] * args.test_split))
-    if n_test < 1 or n_test >= X.shape[0]:
-        raise ValueError(f"{args.data}: --test-split {args.test_split} leaves no training or no test samples "
-                         f"of {X.shape[0]}")
-    perm = np.random.default_rng(getattr(args, "seed", 0)).permutation(X.shape[0])
-    test, train = perm[:n_test], perm[n_test:]
-    return (X[train], y[train]), (X[test], y[test]), None
-
-
-def _report(model, Xte, yte, names, threads, out):
-    n_classes = model.n_outputs
-    t0 = time.perf_counter()
-    scores = model.evaluate(Xte, yte, n_threads=threads)
-    pred = model.predict_classes(Xte, n_threads=threads)
-    out.write(f"test accuracy: {scores['accuracy']:.4f}  (test loss {scores['loss']:.4f}, {len(yte):,} samples, "
-              f"{time.perf_counter() - t0:.2f}s)\n")
-    out.write(format_confusion_matrix(confusion_matrix(yte, pred, n_classes), names) + "\n")
-    return scores
+        (Xtr, ytr), (Xte, yte), names = _read_builtin(args.dataset, verbose=not args.quiet)
+        return Xtr, Xte, ytr, yte, names, {"data": args.dataset}
+    X, y = _read_file(args.data, args.label_column)
+    train, test, fingerprint = _split(X.shape[0], args.test_split, args.seed, args.data)
+    metadata = {"data": os.path.basename(args.data),
+                "split": {"test_split": args.test_split, "seed": args.seed, "n_rows": int(X.shape[0]),
+                          "test_rows_sha256": fingerprint}}
+    return X[train], X[test], y[train], y[test], None, metadata
 
 
 def _train(args, out):
     import fastnn
 
     t_start = time.perf_counter()
-    (Xtr, ytr), (Xte, yte), names = _load_data(args, verbose=not args.quiet)
-    n_classes = int(max(ytr.max(), yte.max())) + 1
-    if n_classes < 2:
-        raise ValueError("the data holds a single class: nothing to classify")
+    Xtr, Xte, ytr, yte, names, metadata = _training_data(args)
+    what = args.data or args.dataset
     n_features = Xtr.shape[1]
+    regression = args.task == "regression"
+    if regression:
+        ytr, yte = _targets(ytr, None, what), _targets(yte, None, what)
+        y_mean, y_std = ytr.mean(axis=0), ytr.std(axis=0)
+        y_std[y_std == 0] = 1.0
+        n_outputs, classes = ytr.shape[1], None
+        fit_targets = ((ytr - y_mean) / y_std).astype(args.dtype)
+    else:
+        ytr, yte = _class_values(ytr, what), _class_values(yte, what)
+        classes = np.unique(np.concatenate([ytr, yte])).tolist()
+        if len(classes) < 2:
+            raise ValueError(f"{what}: the data holds a single class ({classes[0]}): nothing to classify")
+        ytr, yte = _encode(ytr, classes, what), _encode(yte, classes, what)
+        n_outputs, fit_targets = len(classes), ytr
+        if names is not None:
+            names = [names[c] for c in classes]
     widths = [n_features] + list(args.hidden)
+    output = "identity" if regression else "softmax"
     layers = [fastnn.Dense(a, b, args.activation) for a, b in zip(widths[:-1], widths[1:])]
-    layers.append(fastnn.Dense(widths[-1], n_classes, "softmax"))
+    layers.append(fastnn.Dense(widths[-1], n_outputs, output))
     model = fastnn.Sequential(layers, seed=args.seed, dtype=args.dtype)
     reg = fastnn.L1L2(l1=args.l1, l2=args.l2) if (args.l1 or args.l2) else None
-    model.compile("cross_entropy", fastnn.SGD(lr=args.lr, momentum=args.momentum, nesterov=args.nesterov
-                                              and args.momentum > 0), regularizer=reg)
+    model.compile("mse" if regression else "cross_entropy",
+                  fastnn.SGD(lr=args.lr, momentum=args.momentum, nesterov=args.nesterov and args.momentum > 0),
+                  regularizer=reg)
     scaler = fastnn.preprocessing.get_scaler(args.scale)
     if scaler is not None:
         scaler.fit(Xtr)
-        model.scaler = scaler
-    out.write(f"data: {Xtr.shape[0]:,} training and {Xte.shape[0]:,} test samples, {n_features} features, "
-              f"{n_classes} classes; scaling: {args.scale}\n")
-    out.write(f"model: {' -> '.join(map(str, widths + [n_classes]))} ({args.activation}, softmax), "
+    # Each part is scaled and converted to the model's dtype once; the raw arrays are then let go.
+    Xtr = _prepared(Xtr, scaler, model.dtype, f"{what} features")
+    Xte = _prepared(Xte, scaler, model.dtype, f"{what} features")
+    if regression:
+        out.write(f"data: {Xtr.shape[0]:,} training and {Xte.shape[0]:,} test samples, {n_features} features, "
+                  f"{n_outputs} target{'s' if n_outputs > 1 else ''} (mean {_listing(f'{v:.4g}' for v in y_mean)}, "
+                  f"std {_listing(f'{v:.4g}' for v in y_std)}; trained standardized, reported in their units); "
+                  f"scaling: {args.scale}\n")
+    else:
+        shown = f" ({_listing(classes)})" if args.data else ""
+        out.write(f"data: {Xtr.shape[0]:,} training and {Xte.shape[0]:,} test samples, {n_features} features, "
+                  f"{n_outputs} classes{shown}; scaling: {args.scale}\n")
+    out.write(f"model: {' -> '.join(map(str, widths + [n_outputs]))} ({args.activation}, {output}), "
               f"{model.n_params:,} parameters, {args.dtype}\n")
     out.flush()
     with contextlib.redirect_stdout(out):  # progress output goes where the report goes
-        history = model.fit(Xtr, ytr, epochs=args.epochs, batch_size=args.batch_size,
+        history = model.fit(Xtr, fit_targets, epochs=args.epochs, batch_size=args.batch_size,
                             validation_split=args.val_split, n_threads=args.threads, verbose=2 if args.quiet else 1)
     train_seconds = sum(history.history.get("seconds", []))
     out.write(f"trained {args.epochs} epochs in {train_seconds:.1f}s\n")
-    _report(model, Xte, yte, names, args.threads, out)
+    if regression:  # the output layer now predicts the targets in their own units
+        last = model.layers[-1]
+        last.weight *= y_std[:, None]
+        last.bias *= y_std
+        last.bias += y_mean
+    _report(model, Xte, yte, classes, names, args.threads, out, "test ")
     if args.save:
+        model.scaler, model.classes, model.metadata = scaler, classes, metadata
         model.save(args.save)
         out.write(f"saved model to {args.save}\n")
     out.write(f"total time {time.perf_counter() - t_start:.1f}s\n")
@@ -237,28 +450,66 @@ def _evaluate(args, out):
 
     model = fastnn.load(args.model)
     if model.loss is None:
-        model.compile("cross_entropy")
-    (_, _), (Xte, yte), names = _load_data(args, verbose=True)
-    if Xte.shape[1] != model.n_features:
-        raise ValueError(f"the data has {Xte.shape[1]} features but the model takes {model.n_features}")
-    if yte.size and yte.max() >= model.n_outputs:
-        raise ValueError(f"the data holds class {yte.max()} but the model has {model.n_outputs} outputs")
-    _report(model, Xte, yte, names, args.threads, out)
+        model.compile("cross_entropy" if model.layers[-1].activation == "softmax" else "mse")
+    if args.dataset:
+        _, (X, y), names = _read_builtin(args.dataset, verbose=True)
+        what, scope, prefix = args.dataset, f"the {args.dataset} test set", "test "
+    else:
+        X, y = _read_file(args.data, args.label_column)
+        what, names = args.data, None
+        if args.test_split:
+            rows, scope = _recorded_split(model, args.model, X.shape[0], args.data)
+            X, y, prefix = X[rows], y[rows], "test "
+        else:
+            scope, prefix = f"all {X.shape[0]:,} rows of {args.data}", ""
+    if X.shape[1] != model.n_features:
+        raise ValueError(f"the data has {X.shape[1]} features but the model takes {model.n_features}")
+    classes = None
+    if _is_regression(model):
+        y = _targets(y, model.n_outputs, what)
+    else:
+        classes = _model_classes(model)
+        y = _encode(_class_values(y, what), classes, what)
+        if names is not None:
+            names = [names[c] if isinstance(c, int) and 0 <= c < len(names) else "" for c in classes]
+    scaler, model.scaler = model.scaler, None  # applied here, once
+    X = _prepared(X, scaler, model.dtype, f"{what} features")
+    out.write(f"evaluating {args.model} on {scope}\n")
+    _report(model, X, y, classes, names, args.threads, out, prefix)
     return 0
 
 
+def _quiet_stdout():
+    """Point the standard output at /dev/null, so that the interpreter's last flush does not fail again after
+    the reader of a pipe went away (Python's recipe for SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file behind stdout
+        pass
+
+
 def main(argv=None, out=None):
-    """Run the command line; returns the exit status (0 success, 1 error, 2 bad arguments, 130 Ctrl-C)."""
+    """Run the command line; returns the exit status (0 success, 1 error, 2 bad arguments, 130 Ctrl-C, 141 the
+    output's reader went away, as with SIGPIPE)."""
     out = out if out is not None else sys.stdout
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.dataset and args.command == "train" and args.task == "regression":
+        parser.error("--task regression needs --data FILE (the built-in datasets are classification tasks)")
+    if args.dataset and args.command == "evaluate" and args.test_split:
+        parser.error("--test-split goes with --data; a built-in dataset is scored on its own test set")
     from .datasets import DatasetError
     from .io import ModelFileError
 
     try:
-        if args.command == "train":
-            return _train(args, out)
-        return _evaluate(args, out)
+        code = _train(args, out) if args.command == "train" else _evaluate(args, out)
+        out.flush()  # inside the try: a closed pipe shows up here
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 141
     except KeyboardInterrupt:
         sys.stderr.write("fastnn: interrupted\n")
         return 130

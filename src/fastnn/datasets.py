@@ -1,7 +1,8 @@
 """Datasets: IDX files (the MNIST format), MNIST and Fashion-MNIST, and users' own ``.npz`` / ``.csv`` files.
 
 ``load_mnist()`` and ``load_fashion_mnist()`` return ``(X_train, y_train), (X_test, y_test)`` as Keras does:
-uint8 images of shape ``(n, 28, 28)`` and uint8 labels. They look for the four files, in order, in
+uint8 images of shape ``(n, 28, 28)`` and uint8 labels (``flatten=True`` gives rows of 784 pixels and
+``scale=True`` float32 pixels in [0, 1], ready for a model). They look for the four files, in order, in
 
 1. ``$FASTNN_DATA/<name>/`` (``<name>`` is ``mnist`` or ``fashion-mnist``),
 2. the user cache directory, ``$XDG_CACHE_HOME/fastnn/<name>/`` (default ``~/.cache/fastnn/<name>/``),
@@ -20,6 +21,8 @@ import urllib.error
 import urllib.request
 
 import numpy as np
+
+from ._validation import check_int
 
 __all__ = ["read_idx", "load_mnist", "load_fashion_mnist", "load_file", "data_home", "DatasetError"]
 
@@ -246,7 +249,10 @@ def _fetch(name, filename, mirrors, timeout, verbose):
                        f"\nPut the four files ({', '.join(_FILES)}) in one of:\n  {where}")
 
 
-def _load(name, download, mirrors, timeout, verbose):
+def _load(name, download, mirrors, timeout, verbose, flatten, scale):
+    for value, what in ((flatten, "flatten"), (scale, "scale")):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{what} must be True or False, got {type(value).__name__}")
     paths = []
     for filename in _FILES:
         path = _find_local(name, filename)
@@ -263,11 +269,23 @@ def _load(name, download, mirrors, timeout, verbose):
                                f"(images {X.shape} {X.dtype}, labels {y.shape} {y.dtype})")
         if y.size and y.max() > 9:
             raise DatasetError(f"{name} {part} labels hold {int(y.max())}, expected 0-9")
-    return (Xtr, ytr), (Xte, yte)
+    return (_images(Xtr, flatten, scale), ytr), (_images(Xte, flatten, scale), yte)
 
 
-def load_mnist(download=True, mirrors=None, timeout=60, verbose=True):
-    """MNIST handwritten digits: ``(X_train, y_train), (X_test, y_test)``, uint8, images ``(n, 28, 28)``.
+def _images(X, flatten, scale):
+    """uint8 images ``(n, 28, 28)``, as rows ``(n, 784)`` if ``flatten``, as float32 in [0, 1] if ``scale``."""
+    if flatten:
+        X = X.reshape(X.shape[0], -1)
+    if scale:
+        X = X.astype(np.float32)
+        X /= 255  # in place: no float64 temporary
+    return X
+
+
+_LOAD_DOC = """{title}: ``(X_train, y_train), (X_test, y_test)``.
+
+    {extra}Images are uint8 of shape ``(n, 28, 28)`` (60,000 for training, 10,000 for testing) and labels uint8 in
+    0-9, unless ``flatten`` or ``scale`` ask otherwise.
 
     Parameters
     ----------
@@ -279,14 +297,38 @@ def load_mnist(download=True, mirrors=None, timeout=60, verbose=True):
         Seconds to wait on a connection.
     verbose : bool, default=True
         Show download progress.
+    flatten : bool, default=False
+        Return the images as rows of 784 pixels, shape ``(n, 784)``, as a model takes them.
+    scale : bool, default=False
+        Return float32 pixels in [0, 1] (``pixel / 255``) instead of uint8 0-255.
+
+    Returns
+    -------
+    (X_train, y_train), (X_test, y_test) : tuples of ndarray
+
+    Examples
+    --------
+    A first model in three lines:
+
+    >>> (X, y), (X_test, y_test) = fastnn.datasets.{func}(flatten=True, scale=True)  # doctest: +SKIP
+    >>> model = fastnn.Sequential([fastnn.Dense(784, 128, "relu"),  # doctest: +SKIP
+    ...                            fastnn.Dense(128, 10, "softmax")]).compile()
+    >>> model.fit(X, y, epochs=5).history["accuracy"][-1]  # doctest: +SKIP
     """
-    return _load("mnist", download, mirrors, timeout, verbose)
 
 
-def load_fashion_mnist(download=True, mirrors=None, timeout=60, verbose=True):
-    """Fashion-MNIST (Zalando's clothing images), like :func:`load_mnist`; class names in
-    :data:`FASHION_MNIST_CLASSES`."""
-    return _load("fashion-mnist", download, mirrors, timeout, verbose)
+def load_mnist(download=True, mirrors=None, timeout=60, verbose=True, *, flatten=False, scale=False):
+    return _load("mnist", download, mirrors, timeout, verbose, flatten, scale)
+
+
+def load_fashion_mnist(download=True, mirrors=None, timeout=60, verbose=True, *, flatten=False, scale=False):
+    return _load("fashion-mnist", download, mirrors, timeout, verbose, flatten, scale)
+
+
+load_mnist.__doc__ = _LOAD_DOC.format(title="MNIST handwritten digits", extra="", func="load_mnist")
+load_fashion_mnist.__doc__ = _LOAD_DOC.format(
+    title="Fashion-MNIST (Zalando's clothing images)", func="load_fashion_mnist",
+    extra="Class names, by label, are in :data:`FASHION_MNIST_CLASSES`. ")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -298,57 +340,110 @@ def load_file(path, label_column=-1):
 
     * ``.npz``: arrays ``X`` and ``y`` (or ``x``/``y``, ``data``/``target``, ``features``/``labels``), read
       with ``allow_pickle=False``.
-    * ``.csv``: numbers separated by commas, one sample a row, an optional header row; the label is the column
-      ``label_column`` (default: the last) and every other column is a feature.
+    * ``.csv`` (or ``.csv.gz``): values separated by commas, one sample a row, an optional header row; the label
+      is the column ``label_column`` (default: the last) and every other column is a feature. Features must be
+      numbers; labels may be numbers or text (class names such as ``setosa``; double quotes are allowed). A
+      first row whose feature fields are not all numbers is taken as the header.
+
+    Parameters
+    ----------
+    path : str or path-like
+    label_column : int, default=-1
+        CSV column holding the label; negative numbers count from the end.
 
     Returns
     -------
-    X : ndarray of shape (n_samples, n_features), float
-    y : ndarray of shape (n_samples,)
+    X : ndarray of shape (n_samples, n_features)
+        Numbers (float64 from a CSV).
+    y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        Labels: float64 when every CSV label is a number, otherwise strings.
+
+    Raises
+    ------
+    DatasetError
+        For a missing or unreadable file, non-numeric features, or a label column outside the table.
     """
+    label_column = check_int(label_column, "label_column")
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise DatasetError(f"{path}: no such file")
     lower = path.lower()
     if lower.endswith(".npz"):
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                keys = set(f.files)
-                for xk, yk in (("X", "y"), ("x", "y"), ("data", "target"), ("features", "labels")):
-                    if xk in keys and yk in keys:
-                        X, y = f[xk], f[yk]
-                        break
-                else:
-                    raise DatasetError(f"{path}: expected arrays 'X' and 'y' in the .npz, found {sorted(keys)}")
-        except (OSError, ValueError) as exc:
-            if isinstance(exc, DatasetError):
-                raise
-            raise DatasetError(f"{path}: cannot read .npz ({exc})") from exc
-        X, y = np.asarray(X), np.asarray(y)
-        if X.ndim > 2:
-            X = X.reshape(X.shape[0], -1)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        return X, y
-    if lower.endswith(".csv") or lower.endswith(".csv.gz"):
-        opener = gzip.open if lower.endswith(".gz") else open
-        try:
-            with opener(path, "rt") as f:
-                first = f.readline()
-                try:
-                    [float(v) for v in first.strip().split(",") if v.strip()]
-                    skip = 0
-                except ValueError:
-                    skip = 1
-            data = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)
-        except (OSError, ValueError) as exc:
-            raise DatasetError(f"{path}: cannot read CSV ({exc})") from exc
-        if data.shape[1] < 2:
-            raise DatasetError(f"{path}: a CSV needs at least one feature column and a label column")
-        col = label_column % data.shape[1] if -data.shape[1] <= label_column < data.shape[1] else None
-        if col is None:
-            raise DatasetError(f"{path}: label column {label_column} outside the {data.shape[1]} columns")
-        y = data[:, col]
-        X = np.delete(data, col, axis=1)
-        return X, y
-    raise DatasetError(f"{path}: unsupported file type (use .npz or .csv)")
+        X, y = _load_npz(path)
+    elif lower.endswith(".csv") or lower.endswith(".csv.gz"):
+        X, y = _load_csv(path, label_column)
+    else:
+        raise DatasetError(f"{path}: unsupported file type (use .npz or .csv)")
+    if X.dtype.kind not in "biuf":
+        raise DatasetError(f"{path}: features must be numbers, got dtype {X.dtype}")
+    if y.dtype.kind == "S":
+        y = y.astype(str)
+    return X, y
+
+
+def _load_npz(path):
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            keys = set(f.files)
+            for xk, yk in (("X", "y"), ("x", "y"), ("data", "target"), ("features", "labels")):
+                if xk in keys and yk in keys:
+                    X, y = f[xk], f[yk]
+                    break
+            else:
+                raise DatasetError(f"{path}: expected arrays 'X' and 'y' in the .npz, found {sorted(keys)}")
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, DatasetError):
+            raise
+        raise DatasetError(f"{path}: cannot read .npz ({exc})") from exc
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim > 2:
+        X = X.reshape(X.shape[0], -1)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    return X, y
+
+
+def _is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _load_csv(path, label_column):
+    opener = gzip.open if path.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt") as f:
+            first = f.readline()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: cannot read CSV ({exc})") from exc
+    fields = [v.strip().strip('"') for v in first.rstrip("\r\n").split(",")]
+    n_cols = len(fields)
+    if n_cols < 2:
+        raise DatasetError(f"{path}: a CSV needs at least one feature column and a label column")
+    if not -n_cols <= label_column < n_cols:
+        raise DatasetError(f"{path}: label column {label_column} outside the {n_cols} columns")
+    col = label_column % n_cols
+    features = [i for i in range(n_cols) if i != col]
+    skip = 0 if all(_is_number(fields[i]) for i in features) else 1  # a header row
+    read = dict(delimiter=",", skiprows=skip, quotechar='"')
+    try:
+        X = np.loadtxt(path, usecols=features, ndmin=2, **read)
+    except ValueError as exc:
+        raise DatasetError(f"{path}: cannot read CSV: the feature columns must hold numbers (only the label "
+                           f"column, {col}, may hold text): {exc}") from exc
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read CSV ({exc})") from exc
+    try:
+        text = np.char.strip(np.char.strip(np.loadtxt(path, usecols=[col], dtype=str, ndmin=1, **read)), '"')
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{path}: cannot read CSV label column {col} ({exc})") from exc
+    if text.size and np.any(text == ""):
+        row = int(np.nonzero(text == "")[0][0]) + skip + 1
+        raise DatasetError(f"{path}: line {row} has no label (column {col} is empty)")
+    try:
+        y = text.astype(np.float64)
+    except ValueError:
+        y = text  # class names
+    return X, y

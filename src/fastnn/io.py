@@ -8,7 +8,9 @@ A ZIP archive holding
   ``dtype``, ``layers`` (``[{"in_features", "out_features", "activation"}, ...]``), ``loss``, ``optimizer``,
   ``regularizer``, ``seed``, ``epochs_trained``, ``rng_state`` (the model's NumPy bit generator state),
   ``scaler`` (class, parameters and feature count, or null) and ``fit`` (null, or for a checkpoint the run's
-  ``epochs_done``, ``epochs`` and per-epoch history ``records``);
+  ``epochs_done``, ``epochs`` and per-epoch history ``records``); optionally ``classes`` (null, or the original
+  class labels by output unit: a list of integers, floats or strings, one per output) and ``metadata`` (a JSON
+  object of notes, such as how the training data was split), both absent from files of older fastnn;
 * ``parameters.npy``: the flat parameter buffer ``[W_0, b_0, W_1, b_1, ...]`` in the model's dtype;
 * ``velocity.npy``: the optimizer's momentum buffer, same shape and dtype;
 * ``scaler/<name>.npy``: the fitted scaler's float64 statistics, one per attribute.
@@ -19,12 +21,13 @@ it, so a truncated, corrupted or hostile file raises :class:`ModelFileError` and
 allocates memory sized by an unchecked header.
 
 Writes go to a temporary file in the same folder, are flushed and fsynced, then renamed over the target: a
-process killed at any moment leaves either the old file or the new one.
+process killed at any moment leaves either the old file or the new one. The file gets the permissions any new
+file of the user gets (``0o666`` less the umask).
 """
 import io
 import json
+import math
 import os
-import tempfile
 import zipfile
 
 import numpy as np
@@ -43,11 +46,35 @@ class ModelFileError(ValueError):
     """A model file is not a valid fastnn model (truncated, corrupted, from a newer format, or hostile)."""
 
 
+def _check_classes(classes, n_outputs):
+    """``classes`` as a list of Python scalars, or the reason it is not a valid list of class labels."""
+    if classes is None:
+        return None, None
+    if isinstance(classes, (str, bytes, dict)) or not hasattr(classes, "__iter__"):
+        return None, f"must be a list of class labels, got {type(classes).__name__}"
+    values = [c.item() if isinstance(c, np.generic) else c for c in classes]
+    for c in values:
+        if isinstance(c, bool) or not isinstance(c, (int, float, str)):
+            return None, f"must hold integers, floats or strings, found {c!r} ({type(c).__name__})"
+        if isinstance(c, float) and not math.isfinite(c):
+            return None, f"must hold finite numbers, found {c!r}"
+    if len(values) != n_outputs:
+        return None, f"holds {len(values)} labels but the model has {n_outputs} outputs"
+    if len(set(values)) != len(values):
+        return None, "holds a label twice"
+    return values, None
+
+
 def _header(model, fit_state=None):
     from . import __version__
 
     opt = model.optimizer
     reg = model.regularizer
+    classes, problem = _check_classes(model.classes, model.n_outputs)
+    if problem:
+        raise ValueError(f"model.classes {problem}")
+    if not isinstance(model.metadata, dict):
+        raise TypeError(f"model.metadata must be a dict, got {type(model.metadata).__name__}")
     scaler = None
     if model.scaler is not None:
         state = model.scaler.get_state()
@@ -68,6 +95,8 @@ def _header(model, fit_state=None):
         "rng_state": model._rng.bit_generator.state,
         "scaler": scaler,
         "fit": fit_state,
+        "classes": classes,
+        "metadata": model.metadata,
     }
 
 
@@ -84,14 +113,25 @@ def save(model, path, fit_state=None):
     and ``records``, the history's per-epoch values.
     """
     path = os.fspath(path)
-    header = json.dumps(_header(model, fit_state), indent=1).encode("utf-8")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot save to {path}: folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot save to {path}: it is a folder")
+    try:
+        header = json.dumps(_header(model, fit_state), indent=1, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"model.metadata must hold only JSON values (dicts, lists, strings, finite numbers, "
+                        f"booleans, None): {exc}") from None
+    if len(header) > MAX_HEADER_BYTES:
+        raise ValueError(f"the model's header would take {len(header)} bytes, more than the {MAX_HEADER_BYTES} "
+                         "a model file may hold: keep model.metadata small")
     members = [("header.json", header), ("parameters.npy", _npy_bytes(model.parameters)),
                ("velocity.npy", _npy_bytes(model._velocity))]
     if model.scaler is not None:
         for key, arr in sorted(model.scaler.get_state()["arrays"].items()):
             members.append((f"scaler/{key}.npy", _npy_bytes(arr)))
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    fd, tmp = _create_temporary(folder, "." + os.path.basename(path) + ".", ".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as z:
@@ -114,6 +154,21 @@ def save(model, path, fit_state=None):
             os.close(dfd)
     except OSError:  # pragma: no cover - platforms without directory fsync
         pass
+
+
+def _create_temporary(folder, prefix, suffix):
+    """A new file in ``folder`` opened for writing, as ``(fd, path)``.
+
+    Unlike ``tempfile.mkstemp`` (mode 0600) the file is created with mode 0666 and the umask applies, so the
+    saved model gets the permissions any file the user writes gets.
+    """
+    for _ in range(100):
+        tmp = os.path.join(folder, f"{prefix}{os.urandom(6).hex()}{suffix}")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file in {folder}")  # pragma: no cover
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -247,12 +302,17 @@ def _read_contents(z, path):
             if not isinstance(r, dict) or not all(isinstance(k, str) and isinstance(v, (int, float))
                                                   and not isinstance(v, bool) for k, v in r.items()):
                 _fail(path, "fit history records must map names to numbers")
+    classes, problem = _check_classes(header.get("classes"), layers[-1][1])
+    if problem:
+        _fail(path, f"header field 'classes' {problem}")
+    if header.get("metadata") is not None and not isinstance(header["metadata"], dict):
+        _fail(path, "header field 'metadata' must be an object")
     return header, layers, seed, epochs, params, velocity, scaler, rng_state
 
 
 def load(path):
     """Read a model written by :func:`save`; returns a compiled :class:`~fastnn.Sequential` (when a loss was
-    saved) with its weights, optimizer state, random state and scaler.
+    saved) with its weights, optimizer state, random state, scaler, ``classes`` and ``metadata``.
 
     Raises
     ------
@@ -312,6 +372,8 @@ def load(path):
     model.scaler = scaler
     model.epochs_trained = epochs
     model._fit_state = header.get("fit")
+    model.classes = None if header.get("classes") is None else list(header["classes"])
+    model.metadata = dict(header.get("metadata") or {})
     if rng_state is not None:
         try:
             if not isinstance(rng_state, dict) or rng_state.get("bit_generator") != "PCG64":

@@ -390,7 +390,7 @@ class Sequential:
         """Validated inputs of the model's dtype, transformed by ``scaler`` (default :attr:`scaler`) if any."""
         scaler = self.scaler if scaler is None else scaler
         if scaler is not None:
-            X = scaler.transform(X)
+            X = scaler.transform(X, dtype=self.dtype)  # straight into the model's dtype: no float64 copy
         return check_features(X, name, self.dtype, self.n_features)
 
     def save(self, path):

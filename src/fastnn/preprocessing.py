@@ -1,23 +1,57 @@
 """Feature scaling with scikit-learn's words: ``fit``, ``transform``, ``fit_transform``, ``inverse_transform``
 and fitted attributes ending in ``_``.
 
-Statistics are computed in float64; results keep the input's dtype when it is float32 or float64 (other
-numeric inputs become float64). NaN or infinite values, wrong shapes, empty input and ``transform`` before
-``fit`` raise clear errors. Every scaler can be stored and restored with :meth:`get_state` / ``from_state``
-(plain numbers and arrays, no pickle); :func:`fastnn.save` uses this.
+Statistics are accumulated in float64, a block of rows at a time, so fitting never copies the data. Results are
+float64 for float64 input and float32 otherwise (integers, such as uint8 pixels, and float32), or the ``dtype``
+given to ``transform``; they are computed block by block, so no full-size float64 temporary is made. NaN or
+infinite values, wrong shapes, empty input and ``transform`` before ``fit`` raise clear errors. Every scaler can
+be stored and restored with :meth:`get_state` / ``from_state`` (plain numbers and arrays, no pickle);
+:func:`fastnn.save` uses this.
 """
 import numbers
 
 import numpy as np
 
 from . import _kernels
-from ._validation import check_features
+from ._validation import check_dtype, check_features
 
 __all__ = ["StandardScaler", "MinMaxScaler", "LogScaler", "scaler_from_state", "get_scaler"]
 
+# Rows are processed in blocks of at most this many float64 bytes (and at most _BLOCK_ROWS rows), which bounds
+# the temporaries of fit and transform whatever the size of the data.
+_BLOCK_BYTES = 1 << 22
+_BLOCK_ROWS = 4096
+
 
 def _check(X, name="X", n_features=None):
+    """``X`` validated. Integer and boolean arrays are kept as they are (they are always finite; checking one row
+    checks their type and shape), so that uint8 pixels are never copied to float64 as a whole."""
+    if isinstance(X, np.ndarray) and X.dtype.kind in "biu" and X.ndim == 2:
+        check_features(X[:1], name, n_features=n_features, fitted_by="the scaler was fitted on")
+        return X
     return check_features(X, name, n_features=n_features, fitted_by="the scaler was fitted on")
+
+
+def _blocks(X):
+    """Slices of ``X``'s rows, each small enough for a float64 temporary of ``_BLOCK_BYTES``."""
+    step = max(1, min(_BLOCK_ROWS, _BLOCK_BYTES // (8 * X.shape[1])))
+    return [slice(i, min(i + step, X.shape[0])) for i in range(0, X.shape[0], step)]
+
+
+def _output_dtype(X, dtype):
+    """``dtype`` when given, else float64 for float64 input and float32 for anything else."""
+    if dtype is not None:
+        return check_dtype(dtype)
+    return np.dtype(np.float64) if X.dtype == np.float64 else np.dtype(np.float32)
+
+
+def _map_blocks(X, func, dtype):
+    """``func`` (float64 block -> float64 block, free to work in place) applied to ``X`` block by block into a new
+    array of ``dtype``."""
+    out = np.empty(X.shape, dtype=_output_dtype(X, dtype))
+    for rows in _blocks(X):
+        out[rows] = func(np.array(X[rows], dtype=np.float64))
+    return out
 
 
 class _Scaler:
@@ -39,9 +73,28 @@ class _Scaler:
         self.n_samples_seen_ = X.shape[0]
         return self
 
-    def fit_transform(self, X, y=None):
-        """Fit to ``X``, then transform it."""
-        return self.fit(X).transform(X)
+    def fit_transform(self, X, y=None, dtype=None):
+        """Fit to ``X``, then transform it (see ``transform`` for ``dtype``)."""
+        return self.fit(X).transform(X, dtype=dtype)
+
+    def transform(self, X, dtype=None):
+        """Scale ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        dtype : {'float32', 'float64'}, optional
+            Type of the result; default float64 for float64 input and float32 otherwise (integers included).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+        """
+        return _map_blocks(self._fitted_input(X), self._forward, dtype)
+
+    def inverse_transform(self, X, dtype=None):
+        """Undo ``transform`` (``dtype`` as there)."""
+        return _map_blocks(self._fitted_input(X), self._inverse, dtype)
 
     def get_params(self):
         return {}
@@ -113,12 +166,25 @@ class StandardScaler(_Scaler):
         return {"with_mean": self.with_mean, "with_std": self.with_std}
 
     def fit(self, X, y=None):
+        """Compute ``mean_``, ``var_`` and ``scale_`` of ``X`` (n_samples, n_features): two passes over blocks of
+        rows with float64 sums, the second with scikit-learn's correction term for rounding in the mean."""
         X = _check(X)
-        mean = X.mean(axis=0, dtype=np.float64)
-        var = X.var(axis=0, dtype=np.float64)
+        n = X.shape[0]
+        total = np.zeros(X.shape[1])
+        for rows in _blocks(X):
+            total += X[rows].sum(axis=0, dtype=np.float64)
+        mean = total / n
+        squares = np.zeros(X.shape[1])
+        correction = np.zeros(X.shape[1])
+        for rows in _blocks(X):
+            d = X[rows] - mean  # float64, one block
+            correction += d.sum(axis=0)
+            d *= d
+            squares += d.sum(axis=0)
+            del d  # before the next block's is made
+        var = np.maximum((squares - correction ** 2 / n) / n, 0.0)
         # Variances within rounding noise of zero mark constant features (scikit-learn's rule).
         eps = np.finfo(np.float64).eps
-        n = X.shape[0]
         constant = var <= n * eps * var + (n * mean * eps) ** 2
         scale = np.where(constant, 1.0, np.sqrt(var))
         self.mean_ = mean if self.with_mean else np.zeros_like(mean)
@@ -126,13 +192,15 @@ class StandardScaler(_Scaler):
         self.scale_ = scale if self.with_std else np.ones_like(scale)
         return self._fitted_on(X)
 
-    def transform(self, X):
-        X = self._fitted_input(X)
-        return ((X - self.mean_) / self.scale_).astype(X.dtype, copy=False)
+    def _forward(self, block):
+        block -= self.mean_
+        block /= self.scale_
+        return block
 
-    def inverse_transform(self, X):
-        X = self._fitted_input(X)
-        return (X * self.scale_ + self.mean_).astype(X.dtype, copy=False)
+    def _inverse(self, block):
+        block *= self.scale_
+        block += self.mean_
+        return block
 
     def _validate_state(self):
         if np.any(self.scale_ <= 0):
@@ -174,9 +242,10 @@ class MinMaxScaler(_Scaler):
         return {"feature_range": list(self.feature_range)}
 
     def fit(self, X, y=None):
+        """Compute the minimum and maximum of each feature of ``X`` (n_samples, n_features)."""
         X = _check(X)
         lo, hi = self.feature_range
-        self.data_min_ = X.min(axis=0).astype(np.float64)
+        self.data_min_ = X.min(axis=0).astype(np.float64)  # in X's own dtype: no temporary copy
         self.data_max_ = X.max(axis=0).astype(np.float64)
         self.data_range_ = self.data_max_ - self.data_min_
         rng = np.where(self.data_range_ == 0, 1.0, self.data_range_)
@@ -184,13 +253,15 @@ class MinMaxScaler(_Scaler):
         self.min_ = lo - self.data_min_ * self.scale_
         return self._fitted_on(X)
 
-    def transform(self, X):
-        X = self._fitted_input(X)
-        return (X * self.scale_ + self.min_).astype(X.dtype, copy=False)
+    def _forward(self, block):
+        block *= self.scale_
+        block += self.min_
+        return block
 
-    def inverse_transform(self, X):
-        X = self._fitted_input(X)
-        return ((X - self.min_) / self.scale_).astype(X.dtype, copy=False)
+    def _inverse(self, block):
+        block -= self.min_
+        block /= self.scale_
+        return block
 
     def _validate_state(self):
         if np.any(self.scale_ == 0):
@@ -219,26 +290,30 @@ class LogScaler(_Scaler):
 
     @staticmethod
     def _check_non_negative(X, name):
-        if np.any(X < 0):
-            col = int(np.nonzero((X < 0).any(axis=0))[0][0])
-            raise ValueError(f"{name} has negative values (feature {col}, minimum {X[:, col].min()!r}): "
+        low = X.min(axis=0)
+        if np.any(low < 0):
+            col = int(np.nonzero(low < 0)[0][0])
+            raise ValueError(f"{name} has negative values (feature {col}, minimum {low[col].item()!r}): "
                              "LogScaler needs non-negative features; shift them or use StandardScaler")
 
     def fit(self, X, y=None):
+        """Check that ``X`` (n_samples, n_features) is non-negative and record each feature's maximum."""
         X = _check(X)
         self._check_non_negative(X, "X")
         self.data_max_ = X.max(axis=0).astype(np.float64)
         return self._fitted_on(X)
 
-    def transform(self, X):
+    def transform(self, X, dtype=None):
         X = self._fitted_input(X)
         self._check_non_negative(X, "X")
-        return np.log1p(X)
+        return _map_blocks(X, lambda block: np.log1p(block, out=block), dtype)
 
-    def inverse_transform(self, X):
-        X = self._fitted_input(X)
+    transform.__doc__ = _Scaler.transform.__doc__
+
+    def inverse_transform(self, X, dtype=None):
+        """``expm1(X)`` (``dtype`` as in ``transform``); values whose result overflows raise ``ValueError``."""
         with np.errstate(over="ignore"):
-            out = np.expm1(X)
+            out = _map_blocks(self._fitted_input(X), lambda block: np.expm1(block, out=block), dtype)
         if not _kernels.all_finite(out):
             raise ValueError("X holds values too large to invert (expm1 overflows)")
         return out
