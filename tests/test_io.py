@@ -47,7 +47,7 @@ def test_everything_is_stored(tmp_path, trained):
     fastnn.save(model, path)
     loaded = fastnn.load(path)
     np.testing.assert_array_equal(loaded.parameters, model.parameters)
-    np.testing.assert_array_equal(loaded._velocity, model._velocity)
+    np.testing.assert_array_equal(loaded._state, model._state)
     assert loaded.optimizer.get_config() == model.optimizer.get_config()
     assert (loaded.regularizer.l1, loaded.regularizer.l2) == (model.regularizer.l1, model.regularizer.l2)
     assert type(loaded.scaler) is fastnn.StandardScaler
@@ -66,8 +66,8 @@ def test_format_is_documented_zip_without_pickle(tmp_path, trained):
     with zipfile.ZipFile(path) as z:
         names = set(z.namelist())
         header = json.loads(z.read("header.json"))
-    assert {"header.json", "parameters.npy", "velocity.npy"} <= names
-    assert header["format"] == "fastnn-model" and header["format_version"] == 1
+    assert {"header.json", "parameters.npy", "optimizer_state.npy"} <= names
+    assert header["format"] == "fastnn-model" and header["format_version"] == 2
     assert header["layers"][0] == {"in_features": 6, "out_features": 20, "activation": "relu"}
     with np.load(path, allow_pickle=False) as f:  # the arrays are plain .npy members
         np.testing.assert_array_equal(f["parameters"], model.parameters)
@@ -101,14 +101,17 @@ BAD_FILES = [
     ("activation", dict(header=lambda h: h["layers"][0].update(activation="os.system")), "unknown activation"),
     ("no layers", dict(header=lambda h: h.update(layers=[])), "layers is outside"),
     ("bool as int", dict(header=lambda h: h["layers"][0].update(in_features=True)), "wrong type"),
-    ("bad lr", dict(header=lambda h: h["optimizer"].update(lr=-1)), "lr must be > 0"),
+    ("bad lr", dict(header=lambda h: h["optimizer"]["config"].update(lr=-1)), "lr must be > 0"),
+    ("bad optimizer", dict(header=lambda h: h["optimizer"].update(name="Adagrad")), "unknown optimizer"),
+    ("state rows", dict(header=lambda h: h["optimizer"].update(n_state=2)), r"holds float32 \(1, "),
+    ("negative step", dict(header=lambda h: h["optimizer"].update(step=-3)), "step is negative"),
     ("bad loss", dict(header=lambda h: h.update(loss="hinge")), "unknown loss"),
     ("bad rng", dict(header=lambda h: h.update(rng_state={"bit_generator": "MT19937"})), "random state"),
     ("params shape", dict(members={"parameters.npy": None}), "holds float32"),
     ("params dtype", dict(members={"parameters.npy": "f8"}), "holds float64"),
     ("nan params", dict(members={"parameters.npy": "nan"}), "NaN"),
     ("pickled params", dict(members={"parameters.npy": "object"}), "holds object|not a valid"),
-    ("missing velocity", dict(drop=("velocity.npy",)), "missing member velocity.npy"),
+    ("missing state", dict(drop=("optimizer_state.npy",)), "missing member optimizer_state.npy"),
     ("scaler mismatch", dict(header=lambda h: h["scaler"].update(n_features_in_=7)), "scaler expects 7"),
     ("no header", dict(drop=("header.json",)), "no header.json"),
     ("classes count", dict(header=lambda h: h.update(classes=["a", "b"])), "holds 2 labels but the model has 3"),

@@ -136,7 +136,7 @@ def test_history_and_validation_data(rng):
     y = (X[:, 0] > 0).astype(int)
     model = make_model([5, 8, 2], ["relu", "softmax"], "float32")
     h = model.fit(X[:100], y[:100], epochs=3, batch_size=20, validation_data=(X[100:], y[100:]), verbose=0)
-    keys = {"loss", "accuracy", "val_loss", "val_accuracy", "iterations", "seconds"}
+    keys = {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "iterations", "seconds"}
     assert set(h.history) == keys
     assert len(h) == 3 and h.epoch == [0, 1, 2] and h["iterations"] == [5, 5, 5]
     ev = model.evaluate(X[100:], y[100:])
@@ -306,7 +306,7 @@ def test_copies_keep_layer_views_and_optimizer_state(how, rng):
         assert np.shares_memory(layer.weight, twin.parameters) and np.shares_memory(layer.bias, twin.parameters)
         assert not np.shares_memory(layer.weight, model.parameters)
         np.testing.assert_array_equal(layer.weight, original.weight)
-    np.testing.assert_array_equal(twin._velocity, model._velocity)
+    np.testing.assert_array_equal(twin._state, model._state)
     # both continue identically: momentum and the shuffling generator came along
     model.fit(X, y, epochs=1, batch_size=16, verbose=0)
     twin.fit(X, y, epochs=1, batch_size=16, verbose=0)

@@ -63,7 +63,7 @@ def test_resume_reaches_the_uninterrupted_weights(tmp_path, data):
     resumed = make(seed=123)  # a fresh process would build the model again, from any seed
     hist = resumed.fit(X, y, epochs=5, batch_size=32, verbose=0, validation_split=0.1, checkpoint=path, resume=True)
     np.testing.assert_array_equal(resumed.parameters, reference.parameters)
-    np.testing.assert_array_equal(resumed._velocity, reference._velocity)
+    np.testing.assert_array_equal(resumed._state, reference._state)
     assert hist["loss"] == ref_hist["loss"] and hist.epoch == list(range(5))
     assert resumed.epochs_trained == 5
 

@@ -12,12 +12,13 @@ Sequential([Dense(784, 256, activation='relu'), Dense(256, 10, activation='softm
 """
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import datasets, preprocessing
+from . import callbacks, datasets, preprocessing, schedules
 from .io import ModelFileError, load, save
 from .layers import Dense, Linear
-from .losses import BinaryCrossEntropy, CrossEntropy, MeanSquaredError
+from . import losses
+from .losses import BinaryCrossEntropy, CrossEntropy, Huber, MeanAbsoluteError, MeanSquaredError
 from .model import History, Sequential
-from .optim import SGD
+from .optim import SGD, Adam, AdamW, RMSprop
 from .preprocessing import LogScaler, MinMaxScaler, StandardScaler
 from .regularizers import L1, L1L2, L2
 
@@ -33,7 +34,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
-    "Sequential", "History", "Dense", "Linear", "SGD", "L1", "L2", "L1L2",
-    "CrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "StandardScaler", "MinMaxScaler", "LogScaler",
+    "Sequential", "History", "Dense", "Linear", "SGD", "Adam", "AdamW", "RMSprop", "L1", "L2", "L1L2",
+    "CrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "Huber", "MeanAbsoluteError", "losses",
+    "callbacks", "schedules", "StandardScaler", "MinMaxScaler", "LogScaler",
     "load", "save", "ModelFileError", "datasets", "preprocessing", "blas_in_use", "__version__",
 ]

@@ -20,7 +20,7 @@ cimport cython
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport (exp, expf, expm1, expm1f, log, logf, log1p, log1pf, tanh, tanhf, fabs, fabsf, erf, erff,
-                        isfinite, NAN)
+                        isfinite, NAN, sqrt, sqrtf, cos, floor, pow)
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 from libc.stdint cimport int64_t, int32_t, uint32_t, uint64_t
@@ -120,6 +120,8 @@ ELU_ALPHA = 1.0
 LOSS_MSE = 0
 LOSS_CROSS_ENTROPY = 1
 LOSS_BINARY_CROSS_ENTROPY = 2
+LOSS_HUBER = 3
+LOSS_MAE = 4
 
 cdef enum:
     IDENTITY = 0
@@ -138,11 +140,13 @@ cdef extern from *:
     #define FASTNN_ELU_ALPHA 1.0
     #define FASTNN_SQRT1_2 0.70710678118654752440
     #define FASTNN_INV_SQRT_2PI 0.39894228040143267794
+    #define FASTNN_PI 3.14159265358979323846
     """
     const double LEAKY_SLOPE_C "FASTNN_LEAKY_SLOPE"
     const double ELU_ALPHA_C "FASTNN_ELU_ALPHA"
     const double M_SQRT1_2_C "FASTNN_SQRT1_2"
     const double INV_SQRT_2PI_C "FASTNN_INV_SQRT_2PI"
+    const double M_PI_C "FASTNN_PI"
 
 assert LEAKY_SLOPE == LEAKY_SLOPE_C and ELU_ALPHA == ELU_ALPHA_C
 
@@ -150,6 +154,28 @@ cdef enum:
     MSE = 0
     CROSS_ENTROPY = 1
     BINARY_CROSS_ENTROPY = 2
+    HUBER = 3
+    MAE = 4
+
+# Optimizer kinds, learning-rate schedule kinds, and the layout of the float64 array that carries an optimizer's
+# settings from Python (fastnn.optim builds it).
+OPT_SGD, OPT_ADAM, OPT_ADAMW, OPT_RMSPROP = 0, 1, 2, 3
+SCHED_CONSTANT, SCHED_COSINE, SCHED_EXPONENTIAL, SCHED_ONECYCLE = 0, 1, 2, 3
+HYPER_FIELDS = ("kind", "lr", "momentum", "nesterov", "weight_decay", "l1", "l2", "beta1", "beta2", "eps", "alpha",
+                "amsgrad", "sched_kind", "sched0", "sched1", "sched2", "sched3", "sched4", "sched5")
+HYPER_SIZE = len(HYPER_FIELDS)
+
+cdef enum:
+    K_SGD = 0
+    K_ADAM = 1
+    K_ADAMW = 2
+    K_RMSPROP = 3
+
+cdef enum:
+    S_CONSTANT = 0
+    S_COSINE = 1
+    S_EXPONENTIAL = 2
+    S_ONECYCLE = 3
 
 # Every product is split by the columns (units) of a layer into blocks: about one block per COLUMN_BLOCK_MIN * 2
 # units, at least two for layers of COLUMN_BLOCK_MIN units or more, at most COLUMN_BLOCKS_MAX. Each extra block
@@ -359,29 +385,49 @@ cdef void _activation_backward(int act, const floating *a, const floating *z, fl
 # Output layer: loss per sample and gradient with respect to the logits, fused
 # ---------------------------------------------------------------------------------------------------------------
 
+cdef struct Data:
+    # What one call trains or evaluates on, indexed by sample: integer labels or K targets a sample (one is
+    # NULL), and optional per-sample weights. targets and weights point to values of the engine's dtype.
+    const int32_t *labels
+    const void *targets
+    const void *weights
+
+
+cdef inline bint _on_output(int loss) noexcept nogil:
+    """Whether ``loss`` compares the activated output with the targets (regression losses), rather than taking
+    the logits (the cross-entropies, which fuse their activation in)."""
+    return loss == MSE or loss == HUBER or loss == MAE
+
+
 cdef void _output_rows(int loss, int act, floating *z, floating *d, Py_ssize_t n_rows, Py_ssize_t K,
-                       const int32_t *labels, const floating *targets, const int64_t *rows,
-                       Py_ssize_t first, floating scale, floating *sample_loss, floating *sample_correct,
-                       bint want_grad) noexcept nogil:
+                       const Data *data, const int64_t *rows, Py_ssize_t first, floating scale, double delta,
+                       floating *sample_loss, floating *sample_correct, bint want_grad) noexcept nogil:
     """Loss, accuracy and logit gradient for ``n_rows`` rows.
 
     ``z`` holds the last layer's pre-activation (for cross-entropy and binary cross-entropy) or its output (for
-    mean squared error); on return it holds the output (probabilities). For mean squared error ``d`` receives
-    the gradient with respect to the output: the caller multiplies it by the activation's derivative. Row ``r`` belongs to sample
-    ``rows[r]`` when ``rows`` is not NULL, else to sample ``first + r``. Targets come from ``labels`` (integer
-    classes) when not NULL, else from ``targets`` (``K`` values a sample). The gradient is written to ``d`` when
-    ``want_grad``, already divided by the batch size through ``scale``.
+    the regression losses, see ``_on_output``); on return it holds the output (probabilities). For the
+    regression losses ``d`` receives the gradient with respect to the output: the caller multiplies it by the
+    activation's derivative. Row ``r`` belongs to sample ``rows[r]`` when ``rows`` is not NULL, else to sample
+    ``first + r``. Targets come from ``labels`` (integer classes) when not NULL, else from ``targets`` (``K``
+    values a sample), both in ``data``. The gradient is written to ``d`` when ``want_grad``, multiplied by ``scale`` (1 / batch
+    size, or 1 / the batch's weight sum) and by the sample's weight when ``weights`` is not NULL. ``delta`` is
+    the Huber loss's threshold. Per-sample losses are not weighted.
     """
     cdef Py_ssize_t r, k, i, y, amax, tmax
     cdef floating *zr
     cdef floating *dr
     cdef const floating *tr
     cdef floating m, s, v, t, zy, tz, tsum, logs, lsum, tbest, hits, inv_k = 1.0 / K
+    cdef floating sr, dl = delta
+    cdef const int32_t *labels = data.labels
+    cdef const floating *targets = <const floating *> data.targets
+    cdef const floating *weights = <const floating *> data.weights
     for r in range(n_rows):
         i = rows[r] if rows != NULL else first + r
         zr = z + r * K
         dr = d + r * K
         tr = targets + i * K if labels == NULL else NULL
+        sr = scale * weights[i] if weights != NULL else scale
         if loss == CROSS_ENTROPY:
             m = zr[0]
             amax = 0
@@ -422,11 +468,11 @@ cdef void _output_rows(int loss, int act, floating *z, floating *d, Py_ssize_t n
             if want_grad:
                 if labels != NULL:
                     for k in range(K):
-                        dr[k] = zr[k] * scale
-                    dr[y] -= scale
+                        dr[k] = zr[k] * sr
+                    dr[y] -= sr
                 else:
                     for k in range(K):
-                        dr[k] = (zr[k] - tr[k]) * scale
+                        dr[k] = (zr[k] - tr[k]) * sr
         elif loss == BINARY_CROSS_ENTROPY:
             lsum = 0
             hits = 0
@@ -438,16 +484,37 @@ cdef void _output_rows(int loss, int act, floating *z, floating *d, Py_ssize_t n
                 v = 1 / (1 + _exp(-v))
                 zr[k] = v
                 if want_grad:
-                    dr[k] = (v - t) * (scale * inv_k)
+                    dr[k] = (v - t) * (sr * inv_k)
             sample_loss[r] = lsum * inv_k
             sample_correct[r] = hits * inv_k
+        elif loss == HUBER:  # PyTorch's HuberLoss: 0.5 e^2 within delta, delta (|e| - delta / 2) beyond
+            lsum = 0
+            for k in range(K):
+                v = zr[k] - tr[k]
+                t = _abs(v)
+                lsum += 0.5 * v * v if t <= dl else dl * (t - 0.5 * dl)
+                if want_grad:
+                    v = v if v < dl else dl
+                    v = v if v > -dl else -dl
+                    dr[k] = v * (sr * inv_k)
+            sample_loss[r] = lsum * inv_k
+            sample_correct[r] = 0
+        elif loss == MAE:  # PyTorch's L1Loss; the gradient of |e| at e = 0 is 0
+            lsum = 0
+            for k in range(K):
+                v = zr[k] - tr[k]
+                lsum += _abs(v)
+                if want_grad:
+                    dr[k] = ((v > 0) - (v < 0)) * (sr * inv_k)
+            sample_loss[r] = lsum * inv_k
+            sample_correct[r] = 0
         else:  # mean squared error on the output
             lsum = 0
             for k in range(K):
                 v = zr[k] - tr[k]
                 lsum += v * v
                 if want_grad:
-                    dr[k] = 2 * v * (scale * inv_k)
+                    dr[k] = 2 * v * (sr * inv_k)
             sample_loss[r] = lsum * inv_k
             sample_correct[r] = 0
 
@@ -459,6 +526,7 @@ cdef void _output_rows(int loss, int act, floating *z, floating *d, Py_ssize_t n
 cdef struct Net:
     int n_layers
     int loss
+    double loss_param   # the Huber loss's delta
     int *width          # width[0] = inputs, width[l + 1] = outputs of layer l
     int *blocks         # blocks[i]: number of column blocks width[i] is split into (fixed by the width alone)
     int *act            # activation of layer l
@@ -466,7 +534,8 @@ cdef struct Net:
     Py_ssize_t *b_off   # offset of b_l
     void *params        # flat parameters [W_0, b_0, W_1, b_1, ...]
     void *grads         # same layout
-    void *velocity      # same layout (momentum buffer)
+    void *state         # optimizer state: rows of n_params values (momentum; Adam's moments; ...)
+    Py_ssize_t n_params # stride between the rows of state
     void **A            # A[0]: batch input (cap x width[0]); A[l + 1]: output of layer l (cap x width[l + 1])
     void **D            # D[l + 1]: gradient w.r.t. the pre-activation of layer l (cap x width[l + 1])
     void **Z            # Z[l + 1]: pre-activation of layer l when its derivative needs it (GELU), else NULL
@@ -478,12 +547,23 @@ cdef struct Net:
 
 
 cdef struct Hyper:
-    double lr
-    double momentum
+    int kind            # optimizer: OPT_SGD, OPT_ADAM, OPT_ADAMW, OPT_RMSPROP
+    double lr           # learning rate of the current step (from the schedule)
+    double momentum     # SGD and RMSprop
     bint nesterov
-    double weight_decay
-    double l1
+    double weight_decay # SGD, Adam, RMSprop: added to the weights' gradient; AdamW: decoupled
+    double l1           # the model's regularizer, added to the weights' gradient
     double l2
+    double beta1        # Adam(W)
+    double beta2
+    double eps          # Adam(W), RMSprop
+    double alpha        # RMSprop's smoothing constant
+    bint amsgrad
+    double bc1          # Adam's bias corrections of the current step: 1 - beta1^t and sqrt(1 - beta2^t)
+    double bc2_sqrt
+    Py_ssize_t stride   # distance between the optimizer's state rows (n_params)
+    int sched_kind      # learning-rate schedule: SCHED_CONSTANT, SCHED_COSINE, SCHED_EXPONENTIAL, SCHED_ONECYCLE
+    double sched[6]
 
 
 cdef inline floating *_offset(floating *p, Py_ssize_t k) noexcept nogil:
@@ -574,29 +654,28 @@ cdef void _gather_rows(floating *dst, const floating *X, const int64_t *rows, Py
         memcpy(dst + r * n_in, X + rows[r] * n_in, n_in * sizeof(floating))
 
 
-cdef void _loss_rows(Net *net, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t B,
-                     const int32_t *labels, const floating *targets, const int64_t *rows, Py_ssize_t first,
-                     floating *sample_loss, floating *sample_correct, bint want_grad) noexcept nogil:
+cdef void _loss_rows(Net *net, Py_ssize_t r0, Py_ssize_t r1, const Data *data, const int64_t *rows,
+                     Py_ssize_t first, floating scale, floating *sample_loss, floating *sample_correct,
+                     bint want_grad) noexcept nogil:
     cdef int L = net.n_layers, K = net.width[L]
     cdef floating *a = (<floating *> net.A[L]) + r0 * K
     cdef floating *d = (<floating *> net.D[L]) + r0 * K
-    _output_rows(net.loss, net.act[L - 1], a, d, r1 - r0, K, labels, targets, rows + r0 if rows != NULL else NULL,
-                 first + r0, <floating> (1.0 / B), sample_loss + r0, sample_correct + r0, want_grad)
-    if net.loss == MSE and want_grad:
+    _output_rows(net.loss, net.act[L - 1], a, d, r1 - r0, K, data, rows + r0 if rows != NULL else NULL,
+                 first + r0, scale, net.loss_param, sample_loss + r0, sample_correct + r0, want_grad)
+    if _on_output(net.loss) and want_grad:
         _activation_backward(net.act[L - 1], a, _offset(<floating *> net.Z[L], r0 * K), d, r1 - r0, K, K)
 
 
-cdef void _loss(Net *net, Py_ssize_t B, const int32_t *labels, const floating *targets, const int64_t *rows,
-                Py_ssize_t first, floating *sample_loss, floating *sample_correct, bint want_grad,
-                int nt) noexcept nogil:
+cdef void _loss(Net *net, Py_ssize_t B, const Data *data, const int64_t *rows, Py_ssize_t first, floating scale,
+                floating *sample_loss, floating *sample_correct, bint want_grad, int nt) noexcept nogil:
     """Output activation, per-sample loss and accuracy, and (``want_grad``) ``D[L]``, split by rows."""
     cdef Py_ssize_t c, n_chunks = min(<Py_ssize_t> nt, max(<Py_ssize_t> 1, B // MIN_ROWS_PER_THREAD))
     if n_chunks <= 1 or B * net.width[net.n_layers] * 16 < PARALLEL_MIN_WORK:  # ~16 flops an element
-        _loss_rows(net, 0, B, B, labels, targets, rows, first, sample_loss, sample_correct, want_grad)
+        _loss_rows(net, 0, B, data, rows, first, scale, sample_loss, sample_correct, want_grad)
     else:
         for c in prange(n_chunks, num_threads=n_chunks, schedule='static'):
-            _loss_rows(net, c * B // n_chunks, (c + 1) * B // n_chunks, B, labels, targets, rows,
-                       first, sample_loss, sample_correct, want_grad)
+            _loss_rows(net, c * B // n_chunks, (c + 1) * B // n_chunks, data, rows, first, scale, sample_loss,
+                       sample_correct, want_grad)
 
 
 cdef double _sum_abs(const floating *p, Py_ssize_t n) noexcept nogil:
@@ -635,38 +714,19 @@ cdef double _sum_sq(const floating *p, Py_ssize_t n) noexcept nogil:
     return total
 
 
-cdef double _update_range(floating *p, floating *g, floating *v, Py_ssize_t n, Hyper *h,
-                          bint regularize, bint apply) noexcept nogil:
-    """SGD on ``n`` parameters; returns the regularization penalty of the parameters before the step, or NaN
-    when the step left a parameter NaN or infinite (the caller treats that as divergence).
-
-    With ``apply`` false the full gradient (data term plus the regularizer's terms) is written to ``g`` and the
-    parameters are left alone. With ``apply`` true ``g`` is scratch (it receives L1's term).
-    """
-    cdef Py_ssize_t i
-    cdef int bad = 0        # OR of (w - w != 0) over the new values: set by NaN and infinity alone
-    cdef floating w, gi, vi
-    cdef floating lr = h.lr, mu = h.momentum, l1 = h.l1, l2 = h.l2
-    cdef floating decay = h.l2 + h.weight_decay
-    cdef double penalty = 0
-    if regularize:
-        if h.l1 != 0:
-            penalty += h.l1 * _sum_abs(p, n)
-        if h.l2 != 0:
-            penalty += 0.5 * h.l2 * _sum_sq(p, n)
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
     else:
-        decay = 0
-        l1 = 0
-        l2 = 0
-    if l1 != 0:  # L1's sign term goes into the gradient first, so the loops below stay branch-free
-        for i in range(n):
-            w = p[i]
-            g[i] = g[i] + l1 * ((w > 0) - (w < 0))
-    if not apply:
-        if l2 != 0:
-            for i in range(n):
-                g[i] = g[i] + l2 * p[i]
-        return penalty
+        return sqrt(x)
+
+
+cdef int _sgd(floating *p, const floating *g, floating *v, Py_ssize_t n, Hyper *h, floating decay) noexcept nogil:
+    """PyTorch's SGD: ``g += decay*p; v = mu*v + g; p -= lr*(g + mu*v if nesterov else v)``. Returns whether a
+    new parameter is NaN or infinite (the OR of ``w - w != 0``, which only those give)."""
+    cdef Py_ssize_t i
+    cdef int bad = 0
+    cdef floating w, gi, vi, lr = h.lr, mu = h.momentum
     if mu == 0:
         for i in range(n):
             w = p[i]
@@ -690,7 +750,156 @@ cdef double _update_range(floating *p, floating *g, floating *v, Py_ssize_t n, H
             w = w - lr * vi
             p[i] = w
             bad |= (w - w) != 0
+    return bad
+
+
+cdef int _adam(floating *p, const floating *g, floating *m, Py_ssize_t n, Hyper *h, floating decay,
+               floating decoupled) noexcept nogil:
+    """PyTorch's Adam / AdamW (``decoupled`` = AdamW's weight decay, applied as ``p *= 1 - lr*decoupled`` first):
+    ``g += decay*p; m += (1-b1)(g - m); v = b2 v + (1-b2) g^2; [vmax = max(vmax, v)];
+    p -= lr/bc1 * m / (sqrt(v or vmax)/sqrt(bc2) + eps)``. State rows: m, v[, vmax]."""
+    cdef Py_ssize_t i
+    cdef int bad = 0
+    cdef floating *v = m + h.stride
+    cdef floating *vmax = v + h.stride
+    cdef floating w, gi, mi, vi, b1 = 1 - h.beta1, b2 = h.beta2, c2 = 1 - h.beta2, eps = h.eps
+    cdef floating step = h.lr / h.bc1, bc2s = h.bc2_sqrt, shrink = 1 - h.lr * decoupled
+    if h.amsgrad:
+        for i in range(n):
+            w = p[i]
+            gi = g[i] + decay * w
+            mi = m[i] + b1 * (gi - m[i])
+            m[i] = mi
+            vi = b2 * v[i] + c2 * gi * gi
+            v[i] = vi
+            vi = vi if vi > vmax[i] else vmax[i]
+            vmax[i] = vi
+            w = w * shrink - step * (mi / (_sqrt(vi) / bc2s + eps))
+            p[i] = w
+            bad |= (w - w) != 0
+    else:
+        for i in range(n):
+            w = p[i]
+            gi = g[i] + decay * w
+            mi = m[i] + b1 * (gi - m[i])
+            m[i] = mi
+            vi = b2 * v[i] + c2 * gi * gi
+            v[i] = vi
+            w = w * shrink - step * (mi / (_sqrt(vi) / bc2s + eps))
+            p[i] = w
+            bad |= (w - w) != 0
+    return bad
+
+
+cdef int _rmsprop(floating *p, const floating *g, floating *sq, Py_ssize_t n, Hyper *h,
+                  floating decay) noexcept nogil:
+    """PyTorch's RMSprop: ``g += decay*p; sq = a sq + (1-a) g^2; avg = sqrt(sq) + eps``; then with momentum
+    ``buf = mu buf + g/avg; p -= lr buf``, else ``p -= lr g/avg``. State rows: sq[, buf]."""
+    cdef Py_ssize_t i
+    cdef int bad = 0
+    cdef floating *buf = sq + h.stride
+    cdef floating w, gi, si, bi, a = h.alpha, c = 1 - h.alpha, eps = h.eps, lr = h.lr, mu = h.momentum
+    if mu == 0:
+        for i in range(n):
+            w = p[i]
+            gi = g[i] + decay * w
+            si = a * sq[i] + c * gi * gi
+            sq[i] = si
+            w = w - lr * (gi / (_sqrt(si) + eps))
+            p[i] = w
+            bad |= (w - w) != 0
+    else:
+        for i in range(n):
+            w = p[i]
+            gi = g[i] + decay * w
+            si = a * sq[i] + c * gi * gi
+            sq[i] = si
+            bi = mu * buf[i] + gi / (_sqrt(si) + eps)
+            buf[i] = bi
+            w = w - lr * bi
+            p[i] = w
+            bad |= (w - w) != 0
+    return bad
+
+
+cdef double _update_range(floating *p, floating *g, floating *state, Py_ssize_t n, Hyper *h,
+                          bint regularize, bint apply) noexcept nogil:
+    """One optimizer step on ``n`` parameters (``state`` points at their first state row; further rows lie
+    ``h.stride`` apart). Returns the regularization penalty of the parameters before the step, or NaN when the
+    step left a parameter NaN or infinite (the caller treats that as divergence).
+
+    ``regularize`` marks weights: the model's L1/L2 terms and the optimizer's weight decay apply to them only,
+    never to biases. With ``apply`` false the full gradient (data term plus the regularizer's terms) is written
+    to ``g`` and nothing else changes. With ``apply`` true ``g`` is scratch (it receives L1's term).
+    """
+    cdef Py_ssize_t i
+    cdef int bad = 0
+    cdef floating w, l1 = h.l1, l2 = h.l2, decay = h.weight_decay
+    cdef double penalty = 0
+    if regularize:
+        if h.l1 != 0:
+            penalty += h.l1 * _sum_abs(p, n)
+        if h.l2 != 0:
+            penalty += 0.5 * h.l2 * _sum_sq(p, n)
+    else:
+        decay = 0
+        l1 = 0
+        l2 = 0
+    if l1 != 0:  # L1's sign term goes into the gradient first, so the loops below stay branch-free
+        for i in range(n):
+            w = p[i]
+            g[i] = g[i] + l1 * ((w > 0) - (w < 0))
+    if not apply:
+        if l2 != 0:
+            for i in range(n):
+                g[i] = g[i] + l2 * p[i]
+        return penalty
+    if h.kind == K_ADAM:
+        bad = _adam(p, g, state, n, h, l2 + decay, 0)
+    elif h.kind == K_ADAMW:
+        bad = _adam(p, g, state, n, h, l2, decay)
+    elif h.kind == K_RMSPROP:
+        bad = _rmsprop(p, g, state, n, h, l2 + decay)
+    else:
+        bad = _sgd(p, g, state, n, h, l2 + decay)
     return penalty if not bad else NAN
+
+
+cdef double _schedule_lr(Hyper *h, int64_t step) noexcept nogil:
+    """The learning rate of update ``step`` (counted from 0) under the schedule in ``h``; see fastnn.schedules
+    for the formulas (Keras's CosineDecay and ExponentialDecay, PyTorch's OneCycleLR)."""
+    cdef double t = <double> step, frac, start, end, lo
+    cdef double *a = h.sched
+    if h.sched_kind == S_COSINE:  # a: initial, decay_steps, alpha, warmup_steps
+        if t < a[3]:  # linear warm-up from 0
+            return a[0] * t / a[3]
+        frac = min(t - a[3], a[1]) / a[1]
+        return a[0] * ((1 - a[2]) * 0.5 * (1 + cos(M_PI_C * frac)) + a[2])
+    if h.sched_kind == S_EXPONENTIAL:  # a: initial, decay_steps, decay_rate, staircase
+        frac = t / a[1]
+        if a[3] != 0:
+            frac = floor(frac)
+        return a[0] * pow(a[2], frac)
+    if h.sched_kind == S_ONECYCLE:  # a: max_lr, total_steps, pct_start, div_factor, final_div_factor
+        start = a[0] / a[3]
+        lo = start / a[4]
+        end = a[2] * a[1] - 1  # the step at which the rate peaks
+        t = min(t, a[1] - 1)
+        if t <= end:
+            frac = t / end if end > 0 else 1.0
+            return a[0] + (start - a[0]) / 2 * (cos(M_PI_C * frac) + 1)
+        frac = (t - end) / (a[1] - 1 - end)
+        return lo + (a[0] - lo) / 2 * (cos(M_PI_C * frac) + 1)
+    return h.lr
+
+
+cdef void _begin_step(Hyper *h, int64_t step) noexcept nogil:
+    """Set the learning rate and Adam's bias corrections for update ``step`` (counted from 0)."""
+    if h.sched_kind != S_CONSTANT:
+        h.lr = _schedule_lr(h, step)
+    if h.kind == K_ADAM or h.kind == K_ADAMW:
+        h.bc1 = 1 - pow(h.beta1, <double> (step + 1))
+        h.bc2_sqrt = sqrt(1 - pow(h.beta2, <double> (step + 1)))
 
 
 cdef double _feature_task(Net *net, floating *params, int t, Py_ssize_t B, Hyper *h, bint apply) noexcept nogil:
@@ -699,10 +908,10 @@ cdef double _feature_task(Net *net, floating *params, int t, Py_ssize_t B, Hyper
     cdef int w_in = net.width[l], w_out = net.width[l + 1]
     cdef Py_ssize_t r, j
     cdef floating *grads = <floating *> net.grads
-    cdef floating *vel = <floating *> net.velocity
+    cdef floating *state = <floating *> net.state
     cdef const floating *D = <floating *> net.D[l + 1]
     cdef floating *gb = grads + net.b_off[l]
-    cdef Py_ssize_t wo = net.w_off[l] + <Py_ssize_t> j0 * w_in, bo = net.b_off[l]
+    cdef Py_ssize_t wo = net.w_off[l] + <Py_ssize_t> j0 * w_in, bo = net.b_off[l] + j0
     cdef double penalty
     gemm(Trans, NoTrans, j1 - j0, w_in, <int> B, <floating> 1.0, D + j0, w_out,
          <floating *> net.A[l], w_in, <floating> 0.0, grads + wo, w_in)
@@ -711,29 +920,32 @@ cdef double _feature_task(Net *net, floating *params, int t, Py_ssize_t B, Hyper
     for r in range(B):
         for j in range(j0, j1):
             gb[j] += D[r * w_out + j]
-    penalty = _update_range(params + wo, grads + wo, vel + wo, <Py_ssize_t> (j1 - j0) * w_in, h, True, apply)
-    penalty += _update_range(params + bo + j0, grads + bo + j0, vel + bo + j0, j1 - j0, h, False, apply)
+    penalty = _update_range(params + wo, grads + wo, state + wo, <Py_ssize_t> (j1 - j0) * w_in, h, True, apply)
+    penalty += _update_range(params + bo, grads + bo, state + bo, j1 - j0, h, False, apply)
     return penalty
 
 
 cdef Py_ssize_t _train_batches(Net *net, const floating *X, const int64_t *perm, Py_ssize_t n_samples,
-                        Py_ssize_t batch_size, Py_ssize_t first_batch, Py_ssize_t last_batch,
-                        const int32_t *labels, const floating *targets, Hyper *h, int n_threads,
-                        floating *sample_loss, floating *sample_correct, double *task_penalty,
-                        double *out_sums, bint apply) noexcept nogil:
+                               Py_ssize_t batch_size, Py_ssize_t first_batch, Py_ssize_t last_batch,
+                               const Data *data, Hyper *h, int64_t *step, int n_threads, floating *sample_loss,
+                               floating *sample_correct, double *task_penalty, double *out_sums,
+                               bint apply) noexcept nogil:
     """Train on batches ``first_batch .. last_batch`` of the permutation ``perm``.
 
-    Adds to ``out_sums``: [sum of per-sample losses, sum of batch penalties times batch sizes, sum of per-sample
-    accuracies, samples seen]. Returns -1 when every batch ran; the index ``bi >= 0`` of the first batch whose
-    loss was not finite (its update is not applied) or whose update left a parameter NaN or infinite (the
-    parameters are then partly updated: the caller restores them), training stopping there; or ``-2 - bi`` when SIGINT
-    arrived and training stopped before batch ``bi``.
+    ``step`` counts the updates applied over the model's life (the schedule's and Adam's step); each applied
+    update adds one. Adds to ``out_sums``: [sum of batch losses times batch sizes, sum of batch penalties times
+    batch sizes, sum of per-sample accuracies, samples seen]; a batch's loss is the mean of its per-sample losses
+    (its sum is added as it is), or their weighted mean ``sum(w l) / sum(w)`` with sample weights. Returns -1 when every batch ran; the index
+    ``bi >= 0`` of the first batch whose loss was not finite (its update is not applied) or whose update left a
+    parameter NaN or infinite (the parameters and state are then partly updated: the caller restores them),
+    training stopping there; or ``-2 - bi`` when SIGINT arrived and training stopped before batch ``bi``.
     """
     cdef Py_ssize_t bi, start, B, r, c, n_chunks, n_in = net.width[0]
     cdef int t, nt = n_threads
-    cdef double batch_loss, batch_hits, batch_pen
+    cdef double batch_loss, batch_hits, batch_pen, wsum
     cdef floating *A0 = <floating *> net.A[0]
     cdef floating *params = <floating *> net.params
+    cdef const floating *weights = <const floating *> data.weights
     for bi in range(first_batch, last_batch):
         if fastnn_was_interrupted():
             return -2 - bi
@@ -745,16 +957,26 @@ cdef Py_ssize_t _train_batches(Net *net, const floating *X, const int64_t *perm,
         else:
             for c in prange(n_chunks, num_threads=n_chunks, schedule='static'):
                 _gather_rows(A0, X, perm + start, c * B // n_chunks, (c + 1) * B // n_chunks, n_in)
-        _forward(net, A0, B, nt, net.loss == MSE)
-        _loss(net, B, labels, targets, perm + start, 0, sample_loss, sample_correct, True, nt)
+        wsum = B
+        if weights != NULL:
+            wsum = 0
+            for r in range(B):
+                wsum += weights[perm[start + r]]
+        _forward(net, A0, B, nt, _on_output(net.loss))
+        _loss(net, B, data, perm + start, 0, <floating> (1.0 / wsum if wsum > 0 else 0.0), sample_loss,
+              sample_correct, True, nt)
         batch_loss = 0
         batch_hits = 0
         for r in range(B):
-            batch_loss += sample_loss[r]
+            batch_loss += sample_loss[r] if weights == NULL else sample_loss[r] * weights[perm[start + r]]
             batch_hits += sample_correct[r]
+        if weights != NULL:  # the weighted mean, counted as B samples' worth in the epoch's sums
+            batch_loss = batch_loss / wsum * B if wsum > 0 else 0.0
         if not isfinite(batch_loss):
             return bi
         _backward(net, params, B, nt)
+        if apply:
+            _begin_step(h, step[0])
         if nt <= 1:
             for t in range(net.n_tasks):
                 task_penalty[t] = _feature_task(net, params, t, B, h, apply)
@@ -766,6 +988,8 @@ cdef Py_ssize_t _train_batches(Net *net, const floating *X, const int64_t *perm,
             batch_pen += task_penalty[t]
         if not isfinite(batch_pen):  # the update made a parameter NaN or infinite (or the penalty overflowed)
             return bi
+        if apply:
+            step[0] += 1
         out_sums[0] += batch_loss
         out_sums[1] += batch_pen * B
         out_sums[2] += batch_hits
@@ -774,47 +998,58 @@ cdef Py_ssize_t _train_batches(Net *net, const floating *X, const int64_t *perm,
 
 
 cdef void _forward_block(Net *net, const floating *X, Py_ssize_t first, Py_ssize_t n_rows, int n_threads,
-                         bint with_loss, const int32_t *labels, const floating *targets,
-                         floating *sample_loss, floating *sample_correct) noexcept nogil:
-    """Forward pass of rows ``first .. first + n_rows`` of ``X`` (at most ``cap`` rows), and their losses."""
-    _forward(net, X + first * net.width[0], n_rows, n_threads, not with_loss or net.loss == MSE)
-    if with_loss:
-        _loss(net, n_rows, labels, targets, NULL, first, sample_loss, sample_correct, False, n_threads)
+                         const Data *data, floating *sample_loss, floating *sample_correct) noexcept nogil:
+    """Forward pass of rows ``first .. first + n_rows`` of ``X`` (at most ``cap`` rows), and their losses when
+    ``data`` is not NULL."""
+    _forward(net, X + first * net.width[0], n_rows, n_threads, data == NULL or _on_output(net.loss))
+    if data != NULL:
+        _loss(net, n_rows, data, NULL, first, <floating> 1.0, sample_loss, sample_correct, False, n_threads)
+
+
+cdef Data _data(const int32_t[::1] labels, const floating[:, ::1] targets, const floating[::1] weights):
+    """Pointers to one call's labels, targets and weights (NULL where None)."""
+    cdef Data data
+    data.labels = &labels[0] if labels is not None and labels.shape[0] else NULL
+    data.targets = &targets[0, 0] if targets is not None and targets.shape[0] else NULL
+    data.weights = &weights[0] if weights is not None and weights.shape[0] else NULL
+    return data
 
 
 cdef Py_ssize_t _engine_train(Net *net, const floating[:, ::1] X, const int64_t[::1] perm,
-                              const int32_t[::1] labels, const floating[:, ::1] targets, floating[::1] sl,
-                              floating[::1] sc, double[::1] tp, Py_ssize_t batch_size, Py_ssize_t first_batch,
-                              Py_ssize_t last_batch, Hyper *h, int n_threads, double *sums, bint apply):
+                              const int32_t[::1] labels, const floating[:, ::1] targets,
+                              const floating[::1] weights, floating[::1] sl, floating[::1] sc, double[::1] tp,
+                              Py_ssize_t batch_size, Py_ssize_t first_batch, Py_ssize_t last_batch, Hyper *h,
+                              int64_t *step, int n_threads, double *sums, bint apply):
     """Typed entry of ``Engine.train``: unpack the buffers and run ``_train_batches`` without the GIL."""
-    cdef const int32_t *lab = &labels[0] if labels is not None else NULL
-    cdef const floating *tar = &targets[0, 0] if targets is not None else NULL
+    cdef Data data = _data(labels, targets, weights)
     cdef Py_ssize_t result
     with nogil:
-        result = _train_batches(net, &X[0, 0], &perm[0], X.shape[0], batch_size, first_batch, last_batch, lab,
-                                tar, h, n_threads, &sl[0], &sc[0], &tp[0], sums, apply)
+        result = _train_batches(net, &X[0, 0], &perm[0], X.shape[0], batch_size, first_batch, last_batch, &data,
+                                h, step, n_threads, &sl[0], &sc[0], &tp[0], sums, apply)
     return result
 
 
 cdef void _engine_forward(Net *net, const floating[:, ::1] X, floating[:, ::1] out, const int32_t[::1] labels,
-                          const floating[:, ::1] targets, floating[::1] sl, floating[::1] sc, int n_threads,
-                          double *sums):
+                          const floating[:, ::1] targets, const floating[::1] weights, floating[::1] sl,
+                          floating[::1] sc, int n_threads, double *sums):
     """Typed entry of ``Engine.forward`` / ``evaluate``: blocks of at most ``cap`` rows, without the GIL. With
-    ``sums`` NULL the outputs go to ``out``; otherwise per-sample losses and accuracies are added to ``sums``."""
+    ``sums`` NULL the outputs go to ``out``; otherwise [sum of (weighted) per-sample losses, sum of accuracies,
+    sum of weights] are added to ``sums``."""
     cdef Py_ssize_t first, r, m, n = X.shape[0], K = net.width[net.n_layers]
     cdef bint with_loss = sums != NULL
     cdef const floating *A_out = <floating *> net.A[net.n_layers]
-    cdef const int32_t *lab = &labels[0] if labels is not None else NULL
-    cdef const floating *tar = &targets[0, 0] if targets is not None else NULL
+    cdef Data data = _data(labels, targets, weights)
+    cdef const floating *w = <const floating *> data.weights
     with nogil:
         first = 0
         while first < n:
             m = min(net.cap, n - first)
-            _forward_block(net, &X[0, 0], first, m, n_threads, with_loss, lab, tar, &sl[0], &sc[0])
+            _forward_block(net, &X[0, 0], first, m, n_threads, &data if with_loss else NULL, &sl[0], &sc[0])
             if with_loss:
                 for r in range(m):
-                    sums[0] += sl[r]
+                    sums[0] += sl[r] if w == NULL else sl[r] * w[first + r]
                     sums[1] += sc[r]
+                    sums[2] += 1 if w == NULL else w[first + r]
             else:
                 memcpy(&out[first, 0], A_out, m * K * sizeof(floating))
             first += m
@@ -829,8 +1064,11 @@ cdef class Engine:
 
     Parameters
     ----------
-    params, grads, velocity : ndarray of shape (n_params,)
+    params, grads : ndarray of shape (n_params,)
         Flat buffers laid out as ``[W_0, b_0, W_1, b_1, ...]`` (C order); the engine writes into them.
+    state : ndarray of shape (n_state, n_params)
+        The optimizer's state rows (SGD: momentum; Adam: first and second moments[, their maximum]; RMSprop:
+        the squared-gradient average[, momentum]), C-contiguous, of the parameters' dtype.
     widths : sequence of int
         ``[n_in, n_out_0, n_out_1, ...]``.
     activations : sequence of int
@@ -839,6 +1077,8 @@ cdef class Engine:
         Loss code.
     capacity : int
         Most rows one batch or block holds.
+    loss_param : float
+        The Huber loss's delta.
     """
     cdef Net net
     cdef bint is_double
@@ -849,7 +1089,8 @@ cdef class Engine:
     def __cinit__(self):
         memset(&self.net, 0, sizeof(Net))
 
-    def __init__(self, params, grads, velocity, widths, activations, int loss, Py_ssize_t capacity):
+    def __init__(self, params, grads, state, widths, activations, int loss, Py_ssize_t capacity,
+                 double loss_param=1.0):
         cdef int L = len(widths) - 1
         cdef int l, t, j
         cdef Py_ssize_t off = 0
@@ -859,11 +1100,13 @@ cdef class Engine:
             self.is_double = False
         else:
             raise TypeError("params must be float32 or float64")
-        for arr in (params, grads, velocity):
+        for arr in (params, grads):
             if arr.dtype != params.dtype or not arr.flags.c_contiguous or arr.ndim != 1:
-                raise ValueError("params, grads and velocity must be contiguous 1-d arrays of one dtype")
+                raise ValueError("params and grads must be contiguous 1-d arrays of one dtype")
+        if state.dtype != params.dtype or not state.flags.c_contiguous or state.ndim != 2 or state.shape[0] < 1:
+            raise ValueError("state must be a contiguous (n_state, n_params) array of the parameters' dtype")
         expected = sum(int(widths[l + 1]) * (int(widths[l]) + 1) for l in range(L))
-        if params.shape[0] != expected or grads.shape[0] != expected or velocity.shape[0] != expected:
+        if params.shape[0] != expected or grads.shape[0] != expected or state.shape[1] != expected:
             raise ValueError(f"flat buffers must hold {expected} parameters")
         if L < 1 or capacity < 1:
             raise ValueError("a network needs at least one layer and a capacity of at least one row")
@@ -871,6 +1114,7 @@ cdef class Engine:
         self.capacity = capacity
         self.net.n_layers = L
         self.net.loss = loss
+        self.net.loss_param = loss_param
         self.net.cap = capacity
         self.net.width = <int *> malloc((L + 1) * sizeof(int))
         self.net.act = <int *> malloc(L * sizeof(int))
@@ -922,11 +1166,12 @@ cdef class Engine:
             self.net.Z[l] = <void *> <size_t> inputs[l].ctypes.data if inputs[l] is not None else NULL
         self.net.params = <void *> <size_t> params.ctypes.data
         self.net.grads = <void *> <size_t> grads.ctypes.data
-        self.net.velocity = <void *> <size_t> velocity.ctypes.data
+        self.net.state = <void *> <size_t> state.ctypes.data
+        self.net.n_params = expected
         self._sample_loss = np.empty(capacity, dtype=dtype)
         self._sample_correct = np.empty(capacity, dtype=dtype)
         self._task_penalty = np.empty(max(n_tasks, 1), dtype=np.float64)
-        self._keep = (params, grads, velocity, buffers, deltas, inputs)
+        self._keep = (params, grads, state, buffers, deltas, inputs)
 
     def __dealloc__(self):
         free(self.net.width)
@@ -941,41 +1186,37 @@ cdef class Engine:
         free(self.net.task_j0)
         free(self.net.task_j1)
 
-    def train(self, X, perm, labels, targets, Py_ssize_t batch_size, Py_ssize_t first_batch,
-              Py_ssize_t last_batch, double lr, double momentum, bint nesterov, double weight_decay,
-              double l1, double l2, int n_threads, double[::1] totals not None, bint apply=True):
+    def train(self, X, perm, labels, targets, weights, Py_ssize_t batch_size, Py_ssize_t first_batch,
+              Py_ssize_t last_batch, const double[::1] hyper not None, int64_t[::1] step not None, int n_threads,
+              double[::1] totals not None, bint apply=True):
         """Run batches ``first_batch .. last_batch``; returns ``(status, batch)``: ``(0, last_batch)`` when all
         ran, ``(1, b)`` when batch ``b`` had a non-finite loss (not applied) or its update made a parameter
-        non-finite (then partly applied: restore the parameters), ``(2, b)`` when SIGINT stopped
+        non-finite (then partly applied: restore the parameters and state), ``(2, b)`` when SIGINT stopped
         training before batch ``b``.
 
         ``X`` is ``(n_samples, n_in)`` C-contiguous of the engine's dtype; ``perm`` int64 of length n_samples;
-        exactly one of ``labels`` (int32, n_samples) and ``targets`` (n_samples, n_out) is not None. ``totals``
-        (float64, 4) accumulates [loss sum, penalty x batch size sum, accuracy sum, samples] in batch order, so
-        the epoch's sums do not depend on how the batches are split across calls.
+        exactly one of ``labels`` (int32, n_samples) and ``targets`` (n_samples, n_out) is not None; ``weights``
+        (n_samples,) of the engine's dtype or None. ``hyper`` (float64, HYPER_SIZE) holds the optimizer's
+        settings in the order of HYPER_FIELDS; ``step`` (int64, 1) the number of updates so far, advanced in
+        place. ``totals`` (float64, 4) accumulates [loss x batch size sum, penalty x batch size sum, accuracy
+        sum, samples] in batch order, so the epoch's sums do not depend on how the batches are split across calls.
         """
-        cdef double *sums = &totals[0]
         cdef Hyper h
         cdef Py_ssize_t diverged
         cdef Py_ssize_t n = X.shape[0]
         if min(batch_size, n) > self.capacity:
             raise ValueError("batch_size exceeds the engine's capacity")
-        if totals.shape[0] != 4:
-            raise ValueError("totals must hold 4 values")
-        h.lr = lr
-        h.momentum = momentum
-        h.nesterov = nesterov
-        h.weight_decay = weight_decay
-        h.l1 = l1
-        h.l2 = l2
+        if totals.shape[0] != 4 or step.shape[0] != 1 or hyper.shape[0] != HYPER_SIZE:
+            raise ValueError("totals must hold 4 values, step 1 and hyper HYPER_SIZE")
+        _unpack_hyper(&h, hyper, self.net.n_params)
         if self.is_double:
-            diverged = _engine_train[double](&self.net, X, perm, labels, targets, self._sample_loss,
+            diverged = _engine_train[double](&self.net, X, perm, labels, targets, weights, self._sample_loss,
                                              self._sample_correct, self._task_penalty, batch_size, first_batch,
-                                             last_batch, &h, n_threads, sums, apply)
+                                             last_batch, &h, &step[0], n_threads, &totals[0], apply)
         else:
-            diverged = _engine_train[float](&self.net, X, perm, labels, targets, self._sample_loss,
+            diverged = _engine_train[float](&self.net, X, perm, labels, targets, weights, self._sample_loss,
                                             self._sample_correct, self._task_penalty, batch_size, first_batch,
-                                            last_batch, &h, n_threads, sums, apply)
+                                            last_batch, &h, &step[0], n_threads, &totals[0], apply)
         if diverged == -1:
             return 0, last_batch
         if diverged >= 0:
@@ -985,23 +1226,62 @@ cdef class Engine:
     def forward(self, X, out, int n_threads):
         """Write the network's output for every row of ``X`` into ``out`` (n_samples, n_out)."""
         if self.is_double:
-            _engine_forward[double](&self.net, X, out, None, None, self._sample_loss, self._sample_correct,
+            _engine_forward[double](&self.net, X, out, None, None, None, self._sample_loss, self._sample_correct,
                                     n_threads, NULL)
         else:
-            _engine_forward[float](&self.net, X, out, None, None, self._sample_loss, self._sample_correct,
+            _engine_forward[float](&self.net, X, out, None, None, None, self._sample_loss, self._sample_correct,
                                    n_threads, NULL)
 
-    def evaluate(self, X, labels, targets, int n_threads):
-        """Return ``(sum of per-sample losses, sum of per-sample accuracies)`` over ``X``."""
-        cdef double sums[2]
-        sums[0] = sums[1] = 0
+    def evaluate(self, X, labels, targets, weights, int n_threads):
+        """Return ``(sum of (weighted) per-sample losses, sum of per-sample accuracies, sum of weights)``."""
+        cdef double sums[3]
+        sums[0] = sums[1] = sums[2] = 0
         if self.is_double:
-            _engine_forward[double](&self.net, X, None, labels, targets, self._sample_loss, self._sample_correct,
-                                    n_threads, sums)
+            _engine_forward[double](&self.net, X, None, labels, targets, weights, self._sample_loss,
+                                    self._sample_correct, n_threads, sums)
         else:
-            _engine_forward[float](&self.net, X, None, labels, targets, self._sample_loss, self._sample_correct,
-                                   n_threads, sums)
-        return sums[0], sums[1]
+            _engine_forward[float](&self.net, X, None, labels, targets, weights, self._sample_loss,
+                                   self._sample_correct, n_threads, sums)
+        return sums[0], sums[1], sums[2]
+
+
+cdef void _unpack_hyper(Hyper *h, const double[::1] a, Py_ssize_t stride):
+    """Fill ``h`` from the float64 array laid out as HYPER_FIELDS."""
+    cdef int k
+    memset(h, 0, sizeof(Hyper))
+    h.kind = <int> a[0]
+    h.lr = a[1]
+    h.momentum = a[2]
+    h.nesterov = a[3] != 0
+    h.weight_decay = a[4]
+    h.l1 = a[5]
+    h.l2 = a[6]
+    h.beta1 = a[7]
+    h.beta2 = a[8]
+    h.eps = a[9]
+    h.alpha = a[10]
+    h.amsgrad = a[11] != 0
+    h.sched_kind = <int> a[12]
+    for k in range(6):
+        h.sched[k] = a[13 + k]
+    h.stride = stride
+    h.bc1 = 1
+    h.bc2_sqrt = 1
+
+
+def schedule_rates(const double[::1] hyper not None, int64_t first_step, Py_ssize_t n):
+    """The learning rates of updates ``first_step .. first_step + n - 1`` under ``hyper``'s schedule (float64)."""
+    cdef Hyper h
+    cdef Py_ssize_t i
+    if hyper.shape[0] != HYPER_SIZE:
+        raise ValueError("hyper must hold HYPER_SIZE values")
+    _unpack_hyper(&h, hyper, 0)
+    out = np.empty(n, dtype=np.float64)
+    cdef double[::1] o = out
+    for i in range(n):
+        _begin_step(&h, first_step + i)
+        o[i] = h.lr
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1056,32 +1336,54 @@ def activation_backward(int act, const floating[:, ::1] a not None, floating[:, 
 
 
 def output_loss(int loss, int act, floating[:, ::1] z not None, floating[:, ::1] d not None, labels, targets,
-                const floating[:, ::1] z_in=None):
+                const floating[:, ::1] z_in=None, weights=None, double delta=1.0):
     """Fused output kernel on a whole batch: returns per-sample ``(loss, accuracy)``; ``z`` becomes the output.
 
-    ``z`` holds logits for cross-entropy and binary cross-entropy and the activated output for mean squared
-    error (then ``z_in``, the output's pre-activation, is needed for GELU); ``d`` receives the gradient of the
-    batch-mean loss with respect to the logits.
+    ``z`` holds logits for cross-entropy and binary cross-entropy and the activated output for the regression
+    losses (then ``z_in``, the output's pre-activation, is needed for GELU); ``d`` receives the gradient of the
+    batch's mean loss (``sum(w l) / sum(w)`` with ``weights``) with respect to the logits. ``delta`` is the
+    Huber loss's threshold.
     """
     cdef Py_ssize_t B = z.shape[0], K = z.shape[1]
     cdef const int32_t[::1] lab = labels
     cdef const floating[:, ::1] tar = targets
+    cdef const floating[::1] w = weights
     if d.shape[0] != B or d.shape[1] != K:
         raise ValueError("output_loss: z and d differ in shape")
-    cdef const floating *zp = _input_pointer(act, z, z_in) if loss == MSE else NULL
+    cdef const floating *zp = _input_pointer(act, z, z_in) if _on_output(loss) else NULL
     sl = np.zeros(B, dtype=np.float64 if floating is double else np.float32)
     sc = np.zeros(B, dtype=sl.dtype)
     cdef floating[::1] slv = sl
     cdef floating[::1] scv = sc
+    cdef Data data = _data(lab, tar, w)
+    cdef double total = B if w is None else float(np.sum(weights, dtype=np.float64))
     if B == 0:
         return sl, sc
     with nogil:
-        _output_rows(loss, act, &z[0, 0], &d[0, 0], B, K, &lab[0] if lab is not None else NULL,
-                     &tar[0, 0] if tar is not None else NULL, NULL, 0, <floating> (1.0 / B), &slv[0], &scv[0],
-                     True)
-        if loss == MSE:
+        _output_rows(loss, act, &z[0, 0], &d[0, 0], B, K, &data, NULL, 0, <floating> (1.0 / total), delta,
+                     &slv[0], &scv[0], True)
+        if _on_output(loss):
             _activation_backward(act, &z[0, 0], zp, &d[0, 0], B, K, K)
     return sl, sc
+
+
+def optimizer_update(floating[::1] p not None, floating[::1] g not None, floating[:, ::1] state not None,
+                     const double[::1] hyper not None, int64_t step=0, bint regularize=True):
+    """One optimizer step in place on a flat buffer, as the engine takes it: ``hyper`` laid out as
+    HYPER_FIELDS, ``state`` its (n_state, n) rows, ``step`` the number of updates before this one (it sets the
+    schedule's rate and Adam's bias corrections). Returns the regularization penalty before the step (NaN when
+    the step made a parameter NaN or infinite)."""
+    cdef Hyper h
+    cdef double pen
+    if g.shape[0] != p.shape[0] or state.shape[1] != p.shape[0] or hyper.shape[0] != HYPER_SIZE:
+        raise ValueError("optimizer_update: p, g and the state rows differ in length, or hyper is malformed")
+    _unpack_hyper(&h, hyper, p.shape[0])
+    if p.shape[0] == 0:
+        return 0.0
+    with nogil:
+        _begin_step(&h, step)
+        pen = _update_range(&p[0], &g[0], &state[0, 0], p.shape[0], &h, regularize, True)
+    return pen
 
 
 def sgd_update(floating[::1] p not None, floating[::1] g not None, floating[::1] v not None, double lr,
@@ -1092,12 +1394,15 @@ def sgd_update(floating[::1] p not None, floating[::1] g not None, floating[::1]
     cdef double pen
     if g.shape[0] != p.shape[0] or v.shape[0] != p.shape[0]:
         raise ValueError("sgd_update: p, g and v differ in length")
+    memset(&h, 0, sizeof(Hyper))
+    h.kind = K_SGD
     h.lr = lr
     h.momentum = momentum
     h.nesterov = nesterov
     h.weight_decay = weight_decay
     h.l1 = l1
     h.l2 = l2
+    h.stride = p.shape[0]
     if p.shape[0] == 0:
         return 0.0
     with nogil:

@@ -113,6 +113,64 @@ def sgd_update(p, g, v, lr, momentum=0.0, nesterov=False, weight_decay=0.0, l1=0
     return penalty
 
 
+def adam_update(p, g, m, v, vmax, t, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
+                decoupled=False):
+    """PyTorch's Adam (``decoupled``: AdamW) step ``t`` (from 1) in place; ``vmax`` is used with amsgrad."""
+    b1, b2 = betas
+    if decoupled:
+        p *= 1 - lr * weight_decay
+    else:
+        g = g + weight_decay * p
+    m += (1 - b1) * (g - m)
+    v *= b2
+    v += (1 - b2) * g * g
+    if amsgrad:
+        np.maximum(vmax, v, out=vmax)
+    denom = np.sqrt(vmax if amsgrad else v) / np.sqrt(1 - b2 ** t) + eps
+    p -= lr / (1 - b1 ** t) * (m / denom)
+
+
+def rmsprop_update(p, g, sq, buf, lr, alpha=0.99, eps=1e-8, momentum=0.0, weight_decay=0.0):
+    """PyTorch's RMSprop step (not centered) in place; ``buf`` is the momentum buffer."""
+    g = g + weight_decay * p
+    sq *= alpha
+    sq += (1 - alpha) * g * g
+    avg = np.sqrt(sq) + eps
+    if momentum:
+        buf *= momentum
+        buf += g / avg
+        p -= lr * buf
+    else:
+        p -= lr * (g / avg)
+
+
+def cosine_decay(step, initial_lr, decay_steps, alpha=0.0, warmup_steps=0):
+    """Keras's CosineDecay (warm-up from 0 to ``initial_lr``) at update ``step`` (from 0)."""
+    if step < warmup_steps:
+        return initial_lr * step / warmup_steps
+    frac = min(step - warmup_steps, decay_steps) / decay_steps
+    return initial_lr * ((1 - alpha) * 0.5 * (1 + np.cos(np.pi * frac)) + alpha)
+
+
+def exponential_decay(step, initial_lr, decay_steps, decay_rate, staircase=False):
+    """Keras's ExponentialDecay at update ``step``."""
+    p = step / decay_steps
+    return initial_lr * decay_rate ** (np.floor(p) if staircase else p)
+
+
+def one_cycle(step, max_lr, total_steps, pct_start=0.3, div_factor=25.0, final_div_factor=1e4):
+    """PyTorch's OneCycleLR (cosine, two phases) at update ``step`` (``scheduler.last_epoch``)."""
+    initial = max_lr / div_factor
+    low = initial / final_div_factor
+    peak = pct_start * total_steps - 1
+    step = min(step, total_steps - 1)
+    if step <= peak:
+        start, end, pct = initial, max_lr, step / peak
+    else:
+        start, end, pct = max_lr, low, (step - peak) / (total_steps - 1 - peak)
+    return end + (start - end) / 2 * (np.cos(np.pi * pct) + 1)
+
+
 class Network:
     """A dense network in plain NumPy with the same layout, maths and update as ``fastnn.Sequential``.
 

@@ -165,3 +165,16 @@ def warn_user(message, category=UserWarning):
     while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR:
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
+
+
+def check_sample_weight(w, name, n_samples):
+    """Non-negative, finite per-sample weights of length ``n_samples``, as float64."""
+    arr = _as_numeric_array(w, name)
+    if arr.ndim != 1 or arr.shape[0] != n_samples:
+        raise ValueError(f"{name} must have shape ({n_samples},), one weight a sample, got {arr.shape}")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{name} must be >= 0, found {arr.min()}")
+    return arr

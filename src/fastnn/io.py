@@ -1,24 +1,27 @@
 """Model files: a documented format with no pickle anywhere, written atomically and validated on load.
 
-Format (``format_version`` 1)
+Format (``format_version`` 2)
 -----------------------------
 A ZIP archive holding
 
 * ``header.json``: UTF-8 JSON with ``format`` (``"fastnn-model"``), ``format_version``, ``library_version``,
-  ``dtype``, ``layers`` (``[{"in_features", "out_features", "activation"}, ...]``), ``loss``, ``optimizer``,
-  ``regularizer``, ``seed``, ``epochs_trained``, ``rng_state`` (the model's NumPy bit generator state),
+  ``dtype``, ``layers`` (``[{"in_features", "out_features", "activation"}, ...]``), ``loss`` (a name) and
+  ``loss_config`` (its settings, such as the Huber loss's ``delta``), ``optimizer`` (``name``: the class,
+  ``config``: its settings, a schedule as ``{"schedule", "config"}``, ``n_state``: its state rows, ``step``: the
+  updates applied), ``regularizer``, ``seed``, ``epochs_trained``, ``rng_state`` (the model's NumPy bit generator state),
   ``scaler`` (class, parameters and feature count, or null) and ``fit`` (null, or for a checkpoint the run's
   ``epochs_done``, ``epochs`` and per-epoch history ``records``); optionally ``classes`` (null, or the original
   class labels by output unit: a list of integers, floats or strings, one per output) and ``metadata`` (a JSON
   object of notes, such as how the training data was split), both absent from files of older fastnn;
 * ``parameters.npy``: the flat parameter buffer ``[W_0, b_0, W_1, b_1, ...]`` in the model's dtype;
-* ``velocity.npy``: the optimizer's momentum buffer, same shape and dtype;
+* ``optimizer_state.npy``: the optimizer's state rows, shape ``(n_state, n_params)``, the model's dtype;
 * ``scaler/<name>.npy``: the fitted scaler's float64 statistics, one per attribute.
 
 The ``.npy`` members are standard NumPy files read with ``allow_pickle=False``. ``load`` checks the header's
 size, every field, and each array's dtype, shape and stored size against the architecture *before* reading
 it, so a truncated, corrupted or hostile file raises :class:`ModelFileError` and never executes code or
-allocates memory sized by an unchecked header.
+allocates memory sized by an unchecked header. Files of format version 1 (SGD only, with its momentum in
+``velocity.npy``) still load.
 
 Writes go to a temporary file in the same folder, are flushed and fsynced, then renamed over the target: a
 process killed at any moment leaves either the old file or the new one. The file gets the permissions any new
@@ -35,7 +38,7 @@ import numpy as np
 __all__ = ["save", "load", "ModelFileError", "FORMAT_VERSION"]
 
 FORMAT = "fastnn-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_HEADER_BYTES = 1 << 20
 MAX_LAYERS = 1000
 MAX_UNITS = 1 << 24
@@ -88,7 +91,9 @@ def _header(model, fit_state=None):
         "layers": [{"in_features": l.in_features, "out_features": l.out_features, "activation": l.activation}
                    for l in model.layers],
         "loss": model.loss.name if model.loss is not None else None,
-        "optimizer": None if opt is None else {"name": "SGD", **opt.get_config()},
+        "loss_config": model.loss.get_config() if model.loss is not None else None,
+        "optimizer": None if opt is None else {"name": type(opt).__name__, "config": opt.get_config(),
+                                               "n_state": int(model._state.shape[0]), "step": int(model._step[0])},
         "regularizer": None if reg is None else {"l1": reg.l1, "l2": reg.l2},
         "seed": model.seed,
         "epochs_trained": int(model.epochs_trained),
@@ -127,7 +132,7 @@ def save(model, path, fit_state=None):
         raise ValueError(f"the model's header would take {len(header)} bytes, more than the {MAX_HEADER_BYTES} "
                          "a model file may hold: keep model.metadata small")
     members = [("header.json", header), ("parameters.npy", _npy_bytes(model.parameters)),
-               ("velocity.npy", _npy_bytes(model._velocity))]
+               ("optimizer_state.npy", _npy_bytes(model._state))]
     if model.scaler is not None:
         for key, arr in sorted(model.scaler.get_state()["arrays"].items()):
             members.append((f"scaler/{key}.npy", _npy_bytes(arr)))
@@ -270,8 +275,15 @@ def _read_contents(z, path):
     if epochs < 0:
         _fail(path, "header field 'epochs_trained' is negative")
     params = _read_array(z, "parameters.npy", dtype, (total,), path)
-    velocity = _read_array(z, "velocity.npy", dtype, (total,), path)
-    for name, arr in (("parameters", params), ("velocity", velocity)):
+    if version == 1:
+        state = _read_array(z, "velocity.npy", dtype, (total,), path)[None, :]
+    else:
+        opt = header.get("optimizer")
+        n_state = _get(opt, "n_state", int, path, "optimizer") if opt is not None else 1
+        if not 1 <= n_state <= 3:
+            _fail(path, f"optimizer n_state {n_state} is outside 1..3")
+        state = _read_array(z, "optimizer_state.npy", dtype, (n_state, total), path)
+    for name, arr in (("parameters", params), ("optimizer state", state)):
         if not np.all(np.isfinite(arr)):
             _fail(path, f"{name} contain NaN or infinity")
     scaler = None
@@ -307,7 +319,42 @@ def _read_contents(z, path):
         _fail(path, f"header field 'classes' {problem}")
     if header.get("metadata") is not None and not isinstance(header["metadata"], dict):
         _fail(path, "header field 'metadata' must be an object")
-    return header, layers, seed, epochs, params, velocity, scaler, rng_state
+    return header, layers, seed, epochs, params, state, scaler, rng_state
+
+
+def _training_settings(header, path):
+    """The loss, optimizer (with its update count) and regularizer a header records."""
+    from .losses import get_loss
+    from .optim import SGD, optimizer_from_config
+    from .regularizers import L1L2
+
+    opt = header.get("optimizer")
+    reg = header.get("regularizer")
+    step = 0
+    optimizer = None
+    if opt is not None:
+        if not isinstance(opt, dict):
+            _fail(path, "header field 'optimizer' must be an object")
+        if header["format_version"] == 1:
+            if opt.get("name") != "SGD":
+                _fail(path, "unknown optimizer")
+            optimizer = SGD(lr=opt.get("lr"), momentum=opt.get("momentum"), nesterov=opt.get("nesterov"),
+                            weight_decay=opt.get("weight_decay"))
+        else:
+            optimizer = optimizer_from_config(_get(opt, "name", str, path, "optimizer"),
+                                              _get(opt, "config", dict, path, "optimizer"))
+            step = _get(opt, "step", int, path, "optimizer")
+            if step < 0:
+                _fail(path, "optimizer step is negative")
+    regularizer = None
+    if reg is not None:
+        if not isinstance(reg, dict):
+            _fail(path, "header field 'regularizer' must be an object")
+        regularizer = L1L2(l1=reg.get("l1"), l2=reg.get("l2"))
+    loss_config = header.get("loss_config") or {}
+    if not isinstance(loss_config, dict):
+        _fail(path, "header field 'loss_config' must be an object")
+    return get_loss(header["loss"], **loss_config), optimizer, step, regularizer
 
 
 def load(path):
@@ -320,10 +367,7 @@ def load(path):
         For a missing, truncated, corrupted, hostile or newer-format file, before any model is built.
     """
     from .layers import Dense
-    from .losses import get_loss
     from .model import Sequential
-    from .optim import SGD
-    from .regularizers import L1L2
 
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -336,7 +380,7 @@ def load(path):
         raise ModelFileError(f"{path}: not a fastnn model file ({type(exc).__name__}: {exc})") from None
     with z:
         try:
-            header, layers, seed, epochs, params, velocity, scaler, rng_state = _read_contents(z, path)
+            header, layers, seed, epochs, params, state, scaler, rng_state = _read_contents(z, path)
         except ModelFileError:
             raise
         except Exception as exc:
@@ -346,29 +390,21 @@ def load(path):
         model = Sequential([Dense(a, b, act) for a, b, act in layers], seed=seed, dtype=header["dtype"])
     except (ValueError, TypeError) as exc:
         _fail(path, f"invalid architecture ({exc})")
-    loss = header.get("loss")
-    if loss is not None:
-        opt = header.get("optimizer")
-        reg = header.get("regularizer")
+    step = 0
+    if header.get("loss") is not None:
         try:
-            optimizer = None
-            if opt is not None:
-                if not isinstance(opt, dict) or opt.get("name") != "SGD":
-                    _fail(path, "unknown optimizer")
-                optimizer = SGD(lr=opt.get("lr"), momentum=opt.get("momentum"), nesterov=opt.get("nesterov"),
-                                weight_decay=opt.get("weight_decay"))
-            regularizer = None
-            if reg is not None:
-                if not isinstance(reg, dict):
-                    _fail(path, "header field 'regularizer' must be an object")
-                regularizer = L1L2(l1=reg.get("l1"), l2=reg.get("l2"))
-            model.compile(loss=get_loss(loss), optimizer=optimizer, regularizer=regularizer)
+            loss, optimizer, step, regularizer = _training_settings(header, path)
+            model.compile(loss=loss, optimizer=optimizer, regularizer=regularizer)
         except (ValueError, TypeError) as exc:
             if isinstance(exc, ModelFileError):
                 raise
             _fail(path, f"invalid training settings ({exc})")
+    if model._state.shape != state.shape:
+        _fail(path, f"optimizer state has {state.shape[0]} rows, but {model.optimizer!r} keeps "
+                    f"{model._state.shape[0]}")
     model.parameters[...] = params
-    model._velocity[...] = velocity
+    model._state[...] = state
+    model._step[0] = step
     model.scaler = scaler
     model.epochs_trained = epochs
     model._fit_state = header.get("fit")

@@ -13,7 +13,8 @@ from . import _kernels
 from ._progress import EpochProgress
 from ._threads import blas_single_thread, resolve_n_threads
 from ._validation import (check_class_labels, check_dtype, check_features, check_float, check_int,
-                          check_probability_rows, check_targets, warn_user)
+                          check_probability_rows, check_sample_weight, check_targets, warn_user)
+from .callbacks import CallbackList
 from .layers import RELU_LIKE, Dense
 from .losses import CrossEntropy, get_loss
 from .optim import get_optimizer
@@ -198,7 +199,8 @@ class Sequential:
         n = sum(layer.n_params for layer in layers)
         self._params = np.zeros(n, dtype=self.dtype)
         self._grads = np.zeros(n, dtype=self.dtype)
-        self._velocity = np.zeros(n, dtype=self.dtype)
+        self._state = np.zeros((1, n), dtype=self.dtype)  # the optimizer's state rows (compile sizes them)
+        self._step = np.zeros(1, dtype=np.int64)          # updates applied: the schedule's and Adam's step
         self._bind_layers()
         self._rng = np.random.default_rng(seed)
         self._initialize()
@@ -287,9 +289,10 @@ class Sequential:
             ``'cross_entropy'`` (softmax output), ``'binary_cross_entropy'`` (sigmoid output) or ``'mse'``;
             Keras's names (``'sparse_categorical_crossentropy'``, ``'binary_crossentropy'``,
             ``'mean_squared_error'``) work too.
-        optimizer : SGD or str, optional
-            An optimizer, or its name with default settings (``'sgd'``). Defaults to ``SGD(lr=0.01)``. Compiling
-            resets the momentum buffer.
+        optimizer : SGD, Adam, AdamW, RMSprop or str, optional
+            An optimizer, or its name with default settings (``'sgd'``, ``'adam'``, ``'adamw'``,
+            ``'rmsprop'``). Defaults to ``SGD(lr=0.01)``. Compiling resets the optimizer's state and update
+            count.
         regularizer : Regularizer, optional
             ``L1``, ``L2`` or ``L1L2`` penalty on the weights (not the biases), included in the reported loss.
         metrics : list of str, optional
@@ -307,7 +310,8 @@ class Sequential:
             raise TypeError(f"regularizer must be fastnn.L1, L2, L1L2 or None, got {type(regularizer).__name__}")
         self.metrics = _check_metrics(metrics, loss)
         self.loss, self.optimizer, self.regularizer = loss, optimizer, regularizer
-        self._velocity[...] = 0
+        self._state = np.zeros((optimizer.n_state(), self.n_params), dtype=self.dtype)
+        self._step[0] = 0
         return self
 
     def _require_compiled(self, what):
@@ -403,21 +407,107 @@ class Sequential:
     def _engine(self, capacity):
         """Workspaces for ``capacity`` rows; an uncompiled model (predict only) needs no loss."""
         loss = self.loss.code if self.loss is not None else _kernels.LOSS_MSE
-        return _kernels.Engine(self._params, self._grads, self._velocity, self.widths,
-                               [layer.activation_code for layer in self.layers], loss, capacity)
+        param = getattr(self.loss, "delta", 1.0) if self.loss is not None else 1.0
+        return _kernels.Engine(self._params, self._grads, self._state, self.widths,
+                               [layer.activation_code for layer in self.layers], loss, capacity, param)
 
     # -- training -----------------------------------------------------------------------------------------------
 
+    def _prepare_weights(self, sample_weight, class_weight, labels, targets, n, name="sample_weight"):
+        """Per-sample weights of the model's dtype from ``sample_weight`` and ``class_weight`` (None if neither)."""
+        if sample_weight is None and class_weight is None:
+            return None
+        weights = np.ones(n, dtype=np.float64)
+        if sample_weight is not None:
+            weights *= check_sample_weight(sample_weight, name, n)
+        if class_weight is not None:
+            weights *= self._class_weights(class_weight, labels, targets)
+        if not weights.sum() > 0:
+            raise ValueError(f"{name} (with class_weight) gives every sample weight 0: nothing would be learned")
+        return weights.astype(self.dtype)
+
+    def _class_weights(self, class_weight, labels, targets):
+        """Each sample's class weight: a dict ``{class: weight}`` (missing classes weigh 1) or ``'balanced'``
+        (scikit-learn's ``n_samples / (n_classes * count(class))``)."""
+        if not self.loss.has_accuracy or (labels is None and self.n_outputs > 1 and self.loss.name != "cross_entropy"):
+            raise ValueError("class_weight needs a classification loss with one class a sample "
+                             "('cross_entropy', or 'binary_cross_entropy' with one output)")
+        if labels is not None:
+            classes = labels.astype(np.int64)
+        elif self.n_outputs == 1:
+            classes = (targets[:, 0] >= 0.5).astype(np.int64)
+        else:
+            classes = targets.argmax(axis=1)
+        n_classes = max(self.n_outputs, 2)
+        if isinstance(class_weight, str):
+            if class_weight != "balanced":
+                raise ValueError(f"class_weight must be a dict or 'balanced', got {class_weight!r}")
+            counts = np.bincount(classes, minlength=n_classes).astype(np.float64)
+            present = counts > 0
+            table = np.ones(n_classes)
+            table[present] = classes.shape[0] / (present.sum() * counts[present])
+            return table[classes]
+        if not isinstance(class_weight, dict):
+            raise TypeError(f"class_weight must be a dict or 'balanced', got {type(class_weight).__name__}")
+        table = np.ones(n_classes)
+        for key, value in class_weight.items():
+            cls = check_int(key, "class_weight key", minimum=0, maximum=n_classes - 1)
+            table[cls] = check_float(value, f"class_weight[{cls}]", low=0.0)
+        return table[classes]
+
+    def _prepare_fit_data(self, X, y, sample_weight, class_weight, validation_data, validation_split, scaler):
+        """Validated training and validation data: ``(train, val)``, each ``(X, labels, targets, weights)``
+        (``val`` None without validation)."""
+        X = self._inputs(X, scaler=scaler)
+        labels, targets = self._prepare_targets(y, "y", X.shape[0])
+        weights = self._prepare_weights(sample_weight, class_weight, labels, targets, X.shape[0])
+        val = None
+        if validation_data is not None:
+            if validation_split:
+                raise ValueError("give validation_data or validation_split, not both")
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, sample_weight)")
+            Xv = self._inputs(validation_data[0], "validation_data[0]", scaler=scaler)
+            lv, tv = self._prepare_targets(validation_data[1], "validation_data[1]", Xv.shape[0])
+            wv = None
+            if len(validation_data) == 3 and validation_data[2] is not None:
+                wv = self._prepare_weights(validation_data[2], None, lv, tv, Xv.shape[0], "validation_data[2]")
+            val = (Xv, lv, tv, wv)
+        elif validation_split:
+            split = int(X.shape[0] * (1.0 - validation_split))
+            if split < 1 or split >= X.shape[0]:
+                raise ValueError(f"validation_split={validation_split} leaves {split} of {X.shape[0]} samples for "
+                                 "training: both parts must be non-empty")
+            parts = [(a[:split], a[split:]) if a is not None else (None, None) for a in (X, labels, targets, weights)]
+            val = tuple(p[1] for p in parts)
+            X, labels, targets, weights = (p[0] for p in parts)
+            if weights is not None and not weights.sum() > 0:
+                raise ValueError("the training part of validation_split has every sample weight 0")
+        return (X, labels, targets, weights), val
+
+    def _metric_names(self, with_validation):
+        names = ["loss"] + (["accuracy"] if self.loss.has_accuracy else [])
+        return names + [f"val_{m}" for m in names] if with_validation else names
+
+    def _snapshot(self):
+        """What an update changes: restored when an epoch diverges."""
+        return self._params.copy(), self._state.copy(), self._step.copy()
+
+    def _restore(self, snapshot):
+        self._params[...], self._state[...], self._step[...] = snapshot
+
     @_exclusive
     def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
-            n_threads=None, verbose=1, checkpoint=None, resume=False, on_divergence="raise"):
+            sample_weight=None, class_weight=None, callbacks=None, n_threads=None, verbose=1, checkpoint=None,
+            resume=False, on_divergence="raise"):
         """Train the model with mini-batch gradient descent.
 
         Each epoch is one pass over the training data in ``ceil(n_samples / batch_size)`` iterations (the last
         batch may be smaller; it is trained, not dropped). The whole loop - shuffle gather, forward pass, loss,
-        backward pass and update - runs in compiled code without the GIL, returning to Python about every
-        0.1 s for progress output. Ctrl-C stops training before the next batch; the model then holds the result
-        of the last complete update and :attr:`history` the completed epochs.
+        backward pass and update, with the learning rate's schedule - runs in compiled code without the GIL,
+        returning to Python about every 0.1 s for progress output, and at each epoch's end for validation and the
+        callbacks. Ctrl-C stops training before the next batch; the model then holds the result of the last
+        complete update and :attr:`history` the completed epochs.
 
         Parameters
         ----------
@@ -425,36 +515,44 @@ class Sequential:
             Training inputs; converted to the model's dtype (a C-contiguous array of that dtype is used
             without a copy).
         y : array-like
-            Integer class labels ``(n_samples,)`` or one-hot rows ``(n_samples, n_classes)`` for
+            Integer class labels ``(n_samples,)`` or one-hot/probability rows ``(n_samples, n_classes)`` for
             cross-entropy; values in [0, 1] of shape ``(n_samples,)`` or ``(n_samples, n_outputs)`` for binary
-            cross-entropy; ``(n_samples, n_outputs)`` targets for mse.
+            cross-entropy; ``(n_samples, n_outputs)`` targets for the regression losses.
         epochs : int, default=1
             Number of passes over the data (0 trains nothing).
         batch_size : int, default=32
             Samples per update.
-        validation_data : tuple (X_val, y_val), optional
+        validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
             Evaluated at the end of every epoch.
         validation_split : float in [0, 1), default=0.0
             Fraction of the samples, taken from the end before any shuffling, held out for validation. Giving
             both this and ``validation_data`` is an error.
         shuffle : bool, default=True
             Shuffle the samples before each epoch (with the model's seeded generator).
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights: a batch's loss is ``sum(w_i * l_i) / sum(w_i)``, so integer weights on a full
+            batch equal repeating samples. Accuracy counts every sample once.
+        class_weight : dict or 'balanced', optional
+            Weight of each class (``{class: weight}``, missing classes weigh 1), multiplied into the sample
+            weights; 'balanced' uses scikit-learn's ``n_samples / (n_classes * count(class))``.
+        callbacks : list of Callback, optional
+            See :mod:`fastnn.callbacks` (EarlyStopping, ModelCheckpoint, ReduceLROnPlateau,
+            LearningRateScheduler, or your own).
         n_threads : int or None, default=None
             Threads to use; None uses every available core. BLAS is held at one thread meanwhile.
         verbose : {0, 1, 2}, default=1
             0 silent, 1 a progress bar and a line per epoch, 2 a line per epoch.
         checkpoint : str or path-like, optional
-            Save the model (weights, momentum, random state, the history so far) to this file, atomically, at
-            the end of every epoch.
+            Save the model (weights, optimizer state, random state, the history so far) to this file,
+            atomically, at the end of every epoch.
         resume : bool, default=False
-            With ``checkpoint``: if the file exists, continue the run it records - restore its weights, momentum,
-            random state and history, then train the remaining epochs up to ``epochs``. The result is the same,
-            bit for bit, as a run that was never interrupted.
+            With ``checkpoint``: if the file exists, continue the run it records - restore its weights,
+            optimizer state, random state and history, then train the remaining epochs up to ``epochs``. The
+            result is the same, bit for bit, as a run that was never interrupted.
         on_divergence : {'raise', 'warn'}, default='raise'
             What a NaN or infinite training loss, or an update that makes a weight NaN or infinite, does: raise
-            ``FloatingPointError``, or warn
-            (``RuntimeWarning``) and return the history so far. Either way the weights and momentum are restored
-            to their values at the start of that epoch.
+            ``FloatingPointError``, or warn (``RuntimeWarning``) and return the history so far. Either way the
+            weights and optimizer state are restored to their values at the start of that epoch.
 
         Returns
         -------
@@ -487,6 +585,7 @@ class Sequential:
             raise TypeError(f"resume must be a bool, got {type(resume).__name__}")
         if resume and checkpoint is None:
             raise ValueError("resume=True needs checkpoint=path: the file to resume from")
+        callback_list = CallbackList(callbacks)
         if checkpoint is not None:
             checkpoint = os.fspath(checkpoint)
             folder = os.path.dirname(os.path.abspath(checkpoint))
@@ -496,31 +595,16 @@ class Sequential:
         if resume and os.path.exists(checkpoint):
             ck, resume_state = self._read_checkpoint(checkpoint)
         scaler = ck.scaler if ck is not None and ck.scaler is not None else self.scaler
-        X = self._inputs(X, scaler=scaler)
-        labels, targets = self._prepare_targets(y, "y", X.shape[0])
-        val = None
-        if validation_data is not None:
-            if validation_split:
-                raise ValueError("give validation_data or validation_split, not both")
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a tuple (X_val, y_val)")
-            Xv = self._inputs(validation_data[0], "validation_data[0]", scaler=scaler)
-            val = (Xv,) + self._prepare_targets(validation_data[1], "validation_data[1]", Xv.shape[0])
-        elif validation_split:
-            split = int(X.shape[0] * (1.0 - validation_split))
-            if split < 1 or split >= X.shape[0]:
-                raise ValueError(f"validation_split={validation_split} leaves {split} of {X.shape[0]} samples for "
-                                 "training: both parts must be non-empty")
-            val = (X[split:], None if labels is None else labels[split:],
-                   None if targets is None else targets[split:])
-            X = X[:split]
-            labels = None if labels is None else labels[:split]
-            targets = None if targets is None else targets[:split]
+        train, val = self._prepare_fit_data(X, y, sample_weight, class_weight, validation_data, validation_split,
+                                            scaler)
+        self._warn_about_scale(train[0])
+        metrics = self._metric_names(val is not None)
+        self.stop_training = False
+        callback_list.on_train_begin(self, {"metrics": metrics})  # may refuse the run: nothing changed yet
 
-        self._warn_about_scale(X)
         if ck is not None:  # every input is valid: now take over the checkpoint's state
             self._apply_checkpoint(ck)
-        n = X.shape[0]
+        n = train[0].shape[0]
         iterations = -(-n // batch_size)
         history = History({"epochs": epochs, "batch_size": batch_size, "samples": n, "iterations": iterations,
                            "n_threads": nt})
@@ -530,72 +614,88 @@ class Sequential:
             for i, record in enumerate(resume_state["records"][:first_epoch]):
                 history._append(self.epochs_trained - first_epoch + i, record)
         self.history = history
-        opt = self.optimizer
-        l1, l2 = self._reg()
-        has_acc = self.loss.has_accuracy
         engine = self._engine(min(batch_size, n))
         val_engine = self._engine(min(val[0].shape[0], _PREDICT_BLOCK)) if val is not None else None
         sigint = threading.current_thread() is threading.main_thread() and _kernels.install_sigint() == 0
         try:
             with blas_single_thread():
                 for e in range(first_epoch, epochs):
+                    epoch = self.epochs_trained
+                    callback_list.on_epoch_begin(self, epoch, {})
                     start = time.perf_counter()
-                    perm = self._rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64)
-                    saved = (self._params.copy(), self._velocity.copy())
                     progress = EpochProgress(e + 1, epochs, iterations, verbose)
-                    totals = np.zeros(4)
-                    b, chunk = 0, 1
-                    while b < iterations:
-                        end = min(iterations, b + chunk)
-                        t0 = time.perf_counter()
-                        status, stop = engine.train(X, perm, labels, targets, batch_size, b, end, opt.lr,
-                                                    opt.momentum, opt.nesterov, opt.weight_decay, l1, l2, nt, totals)
-                        dt = time.perf_counter() - t0
-                        if status == 1:
-                            self._params[...] = saved[0]
-                            self._velocity[...] = saved[1]
-                            where = f"iteration {stop + 1} of {iterations}"
-                            progress.update(stop - b, int(totals[3]), float(totals[0] + totals[1]) / max(totals[3], 1))
-                            progress.close(time.perf_counter() - start, {}, note=f"diverged at {where}")
-                            message = (f"training diverged at epoch {e + 1}, {where} (after {stop} complete "
-                                       f"updates in that epoch): the loss or a weight became NaN or infinite; the "
-                                       f"weights were restored to the start of that epoch. Try a smaller learning "
-                                       f"rate (lr={opt.lr}) or scale the inputs.")
-                            if on_divergence == "warn":
-                                warn_user(message, RuntimeWarning)
-                                return history
-                            raise FloatingPointError(message)
-                        if status == 2:  # Ctrl-C between two batches: hand it to Python's handler
-                            if _kernels.restore_sigint():
-                                os.kill(os.getpid(), signal.SIGINT)
-                            sigint = _kernels.install_sigint() == 0
-                        seen = max(totals[3], 1)
-                        progress.update(stop - b, int(totals[3]), float(totals[0] + totals[1]) / seen)
-                        chunk = max(1, min(4096, int(_REPORT_SECONDS * max(stop - b, 1) / max(dt, 1e-6))))
-                        b = stop
+                    lr = self.optimizer.current_lr(int(self._step[0]))
+                    totals, diverged = self._train_epoch(engine, train, batch_size, shuffle, nt, progress)
+                    if diverged is not None:
+                        self._diverged(diverged, e, iterations, lr, progress, start, on_divergence)
+                        break
                     record = {"loss": float(totals[0] + totals[1]) / n}
-                    if has_acc:
+                    if self.loss.has_accuracy:
                         record["accuracy"] = float(totals[2]) / n
                     if val is not None:
-                        vl, va = self._evaluate_prepared(val_engine, *val, nt)
-                        record["val_loss"] = vl
-                        if has_acc:
-                            record["val_accuracy"] = va
-                    seconds = time.perf_counter() - start
+                        scores = self._evaluate_prepared(val_engine, *val, nt)
+                        record.update({f"val_{k}": v for k, v in scores.items()})
+                    record["lr"] = lr
                     record["iterations"] = iterations
-                    record["seconds"] = seconds
+                    record["seconds"] = time.perf_counter() - start
                     self.epochs_trained += 1
-                    history._append(self.epochs_trained - 1, record)
+                    history._append(epoch, record)
                     if checkpoint is not None:
                         from .io import save
 
                         save(self, checkpoint, fit_state={"epochs_done": e + 1, "epochs": epochs,
                                                           "records": _records(history)})
-                    progress.close(seconds, {k: v for k, v in record.items() if k not in ("iterations", "seconds")})
+                    progress.close(record["seconds"], {k: record[k] for k in metrics})
+                    callback_list.on_epoch_end(self, epoch, dict(record))
+                    if self.stop_training:
+                        break
         finally:
             if sigint and _kernels.restore_sigint():
                 os.kill(os.getpid(), signal.SIGINT)
+        callback_list.on_train_end(self, {"history": history})
         return history
+
+    def _train_epoch(self, engine, data, batch_size, shuffle, nt, progress):
+        """One epoch of compiled batches, returning to Python about every ``_REPORT_SECONDS`` for progress output
+        and Ctrl-C. Returns the epoch's totals and, if a batch diverged, ``(batch, snapshot)``, else None."""
+        X, labels, targets, weights = data
+        n = X.shape[0]
+        iterations = -(-n // batch_size)
+        perm = self._rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64)
+        snapshot = self._snapshot()
+        hyper = self.optimizer._hyper(*self._reg())
+        totals = np.zeros(4)
+        b, chunk = 0, 1
+        while b < iterations:
+            end = min(iterations, b + chunk)
+            t0 = time.perf_counter()
+            status, stop = engine.train(X, perm, labels, targets, weights, batch_size, b, end, hyper, self._step, nt,
+                                        totals)
+            dt = time.perf_counter() - t0
+            progress.update(stop - b, int(totals[3]), float(totals[0] + totals[1]) / max(totals[3], 1))
+            if status == 1:
+                return totals, (stop, snapshot)
+            if status == 2:  # Ctrl-C between two batches: hand it to Python's handler
+                if _kernels.restore_sigint():
+                    os.kill(os.getpid(), signal.SIGINT)
+                _kernels.install_sigint()
+            chunk = max(1, min(4096, int(_REPORT_SECONDS * max(stop - b, 1) / max(dt, 1e-6))))
+            b = stop
+        return totals, None
+
+    def _diverged(self, diverged, e, iterations, lr, progress, start, on_divergence):
+        """The divergence policy: restore the epoch's starting state, then raise or warn."""
+        stop, snapshot = diverged
+        self._restore(snapshot)
+        where = f"iteration {stop + 1} of {iterations}"
+        progress.close(time.perf_counter() - start, {}, note=f"diverged at {where}")
+        message = (f"training diverged at epoch {e + 1}, {where} (after {stop} complete updates in that epoch): "
+                   f"the loss or a weight became NaN or infinite; the weights were restored to the start of that "
+                   f"epoch. Try a smaller learning rate (lr={lr:g}) or scale the inputs.")
+        if on_divergence == "warn":
+            warn_user(message, RuntimeWarning)
+        else:
+            raise FloatingPointError(message)
 
     def _warn_about_scale(self, X):
         """Warn once per model when the training inputs (after the model's scaler) are far from unit scale, the
@@ -628,9 +728,13 @@ class Sequential:
         return ck, state
 
     def _apply_checkpoint(self, ck):
-        """Take over a checkpoint's weights, momentum, random state, epoch count and scaler."""
+        """Take over a checkpoint's weights, optimizer state, random state, epoch count and scaler."""
         self._params[...] = ck._params
-        self._velocity[...] = ck._velocity
+        if ck._state.shape != self._state.shape or type(ck.optimizer) is not type(self.optimizer):
+            raise ValueError(f"the checkpoint was trained with {ck.optimizer!r}, this model is compiled with "
+                             f"{self.optimizer!r}: compile it with the same optimizer to resume")
+        self._state[...] = ck._state
+        self._step[...] = ck._step
         self._rng.bit_generator.state = ck._rng.bit_generator.state
         self.epochs_trained = ck.epochs_trained
         if ck.scaler is not None:
@@ -655,11 +759,11 @@ class Sequential:
         labels, targets = self._prepare_targets(y, "y", X.shape[0])
         n = X.shape[0]
         engine = self._engine(n)
-        l1, l2 = self._reg()
         sums = np.zeros(4)
         with blas_single_thread():
-            status, _ = engine.train(X, np.arange(n, dtype=np.int64), labels, targets, n, 0, 1, 1.0, 0.0, False,
-                                     0.0, l1, l2, nt, sums, apply=False)
+            status, _ = engine.train(X, np.arange(n, dtype=np.int64), labels, targets, None, n, 0, 1,
+                                     self.optimizer._hyper(*self._reg()), np.zeros(1, np.int64), nt, sums,
+                                     apply=False)
         if status != 0:
             return float("nan"), np.full_like(self._grads, np.nan)
         return float(sums[0] + sums[1]) / n, self._grads.copy()
@@ -697,18 +801,30 @@ class Sequential:
             return (proba[:, 0] > 0.5).astype(np.int64)
         return proba.argmax(axis=1)
 
-    def _evaluate_prepared(self, engine, X, labels, targets, nt):
-        loss_sum, acc_sum = engine.evaluate(X, labels, targets, nt)
-        n = X.shape[0]
-        return loss_sum / n + self.penalty(), acc_sum / n
+    def _evaluate_prepared(self, engine, X, labels, targets, weights, nt):
+        """``{'loss': ..., 'accuracy': ...}`` of prepared data (the loss weighted when ``weights`` is given)."""
+        loss_sum, acc_sum, weight_sum = engine.evaluate(X, labels, targets, weights, nt)
+        result = {"loss": float(loss_sum / weight_sum + self.penalty())}
+        if self.loss.has_accuracy:
+            result["accuracy"] = float(acc_sum / X.shape[0])
+        return result
 
-    def evaluate(self, X, y, batch_size=None, n_threads=None):
+    def evaluate(self, X, y, batch_size=None, sample_weight=None, n_threads=None):
         """Loss (including the regularization penalty) and, for classification losses, accuracy on ``(X, y)``.
+
+        Parameters
+        ----------
+        X, y : as in :meth:`fit`
+        batch_size : int, optional
+            Rows processed per block (bounds memory); default 1024.
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights of the loss, ``sum(w_i * l_i) / sum(w_i)``; accuracy counts every sample once.
+        n_threads : int or None, default=None
 
         Returns
         -------
         dict
-            ``{'loss': float, 'accuracy': float}`` (``accuracy`` only for cross-entropy losses; for binary
+            ``{'loss': float, 'accuracy': float}`` (``accuracy`` only for the classification losses; for binary
             cross-entropy it is the fraction of output units on the right side of 0.5).
         """
         self._require_compiled("evaluate")
@@ -716,13 +832,10 @@ class Sequential:
         nt = resolve_n_threads(n_threads)
         X = self._inputs(X)
         labels, targets = self._prepare_targets(y, "y", X.shape[0])
+        weights = self._prepare_weights(sample_weight, None, labels, targets, X.shape[0])
         engine = self._engine(min(block, X.shape[0]))
         with blas_single_thread():
-            loss, acc = self._evaluate_prepared(engine, X, labels, targets, nt)
-        result = {"loss": float(loss)}
-        if self.loss.has_accuracy:
-            result["accuracy"] = float(acc)
-        return result
+            return self._evaluate_prepared(engine, X, labels, targets, weights, nt)
 
     # -- display ------------------------------------------------------------------------------------------------
 

@@ -1,0 +1,310 @@
+"""Callbacks: code that ``fit`` runs at the start and end of training and of every epoch (Keras's semantics).
+
+A callback is an object with any of these methods; ``fit(..., callbacks=[...])`` calls them in list order:
+
+* ``on_train_begin(model, logs)``: ``logs["metrics"]`` lists the names each epoch will record (``loss``,
+  ``accuracy``, ``val_loss``, ``val_accuracy``); raise ``ValueError`` here to refuse a run before it starts;
+* ``on_epoch_begin(model, epoch, logs)``;
+* ``on_epoch_end(model, epoch, logs)``: ``logs`` holds the epoch's record (``loss``, ``val_loss``, ...,
+  ``lr``); set ``model.stop_training = True`` to end training after this epoch;
+* ``on_train_end(model, logs)``.
+
+``epoch`` counts from 0 over the model's life (as ``History.epoch``). Epoch-end calls come after the epoch is
+complete and recorded in ``model.history``: a callback that raises ends ``fit`` with that exception and leaves the
+model with its last complete update and the history so far. Callbacks run in Python between compiled epochs,
+never per batch, so they cost nothing in the training loop. Subclass :class:`Callback` for your own.
+"""
+import math
+import numbers
+import os
+
+import numpy as np
+
+from ._validation import check_float, check_int
+
+__all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau", "LearningRateScheduler",
+           "CallbackList"]
+
+
+class Callback:
+    """Base class: every hook does nothing. Override the ones you need.
+
+    Examples
+    --------
+    >>> import fastnn
+    >>> class PrintLoss(fastnn.callbacks.Callback):
+    ...     def on_epoch_end(self, model, epoch, logs):
+    ...         print(f"epoch {epoch}: loss {logs['loss']:.3f}")
+    """
+
+    def on_train_begin(self, model, logs):
+        pass
+
+    def on_epoch_begin(self, model, epoch, logs):
+        pass
+
+    def on_epoch_end(self, model, epoch, logs):
+        pass
+
+    def on_train_end(self, model, logs):
+        pass
+
+
+class _Monitor(Callback):
+    """A callback that watches one recorded metric for improvement."""
+
+    def __init__(self, monitor, mode, min_delta):
+        if not isinstance(monitor, str) or not monitor:
+            raise TypeError(f"monitor must be a metric name such as 'val_loss', got {monitor!r}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        self.monitor = monitor
+        self.mode = mode
+        self.min_delta = abs(check_float(min_delta, "min_delta"))
+        self._higher_is_better = mode == "max" or (mode == "auto" and "acc" in monitor)
+
+    def _check_monitor(self, logs):
+        available = list(logs.get("metrics", []))
+        if self.monitor not in available:
+            hint = " (validation metrics need validation_data or validation_split)" \
+                if self.monitor.startswith("val_") else ""
+            raise ValueError(f"{type(self).__name__} monitors {self.monitor!r}, which this fit does not record; "
+                             f"it records {available}{hint}")
+
+    def _value(self, logs):
+        value = logs.get(self.monitor)
+        if value is None or not isinstance(value, numbers.Real) or math.isnan(value):
+            return None
+        return float(value)
+
+    def _improves(self, value, best):
+        if best is None:
+            return True
+        return value - self.min_delta > best if self._higher_is_better else value + self.min_delta < best
+
+
+class EarlyStopping(_Monitor):
+    """Stop training when a monitored metric has stopped improving (Keras's ``EarlyStopping``).
+
+    Parameters
+    ----------
+    monitor : str, default='val_loss'
+    min_delta : float, default=0.0
+        Smaller changes do not count as an improvement.
+    patience : int, default=0
+        Epochs without improvement after which training stops.
+    mode : {'auto', 'min', 'max'}, default='auto'
+        'auto' maximises metrics whose name contains "acc" and minimises the others.
+    restore_best_weights : bool, default=False
+        At the end of training, set the weights back to those of the best epoch.
+
+    Attributes
+    ----------
+    best : float or None
+    best_epoch : int or None
+    stopped_epoch : int or None
+        The epoch after which training stopped, if it did.
+
+    Examples
+    --------
+    >>> import fastnn
+    >>> stop = fastnn.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
+    """
+
+    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, mode="auto", restore_best_weights=False):
+        super().__init__(monitor, mode, min_delta)
+        self.patience = check_int(patience, "patience", minimum=0)
+        if not isinstance(restore_best_weights, (bool, np.bool_)):
+            raise TypeError("restore_best_weights must be a bool")
+        self.restore_best_weights = bool(restore_best_weights)
+
+    def on_train_begin(self, model, logs):
+        self._check_monitor(logs)
+        self.best = self.best_epoch = self.stopped_epoch = None
+        self.wait = 0
+        self._best_weights = None
+
+    def on_epoch_end(self, model, epoch, logs):
+        value = self._value(logs)
+        if value is None:
+            return
+        if self.restore_best_weights and self._best_weights is None:
+            self._best_weights = model.get_weights()
+        self.wait += 1
+        if self._improves(value, self.best):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self._best_weights = model.get_weights()
+            return
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            model.stop_training = True
+
+    def on_train_end(self, model, logs):
+        if self.restore_best_weights and self._best_weights is not None:
+            model.set_weights(self._best_weights)
+
+
+class ModelCheckpoint(_Monitor):
+    """Save the model at the end of every epoch, or only when a monitored metric improves.
+
+    Parameters
+    ----------
+    path : str or path-like
+        File to write (atomically, in fastnn's model format). It may contain ``{epoch}`` (counted from 1) and
+        metric names, e.g. ``"model-{epoch:02d}-{val_loss:.3f}.fnn"``.
+    monitor : str, default='val_loss'
+    save_best_only : bool, default=False
+    mode : {'auto', 'min', 'max'}, default='auto'
+
+    Examples
+    --------
+    >>> import fastnn
+    >>> keep = fastnn.callbacks.ModelCheckpoint("best.fnn", monitor="val_accuracy", save_best_only=True)
+    """
+
+    def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto"):
+        super().__init__(monitor, mode, 0.0)
+        self.path = os.fspath(path)
+        if not isinstance(save_best_only, (bool, np.bool_)):
+            raise TypeError("save_best_only must be a bool")
+        self.save_best_only = bool(save_best_only)
+
+    def on_train_begin(self, model, logs):
+        if self.save_best_only:
+            self._check_monitor(logs)
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(folder):
+            raise ValueError(f"ModelCheckpoint: folder {folder} does not exist")
+        self.best = None
+        self.saved = []
+
+    def on_epoch_end(self, model, epoch, logs):
+        if self.save_best_only:
+            value = self._value(logs)
+            if value is None or not self._improves(value, self.best):
+                return
+            self.best = value
+        path = self.path.format(epoch=epoch + 1, **{k: v for k, v in logs.items() if isinstance(k, str)})
+        model.save(path)
+        self.saved.append(path)
+
+
+class ReduceLROnPlateau(_Monitor):
+    """Multiply the learning rate by ``factor`` when a metric has stopped improving (Keras's).
+
+    Parameters
+    ----------
+    monitor : str, default='val_loss'
+    factor : float in (0, 1), default=0.1
+    patience : int, default=10
+        Epochs without improvement before the rate is reduced.
+    min_lr : float, default=0.0
+        The rate never goes below this.
+    mode : {'auto', 'min', 'max'}, default='auto'
+    min_delta : float, default=1e-4
+    cooldown : int, default=0
+        Epochs to wait after a reduction before counting again.
+
+    The optimizer's ``lr`` must be a float (a schedule already decides the rate).
+    """
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, min_lr=0.0, mode="auto", min_delta=1e-4,
+                 cooldown=0):
+        super().__init__(monitor, mode, min_delta)
+        self.factor = check_float(factor, "factor", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+        self.patience = check_int(patience, "patience", minimum=0)
+        self.min_lr = check_float(min_lr, "min_lr", low=0.0)
+        self.cooldown = check_int(cooldown, "cooldown", minimum=0)
+
+    def on_train_begin(self, model, logs):
+        self._check_monitor(logs)
+        if not isinstance(model.optimizer.lr, numbers.Real):
+            raise ValueError("ReduceLROnPlateau needs an optimizer whose lr is a number, not a schedule")
+        self.best = None
+        self.wait = 0
+        self.cooldown_counter = 0
+
+    def on_epoch_end(self, model, epoch, logs):
+        value = self._value(logs)
+        if value is None:
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._improves(value, self.best):
+            self.best, self.wait = value, 0
+        elif self.cooldown_counter == 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                lr = model.optimizer.lr
+                if lr > self.min_lr:
+                    model.optimizer.lr = max(lr * self.factor, self.min_lr)
+                    self.cooldown_counter = self.cooldown
+                    self.wait = 0
+
+
+class LearningRateScheduler(Callback):
+    """Set the learning rate at the start of every epoch to ``schedule(epoch, lr)`` (Keras's).
+
+    Parameters
+    ----------
+    schedule : callable
+        ``schedule(epoch, lr) -> new lr``, with ``epoch`` counted from 0 and ``lr`` the current rate. A result
+        that is not a finite number above 0 stops ``fit`` with a ``ValueError`` before that epoch trains.
+
+    Examples
+    --------
+    >>> import fastnn
+    >>> halve = fastnn.callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5 if epoch >= 10 else lr)
+    """
+
+    def __init__(self, schedule):
+        if not callable(schedule):
+            raise TypeError(f"schedule must be callable as schedule(epoch, lr), got {type(schedule).__name__}")
+        self.schedule = schedule
+
+    def on_train_begin(self, model, logs):
+        if not isinstance(model.optimizer.lr, numbers.Real):
+            raise ValueError("LearningRateScheduler needs an optimizer whose lr is a number, not a schedule")
+
+    def on_epoch_begin(self, model, epoch, logs):
+        lr = self.schedule(epoch, model.optimizer.lr)
+        if isinstance(lr, (bool, np.bool_)) or not isinstance(lr, numbers.Real) or not math.isfinite(lr) or lr <= 0:
+            raise ValueError(f"LearningRateScheduler: schedule({epoch}, {model.optimizer.lr}) returned {lr!r}; "
+                             "a learning rate must be a finite number above 0")
+        model.optimizer.lr = float(lr)
+
+
+class CallbackList:
+    """Callbacks called in order; accepts objects with any subset of the hooks."""
+
+    def __init__(self, callbacks):
+        if callbacks is None:
+            callbacks = []
+        elif isinstance(callbacks, Callback) or not isinstance(callbacks, (list, tuple)):
+            callbacks = [callbacks]
+        for i, cb in enumerate(callbacks):
+            if not any(callable(getattr(cb, name, None)) for name in
+                       ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_end")):
+                raise TypeError(f"callbacks[{i}] ({type(cb).__name__}) has none of the callback methods; subclass "
+                                "fastnn.callbacks.Callback")
+        self.callbacks = list(callbacks)
+
+    def _call(self, name, *args):
+        for cb in self.callbacks:
+            method = getattr(cb, name, None)
+            if method is not None:
+                method(*args)
+
+    def on_train_begin(self, model, logs):
+        self._call("on_train_begin", model, logs)
+
+    def on_epoch_begin(self, model, epoch, logs):
+        self._call("on_epoch_begin", model, epoch, logs)
+
+    def on_epoch_end(self, model, epoch, logs):
+        self._call("on_epoch_end", model, epoch, logs)
+
+    def on_train_end(self, model, logs):
+        self._call("on_train_end", model, logs)
