@@ -12,7 +12,7 @@ Sequential([Dense(784, 256, activation='relu'), Dense(256, 10, activation='softm
 """
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import datasets, preprocessing
+from . import datasets, plotting, preprocessing
 from .io import ModelFileError, load, save
 from .layers import Dense, Linear
 from .losses import BinaryCrossEntropy, CrossEntropy, MeanSquaredError
@@ -35,5 +35,5 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "Sequential", "History", "Dense", "Linear", "SGD", "L1", "L2", "L1L2",
     "CrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "StandardScaler", "MinMaxScaler", "LogScaler",
-    "load", "save", "ModelFileError", "datasets", "preprocessing", "blas_in_use", "__version__",
+    "load", "save", "ModelFileError", "datasets", "plotting", "preprocessing", "blas_in_use", "__version__",
 ]
