@@ -215,3 +215,72 @@ def test_figures_can_be_drawn_from_threads(keras_dict, tmp_path):
 def test_docstring_examples():
     result = doctest.testmod(fastnn.plotting, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# fastnn train --plot
+# ---------------------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def blobs(tmp_path):
+    rng = np.random.default_rng(0)
+    centers = rng.normal(scale=4, size=(3, 5))
+    y = rng.integers(0, 3, 200)
+    path = tmp_path / "blobs.npz"
+    np.savez(path, X=centers[y] + rng.normal(size=(200, 5)), y=y)
+    return path
+
+
+def _train(argv, capsys):
+    from fastnn.cli import main
+
+    out = io.StringIO()
+    code = main(["train", "--hidden", "8", "--quiet", "--threads", "1"] + argv, out=out)
+    return code, out.getvalue(), capsys.readouterr().err
+
+
+def test_cli_plot_writes_the_learning_curves(blobs, tmp_path, capsys):
+    plot = tmp_path / "curves.png"
+    code, text, err = _train(["--data", str(blobs), "--epochs", "3", "--plot", str(plot)], capsys)
+    assert code == 0, err
+    assert text.rstrip().splitlines()[-2] == f"saved learning curves to {plot}"
+    assert plot.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_cli_plot_of_a_regression_run_draws_the_loss(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(120, 3))
+    data = tmp_path / "reg.npz"
+    np.savez(data, X=X, y=X @ [1.0, -2.0, 0.5])
+    plot = tmp_path / "curves.svg"
+    code, text, err = _train(["--data", str(data), "--task", "regression", "--epochs", "2", "--plot", str(plot)],
+                             capsys)
+    assert code == 0, err
+    assert b"<svg" in plot.read_bytes()
+
+
+@pytest.mark.parametrize("name, message", [
+    ("missing/curves.png", "cannot save to {path}: folder {folder} does not exist"),
+    ("curves.pnx", "cannot save to {path}: unknown figure format 'pnx'"),
+])
+def test_cli_plot_checks_the_destination_before_training(blobs, tmp_path, capsys, name, message):
+    path = tmp_path / name
+    code, text, err = _train(["--data", str(blobs), "--epochs", "3", "--plot", str(path)], capsys)
+    assert code == 1
+    assert text == ""  # nothing read, nothing trained
+    assert err.count("\n") == 1 and err.startswith("fastnn: error: " + message.format(path=path,
+                                                                                         folder=path.parent))
+
+
+def test_cli_plot_without_matplotlib_is_a_one_line_error(blobs, tmp_path, capsys, monkeypatch):
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    code, text, err = _train(["--data", str(blobs), "--plot", str(tmp_path / "c.png")], capsys)
+    assert (code, text, err) == (1, "", f"fastnn: error: {MISSING}\n")
+
+
+def test_cli_plot_needs_an_epoch(blobs, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        _train(["--data", str(blobs), "--epochs", "0", "--plot", str(tmp_path / "c.png")], capsys)
+    assert info.value.code == 2
+    assert "--plot needs at least one epoch" in capsys.readouterr().err
