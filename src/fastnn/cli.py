@@ -4,6 +4,7 @@ data, and evaluate it.
     fastnn train --dataset fashion-mnist
     fastnn train --data mydata.csv --hidden 128 64 --epochs 20 --save model.fnn
     fastnn train --data prices.csv --task regression --save prices.fnn
+    fastnn train --dataset mnist --epochs 10 --plot curves.png
     fastnn evaluate model.fnn --data mydata.csv --test-split
 """
 import argparse
@@ -23,6 +24,7 @@ examples:
   fastnn train --dataset mnist --hidden 512 256 --epochs 15 --save mnist.fnn
   fastnn train --data points.csv --label-column 0 --test-split 0.25 --save points.fnn
   fastnn train --data houses.csv --task regression      numeric targets: reports mse, R^2 and MAE
+  fastnn train --dataset mnist --plot curves.png        also draw the learning curves (needs matplotlib)
   fastnn evaluate mnist.fnn --dataset mnist             test accuracy and confusion matrix of a saved model
   fastnn evaluate points.fnn --data points.csv          scores every row of the file
   fastnn evaluate points.fnn --data points.csv --test-split   only the rows training held out
@@ -135,6 +137,9 @@ def build_parser():
     t.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     t.add_argument("--save", metavar="PATH", help="save the trained model (with its scaling, class labels and "
                                                   "test split) to PATH")
+    t.add_argument("--plot", metavar="FILE", help="after training, draw the loss and accuracy of each epoch "
+                                                  "(training and validation) to FILE: .png, .svg, .pdf, ... "
+                                                  "(needs matplotlib: pip install \"fastnn[plot]\")")
     t.add_argument("--quiet", action="store_true", help="no progress bar, only the epoch lines and results")
 
     e = sub.add_parser("evaluate", help="scores of a saved model on a dataset or a file",
@@ -380,6 +385,10 @@ def _train(args, out):
     import fastnn
 
     t_start = time.perf_counter()
+    if args.plot:  # before the data is read and the network trained: a bad destination wastes no run
+        from .plotting import check_destination
+
+        check_destination(args.plot)
     Xtr, Xte, ytr, yte, names, metadata = _training_data(args)
     what = args.data or args.dataset
     n_features = Xtr.shape[1]
@@ -441,6 +450,9 @@ def _train(args, out):
         model.scaler, model.classes, model.metadata = scaler, classes, metadata
         model.save(args.save)
         out.write(f"saved model to {args.save}\n")
+    if args.plot:
+        history.plot(args.plot)
+        out.write(f"saved learning curves to {args.plot}\n")
     out.write(f"total time {time.perf_counter() - t_start:.1f}s\n")
     return 0
 
@@ -500,6 +512,8 @@ def main(argv=None, out=None):
         parser.error("--task regression needs --data FILE (the built-in datasets are classification tasks)")
     if args.dataset and args.command == "evaluate" and args.test_split:
         parser.error("--test-split goes with --data; a built-in dataset is scored on its own test set")
+    if args.command == "train" and args.plot and args.epochs == 0:
+        parser.error("--plot needs at least one epoch (--epochs 0 records no learning curves)")
     from .datasets import DatasetError
     from .io import ModelFileError
 
@@ -513,7 +527,8 @@ def main(argv=None, out=None):
     except KeyboardInterrupt:
         sys.stderr.write("fastnn: interrupted\n")
         return 130
-    except (ValueError, TypeError, DatasetError, ModelFileError, FloatingPointError, OSError, RuntimeError) as exc:
+    except (ValueError, TypeError, DatasetError, ModelFileError, FloatingPointError, OSError, RuntimeError,
+            ImportError) as exc:
         message = str(exc).strip().replace("\n", " ") if not isinstance(exc, DatasetError) else str(exc).strip()
         sys.stderr.write(f"fastnn: error: {message}\n")
         return 1

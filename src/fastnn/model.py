@@ -110,6 +110,38 @@ class History:
     def __repr__(self):
         return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
 
+    def plot(self, path=None, metrics=None):
+        """Learning curves: loss (and accuracy, when recorded) by epoch, training beside validation.
+
+        Needs matplotlib (``pip install "fastnn[plot]"``); see :func:`fastnn.plotting.plot_history`.
+
+        Parameters
+        ----------
+        path : str or path-like, optional
+            Also write the figure to this file, in the format its extension names (``.png``, ``.svg``,
+            ``.pdf``, ...).
+        metrics : list of str, optional
+            The panels to draw, e.g. ``['loss']``; by default loss and accuracy, when recorded.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            One axes per metric, lines labelled ``'training'`` and ``'validation'``, epochs counted from 1.
+
+        Examples
+        --------
+        >>> import numpy as np, fastnn
+        >>> X = np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32)
+        >>> y = (X[:, 0] > 0).astype(np.int64)
+        >>> model = fastnn.Sequential([fastnn.Dense(3, 2, activation="softmax")], seed=0).compile()
+        >>> history = model.fit(X, y, epochs=5, validation_split=0.2, verbose=0)
+        >>> fig = history.plot()  # history.plot("curves.png") also writes it to curves.png
+        >>> [ax.get_title() for ax in fig.axes]
+        ['loss', 'accuracy']
+        """
+        from .plotting import plot_history
+        return plot_history(self, path=path, metrics=metrics)
+
 
 class Sequential:
     """A multilayer perceptron: dense layers applied in order.
