@@ -381,3 +381,81 @@ def test_divergence_message_and_epoch_line_agree(capsys):
     assert done == at - 1
     line = capsys.readouterr().out
     assert f"Epoch 1/1 - {done} it - " in line and f"diverged at iteration {at} of 12" in line
+
+
+# -- train_on_batch and single-row predictions ------------------------------------------------------------------
+
+@pytest.mark.parametrize("loss, out, opt", [("cross_entropy", "softmax", lambda: fastnn.Adam(lr=0.01)),
+                                            ("huber", "identity", lambda: fastnn.SGD(lr=0.05, momentum=0.9)),
+                                            ("mse", "tanh", lambda: fastnn.RMSprop(lr=0.01, momentum=0.5))])
+@pytest.mark.parametrize("rows", [1, 7, 64, 300])
+def test_train_on_batch_equals_a_one_batch_fit(loss, out, opt, rows, rng):
+    X = rng.normal(size=(rows, 5)).astype(np.float32)
+    y = rng.integers(0, 3, rows) if loss == "cross_entropy" else rng.normal(size=(rows, 3)).astype(np.float32)
+
+    def make():
+        m = fastnn.Sequential(fastnn.Dense(5, 80, "relu"), fastnn.Dense(80, 3, out), seed=4)
+        return m.compile(loss, opt(), regularizer=fastnn.L2(1e-3))
+
+    a, b = make(), make()
+    losses = [a.train_on_batch(X, y) for _ in range(3)]
+    for _ in range(3):
+        h = b.fit(X, y, batch_size=rows, shuffle=False, verbose=0)
+    np.testing.assert_array_equal(a.parameters, b.parameters)
+    np.testing.assert_array_equal(a._state, b._state)
+    assert losses[-1] == h["loss"][0] and int(a._step[0]) == 3
+    # other kinds of input (lists, int64 labels, float64 features) give the same update
+    c = make()
+    c.train_on_batch(X.tolist(), y.tolist() if loss == "cross_entropy" else y.astype(np.float64))
+    d = make()
+    d.train_on_batch(X, y)
+    np.testing.assert_array_equal(c.parameters, d.parameters)
+
+
+def test_train_on_batch_refuses_bad_input_and_divergence(rng):
+    m = fastnn.Sequential(fastnn.Dense(4, 8, "relu"), fastnn.Dense(8, 3, "softmax"), seed=0)
+    m.compile("cross_entropy", fastnn.SGD(lr=1e30))
+    before = m.parameters.copy()
+    X = rng.normal(size=(6, 4)).astype(np.float32)
+    for x, y, match in ((X, np.array([0, 1, 2, 3, 0, 1]), "label 3"), (X[:, :3], np.zeros(6, int), "features"),
+                        (X * np.nan, np.zeros(6, int), "NaN"), (X, np.zeros(5, int), "5 labels")):
+        with pytest.raises(ValueError, match=match):
+            m.train_on_batch(x, y)
+    with pytest.raises(FloatingPointError, match="left as it was"):
+        m.train_on_batch(X * 1e10, np.zeros(6, int))
+    np.testing.assert_array_equal(m.parameters, before)
+    assert int(m._step[0]) == 0
+    with pytest.raises(RuntimeError, match="compile"):
+        fastnn.Sequential(fastnn.Dense(4, 3, "softmax")).train_on_batch(X, np.zeros(6, int))
+
+
+def test_recompiling_refreshes_the_kept_engine(rng):
+    X = rng.normal(size=(16, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 16)
+    m = fastnn.Sequential(fastnn.Dense(4, 8, "relu"), fastnn.Dense(8, 3, "softmax"), seed=0)
+    m.compile("cross_entropy", fastnn.SGD(lr=0.1, momentum=0.9))
+    m.train_on_batch(X, y)
+    m.compile("cross_entropy", fastnn.Adam(lr=0.01, amsgrad=True))
+    m.train_on_batch(X, y)
+    assert m._state.shape[0] == 3 and np.any(m._state[2] != 0)  # the new optimizer's state was written
+    m.optimizer.lr = 1e-9  # a changed setting reaches the compiled copy
+    before = m.parameters.copy()
+    m.train_on_batch(X, y)
+    np.testing.assert_allclose(m.parameters, before, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_single_row_predictions(dtype, rng, many_cores):
+    m = fastnn.Sequential(fastnn.Dense(70, 130, "gelu"), fastnn.Dense(130, 65, "relu"),
+                          fastnn.Dense(65, 3, "softmax"), seed=1, dtype=dtype).compile("cross_entropy")
+    X = rng.normal(size=(5, 70)).astype(dtype)
+    ref_net = reference_of(m)
+    tol = 2e-6 if dtype == "float32" else 1e-13
+    for x in X:
+        row = x[None, :]
+        one = m.predict(row)
+        np.testing.assert_allclose(one, ref_net.predict(row.astype(np.float64)), rtol=tol, atol=tol)
+        for nt in (1, 2, 3):  # the same bits on any number of threads
+            np.testing.assert_array_equal(m.predict(row, n_threads=nt), one)
+        np.testing.assert_array_equal(m.predict(row.tolist()), one)  # the checked path agrees with the fast one
+    np.testing.assert_allclose(m.predict(X), np.vstack([m.predict(x[None]) for x in X]), rtol=tol, atol=tol)

@@ -10,3 +10,6 @@ cdef void gemm(BlasTrans ta, BlasTrans tb, int m, int n, int k,
                floating alpha, const floating *A, int lda,
                const floating *B, int ldb,
                floating beta, floating *C, int ldc) noexcept nogil
+
+cdef void gemv(BlasTrans trans, int m, int n, floating alpha, const floating *A, int lda,
+               const floating *x, floating beta, floating *y) noexcept nogil

@@ -15,7 +15,8 @@ __all__ = ["select_gemm", "blas_in_use"]
 
 _in_use = {"library": "scipy.linalg.cython_blas", "version": None}
 
-_ILP64_NAMES = (("scipy_sgemm_64_", "scipy_dgemm_64_"), ("sgemm_64_", "dgemm_64_"), ("sgemm64_", "dgemm64_"))
+_ILP64_NAMES = (("scipy_sgemm_64_", "scipy_dgemm_64_", "scipy_sgemv_64_", "scipy_dgemv_64_"),
+                ("sgemm_64_", "dgemm_64_", "sgemv_64_", "dgemv_64_"), ("sgemm64_", "dgemm64_", "sgemv64_", "dgemv64_"))
 
 
 def _version(text):
@@ -40,7 +41,7 @@ def select_gemm(controller, prefer="auto"):
     """
     if prefer not in ("auto", "scipy"):
         raise ValueError(f"prefer must be 'auto' or 'scipy', got {prefer!r}")
-    _blas._set_ilp64_gemm(0, 0)
+    _blas._set_ilp64_gemm(0, 0, 0, 0)
     _in_use.update(library="scipy.linalg.cython_blas", version=None)
     libs = [lc for lc in controller.lib_controllers if getattr(lc, "internal_api", None) == "openblas"]
     scipy_libs = [lc for lc in libs if _is_scipys(lc)]
@@ -56,12 +57,11 @@ def select_gemm(controller, prefer="auto"):
             dll = ctypes.CDLL(lc.filepath)
         except OSError:
             continue
-        for s_name, d_name in _ILP64_NAMES:
-            s_fn, d_fn = getattr(dll, s_name, None), getattr(dll, d_name, None)
-            if s_fn is not None and d_fn is not None:
-                _blas._set_ilp64_gemm(ctypes.cast(s_fn, ctypes.c_void_p).value,
-                                      ctypes.cast(d_fn, ctypes.c_void_p).value)
-                _in_use.update(library=f"{os.path.basename(lc.filepath)} ({s_name})", version=lc.version)
+        for names in _ILP64_NAMES:
+            fns = [getattr(dll, name, None) for name in names]
+            if all(fn is not None for fn in fns):
+                _blas._set_ilp64_gemm(*(ctypes.cast(fn, ctypes.c_void_p).value for fn in fns))
+                _in_use.update(library=f"{os.path.basename(lc.filepath)} ({names[0]})", version=lc.version)
                 return blas_in_use()
     return blas_in_use()
 

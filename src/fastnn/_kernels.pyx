@@ -27,7 +27,7 @@ from libc.stdint cimport int64_t, int32_t, uint32_t, uint64_t
 
 import numpy as np
 
-from ._blas cimport gemm, NoTrans, Trans
+from ._blas cimport gemm, gemv, NoTrans, Trans
 from ._openmp cimport fastnn_openmp_enabled, fastnn_max_threads
 
 cdef extern from *:
@@ -540,6 +540,8 @@ cdef struct Net:
     void **D            # D[l + 1]: gradient w.r.t. the pre-activation of layer l (cap x width[l + 1])
     void **Z            # Z[l + 1]: pre-activation of layer l when its derivative needs it (GELU), else NULL
     Py_ssize_t cap      # rows the buffers hold
+    bint single_row     # this call works on one row at a time (matrix-vector products): set per call, so
+                        # that the kind of product depends on the call's shape alone, never on a last block
     int n_tasks         # weight-gradient/update tasks: (layer, first feature, end feature)
     int *task_layer
     int *task_j0
@@ -580,6 +582,65 @@ cdef inline int _column_blocks(int width) noexcept nogil:
     return max(1, min(COLUMN_BLOCKS_MAX, nb))
 
 
+cdef extern from *:
+    """
+    /* y += W @ x for row-major W (n_out x n_in): four outputs at a time share each load of x, and every
+       dot product is summed in fixed vector lanes (32 bytes), the same order on every call and thread. Built twice, for
+       x86-64-v3 (AVX2 and FMA) and the baseline, and chosen once per process by the CPU it runs on: the same
+       machine always takes the same code, so results do not depend on the thread count. No BLAS: a single row
+       needs no packing, and the work splits across threads without touching BLAS's thread setting. */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 11
+    #define FASTNN_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+    #else
+    #define FASTNN_CLONES
+    #endif
+    #define FASTNN_MATVEC(NAME, T, V, L)                                                                    \
+    typedef T V __attribute__((vector_size(32)));                                                           \
+    static inline V NAME##_load(const T *p) { V v; __builtin_memcpy(&v, p, sizeof(V)); return v; }          \
+    static inline T NAME##_sum(V v) { T t = 0; for (int k = 0; k < L; k++) t += v[k]; return t; }           \
+    FASTNN_CLONES static void NAME(const T *W, const T *x, T *y, Py_ssize_t n_out, Py_ssize_t n_in) {       \
+        Py_ssize_t j = 0, i, nv = n_in - n_in % L;                                                          \
+        for (; j + 4 <= n_out; j += 4) {                                                                    \
+            const T *w0 = W + j * n_in, *w1 = w0 + n_in, *w2 = w1 + n_in, *w3 = w2 + n_in;                  \
+            V a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                                                       \
+            T t0 = 0, t1 = 0, t2 = 0, t3 = 0;                                                               \
+            for (i = 0; i < nv; i += L) {                                                                   \
+                V v = NAME##_load(x + i);                                                                   \
+                a0 += NAME##_load(w0 + i) * v; a1 += NAME##_load(w1 + i) * v;                               \
+                a2 += NAME##_load(w2 + i) * v; a3 += NAME##_load(w3 + i) * v;                               \
+            }                                                                                               \
+            for (i = nv; i < n_in; i++) {                                                                   \
+                t0 += w0[i] * x[i]; t1 += w1[i] * x[i]; t2 += w2[i] * x[i]; t3 += w3[i] * x[i];             \
+            }                                                                                               \
+            y[j] += t0 + NAME##_sum(a0); y[j + 1] += t1 + NAME##_sum(a1);                                   \
+            y[j + 2] += t2 + NAME##_sum(a2); y[j + 3] += t3 + NAME##_sum(a3);                               \
+        }                                                                                                   \
+        for (; j < n_out; j++) {                                                                            \
+            const T *w0 = W + j * n_in;                                                                     \
+            V a0 = {0};                                                                                     \
+            T t0 = 0;                                                                                       \
+            for (i = 0; i < nv; i += L) a0 += NAME##_load(w0 + i) * NAME##_load(x + i);                     \
+            for (i = nv; i < n_in; i++) t0 += w0[i] * x[i];                                                 \
+            y[j] += t0 + NAME##_sum(a0);                                                                    \
+        }                                                                                                   \
+    }
+    FASTNN_MATVEC(fastnn_smatvec, float, fastnn_v8sf, 8)
+    FASTNN_MATVEC(fastnn_dmatvec, double, fastnn_v4df, 4)
+    """
+    void fastnn_smatvec(const float *W, const float *x, float *y, Py_ssize_t n_out, Py_ssize_t n_in) noexcept nogil
+    void fastnn_dmatvec(const double *W, const double *x, double *y, Py_ssize_t n_out,
+                        Py_ssize_t n_in) noexcept nogil
+
+
+cdef inline void _matvec(const floating *W, const floating *x, floating *y, Py_ssize_t n_out,
+                         Py_ssize_t n_in) noexcept nogil:
+    """``y += W @ x`` for row-major ``W`` (``n_out x n_in``); see fastnn_smatvec."""
+    if floating is float:
+        fastnn_smatvec(W, x, y, n_out, n_in)
+    else:
+        fastnn_dmatvec(W, x, y, n_out, n_in)
+
+
 cdef void _forward_columns(Net *net, const floating *params, int l, const floating *inp, Py_ssize_t n_rows,
                            int blk, bint activate) noexcept nogil:
     """Output columns of block ``blk`` of layer ``l``: ``out[:, j0:j1] = act(inp @ W[j0:j1].T + b[j0:j1])``."""
@@ -590,8 +651,11 @@ cdef void _forward_columns(Net *net, const floating *params, int l, const floati
     cdef Py_ssize_t r
     for r in range(n_rows):
         memcpy(out + r * w_out, b, (j1 - j0) * sizeof(floating))
-    gemm(NoTrans, Trans, <int> n_rows, j1 - j0, w_in, <floating> 1.0, inp, w_in, params + net.w_off[l] + j0 * w_in,
-         w_in, <floating> 1.0, out, w_out)
+    if net.single_row:  # one row: a matrix-vector product (BLAS's gemm would pack the whole weight block for it)
+        _matvec(params + net.w_off[l] + j0 * w_in, inp, out, j1 - j0, w_in)
+    else:
+        gemm(NoTrans, Trans, <int> n_rows, j1 - j0, w_in, <floating> 1.0, inp, w_in,
+             params + net.w_off[l] + j0 * w_in, w_in, <floating> 1.0, out, w_out)
     if activate and net.Z[l + 1] != NULL:
         for r in range(n_rows):
             memcpy((<floating *> net.Z[l + 1]) + j0 + r * w_out, out + r * w_out, (j1 - j0) * sizeof(floating))
@@ -604,8 +668,12 @@ cdef void _backward_columns(Net *net, const floating *params, int l, Py_ssize_t 
     cdef int w_in = net.width[l], w_out = net.width[l + 1], nb = net.blocks[l]
     cdef int j0 = blk * w_in // nb, j1 = (blk + 1) * w_in // nb
     cdef floating *d = (<floating *> net.D[l]) + j0
-    gemm(NoTrans, NoTrans, <int> n_rows, j1 - j0, w_out, <floating> 1.0, <floating *> net.D[l + 1], w_out,
-         params + net.w_off[l] + j0, w_in, <floating> 0.0, d, w_in)
+    if net.single_row:
+        gemv(Trans, w_out, j1 - j0, <floating> 1.0, params + net.w_off[l] + j0, w_in, <floating *> net.D[l + 1],
+             <floating> 0.0, d)
+    else:
+        gemm(NoTrans, NoTrans, <int> n_rows, j1 - j0, w_out, <floating> 1.0, <floating *> net.D[l + 1], w_out,
+             params + net.w_off[l] + j0, w_in, <floating> 0.0, d, w_in)
     if net.act[l - 1] != SOFTMAX:
         _activation_backward(net.act[l - 1], (<floating *> net.A[l]) + j0, _offset(<floating *> net.Z[l], j0), d,
                              n_rows, j1 - j0, w_in)
@@ -1023,6 +1091,7 @@ cdef Py_ssize_t _engine_train(Net *net, const floating[:, ::1] X, const int64_t[
     """Typed entry of ``Engine.train``: unpack the buffers and run ``_train_batches`` without the GIL."""
     cdef Data data = _data(labels, targets, weights)
     cdef Py_ssize_t result
+    net.single_row = batch_size == 1 or X.shape[0] == 1
     with nogil:
         result = _train_batches(net, &X[0, 0], &perm[0], X.shape[0], batch_size, first_batch, last_batch, &data,
                                 h, step, n_threads, &sl[0], &sc[0], &tp[0], sums, apply)
@@ -1031,8 +1100,9 @@ cdef Py_ssize_t _engine_train(Net *net, const floating[:, ::1] X, const int64_t[
 
 cdef void _engine_forward(Net *net, const floating[:, ::1] X, floating[:, ::1] out, const int32_t[::1] labels,
                           const floating[:, ::1] targets, const floating[::1] weights, floating[::1] sl,
-                          floating[::1] sc, int n_threads, double *sums):
-    """Typed entry of ``Engine.forward`` / ``evaluate``: blocks of at most ``cap`` rows, without the GIL. With
+                          floating[::1] sc, int n_threads, Py_ssize_t block, double *sums):
+    """Typed entry of ``Engine.forward`` / ``evaluate``: blocks of ``block`` rows (at most ``cap``; the last
+    block may be smaller), without the GIL. With
     ``sums`` NULL the outputs go to ``out``; otherwise [sum of (weighted) per-sample losses, sum of accuracies,
     sum of weights] are added to ``sums``."""
     cdef Py_ssize_t first, r, m, n = X.shape[0], K = net.width[net.n_layers]
@@ -1040,10 +1110,11 @@ cdef void _engine_forward(Net *net, const floating[:, ::1] X, floating[:, ::1] o
     cdef const floating *A_out = <floating *> net.A[net.n_layers]
     cdef Data data = _data(labels, targets, weights)
     cdef const floating *w = <const floating *> data.weights
+    net.single_row = block == 1 or n == 1
     with nogil:
         first = 0
         while first < n:
-            m = min(net.cap, n - first)
+            m = min(block, n - first)
             _forward_block(net, &X[0, 0], first, m, n_threads, &data if with_loss else NULL, &sl[0], &sc[0])
             if with_loss:
                 for r in range(m):
@@ -1085,6 +1156,8 @@ cdef class Engine:
     cdef object _keep
     cdef object _sample_loss, _sample_correct, _task_penalty
     cdef readonly Py_ssize_t capacity
+    #: The largest single product (multiply-adds) per batch row, over every BLAS call of a step.
+    cdef readonly Py_ssize_t row_work
 
     def __cinit__(self):
         memset(&self.net, 0, sizeof(Net))
@@ -1112,6 +1185,9 @@ cdef class Engine:
             raise ValueError("a network needs at least one layer and a capacity of at least one row")
         dtype = params.dtype
         self.capacity = capacity
+        self.row_work = max(max(-(-int(widths[l + 1]) // _column_blocks(widths[l + 1])) * int(widths[l]),
+                                -(-int(widths[l]) // _column_blocks(widths[l])) * int(widths[l + 1]))
+                            for l in range(L))
         self.net.n_layers = L
         self.net.loss = loss
         self.net.loss_param = loss_param
@@ -1223,25 +1299,34 @@ cdef class Engine:
             return 1, diverged
         return 2, -2 - diverged
 
-    def forward(self, X, out, int n_threads):
-        """Write the network's output for every row of ``X`` into ``out`` (n_samples, n_out)."""
+    def _block(self, block, Py_ssize_t n):
+        cdef Py_ssize_t b = self.capacity if block is None else block
+        if b < 1 or b > self.capacity:
+            raise ValueError("block must be between 1 and the engine's capacity")
+        return min(b, max(n, 1))
+
+    def forward(self, X, out, int n_threads, block=None):
+        """Write the network's output for every row of ``X`` into ``out`` (n_samples, n_out), ``block`` rows
+        (default: the capacity) at a time. Block sizes shape the products, hence the last bits of results."""
+        cdef Py_ssize_t b = self._block(block, X.shape[0])
         if self.is_double:
             _engine_forward[double](&self.net, X, out, None, None, None, self._sample_loss, self._sample_correct,
-                                    n_threads, NULL)
+                                    n_threads, b, NULL)
         else:
             _engine_forward[float](&self.net, X, out, None, None, None, self._sample_loss, self._sample_correct,
-                                   n_threads, NULL)
+                                   n_threads, b, NULL)
 
-    def evaluate(self, X, labels, targets, weights, int n_threads):
+    def evaluate(self, X, labels, targets, weights, int n_threads, block=None):
         """Return ``(sum of (weighted) per-sample losses, sum of per-sample accuracies, sum of weights)``."""
         cdef double sums[3]
+        cdef Py_ssize_t b = self._block(block, X.shape[0])
         sums[0] = sums[1] = sums[2] = 0
         if self.is_double:
             _engine_forward[double](&self.net, X, None, labels, targets, weights, self._sample_loss,
-                                    self._sample_correct, n_threads, sums)
+                                    self._sample_correct, n_threads, b, sums)
         else:
             _engine_forward[float](&self.net, X, None, labels, targets, weights, self._sample_loss,
-                                   self._sample_correct, n_threads, sums)
+                                   self._sample_correct, n_threads, b, sums)
         return sums[0], sums[1], sums[2]
 
 

@@ -34,7 +34,8 @@ _fork_warned = False
 
 
 def _after_fork_in_child():
-    global _forked_after_threads, _lock, _active, _limiter
+    global _forked_after_threads, _lock, _active, _limiter, _cores
+    _cores = None
     _forked_after_threads = _forked_after_threads or _used_threads
     _lock = threading.Lock()  # the parent's lock may have been held by a thread that does not exist here
     _active = 0
@@ -45,12 +46,19 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+_cores = None
+
+
 def available_cores():
-    """Number of cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # pragma: no cover - platforms without sched_getaffinity
-        return max(1, os.cpu_count() or 1)
+    """Number of cores this process may run on (asked once: a system call per small predict would cost more than
+    the prediction; a forked child asks again)."""
+    global _cores
+    if _cores is None:
+        try:
+            _cores = max(1, len(os.sched_getaffinity(0)))
+        except (AttributeError, OSError):  # pragma: no cover - platforms without sched_getaffinity
+            _cores = max(1, os.cpu_count() or 1)
+    return _cores
 
 
 def resolve_n_threads(n_threads, name="n_threads"):

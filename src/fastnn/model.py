@@ -26,6 +26,11 @@ __all__ = ["Sequential", "History"]
 _PREDICT_BLOCK = 1024
 # Target seconds between returns to Python during fit (progress output and Ctrl-C).
 _REPORT_SECONDS = 0.1
+# OpenBLAS computes a product of at most this many multiply-adds on one thread, whatever its thread setting
+# (interface/gemm.c: 65536 * GEMM_MULTITHREAD_THRESHOLD); calls whose every product is that small run in the
+# calling thread without entering the BLAS limit (which costs far more than such a call).
+_SERIAL_PRODUCT = 65536 * 4
+_ON_OUTPUT = (_kernels.LOSS_MSE, _kernels.LOSS_HUBER, _kernels.LOSS_MAE)
 # fit warns when the largest per-feature root-mean-square of the inputs is above this (or all below its inverse).
 _UNIT_SCALE_LIMIT = 20.0
 
@@ -248,6 +253,7 @@ class Sequential:
         self._fit_state = None
         self._scale_warned = False
         self._train_lock = threading.Lock()
+        self._forget_engine()
 
     def _bind_layers(self):
         """Make every layer's ``weight`` and ``bias`` views into the flat parameter buffer."""
@@ -270,13 +276,23 @@ class Sequential:
             bare._bind(None, None)
             layers.append(bare)
         state["layers"] = layers
-        del state["_train_lock"]
+        for key in ("_train_lock", "_engine_lock", "_kept_engine", "_kept_hyper", "_kept_rows", "_backup"):
+            del state[key]
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._train_lock = threading.Lock()
+        self._forget_engine()
         self._bind_layers()
+
+    def _forget_engine(self):
+        """Drop the kept engine and what was derived from the settings (after compile, or in a copy)."""
+        self._engine_lock = threading.Lock()
+        self._kept_engine = None
+        self._kept_hyper = (None, None)
+        self._kept_rows = np.arange(0, dtype=np.int64)
+        self._backup = None
 
     @property
     def scaler(self):
@@ -344,6 +360,7 @@ class Sequential:
         self.loss, self.optimizer, self.regularizer = loss, optimizer, regularizer
         self._state = np.zeros((optimizer.n_state(), self.n_params), dtype=self.dtype)
         self._step[0] = 0
+        self._forget_engine()
         return self
 
     def _require_compiled(self, what):
@@ -443,6 +460,36 @@ class Sequential:
         return _kernels.Engine(self._params, self._grads, self._state, self.widths,
                                [layer.activation_code for layer in self.layers], loss, capacity, param)
 
+    def _borrow_engine(self, rows):
+        """``(engine, lock)``: the model's kept engine, grown to at least ``rows`` rows, with its lock held (the
+        caller releases it); or, while another thread uses the kept one, a new engine and None. Keeping the
+        engine saves its set-up on every call; its size never changes results (blocks are passed per call)."""
+        lock = self._engine_lock
+        if not lock.acquire(blocking=False):
+            return self._engine(rows), None
+        engine = self._kept_engine
+        if engine is None or engine.capacity < rows:
+            try:
+                engine = self._kept_engine = self._engine(max(rows, engine.capacity if engine is not None else 0))
+            except BaseException:
+                lock.release()
+                raise
+        return engine, lock
+
+    def _hyper(self):
+        """The optimizer's settings array for the engine, rebuilt only when a setting changed."""
+        opt, reg = self.optimizer, self.regularizer
+        key = (id(opt), opt._version, None if reg is None else (reg.l1, reg.l2))
+        if self._kept_hyper[0] != key:
+            self._kept_hyper = (key, opt._hyper(*self._reg()))
+        return self._kept_hyper[1]
+
+    def _rows(self, n):
+        """``arange(n)`` as int64, kept between calls."""
+        if self._kept_rows.shape[0] < n:
+            self._kept_rows = np.arange(max(n, 2 * self._kept_rows.shape[0]), dtype=np.int64)
+        return self._kept_rows[:n]
+
     # -- training -----------------------------------------------------------------------------------------------
 
     def _prepare_weights(self, sample_weight, class_weight, labels, targets, n, name="sample_weight"):
@@ -522,8 +569,12 @@ class Sequential:
         return names + [f"val_{m}" for m in names] if with_validation else names
 
     def _snapshot(self):
-        """What an update changes: restored when an epoch diverges."""
-        return self._params.copy(), self._state.copy(), self._step.copy()
+        """What an update changes, copied into buffers kept between calls: restored when an update diverges."""
+        if self._backup is None or self._backup[1].shape != self._state.shape:
+            self._backup = (np.empty_like(self._params), np.empty_like(self._state), np.empty_like(self._step))
+        for dst, src in zip(self._backup, (self._params, self._state, self._step)):
+            np.copyto(dst, src)
+        return self._backup
 
     def _restore(self, snapshot):
         self._params[...], self._state[...], self._step[...] = snapshot
@@ -646,8 +697,8 @@ class Sequential:
             for i, record in enumerate(resume_state["records"][:first_epoch]):
                 history._append(self.epochs_trained - first_epoch + i, record)
         self.history = history
-        engine = self._engine(min(batch_size, n))
-        val_engine = self._engine(min(val[0].shape[0], _PREDICT_BLOCK)) if val is not None else None
+        val_block = min(val[0].shape[0], _PREDICT_BLOCK) if val is not None else 1
+        engine, engine_lock = self._borrow_engine(max(min(batch_size, n), val_block))
         sigint = threading.current_thread() is threading.main_thread() and _kernels.install_sigint() == 0
         try:
             with blas_single_thread():
@@ -665,7 +716,7 @@ class Sequential:
                     if self.loss.has_accuracy:
                         record["accuracy"] = float(totals[2]) / n
                     if val is not None:
-                        scores = self._evaluate_prepared(val_engine, *val, nt)
+                        scores = self._evaluate_prepared(engine, *val, nt, val_block)
                         record.update({f"val_{k}": v for k, v in scores.items()})
                     record["lr"] = lr
                     record["iterations"] = iterations
@@ -682,6 +733,8 @@ class Sequential:
                     if self.stop_training:
                         break
         finally:
+            if engine_lock is not None:
+                engine_lock.release()
             if sigint and _kernels.restore_sigint():
                 os.kill(os.getpid(), signal.SIGINT)
         callback_list.on_train_end(self, {"history": history})
@@ -695,7 +748,7 @@ class Sequential:
         iterations = -(-n // batch_size)
         perm = self._rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64)
         snapshot = self._snapshot()
-        hyper = self.optimizer._hyper(*self._reg())
+        hyper = self._hyper()
         totals = np.zeros(4)
         b, chunk = 0, 1
         while b < iterations:
@@ -800,6 +853,90 @@ class Sequential:
             return float("nan"), np.full_like(self._grads, np.nan)
         return float(sums[0] + sums[1]) / n, self._grads.copy()
 
+    def _batch_data(self, x, y, sample_weight, class_weight):
+        """Validated ``(X, labels, targets, weights)`` of one batch; arrays already of the model's types pass
+        with a finiteness check and no copy."""
+        K = self.n_outputs
+        if (type(x) is np.ndarray and x.dtype == self.dtype and x.ndim == 2 and x.flags.c_contiguous
+                and self._scaler is None and x.shape[1] == self.widths[0] and x.shape[0] > 0
+                and _kernels.all_finite(x)):
+            X = x
+        else:
+            X = self._inputs(x)
+        n = X.shape[0]
+        labels = targets = None
+        if type(y) is np.ndarray and y.shape[0] == n:
+            if self.loss.code == _kernels.LOSS_CROSS_ENTROPY and y.ndim == 1 and y.dtype.kind in "iu" \
+                    and 0 <= y.min() and y.max() < K:
+                labels = y if y.dtype == np.int32 else y.astype(np.int32)
+            elif self.loss.code in _ON_OUTPUT and y.dtype == self.dtype and y.ndim == 2 and y.shape[1] == K \
+                    and y.flags.c_contiguous and _kernels.all_finite(y):
+                targets = y
+        if labels is None and targets is None:
+            labels, targets = self._prepare_targets(y, "y", n)
+        weights = self._prepare_weights(sample_weight, class_weight, labels, targets, n)
+        return X, labels, targets, weights
+
+    @_exclusive
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, n_threads=None):
+        """One update on the batch ``(x, y)``: the same step ``fit`` takes per batch (with the optimizer's
+        schedule and update count, without shuffling, callbacks or progress output).
+
+        Made for loops that call it many times (reinforcement learning, custom training loops): the model
+        keeps its workspaces between calls, arrays already of the model's dtype are used without copies, and a
+        batch small enough runs entirely in the calling thread, so a call costs a few microseconds beyond its
+        arithmetic. If the update would make a weight NaN or infinite, the model is left as it was and
+        ``FloatingPointError`` is raised.
+
+        Parameters
+        ----------
+        x : array-like of shape (batch_size, n_features)
+        y : array-like
+            As in :meth:`fit`.
+        sample_weight : array-like of shape (batch_size,), optional
+        class_weight : dict or 'balanced', optional
+        n_threads : int or None, default=None
+
+        Returns
+        -------
+        float
+            The batch's loss (including the regularization penalty) before the update.
+
+        Examples
+        --------
+        >>> import numpy as np, fastnn
+        >>> model = fastnn.Sequential(fastnn.Dense(4, 64, "relu"), fastnn.Dense(64, 2), seed=0)
+        >>> model.compile(loss="huber", optimizer=fastnn.Adam(lr=1e-3))  # doctest: +ELLIPSIS
+        Sequential(...)
+        >>> x = np.ones((64, 4), np.float32); y = np.zeros((64, 2), np.float32)
+        >>> loss = model.train_on_batch(x, y)
+        """
+        self._require_compiled("train_on_batch")
+        X, labels, targets, weights = self._batch_data(x, y, sample_weight, class_weight)
+        n = X.shape[0]
+        if n_threads is not None:
+            resolve_n_threads(n_threads)
+        engine, lock = self._borrow_engine(n)
+        try:
+            snapshot = self._snapshot()
+            totals = np.zeros(4)
+            if n * engine.row_work <= _SERIAL_PRODUCT:
+                status, _ = engine.train(X, self._rows(n), labels, targets, weights, n, 0, 1, self._hyper(),
+                                         self._step, 1, totals)
+            else:
+                nt = resolve_n_threads(n_threads)
+                with blas_single_thread():
+                    status, _ = engine.train(X, self._rows(n), labels, targets, weights, n, 0, 1, self._hyper(),
+                                             self._step, nt, totals)
+        finally:
+            if lock is not None:
+                lock.release()
+        if status != 0:
+            self._restore(snapshot)
+            raise FloatingPointError("train_on_batch diverged: the loss or a weight became NaN or infinite; the "
+                                     f"model was left as it was. Try a smaller learning rate or scale the inputs.")
+        return float(totals[0] + totals[1]) / n
+
     # -- inference ----------------------------------------------------------------------------------------------
 
     def predict(self, X, batch_size=None, n_threads=None):
@@ -817,13 +954,33 @@ class Sequential:
         -------
         ndarray of shape (n_samples, n_outputs), of the model's dtype
         """
+        if (batch_size is None and n_threads is None and type(X) is np.ndarray and X.dtype == self.dtype
+                and X.ndim == 2 and X.flags.c_contiguous and self._scaler is None and X.shape[1] == self.widths[0]
+                and 0 < X.shape[0] <= _PREDICT_BLOCK and _kernels.all_finite(X)):
+            return self._forward(X, X.shape[0], None)  # the fast path: nothing to convert or check further
         block = _PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
-        nt = resolve_n_threads(n_threads)
+        if n_threads is not None:
+            resolve_n_threads(n_threads)
         X = self._inputs(X)
+        return self._forward(X, min(block, X.shape[0]), n_threads)
+
+    def _forward(self, X, block, n_threads):
+        """Outputs of validated ``X``, ``block`` rows at a time. Work whose every product is small enough for
+        BLAS to run it on one thread anyway runs in the calling thread, without the BLAS limit's cost."""
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        engine = self._engine(min(block, X.shape[0]))
-        with blas_single_thread():
-            engine.forward(X, out, nt)
+        engine, lock = self._borrow_engine(block)
+        try:
+            if block == 1:  # single rows go through fastnn's own matrix-vector product: no BLAS involved
+                engine.forward(X, out, resolve_n_threads(n_threads), 1)
+            elif block * engine.row_work <= _SERIAL_PRODUCT:
+                engine.forward(X, out, 1, block)
+            else:
+                nt = resolve_n_threads(n_threads)
+                with blas_single_thread():
+                    engine.forward(X, out, nt, block)
+        finally:
+            if lock is not None:
+                lock.release()
         return out
 
     def predict_classes(self, X, batch_size=None, n_threads=None):
@@ -833,9 +990,9 @@ class Sequential:
             return (proba[:, 0] > 0.5).astype(np.int64)
         return proba.argmax(axis=1)
 
-    def _evaluate_prepared(self, engine, X, labels, targets, weights, nt):
+    def _evaluate_prepared(self, engine, X, labels, targets, weights, nt, block):
         """``{'loss': ..., 'accuracy': ...}`` of prepared data (the loss weighted when ``weights`` is given)."""
-        loss_sum, acc_sum, weight_sum = engine.evaluate(X, labels, targets, weights, nt)
+        loss_sum, acc_sum, weight_sum = engine.evaluate(X, labels, targets, weights, nt, block)
         result = {"loss": float(loss_sum / weight_sum + self.penalty())}
         if self.loss.has_accuracy:
             result["accuracy"] = float(acc_sum / X.shape[0])
@@ -865,9 +1022,14 @@ class Sequential:
         X = self._inputs(X)
         labels, targets = self._prepare_targets(y, "y", X.shape[0])
         weights = self._prepare_weights(sample_weight, None, labels, targets, X.shape[0])
-        engine = self._engine(min(block, X.shape[0]))
-        with blas_single_thread():
-            return self._evaluate_prepared(engine, X, labels, targets, weights, nt)
+        block = min(block, X.shape[0])
+        engine, lock = self._borrow_engine(block)
+        try:
+            with blas_single_thread():
+                return self._evaluate_prepared(engine, X, labels, targets, weights, nt, block)
+        finally:
+            if lock is not None:
+                lock.release()
 
     # -- display ------------------------------------------------------------------------------------------------
 

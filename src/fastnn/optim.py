@@ -58,6 +58,12 @@ class Optimizer:
     kind = None
     #: Settings that ``get_config`` reports, in the order of the constructor.
     _config_keys = ()
+    #: Counts changes of the settings, so that a model rebuilds its compiled copy of them only when needed.
+    _version = 0
+
+    def __setattr__(self, name, value):
+        object.__setattr__(self, name, value)
+        object.__setattr__(self, "_version", self._version + 1)
 
     @property
     def lr(self):
