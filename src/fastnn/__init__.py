@@ -14,7 +14,7 @@ from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import callbacks, datasets, plotting, preprocessing, schedules
 from .io import ModelFileError, load, save
-from .layers import Dense, Linear
+from .layers import Dense, Dropout, Linear
 from . import losses
 from .losses import BinaryCrossEntropy, CrossEntropy, Huber, MeanAbsoluteError, MeanSquaredError
 from .model import History, Sequential
@@ -34,7 +34,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
-    "Sequential", "History", "Dense", "Linear", "SGD", "Adam", "AdamW", "RMSprop", "L1", "L2", "L1L2",
+    "Sequential", "History", "Dense", "Dropout", "Linear", "SGD", "Adam", "AdamW", "RMSprop", "L1", "L2", "L1L2",
     "CrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "Huber", "MeanAbsoluteError", "losses",
     "callbacks", "schedules", "StandardScaler", "MinMaxScaler", "LogScaler",
     "load", "save", "ModelFileError", "datasets", "plotting", "preprocessing", "blas_in_use", "__version__",

@@ -21,9 +21,9 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport (exp, expf, expm1, expm1f, log, logf, log1p, log1pf, tanh, tanhf, fabs, fabsf, erf, erff,
                         isfinite, NAN, sqrt, sqrtf, cos, floor, pow)
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy, memset
-from libc.stdint cimport int64_t, int32_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, int32_t, uint8_t, uint32_t, uint64_t
 
 import numpy as np
 
@@ -539,6 +539,13 @@ cdef struct Net:
     void **A            # A[0]: batch input (cap x width[0]); A[l + 1]: output of layer l (cap x width[l + 1])
     void **D            # D[l + 1]: gradient w.r.t. the pre-activation of layer l (cap x width[l + 1])
     void **Z            # Z[l + 1]: pre-activation of layer l when its derivative needs it (GELU), else NULL
+    double *drop        # drop[i]: dropout rate applied to A[i] (the input of layer i) in training, or 0
+    void **Ad           # Ad[i]: A[i] after dropout, the input layer i trains on (NULL without dropout)
+    uint8_t **mask      # mask[i]: which units of A[i] dropout kept, per row (NULL without dropout)
+    uint64_t *drop_key  # drop_key[i]: the current batch's random key for the mask of A[i]
+    uint64_t seed       # the model's dropout seed
+    bint training       # this call trains (dropout active), set per call
+    bint is_double
     Py_ssize_t cap      # rows the buffers hold
     bint single_row     # this call works on one row at a time (matrix-vector products): set per call, so
                         # that the kind of product depends on the call's shape alone, never on a last block
@@ -566,6 +573,77 @@ cdef struct Hyper:
     Py_ssize_t stride   # distance between the optimizer's state rows (n_params)
     int sched_kind      # learning-rate schedule: SCHED_CONSTANT, SCHED_COSINE, SCHED_EXPONENTIAL, SCHED_ONECYCLE
     double sched[6]
+
+
+cdef extern from *:
+    """
+    /* SplitMix64's finaliser: a strong 64-bit mix, the counter-based source of dropout's randomness. */
+    static inline uint64_t fastnn_mix64(uint64_t z) {
+        z += 0x9E3779B97F4A7C15ULL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        return z ^ (z >> 31);
+    }
+    """
+    uint64_t fastnn_mix64(uint64_t z) noexcept nogil
+
+
+cdef inline uint64_t _dropout_key(uint64_t seed, int64_t step, int i) noexcept nogil:
+    """The key of the dropout mask of buffer ``i`` at update ``step``: a mask depends on (seed, step, buffer,
+    row, unit) alone, never on threads or on how batches were grouped into calls."""
+    return fastnn_mix64(fastnn_mix64(seed) ^ fastnn_mix64(<uint64_t> step * 1024 + <uint64_t> i))
+
+
+cdef inline uint64_t _keep_threshold(double rate) noexcept nogil:
+    return <uint64_t> (rate * 4294967296.0)
+
+
+cdef inline uint8_t _kept(uint64_t key, Py_ssize_t idx, uint64_t threshold) noexcept nogil:
+    """Whether dropout keeps element ``idx`` (row * width + unit) of a buffer whose mask key is ``key``."""
+    return (fastnn_mix64(key + <uint64_t> idx) >> 32) >= threshold
+
+
+def dropout_mask(uint64_t seed, int64_t step, int buffer, Py_ssize_t n_rows, Py_ssize_t width, double rate):
+    """The mask (uint8, ``n_rows x width``) dropout draws for ``buffer`` at update ``step``: 1 where kept."""
+    cdef uint64_t key = _dropout_key(seed, step, buffer), threshold = _keep_threshold(rate)
+    cdef Py_ssize_t idx
+    out = np.empty((n_rows, width), dtype=np.uint8)
+    cdef uint8_t[:, ::1] o = out
+    for idx in range(n_rows * width):
+        o[idx // width, idx % width] = _kept(key, idx, threshold)
+    return out
+
+
+cdef void _dropout_columns(Net *net, int i, Py_ssize_t n_rows, int j0, int j1) noexcept nogil:
+    """Dropout of units ``j0 .. j1`` of ``A[i]`` into ``Ad[i]``: a unit is kept when the top 32 bits of
+    ``mix(key + row * width + unit)`` reach ``rate * 2**32``, and kept units are scaled by ``1 / (1 - rate)``
+    (inverted dropout: inference needs no scaling)."""
+    cdef int w = net.width[i]
+    cdef Py_ssize_t r, j, idx
+    cdef uint64_t key = net.drop_key[i]
+    cdef uint64_t threshold = _keep_threshold(net.drop[i])
+    cdef double scale = 1.0 / (1.0 - net.drop[i])
+    cdef uint8_t keep
+    cdef uint8_t *m = net.mask[i]
+    if net.is_double:
+        for r in range(n_rows):
+            for j in range(j0, j1):
+                idx = r * w + j
+                keep = _kept(key, idx, threshold)
+                m[idx] = keep
+                (<double *> net.Ad[i])[idx] = (<double *> net.A[i])[idx] * scale if keep else 0.0
+    else:
+        for r in range(n_rows):
+            for j in range(j0, j1):
+                idx = r * w + j
+                keep = _kept(key, idx, threshold)
+                m[idx] = keep
+                (<float *> net.Ad[i])[idx] = (<float *> net.A[i])[idx] * <float> scale if keep else 0.0
+
+
+cdef inline void *_layer_input(Net *net, int l) noexcept nogil:
+    """What layer ``l`` reads: ``A[l]``, or its dropped-out copy while training."""
+    return net.Ad[l] if net.training and net.Ad[l] != NULL else net.A[l]
 
 
 cdef inline floating *_offset(floating *p, Py_ssize_t k) noexcept nogil:
@@ -661,6 +739,16 @@ cdef void _forward_columns(Net *net, const floating *params, int l, const floati
             memcpy((<floating *> net.Z[l + 1]) + j0 + r * w_out, out + r * w_out, (j1 - j0) * sizeof(floating))
     if activate and net.act[l] != SOFTMAX:
         _activation_forward(net.act[l], out, n_rows, j1 - j0, w_out)
+        if net.training and net.Ad[l + 1] != NULL:
+            _dropout_columns(net, l + 1, n_rows, j0, j1)
+
+
+cdef void _mask_columns(floating *d, const uint8_t *m, Py_ssize_t n_rows, Py_ssize_t width, Py_ssize_t ld,
+                        floating scale) noexcept nogil:
+    cdef Py_ssize_t r, j
+    for r in range(n_rows):
+        for j in range(width):
+            d[r * ld + j] = d[r * ld + j] * scale if m[r * ld + j] else 0
 
 
 cdef void _backward_columns(Net *net, const floating *params, int l, Py_ssize_t n_rows, int blk) noexcept nogil:
@@ -674,6 +762,8 @@ cdef void _backward_columns(Net *net, const floating *params, int l, Py_ssize_t 
     else:
         gemm(NoTrans, NoTrans, <int> n_rows, j1 - j0, w_out, <floating> 1.0, <floating *> net.D[l + 1], w_out,
              params + net.w_off[l] + j0, w_in, <floating> 0.0, d, w_in)
+    if net.Ad[l] != NULL:  # through dropout: kept units pass the gradient, scaled as in the forward pass
+        _mask_columns(d, net.mask[l] + j0, n_rows, j1 - j0, w_in, <floating> (1.0 / (1.0 - net.drop[l])))
     if net.act[l - 1] != SOFTMAX:
         _activation_backward(net.act[l - 1], (<floating *> net.A[l]) + j0, _offset(<floating *> net.Z[l], j0), d,
                              n_rows, j1 - j0, w_in)
@@ -685,6 +775,9 @@ cdef void _forward(Net *net, const floating *x, Py_ssize_t n_rows, int nt, bint 
     cdef const floating *inp = x
     cdef int l, blk, nb, L = net.n_layers
     cdef bint activate
+    if net.training and net.Ad[0] != NULL:  # dropout on the inputs (A[0] holds the gathered batch)
+        _dropout_columns(net, 0, n_rows, 0, net.width[0])
+        inp = <floating *> net.Ad[0]
     for l in range(L):
         nb = net.blocks[l + 1]
         activate = l < L - 1 or last_activation
@@ -696,7 +789,9 @@ cdef void _forward(Net *net, const floating *x, Py_ssize_t n_rows, int nt, bint 
                 _forward_columns(net, params, l, inp, n_rows, blk, activate)
         if activate and net.act[l] == SOFTMAX:
             _activation_forward(SOFTMAX, <floating *> net.A[l + 1], n_rows, net.width[l + 1], net.width[l + 1])
-        inp = <floating *> net.A[l + 1]
+            if net.training and net.Ad[l + 1] != NULL:
+                _dropout_columns(net, l + 1, n_rows, 0, net.width[l + 1])
+        inp = <floating *> _layer_input(net, l + 1)
 
 
 cdef void _backward(Net *net, const floating *params, Py_ssize_t n_rows, int nt) noexcept nogil:
@@ -982,7 +1077,7 @@ cdef double _feature_task(Net *net, floating *params, int t, Py_ssize_t B, Hyper
     cdef Py_ssize_t wo = net.w_off[l] + <Py_ssize_t> j0 * w_in, bo = net.b_off[l] + j0
     cdef double penalty
     gemm(Trans, NoTrans, j1 - j0, w_in, <int> B, <floating> 1.0, D + j0, w_out,
-         <floating *> net.A[l], w_in, <floating> 0.0, grads + wo, w_in)
+         <floating *> _layer_input(net, l), w_in, <floating> 0.0, grads + wo, w_in)
     for j in range(j0, j1):
         gb[j] = 0
     for r in range(B):
@@ -1030,6 +1125,9 @@ cdef Py_ssize_t _train_batches(Net *net, const floating *X, const int64_t *perm,
             wsum = 0
             for r in range(B):
                 wsum += weights[perm[start + r]]
+        for c in range(net.n_layers):
+            if net.Ad[c] != NULL:
+                net.drop_key[c] = _dropout_key(net.seed, step[0], c)
         _forward(net, A0, B, nt, _on_output(net.loss))
         _loss(net, B, data, perm + start, 0, <floating> (1.0 / wsum if wsum > 0 else 0.0), sample_loss,
               sample_correct, True, nt)
@@ -1092,6 +1190,7 @@ cdef Py_ssize_t _engine_train(Net *net, const floating[:, ::1] X, const int64_t[
     cdef Data data = _data(labels, targets, weights)
     cdef Py_ssize_t result
     net.single_row = batch_size == 1 or X.shape[0] == 1
+    net.training = True
     with nogil:
         result = _train_batches(net, &X[0, 0], &perm[0], X.shape[0], batch_size, first_batch, last_batch, &data,
                                 h, step, n_threads, &sl[0], &sc[0], &tp[0], sums, apply)
@@ -1111,6 +1210,7 @@ cdef void _engine_forward(Net *net, const floating[:, ::1] X, floating[:, ::1] o
     cdef Data data = _data(labels, targets, weights)
     cdef const floating *w = <const floating *> data.weights
     net.single_row = block == 1 or n == 1
+    net.training = False
     with nogil:
         first = 0
         while first < n:
@@ -1150,6 +1250,10 @@ cdef class Engine:
         Most rows one batch or block holds.
     loss_param : float
         The Huber loss's delta.
+    dropout : sequence of float, optional
+        ``dropout[l]``: the rate of dropout on the input of layer ``l`` while training (0 for none).
+    seed : int
+        Key of the dropout masks (with the update count, the buffer, row and unit).
     """
     cdef Net net
     cdef bint is_double
@@ -1163,7 +1267,7 @@ cdef class Engine:
         memset(&self.net, 0, sizeof(Net))
 
     def __init__(self, params, grads, state, widths, activations, int loss, Py_ssize_t capacity,
-                 double loss_param=1.0):
+                 double loss_param=1.0, dropout=None, uint64_t seed=0):
         cdef int L = len(widths) - 1
         cdef int l, t, j
         cdef Py_ssize_t off = 0
@@ -1200,7 +1304,14 @@ cdef class Engine:
         self.net.A = <void **> malloc((L + 1) * sizeof(void *))
         self.net.D = <void **> malloc((L + 1) * sizeof(void *))
         self.net.Z = <void **> malloc((L + 1) * sizeof(void *))
-        if (self.net.width == NULL or self.net.blocks == NULL or self.net.act == NULL or self.net.w_off == NULL
+        self.net.Ad = <void **> calloc(L + 1, sizeof(void *))
+        self.net.mask = <uint8_t **> calloc(L + 1, sizeof(uint8_t *))
+        self.net.drop = <double *> calloc(L + 1, sizeof(double))
+        self.net.drop_key = <uint64_t *> calloc(L + 1, sizeof(uint64_t))
+        self.net.seed = seed
+        self.net.is_double = self.is_double
+        if (self.net.Ad == NULL or self.net.mask == NULL or self.net.drop == NULL or self.net.drop_key == NULL
+                or self.net.width == NULL or self.net.blocks == NULL or self.net.act == NULL or self.net.w_off == NULL
                 or self.net.b_off == NULL or self.net.A == NULL or self.net.D == NULL or self.net.Z == NULL):
             raise MemoryError()
         for l in range(L + 1):
@@ -1236,6 +1347,16 @@ cdef class Engine:
         deltas = [None] + [np.empty((capacity, int(w)), dtype=dtype) for w in widths[1:]]
         inputs = [None] + [np.empty((capacity, int(widths[l + 1])), dtype=dtype) if _needs_input(activations[l])
                            else None for l in range(L)]
+        rates = [0.0] * L if dropout is None else [float(r) for r in dropout]
+        if len(rates) != L or any(not 0 <= r < 1 for r in rates):
+            raise ValueError("dropout must hold one rate in [0, 1) per layer")
+        dropped = [np.empty((capacity, int(widths[l])), dtype=dtype) if rates[l] > 0 else None for l in range(L)]
+        masks = [np.empty((capacity, int(widths[l])), dtype=np.uint8) if rates[l] > 0 else None for l in range(L)]
+        for l in range(L):
+            self.net.drop[l] = rates[l]
+            if rates[l] > 0:
+                self.net.Ad[l] = <void *> <size_t> dropped[l].ctypes.data
+                self.net.mask[l] = <uint8_t *> <size_t> masks[l].ctypes.data
         for l in range(L + 1):
             self.net.A[l] = <void *> <size_t> buffers[l].ctypes.data
             self.net.D[l] = <void *> <size_t> deltas[l].ctypes.data if l > 0 else NULL
@@ -1247,7 +1368,7 @@ cdef class Engine:
         self._sample_loss = np.empty(capacity, dtype=dtype)
         self._sample_correct = np.empty(capacity, dtype=dtype)
         self._task_penalty = np.empty(max(n_tasks, 1), dtype=np.float64)
-        self._keep = (params, grads, state, buffers, deltas, inputs)
+        self._keep = (params, grads, state, buffers, deltas, inputs, dropped, masks)
 
     def __dealloc__(self):
         free(self.net.width)
@@ -1258,6 +1379,10 @@ cdef class Engine:
         free(self.net.A)
         free(self.net.D)
         free(self.net.Z)
+        free(self.net.Ad)
+        free(self.net.mask)
+        free(self.net.drop)
+        free(self.net.drop_key)
         free(self.net.task_layer)
         free(self.net.task_j0)
         free(self.net.task_j1)

@@ -171,6 +171,27 @@ def one_cycle(step, max_lr, total_steps, pct_start=0.3, div_factor=25.0, final_d
     return end + (start - end) / 2 * (np.cos(np.pi * pct) + 1)
 
 
+_M64 = (1 << 64) - 1
+
+
+def mix64(z):
+    """SplitMix64's finaliser on Python integers (wrapping at 64 bits)."""
+    z = (z + 0x9E3779B97F4A7C15) & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
+
+def dropout_mask(seed, step, buffer, n_rows, width, rate):
+    """Dropout's mask for ``buffer`` (0: the inputs, l: layer l's input) at update ``step``: element
+    ``idx = row * width + unit`` is kept when the top 32 bits of ``mix64(key + idx)`` reach ``rate * 2**32``,
+    with ``key = mix64(mix64(seed) ^ mix64(step * 1024 + buffer))``."""
+    key = mix64(mix64(seed) ^ mix64((step * 1024 + buffer) & _M64))
+    threshold = int(rate * 4294967296.0)
+    keep = [(mix64((key + idx) & _M64) >> 32) >= threshold for idx in range(n_rows * width)]
+    return np.array(keep, dtype=np.uint8).reshape(n_rows, width)
+
+
 class Network:
     """A dense network in plain NumPy with the same layout, maths and update as ``fastnn.Sequential``.
 

@@ -5,7 +5,8 @@ Format (``format_version`` 2)
 A ZIP archive holding
 
 * ``header.json``: UTF-8 JSON with ``format`` (``"fastnn-model"``), ``format_version``, ``library_version``,
-  ``dtype``, ``layers`` (``[{"in_features", "out_features", "activation"}, ...]``), ``loss`` (a name) and
+  ``dtype``, ``layers`` (``[{"in_features", "out_features", "activation"}, ...]``, a Dropout as ``{"dropout":
+  rate}``), ``dropout_seed`` (the key of the dropout masks), ``loss`` (a name) and
   ``loss_config`` (its settings, such as the Huber loss's ``delta``), ``optimizer`` (``name``: the class,
   ``config``: its settings, a schedule as ``{"schedule", "config"}``, ``n_state``: its state rows, ``step``: the
   updates applied), ``regularizer``, ``seed``, ``epochs_trained``, ``rng_state`` (the model's NumPy bit generator state),
@@ -70,6 +71,7 @@ def _check_classes(classes, n_outputs):
 
 def _header(model, fit_state=None):
     from . import __version__
+    from .layers import Dense
 
     opt = model.optimizer
     reg = model.regularizer
@@ -89,7 +91,8 @@ def _header(model, fit_state=None):
         "library_version": __version__,
         "dtype": model.dtype.name,
         "layers": [{"in_features": l.in_features, "out_features": l.out_features, "activation": l.activation}
-                   for l in model.layers],
+                   if isinstance(l, Dense) else {"dropout": l.p} for l in model.layers],
+        "dropout_seed": model._dropout_seed,
         "loss": model.loss.name if model.loss is not None else None,
         "loss_config": model.loss.get_config() if model.loss is not None else None,
         "optimizer": None if opt is None else {"name": type(opt).__name__, "config": opt.get_config(),
@@ -253,8 +256,15 @@ def _read_contents(z, path):
         _fail(path, f"{len(layers_spec)} layers is outside 1..{MAX_LAYERS}")
     total = 0
     layers = []
+    previous = None
     for i, spec in enumerate(layers_spec):
         where = f"layers[{i}]"
+        if isinstance(spec, dict) and "dropout" in spec:
+            rate = _get(spec, "dropout", (int, float), path, where)
+            if not (math.isfinite(rate) and 0 <= rate < 1):
+                _fail(path, f"{where} has dropout rate {rate!r} outside [0, 1)")
+            layers.append(float(rate))
+            continue
         n_in = _get(spec, "in_features", int, path, where)
         n_out = _get(spec, "out_features", int, path, where)
         act = _get(spec, "activation", str, path, where)
@@ -262,12 +272,16 @@ def _read_contents(z, path):
             _fail(path, f"{where} has sizes {n_in}x{n_out} outside 1..{MAX_UNITS}")
         if act not in ACTIVATIONS:
             _fail(path, f"{where} has unknown activation {act!r}")
-        if i and n_in != layers_spec[i - 1]["out_features"]:
+        if previous is not None and n_in != previous:
             _fail(path, f"{where} in_features={n_in} does not match the previous layer")
+        previous = n_out
         total += n_out * (n_in + 1)
         if total > MAX_PARAMS:
             _fail(path, f"architecture has more than {MAX_PARAMS} parameters")
         layers.append((n_in, n_out, act))
+    dense = [layer for layer in layers if isinstance(layer, tuple)]
+    if not dense:
+        _fail(path, "the layers hold no Dense layer")
     seed = header.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
         _fail(path, "header field 'seed' must be null or a non-negative integer")
@@ -290,8 +304,8 @@ def _read_contents(z, path):
     sc = header.get("scaler")
     if sc is not None:
         n_feat = _get(sc, "n_features_in_", int, path, "scaler")
-        if n_feat != layers[0][0]:
-            _fail(path, f"scaler expects {n_feat} features but the first layer takes {layers[0][0]}")
+        if n_feat != dense[0][0]:
+            _fail(path, f"scaler expects {n_feat} features but the first layer takes {dense[0][0]}")
         names = _get(sc, "arrays", list, path, "scaler")
         if len(names) > 16 or not all(isinstance(n, str) and n.isidentifier() for n in names):
             _fail(path, "scaler 'arrays' must list attribute names")
@@ -314,7 +328,7 @@ def _read_contents(z, path):
             if not isinstance(r, dict) or not all(isinstance(k, str) and isinstance(v, (int, float))
                                                   and not isinstance(v, bool) for k, v in r.items()):
                 _fail(path, "fit history records must map names to numbers")
-    classes, problem = _check_classes(header.get("classes"), layers[-1][1])
+    classes, problem = _check_classes(header.get("classes"), dense[-1][1])
     if problem:
         _fail(path, f"header field 'classes' {problem}")
     if header.get("metadata") is not None and not isinstance(header["metadata"], dict):
@@ -366,7 +380,7 @@ def load(path):
     ModelFileError
         For a missing, truncated, corrupted, hostile or newer-format file, before any model is built.
     """
-    from .layers import Dense
+    from .layers import Dense, Dropout
     from .model import Sequential
 
     path = os.fspath(path)
@@ -387,7 +401,8 @@ def load(path):
             raise ModelFileError(f"{path}: corrupted file ({type(exc).__name__}: {exc})") from None
 
     try:
-        model = Sequential([Dense(a, b, act) for a, b, act in layers], seed=seed, dtype=header["dtype"])
+        model = Sequential([Dense(*layer) if isinstance(layer, tuple) else Dropout(layer) for layer in layers],
+                           seed=seed, dtype=header["dtype"])
     except (ValueError, TypeError) as exc:
         _fail(path, f"invalid architecture ({exc})")
     step = 0
@@ -405,6 +420,11 @@ def load(path):
     model.parameters[...] = params
     model._state[...] = state
     model._step[0] = step
+    dropout_seed = header.get("dropout_seed")
+    if dropout_seed is not None:
+        if not isinstance(dropout_seed, int) or isinstance(dropout_seed, bool) or not 0 <= dropout_seed < 1 << 64:
+            _fail(path, "header field 'dropout_seed' must be a non-negative 64-bit integer")
+        model._dropout_seed = dropout_seed
     model.scaler = scaler
     model.epochs_trained = epochs
     model._fit_state = header.get("fit")

@@ -4,7 +4,7 @@ import numpy as np
 from . import _kernels
 from ._validation import check_int
 
-__all__ = ["Dense", "Linear", "ACTIVATIONS"]
+__all__ = ["Dense", "Linear", "Dropout", "ACTIVATIONS"]
 
 #: Activation names accepted by :class:`Dense`, mapped to kernel codes.
 ACTIVATIONS = {
@@ -133,3 +133,33 @@ class Dense:
 
 #: PyTorch's name for :class:`Dense`.
 Linear = Dense
+
+
+class Dropout:
+    r"""Inverted dropout: while training, each unit of the previous layer's output is zeroed with probability
+    ``p`` and the kept ones are scaled by :math:`1/(1-p)`; ``predict`` and ``evaluate`` use every unit unscaled.
+
+    The masks come from a counter-based generator keyed on the model's seed, the update count, the row's
+    position in the batch and the unit, so training stays bit-identical for any ``n_threads`` and a resumed run
+    equals an uninterrupted one. A ``Dropout`` first in the model drops inputs.
+
+    Parameters
+    ----------
+    p : float in [0, 1)
+        Probability of dropping a unit.
+
+    Examples
+    --------
+    >>> import fastnn
+    >>> fastnn.Sequential([fastnn.Dense(784, 512, "relu"), fastnn.Dropout(0.2),
+    ...                    fastnn.Dense(512, 10, "softmax")], seed=0)
+    Sequential([Dense(784, 512, activation='relu'), Dropout(0.2), Dense(512, 10, activation='softmax')], dtype='float32')
+    """
+
+    def __init__(self, p=0.5):
+        from ._validation import check_float
+
+        self.p = check_float(p, "p", low=0.0, high=1.0, high_inclusive=False)
+
+    def __repr__(self):
+        return f"Dropout({self.p})"

@@ -15,7 +15,7 @@ from ._threads import blas_single_thread, resolve_n_threads
 from ._validation import (check_class_labels, check_dtype, check_features, check_float, check_int,
                           check_probability_rows, check_sample_weight, check_targets, warn_user)
 from .callbacks import CallbackList
-from .layers import RELU_LIKE, Dense
+from .layers import RELU_LIKE, Dense, Dropout
 from .losses import CrossEntropy, get_loss
 from .optim import get_optimizer
 from .regularizers import Regularizer
@@ -49,6 +49,41 @@ def _exclusive(method):
         finally:
             self._train_lock.release()
     return exclusive
+
+
+_LAYER_TYPES = (Dense, Dropout)
+
+
+def _check_layers(layers):
+    """The Dense layers in order and the dropout rate on each one's input, after checking the stack."""
+    if not layers:
+        raise ValueError("layers is empty: a model needs at least one Dense layer")
+    dense, rates, pending = [], [], None
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, _LAYER_TYPES):
+            raise TypeError(f"layers[{i}] must be a fastnn.Dense or Dropout, got {type(layer).__name__}")
+        if isinstance(layer, Dropout):
+            if pending is not None:
+                raise ValueError(f"layers[{i}] is a Dropout right after another: use one Dropout with the rate "
+                                 "you want")
+            pending = layer.p
+            continue
+        if layer.weight is not None:
+            raise ValueError(f"layers[{i}] already belongs to a model; create a new Dense layer")
+        if dense and layer.in_features != dense[-1].out_features:
+            raise ValueError(f"layers[{i}] has in_features={layer.in_features} but the Dense layer before it has "
+                             f"out_features={dense[-1].out_features}")
+        dense.append(layer)
+        rates.append(pending or 0.0)
+        pending = None
+    if pending is not None:
+        raise ValueError("the last layer is a Dropout: dropout belongs between layers (or on the inputs), not on "
+                         "the model's output")
+    if not dense:
+        raise ValueError("layers holds no Dense layer")
+    if len(set(map(id, layers))) != len(layers):
+        raise ValueError("the same layer object appears twice in layers")
+    return dense, rates
 
 
 def _check_metrics(metrics, loss):
@@ -197,7 +232,7 @@ class Sequential:
     """
 
     def __init__(self, *layers, seed=None, dtype="float32"):
-        if len(layers) >= 1 and not isinstance(layers[0], Dense):
+        if len(layers) >= 1 and not isinstance(layers[0], _LAYER_TYPES):
             # Keras style: one list of layers, optionally followed by seed and dtype given by position
             if len(layers) > 3:
                 raise TypeError("Sequential takes a list of layers, or layers as separate arguments")
@@ -207,33 +242,26 @@ class Sequential:
                 seed = extra[0]
             if len(extra) > 1:
                 dtype = extra[1]
-        elif any(not isinstance(layer, Dense) for layer in layers):
-            bad = next(i for i, layer in enumerate(layers) if not isinstance(layer, Dense))
-            raise TypeError(f"layers[{bad}] must be a fastnn.Dense, got {type(layers[bad]).__name__} (pass seed "
-                            "and dtype by keyword: Sequential(layer, layer, seed=0))")
+        elif any(not isinstance(layer, _LAYER_TYPES) for layer in layers):
+            bad = next(i for i, layer in enumerate(layers) if not isinstance(layer, _LAYER_TYPES))
+            raise TypeError(f"layers[{bad}] must be a fastnn.Dense or Dropout, got {type(layers[bad]).__name__} "
+                            "(pass seed and dtype by keyword: Sequential(layer, layer, seed=0))")
         try:
             layers = list(layers)
         except TypeError:
             raise TypeError(f"layers must be a list of Dense layers, got {type(layers).__name__}") from None
-        if not layers:
-            raise ValueError("layers is empty: a model needs at least one Dense layer")
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, Dense):
-                raise TypeError(f"layers[{i}] must be a fastnn.Dense, got {type(layer).__name__}")
-            if layer.weight is not None:
-                raise ValueError(f"layers[{i}] already belongs to a model; create a new Dense layer")
-            if i and layer.in_features != layers[i - 1].out_features:
-                raise ValueError(f"layers[{i}] has in_features={layer.in_features} but layers[{i - 1}] has "
-                                 f"out_features={layers[i - 1].out_features}")
-        if len(set(map(id, layers))) != len(layers):
-            raise ValueError("the same Dense object appears twice in layers")
+        dense, rates = _check_layers(layers)
         if seed is not None:
             seed = check_int(seed, "seed", minimum=0)
         self.dtype = check_dtype(dtype)
         self.seed = seed
         self.layers = layers
-        self.widths = [layers[0].in_features] + [layer.out_features for layer in layers]
-        n = sum(layer.n_params for layer in layers)
+        self._dense = dense
+        self._dropout = rates
+        # the key of the dropout masks: the seed, or fresh entropy for an unseeded model (saved with the model)
+        self._dropout_seed = seed if seed is not None else int(np.random.SeedSequence().entropy % (1 << 63))
+        self.widths = [dense[0].in_features] + [layer.out_features for layer in dense]
+        n = sum(layer.n_params for layer in dense)
         self._params = np.zeros(n, dtype=self.dtype)
         self._grads = np.zeros(n, dtype=self.dtype)
         self._state = np.zeros((1, n), dtype=self.dtype)  # the optimizer's state rows (compile sizes them)
@@ -258,7 +286,7 @@ class Sequential:
     def _bind_layers(self):
         """Make every layer's ``weight`` and ``bias`` views into the flat parameter buffer."""
         offset = 0
-        for layer in self.layers:
+        for layer in self._dense:
             nw = layer.out_features * layer.in_features
             layer._bind(self._params[offset:offset + nw].reshape(layer.out_features, layer.in_features),
                         self._params[offset + nw:offset + nw + layer.out_features])
@@ -270,12 +298,12 @@ class Sequential:
         """State for ``pickle`` and ``copy.deepcopy``: the flat buffers once, the layers without their views
         (rebound on unpickling), no lock. Pickle only data you trust; :meth:`save` is the safe format."""
         state = self.__dict__.copy()
-        layers = []
-        for layer in self.layers:
-            bare = copy.copy(layer)
-            bare._bind(None, None)
-            layers.append(bare)
-        state["layers"] = layers
+        bare = {}
+        for layer in self._dense:
+            bare[id(layer)] = copy.copy(layer)
+            bare[id(layer)]._bind(None, None)
+        state["layers"] = [bare.get(id(layer), layer) for layer in self.layers]
+        state["_dense"] = [bare[id(layer)] for layer in self._dense]
         for key in ("_train_lock", "_engine_lock", "_kept_engine", "_kept_hyper", "_kept_rows", "_backup"):
             del state[key]
         return state
@@ -319,7 +347,7 @@ class Sequential:
     # -- set-up -------------------------------------------------------------------------------------------------
 
     def _initialize(self):
-        for layer in self.layers:
+        for layer in self._dense:
             fan_in, fan_out = layer.in_features, layer.out_features
             if layer.activation in RELU_LIKE:
                 limit = math.sqrt(6.0 / fan_in)  # He (Kaiming) uniform
@@ -352,7 +380,7 @@ class Sequential:
         self
         """
         loss = get_loss(loss)
-        loss.check_output(self.layers[-1])
+        loss.check_output(self._dense[-1])
         optimizer = get_optimizer(optimizer)
         if regularizer is not None and not isinstance(regularizer, Regularizer):
             raise TypeError(f"regularizer must be fastnn.L1, L2, L1L2 or None, got {type(regularizer).__name__}")
@@ -394,22 +422,22 @@ class Sequential:
         """Current regularization penalty (0 without a regularizer)."""
         if self.regularizer is None:
             return 0.0
-        return self.regularizer.penalty(layer.weight for layer in self.layers)
+        return self.regularizer.penalty(layer.weight for layer in self._dense)
 
     def get_weights(self):
         """Copies of ``[W_0, b_0, W_1, b_1, ...]``."""
         out = []
-        for layer in self.layers:
+        for layer in self._dense:
             out += [layer.weight.copy(), layer.bias.copy()]
         return out
 
     def set_weights(self, weights):
         """Set all weights and biases from a list like :meth:`get_weights` returns (checked before any change)."""
         weights = list(weights)
-        if len(weights) != 2 * len(self.layers):
-            raise ValueError(f"weights must hold {2 * len(self.layers)} arrays, got {len(weights)}")
+        if len(weights) != 2 * len(self._dense):
+            raise ValueError(f"weights must hold {2 * len(self._dense)} arrays, got {len(weights)}")
         staged = []
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(self._dense):
             for name, value, shape in (("weight", weights[2 * i], layer.weight.shape),
                                        ("bias", weights[2 * i + 1], layer.bias.shape)):
                 arr = np.asarray(value)
@@ -421,7 +449,7 @@ class Sequential:
                 if not np.all(np.isfinite(arr)):
                     raise ValueError(f"weights[{len(staged)}] ({name} of layer {i}) contains NaN or infinity")
                 staged.append(arr)
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(self._dense):
             layer.weight[...] = staged[2 * i]
             layer.bias[...] = staged[2 * i + 1]
 
@@ -458,7 +486,8 @@ class Sequential:
         loss = self.loss.code if self.loss is not None else _kernels.LOSS_MSE
         param = getattr(self.loss, "delta", 1.0) if self.loss is not None else 1.0
         return _kernels.Engine(self._params, self._grads, self._state, self.widths,
-                               [layer.activation_code for layer in self.layers], loss, capacity, param)
+                               [layer.activation_code for layer in self._dense], loss, capacity, param,
+                               self._dropout, self._dropout_seed)
 
     def _borrow_engine(self, rows):
         """``(engine, lock)``: the model's kept engine, grown to at least ``rows`` rows, with its lock held (the
@@ -806,8 +835,8 @@ class Sequential:
         state = ck._fit_state
         if state is None:
             raise ValueError(f"{path} is a model file without fit progress: it cannot be resumed from")
-        mine = [(l.in_features, l.out_features, l.activation) for l in self.layers]
-        theirs = [(l.in_features, l.out_features, l.activation) for l in ck.layers]
+        mine = [repr(layer) for layer in self.layers]
+        theirs = [repr(layer) for layer in ck.layers]
         if mine != theirs or ck.dtype != self.dtype:
             raise ValueError(f"{path} holds a different model ({ck!r}) than this one ({self!r})")
         return ck, state
@@ -1049,9 +1078,15 @@ class Sequential:
 
     def _summary_text(self):
         rows = [("Layer", "Output shape", "Activation", "Params")]
-        for i, layer in enumerate(self.layers):
-            rows.append((f"dense_{i} (Dense)", f"(None, {layer.out_features})", layer.activation,
-                         f"{layer.n_params:,}"))
+        width, counts = self.widths[0], {}
+        for layer in self.layers:
+            kind = type(layer).__name__
+            i = counts[kind] = counts.get(kind, -1) + 1
+            if isinstance(layer, Dense):
+                width = layer.out_features
+                rows.append((f"dense_{i} (Dense)", f"(None, {width})", layer.activation, f"{layer.n_params:,}"))
+            else:
+                rows.append((f"dropout_{i} (Dropout {layer.p:g})", f"(None, {width})", "", "0"))
         widths = [max(len(r[c]) for r in rows) for c in range(4)]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
         rule = "-" * len(lines[0])
