@@ -278,6 +278,18 @@ def test_checkpoint_every_epoch_with_epoch_and_metrics_in_the_name(noisy, tmp_pa
         _assert_weights_equal(fastnn.load(tmp_path / name).get_weights(), recorder.weights[e])
 
 
+@pytest.mark.parametrize("path", ["m-{val_loss}.fnn", "m-{val_accuracy:.2f}.fnn", "m-{acc}.fnn", "m-{}.fnn",
+                                  "m-{epoch:s}.fnn"])
+def test_checkpoint_path_fields_are_checked_before_training(noisy, tmp_path, path):
+    """A field the run does not record is refused before the first epoch, not after it trained."""
+    model = _model()
+    before = model.parameters.copy()
+    with pytest.raises(ValueError, match="ModelCheckpoint"):
+        _fit(model, noisy, [ModelCheckpoint(tmp_path / path)], validation_split=0.0)
+    np.testing.assert_array_equal(model.parameters, before)
+    assert model.epochs_trained == 0 and list(tmp_path.iterdir()) == []
+
+
 def test_checkpoint_needs_an_existing_folder(noisy, tmp_path):
     model = _model()
     with pytest.raises(ValueError, match="does not exist"):
