@@ -123,6 +123,25 @@ def test_train_builtin_dataset_from_fastnn_data(tmp_path, monkeypatch, fake_mnis
     (["evaluate", "m.fnn", "--dataset", "mnist", "--test-split"], 2, "--test-split goes with --data"),
     (["evaluate", "m.fnn", "--data", "x.csv", "--test-split", "0.2"], 2, "unrecognized arguments: 0.2"),
     (["evaluate", "missing.fnn", "--data", "x.npz"], 1, "fastnn: error: missing.fnn: no such file"),
+    (["train", "--data", "x.npz", "--optimizer", "lbfgs"], 2, "invalid choice: 'lbfgs'"),
+    (["train", "--data", "x.npz", "--optimizer", "adam", "--nesterov"], 2,
+     "--nesterov goes with --optimizer sgd, not adam"),
+    (["train", "--data", "x.npz", "--optimizer", "rmsprop", "--nesterov"], 2,
+     "--nesterov goes with --optimizer sgd, not rmsprop"),
+    (["train", "--data", "x.npz", "--optimizer", "adamw", "--momentum", "0.9"], 2,
+     "--momentum goes with --optimizer sgd or rmsprop; adamw has no momentum setting"),
+    (["train", "--data", "x.npz", "--optimizer", "adam", "--momentum", "0"], 2, "--momentum goes with"),
+    (["train", "--data", "x.npz", "--nesterov", "--momentum", "0"], 2, "--nesterov needs --momentum above 0"),
+    (["train", "--data", "x.npz", "--weight-decay", "-0.1"], 2, "expected a number in [0, inf]"),
+    (["train", "--data", "x.npz", "--weight-decay", "nan"], 2, "expected a number in [0, inf]"),
+    (["train", "--data", "x.npz", "--lr", "-1", "--optimizer", "adam"], 2, "expected a number in (0"),
+    (["train", "--data", "x.npz", "--schedule", "step"], 2, "invalid choice: 'step'"),
+    (["train", "--data", "x.npz", "--schedule", "cosine", "--epochs", "0"], 2,
+     "--schedule cosine needs at least one epoch"),
+    (["train", "--data", "x.npz", "--early-stopping", "3", "--val-split", "0"], 2,
+     "--early-stopping needs a validation split: --val-split above 0"),
+    (["train", "--data", "x.npz", "--early-stopping", "0"], 2, "expected a positive integer, got 0"),
+    (["train", "--data", "x.npz", "--early-stopping"], 2, "expected one argument"),
 ])
 def test_bad_arguments(argv, code, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -309,7 +328,8 @@ def test_console_script_and_module_help():
     result = subprocess.run([sys.executable, "-m", "fastnn", "train", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
     for flag in ("--dataset", "--data", "--hidden", "--activation", "--epochs", "--batch-size", "--lr",
-                 "--momentum", "--l1", "--l2", "--scale", "--val-split", "--threads", "--seed", "--dtype", "--save"):
+                 "--momentum", "--l1", "--l2", "--scale", "--val-split", "--threads", "--seed", "--dtype", "--save",
+                 "--optimizer", "--nesterov", "--weight-decay", "--schedule", "--early-stopping"):
         assert flag in result.stdout
     exe = os.path.join(os.path.dirname(sys.executable), "fastnn")
     if os.path.exists(exe):
@@ -345,6 +365,144 @@ def test_live_progress_bar_on_a_terminal(blobs):
     assert re.search(r"Epoch 1/2: +\d+%.*\| *\d+/54 |Epoch 1/2 \d+/54 it - loss: [0-9.]+ - [0-9,]+ samples/s", text)
     assert "Epoch 2/2 - 54 it" in text  # and the epoch's line
     assert "test accuracy" in text
+
+
+# -- the training recipe: optimizer, schedule, early stopping -----------------------------------------------------
+
+def _train_and_load(blobs, tmp_path, *flags):
+    model_path = tmp_path / "recipe.fnn"
+    code, text = run(["train", "--data", str(blobs), "--hidden", "8", "--epochs", "3", "--quiet", "--save",
+                      str(model_path), *flags])
+    assert code == 0, text
+    return text, fastnn.load(model_path)
+
+
+def _model_line(text):
+    return next(line for line in text.splitlines() if line.startswith("model: "))
+
+
+def test_default_recipe_is_unchanged(blobs, tmp_path):
+    text, model = _train_and_load(blobs, tmp_path)
+    assert model.optimizer == fastnn.SGD(lr=0.01, momentum=0.9)
+    assert model.regularizer.l2 == 5e-4
+    assert _model_line(text).endswith("float32; optimizer: sgd (lr 0.01, momentum 0.9, weight decay 0), "
+                                      "schedule: none")
+
+
+@pytest.mark.parametrize("name, expected, shown", [
+    ("sgd", fastnn.SGD(lr=0.01, momentum=0.9), "sgd (lr 0.01, momentum 0.9, weight decay 0)"),
+    ("adam", fastnn.Adam(lr=1e-3), "adam (lr 0.001, weight decay 0)"),
+    ("adamw", fastnn.AdamW(lr=1e-3, weight_decay=0.01), "adamw (lr 0.001, weight decay 0.01)"),
+    ("rmsprop", fastnn.RMSprop(lr=1e-3, momentum=0.0), "rmsprop (lr 0.001, momentum 0, weight decay 0)"),
+])
+def test_optimizer_and_its_default_learning_rate(blobs, tmp_path, name, expected, shown):
+    text, model = _train_and_load(blobs, tmp_path, "--optimizer", name)
+    assert model.optimizer == expected
+    assert f"; optimizer: {shown}, schedule: none" in _model_line(text)
+    losses = [loss for _, loss, _ in _epoch_records(text)]
+    assert len(losses) == 3 and losses[2] < losses[0]  # it trained
+
+
+@pytest.mark.parametrize("flags, expected, shown", [
+    (["--lr", "0.05", "--momentum", "0.5", "--nesterov"], fastnn.SGD(lr=0.05, momentum=0.5, nesterov=True),
+     "sgd (lr 0.05, nesterov momentum 0.5, weight decay 0)"),
+    (["--momentum", "0", "--weight-decay", "0.001"], fastnn.SGD(lr=0.01, weight_decay=0.001),
+     "sgd (lr 0.01, momentum 0, weight decay 0.001)"),
+    (["--optimizer", "adam", "--lr", "0.02", "--weight-decay", "0.1"], fastnn.Adam(lr=0.02, weight_decay=0.1),
+     "adam (lr 0.02, weight decay 0.1)"),
+    (["--optimizer", "adamw", "--weight-decay", "0"], fastnn.AdamW(weight_decay=0.0),
+     "adamw (lr 0.001, weight decay 0)"),
+    (["--optimizer", "rmsprop", "--momentum", "0.9", "--lr", "0.003"], fastnn.RMSprop(lr=0.003, momentum=0.9),
+     "rmsprop (lr 0.003, momentum 0.9, weight decay 0)"),
+])
+def test_optimizer_settings(blobs, tmp_path, flags, expected, shown):
+    text, model = _train_and_load(blobs, tmp_path, *flags)
+    assert model.optimizer == expected
+    assert f"; optimizer: {shown}, schedule: none" in _model_line(text)
+
+
+@pytest.mark.parametrize("val_split, iterations", [("0.1", 4), ("0", 5)])
+@pytest.mark.parametrize("optimizer, lr", [("sgd", 0.01), ("adam", 0.001)])
+def test_schedules_span_every_update_of_the_run(blobs, tmp_path, val_split, iterations, optimizer, lr):
+    """240 training rows; a validation split of 0.1 leaves 216 for training: 4 batches of 54, else 5."""
+    common = ["--optimizer", optimizer, "--batch-size", "54", "--val-split", val_split]
+    text, model = _train_and_load(blobs, tmp_path, "--schedule", "cosine", *common)
+    assert "Epoch 3/3 - %d it" % iterations in text
+    assert model.optimizer.lr == fastnn.schedules.CosineDecay(lr, decay_steps=3 * iterations)
+    assert f"schedule: cosine to 0 over {3 * iterations} updates" in _model_line(text)
+    assert model.optimizer.current_lr(int(model._step[0])) == 0.0  # the run ended where the decay does
+
+    text, model = _train_and_load(blobs, tmp_path, "--schedule", "onecycle", *common)
+    assert model.optimizer.lr == fastnn.schedules.OneCycle(max_lr=lr, total_steps=3 * iterations)
+    assert f"schedule: onecycle over {3 * iterations} updates" in _model_line(text)
+    assert int(model._step[0]) == 3 * iterations
+
+
+def test_schedule_with_an_explicit_learning_rate(blobs, tmp_path):
+    text, model = _train_and_load(blobs, tmp_path, "--schedule", "onecycle", "--lr", "0.2", "--optimizer",
+                                  "rmsprop", "--momentum", "0.5")
+    assert model.optimizer == fastnn.RMSprop(lr=fastnn.schedules.OneCycle(0.2, total_steps=12), momentum=0.5)
+
+
+def test_onecycle_refuses_a_run_too_short_for_its_cycle(blobs, capsys):
+    """One epoch of 3 batches (216 rows, batch 100) cannot hold a cycle: a one-line error, exit status 1."""
+    code, text = run(["train", "--data", str(blobs), "--hidden", "4", "--epochs", "1", "--batch-size", "100",
+                      "--schedule", "onecycle", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Epoch" not in text
+    assert err == ("fastnn: error: --schedule onecycle needs at least 4 updates, but 1 epoch of 3 iterations make "
+                   "3: train more epochs or use a smaller --batch-size\n")
+
+
+@pytest.fixture
+def noise(tmp_path):
+    """Labels that depend weakly on one feature out of ten: a wide network soon memorises the training rows,
+    and its validation loss rises while its training loss falls."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(250, 10))
+    y = (X[:, 0] + rng.normal(size=250) > 0).astype(int)
+    path = tmp_path / "noise.npz"
+    np.savez(path, X=X, y=y)
+    return path
+
+
+def _epoch_records(text):
+    pattern = r"Epoch (\d+)/\d+ - \d+ it - [0-9.]+s - loss: ([0-9.]+) - accuracy: [0-9.]+ - val_loss: ([0-9.]+)"
+    return [(int(e), float(loss), float(val)) for e, loss, val in re.findall(pattern, text)]
+
+
+def test_early_stopping_stops_and_keeps_the_best_epoch(noise, tmp_path):
+    from fastnn.cli import _split
+
+    model_path = tmp_path / "m.fnn"
+    code, text = run(["train", "--data", str(noise), "--hidden", "128", "128", "--epochs", "60", "--lr", "0.003",
+                      "--batch-size", "8", "--early-stopping", "3", "--val-split", "0.2", "--quiet", "--save",
+                      str(model_path)])
+    assert code == 0, text
+    records = _epoch_records(text)
+    best = min(records, key=lambda r: r[2])
+    last = records[-1][0]
+    assert 1 < best[0] and last == best[0] + 3 < 60  # stopped 3 epochs without improvement after the best one
+    assert records[-1][1] < records[0][1]  # the training loss still fell
+    assert f"trained {last} epochs in" in text
+    assert (f"early stopping: val_loss did not improve for 3 epochs, stopped after epoch {last}; kept the weights "
+            f"of epoch {best[0]} (val_loss {best[2]:.4f})") in text
+    # the saved model holds the best epoch's weights: its loss on the validation rows is that epoch's val_loss
+    model = fastnn.load(model_path)
+    with np.load(noise) as f:
+        X, y = f["X"], f["y"]
+    train_rows, _, _ = _split(250, 0.2, 0, "noise")
+    val_rows = train_rows[int(len(train_rows) * 0.8):]
+    assert model.evaluate(X[val_rows], y[val_rows])["loss"] == pytest.approx(best[2], abs=6e-5)
+
+
+def test_early_stopping_that_never_triggers(blobs, tmp_path):
+    text, model = _train_and_load(blobs, tmp_path, "--early-stopping", "5")
+    records = _epoch_records(text)
+    assert len(records) == 3 and "trained 3 epochs" in text
+    best = min(records, key=lambda r: r[2])
+    assert re.search(r"early stopping: did not stop; (the last epoch was the best, |kept the weights of )"
+                     rf"epoch {best[0]} \(val_loss {best[2]:.4f}\)", text)
 
 
 def test_confusion_matrix():

@@ -152,7 +152,8 @@ class ModelCheckpoint(_Monitor):
     ----------
     path : str or path-like
         File to write (atomically, in fastnn's model format). It may contain ``{epoch}`` (counted from 1) and
-        metric names, e.g. ``"model-{epoch:02d}-{val_loss:.3f}.fnn"``.
+        the names of the epoch's record, e.g. ``"model-{epoch:02d}-{val_loss:.3f}.fnn"``; a field the run does
+        not record (``{val_loss}`` without validation data) is refused before training starts.
     monitor : str, default='val_loss'
     save_best_only : bool, default=False
     mode : {'auto', 'min', 'max'}, default='auto'
@@ -176,8 +177,27 @@ class ModelCheckpoint(_Monitor):
         folder = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(folder):
             raise ValueError(f"ModelCheckpoint: folder {folder} does not exist")
+        self._check_path(logs)
         self.best = None
         self.saved = []
+
+    def _check_path(self, logs):
+        """Refuse, before any training, a path whose fields an epoch's record cannot fill."""
+        names = list(logs.get("metrics", []))
+        sample = dict.fromkeys(names + ["lr", "seconds"], 0.5)
+        sample["iterations"] = 1
+        try:
+            self._format(0, sample)
+        except KeyError as exc:
+            raise ValueError(f"ModelCheckpoint: path {self.path!r} names {exc.args[0]!r}, which this fit does not "
+                             f"record; it records epoch, {', '.join(names)}, lr, iterations and seconds") from None
+        except (IndexError, ValueError, TypeError, AttributeError) as exc:
+            raise ValueError(f"ModelCheckpoint: path {self.path!r} is not a valid format for an epoch's record "
+                             f"(fields such as {{epoch:02d}} or {{val_loss:.3f}}): {exc}") from None
+
+    def _format(self, epoch, logs):
+        fields = {k: v for k, v in logs.items() if isinstance(k, str) and k != "epoch"}
+        return self.path.format(epoch=epoch + 1, **fields)
 
     def on_epoch_end(self, model, epoch, logs):
         if self.save_best_only:
@@ -185,7 +205,7 @@ class ModelCheckpoint(_Monitor):
             if value is None or not self._improves(value, self.best):
                 return
             self.best = value
-        path = self.path.format(epoch=epoch + 1, **{k: v for k, v in logs.items() if isinstance(k, str)})
+        path = self._format(epoch, logs)
         model.save(path)
         self.saved.append(path)
 

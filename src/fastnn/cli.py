@@ -25,6 +25,7 @@ examples:
   fastnn train --data points.csv --label-column 0 --test-split 0.25 --save points.fnn
   fastnn train --data houses.csv --task regression      numeric targets: reports mse, R^2 and MAE
   fastnn train --dataset mnist --plot curves.png        also draw the learning curves (needs matplotlib)
+  fastnn train --dataset mnist --optimizer adam --schedule cosine --early-stopping 3
   fastnn evaluate mnist.fnn --dataset mnist             test accuracy and confusion matrix of a saved model
   fastnn evaluate points.fnn --data points.csv          scores every row of the file
   fastnn evaluate points.fnn --data points.csv --test-split   only the rows training held out
@@ -57,6 +58,11 @@ def _int_at_least(minimum, what):
 
 _positive_int = _int_at_least(1, "positive")
 _non_negative_int = _int_at_least(0, "non-negative")
+
+# --lr when it is not given, by --optimizer.
+_DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}
+# --momentum when it is not given, for the optimizers that take it.
+_DEFAULT_MOMENTUM = {"sgd": 0.9, "rmsprop": 0.0}
 
 
 def _float_in(low, high, low_open=False, high_open=False):
@@ -106,9 +112,10 @@ def build_parser():
     t = sub.add_parser("train", help="train a classifier (or a regression network) and report its test scores",
                        description="Train a network: hidden layers with --activation, then a softmax output with "
                                    "cross-entropy loss (--task classification) or an identity output with mean "
-                                   "squared error (--task regression), and SGD with momentum. Shows a progress bar "
-                                   "within each epoch and a line per epoch, then the test scores (accuracy and "
-                                   "confusion matrix, or mse, R^2 and MAE).",
+                                   "squared error (--task regression), trained by --optimizer (default: SGD with "
+                                   "momentum 0.9), optionally with a --schedule and --early-stopping. Shows a "
+                                   "progress bar within each epoch and a line per epoch, then the test scores "
+                                   "(accuracy and confusion matrix, or mse, R^2 and MAE).",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_data_args(t, "train")
     t.add_argument("--task", choices=["classification", "regression"], default="classification",
@@ -121,11 +128,24 @@ def build_parser():
                    help="hidden-layer activation (default: relu)")
     t.add_argument("--epochs", type=_non_negative_int, default=15, help="passes over the data (default: 15)")
     t.add_argument("--batch-size", type=_positive_int, default=64, help="samples per update (default: 64)")
-    t.add_argument("--lr", type=_float_in(0, float("inf"), low_open=True), default=0.01,
-                   help="learning rate (default: 0.01)")
-    t.add_argument("--momentum", type=_float_in(0, 1, high_open=True), default=0.9,
-                   help="momentum in [0, 1) (default: 0.9)")
-    t.add_argument("--nesterov", action="store_true", help="use Nesterov momentum")
+    t.add_argument("--optimizer", choices=list(_DEFAULT_LR), default="sgd",
+                   help="the update rule, with PyTorch's formulas (default: sgd)")
+    t.add_argument("--lr", type=_float_in(0, float("inf"), low_open=True), default=None,
+                   help="learning rate; with --schedule the initial (cosine) or peak (onecycle) rate (default: "
+                        "0.01 for sgd, 0.001 for adam, adamw and rmsprop)")
+    t.add_argument("--momentum", type=_float_in(0, 1, high_open=True), default=None,
+                   help="momentum in [0, 1), for sgd (default: 0.9) and rmsprop (default: 0)")
+    t.add_argument("--nesterov", action="store_true", help="use Nesterov momentum (sgd with momentum above 0)")
+    t.add_argument("--weight-decay", type=_float_in(0, float("inf")), default=None, metavar="W",
+                   help="weight decay of the optimizer, on the weights only: added to the gradient (sgd, adam, "
+                        "rmsprop) or decoupled (adamw) (default: 0.01 for adamw, else 0)")
+    t.add_argument("--schedule", choices=["none", "cosine", "onecycle"], default="none",
+                   help="learning-rate schedule over the whole run, updated every batch: cosine decays from --lr "
+                        "to 0, onecycle rises to --lr over the first 30%% of the updates and then anneals "
+                        "(default: none, a constant rate)")
+    t.add_argument("--early-stopping", type=_positive_int, default=None, metavar="PATIENCE",
+                   help="stop when the validation loss has not improved for PATIENCE epochs, and keep the "
+                        "weights of the epoch with the lowest validation loss (needs --val-split above 0)")
     t.add_argument("--l1", type=_float_in(0, float("inf")), default=0.0, help="L1 penalty (default: 0)")
     t.add_argument("--l2", type=_float_in(0, float("inf")), default=5e-4,
                    help="L2 penalty alpha/2*sum(w^2) on the weights (default: 0.0005)")
@@ -365,6 +385,83 @@ def _prepared(X, scaler, dtype, what):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Training recipe: optimizer, schedule, early stopping
+# ---------------------------------------------------------------------------------------------------------------
+
+def _check_recipe(parser, args):
+    """Refuse (exit status 2) settings of ``train`` that contradict each other."""
+    name = args.optimizer
+    if args.nesterov and name != "sgd":
+        parser.error(f"--nesterov goes with --optimizer sgd, not {name}")
+    if args.momentum is not None and name not in _DEFAULT_MOMENTUM:
+        parser.error(f"--momentum goes with --optimizer sgd or rmsprop; {name} has no momentum setting")
+    if args.nesterov and args.momentum == 0:
+        parser.error("--nesterov needs --momentum above 0")
+    if args.schedule != "none" and args.epochs == 0:
+        parser.error(f"--schedule {args.schedule} needs at least one epoch")
+    if args.early_stopping is not None and args.val_split == 0:
+        parser.error("--early-stopping needs a validation split: --val-split above 0")
+
+
+def _iterations_per_epoch(n_samples, val_split, batch_size):
+    """Updates per epoch of ``fit(..., validation_split=val_split)`` on ``n_samples`` rows (the split as fit
+    makes it: the first ``int(n * (1 - val_split))`` rows train)."""
+    n_train = int(n_samples * (1.0 - val_split)) if val_split else n_samples
+    return -(-n_train // batch_size)
+
+
+def _optimizer(args, iterations):
+    """The optimizer ``train`` compiles with (its ``lr`` a schedule over ``iterations`` updates per epoch when
+    --schedule asks for one) and a description of it and of the schedule for the log."""
+    from .optim import OPTIMIZERS
+    from .schedules import CosineDecay, OneCycle
+
+    name = args.optimizer
+    lr = _DEFAULT_LR[name] if args.lr is None else args.lr
+    total = args.epochs * iterations
+    if args.schedule == "cosine":
+        rate, schedule = CosineDecay(lr, decay_steps=total), f"cosine to 0 over {total:,} updates"
+    elif args.schedule == "onecycle":
+        try:
+            rate = OneCycle(max_lr=lr, total_steps=total)
+        except ValueError:
+            raise ValueError(f"--schedule onecycle needs at least 4 updates, but {args.epochs} "
+                             f"epoch{'s' if args.epochs > 1 else ''} of {iterations} iteration"
+                             f"{'s' if iterations > 1 else ''} make {total}: train more epochs or use a smaller "
+                             "--batch-size") from None
+        schedule = f"onecycle over {total:,} updates"
+    else:
+        rate, schedule = lr, "none"
+    settings = {"lr": rate}
+    if name in _DEFAULT_MOMENTUM:
+        settings["momentum"] = _DEFAULT_MOMENTUM[name] if args.momentum is None else args.momentum
+    if name == "sgd":
+        settings["nesterov"] = args.nesterov
+    if args.weight_decay is not None:
+        settings["weight_decay"] = args.weight_decay
+    optimizer = OPTIMIZERS[name](**settings)
+    shown = [f"lr {lr:g}"]
+    if name in _DEFAULT_MOMENTUM:
+        shown.append(f"{'nesterov ' if args.nesterov else ''}momentum {optimizer.momentum:g}")
+    shown.append(f"weight decay {optimizer.weight_decay:g}")
+    return optimizer, f"{name} ({', '.join(shown)}), schedule: {schedule}"
+
+
+def _early_stopping_note(stopper, history, args):
+    """What early stopping did, for the log (epochs counted from 1, as the epoch lines)."""
+    if stopper.best_epoch is None:
+        return "early stopping: no finite validation loss was recorded"
+    best = f"epoch {stopper.best_epoch + 1} (val_loss {stopper.best:.4f})"
+    if stopper.stopped_epoch is not None:
+        patience = args.early_stopping
+        return (f"early stopping: val_loss did not improve for {patience} epoch{'s' if patience > 1 else ''}, "
+                f"stopped after epoch {stopper.stopped_epoch + 1}; kept the weights of {best}")
+    if stopper.best_epoch != history.epoch[-1]:
+        return f"early stopping: did not stop; kept the weights of {best}"
+    return f"early stopping: did not stop; the last epoch was the best, {best}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -414,9 +511,8 @@ def _train(args, out):
     layers.append(fastnn.Dense(widths[-1], n_outputs, output))
     model = fastnn.Sequential(layers, seed=args.seed, dtype=args.dtype)
     reg = fastnn.L1L2(l1=args.l1, l2=args.l2) if (args.l1 or args.l2) else None
-    model.compile("mse" if regression else "cross_entropy",
-                  fastnn.SGD(lr=args.lr, momentum=args.momentum, nesterov=args.nesterov and args.momentum > 0),
-                  regularizer=reg)
+    optimizer, recipe = _optimizer(args, _iterations_per_epoch(Xtr.shape[0], args.val_split, args.batch_size))
+    model.compile("mse" if regression else "cross_entropy", optimizer, regularizer=reg)
     scaler = fastnn.preprocessing.get_scaler(args.scale)
     if scaler is not None:
         scaler.fit(Xtr)
@@ -433,13 +529,21 @@ def _train(args, out):
         out.write(f"data: {Xtr.shape[0]:,} training and {Xte.shape[0]:,} test samples, {n_features} features, "
                   f"{n_outputs} classes{shown}; scaling: {args.scale}\n")
     out.write(f"model: {' -> '.join(map(str, widths + [n_outputs]))} ({args.activation}, {output}), "
-              f"{model.n_params:,} parameters, {args.dtype}\n")
+              f"{model.n_params:,} parameters, {args.dtype}; optimizer: {recipe}\n")
     out.flush()
+    callbacks, stopper = [], None
+    if args.early_stopping is not None:
+        stopper = fastnn.callbacks.EarlyStopping(monitor="val_loss", patience=args.early_stopping,
+                                                 restore_best_weights=True)
+        callbacks.append(stopper)
     with contextlib.redirect_stdout(out):  # progress output goes where the report goes
         history = model.fit(Xtr, fit_targets, epochs=args.epochs, batch_size=args.batch_size,
-                            validation_split=args.val_split, n_threads=args.threads, verbose=2 if args.quiet else 1)
+                            validation_split=args.val_split, n_threads=args.threads, verbose=2 if args.quiet else 1,
+                            callbacks=callbacks)
     train_seconds = sum(history.history.get("seconds", []))
-    out.write(f"trained {args.epochs} epochs in {train_seconds:.1f}s\n")
+    out.write(f"trained {len(history)} epochs in {train_seconds:.1f}s\n")
+    if stopper is not None and len(history):
+        out.write(_early_stopping_note(stopper, history, args) + "\n")
     if regression:  # the output layer now predicts the targets in their own units
         last = model.layers[-1]
         last.weight *= y_std[:, None]
@@ -514,6 +618,8 @@ def main(argv=None, out=None):
         parser.error("--test-split goes with --data; a built-in dataset is scored on its own test set")
     if args.command == "train" and args.plot and args.epochs == 0:
         parser.error("--plot needs at least one epoch (--epochs 0 records no learning curves)")
+    if args.command == "train":
+        _check_recipe(parser, args)
     from .datasets import DatasetError
     from .io import ModelFileError
 
