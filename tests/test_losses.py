@@ -232,8 +232,6 @@ def test_bad_sample_weights_are_refused_before_any_change(bad, message, where, r
     assert model._rng.bit_generator.state == before[3]
 
 
-@pytest.mark.xfail(strict=True, reason="when validation_split leaves the training part only zero weights, the "
-                                       "ValueError names validation_split but not sample_weight")
 def test_zero_weights_in_the_training_part_name_sample_weight(rng):
     X, y, out_act = _data("cross_entropy", rng, n=10)
     model = _model("cross_entropy", out_act)

@@ -459,3 +459,14 @@ def test_single_row_predictions(dtype, rng, many_cores):
             np.testing.assert_array_equal(m.predict(row, n_threads=nt), one)
         np.testing.assert_array_equal(m.predict(row.tolist()), one)  # the checked path agrees with the fast one
     np.testing.assert_allclose(m.predict(X), np.vstack([m.predict(x[None]) for x in X]), rtol=tol, atol=tol)
+
+
+def test_class_weight_weighs_the_training_part_of_a_split_only(rng):
+    X = rng.normal(size=(100, 5))
+    y = rng.integers(0, 3, 100)
+    m = make_model([5, 8, 3], ["relu", "softmax"])
+    h = m.fit(X, y, epochs=2, batch_size=10, validation_split=0.2, class_weight={0: 5.0}, verbose=0)
+    assert h["val_loss"][-1] == pytest.approx(m.evaluate(X[80:], y[80:])["loss"], rel=1e-12)
+    w = np.r_[np.ones(80), np.arange(20.0)]
+    h = m.fit(X, y, epochs=1, batch_size=10, validation_split=0.2, sample_weight=w, verbose=0)
+    assert h["val_loss"][-1] == pytest.approx(m.evaluate(X[80:], y[80:], sample_weight=w[80:])["loss"], rel=1e-12)

@@ -521,7 +521,7 @@ class Sequential:
 
     # -- training -----------------------------------------------------------------------------------------------
 
-    def _prepare_weights(self, sample_weight, class_weight, labels, targets, n, name="sample_weight"):
+    def _prepare_weights(self, sample_weight, class_weight, labels, targets, n, name="sample_weight", where=""):
         """Per-sample weights of the model's dtype from ``sample_weight`` and ``class_weight`` (None if neither)."""
         if sample_weight is None and class_weight is None:
             return None
@@ -531,7 +531,9 @@ class Sequential:
         if class_weight is not None:
             weights *= self._class_weights(class_weight, labels, targets)
         if not weights.sum() > 0:
-            raise ValueError(f"{name} (with class_weight) gives every sample weight 0: nothing would be learned")
+            given = " and ".join(k for k, v in ((name, sample_weight), ("class_weight", class_weight))
+                                 if v is not None)
+            raise ValueError(f"{given} give every sample weight 0{where}: nothing would be learned")
         return weights.astype(self.dtype)
 
     def _class_weights(self, class_weight, labels, targets):
@@ -568,7 +570,8 @@ class Sequential:
         (``val`` None without validation)."""
         X = self._inputs(X, scaler=scaler)
         labels, targets = self._prepare_targets(y, "y", X.shape[0])
-        weights = self._prepare_weights(sample_weight, class_weight, labels, targets, X.shape[0])
+        if sample_weight is not None:
+            sample_weight = check_sample_weight(sample_weight, "sample_weight", X.shape[0])
         val = None
         if validation_data is not None:
             if validation_split:
@@ -586,11 +589,14 @@ class Sequential:
             if split < 1 or split >= X.shape[0]:
                 raise ValueError(f"validation_split={validation_split} leaves {split} of {X.shape[0]} samples for "
                                  "training: both parts must be non-empty")
-            parts = [(a[:split], a[split:]) if a is not None else (None, None) for a in (X, labels, targets, weights)]
-            val = tuple(p[1] for p in parts)
-            X, labels, targets, weights = (p[0] for p in parts)
-            if weights is not None and not weights.sum() > 0:
-                raise ValueError("the training part of validation_split has every sample weight 0")
+            parts = [(a[:split], a[split:]) if a is not None else (None, None)
+                     for a in (X, labels, targets, sample_weight)]
+            Xv, lv, tv, sv = (p[1] for p in parts)
+            X, labels, targets, sample_weight = (p[0] for p in parts)
+            # as in Keras, class weights weigh the training loss only; sample weights go with their samples
+            val = (Xv, lv, tv, self._prepare_weights(sv, None, lv, tv, Xv.shape[0], where=" in the validation part"))
+        weights = self._prepare_weights(sample_weight, class_weight, labels, targets, X.shape[0],
+                                        where=" in the training part" if validation_split else "")
         return (X, labels, targets, weights), val
 
     def _metric_names(self, with_validation):
