@@ -81,3 +81,64 @@ def test_more_threads_than_cores_are_capped_with_a_warning():
     m = fastnn.Sequential([fastnn.Dense(5, 3, "softmax")], seed=0).compile("cross_entropy")
     with pytest.warns(RuntimeWarning, match="more than the"):
         m.predict(np.zeros((3, 5)), n_threads=cores + 1)
+
+
+@pytest.fixture
+def big_machine(monkeypatch, many_cores):
+    """Tile the work as on a 32-core machine (row tiles and input-feature tiles), on this one."""
+    import fastnn._threads
+
+    monkeypatch.setattr(fastnn._threads, "machine_cores", lambda: 32)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("batch", [1, 37, 128])
+def test_tiles_of_a_large_machine_give_identical_results_for_any_thread_count(dtype, batch, big_machine, rng):
+    X = rng.normal(size=(300, 97)).astype(dtype)
+    y = rng.integers(0, 10, 300)
+    results = []
+    for nt in (1, 2, 3, 8):
+        m = fastnn.Sequential([fastnn.Dense(97, 300, "relu"), fastnn.Dropout(0.2), fastnn.Dense(300, 130, "gelu"),
+                               fastnn.Dense(130, 10, "softmax")], seed=3, dtype=dtype)
+        m.compile("cross_entropy", fastnn.Adam(lr=1e-3), regularizer=fastnn.L1L2(l1=1e-4, l2=1e-3))
+        m.fit(X, y, epochs=2, batch_size=batch, n_threads=nt, verbose=0)
+        results.append((m.parameters.copy(), m.predict(X, n_threads=nt)))
+    for params, pred in results[1:]:
+        np.testing.assert_array_equal(params, results[0][0])
+        np.testing.assert_array_equal(pred, results[0][1])
+
+
+def test_tiled_step_equals_the_untiled_one(monkeypatch, many_cores, rng):
+    """Tiles change which BLAS calls compute a product, not the mathematics: a 32-core tiling and the 2-core
+    one agree to rounding, and both agree with the NumPy reference."""
+    import fastnn._threads
+    from fastnn import _reference as ref
+
+    X = rng.normal(size=(128, 70))
+    y = rng.integers(0, 5, 128)
+    params = {}
+    for cores in (2, 32):
+        monkeypatch.setattr(fastnn._threads, "machine_cores", lambda: cores)
+        m = fastnn.Sequential([fastnn.Dense(70, 200, "tanh"), fastnn.Dense(200, 5, "softmax")], seed=1,
+                              dtype="float64").compile("cross_entropy", fastnn.SGD(lr=0.1),
+                                                       regularizer=fastnn.L1(1e-3))
+        weights = m.get_weights()
+        m.fit(X, y, batch_size=128, shuffle=False, n_threads=2, verbose=0)
+        params[cores] = m.parameters.copy()
+    net = ref.Network(weights, [ref.TANH, ref.SOFTMAX], ref.CROSS_ENTROPY)
+    net.train_batch(X, labels=y, lr=0.1, l1=1e-3)
+    expected = np.concatenate([p.ravel() for p in net.params])
+    np.testing.assert_allclose(params[32], params[2], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(params[32], expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("cores, forward_tasks, update_tasks", [(2, 4, 9), (8, 8, 18), (32, 32, 72)])
+def test_a_step_splits_into_enough_tiles_for_the_machine(cores, forward_tasks, update_tasks):
+    m = fastnn.Sequential([fastnn.Dense(784, 512, "relu"), fastnn.Dense(512, 512, "relu"),
+                           fastnn.Dense(512, 10, "softmax")], seed=0).compile("cross_entropy")
+    engine = fastnn._kernels.Engine(m._params, m._grads, m._state, m.widths, [1, 1, 4], 1, 128, cores=cores)
+    plan = dict(engine.plan(128))
+    assert len(plan["forward 0"]) == len(plan["forward 1"]) == forward_tasks
+    assert sum(plan["forward 0"]) == 128 * 784 * 512
+    assert sum(plan["weight gradients and update"]) == 128 * (784 * 512 + 512 * 512 + 512 * 10)
+    assert len(plan["weight gradients and update"]) == update_tasks

@@ -189,6 +189,10 @@ cdef int COLUMN_BLOCKS_MAX = 16
 cdef Py_ssize_t PARALLEL_MIN_WORK = 1 << 16
 # A batch is split across threads only in pieces of at least this many rows.
 cdef int MIN_ROWS_PER_THREAD = 8
+# A row tile holds at least this many rows (row tiles exist only on machines of more than 4 cores).
+cdef Py_ssize_t MIN_TILE_ROWS = 16
+# An input-feature tile of a weight-gradient task is at least this wide.
+cdef int MIN_TILE_FEATURES = 32
 
 
 def _tuning(column_block_min=None, column_blocks_max=None, parallel_min_work=None):
@@ -545,14 +549,17 @@ cdef struct Net:
     uint64_t *drop_key  # drop_key[i]: the current batch's random key for the mask of A[i]
     uint64_t seed       # the model's dropout seed
     bint training       # this call trains (dropout active), set per call
+    int row_tiles       # products split their rows into this many tiles (fixed by the machine's core count)
     bint is_double
     Py_ssize_t cap      # rows the buffers hold
     bint single_row     # this call works on one row at a time (matrix-vector products): set per call, so
                         # that the kind of product depends on the call's shape alone, never on a last block
-    int n_tasks         # weight-gradient/update tasks: (layer, first feature, end feature)
+    int n_tasks         # weight-gradient/update tasks: (layer, output features j0..j1, input features i0..i1)
     int *task_layer
     int *task_j0
     int *task_j1
+    int *task_i0
+    int *task_i1
 
 
 cdef struct Hyper:
@@ -614,7 +621,7 @@ def dropout_mask(uint64_t seed, int64_t step, int buffer, Py_ssize_t n_rows, Py_
     return out
 
 
-cdef void _dropout_columns(Net *net, int i, Py_ssize_t n_rows, int j0, int j1) noexcept nogil:
+cdef void _dropout_columns(Net *net, int i, Py_ssize_t r0, Py_ssize_t r1, int j0, int j1) noexcept nogil:
     """Dropout of units ``j0 .. j1`` of ``A[i]`` into ``Ad[i]``: a unit is kept when the top 32 bits of
     ``mix(key + row * width + unit)`` reach ``rate * 2**32``, and kept units are scaled by ``1 / (1 - rate)``
     (inverted dropout: inference needs no scaling)."""
@@ -626,14 +633,14 @@ cdef void _dropout_columns(Net *net, int i, Py_ssize_t n_rows, int j0, int j1) n
     cdef uint8_t keep
     cdef uint8_t *m = net.mask[i]
     if net.is_double:
-        for r in range(n_rows):
+        for r in range(r0, r1):
             for j in range(j0, j1):
                 idx = r * w + j
                 keep = _kept(key, idx, threshold)
                 m[idx] = keep
                 (<double *> net.Ad[i])[idx] = (<double *> net.A[i])[idx] * scale if keep else 0.0
     else:
-        for r in range(n_rows):
+        for r in range(r0, r1):
             for j in range(j0, j1):
                 idx = r * w + j
                 keep = _kept(key, idx, threshold)
@@ -719,14 +726,22 @@ cdef inline void _matvec(const floating *W, const floating *x, floating *y, Py_s
         fastnn_dmatvec(W, x, y, n_out, n_in)
 
 
-cdef void _forward_columns(Net *net, const floating *params, int l, const floating *inp, Py_ssize_t n_rows,
-                           int blk, bint activate) noexcept nogil:
-    """Output columns of block ``blk`` of layer ``l``: ``out[:, j0:j1] = act(inp @ W[j0:j1].T + b[j0:j1])``."""
+cdef inline Py_ssize_t _row_tiles(Net *net, Py_ssize_t n_rows) noexcept nogil:
+    """How many row tiles a product over ``n_rows`` rows is split into: the engine's ``row_tiles`` (fixed by the
+    machine's core count), fewer when the tiles would hold under ``MIN_TILE_ROWS`` rows."""
+    return max(<Py_ssize_t> 1, min(<Py_ssize_t> net.row_tiles, n_rows // MIN_TILE_ROWS))
+
+
+cdef void _forward_columns(Net *net, const floating *params, int l, const floating *inp, Py_ssize_t r0,
+                           Py_ssize_t r1, int blk, bint activate) noexcept nogil:
+    """Rows ``r0 .. r1`` of the output columns of block ``blk`` of layer ``l``:
+    ``out[r0:r1, j0:j1] = act(inp[r0:r1] @ W[j0:j1].T + b[j0:j1])`` (``inp`` points at row 0)."""
     cdef int w_in = net.width[l], w_out = net.width[l + 1], nb = net.blocks[l + 1]
     cdef int j0 = blk * w_out // nb, j1 = (blk + 1) * w_out // nb
     cdef const floating *b = params + net.b_off[l] + j0
-    cdef floating *out = (<floating *> net.A[l + 1]) + j0
-    cdef Py_ssize_t r
+    cdef floating *out = (<floating *> net.A[l + 1]) + r0 * w_out + j0
+    cdef Py_ssize_t r, n_rows = r1 - r0
+    inp = inp + r0 * w_in
     for r in range(n_rows):
         memcpy(out + r * w_out, b, (j1 - j0) * sizeof(floating))
     if net.single_row:  # one row: a matrix-vector product (BLAS's gemm would pack the whole weight block for it)
@@ -736,11 +751,12 @@ cdef void _forward_columns(Net *net, const floating *params, int l, const floati
              params + net.w_off[l] + j0 * w_in, w_in, <floating> 1.0, out, w_out)
     if activate and net.Z[l + 1] != NULL:
         for r in range(n_rows):
-            memcpy((<floating *> net.Z[l + 1]) + j0 + r * w_out, out + r * w_out, (j1 - j0) * sizeof(floating))
+            memcpy((<floating *> net.Z[l + 1]) + (r0 + r) * w_out + j0, out + r * w_out,
+                   (j1 - j0) * sizeof(floating))
     if activate and net.act[l] != SOFTMAX:
         _activation_forward(net.act[l], out, n_rows, j1 - j0, w_out)
         if net.training and net.Ad[l + 1] != NULL:
-            _dropout_columns(net, l + 1, n_rows, j0, j1)
+            _dropout_columns(net, l + 1, r0, r1, j0, j1)
 
 
 cdef void _mask_columns(floating *d, const uint8_t *m, Py_ssize_t n_rows, Py_ssize_t width, Py_ssize_t ld,
@@ -751,60 +767,71 @@ cdef void _mask_columns(floating *d, const uint8_t *m, Py_ssize_t n_rows, Py_ssi
             d[r * ld + j] = d[r * ld + j] * scale if m[r * ld + j] else 0
 
 
-cdef void _backward_columns(Net *net, const floating *params, int l, Py_ssize_t n_rows, int blk) noexcept nogil:
-    """Columns of block ``blk`` of ``D[l] = (D[l + 1] @ W_l) * act'(A[l])`` (layer ``l >= 1``)."""
+cdef void _backward_columns(Net *net, const floating *params, int l, Py_ssize_t r0, Py_ssize_t r1,
+                            int blk) noexcept nogil:
+    """Rows ``r0 .. r1`` of the columns of block ``blk`` of ``D[l] = (D[l + 1] @ W_l) * act'(A[l])`` (layer
+    ``l >= 1``)."""
     cdef int w_in = net.width[l], w_out = net.width[l + 1], nb = net.blocks[l]
     cdef int j0 = blk * w_in // nb, j1 = (blk + 1) * w_in // nb
-    cdef floating *d = (<floating *> net.D[l]) + j0
+    cdef Py_ssize_t n_rows = r1 - r0, at = r0 * w_in + j0
+    cdef floating *d = (<floating *> net.D[l]) + at
+    cdef const floating *g = (<floating *> net.D[l + 1]) + r0 * w_out
     if net.single_row:
-        gemv(Trans, w_out, j1 - j0, <floating> 1.0, params + net.w_off[l] + j0, w_in, <floating *> net.D[l + 1],
-             <floating> 0.0, d)
+        gemv(Trans, w_out, j1 - j0, <floating> 1.0, params + net.w_off[l] + j0, w_in, g, <floating> 0.0, d)
     else:
-        gemm(NoTrans, NoTrans, <int> n_rows, j1 - j0, w_out, <floating> 1.0, <floating *> net.D[l + 1], w_out,
+        gemm(NoTrans, NoTrans, <int> n_rows, j1 - j0, w_out, <floating> 1.0, g, w_out,
              params + net.w_off[l] + j0, w_in, <floating> 0.0, d, w_in)
     if net.Ad[l] != NULL:  # through dropout: kept units pass the gradient, scaled as in the forward pass
-        _mask_columns(d, net.mask[l] + j0, n_rows, j1 - j0, w_in, <floating> (1.0 / (1.0 - net.drop[l])))
+        _mask_columns(d, net.mask[l] + at, n_rows, j1 - j0, w_in, <floating> (1.0 / (1.0 - net.drop[l])))
     if net.act[l - 1] != SOFTMAX:
-        _activation_backward(net.act[l - 1], (<floating *> net.A[l]) + j0, _offset(<floating *> net.Z[l], j0), d,
+        _activation_backward(net.act[l - 1], (<floating *> net.A[l]) + at, _offset(<floating *> net.Z[l], at), d,
                              n_rows, j1 - j0, w_in)
 
 
 cdef void _forward(Net *net, const floating *x, Py_ssize_t n_rows, int nt, bint last_activation) noexcept nogil:
-    """Forward pass of ``n_rows`` rows starting at ``x`` (rows ``width[0]`` apart) into ``A[1..L]``."""
+    """Forward pass of ``n_rows`` rows starting at ``x`` (rows ``width[0]`` apart) into ``A[1..L]``, in tiles
+    of (row tile, column block) fixed by the shapes and the machine (not by ``nt``)."""
     cdef const floating *params = <floating *> net.params
     cdef const floating *inp = x
-    cdef int l, blk, nb, L = net.n_layers
+    cdef int l, nb, L = net.n_layers
+    cdef Py_ssize_t t, k, rt = _row_tiles(net, n_rows)
     cdef bint activate
     if net.training and net.Ad[0] != NULL:  # dropout on the inputs (A[0] holds the gathered batch)
-        _dropout_columns(net, 0, n_rows, 0, net.width[0])
+        _dropout_columns(net, 0, 0, n_rows, 0, net.width[0])
         inp = <floating *> net.Ad[0]
     for l in range(L):
         nb = net.blocks[l + 1]
         activate = l < L - 1 or last_activation
-        if nt <= 1 or nb <= 1 or n_rows * net.width[l] * net.width[l + 1] < PARALLEL_MIN_WORK:
-            for blk in range(nb):
-                _forward_columns(net, params, l, inp, n_rows, blk, activate)
+        if nt <= 1 or nb * rt <= 1 or n_rows * net.width[l] * net.width[l + 1] < PARALLEL_MIN_WORK:
+            for t in range(nb * rt):
+                k = t // nb
+                _forward_columns(net, params, l, inp, k * n_rows // rt, (k + 1) * n_rows // rt, t % nb, activate)
         else:
-            for blk in prange(nb, num_threads=min(nt, nb), schedule='static'):
-                _forward_columns(net, params, l, inp, n_rows, blk, activate)
+            for t in prange(nb * rt, num_threads=min(<Py_ssize_t> nt, nb * rt), schedule='static'):
+                k = t // nb
+                _forward_columns(net, params, l, inp, k * n_rows // rt, (k + 1) * n_rows // rt, t % nb, activate)
         if activate and net.act[l] == SOFTMAX:
             _activation_forward(SOFTMAX, <floating *> net.A[l + 1], n_rows, net.width[l + 1], net.width[l + 1])
             if net.training and net.Ad[l + 1] != NULL:
-                _dropout_columns(net, l + 1, n_rows, 0, net.width[l + 1])
+                _dropout_columns(net, l + 1, 0, n_rows, 0, net.width[l + 1])
         inp = <floating *> _layer_input(net, l + 1)
 
 
 cdef void _backward(Net *net, const floating *params, Py_ssize_t n_rows, int nt) noexcept nogil:
-    """Propagate ``D[L]`` back to ``D[1]`` (the input gradient ``D[0]`` is never needed)."""
-    cdef int l, blk, nb
+    """Propagate ``D[L]`` back to ``D[1]`` (the input gradient ``D[0]`` is never needed), in the same kind of
+    tiles as the forward pass."""
+    cdef int l, nb
+    cdef Py_ssize_t t, k, rt = _row_tiles(net, n_rows)
     for l in range(net.n_layers - 1, 0, -1):
         nb = net.blocks[l]
-        if nt <= 1 or nb <= 1 or n_rows * net.width[l] * net.width[l + 1] < PARALLEL_MIN_WORK:
-            for blk in range(nb):
-                _backward_columns(net, params, l, n_rows, blk)
+        if nt <= 1 or nb * rt <= 1 or n_rows * net.width[l] * net.width[l + 1] < PARALLEL_MIN_WORK:
+            for t in range(nb * rt):
+                k = t // nb
+                _backward_columns(net, params, l, k * n_rows // rt, (k + 1) * n_rows // rt, t % nb)
         else:
-            for blk in prange(nb, num_threads=min(nt, nb), schedule='static'):
-                _backward_columns(net, params, l, n_rows, blk)
+            for t in prange(nb * rt, num_threads=min(<Py_ssize_t> nt, nb * rt), schedule='static'):
+                k = t // nb
+                _backward_columns(net, params, l, k * n_rows // rt, (k + 1) * n_rows // rt, t % nb)
         if net.act[l - 1] == SOFTMAX:
             _activation_backward(SOFTMAX, <floating *> net.A[l], NULL, <floating *> net.D[l], n_rows, net.width[l],
                                  net.width[l])
@@ -916,42 +943,62 @@ cdef int _sgd(floating *p, const floating *g, floating *v, Py_ssize_t n, Hyper *
     return bad
 
 
+cdef extern from *:
+    """
+    /* PyTorch's Adam / AdamW on n values (see _adam), built like fastnn_smatvec for x86-64-v3 and the baseline:
+       the square root and division per value make this loop compute-bound, and 8-wide vectors halve it. */
+    #define FASTNN_ADAM(NAME, T, SQRT)                                                                      \
+    FASTNN_CLONES static int NAME(T *p, const T *g, T *m, T *v, T *vmax, Py_ssize_t n, T decay, T shrink,   \
+                                  T b1, T b2, T c2, T eps, T step, T bc2s, int amsgrad) {                   \
+        int bad = 0;                                                                                        \
+        Py_ssize_t i;                                                                                       \
+        if (amsgrad) {                                                                                      \
+            for (i = 0; i < n; i++) {                                                                       \
+                T w = p[i], gi = g[i] + decay * w, mi = m[i] + b1 * (gi - m[i]);                            \
+                T vi = b2 * v[i] + c2 * gi * gi;                                                            \
+                m[i] = mi; v[i] = vi;                                                                       \
+                vi = vi > vmax[i] ? vi : vmax[i];                                                           \
+                vmax[i] = vi;                                                                               \
+                w = w * shrink - step * (mi / (SQRT(vi) / bc2s + eps));                                     \
+                p[i] = w;                                                                                   \
+                bad |= (w - w) != 0;                                                                        \
+            }                                                                                               \
+        } else {                                                                                            \
+            for (i = 0; i < n; i++) {                                                                       \
+                T w = p[i], gi = g[i] + decay * w, mi = m[i] + b1 * (gi - m[i]);                            \
+                T vi = b2 * v[i] + c2 * gi * gi;                                                            \
+                m[i] = mi; v[i] = vi;                                                                       \
+                w = w * shrink - step * (mi / (SQRT(vi) / bc2s + eps));                                     \
+                p[i] = w;                                                                                   \
+                bad |= (w - w) != 0;                                                                        \
+            }                                                                                               \
+        }                                                                                                   \
+        return bad;                                                                                         \
+    }
+    FASTNN_ADAM(fastnn_sadam, float, sqrtf)
+    FASTNN_ADAM(fastnn_dadam, double, sqrt)
+    """
+    int fastnn_sadam(float *p, const float *g, float *m, float *v, float *vmax, Py_ssize_t n, float decay,
+                     float shrink, float b1, float b2, float c2, float eps, float step, float bc2s,
+                     int amsgrad) noexcept nogil
+    int fastnn_dadam(double *p, const double *g, double *m, double *v, double *vmax, Py_ssize_t n, double decay,
+                     double shrink, double b1, double b2, double c2, double eps, double step, double bc2s,
+                     int amsgrad) noexcept nogil
+
+
 cdef int _adam(floating *p, const floating *g, floating *m, Py_ssize_t n, Hyper *h, floating decay,
                floating decoupled) noexcept nogil:
     """PyTorch's Adam / AdamW (``decoupled`` = AdamW's weight decay, applied as ``p *= 1 - lr*decoupled`` first):
     ``g += decay*p; m += (1-b1)(g - m); v = b2 v + (1-b2) g^2; [vmax = max(vmax, v)];
-    p -= lr/bc1 * m / (sqrt(v or vmax)/sqrt(bc2) + eps)``. State rows: m, v[, vmax]."""
-    cdef Py_ssize_t i
-    cdef int bad = 0
+    p -= lr/bc1 * m / (sqrt(v or vmax)/sqrt(bc2) + eps)``. State rows: m, v[, vmax]. Returns whether a new
+    parameter is NaN or infinite."""
     cdef floating *v = m + h.stride
-    cdef floating *vmax = v + h.stride
-    cdef floating w, gi, mi, vi, b1 = 1 - h.beta1, b2 = h.beta2, c2 = 1 - h.beta2, eps = h.eps
-    cdef floating step = h.lr / h.bc1, bc2s = h.bc2_sqrt, shrink = 1 - h.lr * decoupled
-    if h.amsgrad:
-        for i in range(n):
-            w = p[i]
-            gi = g[i] + decay * w
-            mi = m[i] + b1 * (gi - m[i])
-            m[i] = mi
-            vi = b2 * v[i] + c2 * gi * gi
-            v[i] = vi
-            vi = vi if vi > vmax[i] else vmax[i]
-            vmax[i] = vi
-            w = w * shrink - step * (mi / (_sqrt(vi) / bc2s + eps))
-            p[i] = w
-            bad |= (w - w) != 0
+    if floating is float:
+        return fastnn_sadam(p, g, m, v, v + h.stride, n, decay, 1 - h.lr * decoupled, 1 - h.beta1, h.beta2,
+                            1 - h.beta2, h.eps, h.lr / h.bc1, h.bc2_sqrt, h.amsgrad)
     else:
-        for i in range(n):
-            w = p[i]
-            gi = g[i] + decay * w
-            mi = m[i] + b1 * (gi - m[i])
-            m[i] = mi
-            vi = b2 * v[i] + c2 * gi * gi
-            v[i] = vi
-            w = w * shrink - step * (mi / (_sqrt(vi) / bc2s + eps))
-            p[i] = w
-            bad |= (w - w) != 0
-    return bad
+        return fastnn_dadam(p, g, m, v, v + h.stride, n, decay, 1 - h.lr * decoupled, 1 - h.beta1, h.beta2,
+                            1 - h.beta2, h.eps, h.lr / h.bc1, h.bc2_sqrt, h.amsgrad)
 
 
 cdef int _rmsprop(floating *p, const floating *g, floating *sq, Py_ssize_t n, Hyper *h,
@@ -1066,25 +1113,34 @@ cdef void _begin_step(Hyper *h, int64_t step) noexcept nogil:
 
 
 cdef double _feature_task(Net *net, floating *params, int t, Py_ssize_t B, Hyper *h, bint apply) noexcept nogil:
-    """Weight and bias gradients of one block of output features of one layer, then their update."""
+    """Weight gradients of one tile (output features j0..j1 x input features i0..i1) of one layer, then their
+    update; the tile holding input feature 0 does the biases of its output features too."""
     cdef int l = net.task_layer[t], j0 = net.task_j0[t], j1 = net.task_j1[t]
+    cdef int i0 = net.task_i0[t], i1 = net.task_i1[t]
     cdef int w_in = net.width[l], w_out = net.width[l + 1]
-    cdef Py_ssize_t r, j
+    cdef Py_ssize_t r, j, wj
     cdef floating *grads = <floating *> net.grads
     cdef floating *state = <floating *> net.state
     cdef const floating *D = <floating *> net.D[l + 1]
     cdef floating *gb = grads + net.b_off[l]
-    cdef Py_ssize_t wo = net.w_off[l] + <Py_ssize_t> j0 * w_in, bo = net.b_off[l] + j0
-    cdef double penalty
-    gemm(Trans, NoTrans, j1 - j0, w_in, <int> B, <floating> 1.0, D + j0, w_out,
-         <floating *> _layer_input(net, l), w_in, <floating> 0.0, grads + wo, w_in)
-    for j in range(j0, j1):
-        gb[j] = 0
-    for r in range(B):
+    cdef Py_ssize_t wo = net.w_off[l] + <Py_ssize_t> j0 * w_in + i0, bo = net.b_off[l] + j0
+    cdef double penalty = 0
+    gemm(Trans, NoTrans, j1 - j0, i1 - i0, <int> B, <floating> 1.0, D + j0, w_out,
+         (<floating *> _layer_input(net, l)) + i0, w_in, <floating> 0.0, grads + wo, w_in)
+    if i1 - i0 == w_in:  # whole rows: one contiguous range
+        penalty = _update_range(params + wo, grads + wo, state + wo, <Py_ssize_t> (j1 - j0) * w_in, h, True,
+                                apply)
+    else:
+        for j in range(j1 - j0):
+            wj = wo + j * w_in
+            penalty += _update_range(params + wj, grads + wj, state + wj, i1 - i0, h, True, apply)
+    if i0 == 0:
         for j in range(j0, j1):
-            gb[j] += D[r * w_out + j]
-    penalty = _update_range(params + wo, grads + wo, state + wo, <Py_ssize_t> (j1 - j0) * w_in, h, True, apply)
-    penalty += _update_range(params + bo, grads + bo, state + bo, j1 - j0, h, False, apply)
+            gb[j] = 0
+        for r in range(B):
+            for j in range(j0, j1):
+                gb[j] += D[r * w_out + j]
+        penalty += _update_range(params + bo, grads + bo, state + bo, j1 - j0, h, False, apply)
     return penalty
 
 
@@ -1254,11 +1310,15 @@ cdef class Engine:
         ``dropout[l]``: the rate of dropout on the input of layer ``l`` while training (0 for none).
     seed : int
         Key of the dropout masks (with the update count, the buffer, row and unit).
+    cores : int
+        The machine's core count. It fixes the tiling of the work (with the shapes), never ``n_threads``: on a
+        machine of C cores a step splits into enough independent tiles for C threads, and results are the
+        same for every ``n_threads`` there. Up to 4 cores the tiles are the column blocks alone.
     """
     cdef Net net
     cdef bint is_double
     cdef object _keep
-    cdef object _sample_loss, _sample_correct, _task_penalty
+    cdef object _sample_loss, _sample_correct, _task_penalty, _tasks
     cdef readonly Py_ssize_t capacity
     #: The largest single product (multiply-adds) per batch row, over every BLAS call of a step.
     cdef readonly Py_ssize_t row_work
@@ -1267,7 +1327,7 @@ cdef class Engine:
         memset(&self.net, 0, sizeof(Net))
 
     def __init__(self, params, grads, state, widths, activations, int loss, Py_ssize_t capacity,
-                 double loss_param=1.0, dropout=None, uint64_t seed=0):
+                 double loss_param=1.0, dropout=None, uint64_t seed=0, int cores=1):
         cdef int L = len(widths) - 1
         cdef int l, t, j
         cdef Py_ssize_t off = 0
@@ -1317,32 +1377,43 @@ cdef class Engine:
         for l in range(L + 1):
             self.net.width[l] = widths[l]
             self.net.blocks[l] = _column_blocks(self.net.width[l])
-        n_tasks = 0
+        split = max(1, -(-int(cores) // 4))  # tiles per dimension beyond the column blocks: 1 up to 4 cores
+        self.net.row_tiles = split
         for l in range(L):
             self.net.act[l] = activations[l]
             self.net.w_off[l] = off
             off += <Py_ssize_t> self.net.width[l + 1] * self.net.width[l]
             self.net.b_off[l] = off
             off += self.net.width[l + 1]
-            n_tasks += self.net.blocks[l + 1]
-        self.net.n_tasks = n_tasks
-        self.net.task_layer = <int *> malloc(n_tasks * sizeof(int))
-        self.net.task_j0 = <int *> malloc(n_tasks * sizeof(int))
-        self.net.task_j1 = <int *> malloc(n_tasks * sizeof(int))
-        if self.net.task_layer == NULL or self.net.task_j0 == NULL or self.net.task_j1 == NULL:
-            raise MemoryError()
-        # Largest layers first, so that dynamic scheduling ends with the small tasks.
+        # Weight-gradient tasks: column blocks x input-feature tiles, largest first, so that dynamic scheduling
+        # ends with the small ones.
         tasks = []
         for l in range(L):
             nb = self.net.blocks[l + 1]
             w = self.net.width[l + 1]
+            ni = max(1, min(split, self.net.width[l] // MIN_TILE_FEATURES))
             for j in range(nb):
-                tasks.append((l, j * w // nb, (j + 1) * w // nb))
-        tasks.sort(key=lambda task: -(task[2] - task[1]) * int(widths[task[0]]))
-        for t, (l, j, je) in enumerate(tasks):
+                for i in range(ni):
+                    tasks.append((l, j * w // nb, (j + 1) * w // nb, i * int(widths[l]) // ni,
+                                  (i + 1) * int(widths[l]) // ni))
+        tasks.sort(key=lambda task: -(task[2] - task[1]) * (task[4] - task[3]))
+        n_tasks = len(tasks)
+        self.net.n_tasks = n_tasks
+        self.net.task_layer = <int *> malloc(n_tasks * sizeof(int))
+        self.net.task_j0 = <int *> malloc(n_tasks * sizeof(int))
+        self.net.task_j1 = <int *> malloc(n_tasks * sizeof(int))
+        self.net.task_i0 = <int *> malloc(n_tasks * sizeof(int))
+        self.net.task_i1 = <int *> malloc(n_tasks * sizeof(int))
+        if (self.net.task_layer == NULL or self.net.task_j0 == NULL or self.net.task_j1 == NULL
+                or self.net.task_i0 == NULL or self.net.task_i1 == NULL):
+            raise MemoryError()
+        for t, (l, j, je, i, ie) in enumerate(tasks):
             self.net.task_layer[t] = l
             self.net.task_j0[t] = j
             self.net.task_j1[t] = je
+            self.net.task_i0[t] = i
+            self.net.task_i1[t] = ie
+        self._tasks = tasks
         buffers = [np.empty((capacity, int(w)), dtype=dtype) for w in widths]
         deltas = [None] + [np.empty((capacity, int(w)), dtype=dtype) for w in widths[1:]]
         inputs = [None] + [np.empty((capacity, int(widths[l + 1])), dtype=dtype) if _needs_input(activations[l])
@@ -1386,6 +1457,8 @@ cdef class Engine:
         free(self.net.task_layer)
         free(self.net.task_j0)
         free(self.net.task_j1)
+        free(self.net.task_i0)
+        free(self.net.task_i1)
 
     def train(self, X, perm, labels, targets, weights, Py_ssize_t batch_size, Py_ssize_t first_batch,
               Py_ssize_t last_batch, const double[::1] hyper not None, int64_t[::1] step not None, int n_threads,
@@ -1423,6 +1496,28 @@ cdef class Engine:
         if diverged >= 0:
             return 1, diverged
         return 2, -2 - diverged
+
+    def plan(self, Py_ssize_t batch):
+        """How one training step over ``batch`` rows splits: a list of ``(phase, [multiply-adds of each
+        independent task])`` in execution order (phases run one after another; tasks of a phase in parallel)."""
+        cdef Py_ssize_t rt = _row_tiles(&self.net, batch), k
+        cdef int l, nb, blk
+        phases = []
+        for l in range(self.net.n_layers):
+            nb = self.net.blocks[l + 1]
+            w_out, w_in = self.net.width[l + 1], self.net.width[l]
+            phases.append((f"forward {l}", [((k + 1) * batch // rt - k * batch // rt) *
+                                            ((blk + 1) * w_out // nb - blk * w_out // nb) * w_in
+                                            for k in range(rt) for blk in range(nb)]))
+        for l in range(self.net.n_layers - 1, 0, -1):
+            nb = self.net.blocks[l]
+            w_out, w_in = self.net.width[l + 1], self.net.width[l]
+            phases.append((f"backward {l}", [((k + 1) * batch // rt - k * batch // rt) *
+                                             ((blk + 1) * w_in // nb - blk * w_in // nb) * w_out
+                                             for k in range(rt) for blk in range(nb)]))
+        phases.append(("weight gradients and update",
+                       [(je - j) * (ie - i) * batch for (_, j, je, i, ie) in self._tasks]))
+        return phases
 
     def _block(self, block, Py_ssize_t n):
         cdef Py_ssize_t b = self.capacity if block is None else block

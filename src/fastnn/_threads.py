@@ -20,7 +20,7 @@ import threadpoolctl
 
 from ._validation import warn_user
 
-__all__ = ["available_cores", "resolve_n_threads", "blas_single_thread"]
+__all__ = ["available_cores", "machine_cores", "resolve_n_threads", "blas_single_thread"]
 
 _lock = threading.Lock()
 _controller = None
@@ -31,6 +31,9 @@ _limiter = None
 _used_threads = False
 _forked_after_threads = False
 _fork_warned = False
+
+
+_cores = None
 
 
 def _after_fork_in_child():
@@ -46,7 +49,11 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-_cores = None
+def machine_cores():
+    """The machine's core count (``os.cpu_count()``): with the shapes, it fixes how a step is tiled, so that a
+    machine with many cores gets enough independent tiles to keep them busy. It is a property of the machine,
+    not of this process's affinity or ``n_threads``: results never depend on how many threads run."""
+    return max(1, os.cpu_count() or 1)
 
 
 def available_cores():

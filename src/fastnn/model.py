@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _kernels
 from ._progress import EpochProgress
+from . import _threads
 from ._threads import blas_single_thread, resolve_n_threads
 from ._validation import (check_class_labels, check_dtype, check_features, check_float, check_int,
                           check_probability_rows, check_sample_weight, check_targets, warn_user)
@@ -487,7 +488,7 @@ class Sequential:
         param = getattr(self.loss, "delta", 1.0) if self.loss is not None else 1.0
         return _kernels.Engine(self._params, self._grads, self._state, self.widths,
                                [layer.activation_code for layer in self._dense], loss, capacity, param,
-                               self._dropout, self._dropout_seed)
+                               self._dropout, self._dropout_seed, _threads.machine_cores())
 
     def _borrow_engine(self, rows):
         """``(engine, lock)``: the model's kept engine, grown to at least ``rows`` rows, with its lock held (the
