@@ -142,6 +142,10 @@ def test_train_builtin_dataset_from_fastnn_data(tmp_path, monkeypatch, fake_mnis
      "--early-stopping needs a validation split: --val-split above 0"),
     (["train", "--data", "x.npz", "--early-stopping", "0"], 2, "expected a positive integer, got 0"),
     (["train", "--data", "x.npz", "--early-stopping"], 2, "expected one argument"),
+    (["train", "--data", "x.npz", "--dropout", "1"], 2, "expected a number in [0, 1), got 1"),
+    (["train", "--data", "x.npz", "--dropout", "-0.1"], 2, "expected a number in [0, 1), got -0.1"),
+    (["train", "--data", "x.npz", "--dropout", "nan"], 2, "expected a number in [0, 1), got nan"),
+    (["train", "--data", "x.npz", "--dropout", "half"], 2, "expected a number, got 'half'"),
 ])
 def test_bad_arguments(argv, code, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -387,6 +391,28 @@ def test_default_recipe_is_unchanged(blobs, tmp_path):
     assert model.regularizer.l2 == 5e-4
     assert _model_line(text).endswith("float32; optimizer: sgd (lr 0.01, momentum 0.9, weight decay 0), "
                                       "schedule: none")
+
+
+def test_dropout_after_every_hidden_layer(blobs, tmp_path):
+    text, model = _train_and_load(blobs, tmp_path, "--hidden", "8", "6", "--dropout", "0.25")
+    assert [type(layer).__name__ for layer in model.layers] == ["Dense", "Dropout", "Dense", "Dropout", "Dense"]
+    assert [layer.p for layer in model.layers if isinstance(layer, fastnn.Dropout)] == [0.25, 0.25]
+    assert _model_line(text).startswith("model: 5 -> 8 -> 6 -> 3 (relu, softmax, dropout 0.25), ")
+    losses = [loss for _, loss, _ in _epoch_records(text)]
+    assert len(losses) == 3 and losses[2] < losses[0]  # it trained
+
+
+@pytest.mark.parametrize("flags", [["--dropout", "0"], []])
+def test_no_dropout_by_default_or_at_zero(blobs, tmp_path, flags):
+    text, model = _train_and_load(blobs, tmp_path, *flags)
+    assert not any(isinstance(layer, fastnn.Dropout) for layer in model.layers)
+    assert "dropout" not in _model_line(text)
+
+
+def test_dropout_without_hidden_layers_adds_nothing(blobs, tmp_path):
+    text, model = _train_and_load(blobs, tmp_path, "--hidden", "--dropout", "0.5")
+    assert [type(layer).__name__ for layer in model.layers] == ["Dense"]
+    assert "dropout" not in _model_line(text)
 
 
 @pytest.mark.parametrize("name, expected, shown", [

@@ -126,6 +126,9 @@ def build_parser():
                    help="sizes of the hidden layers (default: 512 256; none for a linear model)")
     t.add_argument("--activation", choices=["relu", "tanh", "sigmoid"], default="relu",
                    help="hidden-layer activation (default: relu)")
+    t.add_argument("--dropout", type=_float_in(0, 1, high_open=True), default=0.0, metavar="P",
+                   help="dropout rate in [0, 1) after every hidden layer: while training, each hidden unit is "
+                        "zeroed with probability P (fastnn.Dropout); 0 adds no dropout (default: 0)")
     t.add_argument("--epochs", type=_non_negative_int, default=15, help="passes over the data (default: 15)")
     t.add_argument("--batch-size", type=_positive_int, default=64, help="samples per update (default: 64)")
     t.add_argument("--optimizer", choices=list(_DEFAULT_LR), default="sgd",
@@ -507,7 +510,11 @@ def _train(args, out):
             names = [names[c] for c in classes]
     widths = [n_features] + list(args.hidden)
     output = "identity" if regression else "softmax"
-    layers = [fastnn.Dense(a, b, args.activation) for a, b in zip(widths[:-1], widths[1:])]
+    layers = []
+    for a, b in zip(widths[:-1], widths[1:]):
+        layers.append(fastnn.Dense(a, b, args.activation))
+        if args.dropout:
+            layers.append(fastnn.Dropout(args.dropout))
     layers.append(fastnn.Dense(widths[-1], n_outputs, output))
     model = fastnn.Sequential(layers, seed=args.seed, dtype=args.dtype)
     reg = fastnn.L1L2(l1=args.l1, l2=args.l2) if (args.l1 or args.l2) else None
@@ -528,7 +535,8 @@ def _train(args, out):
         shown = f" ({_listing(classes)})" if args.data else ""
         out.write(f"data: {Xtr.shape[0]:,} training and {Xte.shape[0]:,} test samples, {n_features} features, "
                   f"{n_outputs} classes{shown}; scaling: {args.scale}\n")
-    out.write(f"model: {' -> '.join(map(str, widths + [n_outputs]))} ({args.activation}, {output}), "
+    dropout = f", dropout {args.dropout:g}" if args.dropout and args.hidden else ""
+    out.write(f"model: {' -> '.join(map(str, widths + [n_outputs]))} ({args.activation}, {output}{dropout}), "
               f"{model.n_params:,} parameters, {args.dtype}; optimizer: {recipe}\n")
     out.flush()
     callbacks, stopper = [], None
