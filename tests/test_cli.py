@@ -545,3 +545,20 @@ def test_fashion_mnist_defaults(fashion_mnist, tmp_path, monkeypatch):
     acc = float(re.search(r"test accuracy: ([0-9.]+)", text).group(1))
     print(text[-1500:])
     assert acc >= 0.88
+
+
+def test_train_calls_on_epoch_end_with_the_test_set(blobs):
+    """The hook benchmarks/time_to_accuracy.py scores the test set with: once per epoch, with the prepared test
+    rows, outside the epoch's recorded seconds."""
+    from fastnn.cli import _train, build_parser
+
+    calls = []
+    args = build_parser().parse_args(["train", "--data", str(blobs), "--hidden", "8", "--epochs", "3", "--quiet"])
+    out = io.StringIO()
+    code = _train(args, out, on_epoch_end=lambda model, epoch, logs, X, y: calls.append(
+        (epoch, logs["seconds"], X.shape, y.shape, model.evaluate(X, y)["accuracy"])))
+    assert code == 0
+    assert [c[0] for c in calls] == [0, 1, 2]
+    assert all(c[2] == (60, 5) and c[3] == (60,) for c in calls)
+    final = float(re.search(r"test accuracy: ([0-9.]+)", out.getvalue()).group(1))
+    assert round(calls[-1][4], 4) == final

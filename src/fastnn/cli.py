@@ -481,7 +481,18 @@ def _training_data(args):
     return X[train], X[test], y[train], y[test], None, metadata
 
 
-def _train(args, out):
+class _EpochEnd:
+    """Calls ``fn(model, epoch, logs, X_test, y_test)`` after every epoch, outside the epoch's timed seconds
+    (benchmarks/time_to_accuracy.py scores the test set there)."""
+
+    def __init__(self, fn, X_test, y_test):
+        self.fn, self.X_test, self.y_test = fn, X_test, y_test
+
+    def on_epoch_end(self, model, epoch, logs):
+        self.fn(model, epoch, logs, self.X_test, self.y_test)
+
+
+def _train(args, out, on_epoch_end=None):
     import fastnn
 
     t_start = time.perf_counter()
@@ -544,6 +555,8 @@ def _train(args, out):
         stopper = fastnn.callbacks.EarlyStopping(monitor="val_loss", patience=args.early_stopping,
                                                  restore_best_weights=True)
         callbacks.append(stopper)
+    if on_epoch_end is not None:
+        callbacks.append(_EpochEnd(on_epoch_end, Xte, yte))
     with contextlib.redirect_stdout(out):  # progress output goes where the report goes
         history = model.fit(Xtr, fit_targets, epochs=args.epochs, batch_size=args.batch_size,
                             validation_split=args.val_split, n_threads=args.threads, verbose=2 if args.quiet else 1,
