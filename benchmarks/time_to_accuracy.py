@@ -13,7 +13,9 @@ Examples::
 
     python benchmarks/time_to_accuracy.py
     python benchmarks/time_to_accuracy.py --seed 1
-    python benchmarks/time_to_accuracy.py --optimizer sgd --lr 0.01 --batch-size 64 --epochs 15 --plot curve.png
+    python benchmarks/time_to_accuracy.py --plot curve.png
+    # the earlier defaults: a constant rate, classical momentum, a wider network, 15 epochs of batch 64
+    python benchmarks/time_to_accuracy.py --schedule none --no-nesterov --hidden 512 256 --batch-size 64 --epochs 15
 
 With a --schedule the rate depends on the number of epochs, so the accuracy after epoch k of a 10-epoch run is
 not what ``--epochs k`` would give; without one it is.
