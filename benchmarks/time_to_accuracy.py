@@ -94,7 +94,7 @@ def main(argv=None):
                         textcoords="offset points", xytext=(-10, -25), ha="center")
         ax.set_xlabel(f"training seconds ({args.threads} threads)")
         ax.set_ylabel("accuracy")
-        ax.set_title(" ".join(recipe), fontsize=8)
+        ax.set_title("fastnn train " + " ".join(recipe), fontsize=8)
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right")
         fig.tight_layout()
