@@ -3,7 +3,9 @@
     pytest benchmarks/ --benchmark-only
 
 Groups pair the two implementations: one training epoch for each configuration, ``predict`` on 10,000
-samples, and the main kernels alone. Correctness against NumPy is checked outside the timed calls; each
+samples, and the main kernels alone. Further groups time per-call costs beside PyTorch (one ``train_on_batch``
+of a 4-64-64-2 network, ``predict`` of one row; skipped without torch) and the Adam update beside SGD's
+(``benchmarks/latency.py`` and ``benchmarks/optimizer_update.py`` print the same comparisons as tables). Correctness against NumPy is checked outside the timed calls; each
 benchmark records the thread count and the BLAS library in ``extra_info``.
 """
 import numpy as np
@@ -142,3 +144,83 @@ def bench_kernel_sgd_update(benchmark, impl):
             v.__iadd__(g)
             p.__isub__(0.01 * v)
         benchmark(numpy_update)
+
+
+@pytest.mark.parametrize("impl", ["sgd momentum", "adam"])
+def bench_kernel_optimizer_update(benchmark, impl):
+    """The update the engine runs, through optimizer_update: Adam keeps two state rows to SGD's one."""
+    import fastnn
+
+    rng = np.random.default_rng(0)
+    n = 669_706  # parameters of 784-512-512-10
+    opt = fastnn.SGD(lr=0.01, momentum=0.9) if impl == "sgd momentum" else fastnn.Adam()
+    p = rng.normal(size=n).astype(np.float32)
+    g = (rng.normal(size=n) * 0.01).astype(np.float32)
+    state = np.zeros((opt.n_state(), n), np.float32)
+    hyper = opt._hyper(0.0, 0.0)
+    benchmark.group = "kernel optimizer update (SGD momentum, Adam), 669,706 parameters"
+    record(benchmark, impl)
+    p2, s2 = p.copy(), state.copy()
+    _kernels.optimizer_update(p2, g, s2, hyper, 0)
+    g64 = g.astype(np.float64)
+    # SGD's first step: lr*g; Adam's: lr*g/(|g| + eps), its bias-corrected moments being g and g^2
+    expected = p - 0.01 * g64 if impl == "sgd momentum" else p - 1e-3 * g64 / (np.abs(g64) + 1e-8)
+    np.testing.assert_allclose(p2, expected, rtol=1e-5, atol=1e-6)
+    benchmark(_kernels.optimizer_update, p, g, state, hyper, 10)
+
+
+@pytest.mark.parametrize("impl", ["fastnn", "torch"])
+def bench_train_on_batch_small(benchmark, impl):
+    """One update of 64 rows on a 4-64-64-2 ReLU net, Adam and Huber loss: per-call cost."""
+    import fastnn
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype(np.float32)
+    y = rng.normal(size=(64, 2)).astype(np.float32)
+    model = fastnn.Sequential(fastnn.Dense(4, 64, "relu"), fastnn.Dense(64, 64, "relu"), fastnn.Dense(64, 2),
+                              seed=0).compile("huber", fastnn.Adam(lr=1e-3))
+    benchmark.group = "train_on_batch 64 x 4-64-64-2, Adam, Huber"
+    record(benchmark, impl)
+    if impl == "fastnn":
+        benchmark(model.train_on_batch, x, y, n_threads=THREADS)
+        return
+    torch = pytest.importorskip("torch")
+    from latency import torch_net
+
+    torch.set_num_threads(THREADS)
+    net = torch_net(model)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    loss_fn = torch.nn.HuberLoss()
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    with torch.no_grad():
+        assert abs(loss_fn(net(xt), yt).item() - model.evaluate(x, y)["loss"]) < 1e-5
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss_fn(net(xt), yt).backward()
+        opt.step()
+    benchmark(step)
+
+
+@pytest.mark.parametrize("impl", ["fastnn", "torch"])
+def bench_predict_one_row(benchmark, impl):
+    widths, _ = common.CONFIGS["784-512-512-10/b128"]
+    model = common.fastnn_model(widths)
+    x = np.random.default_rng(1).random((1, 784), dtype=np.float32)
+    benchmark.group = "predict 1 row x 784-512-512-10"
+    record(benchmark, impl)
+    if impl == "fastnn":
+        benchmark(model.predict, x)
+        return
+    torch = pytest.importorskip("torch")
+    from latency import torch_net
+
+    torch.set_num_threads(THREADS)
+    net = torch_net(model)
+    xt = torch.from_numpy(x)
+
+    def predict():
+        with torch.no_grad():
+            return torch.softmax(net(xt), dim=1)
+    np.testing.assert_allclose(predict().numpy(), model.predict(x), rtol=1e-4, atol=1e-6)
+    benchmark(predict)

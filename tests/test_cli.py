@@ -142,6 +142,10 @@ def test_train_builtin_dataset_from_fastnn_data(tmp_path, monkeypatch, fake_mnis
      "--early-stopping needs a validation split: --val-split above 0"),
     (["train", "--data", "x.npz", "--early-stopping", "0"], 2, "expected a positive integer, got 0"),
     (["train", "--data", "x.npz", "--early-stopping"], 2, "expected one argument"),
+    (["train", "--data", "x.npz", "--dropout", "1"], 2, "expected a number in [0, 1), got 1"),
+    (["train", "--data", "x.npz", "--dropout", "-0.1"], 2, "expected a number in [0, 1), got -0.1"),
+    (["train", "--data", "x.npz", "--dropout", "nan"], 2, "expected a number in [0, 1), got nan"),
+    (["train", "--data", "x.npz", "--dropout", "half"], 2, "expected a number, got 'half'"),
 ])
 def test_bad_arguments(argv, code, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -275,7 +279,11 @@ def test_regression(tmp_path, houses):
     code, text = run(["evaluate", str(model_path), "--data", str(path)])
     assert code == 0
     whole = regression_scores(y[:, None], pred[:, None])
-    assert f"mse: {whole['mse']:.6g}  R^2: {whole['r2']:.4f}  MAE: {whole['mae']:.6g}  (400 samples" in text
+    m = re.search(r"^mse: ([0-9.e+]+)  R\^2: ([0-9.-]+)  MAE: ([0-9.e+]+)  \(400 samples", text, re.M)
+    assert m, text
+    # the command scales the rows once, predict per call: float32 sums may differ in their last bits
+    np.testing.assert_allclose([float(v) for v in m.groups()], [whole["mse"], whole["r2"], whole["mae"]],
+                               rtol=1e-5, atol=1e-4)
 
 
 def test_regression_refuses_text_targets(tmp_path, blobs_1_to_3, capsys):
@@ -381,22 +389,62 @@ def _model_line(text):
     return next(line for line in text.splitlines() if line.startswith("model: "))
 
 
-def test_default_recipe_is_unchanged(blobs, tmp_path):
+def test_default_recipe(blobs, tmp_path):
+    """SGD with Nesterov momentum 0.9 under onecycle peaking at 0.05, L2 5e-4, batch 128: 216 training rows make
+    2 updates an epoch."""
+    args = fastnn.cli.build_parser().parse_args(["train", "--dataset", "fashion-mnist"])
+    assert (args.hidden, args.epochs, args.batch_size, args.optimizer, args.l2, args.dropout, args.scale) == \
+        ([256, 128], 6, 128, "sgd", 5e-4, 0.0, "standard")
     text, model = _train_and_load(blobs, tmp_path)
-    assert model.optimizer == fastnn.SGD(lr=0.01, momentum=0.9)
+    schedule = fastnn.schedules.OneCycle(max_lr=0.05, total_steps=6)
+    assert model.optimizer == fastnn.SGD(lr=schedule, momentum=0.9, nesterov=True)
     assert model.regularizer.l2 == 5e-4
-    assert _model_line(text).endswith("float32; optimizer: sgd (lr 0.01, momentum 0.9, weight decay 0), "
+    assert _model_line(text).endswith("float32; optimizer: sgd (lr 0.05, nesterov momentum 0.9, weight decay 0), "
+                                      "schedule: onecycle over 6 updates")
+    assert int(model._step[0]) == 6
+
+
+def test_default_schedule_is_constant_for_a_run_too_short_for_a_cycle(blobs, tmp_path):
+    """One epoch of 2 updates holds no cycle: the default schedule is then a constant rate, the optimizer's
+    constant default."""
+    text, model = _train_and_load(blobs, tmp_path, "--epochs", "1")
+    assert model.optimizer == fastnn.SGD(lr=0.01, momentum=0.9, nesterov=True)
+    assert _model_line(text).endswith("optimizer: sgd (lr 0.01, nesterov momentum 0.9, weight decay 0), "
                                       "schedule: none")
+    text, model = _train_and_load(blobs, tmp_path, "--epochs", "0")
+    assert "schedule: none" in _model_line(text)
+
+
+def test_dropout_after_every_hidden_layer(blobs, tmp_path):
+    text, model = _train_and_load(blobs, tmp_path, "--hidden", "8", "6", "--dropout", "0.25")
+    assert [type(layer).__name__ for layer in model.layers] == ["Dense", "Dropout", "Dense", "Dropout", "Dense"]
+    assert [layer.p for layer in model.layers if isinstance(layer, fastnn.Dropout)] == [0.25, 0.25]
+    assert _model_line(text).startswith("model: 5 -> 8 -> 6 -> 3 (relu, softmax, dropout 0.25), ")
+    losses = [loss for _, loss, _ in _epoch_records(text)]
+    assert len(losses) == 3 and losses[2] < losses[0]  # it trained
+
+
+@pytest.mark.parametrize("flags", [["--dropout", "0"], []])
+def test_no_dropout_by_default_or_at_zero(blobs, tmp_path, flags):
+    text, model = _train_and_load(blobs, tmp_path, *flags)
+    assert not any(isinstance(layer, fastnn.Dropout) for layer in model.layers)
+    assert "dropout" not in _model_line(text)
+
+
+def test_dropout_without_hidden_layers_adds_nothing(blobs, tmp_path):
+    text, model = _train_and_load(blobs, tmp_path, "--hidden", "--dropout", "0.5")
+    assert [type(layer).__name__ for layer in model.layers] == ["Dense"]
+    assert "dropout" not in _model_line(text)
 
 
 @pytest.mark.parametrize("name, expected, shown", [
-    ("sgd", fastnn.SGD(lr=0.01, momentum=0.9), "sgd (lr 0.01, momentum 0.9, weight decay 0)"),
+    ("sgd", fastnn.SGD(lr=0.01, momentum=0.9, nesterov=True), "sgd (lr 0.01, nesterov momentum 0.9, weight decay 0)"),
     ("adam", fastnn.Adam(lr=1e-3), "adam (lr 0.001, weight decay 0)"),
     ("adamw", fastnn.AdamW(lr=1e-3, weight_decay=0.01), "adamw (lr 0.001, weight decay 0.01)"),
     ("rmsprop", fastnn.RMSprop(lr=1e-3, momentum=0.0), "rmsprop (lr 0.001, momentum 0, weight decay 0)"),
 ])
 def test_optimizer_and_its_default_learning_rate(blobs, tmp_path, name, expected, shown):
-    text, model = _train_and_load(blobs, tmp_path, "--optimizer", name)
+    text, model = _train_and_load(blobs, tmp_path, "--optimizer", name, "--schedule", "none")
     assert model.optimizer == expected
     assert f"; optimizer: {shown}, schedule: none" in _model_line(text)
     losses = [loss for _, loss, _ in _epoch_records(text)]
@@ -408,6 +456,7 @@ def test_optimizer_and_its_default_learning_rate(blobs, tmp_path, name, expected
      "sgd (lr 0.05, nesterov momentum 0.5, weight decay 0)"),
     (["--momentum", "0", "--weight-decay", "0.001"], fastnn.SGD(lr=0.01, weight_decay=0.001),
      "sgd (lr 0.01, momentum 0, weight decay 0.001)"),
+    (["--no-nesterov"], fastnn.SGD(lr=0.01, momentum=0.9), "sgd (lr 0.01, momentum 0.9, weight decay 0)"),
     (["--optimizer", "adam", "--lr", "0.02", "--weight-decay", "0.1"], fastnn.Adam(lr=0.02, weight_decay=0.1),
      "adam (lr 0.02, weight decay 0.1)"),
     (["--optimizer", "adamw", "--weight-decay", "0"], fastnn.AdamW(weight_decay=0.0),
@@ -416,7 +465,7 @@ def test_optimizer_and_its_default_learning_rate(blobs, tmp_path, name, expected
      "rmsprop (lr 0.003, momentum 0.9, weight decay 0)"),
 ])
 def test_optimizer_settings(blobs, tmp_path, flags, expected, shown):
-    text, model = _train_and_load(blobs, tmp_path, *flags)
+    text, model = _train_and_load(blobs, tmp_path, "--schedule", "none", *flags)
     assert model.optimizer == expected
     assert f"; optimizer: {shown}, schedule: none" in _model_line(text)
 
@@ -433,14 +482,15 @@ def test_schedules_span_every_update_of_the_run(blobs, tmp_path, val_split, iter
     assert model.optimizer.current_lr(int(model._step[0])) == 0.0  # the run ended where the decay does
 
     text, model = _train_and_load(blobs, tmp_path, "--schedule", "onecycle", *common)
-    assert model.optimizer.lr == fastnn.schedules.OneCycle(max_lr=lr, total_steps=3 * iterations)
+    # onecycle's default peak is 5 times the optimizer's constant rate
+    assert model.optimizer.lr == fastnn.schedules.OneCycle(max_lr=5 * lr, total_steps=3 * iterations)
     assert f"schedule: onecycle over {3 * iterations} updates" in _model_line(text)
     assert int(model._step[0]) == 3 * iterations
 
 
 def test_schedule_with_an_explicit_learning_rate(blobs, tmp_path):
     text, model = _train_and_load(blobs, tmp_path, "--schedule", "onecycle", "--lr", "0.2", "--optimizer",
-                                  "rmsprop", "--momentum", "0.5")
+                                  "rmsprop", "--momentum", "0.5", "--batch-size", "64")
     assert model.optimizer == fastnn.RMSprop(lr=fastnn.schedules.OneCycle(0.2, total_steps=12), momentum=0.5)
 
 
@@ -519,3 +569,20 @@ def test_fashion_mnist_defaults(fashion_mnist, tmp_path, monkeypatch):
     acc = float(re.search(r"test accuracy: ([0-9.]+)", text).group(1))
     print(text[-1500:])
     assert acc >= 0.88
+
+
+def test_train_calls_on_epoch_end_with_the_test_set(blobs):
+    """The hook benchmarks/time_to_accuracy.py scores the test set with: once per epoch, with the prepared test
+    rows, outside the epoch's recorded seconds."""
+    from fastnn.cli import _train, build_parser
+
+    calls = []
+    args = build_parser().parse_args(["train", "--data", str(blobs), "--hidden", "8", "--epochs", "3", "--quiet"])
+    out = io.StringIO()
+    code = _train(args, out, on_epoch_end=lambda model, epoch, logs, X, y: calls.append(
+        (epoch, logs["seconds"], X.shape, y.shape, model.evaluate(X, y)["accuracy"])))
+    assert code == 0
+    assert [c[0] for c in calls] == [0, 1, 2]
+    assert all(c[2] == (60, 5) and c[3] == (60,) for c in calls)
+    final = float(re.search(r"test accuracy: ([0-9.]+)", out.getvalue()).group(1))
+    assert round(calls[-1][4], 4) == final

@@ -59,8 +59,12 @@ def _int_at_least(minimum, what):
 _positive_int = _int_at_least(1, "positive")
 _non_negative_int = _int_at_least(0, "non-negative")
 
-# --lr when it is not given, by --optimizer.
+# --lr when it is not given, by --optimizer: the constant rate, and cosine's initial rate.
 _DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}
+# onecycle's default peak: this many times the rate above (its rate stays below the peak most of the run).
+_ONECYCLE_PEAK_FACTOR = 5
+# The default --schedule; too short a run for it (or --epochs 0) trains at a constant rate instead.
+_DEFAULT_SCHEDULE = "onecycle"
 # --momentum when it is not given, for the optimizers that take it.
 _DEFAULT_MOMENTUM = {"sgd": 0.9, "rmsprop": 0.0}
 
@@ -113,7 +117,8 @@ def build_parser():
                        description="Train a network: hidden layers with --activation, then a softmax output with "
                                    "cross-entropy loss (--task classification) or an identity output with mean "
                                    "squared error (--task regression), trained by --optimizer (default: SGD with "
-                                   "momentum 0.9), optionally with a --schedule and --early-stopping. Shows a "
+                                   "Nesterov momentum 0.9) under a --schedule (default: onecycle), optionally "
+                                   "with --early-stopping. Shows a "
                                    "progress bar within each epoch and a line per epoch, then the test scores "
                                    "(accuracy and confusion matrix, or mse, R^2 and MAE).",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -122,27 +127,33 @@ def build_parser():
                    help="classification (default): the labels are classes, numbers or text, mapped in sorted "
                         "order to output units; regression: numeric targets, standardized for training and "
                         "reported in their own units")
-    t.add_argument("--hidden", type=_positive_int, nargs="*", default=[512, 256], metavar="N",
-                   help="sizes of the hidden layers (default: 512 256; none for a linear model)")
+    t.add_argument("--hidden", type=_positive_int, nargs="*", default=[256, 128], metavar="N",
+                   help="sizes of the hidden layers (default: 256 128; none for a linear model)")
     t.add_argument("--activation", choices=["relu", "tanh", "sigmoid"], default="relu",
                    help="hidden-layer activation (default: relu)")
-    t.add_argument("--epochs", type=_non_negative_int, default=15, help="passes over the data (default: 15)")
-    t.add_argument("--batch-size", type=_positive_int, default=64, help="samples per update (default: 64)")
+    t.add_argument("--dropout", type=_float_in(0, 1, high_open=True), default=0.0, metavar="P",
+                   help="dropout rate in [0, 1) after every hidden layer: while training, each hidden unit is "
+                        "zeroed with probability P (fastnn.Dropout); 0 adds no dropout (default: 0)")
+    t.add_argument("--epochs", type=_non_negative_int, default=6, help="passes over the data (default: 6)")
+    t.add_argument("--batch-size", type=_positive_int, default=128, help="samples per update (default: 128)")
     t.add_argument("--optimizer", choices=list(_DEFAULT_LR), default="sgd",
                    help="the update rule, with PyTorch's formulas (default: sgd)")
     t.add_argument("--lr", type=_float_in(0, float("inf"), low_open=True), default=None,
-                   help="learning rate; with --schedule the initial (cosine) or peak (onecycle) rate (default: "
-                        "0.01 for sgd, 0.001 for adam, adamw and rmsprop)")
+                   help="learning rate; the initial rate with --schedule cosine, the peak with onecycle "
+                        "(default: 0.01 for sgd, 0.001 for adam, adamw and rmsprop; with onecycle 5 times that: "
+                        "0.05 for sgd, 0.005 for the others)")
     t.add_argument("--momentum", type=_float_in(0, 1, high_open=True), default=None,
                    help="momentum in [0, 1), for sgd (default: 0.9) and rmsprop (default: 0)")
-    t.add_argument("--nesterov", action="store_true", help="use Nesterov momentum (sgd with momentum above 0)")
+    t.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None,
+                   help="Nesterov momentum, for sgd with momentum above 0 (default: on for sgd with momentum "
+                        "above 0; --no-nesterov for the classical momentum)")
     t.add_argument("--weight-decay", type=_float_in(0, float("inf")), default=None, metavar="W",
                    help="weight decay of the optimizer, on the weights only: added to the gradient (sgd, adam, "
                         "rmsprop) or decoupled (adamw) (default: 0.01 for adamw, else 0)")
-    t.add_argument("--schedule", choices=["none", "cosine", "onecycle"], default="none",
+    t.add_argument("--schedule", choices=["none", "cosine", "onecycle"], default=None,
                    help="learning-rate schedule over the whole run, updated every batch: cosine decays from --lr "
-                        "to 0, onecycle rises to --lr over the first 30%% of the updates and then anneals "
-                        "(default: none, a constant rate)")
+                        "to 0, onecycle rises to --lr over the first 30%% of the updates and then anneals, none "
+                        "keeps --lr constant (default: onecycle; none for a run of fewer than 4 updates)")
     t.add_argument("--early-stopping", type=_positive_int, default=None, metavar="PATIENCE",
                    help="stop when the validation loss has not improved for PATIENCE epochs, and keep the "
                         "weights of the epoch with the lowest validation loss (needs --val-split above 0)")
@@ -397,7 +408,7 @@ def _check_recipe(parser, args):
         parser.error(f"--momentum goes with --optimizer sgd or rmsprop; {name} has no momentum setting")
     if args.nesterov and args.momentum == 0:
         parser.error("--nesterov needs --momentum above 0")
-    if args.schedule != "none" and args.epochs == 0:
+    if args.schedule not in (None, "none") and args.epochs == 0:
         parser.error(f"--schedule {args.schedule} needs at least one epoch")
     if args.early_stopping is not None and args.val_split == 0:
         parser.error("--early-stopping needs a validation split: --val-split above 0")
@@ -417,11 +428,20 @@ def _optimizer(args, iterations):
     from .schedules import CosineDecay, OneCycle
 
     name = args.optimizer
-    lr = _DEFAULT_LR[name] if args.lr is None else args.lr
     total = args.epochs * iterations
-    if args.schedule == "cosine":
+    kind = args.schedule
+    if kind is None:  # the default: onecycle, unless the run is too short for a cycle
+        try:
+            OneCycle(max_lr=1.0, total_steps=total)
+            kind = _DEFAULT_SCHEDULE
+        except ValueError:
+            kind = "none"
+    lr = args.lr
+    if lr is None:
+        lr = _DEFAULT_LR[name] * (_ONECYCLE_PEAK_FACTOR if kind == "onecycle" else 1)
+    if kind == "cosine":
         rate, schedule = CosineDecay(lr, decay_steps=total), f"cosine to 0 over {total:,} updates"
-    elif args.schedule == "onecycle":
+    elif kind == "onecycle":
         try:
             rate = OneCycle(max_lr=lr, total_steps=total)
         except ValueError:
@@ -435,14 +455,15 @@ def _optimizer(args, iterations):
     settings = {"lr": rate}
     if name in _DEFAULT_MOMENTUM:
         settings["momentum"] = _DEFAULT_MOMENTUM[name] if args.momentum is None else args.momentum
-    if name == "sgd":
-        settings["nesterov"] = args.nesterov
+    if name == "sgd":  # Nesterov's momentum unless asked otherwise (or there is no momentum)
+        settings["nesterov"] = settings["momentum"] > 0 if args.nesterov is None else args.nesterov
     if args.weight_decay is not None:
         settings["weight_decay"] = args.weight_decay
     optimizer = OPTIMIZERS[name](**settings)
     shown = [f"lr {lr:g}"]
     if name in _DEFAULT_MOMENTUM:
-        shown.append(f"{'nesterov ' if args.nesterov else ''}momentum {optimizer.momentum:g}")
+        shown.append(f"{'nesterov ' if getattr(optimizer, 'nesterov', False) else ''}momentum "
+                     f"{optimizer.momentum:g}")
     shown.append(f"weight decay {optimizer.weight_decay:g}")
     return optimizer, f"{name} ({', '.join(shown)}), schedule: {schedule}"
 
@@ -478,7 +499,18 @@ def _training_data(args):
     return X[train], X[test], y[train], y[test], None, metadata
 
 
-def _train(args, out):
+class _EpochEnd:
+    """Calls ``fn(model, epoch, logs, X_test, y_test)`` after every epoch, outside the epoch's timed seconds
+    (benchmarks/time_to_accuracy.py scores the test set there)."""
+
+    def __init__(self, fn, X_test, y_test):
+        self.fn, self.X_test, self.y_test = fn, X_test, y_test
+
+    def on_epoch_end(self, model, epoch, logs):
+        self.fn(model, epoch, logs, self.X_test, self.y_test)
+
+
+def _train(args, out, on_epoch_end=None):
     import fastnn
 
     t_start = time.perf_counter()
@@ -507,7 +539,11 @@ def _train(args, out):
             names = [names[c] for c in classes]
     widths = [n_features] + list(args.hidden)
     output = "identity" if regression else "softmax"
-    layers = [fastnn.Dense(a, b, args.activation) for a, b in zip(widths[:-1], widths[1:])]
+    layers = []
+    for a, b in zip(widths[:-1], widths[1:]):
+        layers.append(fastnn.Dense(a, b, args.activation))
+        if args.dropout:
+            layers.append(fastnn.Dropout(args.dropout))
     layers.append(fastnn.Dense(widths[-1], n_outputs, output))
     model = fastnn.Sequential(layers, seed=args.seed, dtype=args.dtype)
     reg = fastnn.L1L2(l1=args.l1, l2=args.l2) if (args.l1 or args.l2) else None
@@ -528,7 +564,8 @@ def _train(args, out):
         shown = f" ({_listing(classes)})" if args.data else ""
         out.write(f"data: {Xtr.shape[0]:,} training and {Xte.shape[0]:,} test samples, {n_features} features, "
                   f"{n_outputs} classes{shown}; scaling: {args.scale}\n")
-    out.write(f"model: {' -> '.join(map(str, widths + [n_outputs]))} ({args.activation}, {output}), "
+    dropout = f", dropout {args.dropout:g}" if args.dropout and args.hidden else ""
+    out.write(f"model: {' -> '.join(map(str, widths + [n_outputs]))} ({args.activation}, {output}{dropout}), "
               f"{model.n_params:,} parameters, {args.dtype}; optimizer: {recipe}\n")
     out.flush()
     callbacks, stopper = [], None
@@ -536,6 +573,8 @@ def _train(args, out):
         stopper = fastnn.callbacks.EarlyStopping(monitor="val_loss", patience=args.early_stopping,
                                                  restore_best_weights=True)
         callbacks.append(stopper)
+    if on_epoch_end is not None:
+        callbacks.append(_EpochEnd(on_epoch_end, Xte, yte))
     with contextlib.redirect_stdout(out):  # progress output goes where the report goes
         history = model.fit(Xtr, fit_targets, epochs=args.epochs, batch_size=args.batch_size,
                             validation_split=args.val_split, n_threads=args.threads, verbose=2 if args.quiet else 1,
