@@ -40,6 +40,28 @@ def many_cores(monkeypatch):
     monkeypatch.setattr(fastnn._threads, "available_cores", lambda: 8)
 
 
+def _numeric_gradient(model, X, y, eps=1e-6, indices=None):
+    """Central differences of ``model.loss_and_gradient``'s loss with respect to the parameters (all, or
+    ``indices``), for float64 gradient checks."""
+    params = model.parameters
+    indices = range(params.shape[0]) if indices is None else indices
+    grad = np.full_like(params, np.nan)
+    for i in indices:
+        old = params[i]
+        params[i] = old + eps
+        up, _ = model.loss_and_gradient(X, y)
+        params[i] = old - eps
+        down, _ = model.loss_and_gradient(X, y)
+        params[i] = old
+        grad[i] = (up - down) / (2 * eps)
+    return grad
+
+
+@pytest.fixture
+def numeric_gradient():
+    return _numeric_gradient
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

@@ -23,19 +23,6 @@ def huber_grad(e, delta):
     return np.clip(e, -delta, delta)
 
 
-def numeric_gradient(model, X, y, eps=1e-6):
-    params = model.parameters
-    grad = np.empty_like(params)
-    for i in range(params.shape[0]):
-        old = params[i]
-        params[i] = old + eps
-        up, _ = model.loss_and_gradient(X, y)
-        params[i] = old - eps
-        down, _ = model.loss_and_gradient(X, y)
-        params[i] = old
-        grad[i] = (up - down) / (2 * eps)
-    return grad
-
 
 def _net(out_act, K=3, seed=1):
     return fastnn.Sequential([fastnn.Dense(4, 6, "tanh"), fastnn.Dense(6, K, out_act)], seed=seed, dtype="float64")
@@ -45,7 +32,7 @@ def _net(out_act, K=3, seed=1):
 
 @pytest.mark.parametrize("out_act", REGRESSION_OUTPUTS)
 @pytest.mark.parametrize("loss", [Huber(0.5), Huber(1.0), Huber(3.0), MeanAbsoluteError()], ids=repr)
-def test_gradient(out_act, loss, rng):
+def test_gradient(out_act, loss, rng, numeric_gradient):
     X = rng.normal(size=(8, 4))
     y = rng.normal(scale=2.0, size=(8, 3))  # errors on both sides of every delta
     model = _net(out_act).compile(loss=loss, regularizer=fastnn.L2(0.01))

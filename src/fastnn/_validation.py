@@ -178,3 +178,15 @@ def check_sample_weight(w, name, n_samples):
     if arr.size and arr.min() < 0:
         raise ValueError(f"{name} must be >= 0, found {arr.min()}")
     return arr
+
+
+def check_output_path(path):
+    """``path`` as a string, after checking that a file can be written there: its folder exists and the path
+    is not a folder (``FileNotFoundError`` / ``IsADirectoryError`` naming them)."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot save to {path}: folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot save to {path}: it is a folder")
+    return path

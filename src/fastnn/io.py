@@ -120,12 +120,10 @@ def save(model, path, fit_state=None):
     ``fit_state`` (used by ``fit(checkpoint=...)``) records the progress of a run: ``epochs_done``, ``epochs``
     and ``records``, the history's per-epoch values.
     """
-    path = os.fspath(path)
+    from ._validation import check_output_path
+
+    path = check_output_path(path)
     folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"cannot save to {path}: folder {folder} does not exist")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"cannot save to {path}: it is a folder")
     try:
         header = json.dumps(_header(model, fit_state), indent=1, allow_nan=False).encode("utf-8")
     except (TypeError, ValueError) as exc:

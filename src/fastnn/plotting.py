@@ -6,6 +6,8 @@ alone, so plotting works without a display and from any thread.
 """
 import os
 
+from ._validation import check_output_path
+
 __all__ = ["plot_history"]
 
 # The families drawn by default, in this order; any other recorded per-epoch value is drawn when asked for.
@@ -36,12 +38,7 @@ def check_destination(path):
         A missing folder, a folder in place of the file, an unknown format.
     """
     Figure, FigureCanvasAgg = _matplotlib()
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"cannot save to {path}: folder {folder} does not exist")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"cannot save to {path}: it is a folder")
+    path = check_output_path(path)
     extension = os.path.splitext(path)[1][1:].lower()
     formats = FigureCanvasAgg(Figure()).get_supported_filetypes()
     if extension and extension not in formats:
