@@ -586,3 +586,9 @@ def test_train_calls_on_epoch_end_with_the_test_set(blobs):
     assert all(c[2] == (60, 5) and c[3] == (60,) for c in calls)
     final = float(re.search(r"test accuracy: ([0-9.]+)", out.getvalue()).group(1))
     assert round(calls[-1][4], 4) == final
+
+
+def test_save_destination_is_checked_before_training(blobs, tmp_path):
+    code, text = run(["train", "--data", str(blobs), "--hidden", "4", "--epochs", "1", "--quiet",
+                      "--save", str(tmp_path / "missing" / "m.fnn")])
+    assert code == 1 and "Epoch" not in text

@@ -514,7 +514,12 @@ def _train(args, out, on_epoch_end=None):
     import fastnn
 
     t_start = time.perf_counter()
-    if args.plot:  # before the data is read and the network trained: a bad destination wastes no run
+    # before the data is read and the network trained: a bad destination wastes no run
+    if args.save:
+        from ._validation import check_output_path
+
+        check_output_path(args.save)
+    if args.plot:
         from .plotting import check_destination
 
         check_destination(args.plot)

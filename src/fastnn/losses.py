@@ -122,7 +122,6 @@ _ALIASES = {
     "mean_squared_error": MeanSquaredError,
     "huber": Huber,
     "huber_loss": Huber,
-    "smooth_l1": Huber,
     "mae": MeanAbsoluteError,
     "mean_absolute_error": MeanAbsoluteError,
     "l1": MeanAbsoluteError,
