@@ -592,3 +592,9 @@ def test_save_destination_is_checked_before_training(blobs, tmp_path):
     code, text = run(["train", "--data", str(blobs), "--hidden", "4", "--epochs", "1", "--quiet",
                       "--save", str(tmp_path / "missing" / "m.fnn")])
     assert code == 1 and "Epoch" not in text
+
+
+def test_no_nesterov_goes_with_sgd_only(blobs):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--data", str(blobs), "--optimizer", "adam", "--no-nesterov"])
+    assert info.value.code == 2

@@ -402,8 +402,9 @@ def _prepared(X, scaler, dtype, what):
 def _check_recipe(parser, args):
     """Refuse (exit status 2) settings of ``train`` that contradict each other."""
     name = args.optimizer
-    if args.nesterov and name != "sgd":
-        parser.error(f"--nesterov goes with --optimizer sgd, not {name}")
+    if args.nesterov is not None and name != "sgd":
+        flag = "--nesterov" if args.nesterov else "--no-nesterov"
+        parser.error(f"{flag} goes with --optimizer sgd, not {name}")
     if args.momentum is not None and name not in _DEFAULT_MOMENTUM:
         parser.error(f"--momentum goes with --optimizer sgd or rmsprop; {name} has no momentum setting")
     if args.nesterov and args.momentum == 0:
