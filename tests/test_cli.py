@@ -598,3 +598,12 @@ def test_no_nesterov_goes_with_sgd_only(blobs):
     with pytest.raises(SystemExit) as info:
         main(["train", "--data", str(blobs), "--optimizer", "adam", "--no-nesterov"])
     assert info.value.code == 2
+
+
+def test_more_threads_than_cores_are_capped_with_a_note(blobs, capsys):
+    from fastnn._threads import available_cores
+
+    code, _ = run(["train", "--data", str(blobs), "--hidden", "4", "--epochs", "1", "--quiet", "--threads",
+                   str(available_cores() + 60)])
+    assert code == 0
+    assert f"--threads {available_cores() + 60} is more than the {available_cores()} cores" in capsys.readouterr().err

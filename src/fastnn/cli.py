@@ -663,6 +663,12 @@ def main(argv=None, out=None):
         parser.error("--test-split goes with --data; a built-in dataset is scored on its own test set")
     if args.command == "train" and args.plot and args.epochs == 0:
         parser.error("--plot needs at least one epoch (--epochs 0 records no learning curves)")
+    from ._threads import available_cores
+
+    if args.threads is not None and args.threads > available_cores():
+        sys.stderr.write(f"fastnn: note: --threads {args.threads} is more than the {available_cores()} cores this "
+                         f"process may use; using {available_cores()}\n")
+        args.threads = available_cores()
     if args.command == "train":
         _check_recipe(parser, args)
     from .datasets import DatasetError
