@@ -952,6 +952,8 @@ cdef extern from *:
                                   T b1, T b2, T c2, T eps, T step, T bc2s, int amsgrad) {                   \
         int bad = 0;                                                                                        \
         Py_ssize_t i;                                                                                       \
+        /* m / (sqrt(v) / bc2s + eps) = bc2s * m / (sqrt(v) + eps * bc2s): one division a value */        \
+        T step2 = step * bc2s, eps2 = eps * bc2s;                                                           \
         if (amsgrad) {                                                                                      \
             for (i = 0; i < n; i++) {                                                                       \
                 T w = p[i], gi = g[i] + decay * w, mi = m[i] + b1 * (gi - m[i]);                            \
@@ -959,7 +961,7 @@ cdef extern from *:
                 m[i] = mi; v[i] = vi;                                                                       \
                 vi = vi > vmax[i] ? vi : vmax[i];                                                           \
                 vmax[i] = vi;                                                                               \
-                w = w * shrink - step * (mi / (SQRT(vi) / bc2s + eps));                                     \
+                w = w * shrink - step2 * (mi / (SQRT(vi) + eps2));                                               \
                 p[i] = w;                                                                                   \
                 bad |= (w - w) != 0;                                                                        \
             }                                                                                               \
@@ -968,7 +970,7 @@ cdef extern from *:
                 T w = p[i], gi = g[i] + decay * w, mi = m[i] + b1 * (gi - m[i]);                            \
                 T vi = b2 * v[i] + c2 * gi * gi;                                                            \
                 m[i] = mi; v[i] = vi;                                                                       \
-                w = w * shrink - step * (mi / (SQRT(vi) / bc2s + eps));                                     \
+                w = w * shrink - step2 * (mi / (SQRT(vi) + eps2));                                               \
                 p[i] = w;                                                                                   \
                 bad |= (w - w) != 0;                                                                        \
             }                                                                                               \
