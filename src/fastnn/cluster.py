@@ -1,0 +1,255 @@
+"""k-means clustering: Lloyd iterations in compiled code, bit-identical for any number of threads.
+
+:class:`KMeans` follows scikit-learn's ``KMeans`` (parameters, fitted attributes, k-means++ seeding with
+``2 + log(k)`` greedy candidates, ``tol`` relative to the data's mean variance, empty clusters moved to the
+points farthest from their centers, a last assignment so that ``labels_`` match ``cluster_centers_``). Unlike
+scikit-learn, whose threads merge partial sums in whatever order they finish, every sum here is taken in one
+order, so the same seed gives the same clustering, bit for bit, whatever ``n_threads`` is.
+"""
+import math
+
+import numpy as np
+
+from . import _kmeans
+from ._threads import blas_single_thread, resolve_n_threads
+from ._validation import check_features, check_float, check_int, check_sample_weight, warn_user
+
+__all__ = ["KMeans"]
+
+
+def _row_norms(X):
+    return np.einsum("ij,ij->i", X, X, dtype=np.float64)
+
+
+def _kmeans_plusplus(X, k, x_norms, rng, weights):
+    """scikit-learn's greedy k-means++: each new center is the best of ``2 + log(k)`` candidates drawn with
+    probability proportional to the (weighted) squared distance to the nearest center so far."""
+    n = X.shape[0]
+    trials = 2 + int(math.log(k))
+    centers = np.empty((k, X.shape[1]), dtype=X.dtype)
+    first = rng.choice(n, p=weights / weights.sum())
+    centers[0] = X[first]
+
+    def sq_dist(points):
+        d = x_norms[None, :] - 2 * (points.astype(np.float64) @ X.T.astype(np.float64)) + _row_norms(points)[:, None]
+        return np.maximum(d, 0)
+
+    closest = sq_dist(centers[:1])[0]
+    pot = float(closest @ weights)
+    for c in range(1, k):
+        cumulative = np.cumsum(closest * weights)
+        values = rng.uniform(size=trials) * pot
+        ids = np.minimum(np.searchsorted(cumulative, values), n - 1)
+        candidates = np.minimum(closest, sq_dist(X[ids]))
+        pots = candidates @ weights
+        best = int(np.argmin(pots))
+        pot, closest = float(pots[best]), candidates[best]
+        centers[c] = X[ids[best]]
+    return centers
+
+
+class KMeans:
+    """k-means clustering (Lloyd's algorithm) with scikit-learn's parameters and fitted attributes.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+    init : {'k-means++', 'random'} or array of shape (n_clusters, n_features), default='k-means++'
+    n_init : 'auto' or int, default='auto'
+        Runs from different seeds; the lowest inertia wins. 'auto': 1 for k-means++ and an array, 10 for random.
+    max_iter : int, default=300
+    tol : float, default=1e-4
+        Convergence when the centers' squared movement summed over clusters falls to ``tol`` times the mean
+        variance of the features (scikit-learn's rule).
+    random_state : int or None, default=None
+    n_threads : int or None, default=None
+        Threads to use (None: every core); results are the same for any value.
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+    labels_ : ndarray of shape (n_samples,)
+    inertia_ : float
+        Sum of (weighted) squared distances of the samples to their centers.
+    n_iter_ : int
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np, fastnn
+    >>> X = np.array([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0], [5.1, 5.0]])
+    >>> km = fastnn.KMeans(n_clusters=2, random_state=0).fit(X)
+    >>> sorted(np.bincount(km.labels_).tolist())
+    [2, 2]
+    """
+
+    def __init__(self, n_clusters=8, init="k-means++", n_init="auto", max_iter=300, tol=1e-4, random_state=None,
+                 n_threads=None):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+        self.n_threads = n_threads
+
+    # -- scikit-learn's parameter protocol --------------------------------------------------------------------
+
+    _param_names = ("n_clusters", "init", "n_init", "max_iter", "tol", "random_state", "n_threads")
+
+    def get_params(self, deep=True):
+        return {name: getattr(self, name) for name in self._param_names}
+
+    def set_params(self, **params):
+        for name, value in params.items():
+            if name not in self._param_names:
+                raise ValueError(f"invalid parameter {name!r} for KMeans; valid ones are {list(self._param_names)}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self):
+        changed = {k: v for k, v in self.get_params().items() if not _same(v, _DEFAULTS[k])}
+        return "KMeans(" + ", ".join(f"{k}={v!r}" for k, v in changed.items()) + ")"
+
+    # -- fitting ----------------------------------------------------------------------------------------------
+
+    def _check_params(self, X):
+        k = check_int(self.n_clusters, "n_clusters", minimum=1)
+        if k > X.shape[0]:
+            raise ValueError(f"n_clusters={k} is more than the {X.shape[0]} samples")
+        max_iter = check_int(self.max_iter, "max_iter", minimum=1)
+        tol = check_float(self.tol, "tol", low=0.0)
+        init = self.init
+        if isinstance(init, str):
+            if init not in ("k-means++", "random"):
+                raise ValueError(f"init must be 'k-means++', 'random' or an array, got {init!r}")
+        else:
+            init = check_features(init, "init", X.dtype, X.shape[1], fitted_by="X has")
+            if init.shape[0] != k:
+                raise ValueError(f"init has {init.shape[0]} centers but n_clusters={k}")
+        if self.n_init == "auto":
+            n_init = 10 if isinstance(init, str) and init == "random" else 1
+        else:
+            n_init = check_int(self.n_init, "n_init", minimum=1)
+        if not isinstance(init, str) and n_init != 1:
+            warn_user(f"init is an array, so n_init={n_init} runs would start alike; doing one run", RuntimeWarning)
+            n_init = 1
+        seed = self.random_state
+        if seed is not None and not isinstance(seed, np.random.Generator):
+            seed = check_int(seed, "random_state", minimum=0)
+        return k, max_iter, tol, init, n_init, np.random.default_rng(seed)
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Cluster ``X`` (array-like of shape (n_samples, n_features)); ``y`` is ignored.
+
+        Returns
+        -------
+        self
+        """
+        X = check_features(X, "X")
+        weights = np.ones(X.shape[0]) if sample_weight is None else \
+            check_sample_weight(sample_weight, "sample_weight", X.shape[0])
+        if not weights.sum() > 0:
+            raise ValueError("sample_weight gives every sample weight 0")
+        k, max_iter, tol, init, n_init, rng = self._check_params(X)
+        nt = resolve_n_threads(self.n_threads, "n_threads")
+        distinct = len(np.unique(X, axis=0)) if X.shape[0] <= 100_000 else X.shape[0]
+        if distinct < k:
+            warn_user(f"only {distinct} distinct points for n_clusters={k}: some clusters will coincide",
+                      RuntimeWarning)
+        x_norms = _row_norms(X)
+        tol = tol * float(np.mean(np.var(X, axis=0, dtype=np.float64)))
+        w = weights.astype(X.dtype)
+        best = None
+        with blas_single_thread():
+            for _ in range(n_init):
+                if isinstance(init, str):
+                    if init == "k-means++":
+                        centers = _kmeans_plusplus(X, k, x_norms, rng, weights)
+                    else:
+                        centers = X[rng.choice(X.shape[0], k, replace=False)].copy()
+                else:
+                    centers = init.copy()
+                run = self._lloyd(X, w, weights, centers, max_iter, tol, nt)
+                if best is None or run[2] < best[2]:
+                    best = run
+        self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_ = best
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def _lloyd(self, X, w, weights, centers, max_iter, tol, nt):
+        n, d = X.shape
+        k = centers.shape[0]
+        labels = np.empty(n, dtype=np.int32)
+        dist = np.empty(n, dtype=X.dtype)
+        sums = np.empty((k, d), dtype=np.float64)
+        wp = None if np.all(weights == 1) else w
+        n_iter = 0
+        for n_iter in range(1, max_iter + 1):
+            _kmeans.lloyd_step(X, wp, centers, labels, dist, sums, nt)
+            counts = np.bincount(labels, weights=weights, minlength=k)
+            empty = np.flatnonzero(counts == 0)
+            if empty.size:  # scikit-learn's rule: the points farthest from their centers start the empty clusters
+                far = np.argsort(-dist.astype(np.float64), kind="stable")[:empty.size]
+                for c, i in zip(empty, far):
+                    old = labels[i]
+                    sums[old] -= weights[i] * X[i]
+                    counts[old] -= weights[i]
+                    sums[c] = weights[i] * X[i]
+                    counts[c] = weights[i]
+                    labels[i] = c
+            new = (sums / counts[:, None]).astype(X.dtype)
+            shift = float(np.sum((new.astype(np.float64) - centers) ** 2))
+            centers = new
+            if shift <= tol:
+                break
+        _kmeans.lloyd_step(X, wp, centers, labels, dist, sums, nt)  # labels that match the final centers
+        inertia = float(dist.astype(np.float64) @ weights)
+        return centers, labels.astype(np.int64), inertia, n_iter
+
+    def _fitted(self, X):
+        if not hasattr(self, "cluster_centers_"):
+            raise RuntimeError("this KMeans is not fitted yet: call fit(X) first")
+        return check_features(X, "X", self.cluster_centers_.dtype, self.n_features_in_,
+                              fitted_by="KMeans was fitted with")
+
+    def predict(self, X):
+        """Index of the nearest center for each sample."""
+        X = self._fitted(X)
+        labels = np.empty(X.shape[0], dtype=np.int32)
+        dist = np.empty(X.shape[0], dtype=X.dtype)
+        sums = np.empty(self.cluster_centers_.shape, dtype=np.float64)
+        with blas_single_thread():
+            _kmeans.lloyd_step(X, None, self.cluster_centers_, labels, dist, sums,
+                               resolve_n_threads(self.n_threads, "n_threads"))
+        return labels.astype(np.int64)
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def transform(self, X):
+        """Euclidean distances of each sample to every center, shape (n_samples, n_clusters)."""
+        X = self._fitted(X)
+        C = self.cluster_centers_
+        d = _row_norms(X)[:, None] - 2 * (X.astype(np.float64) @ C.T.astype(np.float64)) + _row_norms(C)[None, :]
+        return np.sqrt(np.maximum(d, 0)).astype(X.dtype)
+
+    def fit_transform(self, X, y=None, sample_weight=None):
+        return self.fit(X, sample_weight=sample_weight).transform(X)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Minus the inertia of ``X`` under the fitted centers."""
+        X = self._fitted(X)
+        weights = np.ones(X.shape[0]) if sample_weight is None else \
+            check_sample_weight(sample_weight, "sample_weight", X.shape[0])
+        d = self.transform(X).astype(np.float64) ** 2
+        return -float(d[np.arange(X.shape[0]), self.predict(X)] @ weights)
+
+
+_DEFAULTS = dict(n_clusters=8, init="k-means++", n_init="auto", max_iter=300, tol=1e-4, random_state=None,
+                 n_threads=None)
+
+
+def _same(a, b):
+    return type(a) is type(b) and (a == b if not isinstance(a, np.ndarray) else False)
+

@@ -1,0 +1,96 @@
+"""KMeans: Lloyd iterations against scikit-learn's, thread-count invariance, weights, empty clusters, errors."""
+import numpy as np
+import pytest
+
+import fastnn
+
+sklearn_cluster = pytest.importorskip("sklearn.cluster")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from sklearn.datasets import load_digits
+
+    return load_digits().data
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-9), (np.float32, 1e-3)])
+def test_lloyd_equals_scikit_learn_from_the_same_start(digits, dtype, tol):
+    X = digits.astype(dtype)
+    init = X[np.random.default_rng(0).choice(len(X), 10, replace=False)]
+    ours = fastnn.KMeans(10, init=init, n_init=1, tol=1e-6).fit(X)
+    theirs = sklearn_cluster.KMeans(10, init=init, n_init=1, tol=1e-6, algorithm="lloyd").fit(X)
+    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=tol, atol=tol)
+    assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=tol)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+    np.testing.assert_allclose(ours.transform(X[:50]), theirs.transform(X[:50]), rtol=tol * 10, atol=tol * 10)
+    assert ours.score(X) == pytest.approx(theirs.score(X), rel=tol)
+
+
+def test_kmeans_plus_plus_is_as_good_as_scikit_learns(digits):
+    ours = [fastnn.KMeans(10, random_state=s).fit(digits).inertia_ for s in range(5)]
+    theirs = [sklearn_cluster.KMeans(10, random_state=s).fit(digits).inertia_ for s in range(5)]
+    assert np.mean(ours) <= 1.02 * np.mean(theirs)
+
+
+def test_identical_for_any_thread_count(digits, many_cores):
+    X = np.vstack([digits] * 3).astype(np.float32)
+    runs = [fastnn.KMeans(12, random_state=3, n_threads=nt).fit(X) for nt in (1, 2, 3)]
+    for run in runs[1:]:
+        np.testing.assert_array_equal(run.cluster_centers_, runs[0].cluster_centers_)
+        np.testing.assert_array_equal(run.labels_, runs[0].labels_)
+        assert run.inertia_ == runs[0].inertia_
+
+
+def test_integer_weights_equal_repeated_samples(rng):
+    X = rng.normal(size=(60, 3))
+    w = rng.integers(1, 4, 60)
+    init = X[:4]
+    a = fastnn.KMeans(4, init=init).fit(X, sample_weight=w)
+    b = fastnn.KMeans(4, init=init).fit(np.repeat(X, w, axis=0))
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-12)
+    assert a.inertia_ == pytest.approx(b.inertia_, rel=1e-12)
+
+
+def test_empty_clusters_are_restarted_from_far_points():
+    X = np.array([[0.0], [0.1], [0.2], [10.0], [10.1]])
+    km = fastnn.KMeans(3, init=np.array([[0.1], [100.0], [10.0]])).fit(X)
+    assert sorted(np.bincount(km.labels_, minlength=3).tolist()) == [1, 2, 2]
+    assert np.all(np.isfinite(km.cluster_centers_))
+
+
+def test_reproducible_with_a_seed_and_fitted_attributes(digits):
+    a = fastnn.KMeans(5, random_state=1).fit(digits)
+    b = fastnn.KMeans(5, random_state=1).fit(digits)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    assert a.n_features_in_ == 64 and a.n_iter_ >= 1 and a.labels_.shape == (len(digits),)
+    np.testing.assert_array_equal(a.fit_predict(digits), a.labels_)
+    assert a.get_params()["n_clusters"] == 5 and repr(a) == "KMeans(n_clusters=5, random_state=1)"
+
+
+@pytest.mark.parametrize("kwargs, X, exc, match", [
+    (dict(n_clusters=0), np.zeros((5, 2)), ValueError, "n_clusters must be >= 1"),
+    (dict(n_clusters=6), np.zeros((5, 2)), ValueError, "more than the 5 samples"),
+    (dict(n_clusters=2, init="kmeans"), np.zeros((5, 2)), ValueError, "init must be"),
+    (dict(n_clusters=2, init=np.zeros((3, 2))), np.zeros((5, 2)), ValueError, "init has 3 centers"),
+    (dict(n_clusters=2, init=np.zeros((2, 3))), np.zeros((5, 2)), ValueError, "init has 3 features"),
+    (dict(), np.array([[np.nan, 0.0]] * 9), ValueError, "NaN"),
+    (dict(max_iter=0), np.zeros((9, 2)), ValueError, "max_iter"),
+])
+def test_bad_input(kwargs, X, exc, match):
+    with pytest.raises(exc, match=match):
+        fastnn.KMeans(**kwargs).fit(X)
+
+
+def test_predict_before_fit_and_feature_count():
+    with pytest.raises(RuntimeError, match="not fitted"):
+        fastnn.KMeans(2).predict(np.zeros((3, 2)))
+    km = fastnn.KMeans(2, random_state=0).fit(np.random.default_rng(0).normal(size=(20, 2)))
+    with pytest.raises(ValueError, match="3 features"):
+        km.predict(np.zeros((3, 3)))
+
+
+def test_fewer_distinct_points_than_clusters_warns():
+    with pytest.warns(RuntimeWarning, match="distinct points"):
+        fastnn.KMeans(3, random_state=0).fit(np.array([[1.0, 1.0]] * 4 + [[2.0, 2.0]] * 4))
