@@ -265,3 +265,24 @@ def test_digits_accuracy_close_to_scikit_learn(capsys):
             print(f"\ndigits {name}: test accuracy {acc:.4f}, fit {sec:.2f} s, {it} epochs", end="")
     assert scores["fastnn"][0] > 0.95
     assert abs(scores["fastnn"][0] - scores["scikit-learn"][0]) < 0.03
+
+
+def test_docstring_examples():
+    import doctest
+
+    import fastnn.sklearn
+
+    result = doctest.testmod(fastnn.sklearn, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_optional_dependency(tmp_path):
+    """``import fastnn`` works without scikit-learn; ``import fastnn.sklearn`` then names the extra."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['sklearn'] = None\n"
+            "import fastnn\n"
+            "try:\n    import fastnn.sklearn\nexcept ImportError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert 'pip install "fastnn[sklearn]"' in out.stdout
