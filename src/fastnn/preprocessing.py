@@ -96,7 +96,8 @@ class _Scaler:
         """Undo ``transform`` (``dtype`` as there)."""
         return _map_blocks(self._fitted_input(X), self._inverse, dtype)
 
-    def get_params(self):
+    def get_params(self, deep=True):
+        """The constructor's settings (``deep`` is accepted for scikit-learn's ``clone`` and pipelines)."""
         return {}
 
     def get_state(self):
@@ -162,7 +163,7 @@ class StandardScaler(_Scaler):
         self.with_std = bool(with_std)
         self.mean_ = self.var_ = self.scale_ = None
 
-    def get_params(self):
+    def get_params(self, deep=True):
         return {"with_mean": self.with_mean, "with_std": self.with_std}
 
     def fit(self, X, y=None):
@@ -238,7 +239,7 @@ class MinMaxScaler(_Scaler):
         self.feature_range = (float(lo), float(hi))
         self.scale_ = self.min_ = self.data_min_ = self.data_max_ = self.data_range_ = None
 
-    def get_params(self):
+    def get_params(self, deep=True):
         return {"feature_range": list(self.feature_range)}
 
     def fit(self, X, y=None):

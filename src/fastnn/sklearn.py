@@ -1,0 +1,576 @@
+"""scikit-learn estimators: :class:`MLPClassifier` and :class:`MLPRegressor`, drop-in replacements for
+scikit-learn's, trained by :class:`fastnn.Sequential`.
+
+Needs scikit-learn 1.6 or later (``pip install "fastnn[sklearn]"``). The parameters, their defaults, the fitted
+attributes and the convergence rule are scikit-learn's; ``solver='lbfgs'`` and ``MLPRegressor(loss='poisson')``
+are not supported. Three more parameters are fastnn's: ``dropout`` (rate on every hidden layer's output),
+``n_threads`` and ``dtype``.
+
+How scikit-learn's training maps onto fastnn
+--------------------------------------------
+* **L2 penalty.** scikit-learn adds ``0.5 * alpha * ||W||^2 / m`` to the loss of each batch of ``m`` samples
+  (``m`` is the sum of the batch's sample weights when they are given), so the weights' gradient gets
+  ``alpha * W / m``. fastnn's ``L2(a)`` adds ``a / 2 * ||W||^2`` per batch (gradient ``a * W``), so the
+  estimators compile ``L2(alpha / batch_size)``: exact for every full batch without sample weights. The last
+  batch of an epoch, when ``n_samples`` is not a multiple of ``batch_size``, gets ``alpha / batch_size`` where
+  scikit-learn uses ``alpha / len(batch)``; with sample weights the penalty is divided by the batch size, not by
+  the batch's weight sum.
+* **Loss scale.** scikit-learn's gradients are those of the summed (not averaged) output units for multilabel
+  classification, and of half the squared error summed over outputs for regression, while fastnn's losses
+  average over the output units. The data gradient is then ``c`` times fastnn's (``c = n_outputs`` multilabel,
+  ``n_outputs / 2`` regression, 1 otherwise); the estimators reproduce it exactly by training with
+  ``lr * c`` and ``L2(alpha / (batch_size * c))`` (SGD) or ``eps / c`` and the same ``L2`` (Adam, invariant to
+  the gradient's scale otherwise). ``loss_curve_`` holds scikit-learn's loss; for multi-output regression its
+  penalty part is the end-of-epoch penalty rather than the average over the epoch's batches.
+* **SGD** is PyTorch's form (``v = mu v + g; p -= lr v``), equal to scikit-learn's (``v = mu v - lr g;
+  p += v``) at a constant rate; when ``learning_rate='invscaling'`` or ``'adaptive'`` changes the rate between
+  epochs the momentum buffer is rescaled by ``old_lr / new_lr``, which keeps the two equal.
+* **Adam** differs only in where epsilon goes: scikit-learn adds it to ``sqrt(v)`` before the bias correction,
+  fastnn (as PyTorch) after it.
+* **Initial weights** are fastnn's (He uniform for relu, Glorot uniform otherwise), not scikit-learn's.
+"""
+import numbers
+import warnings
+
+import numpy as np
+
+try:
+    import sklearn  # noqa: F401
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import accuracy_score, r2_score
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import LabelBinarizer
+    from sklearn.utils import check_random_state
+    from sklearn.utils._param_validation import Integral, Interval, Options, Real, StrOptions
+    from sklearn.utils.multiclass import type_of_target, unique_labels
+    from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+except ImportError as exc:  # pragma: no cover - exercised without scikit-learn installed
+    raise ImportError('fastnn.sklearn needs scikit-learn 1.6 or later: pip install "fastnn[sklearn]"') from exc
+
+from .callbacks import Callback
+from .layers import Dense, Dropout
+from .model import Sequential
+from .optim import SGD, Adam
+from .regularizers import L2
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+
+
+class _Convergence(Callback):
+    """scikit-learn's end-of-epoch bookkeeping: ``loss_curve_``, the no-improvement count (training loss, or the
+    validation score with early stopping), the 'invscaling' and 'adaptive' rates, and the stop."""
+
+    def __init__(self, est, validation, incremental):
+        self.est = est
+        self.validation = validation
+        self.incremental = incremental
+        self.stopped = False
+
+    def _set_lr(self, model, lr):
+        old = model.optimizer.lr
+        if lr == old:
+            return
+        if isinstance(model.optimizer, SGD) and model.optimizer.momentum > 0:
+            model._state[0] *= old / lr  # keeps PyTorch's SGD equal to scikit-learn's across the change
+        model.optimizer.lr = lr
+
+    def on_epoch_end(self, model, epoch, logs):
+        est = self.est
+        loss = est._sklearn_loss(logs["loss"])
+        est.n_iter_ += 1
+        est.loss_ = loss
+        est.t_ += est._n_train
+        est.loss_curve_.append(loss)
+        if est.verbose:
+            print("Iteration %d, loss = %.8f" % (est.n_iter_, loss))
+        if self.validation is not None:
+            X_val, y_val, w_val = self.validation
+            score = est._score_model(X_val, y_val, w_val)
+            est.validation_scores_.append(score)
+            if est.verbose:
+                print("Validation score: %f" % score)
+            if score < est.best_validation_score_ + est.tol:
+                est._no_improvement_count += 1
+            else:
+                est._no_improvement_count = 0
+            if score > est.best_validation_score_:
+                est.best_validation_score_ = score
+                est._best_params = model.parameters.copy()
+        else:
+            if loss > est.best_loss_ - est.tol:
+                est._no_improvement_count += 1
+            else:
+                est._no_improvement_count = 0
+            if loss < est.best_loss_:
+                est.best_loss_ = loss
+        sgd = est.solver == "sgd"
+        rate = est._rate  # scikit-learn's learning rate (before the loss-scale factor)
+        if sgd and est.learning_rate == "invscaling":
+            rate = float(est.learning_rate_init) / (est.t_ + 1) ** est.power_t
+        if est._no_improvement_count > est.n_iter_no_change:
+            what = "Validation score" if self.validation is not None else "Training loss"
+            msg = (f"{what} did not improve more than tol={est.tol:f} for {est.n_iter_no_change} "
+                   "consecutive epochs.")
+            if not (sgd and est.learning_rate == "adaptive"):
+                if est.verbose:
+                    print(msg + " Stopping.")
+                self.stopped = True
+            elif rate <= 1e-6:
+                if est.verbose:
+                    print(msg + " Learning rate too small. Stopping.")
+                self.stopped = True
+            else:
+                rate /= 5.0
+                if est.verbose:
+                    print(msg + " Setting learning rate to %f" % rate)
+                est._no_improvement_count = 0
+        if rate != est._rate:
+            est._rate = rate
+            self._set_lr(model, rate * est._scale if sgd else rate)
+        if self.stopped:
+            model.stop_training = True
+
+
+class _BaseMLP(BaseEstimator):
+    """What the classifier and the regressor share."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "n_threads": [None, Interval(Integral, 1, None, closed="left")],
+        "dtype": [StrOptions({"float32", "float64"})],
+    }
+
+    # -- checks -------------------------------------------------------------------------------------------------
+
+    def _check_settings(self):
+        self._validate_params()
+        if self.solver == "lbfgs":
+            raise ValueError("solver='lbfgs' is not supported by fastnn's MLP estimators: use solver='adam' or "
+                             "'sgd' (mini-batch training), or sklearn.neural_network for L-BFGS")
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if not hasattr(sizes, "__iter__") else list(sizes)
+        for s in sizes:
+            if not isinstance(s, numbers.Integral) or s < 1:
+                raise ValueError(f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}")
+        return [int(s) for s in sizes]
+
+    # -- the network ----------------------------------------------------------------------------------------------
+
+    def _build(self, n_features, n_outputs, out_activation, rs):
+        sizes = self._check_settings()
+        act = _ACTIVATIONS[self.activation]
+        widths = [n_features] + sizes
+        layers = []
+        for i in range(len(sizes)):
+            if i > 0 and self.dropout > 0:
+                layers.append(Dropout(self.dropout))
+            layers.append(Dense(widths[i], widths[i + 1], activation=act))
+        if sizes and self.dropout > 0:
+            layers.append(Dropout(self.dropout))
+        layers.append(Dense(widths[-1], n_outputs, activation=out_activation))
+        seed = int(rs.randint(np.iinfo(np.int32).max))
+        return Sequential(layers, seed=seed, dtype=self.dtype)
+
+    def _optimizer(self):
+        if self.solver == "sgd":
+            mu = float(self.momentum)
+            return SGD(lr=self._rate * self._scale, momentum=mu, nesterov=bool(self.nesterovs_momentum and mu > 0))
+        return Adam(lr=float(self.learning_rate_init), betas=(float(self.beta_1), float(self.beta_2)),
+                    eps=float(self.epsilon) / self._scale)
+
+    def _initialize(self, y2d):
+        """Fresh fitted state (the first fit, every fit without warm_start, the first partial_fit)."""
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = y2d.shape[1]
+        self.out_activation_ = self._out_activation()
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    def _fit(self, X, y, sample_weight, incremental):
+        self._check_settings()
+        first = not hasattr(self, "model_")
+        reset = first or not (self.warm_start or incremental)
+        X, y = self._validate_input(X, y, incremental, reset=reset)
+        y2d = y.reshape(-1, 1) if y.ndim == 1 else y
+        if sample_weight is not None:
+            from sklearn.utils.validation import _check_sample_weight
+
+            sample_weight = _check_sample_weight(sample_weight, X)
+        if reset:
+            self._initialize(y2d)
+        elif y2d.shape[1] != self.n_outputs_ or X.shape[1] != self.model_.n_features:
+            raise ValueError(f"X or y does not match the fitted model ({self.model_.n_features} features, "
+                             f"{self.n_outputs_} outputs)")
+        rs = check_random_state(self.random_state)
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        self._scale = self._loss_scale()
+        if reset:
+            self.model_ = self._build(X.shape[1], self.n_outputs_, _ACTIVATIONS.get(self.out_activation_,
+                                                                                   self.out_activation_), rs)
+        if reset or not incremental or not hasattr(self, "_rate"):
+            self._rate = float(self.learning_rate_init)
+            self.model_.compile(loss=self._fastnn_loss(), optimizer=self._optimizer())
+
+        validation = None
+        if self.early_stopping:
+            stratify = y if (self._is_classifier() and self.n_outputs_ == 1) else None
+            parts = [X, y] + ([sample_weight] if sample_weight is not None else [])
+            split = train_test_split(*parts, random_state=rs, test_size=self.validation_fraction,
+                                     stratify=stratify)
+            X, X_val, y, y_val = split[:4]
+            sample_weight, w_val = (split[4], split[5]) if sample_weight is not None else (None, None)
+            if X_val.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of "
+                                 "your dataset.")
+            if self._is_classifier():
+                y_val = self._label_binarizer.inverse_transform(y_val)
+            validation = (X_val, y_val, w_val)
+            self._best_params = self.model_.parameters.copy()
+        n = X.shape[0]
+        self._n_train = n
+        if self.batch_size == "auto":
+            batch_size = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
+                              stacklevel=3)
+            batch_size = int(np.clip(self.batch_size, 1, n))
+        self.model_.regularizer = L2(float(self.alpha) / (batch_size * self._scale)) if self.alpha > 0 else None
+        monitor = _Convergence(self, validation, incremental)
+        epochs = 1 if incremental else int(self.max_iter)
+        if not incremental:
+            self.n_iter_ = 0
+        self.model_.fit(X, self._fastnn_targets(y), epochs=epochs, batch_size=batch_size, shuffle=bool(self.shuffle),
+                        sample_weight=sample_weight, callbacks=[monitor], n_threads=self.n_threads, verbose=0)
+        if validation is not None:
+            self.model_.parameters[...] = self._best_params
+            del self._best_params
+        if not incremental and not monitor.stopped and self.n_iter_ == self.max_iter:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                          "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
+        return self
+
+    def _forward(self, X):
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        return np.asarray(self.model_.predict(X, n_threads=self.n_threads), dtype=np.float64)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to ``X`` and ``y`` (``max_iter`` epochs at most; see the class's description).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def _is_classifier(self):
+        return False
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier: scikit-learn's ``MLPClassifier`` trained by :class:`fastnn.Sequential`.
+
+    Parameters are scikit-learn's (``solver='lbfgs'`` is refused), plus ``dropout`` (rate on the hidden layers'
+    outputs), ``n_threads`` (None: every core) and ``dtype`` (``'float32'`` or ``'float64'``). Binary targets
+    train one logistic output, multiclass a softmax, multilabel targets (a 0/1 matrix) one logistic output per
+    label with binary cross-entropy.
+
+    Attributes
+    ----------
+    classes_, n_features_in_, feature_names_in_, loss_, loss_curve_, best_loss_, validation_scores_,
+    best_validation_score_, n_iter_, t_, n_outputs_, out_activation_ : as in scikit-learn
+    model_ : fastnn.Sequential
+        The trained network.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from fastnn.sklearn import MLPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=300, random_state=0).fit(X, y)
+    >>> clf.score(X, y) > 0.9
+    True
+    """
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
+                 shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dropout=0.0, n_threads=None,
+                 dtype="float32"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dropout = dropout
+        self.n_threads = n_threads
+        self.dtype = dtype
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    def _is_classifier(self):
+        return True
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if reset and not incremental:
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        elif not hasattr(self, "classes_"):
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        else:
+            classes = unique_labels(y)
+            if self.warm_start and not incremental:
+                if set(classes) != set(self.classes_):
+                    raise ValueError("warm_start can only be used where `y` has the same classes as in the "
+                                     f"previous call to fit. Previously got {self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
+                                 f"'y' has {classes}.")
+        self._y_type = self._label_binarizer.y_type_
+        y = self._label_binarizer.transform(y).astype(bool)
+        return X, y
+
+    def _out_activation(self):
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
+
+    def _fastnn_loss(self):
+        return "cross_entropy" if self.out_activation_ == "softmax" else "binary_cross_entropy"
+
+    def _loss_scale(self):
+        return float(self.n_outputs_) if self.out_activation_ == "logistic" else 1.0
+
+    def _sklearn_loss(self, loss):
+        return loss * self._scale
+
+    def _fastnn_targets(self, y):
+        y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if self.out_activation_ == "softmax":
+            return y.argmax(axis=1).astype(np.int64)
+        return y.astype(self.dtype)
+
+    def _score_model(self, X, y, sample_weight):
+        return accuracy_score(y, self._predict_checked(X), sample_weight=sample_weight)
+
+    def _predict_checked(self, X):
+        out = np.asarray(self.model_.predict(X, n_threads=self.n_threads), dtype=np.float64)
+        if self.n_outputs_ == 1:
+            out = out.ravel()
+        return self._label_binarizer.inverse_transform(out)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to ``X`` and the labels ``y`` (see :meth:`_BaseMLP.fit`)."""
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over ``(X, y)``; ``classes`` (all labels) is needed on the first call.
+
+        Returns
+        -------
+        self
+        """
+        if self.solver == "lbfgs":
+            self._check_settings()
+        if not hasattr(self, "classes_"):
+            if classes is None and not type_of_target(y).startswith("multilabel"):
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y if type_of_target(y).startswith("multilabel") else classes)
+            self.classes_ = self._label_binarizer.classes_
+        elif classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
+            raise ValueError(f"`classes={classes!r}` is not the same as on the first call to partial_fit, "
+                             f"which was {self.classes_!r}")
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predicted labels (for multilabel targets, the 0/1 indicator matrix)."""
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        return self._predict_checked(X)
+
+    def predict_proba(self, X):
+        """Class probabilities, columns ordered as :attr:`classes_`."""
+        out = self._forward(X)
+        if self.n_outputs_ == 1:
+            out = out.ravel()
+            return np.vstack([1 - out, out]).T
+        return out
+
+    def predict_log_proba(self, X):
+        """``log(predict_proba(X))``."""
+        proba = self.predict_proba(X)
+        with np.errstate(divide="ignore"):
+            return np.log(proba, out=proba)
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor: scikit-learn's ``MLPRegressor`` trained by :class:`fastnn.Sequential`.
+
+    Parameters are scikit-learn's (``loss='squared_error'`` only; ``solver='lbfgs'`` is refused), plus
+    ``dropout``, ``n_threads`` and ``dtype``. The output layer is linear (``out_activation_ == 'identity'``);
+    ``y`` may have several columns.
+
+    Attributes
+    ----------
+    n_features_in_, feature_names_in_, loss_, loss_curve_, best_loss_, validation_scores_,
+    best_validation_score_, n_iter_, t_, n_outputs_, out_activation_ : as in scikit-learn
+    model_ : fastnn.Sequential
+        The trained network.
+    """
+
+    _parameter_constraints: dict = {**_BaseMLP._parameter_constraints,
+                                    "loss": [StrOptions({"squared_error", "poisson"})]}
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, dropout=0.0, n_threads=None,
+                 dtype="float32"):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dropout = dropout
+        self.n_threads = n_threads
+        self.dtype = dtype
+
+    def _check_settings(self):
+        sizes = super()._check_settings()
+        if self.loss == "poisson":
+            raise ValueError("loss='poisson' is not supported by fastnn's MLPRegressor: use loss='squared_error'")
+        return sizes
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=(np.float64, np.float32),
+                             reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
+    def _out_activation(self):
+        return "identity"
+
+    def _fastnn_loss(self):
+        return "mse"
+
+    def _loss_scale(self):
+        return self.n_outputs_ / 2.0
+
+    def _sklearn_loss(self, loss):
+        # fastnn's epoch loss is mse + P / c (P scikit-learn's penalty); scikit-learn's is mse / 2 + P
+        if self.n_outputs_ == 1:
+            return loss / 2.0
+        penalty = self.model_.penalty() * self._scale
+        return loss / 2.0 + penalty * (1.0 - 1.0 / (2.0 * self._scale))
+
+    def _fastnn_targets(self, y):
+        return (y.reshape(-1, 1) if y.ndim == 1 else y).astype(self.dtype)
+
+    def _score_model(self, X, y, sample_weight):
+        pred = np.asarray(self.model_.predict(X, n_threads=self.n_threads), dtype=np.float64)
+        if self.n_outputs_ == 1:
+            pred = pred.ravel()
+        return r2_score(y, pred, sample_weight=sample_weight)
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over ``(X, y)``.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predicted values, of shape ``(n_samples,)`` for one output, else ``(n_samples, n_outputs)``."""
+        out = self._forward(X)
+        return out.ravel() if self.n_outputs_ == 1 else out

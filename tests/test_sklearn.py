@@ -1,0 +1,288 @@
+"""fastnn.sklearn: scikit-learn's estimator checks, and the estimators against scikit-learn and fastnn."""
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn", minversion="1.6")
+
+from sklearn import neural_network as sk_nn
+from sklearn.datasets import load_digits, make_classification, make_regression
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import fastnn
+from fastnn.sklearn import MLPClassifier, MLPRegressor
+
+SMALL = dict(hidden_layer_sizes=(16,), max_iter=100, learning_rate_init=0.01)
+
+
+def _expected_failures(est):
+    failures = {
+        # repeating a sample and giving it weight 2 differ in mini-batch training (the batches and the shuffle
+        # differ), as for scikit-learn's own MLP with solver='sgd' or 'adam'
+        "check_sample_weight_equivalence_on_dense_data":
+            "mini-batches and shuffles differ between repeated and weighted samples",
+    }
+    if est.dtype == "float32":
+        # float32 outputs of a row differ in the last bits (about 6e-7 relative) between a single row (fastnn's
+        # matrix-vector product) and a block of rows (BLAS), above the check's rtol=1e-7; float64 passes
+        failures["check_methods_subset_invariance"] = "float32 rounding differs between row-block sizes"
+    return failures
+
+
+@parametrize_with_checks(
+    [MLPClassifier(**SMALL), MLPRegressor(**SMALL),
+     MLPClassifier(dtype="float64", **SMALL), MLPRegressor(dtype="float64", **SMALL)],
+    expected_failed_checks=_expected_failures,
+)
+def test_estimator_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+def _data(n=120, d=6, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    return X, rng
+
+
+def _copy_weights_to_sklearn(est, sk):
+    W = est.model_.get_weights()
+    sk.coefs_ = [np.array(w.T, dtype=np.float64) for w in W[0::2]]
+    sk.intercepts_ = [np.array(b, dtype=np.float64) for b in W[1::2]]
+
+
+SGD_CASES = {
+    "multiclass": dict(kind="clf", y=lambda X, rng: (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)),
+    "binary": dict(kind="clf", y=lambda X, rng: np.where(X[:, 0] + X[:, 2] > 0, "yes", "no")),
+    "multilabel": dict(kind="clf", y=lambda X, rng: np.c_[X[:, 0] > 0, X[:, 1] > 0, X[:, 2] > 0].astype(int)),
+    "regression": dict(kind="reg", y=lambda X, rng: X[:, 0] - 2 * X[:, 1]),
+    "multioutput": dict(kind="reg", y=lambda X, rng: np.c_[X[:, 0], X[:, 1] * X[:, 2], -X[:, 3]]),
+}
+
+
+@pytest.mark.parametrize("schedule", ["constant", "invscaling"])
+@pytest.mark.parametrize("case", list(SGD_CASES))
+def test_sgd_matches_scikit_learn(case, schedule):
+    """With the same initial weights, no shuffle and full batches, SGD training equals scikit-learn's: the L2
+    mapping, the loss scale and the momentum across rate changes are exact."""
+    X, rng = _data()
+    y = SGD_CASES[case]["y"](X, rng)
+    ours_cls, theirs_cls = ((MLPClassifier, sk_nn.MLPClassifier) if SGD_CASES[case]["kind"] == "clf"
+                            else (MLPRegressor, sk_nn.MLPRegressor))
+    params = dict(hidden_layer_sizes=(7, 5), activation="tanh", solver="sgd", alpha=0.01, batch_size=40,
+                  learning_rate=schedule, learning_rate_init=0.05, momentum=0.9, shuffle=False, max_iter=1,
+                  warm_start=True, random_state=0, n_iter_no_change=1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = ours_cls(dtype="float64", **params).fit(X, y)
+        theirs = theirs_cls(**params).fit(X, y)
+        _copy_weights_to_sklearn(ours, theirs)
+        ours.set_params(max_iter=6).fit(X, y)
+        theirs.set_params(max_iter=6).fit(X, y)
+    for w, c in zip(ours.model_.get_weights()[0::2], theirs.coefs_):
+        np.testing.assert_allclose(w.T, c, rtol=1e-9, atol=1e-12)
+    if case == "multioutput":  # the penalty part of the loss is the end-of-epoch penalty (documented)
+        np.testing.assert_allclose(ours.loss_curve_[1:], theirs.loss_curve_[1:], rtol=1e-3)
+    else:
+        np.testing.assert_allclose(ours.loss_curve_[1:], theirs.loss_curve_[1:], rtol=1e-9)
+    assert ours.t_ == theirs.t_ and ours.n_iter_ == theirs.n_iter_ == 6
+    np.testing.assert_allclose(ours.predict(X[:10]) if case != "binary" else ours.predict_proba(X[:10]),
+                               theirs.predict(X[:10]) if case != "binary" else theirs.predict_proba(X[:10]),
+                               rtol=1e-8, atol=1e-10)
+
+
+def test_sgd_equals_hand_trained_sequential():
+    X, rng = _data(n=150)
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
+    clf = MLPClassifier(hidden_layer_sizes=(16,), solver="sgd", learning_rate_init=0.05, momentum=0.9,
+                        nesterovs_momentum=True, alpha=1e-3, batch_size=50, max_iter=12, random_state=3,
+                        n_iter_no_change=np.inf)
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(X, y)
+    seed = int(np.random.RandomState(3).randint(np.iinfo(np.int32).max))
+    model = fastnn.Sequential([fastnn.Dense(6, 16, activation="relu"), fastnn.Dense(16, 3, activation="softmax")],
+                              seed=seed)
+    model.compile(loss="cross_entropy", optimizer=fastnn.SGD(lr=0.05, momentum=0.9, nesterov=True),
+                  regularizer=fastnn.L2(1e-3 / 50))
+    history = model.fit(X, y, epochs=12, batch_size=50, verbose=0)
+    assert np.array_equal(clf.predict_proba(X), model.predict(X).astype(np.float64))
+    assert clf.loss_curve_ == history.history["loss"]
+
+
+def test_pipeline_and_grid_search():
+    X, y = make_classification(n_samples=200, n_features=8, n_informative=5, random_state=0)
+    X = X * 30 + 5
+    pipe = make_pipeline(fastnn.StandardScaler(), MLPClassifier(hidden_layer_sizes=(16,), max_iter=200,
+                                                                learning_rate_init=0.01, random_state=0))
+    search = GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 1e-1]}, cv=3, n_jobs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search.fit(X, y)
+    assert search.best_params_["mlpclassifier__alpha"] in (1e-4, 1e-1)
+    assert search.score(X, y) > 0.85
+
+
+def test_string_labels_and_proba():
+    X, rng = _data(n=90)
+    names = np.array(["cat", "dog", "eel"])
+    y = names[(X[:, 0] > 0).astype(int) + (X[:, 1] > 0.3)]
+    clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=300, random_state=0, learning_rate_init=0.01).fit(X, y)
+    assert list(clf.classes_) == ["cat", "dog", "eel"] and clf.out_activation_ == "softmax"
+    assert set(clf.predict(X)) <= set(names) and clf.score(X, y) > 0.9
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    np.testing.assert_allclose(clf.predict_log_proba(X), np.log(proba))
+    binary = MLPClassifier(hidden_layer_sizes=(8,), max_iter=200, random_state=0).fit(X, y == "cat")
+    assert binary.model_.n_outputs == 1 and binary.out_activation_ == "logistic"
+    assert binary.predict_proba(X).shape == (90, 2)
+
+
+def test_multilabel():
+    X, rng = _data(n=200)
+    Y = np.c_[X[:, 0] > 0, X[:, 1] > 0, X[:, 0] + X[:, 1] > 0].astype(int)
+    clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=300, random_state=0, learning_rate_init=0.01).fit(X, Y)
+    assert clf.n_outputs_ == 3 and clf.out_activation_ == "logistic"
+    assert clf.model_.loss.name == "binary_cross_entropy"
+    assert clf.predict(X).shape == (200, 3) and clf.score(X, Y) > 0.8
+    assert clf.predict_proba(X).shape == (200, 3)
+
+
+def test_multi_output_regression():
+    X, rng = _data(n=200)
+    Y = np.c_[X[:, 0] + X[:, 1], X[:, 2] - X[:, 3]]
+    reg = MLPRegressor(hidden_layer_sizes=(32,), max_iter=400, random_state=0, learning_rate_init=0.01).fit(X, Y)
+    assert reg.predict(X).shape == (200, 2) and reg.n_outputs_ == 2 and reg.out_activation_ == "identity"
+    assert reg.score(X, Y) > 0.9
+    one = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        one.fit(X, Y[:, 0])
+    assert one.predict(X).shape == (200,)
+
+
+def test_partial_fit():
+    X, rng = _data(n=200)
+    y = np.where(X[:, 0] > 0, "a", "b")
+    clf = MLPClassifier(hidden_layer_sizes=(16,), random_state=0, learning_rate_init=0.05)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        MLPClassifier().partial_fit(X, y)
+    clf.partial_fit(X[:100], y[:100], classes=["a", "b"])
+    assert clf.n_iter_ == 1 and clf.t_ == 100
+    for _ in range(30):
+        clf.partial_fit(X, y)
+    assert clf.t_ == 100 + 30 * 200 and len(clf.loss_curve_) == 31 and clf.score(X, y) > 0.9
+    with pytest.raises(ValueError, match="not in"):
+        clf.partial_fit(X, np.full(200, "c"))
+    with pytest.raises(ValueError, match="early_stopping"):
+        MLPRegressor(early_stopping=True).partial_fit(X, X[:, 0])
+    reg = MLPRegressor(hidden_layer_sizes=(8,), random_state=0)
+    for _ in range(3):
+        reg.partial_fit(X, X[:, 0])
+    assert reg.n_iter_ == 3
+
+
+def test_convergence_and_early_stopping():
+    X, rng = _data(n=300)
+    y = (X[:, 0] > 0).astype(int)
+    clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=500, random_state=0, learning_rate_init=0.05,
+                        tol=1e-3, n_iter_no_change=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf.fit(X, y)  # converges: no warning
+    assert clf.n_iter_ < 500 and clf.best_loss_ == min(clf.loss_curve_)
+    tail = clf.loss_curve_[-6:]
+    assert all(v > clf.best_loss_ - 1e-3 for v in tail[1:])
+    es = MLPClassifier(hidden_layer_sizes=(16,), max_iter=500, random_state=0, early_stopping=True,
+                       n_iter_no_change=4, validation_fraction=0.2, learning_rate_init=0.05).fit(X, y)
+    assert es.best_loss_ is None and len(es.validation_scores_) == es.n_iter_ < 500
+    assert es.best_validation_score_ == max(es.validation_scores_)
+    X_tr, X_val, y_tr, y_val = train_test_split(X, y, test_size=0.2, random_state=np.random.RandomState(0),
+                                                stratify=y)
+    # the best epoch's weights are restored
+    assert es.score(X_val, y_val) == pytest.approx(es.best_validation_score_)
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations \\(3\\)"):
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, y)
+
+
+def test_adaptive_learning_rate_divides_by_five():
+    X, rng = _data(n=100)
+    y = X[:, 0]
+    reg = MLPRegressor(hidden_layer_sizes=(8,), solver="sgd", learning_rate="adaptive", learning_rate_init=0.01,
+                       tol=10.0, n_iter_no_change=2, max_iter=8, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y)
+    # every third epoch fails to improve by tol: the rate drops by 5 each time
+    assert reg.model_.optimizer.lr == pytest.approx(0.01 / 5 ** 2 * reg._scale)
+
+
+def test_errors_and_determinism():
+    X, rng = _data(n=60)
+    y = (X[:, 0] > 0).astype(int)
+    with pytest.raises(ValueError, match="lbfgs"):
+        MLPClassifier(solver="lbfgs").fit(X, y)
+    with pytest.raises(ValueError, match="poisson"):
+        MLPRegressor(loss="poisson").fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="alpha"):
+        MLPClassifier(alpha=-1).fit(X, y)
+    with pytest.raises(NotFittedError):
+        MLPClassifier().predict(X)
+    a = MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=5, dropout=0.2, n_threads=2)
+    b = MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=5, dropout=0.2, n_threads=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert np.array_equal(a.fit(X, y).predict_proba(X), b.fit(X, y).predict_proba(X))
+
+
+def test_dataframe_feature_names():
+    pd = pytest.importorskip("pandas")
+    X, rng = _data(n=60)
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg = MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(df, X[:, 0])
+    assert list(reg.feature_names_in_) == list(df.columns) and reg.n_features_in_ == 6
+
+
+def test_digits_accuracy_close_to_scikit_learn(capsys):
+    X, y = load_digits(return_X_y=True)
+    X_tr, X_te, y_tr, y_te = train_test_split(X / 16.0, y, test_size=0.3, random_state=0, stratify=y)
+    scores = {}
+    for name, cls in (("fastnn", MLPClassifier), ("scikit-learn", sk_nn.MLPClassifier)):
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            kw = {"n_threads": 1} if cls is MLPClassifier else {}  # one thread: a shared machine
+            est = cls(hidden_layer_sizes=(100,), max_iter=200, random_state=0, **kw).fit(X_tr, y_tr)
+        scores[name] = (est.score(X_te, y_te), time.perf_counter() - start, est.n_iter_)
+    with capsys.disabled():
+        for name, (acc, sec, it) in scores.items():
+            print(f"\ndigits {name}: test accuracy {acc:.4f}, fit {sec:.2f} s, {it} epochs", end="")
+    assert scores["fastnn"][0] > 0.95
+    assert abs(scores["fastnn"][0] - scores["scikit-learn"][0]) < 0.03
+
+
+def test_docstring_examples():
+    import doctest
+
+    import fastnn.sklearn
+
+    result = doctest.testmod(fastnn.sklearn, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_optional_dependency(tmp_path):
+    """``import fastnn`` works without scikit-learn; ``import fastnn.sklearn`` then names the extra."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['sklearn'] = None\n"
+            "import fastnn\n"
+            "try:\n    import fastnn.sklearn\nexcept ImportError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert 'pip install "fastnn[sklearn]"' in out.stdout
