@@ -94,3 +94,20 @@ def test_predict_before_fit_and_feature_count():
 def test_fewer_distinct_points_than_clusters_warns():
     with pytest.warns(RuntimeWarning, match="distinct points"):
         fastnn.KMeans(3, random_state=0).fit(np.array([[1.0, 1.0]] * 4 + [[2.0, 2.0]] * 4))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_lloyd_step_kernel_against_the_twin(dtype, weighted, rng):
+    from fastnn import _kmeans
+    from fastnn import _reference as ref
+
+    X = rng.normal(size=(700, 37)).astype(dtype)
+    C = X[:6].copy()
+    w = rng.uniform(0.5, 2, 700).astype(dtype) if weighted else None
+    labels, dist, sums = np.empty(700, np.int32), np.empty(700, dtype), np.empty((6, 37))
+    _kmeans.lloyd_step(X, w, C, labels, dist, sums, 2)
+    r_labels, r_dist, r_sums = ref.lloyd_step(X, None if w is None else w.astype(np.float64), C)
+    np.testing.assert_array_equal(labels, r_labels)
+    np.testing.assert_allclose(dist, r_dist, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(sums, r_sums, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-9)

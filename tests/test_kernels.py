@@ -181,3 +181,17 @@ def test_all_finite():
         Y[3, 2] = bad
         assert not _kernels.all_finite(Y)
     assert _kernels.all_finite(np.ones((0, 3)))
+
+
+@pytest.mark.parametrize("dtype, tol", DTYPES)
+@pytest.mark.parametrize("loss", [ref.HUBER, ref.MAE])
+@pytest.mark.parametrize("act", [ref.IDENTITY, ref.TANH, ref.GELU])
+def test_huber_and_mae_against_the_twin(dtype, tol, loss, act, rng):
+    z = rng.normal(size=(9, 4)).astype(dtype)
+    a = ref.activation_forward(act, z)
+    t = (rng.normal(size=(9, 4)) * 2).astype(dtype)
+    sl, _, _, grad = ref.output_loss(loss, act, a, None, t, z, delta=0.7)
+    d = np.empty_like(a)
+    got_sl, _ = _kernels.output_loss(loss, act, a, d, None, t, z, None, 0.7)
+    np.testing.assert_allclose(got_sl, sl, rtol=tol * 10, atol=tol)
+    np.testing.assert_allclose(d, grad, rtol=tol * 10, atol=tol)

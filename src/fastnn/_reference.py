@@ -3,14 +3,14 @@ baseline. Nothing here is fast on purpose; everything here is plain.
 
 Shapes follow ``_kernels``: ``x`` (B, n_in), ``W`` (n_out, n_in), ``b`` (n_out,), outputs (B, n_out).
 Activation codes: 0 identity, 1 relu, 2 sigmoid, 3 tanh, 4 softmax, 5 leaky_relu, 6 elu, 7 softplus, 8 gelu.
-Loss codes: 0 mse, 1 cross-entropy, 2 binary cross-entropy.
+Loss codes: 0 mse, 1 cross-entropy, 2 binary cross-entropy, 3 Huber, 4 mean absolute error.
 """
 import numpy as np
 from scipy.special import erf
 
 IDENTITY, RELU, SIGMOID, TANH, SOFTMAX, LEAKY_RELU, ELU, SOFTPLUS, GELU = range(9)
 LEAKY_SLOPE, ELU_ALPHA = 0.01, 1.0
-MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY = range(3)
+MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY, HUBER, MAE = range(5)
 
 
 def dense_forward(x, W, b):
@@ -70,7 +70,7 @@ def one_hot(labels, K, dtype):
     return t
 
 
-def output_loss(loss, act, z, labels=None, targets=None, z_in=None):
+def output_loss(loss, act, z, labels=None, targets=None, z_in=None, delta=1.0):
     """Per-sample losses and accuracies, the output and the gradient of the batch-mean loss w.r.t. the logits.
 
     ``z`` holds logits (cross-entropy, binary cross-entropy) or the activated output (mse; ``z_in`` is then the
@@ -95,6 +95,16 @@ def output_loss(loss, act, z, labels=None, targets=None, z_in=None):
         diff = z - t
         grad = activation_backward(act, z, 2 * diff / (B * K), z_in)
         return (diff * diff).mean(axis=1), np.zeros(B, z.dtype), z.copy(), grad
+    if loss == HUBER:
+        e = z - t
+        a = np.abs(e)
+        sample = np.where(a <= delta, 0.5 * e * e, delta * (a - 0.5 * delta)).mean(axis=1)
+        grad = activation_backward(act, z, np.clip(e, -delta, delta) / (B * K), z_in)
+        return sample, np.zeros(B, z.dtype), z.copy(), grad
+    if loss == MAE:
+        e = z - t
+        grad = activation_backward(act, z, np.sign(e) / (B * K), z_in)
+        return np.abs(e).mean(axis=1), np.zeros(B, z.dtype), z.copy(), grad
     raise ValueError(loss)
 
 
@@ -190,6 +200,17 @@ def dropout_mask(seed, step, buffer, n_rows, width, rate):
     threshold = int(rate * 4294967296.0)
     keep = [(mix64((key + idx) & _M64) >> 32) >= threshold for idx in range(n_rows * width)]
     return np.array(keep, dtype=np.uint8).reshape(n_rows, width)
+
+
+def lloyd_step(X, weights, centers):
+    """k-means' assignment and center sums (``fastnn._kmeans.lloyd_step``): labels (arg-min of squared distance,
+    lowest index on ties), each sample's squared distance to its center, and each center's weighted sum."""
+    d2 = ((X[:, None, :].astype(np.float64) - centers[None, :, :]) ** 2).sum(axis=2)
+    labels = d2.argmin(axis=1)
+    w = np.ones(X.shape[0]) if weights is None else weights
+    sums = np.zeros(centers.shape, dtype=np.float64)
+    np.add.at(sums, labels, w[:, None] * X)
+    return labels, d2[np.arange(X.shape[0]), labels], sums
 
 
 class Network:
