@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("sklearn", minversion="1.6")
 
 from sklearn import neural_network as sk_nn
-from sklearn.datasets import load_digits, make_classification, make_regression
+from sklearn.datasets import load_digits, make_classification
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline

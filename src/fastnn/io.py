@@ -123,7 +123,6 @@ def save(model, path, fit_state=None):
     from ._validation import check_output_path
 
     path = check_output_path(path)
-    folder = os.path.dirname(os.path.abspath(path))
     try:
         header = json.dumps(_header(model, fit_state), indent=1, allow_nan=False).encode("utf-8")
     except (TypeError, ValueError) as exc:
@@ -137,12 +136,24 @@ def save(model, path, fit_state=None):
     if model.scaler is not None:
         for key, arr in sorted(model.scaler.get_state()["arrays"].items()):
             members.append((f"scaler/{key}.npy", _npy_bytes(arr)))
+
+    def write(f):
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as z:
+            for name, data in members:
+                z.writestr(name, data)
+
+    write_atomically(path, write)
+
+
+def write_atomically(path, write):
+    """Create or replace the file ``path`` with what ``write(f)`` writes to a binary file object: through a
+    temporary file in the same folder, flushed, fsynced and renamed, so that a process killed at any moment leaves
+    the old file or the new one, never a part."""
+    folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = _create_temporary(folder, "." + os.path.basename(path) + ".", ".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as z:
-                for name, data in members:
-                    z.writestr(name, data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

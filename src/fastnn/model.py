@@ -970,7 +970,7 @@ class Sequential:
         if status != 0:
             self._restore(snapshot)
             raise FloatingPointError("train_on_batch diverged: the loss or a weight became NaN or infinite; the "
-                                     f"model was left as it was. Try a smaller learning rate or scale the inputs.")
+                                     "model was left as it was. Try a smaller learning rate or scale the inputs.")
         return float(totals[0] + totals[1]) / n
 
     # -- inference ----------------------------------------------------------------------------------------------

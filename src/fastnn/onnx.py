@@ -17,7 +17,6 @@ onnx is an optional extra (``pip install "fastnn[onnx]"``), imported only when a
 """
 import math
 import numbers
-import os
 
 import numpy as np
 
@@ -296,21 +295,8 @@ def to_onnx(model, opset=17, name=None):
 def save(model, path, opset=17):
     """Write :func:`to_onnx` ``(model, opset)`` to ``path`` (atomically: a complete file or none)."""
     from ._validation import check_output_path
-    from .io import _create_temporary
+    from .io import write_atomically
 
     path = check_output_path(path)
     data = to_onnx(model, opset=opset).SerializeToString()
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = _create_temporary(folder, "." + os.path.basename(path) + ".", ".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomically(path, lambda f: f.write(data))
