@@ -18,7 +18,7 @@ def make_model(widths, acts, dtype="float64", seed=0, loss="cross_entropy", opti
 
 
 def reference_of(model):
-    return ref.Network(model.get_weights(), [layer.activation_code for layer in model.layers], model.loss.code)
+    return ref.Network(model.get_weights(), [layer.activation_code for layer in model._dense], model.loss.code)
 
 
 CASES = [
@@ -470,3 +470,20 @@ def test_class_weight_weighs_the_training_part_of_a_split_only(rng):
     w = np.r_[np.ones(80), np.arange(20.0)]
     h = m.fit(X, y, epochs=1, batch_size=10, validation_split=0.2, sample_weight=w, verbose=0)
     assert h["val_loss"][-1] == pytest.approx(m.evaluate(X[80:], y[80:], sample_weight=w[80:])["loss"], rel=1e-12)
+
+
+def test_predict_of_a_hidden_layer(rng):
+    m = fastnn.Sequential([fastnn.Dense(6, 9, "tanh"), fastnn.Dropout(0.3), fastnn.Dense(9, 5, "gelu"),
+                           fastnn.Dense(5, 3, "softmax")], seed=2, dtype="float64").compile("cross_entropy")
+    X = rng.normal(size=(40, 6))
+    outs = reference_of(m).forward(X)
+    np.testing.assert_allclose(m.predict(X, layer=0), outs[1], rtol=1e-12)
+    np.testing.assert_array_equal(m.predict(X, layer=1), m.predict(X, layer=0))  # dropout: identity at inference
+    np.testing.assert_allclose(m.predict(X, layer=2), outs[2], rtol=1e-12)
+    np.testing.assert_array_equal(m.predict(X, layer=-1), m.predict(X))
+    np.testing.assert_array_equal(m.predict(X, layer=2, n_threads=1), m.predict(X, layer=2, n_threads=2))
+    for bad in (4, -5):
+        with pytest.raises(ValueError, match="layer must be"):
+            m.predict(X, layer=bad)
+    with pytest.raises(TypeError, match="layer must be an integer"):
+        m.predict(X, layer=1.0)

@@ -975,7 +975,7 @@ class Sequential:
 
     # -- inference ----------------------------------------------------------------------------------------------
 
-    def predict(self, X, batch_size=None, n_threads=None):
+    def predict(self, X, batch_size=None, n_threads=None, layer=None):
         """Network outputs for ``X``: class probabilities for a softmax or sigmoid output.
 
         Parameters
@@ -985,11 +985,23 @@ class Sequential:
             Rows processed per block (bounds memory); default 1024.
         n_threads : int or None, default=None
             Threads to use; None uses every available core.
+        layer : int, optional
+            Return the output of ``model.layers[layer]`` (0-based; negative counts from the end) instead of the
+            model's: a hidden representation. A ``Dropout`` passes its input on unchanged at inference.
 
         Returns
         -------
-        ndarray of shape (n_samples, n_outputs), of the model's dtype
+        ndarray of shape (n_samples, width of that layer's output), of the model's dtype
+
+        Examples
+        --------
+        >>> import numpy as np, fastnn
+        >>> model = fastnn.Sequential(fastnn.Dense(4, 8, "relu"), fastnn.Dense(8, 2, "softmax"), seed=0)
+        >>> model.predict(np.ones((3, 4)), layer=0).shape
+        (3, 8)
         """
+        if layer is not None:
+            return self._predict_layer(X, layer, batch_size, n_threads)
         if (batch_size is None and n_threads is None and type(X) is np.ndarray and X.dtype == self.dtype
                 and X.ndim == 2 and X.flags.c_contiguous and self._scaler is None and X.shape[1] == self.widths[0]
                 and 0 < X.shape[0] <= _PREDICT_BLOCK and _kernels.all_finite(X)):
@@ -999,6 +1011,28 @@ class Sequential:
             resolve_n_threads(n_threads)
         X = self._inputs(X)
         return self._forward(X, min(block, X.shape[0]), n_threads)
+
+    def _predict_layer(self, X, layer, batch_size, n_threads):
+        """The output of ``self.layers[layer]``: a forward pass through the Dense layers up to it."""
+        n_layers = len(self.layers)
+        layer = check_int(layer, "layer", minimum=-n_layers, maximum=n_layers - 1) % n_layers
+        block = _PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
+        nt = resolve_n_threads(n_threads)
+        X = self._inputs(X)
+        m = sum(isinstance(l, Dense) for l in self.layers[:layer + 1])
+        if m == 0:
+            return X.copy()
+        if m == len(self._dense):
+            return self._forward(X, min(block, X.shape[0]), n_threads)
+        n = sum(l.n_params for l in self._dense[:m])
+        engine = _kernels.Engine(self._params[:n], self._grads[:n], np.empty((1, n), self.dtype), self.widths[:m + 1],
+                                 [l.activation_code for l in self._dense[:m]], _kernels.LOSS_MSE,
+                                 min(block, X.shape[0]), 1.0, self._dropout[:m], self._dropout_seed,
+                                 _threads.machine_cores())
+        out = np.empty((X.shape[0], self.widths[m]), dtype=self.dtype)
+        with blas_single_thread():
+            engine.forward(X, out, nt)
+        return out
 
     def _forward(self, X, block, n_threads):
         """Outputs of validated ``X``, ``block`` rows at a time. Work whose every product is small enough for
