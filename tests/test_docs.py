@@ -4,6 +4,7 @@ import doctest
 import pytest
 
 import fastnn
+import fastnn.autoencoder
 import fastnn.callbacks
 import fastnn.cluster
 import fastnn.layers
@@ -16,7 +17,8 @@ import fastnn.schedules
 
 
 @pytest.mark.parametrize("module", [fastnn, fastnn.model, fastnn.layers, fastnn.optim, fastnn.preprocessing,
-                                    fastnn.schedules, fastnn.callbacks, fastnn.losses, fastnn.cluster, fastnn.metrics],
+                                    fastnn.schedules, fastnn.callbacks, fastnn.losses, fastnn.cluster, fastnn.metrics,
+                                    fastnn.autoencoder],
                          ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

@@ -13,6 +13,7 @@ Sequential([Dense(784, 256, activation='relu'), Dense(256, 10, activation='softm
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import callbacks, datasets, metrics, plotting, preprocessing, schedules
+from .autoencoder import Autoencoder
 from .cluster import KMeans
 from .io import ModelFileError, load, save
 from .layers import Dense, Dropout, Linear
@@ -35,7 +36,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
-    "Sequential", "History", "KMeans", "Dense", "Dropout", "Linear", "SGD", "Adam", "AdamW", "RMSprop", "L1", "L2", "L1L2",
+    "Sequential", "History", "Autoencoder", "KMeans", "Dense", "Dropout", "Linear", "SGD", "Adam", "AdamW", "RMSprop", "L1", "L2", "L1L2",
     "CrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "Huber", "MeanAbsoluteError", "losses",
     "callbacks", "schedules", "StandardScaler", "MinMaxScaler", "LogScaler",
     "load", "save", "ModelFileError", "datasets", "metrics", "plotting", "preprocessing", "blas_in_use", "__version__",

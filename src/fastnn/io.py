@@ -412,6 +412,16 @@ def load(path):
     try:
         model = Sequential([Dense(*layer) if isinstance(layer, tuple) else Dropout(layer) for layer in layers],
                            seed=seed, dtype=header["dtype"])
+        spec = (header.get("metadata") or {}).get("autoencoder")
+        if spec is not None:  # an Autoencoder, built again from its settings, must have the same layers
+            from .autoencoder import Autoencoder
+
+            if not isinstance(spec, dict):
+                raise ValueError("metadata 'autoencoder' must be an object")
+            ae = Autoencoder(**spec, seed=seed, dtype=header["dtype"])
+            if [repr(l) for l in ae.layers] != [repr(l) for l in model.layers]:
+                raise ValueError("its layers do not match the autoencoder it records")
+            model = ae
     except (ValueError, TypeError) as exc:
         _fail(path, f"invalid architecture ({exc})")
     step = 0

@@ -1024,12 +1024,19 @@ class Sequential:
             return X.copy()
         if m == len(self._dense):
             return self._forward(X, min(block, X.shape[0]), n_threads)
-        n = sum(l.n_params for l in self._dense[:m])
-        engine = _kernels.Engine(self._params[:n], self._grads[:n], np.empty((1, n), self.dtype), self.widths[:m + 1],
-                                 [l.activation_code for l in self._dense[:m]], _kernels.LOSS_MSE,
-                                 min(block, X.shape[0]), 1.0, self._dropout[:m], self._dropout_seed,
+        return self._forward_dense_range(X, 0, m, block, nt)
+
+    def _forward_dense_range(self, X, first, end, block, nt):
+        """Outputs of Dense layers ``first .. end - 1`` for ``X`` (validated, of layer ``first``'s input width):
+        an engine over that stretch of the flat buffers (each layer's parameters lie together in it)."""
+        start = sum(l.n_params for l in self._dense[:first])
+        stop = start + sum(l.n_params for l in self._dense[first:end])
+        engine = _kernels.Engine(self._params[start:stop], self._grads[start:stop],
+                                 np.empty((1, stop - start), self.dtype), self.widths[first:end + 1],
+                                 [l.activation_code for l in self._dense[first:end]], _kernels.LOSS_MSE,
+                                 min(block, X.shape[0]), 1.0, self._dropout[first:end], self._dropout_seed,
                                  _threads.machine_cores())
-        out = np.empty((X.shape[0], self.widths[m]), dtype=self.dtype)
+        out = np.empty((X.shape[0], self.widths[end]), dtype=self.dtype)
         with blas_single_thread():
             engine.forward(X, out, nt)
         return out

@@ -1,0 +1,118 @@
+"""Autoencoders: a Sequential that learns to reproduce its input through a narrow code layer.
+
+``Autoencoder([784, 256, 64, 10])`` builds the encoder 784 -> 256 -> 64 -> 10 and the mirrored decoder
+10 -> 64 -> 256 -> 784. It is a :class:`~fastnn.Sequential` (compile, fit, save, load, threads, callbacks all
+work as there) whose ``fit`` takes the inputs as their own targets, with :meth:`Autoencoder.encode`,
+:meth:`~Autoencoder.decode`, :meth:`~Autoencoder.reconstruct` and :meth:`~Autoencoder.reconstruction_error` on
+top.
+"""
+import numpy as np
+
+from ._threads import resolve_n_threads
+from ._validation import check_features, check_float, check_int
+from .layers import Dense, Dropout, _activation_name
+from .model import _PREDICT_BLOCK, Sequential
+
+__all__ = ["Autoencoder"]
+
+
+class Autoencoder(Sequential):
+    """An encoder of the given widths and its mirror image as decoder.
+
+    Parameters
+    ----------
+    widths : sequence of int
+        ``[n_features, hidden..., code]``: at least two widths.
+    activation : str, default='relu'
+        Activation of the hidden layers of both halves.
+    output_activation : str or None, default=None
+        Activation of the reconstruction: ``'sigmoid'`` for data in [0, 1] (with ``loss='mse'`` or
+        ``'binary_cross_entropy'``), None (identity) for standardized data.
+    code_activation : str or None, default=None
+        Activation of the code layer (linear by default).
+    input_noise : float in [0, 1), default=0.0
+        For a denoising autoencoder: while training, each input value is dropped with this probability (an input
+        :class:`~fastnn.Dropout`, counter-based, kept values scaled by ``1 / (1 - p)``); the targets stay clean.
+    seed, dtype
+        As :class:`~fastnn.Sequential`.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnn
+    >>> X = np.random.default_rng(0).random((256, 20)).astype(np.float32)
+    >>> ae = fastnn.Autoencoder([20, 8, 3], output_activation="sigmoid", seed=0)
+    >>> ae.compile(loss="mse", optimizer=fastnn.Adam(1e-2))  # doctest: +ELLIPSIS
+    Autoencoder(...)
+    >>> history = ae.fit(X, epochs=5, batch_size=32, verbose=0)
+    >>> ae.encode(X).shape, ae.decode(ae.encode(X)).shape
+    ((256, 3), (256, 20))
+    """
+
+    def __init__(self, widths, activation="relu", output_activation=None, code_activation=None, input_noise=0.0,
+                 seed=None, dtype="float32"):
+        try:
+            widths = [check_int(w, f"widths[{i}]", minimum=1) for i, w in enumerate(widths)]
+        except TypeError as exc:
+            if "widths[" in str(exc):
+                raise
+            raise TypeError(f"widths must be a sequence of integers, got {type(widths).__name__}") from None
+        if len(widths) < 2:
+            raise ValueError("widths must hold the number of features and at least a code width")
+        noise = check_float(input_noise, "input_noise", low=0.0, high=1.0, high_inclusive=False)
+        _activation_name(activation)  # checked even when no hidden layer uses it
+        encoder = [Dense(a, b, activation if i < len(widths) - 2 else code_activation)
+                   for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
+        back = widths[::-1]
+        decoder = [Dense(a, b, activation if i < len(back) - 2 else output_activation)
+                   for i, (a, b) in enumerate(zip(back[:-1], back[1:]))]
+        super().__init__(([Dropout(noise)] if noise else []) + encoder + decoder, seed=seed, dtype=dtype)
+        self.encoder_widths = widths
+        self.activation = activation
+        self.output_activation = output_activation
+        self.code_activation = code_activation
+        self.input_noise = noise
+        self.metadata["autoencoder"] = {"widths": widths, "activation": activation,
+                                        "output_activation": output_activation,
+                                        "code_activation": code_activation, "input_noise": noise}
+
+    @property
+    def code_size(self):
+        return self.encoder_widths[-1]
+
+    def _depth(self):
+        return len(self.encoder_widths) - 1
+
+    def fit(self, X, y=None, epochs=1, batch_size=32, validation_data=None, **kwargs):
+        """Train to reproduce ``X``: ``fit(X, X, ...)``. ``validation_data`` may be ``X_val`` alone (its own
+        target) or a pair; other arguments are :meth:`Sequential.fit`'s. ``y`` defaults to ``X`` (give it for a
+        denoising setup with noisy inputs and clean targets of your own)."""
+        if validation_data is not None and not isinstance(validation_data, (tuple, list)):
+            validation_data = (validation_data, validation_data)
+        return super().fit(X, X if y is None else y, epochs=epochs, batch_size=batch_size,
+                           validation_data=validation_data, **kwargs)
+
+    def encode(self, X, batch_size=None, n_threads=None):
+        """The codes of ``X``, shape (n_samples, code size)."""
+        return self.predict(X, batch_size=batch_size, n_threads=n_threads, layer=len(self.layers) - 1 - self._depth())
+
+    def decode(self, Z, batch_size=None, n_threads=None):
+        """Reconstructions from codes ``Z`` of shape (n_samples, code size)."""
+        block = _PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
+        Z = check_features(Z, "Z", self.dtype, self.code_size, fitted_by="the code size is")
+        depth = self._depth()
+        return self._forward_dense_range(Z, depth, 2 * depth, block, resolve_n_threads(n_threads))
+
+    def reconstruct(self, X, batch_size=None, n_threads=None):
+        """``decode(encode(X))`` in one pass (the model's output)."""
+        return self.predict(X, batch_size=batch_size, n_threads=n_threads)
+
+    def reconstruction_error(self, X, batch_size=None, n_threads=None):
+        """Mean squared error of each sample's reconstruction (after the model's scaler, if any), shape
+        (n_samples,): large values flag inputs unlike the training data."""
+        Xs = self._inputs(X)
+        R = self.reconstruct(Xs if self.scaler is None else X, batch_size=batch_size, n_threads=n_threads)
+        return np.mean((R.astype(np.float64) - Xs) ** 2, axis=1)
+
+    def __repr__(self):
+        return (f"Autoencoder({self.encoder_widths}, activation={self.activation!r}, "
+                f"output_activation={self.output_activation!r}, dtype='{self.dtype.name}')")
