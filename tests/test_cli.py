@@ -607,3 +607,37 @@ def test_more_threads_than_cores_are_capped_with_a_note(blobs, capsys):
                    str(available_cores() + 60)])
     assert code == 0
     assert f"--threads {available_cores() + 60} is more than the {available_cores()} cores" in capsys.readouterr().err
+
+
+def test_cluster_a_file_with_and_without_an_autoencoder(blobs, tmp_path):
+    code, text = run(["cluster", "--data", str(blobs), "--clusters", "3", "--quiet"])
+    assert code == 0 and "300 samples, 5 features; scaling: standard; 3 clusters" in text
+    acc = float(re.search(r"k-means on the inputs: accuracy ([0-9.]+), NMI", text).group(1))
+    assert acc > 0.9  # well-separated blobs
+    code, text = run(["cluster", "--data", str(blobs), "--clusters", "3", "--autoencoder", "8", "2", "--epochs",
+                      "5", "--quiet", "--save", str(tmp_path / "ae.fnn")])
+    assert code == 0 and "autoencoder 5 -> 8 -> 2: 5 epochs" in text and "k-means on the codes: accuracy" in text
+    assert isinstance(fastnn.load(tmp_path / "ae.fnn"), fastnn.Autoencoder)
+
+
+def test_cluster_builtin_images_with_a_picture(tmp_path, monkeypatch, fake_mnist):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for name, content in fake_mnist(n_train=120, n_test=40).items():
+        (folder / name).write_bytes(content)
+    monkeypatch.setenv("FASTNN_DATA", str(tmp_path))
+    picture = tmp_path / "codes.png"
+    code, text = run(["cluster", "--dataset", "mnist", "--clusters", "4", "--autoencoder", "16", "3", "--epochs",
+                      "2", "--quiet", "--plot", str(picture)])
+    assert code == 0 and "scaling: minmax" in text
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cluster_refuses_bad_requests(blobs, tmp_path):
+    code, _ = run(["cluster", "--data", str(blobs), "--clusters", "301"])
+    assert code == 1
+    code, _ = run(["cluster", "--data", str(blobs), "--plot", str(tmp_path / "missing" / "p.png")])
+    assert code == 1
+    with pytest.raises(SystemExit) as info:
+        main(["cluster", "--data", str(blobs), "--clusters", "0"])
+    assert info.value.code == 2

@@ -91,7 +91,9 @@ def _add_data_args(p, command):
     src.add_argument("--data", metavar="FILE", help="your own .npz or .csv file")
     p.add_argument("--label-column", type=int, default=-1, metavar="N",
                    help="CSV column holding the label or target (default: -1, the last)")
-    if command == "train":
+    if command == "cluster":
+        pass
+    elif command == "train":
         p.add_argument("--test-split", type=_float_in(0, 1, True, True), default=0.2, metavar="F",
                        help="with --data: fraction of the rows held out as the test set, drawn with --seed and "
                             "recorded in the saved model (default: 0.2)")
@@ -181,6 +183,10 @@ def build_parser():
                                    "test set.")
     e.add_argument("model", metavar="MODEL", help="a saved model file")
     _add_data_args(e, "evaluate")
+    from . import _cli_cluster
+
+    _cli_cluster.add_parser(sub, _add_data_args, _positive_int, _non_negative_int, EPILOG,
+                            argparse.RawDescriptionHelpFormatter)
     return parser
 
 
@@ -675,7 +681,12 @@ def main(argv=None, out=None):
     from .io import ModelFileError
 
     try:
-        code = _train(args, out) if args.command == "train" else _evaluate(args, out)
+        if args.command == "cluster":
+            from . import _cli_cluster
+
+            code = _cli_cluster.run(args, out, _read_builtin, _read_file)
+        else:
+            code = _train(args, out) if args.command == "train" else _evaluate(args, out)
         out.flush()  # inside the try: a closed pipe shows up here
         return code
     except BrokenPipeError:
