@@ -3,8 +3,7 @@
 
 Every sum is taken in one order whatever the thread count, so results are bit-identical for any ``n_threads``:
 rows are assigned in fixed chunks (each chunk's products are the same BLAS calls on any thread), and the
-centers' sums run over the samples in order, split across threads by feature columns (no reduction across
-threads). The Python layer (``fastnn.cluster``) validates everything first; these functions trust their inputs.
+centers' sums are taken over parts of the rows fixed by the number of rows, then added part by part in order. The Python layer (``fastnn.cluster``) validates everything first; these functions trust their inputs.
 """
 cimport cython
 from cython cimport floating
@@ -29,13 +28,15 @@ cdef extern from *:
 
 # Rows assigned per chunk (the shape of every distance product, whatever the thread count).
 cdef Py_ssize_t CHUNK = 256
-# Feature columns per block of the center sums.
-cdef Py_ssize_t COLUMNS = 32
+# The center sums run over at most this many parts of the rows (each at least SUM_ROWS rows), added in order:
+# the parts are fixed by the number of rows alone.
+cdef Py_ssize_t SUM_PARTS = 64
+cdef Py_ssize_t SUM_ROWS = 4096
 
 
 cdef void _assign_chunk(const floating *X, const floating *C, const floating *c_norm, Py_ssize_t r0,
                         Py_ssize_t r1, Py_ssize_t k, Py_ssize_t d, floating *dots, int32_t *labels,
-                        floating *dist) noexcept nogil:
+                        floating *dist, bint exact) noexcept nogil:
     """Labels and exact squared distances of rows ``r0 .. r1``: the arg-min (lowest index on ties) of
     ``||c||^2 - 2 x.c`` over the centers, then ``||x - c||^2`` to the chosen one."""
     cdef Py_ssize_t r, j, f, best
@@ -53,6 +54,8 @@ cdef void _assign_chunk(const floating *X, const floating *C, const floating *c_
                 lowest = v
                 best = j
         labels[r0 + r] = <int32_t> best
+        if not exact:
+            continue
         x = X + (r0 + r) * d
         c = C + best * d
         s = 0
@@ -62,51 +65,59 @@ cdef void _assign_chunk(const floating *X, const floating *C, const floating *c_
         dist[r0 + r] = s
 
 
-cdef void _sum_columns(const floating *X, const floating *w, const int32_t *labels, Py_ssize_t n, Py_ssize_t d,
-                       Py_ssize_t f0, Py_ssize_t f1, double *sums) noexcept nogil:
-    """``sums[label_i, f0:f1] += w_i * X[i, f0:f1]`` over the samples in order (``w`` NULL: weight 1)."""
-    cdef Py_ssize_t i, f
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef void _part(const floating *X, const floating *w, const floating *C, const floating *c_norm, Py_ssize_t r0,
+                Py_ssize_t r1, Py_ssize_t k, Py_ssize_t d, floating *dots, int32_t *labels, floating *dist,
+                bint exact, double *sums) noexcept nogil:
+    """Rows ``r0 .. r1``: assigned chunk by chunk (``CHUNK`` rows from ``r0``), each chunk's rows then added to
+    ``sums`` (k x d, zeroed here) while they are still in cache."""
+    cdef Py_ssize_t c, c1, i, f
     cdef double wi
     cdef double *row
     cdef const floating *x
-    for i in range(n):
-        wi = w[i] if w != NULL else 1.0
-        row = sums + labels[i] * d
-        x = X + i * d
-        for f in range(f0, f1):
-            row[f] += wi * x[f]
+    memset(sums, 0, k * d * sizeof(double))
+    c = r0
+    while c < r1:
+        c1 = min(r1, c + CHUNK)
+        _assign_chunk(X, C, c_norm, c, c1, k, d, dots, labels, dist, exact)
+        for i in range(c, c1):
+            wi = w[i] if w != NULL else 1.0
+            row = sums + labels[i] * d
+            x = X + i * d
+            for f in range(d):
+                row[f] += wi * x[f]
+        c = c1
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def lloyd_step(const floating[:, ::1] X not None, sample_weight, const floating[:, ::1] centers not None,
                int32_t[::1] labels not None, floating[::1] dist not None, double[:, ::1] sums not None,
-               int n_threads):
-    """One assignment step and the centers' weighted sums: writes ``labels`` (n), ``dist`` (the squared
-    distance of each sample to its center) and ``sums`` (k x d, float64; each center's weighted sum of its
-    samples). Returns nothing; the caller divides the sums by the cluster weights."""
-    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], k = centers.shape[0]
-    cdef Py_ssize_t n_chunks = (n + CHUNK - 1) // CHUNK, n_blocks = (d + COLUMNS - 1) // COLUMNS, c, b
+               int n_threads, bint exact=True):
+    """One assignment step and the centers' weighted sums: writes ``labels`` (n), ``dist`` (with ``exact``, the
+    squared distance of each sample to its center; untouched otherwise) and ``sums`` (k x d, float64; each
+    center's weighted sum of its samples). The rows are split into parts fixed by their number (at most
+    ``SUM_PARTS``, each at least ``SUM_ROWS`` rows); each part is assigned in chunks of ``CHUNK`` rows and summed
+    in row order, and the parts' sums are added in order, so nothing depends on ``n_threads``."""
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], k = centers.shape[0], p, j
+    cdef Py_ssize_t parts = max(1, min(SUM_PARTS, (n + SUM_ROWS - 1) // SUM_ROWS))
+    partial_array = np.empty((parts, k * d), dtype=np.float64)
+    cdef double[:, ::1] partial = partial_array
     cdef const floating[::1] w = sample_weight
     cdef const floating *wp = &w[0] if w is not None else NULL
     cdef floating[::1] c_norm = np.einsum("ij,ij->i", centers, centers).astype(np.asarray(centers).dtype)
-    dots_array = np.empty((max(1, min(n_threads, n_chunks)), CHUNK * k), dtype=np.asarray(centers).dtype)
+    cdef int nt = max(1, min(<Py_ssize_t> n_threads, parts))
+    dots_array = np.empty((nt, CHUNK * k), dtype=np.asarray(centers).dtype)
     cdef floating[:, ::1] dots = dots_array
-    cdef int nt = max(1, min(n_threads, n_chunks))
-    cdef int tid
     memset(&sums[0, 0], 0, k * d * sizeof(double))
     with nogil:
         if nt <= 1:
-            for c in range(n_chunks):
-                _assign_chunk(&X[0, 0], &centers[0, 0], &c_norm[0], c * CHUNK, min(n, (c + 1) * CHUNK), k, d,
-                              &dots[0, 0], &labels[0], &dist[0])
+            for p in range(parts):
+                _part(&X[0, 0], wp, &centers[0, 0], &c_norm[0], p * n // parts, (p + 1) * n // parts, k, d,
+                      &dots[0, 0], &labels[0], &dist[0], exact, &partial[p, 0])
         else:
-            for c in prange(n_chunks, num_threads=nt, schedule='static', chunksize=1):
-                _assign_chunk(&X[0, 0], &centers[0, 0], &c_norm[0], c * CHUNK, min(n, (c + 1) * CHUNK), k, d,
-                              &dots[_thread_id(), 0], &labels[0], &dist[0])
-        if n_threads <= 1 or n_blocks <= 1:
-            for b in range(n_blocks):
-                _sum_columns(&X[0, 0], wp, &labels[0], n, d, b * COLUMNS, min(d, (b + 1) * COLUMNS), &sums[0, 0])
-        else:
-            for b in prange(n_blocks, num_threads=min(n_threads, n_blocks), schedule='static'):
-                _sum_columns(&X[0, 0], wp, &labels[0], n, d, b * COLUMNS, min(d, (b + 1) * COLUMNS), &sums[0, 0])
+            for p in prange(parts, num_threads=nt, schedule='static', chunksize=1):
+                _part(&X[0, 0], wp, &centers[0, 0], &c_norm[0], p * n // parts, (p + 1) * n // parts, k, d,
+                      &dots[_thread_id(), 0], &labels[0], &dist[0], exact, &partial[p, 0])
+        for p in range(parts):  # the parts' sums, added in order
+            for j in range(k * d):
+                (&sums[0, 0])[j] += partial[p, j]

@@ -21,6 +21,20 @@ def _row_norms(X):
     return np.einsum("ij,ij->i", X, X, dtype=np.float64)
 
 
+def _mean_variance(X, block=4096):
+    """The mean over features of each feature's variance, summed in float64 a block of rows at a time (no
+    float64 copy of ``X``)."""
+    n = X.shape[0]
+    total = np.zeros(X.shape[1])
+    for i in range(0, n, block):
+        total += X[i:i + block].sum(axis=0, dtype=np.float64)
+    mean = total / n
+    sq = np.zeros(X.shape[1])
+    for i in range(0, n, block):
+        sq += np.square(X[i:i + block] - mean).sum(axis=0)
+    return float(np.mean(sq / n))
+
+
 def _kmeans_plusplus(X, k, x_norms, rng, weights):
     """scikit-learn's greedy k-means++: each new center is the best of ``2 + log(k)`` candidates drawn with
     probability proportional to the (weighted) squared distance to the nearest center so far."""
@@ -153,12 +167,8 @@ class KMeans:
             raise ValueError("sample_weight gives every sample weight 0")
         k, max_iter, tol, init, n_init, rng = self._check_params(X)
         nt = resolve_n_threads(self.n_threads, "n_threads")
-        distinct = len(np.unique(X, axis=0)) if X.shape[0] <= 100_000 else X.shape[0]
-        if distinct < k:
-            warn_user(f"only {distinct} distinct points for n_clusters={k}: some clusters will coincide",
-                      RuntimeWarning)
-        x_norms = _row_norms(X)
-        tol = tol * float(np.mean(np.var(X, axis=0, dtype=np.float64)))
+        x_norms = _row_norms(X) if isinstance(init, str) and init == "k-means++" else None
+        tol = tol * _mean_variance(X) if tol else 0.0
         w = weights.astype(X.dtype)
         best = None
         with blas_single_thread():
@@ -175,6 +185,10 @@ class KMeans:
                     best = run
         self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_ = best
         self.n_features_in_ = X.shape[1]
+        found = len(np.unique(self.labels_))
+        if found < k:  # scikit-learn's check: fewer distinct points than clusters
+            warn_user(f"only {found} distinct clusters found for n_clusters={k}: the data may hold fewer distinct "
+                      "points than clusters", RuntimeWarning)
         return self
 
     def _lloyd(self, X, w, weights, centers, max_iter, tol, nt):
@@ -184,12 +198,17 @@ class KMeans:
         dist = np.empty(n, dtype=X.dtype)
         sums = np.empty((k, d), dtype=np.float64)
         wp = None if np.all(weights == 1) else w
+        previous = np.full(n, -1, dtype=np.int32)
         n_iter = 0
         for n_iter in range(1, max_iter + 1):
-            _kmeans.lloyd_step(X, wp, centers, labels, dist, sums, nt)
+            _kmeans.lloyd_step(X, wp, centers, labels, dist, sums, nt, False)
+            if np.array_equal(labels, previous):  # nothing moved: the centers are final (scikit-learn's rule)
+                break
+            previous[:] = labels
             counts = np.bincount(labels, weights=weights, minlength=k)
             empty = np.flatnonzero(counts == 0)
             if empty.size:  # scikit-learn's rule: the points farthest from their centers start the empty clusters
+                _kmeans.lloyd_step(X, wp, centers, labels, dist, sums, nt, True)  # the distances, this once
                 far = np.argsort(-dist.astype(np.float64), kind="stable")[:empty.size]
                 for c, i in zip(empty, far):
                     old = labels[i]
