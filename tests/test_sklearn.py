@@ -45,6 +45,28 @@ def test_estimator_checks(estimator, check):
         check(estimator)
 
 
+with warnings.catch_warnings():  # "does not inherit from BaseEstimator": on purpose, scikit-learn is optional
+    warnings.simplefilter("ignore", UserWarning)
+    _own_estimator_checks = parametrize_with_checks(
+        [fastnn.KMeans(n_clusters=3, n_init=1, max_iter=20, random_state=0, n_threads=1), fastnn.StandardScaler(),
+         fastnn.MinMaxScaler(), fastnn.LogScaler()],
+        expected_failed_checks=lambda est: {
+            # k-means++ draws its seeds by index, so weights and repeated rows give other starts; scikit-learn
+            # lists the same expected failure for its own KMeans (Lloyd's steps alone are equivalent:
+            # test_cluster.py::test_integer_weights_equal_repeated_samples)
+            "check_sample_weight_equivalence_on_dense_data":
+                "k-means++ seeding differs between weighted and repeated samples",
+        } if isinstance(est, fastnn.KMeans) else {},
+    )
+
+
+@_own_estimator_checks
+def test_kmeans_and_scalers_pass_estimator_checks(estimator, check):
+    """These do not derive from scikit-learn's classes (``import fastnn`` does not need it), yet follow its
+    protocol: parameters, tags, errors, feature names."""
+    check(estimator)
+
+
 def _data(n=120, d=6, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, d))
@@ -277,12 +299,40 @@ def test_docstring_examples():
 
 
 def test_optional_dependency(tmp_path):
-    """``import fastnn`` works without scikit-learn; ``import fastnn.sklearn`` then names the extra."""
+    """``import fastnn`` works without scikit-learn; ``import fastnn.sklearn`` then names the extra, and KMeans
+    and the scalers work and raise fastnn's NotFittedError."""
     import subprocess
     import sys
 
     code = ("import sys; sys.modules['sklearn'] = None\n"
+            "import numpy as np\n"
             "import fastnn\n"
+            "X = np.random.default_rng(0).normal(size=(30, 2))\n"
+            "fastnn.KMeans(2, random_state=0).fit(X).predict(X); fastnn.StandardScaler().fit_transform(X)\n"
+            "try:\n    fastnn.MinMaxScaler().transform(X)\n"
+            "except fastnn.NotFittedError as e:\n    print(type(e) is fastnn.NotFittedError)\n"
             "try:\n    import fastnn.sklearn\nexcept ImportError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert 'pip install "fastnn[sklearn]"' in out.stdout
+    assert out.stdout.splitlines()[0] == "True"  # fastnn's own class: scikit-learn was not imported
+
+
+@pytest.mark.parametrize("est", [fastnn.KMeans(2), fastnn.StandardScaler(), fastnn.MinMaxScaler(),
+                                 fastnn.LogScaler()])
+def test_not_fitted_error_is_scikit_learns_too(est):
+    with pytest.raises(NotFittedError, match="not fitted") as info:
+        est.transform(np.ones((3, 2)))
+    assert isinstance(info.value, fastnn.NotFittedError)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, AttributeError)
+
+
+def test_kmeans_and_scalers_in_pipeline_and_grid_search():
+    from sklearn.base import clone
+
+    X, y = make_classification(n_samples=120, n_features=5, random_state=0)
+    pipe = make_pipeline(fastnn.MinMaxScaler(feature_range=(-1, 1)), fastnn.KMeans(n_init=1, random_state=0))
+    search = GridSearchCV(pipe, {"kmeans__n_clusters": [2, 4], "minmaxscaler__feature_range": [(0, 1), (-1, 1)]},
+                          cv=3).fit(X)
+    assert search.best_params_["kmeans__n_clusters"] == 4  # more clusters, lower inertia: higher score
+    km = clone(fastnn.KMeans(n_clusters=3, tol=1e-3))
+    assert km.get_params()["n_clusters"] == 3 and km.get_params()["tol"] == 1e-3 and not hasattr(km, "labels_")

@@ -13,6 +13,7 @@ Sequential([Dense(784, 256, activation='relu'), Dense(256, 10, activation='softm
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import callbacks, datasets, metrics, plotting, preprocessing, schedules
+from ._estimator import NotFittedError
 from .autoencoder import Autoencoder
 from .cluster import KMeans
 from .io import ModelFileError, load, save
@@ -39,5 +40,6 @@ __all__ = [
     "Sequential", "History", "Autoencoder", "KMeans", "Dense", "Dropout", "Linear", "SGD", "Adam", "AdamW", "RMSprop", "L1", "L2", "L1L2",
     "CrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "Huber", "MeanAbsoluteError", "losses",
     "callbacks", "schedules", "StandardScaler", "MinMaxScaler", "LogScaler",
-    "load", "save", "ModelFileError", "datasets", "metrics", "plotting", "preprocessing", "blas_in_use", "__version__",
+    "load", "save", "ModelFileError", "NotFittedError", "datasets", "metrics", "plotting", "preprocessing",
+    "blas_in_use", "__version__",
 ]

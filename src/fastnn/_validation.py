@@ -75,11 +75,11 @@ def _as_numeric_array(X, name):
     return arr
 
 
-def check_features(X, name, dtype=None, n_features=None, fitted_by="the model expects"):
+def check_features(X, name, dtype=None, n_features=None, fitted_by="the model expects", suffix=""):
     """A finite, non-empty ``(n_samples, n_features)`` C-contiguous array, copied only if needed.
 
     ``dtype`` None keeps float32 and float64 and converts other numbers to float64. A wrong feature count is
-    reported as "``name`` has N features, but ``fitted_by`` M".
+    reported as "``name`` has N features, but ``fitted_by`` M``suffix``".
     """
     arr = _as_numeric_array(X, name)
     if arr.ndim != 2:
@@ -89,7 +89,7 @@ def check_features(X, name, dtype=None, n_features=None, fitted_by="the model ex
     if arr.shape[1] == 0:
         raise ValueError(f"{name} is empty: it has 0 features")
     if n_features is not None and arr.shape[1] != n_features:
-        raise ValueError(f"{name} has {arr.shape[1]} features, but {fitted_by} {n_features}")
+        raise ValueError(f"{name} has {arr.shape[1]} features, but {fitted_by} {n_features}{suffix}")
     if dtype is None:
         dtype = arr.dtype if arr.dtype in FLOAT_DTYPES else np.dtype(np.float64)
     if arr.dtype.kind == "f" and arr.dtype.itemsize > 8:

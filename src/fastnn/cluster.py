@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from . import _kmeans
+from ._estimator import Estimator
 from ._threads import blas_single_thread, resolve_n_threads
 from ._validation import check_features, check_float, check_int, check_sample_weight, warn_user
 
@@ -62,7 +63,7 @@ def _kmeans_plusplus(X, k, x_norms, rng, weights):
     return centers
 
 
-class KMeans:
+class KMeans(Estimator):
     """k-means clustering (Lloyd's algorithm) with scikit-learn's parameters and fitted attributes.
 
     Parameters
@@ -97,6 +98,9 @@ class KMeans:
     [2, 2]
     """
 
+    _estimator_type = "clusterer"
+    _fitted_attr = "cluster_centers_"
+
     def __init__(self, n_clusters=8, init="k-means++", n_init="auto", max_iter=300, tol=1e-4, random_state=None,
                  n_threads=None):
         self.n_clusters = n_clusters
@@ -106,20 +110,6 @@ class KMeans:
         self.tol = tol
         self.random_state = random_state
         self.n_threads = n_threads
-
-    # -- scikit-learn's parameter protocol --------------------------------------------------------------------
-
-    _param_names = ("n_clusters", "init", "n_init", "max_iter", "tol", "random_state", "n_threads")
-
-    def get_params(self, deep=True):
-        return {name: getattr(self, name) for name in self._param_names}
-
-    def set_params(self, **params):
-        for name, value in params.items():
-            if name not in self._param_names:
-                raise ValueError(f"invalid parameter {name!r} for KMeans; valid ones are {list(self._param_names)}")
-            setattr(self, name, value)
-        return self
 
     def __repr__(self):
         changed = {k: v for k, v in self.get_params().items() if not _same(v, _DEFAULTS[k])}
@@ -160,11 +150,11 @@ class KMeans:
         -------
         self
         """
-        X = check_features(X, "X")
+        X = self._validate(X, reset=True)
         weights = np.ones(X.shape[0]) if sample_weight is None else \
             check_sample_weight(sample_weight, "sample_weight", X.shape[0])
         if not weights.sum() > 0:
-            raise ValueError("sample_weight gives every sample weight 0")
+            raise ValueError("sample_weight is zero for every sample: nothing to cluster")
         k, max_iter, tol, init, n_init, rng = self._check_params(X)
         nt = resolve_n_threads(self.n_threads, "n_threads")
         x_norms = _row_norms(X) if isinstance(init, str) and init == "k-means++" else None
@@ -227,14 +217,13 @@ class KMeans:
         return centers, labels.astype(np.int64), inertia, n_iter
 
     def _fitted(self, X):
-        if not hasattr(self, "cluster_centers_"):
-            raise RuntimeError("this KMeans is not fitted yet: call fit(X) first")
-        return check_features(X, "X", self.cluster_centers_.dtype, self.n_features_in_,
-                              fitted_by="KMeans was fitted with")
+        return self._validate(X, dtype=self.cluster_centers_.dtype if self.__sklearn_is_fitted__() else None)
 
     def predict(self, X):
         """Index of the nearest center for each sample."""
-        X = self._fitted(X)
+        return self._predict(self._fitted(X))
+
+    def _predict(self, X):
         labels = np.empty(X.shape[0], dtype=np.int32)
         dist = np.empty(X.shape[0], dtype=X.dtype)
         sums = np.empty(self.cluster_centers_.shape, dtype=np.float64)
@@ -248,7 +237,9 @@ class KMeans:
 
     def transform(self, X):
         """Euclidean distances of each sample to every center, shape (n_samples, n_clusters)."""
-        X = self._fitted(X)
+        return self._transform(self._fitted(X))
+
+    def _transform(self, X):
         C = self.cluster_centers_
         d = _row_norms(X)[:, None] - 2 * (X.astype(np.float64) @ C.T.astype(np.float64)) + _row_norms(C)[None, :]
         return np.sqrt(np.maximum(d, 0)).astype(X.dtype)
@@ -261,8 +252,8 @@ class KMeans:
         X = self._fitted(X)
         weights = np.ones(X.shape[0]) if sample_weight is None else \
             check_sample_weight(sample_weight, "sample_weight", X.shape[0])
-        d = self.transform(X).astype(np.float64) ** 2
-        return -float(d[np.arange(X.shape[0]), self.predict(X)] @ weights)
+        d = self._transform(X).astype(np.float64) ** 2
+        return -float(d[np.arange(X.shape[0]), self._predict(X)] @ weights)
 
 
 _DEFAULTS = dict(n_clusters=8, init="k-means++", n_init="auto", max_iter=300, tol=1e-4, random_state=None,

@@ -13,7 +13,8 @@ import numbers
 import numpy as np
 
 from . import _kernels
-from ._validation import check_dtype, check_features
+from ._estimator import Estimator
+from ._validation import check_dtype
 
 __all__ = ["StandardScaler", "MinMaxScaler", "LogScaler", "scaler_from_state", "get_scaler"]
 
@@ -21,15 +22,6 @@ __all__ = ["StandardScaler", "MinMaxScaler", "LogScaler", "scaler_from_state", "
 # the temporaries of fit and transform whatever the size of the data.
 _BLOCK_BYTES = 1 << 22
 _BLOCK_ROWS = 4096
-
-
-def _check(X, name="X", n_features=None):
-    """``X`` validated. Integer and boolean arrays are kept as they are (they are always finite; checking one row
-    checks their type and shape), so that uint8 pixels are never copied to float64 as a whole."""
-    if isinstance(X, np.ndarray) and X.dtype.kind in "biu" and X.ndim == 2:
-        check_features(X[:1], name, n_features=n_features, fitted_by="the scaler was fitted on")
-        return X
-    return check_features(X, name, n_features=n_features, fitted_by="the scaler was fitted on")
 
 
 def _blocks(X):
@@ -54,22 +46,26 @@ def _map_blocks(X, func, dtype):
     return out
 
 
-class _Scaler:
+class _Scaler(Estimator):
     _fitted_attr = None
     _state_arrays = ()
 
     def _check_fitted(self):
-        if getattr(self, self._fitted_attr, None) is None:
-            raise RuntimeError(f"this {type(self).__name__} is not fitted yet: call fit(X) first")
+        if not self.__sklearn_is_fitted__():
+            raise self._not_fitted()
+
+    def _fit_input(self, X):
+        """``X`` validated for ``fit``. Integer and boolean arrays are kept as they are (they are always finite;
+        checking one row checks their type and shape), so that uint8 pixels are never copied to float64 as a
+        whole."""
+        return self._validate(X, reset=True, keep_integers=True)
 
     def _fitted_input(self, X):
         """``X`` validated against the fitted scaler."""
-        self._check_fitted()
-        return _check(X, n_features=self.n_features_in_)
+        return self._validate(X, keep_integers=True)
 
     def _fitted_on(self, X):
         """Record what ``fit`` saw; returns self."""
-        self.n_features_in_ = X.shape[1]
         self.n_samples_seen_ = X.shape[0]
         return self
 
@@ -96,21 +92,21 @@ class _Scaler:
         """Undo ``transform`` (``dtype`` as there)."""
         return _map_blocks(self._fitted_input(X), self._inverse, dtype)
 
-    def get_params(self, deep=True):
-        """The constructor's settings (``deep`` is accepted for scikit-learn's ``clone`` and pipelines)."""
-        return {}
+    def _state_params(self):
+        return self.get_params()
 
     def get_state(self):
         """Parameters and fitted statistics as plain values and arrays."""
         self._check_fitted()
-        state = {"class": type(self).__name__, "params": self.get_params(),
+        state = {"class": type(self).__name__, "params": self._state_params(),
                  "n_features_in_": int(self.n_features_in_)}
         state["arrays"] = {k: np.asarray(getattr(self, k), dtype=np.float64) for k in self._state_arrays}
         return state
 
     @classmethod
     def _from_state(cls, state):
-        obj = cls(**state["params"])
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in state["params"].items()}
+        obj = cls(**params)
         n = int(state["n_features_in_"])
         for key in cls._state_arrays:
             arr = np.asarray(state["arrays"][key], dtype=np.float64)
@@ -159,17 +155,16 @@ class StandardScaler(_Scaler):
     _state_arrays = ("mean_", "var_", "scale_")
 
     def __init__(self, with_mean=True, with_std=True):
-        self.with_mean = bool(with_mean)
-        self.with_std = bool(with_std)
-        self.mean_ = self.var_ = self.scale_ = None
+        self.with_mean = with_mean
+        self.with_std = with_std
 
-    def get_params(self, deep=True):
-        return {"with_mean": self.with_mean, "with_std": self.with_std}
+    def _state_params(self):
+        return {"with_mean": bool(self.with_mean), "with_std": bool(self.with_std)}
 
     def fit(self, X, y=None):
         """Compute ``mean_``, ``var_`` and ``scale_`` of ``X`` (n_samples, n_features): two passes over blocks of
         rows with float64 sums, the second with scikit-learn's correction term for rounding in the mean."""
-        X = _check(X)
+        X = self._fit_input(X)
         n = X.shape[0]
         total = np.zeros(X.shape[1])
         for rows in _blocks(X):
@@ -227,6 +222,11 @@ class MinMaxScaler(_Scaler):
     _state_arrays = ("data_min_", "data_max_", "data_range_", "scale_", "min_")
 
     def __init__(self, feature_range=(0, 1)):
+        self.feature_range = feature_range
+
+    def _range(self):
+        """``feature_range`` checked: two finite floats, the first below the second."""
+        feature_range = self.feature_range
         try:
             lo, hi = feature_range
         except (TypeError, ValueError):
@@ -236,16 +236,15 @@ class MinMaxScaler(_Scaler):
                 raise ValueError(f"feature_range must hold two finite numbers, got {feature_range!r}")
         if not lo < hi:
             raise ValueError(f"feature_range minimum must be below its maximum, got {feature_range!r}")
-        self.feature_range = (float(lo), float(hi))
-        self.scale_ = self.min_ = self.data_min_ = self.data_max_ = self.data_range_ = None
+        return float(lo), float(hi)
 
-    def get_params(self, deep=True):
-        return {"feature_range": list(self.feature_range)}
+    def _state_params(self):
+        return {"feature_range": list(self._range())}
 
     def fit(self, X, y=None):
         """Compute the minimum and maximum of each feature of ``X`` (n_samples, n_features)."""
-        X = _check(X)
-        lo, hi = self.feature_range
+        lo, hi = self._range()
+        X = self._fit_input(X)
         self.data_min_ = X.min(axis=0).astype(np.float64)  # in X's own dtype: no temporary copy
         self.data_max_ = X.max(axis=0).astype(np.float64)
         self.data_range_ = self.data_max_ - self.data_min_
@@ -265,6 +264,7 @@ class MinMaxScaler(_Scaler):
         return block
 
     def _validate_state(self):
+        self._range()
         if np.any(self.scale_ == 0):
             raise ValueError("scaler state 'scale_' must be non-zero")
 
@@ -285,21 +285,23 @@ class LogScaler(_Scaler):
 
     _fitted_attr = "data_max_"
     _state_arrays = ("data_max_",)
+    _positive_only = True
 
     def __init__(self):
-        self.data_max_ = None
+        pass
 
     @staticmethod
     def _check_non_negative(X, name):
         low = X.min(axis=0)
         if np.any(low < 0):
             col = int(np.nonzero(low < 0)[0][0])
-            raise ValueError(f"{name} has negative values (feature {col}, minimum {low[col].item()!r}): "
-                             "LogScaler needs non-negative features; shift them or use StandardScaler")
+            raise ValueError(f"Negative values in data passed to LogScaler: {name} has negative values (feature {col}, "
+                             f"minimum {low[col].item()!r}): LogScaler needs non-negative features; shift them or "
+                             "use StandardScaler")
 
     def fit(self, X, y=None):
         """Check that ``X`` (n_samples, n_features) is non-negative and record each feature's maximum."""
-        X = _check(X)
+        X = self._fit_input(X)
         self._check_non_negative(X, "X")
         self.data_max_ = X.max(axis=0).astype(np.float64)
         return self._fitted_on(X)
