@@ -1,5 +1,6 @@
 """fastnn inside joblib's worker processes (loky) and on a Dask cluster: no oversubscription, and estimators and
 fitted models travel between processes."""
+import os
 import pickle
 import sys
 
@@ -108,6 +109,9 @@ def test_grid_search_in_processes_matches_one_process(digits):
 def dask_client():
     pytest.importorskip("dask")
     distributed = pytest.importorskip("distributed")
+    # Dask's nanny sets OMP_NUM_THREADS=1 (and the BLAS variables) in this process's os.environ too, for its
+    # workers, and leaves them there: restore them so later tests' subprocesses get every core.
+    saved = dict(os.environ)
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                        dashboard_address=None, timeout=60)
     client = distributed.Client(cluster, timeout=60)
@@ -116,6 +120,8 @@ def dask_client():
     finally:
         client.close(timeout=30)
         cluster.close(timeout=30)
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def _worker_threads(dask_worker):
