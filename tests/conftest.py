@@ -33,11 +33,12 @@ def fashion_mnist():
 
 @pytest.fixture
 def many_cores(monkeypatch):
-    """Let fastnn use up to 8 threads on this machine (thread counts are capped at the available cores), to
-    check that results do not depend on the thread count."""
+    """Let fastnn use up to 8 threads on this machine (thread counts are capped at the available cores, and
+    n_threads=None at OpenMP's limit too), to check that results do not depend on the thread count."""
     import fastnn._threads
 
     monkeypatch.setattr(fastnn._threads, "available_cores", lambda: 8)
+    monkeypatch.setattr(fastnn._threads, "openmp_max_threads", lambda: 8)
 
 
 def _numeric_gradient(model, X, y, eps=1e-6, indices=None):
@@ -96,3 +97,8 @@ def idx_bytes():
 @pytest.fixture
 def fake_mnist():
     return _fake_mnist
+
+
+def pytest_configure(config):
+    # pytest-timeout registers this marker when installed; without it, the marker only documents the limit
+    config.addinivalue_line("markers", "timeout(seconds): fail a test that runs longer (with pytest-timeout)")

@@ -41,6 +41,22 @@ def test_resolve_n_threads(many_cores):
         resolve_n_threads(True)
 
 
+def test_none_respects_the_openmp_limit():
+    """n_threads=None stays within OpenMP's current limit (what loky and Dask workers set); an explicit count
+    is used as given, capped at the cores."""
+    import threadpoolctl
+
+    from fastnn._threads import openmp_max_threads
+
+    cores = available_cores()
+    assert resolve_n_threads(None) == min(cores, openmp_max_threads())
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert openmp_max_threads() == 1
+        assert resolve_n_threads(None) == 1
+        assert resolve_n_threads(cores) == cores
+    assert resolve_n_threads(None) == min(cores, openmp_max_threads())
+
+
 def test_build_flags_are_what_ci_asked_for():
     import os
 

@@ -7,6 +7,13 @@ controller created once and kept. Nested and concurrent entries (several Python 
 share one limit, restored when the last of them leaves.
 
 Thread counts are capped at the cores this process may use (more threads than cores only wait on each other).
+``n_threads=None`` also respects the OpenMP runtime's current limit (``omp_get_max_threads``: OMP_NUM_THREADS,
+or ``omp_set_num_threads`` as called by ``threadpoolctl``'s ``threadpool_limits(..., user_api="openmp")``).
+That is how a worker process shares the machine: joblib's loky backend starts its workers with OMP_NUM_THREADS
+set to ``cpu_count() // n_jobs`` (or ``inner_max_num_threads``), and Dask's nanny starts worker processes with
+OMP_NUM_THREADS=1 (its ``distributed.nanny.pre-spawn-environ`` setting), so a ``GridSearchCV(n_jobs=k)`` or a
+search on a Dask cluster does not oversubscribe the cores. An explicit ``n_threads`` is used as given (capped
+at the cores).
 In a child made by ``fork`` after the parent ran fastnn on two or more threads, fastnn runs on one thread: GNU
 OpenMP's thread pool does not survive ``fork``, and a parallel region in the child would hang. Results are the
 same on any number of threads, so only the speed differs; the ``spawn`` and ``forkserver`` start methods of
@@ -18,9 +25,10 @@ from contextlib import contextmanager
 
 import threadpoolctl
 
+from . import _kernels
 from ._validation import warn_user
 
-__all__ = ["available_cores", "machine_cores", "resolve_n_threads", "blas_single_thread"]
+__all__ = ["available_cores", "machine_cores", "openmp_max_threads", "resolve_n_threads", "blas_single_thread"]
 
 _lock = threading.Lock()
 _controller = None
@@ -68,14 +76,22 @@ def available_cores():
     return _cores
 
 
+def openmp_max_threads():
+    """The OpenMP runtime's current thread limit for the calling thread (``omp_get_max_threads``: set by
+    OMP_NUM_THREADS when the process started, or later by ``omp_set_num_threads``/``threadpoolctl``); 1 when
+    fastnn was built without OpenMP."""
+    return max(1, int(_kernels.max_threads()))
+
+
 def resolve_n_threads(n_threads, name="n_threads"):
-    """Turn the user's ``n_threads`` (None = all available cores, or a positive int) into a thread count: at
-    most the available cores (a warning says so when more were asked for), and 1 in a child forked after this
-    process ran threads."""
+    """Turn the user's ``n_threads`` into a thread count. None: the available cores, but no more than the
+    OpenMP runtime's current limit (:func:`openmp_max_threads`), which is what joblib's loky workers and Dask's
+    worker processes set to share the machine. A positive int: that many, but at most the available cores (a
+    warning says so when more were asked for). 1 in a child forked after this process ran threads."""
     global _used_threads
     cores = available_cores()
     if n_threads is None:
-        n = cores
+        n = min(cores, openmp_max_threads())
     else:
         if isinstance(n_threads, bool) or not isinstance(n_threads, (int,)) and not hasattr(n_threads, "__index__"):
             raise TypeError(f"{name} must be None or a positive integer, got {type(n_threads).__name__}")
