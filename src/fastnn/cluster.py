@@ -78,7 +78,8 @@ class KMeans(Estimator):
         variance of the features (scikit-learn's rule).
     random_state : int or None, default=None
     n_threads : int or None, default=None
-        Threads to use (None: every core); results are the same for any value.
+        Threads to use (None: every core, within OpenMP's limit, e.g. in a joblib worker); results are the same for
+        any value.
 
     Attributes
     ----------

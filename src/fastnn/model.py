@@ -658,7 +658,8 @@ class Sequential:
             See :mod:`fastnn.callbacks` (EarlyStopping, ModelCheckpoint, ReduceLROnPlateau,
             LearningRateScheduler, or your own).
         n_threads : int or None, default=None
-            Threads to use; None uses every available core. BLAS is held at one thread meanwhile.
+            Threads to use; None uses every available core (within OpenMP's limit: OMP_NUM_THREADS, or what a
+            joblib or Dask worker sets). BLAS is held at one thread meanwhile.
         verbose : {0, 1, 2}, default=1
             0 silent, 1 a progress bar and a line per epoch, 2 a line per epoch.
         checkpoint : str or path-like, optional
@@ -984,7 +985,7 @@ class Sequential:
         batch_size : int, optional
             Rows processed per block (bounds memory); default 1024.
         n_threads : int or None, default=None
-            Threads to use; None uses every available core.
+            Threads to use; None uses every available core (within OpenMP's limit).
         layer : int, optional
             Return the output of ``model.layers[layer]`` (0-based; negative counts from the end) instead of the
             model's: a hidden representation. A ``Dropout`` passes its input on unchanged at inference.
