@@ -221,3 +221,23 @@ def test_docstring_examples():
 
     result = doctest.testmod(fonnx, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_round_trips_of_the_scikit_learn_estimators():
+    """A fitted MLPClassifier (string classes) and MLPRegressor export with their labels and outputs."""
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_digits
+    from sklearn.exceptions import ConvergenceWarning
+    from fastnn.sklearn import MLPClassifier, MLPRegressor
+
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16).astype(np.float32)
+    names = np.array([f"digit {v}" for v in y])
+    with pytest.warns(ConvergenceWarning):
+        clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=20, random_state=0).fit(X, names)
+        reg = MLPRegressor(hidden_layer_sizes=(16,), max_iter=20, random_state=0).fit(X, y.astype(float))
+    proba, labels = _session(fonnx.to_onnx(clf)).run(None, {"input": X})
+    np.testing.assert_allclose(proba, clf.predict_proba(X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(labels, clf.predict(X))
+    out = _session(fonnx.to_onnx(reg)).run(None, {"input": X})[0]
+    np.testing.assert_allclose(out.ravel(), reg.predict(X), rtol=1e-5, atol=1e-5)
