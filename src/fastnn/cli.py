@@ -187,6 +187,7 @@ def build_parser():
 
     _cli_cluster.add_parser(sub, _add_data_args, _positive_int, _non_negative_int, EPILOG,
                             argparse.RawDescriptionHelpFormatter)
+    parser.commands = dict(sub.choices)  # each subcommand's parser, for checks made after parsing
     return parser
 
 
@@ -663,12 +664,13 @@ def main(argv=None, out=None):
     out = out if out is not None else sys.stdout
     parser = build_parser()
     args = parser.parse_args(argv)
+    command = parser.commands[args.command]  # its errors point at 'fastnn COMMAND --help'
     if args.dataset and args.command == "train" and args.task == "regression":
-        parser.error("--task regression needs --data FILE (the built-in datasets are classification tasks)")
+        command.error("--task regression needs --data FILE (the built-in datasets are classification tasks)")
     if args.dataset and args.command == "evaluate" and args.test_split:
-        parser.error("--test-split goes with --data; a built-in dataset is scored on its own test set")
+        command.error("--test-split goes with --data; a built-in dataset is scored on its own test set")
     if args.command == "train" and args.plot and args.epochs == 0:
-        parser.error("--plot needs at least one epoch (--epochs 0 records no learning curves)")
+        command.error("--plot needs at least one epoch (--epochs 0 records no learning curves)")
     from ._threads import available_cores
 
     if args.threads is not None and args.threads > available_cores():
@@ -676,7 +678,7 @@ def main(argv=None, out=None):
                          f"process may use; using {available_cores()}\n")
         args.threads = available_cores()
     if args.command == "train":
-        _check_recipe(parser, args)
+        _check_recipe(command, args)
     from .datasets import DatasetError
     from .io import ModelFileError
 
