@@ -46,7 +46,8 @@ def _kmeans_plusplus(X, k, x_norms, rng, weights):
     centers[0] = X[first]
 
     def sq_dist(points):
-        d = x_norms[None, :] - 2 * (points.astype(np.float64) @ X.T.astype(np.float64)) + _row_norms(points)[:, None]
+        # the products in X's own dtype: a float64 copy of X per draw would cost its whole size again
+        d = x_norms[None, :] - 2 * (points @ X.T).astype(np.float64) + _row_norms(points)[:, None]
         return np.maximum(d, 0)
 
     closest = sq_dist(centers[:1])[0]
@@ -242,7 +243,7 @@ class KMeans(Estimator):
 
     def _transform(self, X):
         C = self.cluster_centers_
-        d = _row_norms(X)[:, None] - 2 * (X.astype(np.float64) @ C.T.astype(np.float64)) + _row_norms(C)[None, :]
+        d = _row_norms(X)[:, None] - 2 * (X @ C.T).astype(np.float64) + _row_norms(C)[None, :]
         return np.sqrt(np.maximum(d, 0)).astype(X.dtype)
 
     def fit_transform(self, X, y=None, sample_weight=None):

@@ -36,6 +36,35 @@ _ON_OUTPUT = (_kernels.LOSS_MSE, _kernels.LOSS_HUBER, _kernels.LOSS_MAE)
 _UNIT_SCALE_LIMIT = 20.0
 
 
+class _EngineLoan:
+    """The context of ``Sequential._borrow_engine``: a plain class (cheaper than a generator-based one in a
+    call that may last microseconds)."""
+
+    __slots__ = ("model", "rows", "lock")
+
+    def __init__(self, model, rows):
+        self.model, self.rows, self.lock = model, rows, None
+
+    def __enter__(self):
+        model, lock = self.model, self.model._engine_lock
+        if not lock.acquire(blocking=False):
+            return model._engine(self.rows)
+        engine = model._kept_engine
+        if engine is None or engine.capacity < self.rows:
+            try:
+                engine = model._kept_engine = model._engine(max(self.rows, engine.capacity if engine else 0))
+            except BaseException:
+                lock.release()
+                raise
+        self.lock = lock
+        return engine
+
+    def __exit__(self, *exc):
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+
 def _exclusive(method):
     """Run ``method`` holding the model's training lock, refusing (not waiting) when another thread holds it:
     two threads training one model would interleave their updates."""
@@ -491,20 +520,20 @@ class Sequential:
                                self._dropout, self._dropout_seed, _threads.machine_cores())
 
     def _borrow_engine(self, rows):
-        """``(engine, lock)``: the model's kept engine, grown to at least ``rows`` rows, with its lock held (the
-        caller releases it); or, while another thread uses the kept one, a new engine and None. Keeping the
-        engine saves its set-up on every call; its size never changes results (blocks are passed per call)."""
-        lock = self._engine_lock
-        if not lock.acquire(blocking=False):
-            return self._engine(rows), None
-        engine = self._kept_engine
-        if engine is None or engine.capacity < rows:
-            try:
-                engine = self._kept_engine = self._engine(max(rows, engine.capacity if engine is not None else 0))
-            except BaseException:
-                lock.release()
-                raise
-        return engine, lock
+        """``with self._borrow_engine(rows) as engine``: the model's kept engine, grown to at least ``rows``
+        rows, held for the block; or, while another thread uses the kept one, a new engine. Keeping the engine
+        saves its set-up on every call; its size never changes results (blocks are passed per call)."""
+        return _EngineLoan(self, rows)
+
+    def _run(self, engine, rows, n_threads, call):
+        """``call(nt)``: in the calling thread when every product over ``rows`` rows is small enough for BLAS to
+        run it on one thread anyway (entering the BLAS limit would cost more than such a call), else on
+        ``n_threads`` threads with BLAS held at one thread."""
+        if rows * engine.row_work <= _SERIAL_PRODUCT:
+            return call(1)
+        nt = resolve_n_threads(n_threads)
+        with blas_single_thread():
+            return call(nt)
 
     def _hyper(self):
         """The optimizer's settings array for the engine, rebuilt only when a setting changed."""
@@ -735,7 +764,8 @@ class Sequential:
                 history._append(self.epochs_trained - first_epoch + i, record)
         self.history = history
         val_block = min(val[0].shape[0], _PREDICT_BLOCK) if val is not None else 1
-        engine, engine_lock = self._borrow_engine(max(min(batch_size, n), val_block))
+        loan = self._borrow_engine(max(min(batch_size, n), val_block))
+        engine = loan.__enter__()
         sigint = threading.current_thread() is threading.main_thread() and _kernels.install_sigint() == 0
         try:
             with blas_single_thread():
@@ -770,8 +800,7 @@ class Sequential:
                     if self.stop_training:
                         break
         finally:
-            if engine_lock is not None:
-                engine_lock.release()
+            loan.__exit__()
             if sigint and _kernels.restore_sigint():
                 os.kill(os.getpid(), signal.SIGINT)
         callback_list.on_train_end(self, {"history": history})
@@ -890,16 +919,18 @@ class Sequential:
             return float("nan"), np.full_like(self._grads, np.nan)
         return float(sums[0] + sums[1]) / n, self._grads.copy()
 
+    def _ready(self, X):
+        """Whether ``X`` can be used as it is: a non-empty C-contiguous 2-d array of the model's dtype and input
+        width, finite, with no scaler to apply (the cheap checks of the small-call paths)."""
+        return (type(X) is np.ndarray and X.dtype == self.dtype and X.ndim == 2 and X.flags.c_contiguous
+                and self._scaler is None and X.shape[1] == self.widths[0] and X.shape[0] > 0
+                and _kernels.all_finite(X))
+
     def _batch_data(self, x, y, sample_weight, class_weight):
         """Validated ``(X, labels, targets, weights)`` of one batch; arrays already of the model's types pass
         with a finiteness check and no copy."""
         K = self.n_outputs
-        if (type(x) is np.ndarray and x.dtype == self.dtype and x.ndim == 2 and x.flags.c_contiguous
-                and self._scaler is None and x.shape[1] == self.widths[0] and x.shape[0] > 0
-                and _kernels.all_finite(x)):
-            X = x
-        else:
-            X = self._inputs(x)
+        X = x if self._ready(x) else self._inputs(x)
         n = X.shape[0]
         labels = targets = None
         if type(y) is np.ndarray and y.shape[0] == n:
@@ -953,21 +984,11 @@ class Sequential:
         n = X.shape[0]
         if n_threads is not None:
             resolve_n_threads(n_threads)
-        engine, lock = self._borrow_engine(n)
-        try:
+        with self._borrow_engine(n) as engine:
             snapshot = self._snapshot()
             totals = np.zeros(4)
-            if n * engine.row_work <= _SERIAL_PRODUCT:
-                status, _ = engine.train(X, self._rows(n), labels, targets, weights, n, 0, 1, self._hyper(),
-                                         self._step, 1, totals)
-            else:
-                nt = resolve_n_threads(n_threads)
-                with blas_single_thread():
-                    status, _ = engine.train(X, self._rows(n), labels, targets, weights, n, 0, 1, self._hyper(),
-                                             self._step, nt, totals)
-        finally:
-            if lock is not None:
-                lock.release()
+            status, _ = self._run(engine, n, n_threads, lambda nt: engine.train(
+                X, self._rows(n), labels, targets, weights, n, 0, 1, self._hyper(), self._step, nt, totals))
         if status != 0:
             self._restore(snapshot)
             raise FloatingPointError("train_on_batch diverged: the loss or a weight became NaN or infinite; the "
@@ -1003,9 +1024,7 @@ class Sequential:
         """
         if layer is not None:
             return self._predict_layer(X, layer, batch_size, n_threads)
-        if (batch_size is None and n_threads is None and type(X) is np.ndarray and X.dtype == self.dtype
-                and X.ndim == 2 and X.flags.c_contiguous and self._scaler is None and X.shape[1] == self.widths[0]
-                and 0 < X.shape[0] <= _PREDICT_BLOCK and _kernels.all_finite(X)):
+        if batch_size is None and n_threads is None and self._ready(X) and X.shape[0] <= _PREDICT_BLOCK:
             return self._forward(X, X.shape[0], None)  # the fast path: nothing to convert or check further
         block = _PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
         if n_threads is not None:
@@ -1046,19 +1065,11 @@ class Sequential:
         """Outputs of validated ``X``, ``block`` rows at a time. Work whose every product is small enough for
         BLAS to run it on one thread anyway runs in the calling thread, without the BLAS limit's cost."""
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        engine, lock = self._borrow_engine(block)
-        try:
+        with self._borrow_engine(block) as engine:
             if block == 1:  # single rows go through fastnn's own matrix-vector product: no BLAS involved
                 engine.forward(X, out, resolve_n_threads(n_threads), 1)
-            elif block * engine.row_work <= _SERIAL_PRODUCT:
-                engine.forward(X, out, 1, block)
             else:
-                nt = resolve_n_threads(n_threads)
-                with blas_single_thread():
-                    engine.forward(X, out, nt, block)
-        finally:
-            if lock is not None:
-                lock.release()
+                self._run(engine, block, n_threads, lambda nt: engine.forward(X, out, nt, block))
         return out
 
     def predict_classes(self, X, batch_size=None, n_threads=None):
@@ -1096,18 +1107,14 @@ class Sequential:
         """
         self._require_compiled("evaluate")
         block = _PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
-        nt = resolve_n_threads(n_threads)
+        resolve_n_threads(n_threads)  # checked before any work
         X = self._inputs(X)
         labels, targets = self._prepare_targets(y, "y", X.shape[0])
         weights = self._prepare_weights(sample_weight, None, labels, targets, X.shape[0])
         block = min(block, X.shape[0])
-        engine, lock = self._borrow_engine(block)
-        try:
-            with blas_single_thread():
-                return self._evaluate_prepared(engine, X, labels, targets, weights, nt, block)
-        finally:
-            if lock is not None:
-                lock.release()
+        with self._borrow_engine(block) as engine:
+            return self._run(engine, block, n_threads,
+                             lambda nt: self._evaluate_prepared(engine, X, labels, targets, weights, nt, block))
 
     # -- display ------------------------------------------------------------------------------------------------
 
