@@ -102,3 +102,17 @@ def fake_mnist():
 def pytest_configure(config):
     # pytest-timeout registers this marker when installed; without it, the marker only documents the limit
     config.addinivalue_line("markers", "timeout(seconds): fail a test that runs longer (with pytest-timeout)")
+    config.addinivalue_line(
+        "markers", "long_learning: a learning test that takes long (solving an environment, training a CNN); it "
+        "runs in the release build only, not again in the bounds-checked debug build")
+
+
+def pytest_collection_modifyitems(config, items):
+    from fastnn import _kernels
+
+    if not _kernels.BOUNDSCHECK:
+        return
+    skip = pytest.mark.skip(reason="long learning test: runs in the release build (this build checks bounds)")
+    for item in items:
+        if "long_learning" in item.keywords:
+            item.add_marker(skip)
