@@ -98,14 +98,15 @@ def test_fewer_distinct_points_than_clusters_warns():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_lloyd_step_kernel_against_the_twin(dtype, weighted, rng):
+@pytest.mark.parametrize("k", [1, 5, 6, 7, 40])  # up to 32 centers without BLAS (one to four at a time), then gemm
+def test_lloyd_step_kernel_against_the_twin(dtype, weighted, k, rng):
     from fastnn import _kmeans
     from fastnn import _reference as ref
 
-    X = rng.normal(size=(700, 37)).astype(dtype)
-    C = X[:6].copy()
-    w = rng.uniform(0.5, 2, 700).astype(dtype) if weighted else None
-    labels, dist, sums = np.empty(700, np.int32), np.empty(700, dtype), np.empty((6, 37))
+    X = rng.normal(size=(701, 37)).astype(dtype)  # an odd number of rows: the last one has no partner
+    C = X[:k].copy()
+    w = rng.uniform(0.5, 2, 701).astype(dtype) if weighted else None
+    labels, dist, sums = np.empty(701, np.int32), np.empty(701, dtype), np.empty((k, 37))
     _kmeans.lloyd_step(X, w, C, labels, dist, sums, 2)
     r_labels, r_dist, r_sums = ref.lloyd_step(X, None if w is None else w.astype(np.float64), C)
     np.testing.assert_array_equal(labels, r_labels)

@@ -1,5 +1,6 @@
 # cython: language_level=3
-"""Compiled Lloyd iterations for k-means: assignment through gemm distances, center sums in a fixed order.
+"""Compiled Lloyd iterations for k-means: assignment by ``||c||^2 - 2 x.c`` (dot products computed row by row
+for up to ``FEW_CENTERS`` centers, through gemm in chunks beyond), center sums in a fixed order.
 
 Every sum is taken in one order whatever the thread count, so results are bit-identical for any ``n_threads``:
 rows are assigned in fixed chunks (each chunk's products are the same BLAS calls on any thread), and the
@@ -26,6 +27,123 @@ cdef extern from *:
     """
     int _thread_id "fastnn_thread_id"() noexcept nogil
 
+cdef extern from *:
+    """
+    /* Assignment of rows to at most a few dozen centers without BLAS: for each row, its dot products with the
+       centers (four centers at a time share each load of the row, each dot product summed in fixed 32-byte
+       vector lanes), the arg-min of ||c||^2 - 2 x.c (lowest index on ties), then the row added to its center's
+       float64 sum while it is in L1 cache. With few centers a gemm spends more time packing the rows than
+       multiplying them; this reads each row once. Built for x86-64-v3 (AVX2, FMA) and the baseline, chosen once
+       per process by the CPU: the same machine always runs the same code, whatever the thread count. Rows go in
+       pairs (a row's dot products do not depend on its partner). */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 11
+    #define FASTNN_KM_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+    #else
+    #define FASTNN_KM_CLONES
+    #endif
+    #pragma GCC push_options
+    #pragma GCC optimize("fp-contract=fast")
+    #define FASTNN_ASSIGN(NAME, T, V, L)                                                                    \
+    typedef T V __attribute__((vector_size(32)));                                                           \
+    static inline __attribute__((always_inline)) V NAME##_load(const T *p) { V v; __builtin_memcpy(&v, p, sizeof(V)); return v; } \
+    static inline __attribute__((always_inline)) T NAME##_sum(V v) { T t = 0; for (int k = 0; k < L; k++) t += v[k]; return t; } \
+    /* x0.c and x1.c for four centers (repeated when fewer remain): eight independent vector sums. */       \
+    static inline __attribute__((always_inline)) void NAME##_dots4(const T *x0, const T *x1, const T *c0,   \
+            const T *c1, const T *c2, const T *c3, Py_ssize_t d, Py_ssize_t nv, T *t0, T *t1) {             \
+        V a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};                   \
+        Py_ssize_t i;                                                                                       \
+        for (i = 0; i < nv; i += L) {                                                                       \
+            V u = NAME##_load(x0 + i), v = NAME##_load(x1 + i), c;                                          \
+            c = NAME##_load(c0 + i); a0 += c * u; b0 += c * v;                                              \
+            c = NAME##_load(c1 + i); a1 += c * u; b1 += c * v;                                              \
+            c = NAME##_load(c2 + i); a2 += c * u; b2 += c * v;                                              \
+            c = NAME##_load(c3 + i); a3 += c * u; b3 += c * v;                                              \
+        }                                                                                                   \
+        T s[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                                                  \
+        for (i = nv; i < d; i++) {                                                                          \
+            s[0] += c0[i] * x0[i]; s[1] += c1[i] * x0[i]; s[2] += c2[i] * x0[i]; s[3] += c3[i] * x0[i];     \
+            s[4] += c0[i] * x1[i]; s[5] += c1[i] * x1[i]; s[6] += c2[i] * x1[i]; s[7] += c3[i] * x1[i];     \
+        }                                                                                                   \
+        t0[0] = s[0] + NAME##_sum(a0); t0[1] = s[1] + NAME##_sum(a1);                                       \
+        t0[2] = s[2] + NAME##_sum(a2); t0[3] = s[3] + NAME##_sum(a3);                                       \
+        t1[0] = s[4] + NAME##_sum(b0); t1[1] = s[5] + NAME##_sum(b1);                                       \
+        t1[2] = s[6] + NAME##_sum(b2); t1[3] = s[7] + NAME##_sum(b3);                                       \
+    }                                                                                                       \
+    /* The same for two centers (the last one or two), each sum split over two accumulators in fixed lanes. */ \
+    static inline __attribute__((always_inline)) void NAME##_dots2(const T *x0, const T *x1, const T *c0,   \
+            const T *c1, Py_ssize_t d, Py_ssize_t nv, T *t0, T *t1) {                                       \
+        V a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0};                                                           \
+        Py_ssize_t i;                                                                                       \
+        for (i = 0; i < nv; i += L) {                                                                       \
+            V u = NAME##_load(x0 + i), v = NAME##_load(x1 + i), c;                                          \
+            c = NAME##_load(c0 + i); a0 += c * u; b0 += c * v;                                              \
+            c = NAME##_load(c1 + i); a1 += c * u; b1 += c * v;                                              \
+        }                                                                                                   \
+        T s[4] = {0, 0, 0, 0};                                                                              \
+        for (i = nv; i < d; i++) {                                                                          \
+            s[0] += c0[i] * x0[i]; s[1] += c1[i] * x0[i]; s[2] += c0[i] * x1[i]; s[3] += c1[i] * x1[i];     \
+        }                                                                                                   \
+        t0[0] = s[0] + NAME##_sum(a0); t0[1] = s[1] + NAME##_sum(a1);                                       \
+        t1[0] = s[2] + NAME##_sum(b0); t1[1] = s[3] + NAME##_sum(b1);                                       \
+    }                                                                                                       \
+    /* Row x's center: the arg-min over the four dots t of center j.. (m of them) against lowest/best. */   \
+    static inline __attribute__((always_inline)) void NAME##_pick(const T *c_norm, const T *t, Py_ssize_t j, Py_ssize_t m, T *lowest,      \
+                                   Py_ssize_t *best) {                                                      \
+        for (Py_ssize_t q = 0; q < m; q++) {                                                                \
+            T v = c_norm[j + q] - 2 * t[q];                                                                 \
+            if (j + q == 0 || v < *lowest) { *lowest = v; *best = j + q; }                                  \
+        }                                                                                                   \
+    }                                                                                                       \
+    /* Row r's label, optional squared distance, and its (weighted) float64 add to its center's sum. */    \
+    static inline __attribute__((always_inline)) void NAME##_add(const T *X, const T *w, const T *C, Py_ssize_t r, Py_ssize_t best,        \
+                                  Py_ssize_t d, int32_t *labels, T *dist, double *sums) {                   \
+        const T *x = X + r * d, *c = C + best * d;                                                          \
+        Py_ssize_t i;                                                                                       \
+        labels[r] = (int32_t) best;                                                                         \
+        if (dist) {                                                                                         \
+            T s = 0;                                                                                        \
+            for (i = 0; i < d; i++) { T e = x[i] - c[i]; s += e * e; }                                      \
+            dist[r] = s;                                                                                    \
+        }                                                                                                   \
+        double wi = w ? (double) w[r] : 1.0, *row = sums + best * d;                                        \
+        for (i = 0; i < d; i++) row[i] += wi * (double) x[i];                                               \
+    }                                                                                                       \
+    FASTNN_KM_CLONES static void NAME(const T *X, const T *w, const T *C, const T *c_norm, Py_ssize_t r0,    \
+                                      Py_ssize_t r1, Py_ssize_t k, Py_ssize_t d, int32_t *labels, T *dist,   \
+                                      double *sums) {                                                       \
+        Py_ssize_t nv = d - d % L;                                                                          \
+        for (Py_ssize_t r = r0; r < r1; r += 2) {                                                           \
+            int pair = r + 1 < r1;                                                                          \
+            const T *x0 = X + r * d, *x1 = x0 + pair * d;                                                   \
+            Py_ssize_t best0 = 0, best1 = 0;                                                                \
+            T low0 = 0, low1 = 0, t0[4], t1[4];                                                             \
+            for (Py_ssize_t j = 0; j < k; j += 4) {                                                         \
+                Py_ssize_t m = k - j < 4 ? k - j : 4;                                                       \
+                const T *c0 = C + j * d;                                                                    \
+                if (m > 2)                                                                                  \
+                    NAME##_dots4(x0, x1, c0, c0 + d, c0 + 2 * d, c0 + (m > 3) * 3 * d, d, nv, t0, t1);      \
+                else                                                                                        \
+                    NAME##_dots2(x0, x1, c0, c0 + (m > 1) * d, d, nv, t0, t1);                              \
+                NAME##_pick(c_norm, t0, j, m, &low0, &best0);                                               \
+                NAME##_pick(c_norm, t1, j, m, &low1, &best1);                                               \
+            }                                                                                               \
+            NAME##_add(X, w, C, r, best0, d, labels, dist, sums);                                           \
+            if (pair) NAME##_add(X, w, C, r + 1, best1, d, labels, dist, sums);                             \
+        }                                                                                                   \
+    }
+    FASTNN_ASSIGN(fastnn_sassign, float, fastnn_km_v8sf, 8)
+    FASTNN_ASSIGN(fastnn_dassign, double, fastnn_km_v4df, 4)
+    #pragma GCC pop_options
+    """
+    void fastnn_sassign(const float *X, const float *w, const float *C, const float *c_norm, Py_ssize_t r0,
+                        Py_ssize_t r1, Py_ssize_t k, Py_ssize_t d, int32_t *labels, float *dist,
+                        double *sums) noexcept nogil
+    void fastnn_dassign(const double *X, const double *w, const double *C, const double *c_norm, Py_ssize_t r0,
+                        Py_ssize_t r1, Py_ssize_t k, Py_ssize_t d, int32_t *labels, double *dist,
+                        double *sums) noexcept nogil
+
+# Up to this many centers, rows are assigned by fastnn_sassign/fastnn_dassign; beyond, through gemm in chunks.
+cdef Py_ssize_t FEW_CENTERS = 32
 # Rows assigned per chunk (the shape of every distance product, whatever the thread count).
 cdef Py_ssize_t CHUNK = 256
 # The center sums run over at most this many parts of the rows (each at least SUM_ROWS rows), added in order:
@@ -77,6 +195,12 @@ cdef void _part(const floating *X, const floating *w, const floating *C, const f
     cdef double *row
     cdef const floating *x
     memset(sums, 0, k * d * sizeof(double))
+    if k <= FEW_CENTERS:
+        if floating is float:
+            fastnn_sassign(X, w, C, c_norm, r0, r1, k, d, labels, dist if exact else NULL, sums)
+        else:
+            fastnn_dassign(X, w, C, c_norm, r0, r1, k, d, labels, dist if exact else NULL, sums)
+        return
     c = r0
     while c < r1:
         c1 = min(r1, c + CHUNK)
