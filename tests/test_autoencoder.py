@@ -82,3 +82,119 @@ def test_decode_checks_the_code_width():
     ae = fastnn.Autoencoder([30, 4], seed=0)
     with pytest.raises(ValueError, match="Z has 3 features, but the code size is 4"):
         ae.decode(np.zeros((2, 3)))
+
+
+def _untied_twin(ae):
+    """A plain Sequential with the same layers and parameters as the tied autoencoder ``ae`` (float64)."""
+    twin = fastnn.Sequential([fastnn.Dense(l.in_features, l.out_features, l.activation) for l in ae._dense],
+                             seed=0, dtype=ae.dtype)
+    twin.parameters[:] = ae.parameters
+    return twin
+
+
+@pytest.mark.parametrize("regularizer", [None, fastnn.L2(1e-2)])
+def test_tied_gradient_is_the_sum_of_both_uses_and_matches_finite_differences(regularizer, data):
+    X = data[0][:40].astype(np.float64)
+    ae = fastnn.Autoencoder([30, 7, 3], activation="tanh", output_activation="sigmoid", tied=True, seed=3,
+                            dtype="float64")
+    np.testing.assert_array_equal(ae._dense[2].weight, ae._dense[1].weight.T)
+    np.testing.assert_array_equal(ae._dense[3].weight, ae._dense[0].weight.T)
+    ae.compile(loss="mse", optimizer="sgd", regularizer=regularizer)
+    loss, grad = ae.loss_and_gradient(X, X)
+    # the same network untied: the tied matrix's gradient is the sum of its two copies' gradients
+    twin = _untied_twin(ae).compile(loss="mse", optimizer="sgd")
+    twin_loss, g = twin.loss_and_gradient(X, X)
+    views = [(l.n_params, l.out_features, l.in_features) for l in ae._dense]
+    offsets = np.cumsum([0] + [n for n, _, _ in views])
+    W = [g[offsets[i]:offsets[i] + o * n_in].reshape(o, n_in) for i, (_, o, n_in) in enumerate(views)]
+    G = [grad[offsets[i]:offsets[i] + o * n_in].reshape(o, n_in) for i, (_, o, n_in) in enumerate(views)]
+    for enc, dec in ((0, 3), (1, 2)):
+        expected = W[enc] + W[dec].T
+        if regularizer is not None:
+            expected = expected + 1e-2 * ae._dense[enc].weight  # the penalty counts the shared matrix once
+        np.testing.assert_allclose(G[enc], expected, rtol=1e-12, atol=1e-14)
+        np.testing.assert_array_equal(G[dec], G[enc].T)
+    if regularizer is None:
+        assert loss == pytest.approx(twin_loss, rel=1e-14)
+    # central differences of the loss as a function of the shared matrices: move both copies together
+    params = ae.parameters
+    eps = 1e-6
+    rng = np.random.default_rng(0)
+    for enc, dec in ((0, 3), (1, 2)):
+        o, n_in = views[enc][1], views[enc][2]
+        for j, i in zip(rng.integers(0, o, 6), rng.integers(0, n_in, 6)):
+            a, b = offsets[enc] + j * n_in + i, offsets[dec] + i * o + j
+            old_a, old_b = params[a], params[b]
+            params[a], params[b] = old_a + eps, old_b + eps
+            up, _ = ae.loss_and_gradient(X, X)
+            params[a], params[b] = old_a - eps, old_b - eps
+            down, _ = ae.loss_and_gradient(X, X)
+            params[a], params[b] = old_a, old_b
+            assert (up - down) / (2 * eps) == pytest.approx(G[enc][j, i], rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_tied_training_keeps_the_copies_transposed_for_any_thread_count(optimizer, data, many_cores):
+    X = data[0]
+    runs = []
+    for nt in (1, 2, 3):
+        ae = fastnn.Autoencoder([30, 16, 2], output_activation="sigmoid", tied=True, seed=0)
+        ae.compile(loss="mse", optimizer=optimizer, regularizer=fastnn.L2(1e-4))
+        before = ae.reconstruction_error(X).mean()
+        ae.fit(X, epochs=5, batch_size=32, verbose=0, n_threads=nt)
+        for enc, dec in ((0, 3), (1, 2)):
+            np.testing.assert_array_equal(ae._dense[dec].weight, ae._dense[enc].weight.T)
+        assert ae.reconstruction_error(X).mean() < before
+        runs.append(ae.parameters.copy())
+    for other in runs[1:]:
+        np.testing.assert_array_equal(other, runs[0])
+
+
+def test_one_tied_sgd_step_against_numpy(data):
+    X = data[0][:50].astype(np.float64)
+    ae = fastnn.Autoencoder([30, 5], output_activation="sigmoid", tied=True, seed=4, dtype="float64")
+    ae.compile(loss="mse", optimizer=fastnn.SGD(lr=0.5))
+    before = ae.parameters.copy()
+    twin = _untied_twin(ae).compile(loss="mse", optimizer="sgd")
+    _, g = twin.loss_and_gradient(X, X)
+    n_w = 5 * 30
+    shared = g[:n_w].reshape(5, 30) + g[n_w + 5:n_w + 5 + n_w].reshape(30, 5).T
+    ae.train_on_batch(X, X)
+    W = ae._dense[0].weight
+    np.testing.assert_allclose(W, before[:n_w].reshape(5, 30) - 0.5 * shared, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(ae._dense[1].weight, W.T)
+    np.testing.assert_allclose(ae._dense[1].bias, before[-30:] - 0.5 * g[-30:], rtol=1e-12, atol=1e-15)
+
+
+def test_tied_autoencoder_files_and_errors(tmp_path, data):
+    X = data[0]
+    ae = fastnn.Autoencoder([30, 8, 2], tied=True, seed=0)
+    ae.compile(loss="mse", optimizer="adam")
+    ae.fit(X, epochs=2, batch_size=64, verbose=0)
+    assert "tied=True" in repr(ae)
+    ae.save(tmp_path / "tied.fnn")
+    back = fastnn.load(tmp_path / "tied.fnn")
+    assert back.tied and back._ties == ae._ties
+    np.testing.assert_array_equal(back.parameters, ae.parameters)
+    back.fit(X, epochs=1, batch_size=64, verbose=0)  # training resumes, still tied
+    np.testing.assert_array_equal(back._dense[3].weight, back._dense[0].weight.T)
+    # the encoder's weights are the ones to set: fit copies them into the decoder
+    ae._dense[0].weight[...] = 0.01
+    ae.fit(X, epochs=1, batch_size=600, verbose=0)
+    np.testing.assert_array_equal(ae._dense[3].weight, ae._dense[0].weight.T)
+    with pytest.raises(TypeError, match="tied must be True or False"):
+        fastnn.Autoencoder([30, 2], tied="yes")
+
+
+def test_engine_rejects_ties_of_the_wrong_shape():
+    from fastnn import _kernels
+
+    model = fastnn.Sequential([fastnn.Dense(4, 3), fastnn.Dense(3, 5)], seed=0).compile(loss="mse")
+    engine = model._engine(8)
+    with pytest.raises(ValueError, match="cannot share the weights"):
+        engine.tie([-1, 0])
+    with pytest.raises(ValueError, match="one entry per layer"):
+        engine.tie([-1])
+    with pytest.raises(ValueError, match="not an untied layer"):
+        engine.tie([1, 0])
+    assert _kernels is not None

@@ -554,6 +554,8 @@ cdef struct Net:
     Py_ssize_t cap      # rows the buffers hold
     bint single_row     # this call works on one row at a time (matrix-vector products): set per call, so
                         # that the kind of product depends on the call's shape alone, never on a last block
+    int *tie            # tie[l] >= 0: layer l's weights are layer tie[l]'s, transposed (tied autoencoders), or -1;
+                        # NULL when no layer is tied
     int n_tasks         # weight-gradient/update tasks: (layer, output features j0..j1, input features i0..i1)
     int *task_layer
     int *task_j0
@@ -1114,21 +1116,37 @@ cdef void _begin_step(Hyper *h, int64_t step) noexcept nogil:
         h.bc2_sqrt = sqrt(1 - pow(h.beta2, <double> (step + 1)))
 
 
-cdef double _feature_task(Net *net, floating *params, int t, Py_ssize_t B, Hyper *h, bint apply) noexcept nogil:
-    """Weight gradients of one tile (output features j0..j1 x input features i0..i1) of one layer, then their
-    update; the tile holding input feature 0 does the biases of its output features too."""
+cdef void _task_gradient(Net *net, floating *params, int t, Py_ssize_t B) noexcept nogil:
+    """The data term of the weight gradients of one tile (output features j0..j1 x input features i0..i1) of one
+    layer; the tile holding input feature 0 does the biases of its output features too."""
     cdef int l = net.task_layer[t], j0 = net.task_j0[t], j1 = net.task_j1[t]
     cdef int i0 = net.task_i0[t], i1 = net.task_i1[t]
     cdef int w_in = net.width[l], w_out = net.width[l + 1]
-    cdef Py_ssize_t r, j, wj
+    cdef Py_ssize_t r, j
     cdef floating *grads = <floating *> net.grads
-    cdef floating *state = <floating *> net.state
     cdef const floating *D = <floating *> net.D[l + 1]
     cdef floating *gb = grads + net.b_off[l]
+    gemm(Trans, NoTrans, j1 - j0, i1 - i0, <int> B, <floating> 1.0, D + j0, w_out,
+         (<floating *> _layer_input(net, l)) + i0, w_in, <floating> 0.0, grads + net.w_off[l] + j0 * w_in + i0,
+         w_in)
+    if i0 == 0:
+        for j in range(j0, j1):
+            gb[j] = 0
+        for r in range(B):
+            for j in range(j0, j1):
+                gb[j] += D[r * w_out + j]
+
+
+cdef double _task_update(Net *net, floating *params, int t, Hyper *h, bint apply) noexcept nogil:
+    """The update of one tile's weights (and biases) from their gradients; returns its penalty."""
+    cdef int l = net.task_layer[t], j0 = net.task_j0[t], j1 = net.task_j1[t]
+    cdef int i0 = net.task_i0[t], i1 = net.task_i1[t]
+    cdef int w_in = net.width[l]
+    cdef Py_ssize_t j, wj
+    cdef floating *grads = <floating *> net.grads
+    cdef floating *state = <floating *> net.state
     cdef Py_ssize_t wo = net.w_off[l] + <Py_ssize_t> j0 * w_in + i0, bo = net.b_off[l] + j0
     cdef double penalty = 0
-    gemm(Trans, NoTrans, j1 - j0, i1 - i0, <int> B, <floating> 1.0, D + j0, w_out,
-         (<floating *> _layer_input(net, l)) + i0, w_in, <floating> 0.0, grads + wo, w_in)
     if i1 - i0 == w_in:  # whole rows: one contiguous range
         penalty = _update_range(params + wo, grads + wo, state + wo, <Py_ssize_t> (j1 - j0) * w_in, h, True,
                                 apply)
@@ -1137,13 +1155,69 @@ cdef double _feature_task(Net *net, floating *params, int t, Py_ssize_t B, Hyper
             wj = wo + j * w_in
             penalty += _update_range(params + wj, grads + wj, state + wj, i1 - i0, h, True, apply)
     if i0 == 0:
-        for j in range(j0, j1):
-            gb[j] = 0
-        for r in range(B):
-            for j in range(j0, j1):
-                gb[j] += D[r * w_out + j]
         penalty += _update_range(params + bo, grads + bo, state + bo, j1 - j0, h, False, apply)
     return penalty
+
+
+cdef double _feature_task(Net *net, floating *params, int t, Py_ssize_t B, Hyper *h, bint apply) noexcept nogil:
+    """Weight gradients of one tile, then their update while they are in cache; returns the tile's penalty."""
+    _task_gradient(net, params, t, B)
+    return _task_update(net, params, t, h, apply)
+
+
+cdef void _tie_gradients(Net *net, floating *grads) noexcept nogil:
+    """A tied layer's weights are its source's, stored a second time as their transpose: the matrix's gradient is
+    the sum of both copies' gradients, written to both, so that both copies take the same steps (the same
+    arithmetic on the same numbers) and stay exact transposes."""
+    cdef int l, s, i, j, n_in, n_out
+    cdef floating *gs
+    cdef floating *gl
+    cdef floating v
+    for l in range(net.n_layers):
+        s = net.tie[l]
+        if s < 0:
+            continue
+        n_out = net.width[s + 1]  # the source's W is n_out x n_in; the tied copy n_in x n_out
+        n_in = net.width[s]
+        gs = grads + net.w_off[s]
+        gl = grads + net.w_off[l]
+        for j in range(n_out):
+            for i in range(n_in):
+                v = gs[j * n_in + i] + gl[i * n_out + j]
+                gs[j * n_in + i] = v
+                gl[i * n_out + j] = v
+
+
+cdef void _update_tasks(Net *net, floating *params, Py_ssize_t B, Hyper *h, bint apply, int nt,
+                        double *task_penalty) noexcept nogil:
+    """Every weight gradient and its update: tile by tile, each tile updated while its gradient is in cache; with
+    tied layers, every gradient first, then the tied ones summed, then the updates (a tied copy's penalty is
+    its source's, counted once)."""
+    cdef int t
+    if net.tie == NULL:
+        if nt <= 1:
+            for t in range(net.n_tasks):
+                task_penalty[t] = _feature_task(net, params, t, B, h, apply)
+        else:
+            for t in prange(net.n_tasks, num_threads=nt, schedule='dynamic'):
+                task_penalty[t] = _feature_task(net, params, t, B, h, apply)
+        return
+    if nt <= 1:
+        for t in range(net.n_tasks):
+            _task_gradient(net, params, t, B)
+    else:
+        for t in prange(net.n_tasks, num_threads=nt, schedule='dynamic'):
+            _task_gradient(net, params, t, B)
+    _tie_gradients(net, <floating *> net.grads)
+    if nt <= 1:
+        for t in range(net.n_tasks):
+            task_penalty[t] = _task_update(net, params, t, h, apply)
+    else:
+        for t in prange(net.n_tasks, num_threads=nt, schedule='dynamic'):
+            task_penalty[t] = _task_update(net, params, t, h, apply)
+    for t in range(net.n_tasks):
+        if net.tie[net.task_layer[t]] >= 0 and task_penalty[t] == task_penalty[t]:  # keep NaN: divergence
+            task_penalty[t] = 0
 
 
 cdef Py_ssize_t _train_batches(Net *net, const floating *X, const int64_t *perm, Py_ssize_t n_samples,
@@ -1201,12 +1275,7 @@ cdef Py_ssize_t _train_batches(Net *net, const floating *X, const int64_t *perm,
         _backward(net, params, B, nt)
         if apply:
             _begin_step(h, step[0])
-        if nt <= 1:
-            for t in range(net.n_tasks):
-                task_penalty[t] = _feature_task(net, params, t, B, h, apply)
-        else:
-            for t in prange(net.n_tasks, num_threads=nt, schedule='dynamic'):
-                task_penalty[t] = _feature_task(net, params, t, B, h, apply)
+        _update_tasks(net, params, B, h, apply, nt, task_penalty)
         batch_pen = 0
         for t in range(net.n_tasks):
             batch_pen += task_penalty[t]
@@ -1461,6 +1530,7 @@ cdef class Engine:
         free(self.net.task_j1)
         free(self.net.task_i0)
         free(self.net.task_i1)
+        free(self.net.tie)
 
     def train(self, X, perm, labels, targets, weights, Py_ssize_t batch_size, Py_ssize_t first_batch,
               Py_ssize_t last_batch, const double[::1] hyper not None, int64_t[::1] step not None, int n_threads,
@@ -1498,6 +1568,33 @@ cdef class Engine:
         if diverged >= 0:
             return 1, diverged
         return 2, -2 - diverged
+
+    def tie(self, ties):
+        """Tie layers' weights: ``ties[l] = s`` makes layer ``l``'s weight matrix the transpose of layer ``s``'s
+        (their shapes must agree), ``-1`` leaves it free. The parameters must already hold ``W_l = W_s.T``;
+        training keeps it so (the shared matrix's gradient is the sum of both copies' gradients, and both copies
+        take the same step). Biases are never tied."""
+        cdef int L = self.net.n_layers, l, s
+        if len(ties) != L:
+            raise ValueError(f"ties must hold one entry per layer ({L})")
+        values = [int(s) for s in ties]
+        for l, s in enumerate(values):
+            if s == -1:
+                continue
+            if not 0 <= s < L or s == l or values[s] != -1:
+                raise ValueError(f"ties[{l}] = {s} is not an untied layer of this network")
+            if self.net.width[l] != self.net.width[s + 1] or self.net.width[l + 1] != self.net.width[s]:
+                raise ValueError(f"layer {l} ({self.net.width[l]} -> {self.net.width[l + 1]}) cannot share the "
+                                 f"weights of layer {s} ({self.net.width[s]} -> {self.net.width[s + 1]})")
+        free(self.net.tie)
+        self.net.tie = NULL
+        if all(s == -1 for s in values):
+            return
+        self.net.tie = <int *> malloc(L * sizeof(int))
+        if self.net.tie == NULL:
+            raise MemoryError()
+        for l in range(L):
+            self.net.tie[l] = values[l]
 
     def plan(self, Py_ssize_t batch):
         """How one training step over ``batch`` rows splits: a list of ``(phase, [multiply-adds of each

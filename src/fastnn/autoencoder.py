@@ -33,6 +33,11 @@ class Autoencoder(Sequential):
     input_noise : float in [0, 1), default=0.0
         For a denoising autoencoder: while training, each input value is dropped with this probability (an input
         :class:`~fastnn.Dropout`, counter-based, kept values scaled by ``1 / (1 - p)``); the targets stay clean.
+    tied : bool, default=False
+        Tied weights: each decoder layer's weight matrix is the transpose of its mirror encoder layer's (one
+        matrix, half the weights to learn; biases stay separate). The matrix's gradient is the sum of its two
+        uses, computed in the compiled training loop. The decoder's ``weight`` views hold the transposes (kept
+        equal by training); set weights through the encoder's layers: ``fit`` copies them into the decoder.
     seed, dtype
         As :class:`~fastnn.Sequential`.
 
@@ -49,7 +54,7 @@ class Autoencoder(Sequential):
     """
 
     def __init__(self, widths, activation="relu", output_activation=None, code_activation=None, input_noise=0.0,
-                 seed=None, dtype="float32"):
+                 tied=False, seed=None, dtype="float32"):
         try:
             widths = [check_int(w, f"widths[{i}]", minimum=1) for i, w in enumerate(widths)]
         except TypeError as exc:
@@ -59,6 +64,8 @@ class Autoencoder(Sequential):
         if len(widths) < 2:
             raise ValueError("widths must hold the number of features and at least a code width")
         noise = check_float(input_noise, "input_noise", low=0.0, high=1.0, high_inclusive=False)
+        if not isinstance(tied, (bool, np.bool_)):
+            raise TypeError(f"tied must be True or False, got {tied!r}")
         _activation_name(activation)  # checked even when no hidden layer uses it
         encoder = [Dense(a, b, activation if i < len(widths) - 2 else code_activation)
                    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
@@ -71,9 +78,21 @@ class Autoencoder(Sequential):
         self.output_activation = output_activation
         self.code_activation = code_activation
         self.input_noise = noise
+        self.tied = bool(tied)
         self.metadata["autoencoder"] = {"widths": widths, "activation": activation,
                                         "output_activation": output_activation,
                                         "code_activation": code_activation, "input_noise": noise}
+        if self.tied:
+            depth = len(widths) - 1
+            self.metadata["autoencoder"]["tied"] = True
+            self._ties = [-1] * depth + [depth - 1 - i for i in range(depth)]
+            self._sync_tied_weights()
+
+    def _sync_tied_weights(self):
+        """Copy each encoder layer's weights, transposed, into its mirror decoder layer."""
+        for l, s in enumerate(self._ties):
+            if s >= 0:
+                self._dense[l].weight[...] = self._dense[s].weight.T
 
     @property
     def code_size(self):
@@ -88,6 +107,8 @@ class Autoencoder(Sequential):
         denoising setup with noisy inputs and clean targets of your own)."""
         if validation_data is not None and not isinstance(validation_data, (tuple, list)):
             validation_data = (validation_data, validation_data)
+        if self.tied:
+            self._sync_tied_weights()
         return super().fit(X, X if y is None else y, epochs=epochs, batch_size=batch_size,
                            validation_data=validation_data, **kwargs)
 
@@ -114,5 +135,6 @@ class Autoencoder(Sequential):
         return np.mean((R.astype(np.float64) - Xs) ** 2, axis=1)
 
     def __repr__(self):
+        tied = ", tied=True" if self.tied else ""
         return (f"Autoencoder({self.encoder_widths}, activation={self.activation!r}, "
-                f"output_activation={self.output_activation!r}, dtype='{self.dtype.name}')")
+                f"output_activation={self.output_activation!r}{tied}, dtype='{self.dtype.name}')")

@@ -310,6 +310,7 @@ class Sequential:
         self.epochs_trained = 0
         self._fit_state = None
         self._scale_warned = False
+        self._ties = None  # per Dense layer: the layer whose weights it shares, transposed, or -1 (Autoencoder)
         self._train_lock = threading.Lock()
         self._forget_engine()
 
@@ -339,6 +340,7 @@ class Sequential:
         return state
 
     def __setstate__(self, state):
+        state.setdefault("_ties", None)
         self.__dict__.update(state)
         self._train_lock = threading.Lock()
         self._forget_engine()
@@ -515,9 +517,12 @@ class Sequential:
         """Workspaces for ``capacity`` rows; an uncompiled model (predict only) needs no loss."""
         loss = self.loss.code if self.loss is not None else _kernels.LOSS_MSE
         param = getattr(self.loss, "delta", 1.0) if self.loss is not None else 1.0
-        return _kernels.Engine(self._params, self._grads, self._state, self.widths,
-                               [layer.activation_code for layer in self._dense], loss, capacity, param,
-                               self._dropout, self._dropout_seed, _threads.machine_cores())
+        engine = _kernels.Engine(self._params, self._grads, self._state, self.widths,
+                                 [layer.activation_code for layer in self._dense], loss, capacity, param,
+                                 self._dropout, self._dropout_seed, _threads.machine_cores())
+        if self._ties is not None:
+            engine.tie(self._ties)
+        return engine
 
     def _borrow_engine(self, rows):
         """``with self._borrow_engine(rows) as engine``: the model's kept engine, grown to at least ``rows``
