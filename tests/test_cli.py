@@ -617,7 +617,11 @@ def test_cluster_a_file_with_and_without_an_autoencoder(blobs, tmp_path):
     code, text = run(["cluster", "--data", str(blobs), "--clusters", "3", "--autoencoder", "8", "2", "--epochs",
                       "5", "--quiet", "--save", str(tmp_path / "ae.fnn")])
     assert code == 0 and "autoencoder 5 -> 8 -> 2: 5 epochs" in text and "k-means on the codes: accuracy" in text
+    assert "k-means on the codes' spectral embedding (15 neighbours): accuracy" in text and "total" in text
     assert isinstance(fastnn.load(tmp_path / "ae.fnn"), fastnn.Autoencoder)
+    code, text = run(["cluster", "--data", str(blobs), "--clusters", "3", "--autoencoder", "8", "2", "--epochs",
+                      "1", "--quiet", "--manifold", "none"])
+    assert code == 0 and "k-means on the codes: accuracy" in text and "spectral" not in text
 
 
 def test_cluster_builtin_images_with_a_picture(tmp_path, monkeypatch, fake_mnist):
@@ -631,6 +635,12 @@ def test_cluster_builtin_images_with_a_picture(tmp_path, monkeypatch, fake_mnist
                       "2", "--quiet", "--plot", str(picture)])
     assert code == 0 and "scaling: minmax" in text
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the built-in datasets get the default autoencoder (code width: the number of clusters) unless told not to
+    code, text = run(["cluster", "--dataset", "mnist", "--clusters", "4", "--epochs", "1", "--quiet"])
+    assert code == 0 and "autoencoder 784 -> 500 -> 500 -> 2000 -> 4: 1 epochs" in text
+    assert "spectral embedding" in text
+    code, text = run(["cluster", "--dataset", "mnist", "--clusters", "4", "--no-autoencoder", "--quiet"])
+    assert code == 0 and "k-means on the inputs" in text and "autoencoder" not in text
 
 
 def test_cluster_refuses_bad_requests(blobs, tmp_path):

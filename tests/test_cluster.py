@@ -128,3 +128,53 @@ def test_same_iterations_as_scikit_learn_on_data_without_ties(seed):
     np.testing.assert_array_equal(ours.labels_, theirs.labels_)
     np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=1e-10, atol=1e-12)
     assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-10)
+
+
+def _rings(rng, n=300):
+    t = rng.uniform(0, 2 * np.pi, 2 * n)
+    r = np.repeat([1.0, 3.0], n)
+    X = np.c_[r * np.cos(t), r * np.sin(t)] + rng.normal(scale=0.05, size=(2 * n, 2))
+    return X, np.repeat([0, 1], n)
+
+
+def test_spectral_embedding_separates_what_kmeans_cannot(rng):
+    X, y = _rings(rng)
+    plain = fastnn.KMeans(2, random_state=0).fit_predict(X)
+    assert fastnn.metrics.clustering_accuracy(y, plain) < 0.8
+    E = fastnn.cluster.spectral_embedding(X, n_components=2, n_neighbors=10)
+    assert E.shape == (600, 2) and E.dtype == np.float64
+    np.testing.assert_allclose(np.linalg.norm(E, axis=1), 1.0, rtol=1e-12)
+    labels = fastnn.KMeans(2, random_state=0).fit_predict(E)
+    assert fastnn.metrics.clustering_accuracy(y, labels) == 1.0
+
+
+def test_spectral_embedding_is_the_normalized_adjacencys_leading_eigenvectors(rng):
+    X = rng.normal(size=(120, 3))
+    E = fastnn.cluster.spectral_embedding(X, n_components=3, n_neighbors=6, n_threads=2)
+    # dense twin: the symmetric 6-NN graph, D^-1/2 A D^-1/2, its 3 leading eigenvectors, rows to unit length
+    d = ((X[:, None] - X[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    A = np.zeros((120, 120))
+    np.put_along_axis(A, np.argsort(d, axis=1)[:, :6], 1.0, axis=1)
+    A = np.maximum(A, A.T)
+    s = 1 / np.sqrt(A.sum(1))
+    vals, vecs = np.linalg.eigh(s[:, None] * A * s[None])
+    V = vecs[:, ::-1][:, :3]
+    V = V / np.linalg.norm(V, axis=1, keepdims=True)
+    # eigenvectors are defined up to sign: compare each column up to its sign
+    for j in range(3):
+        sign = np.sign(V[:, j] @ E[:, j])
+        np.testing.assert_allclose(E[:, j], sign * V[:, j], atol=1e-5)
+    np.testing.assert_array_equal(E, fastnn.cluster.spectral_embedding(X, n_components=3, n_neighbors=6))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_neighbors=50), "n_neighbors=50 must be less than the number of samples"),
+    (dict(n_components=50), "n_components=50 must be less than the number of samples"),
+    (dict(n_neighbors=0), "n_neighbors must be >= 1"),
+])
+def test_spectral_embedding_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fastnn.cluster.spectral_embedding(np.random.default_rng(0).normal(size=(50, 2)), **kwargs)
+    with pytest.raises(ValueError, match="NaN"):
+        fastnn.cluster.spectral_embedding(np.array([[0.0, np.nan]] * 5), n_components=1, n_neighbors=2)
