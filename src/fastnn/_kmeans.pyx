@@ -149,7 +149,7 @@ cdef Py_ssize_t CHUNK = 256
 # The center sums run over at most this many parts of the rows (each at least SUM_ROWS rows), added in order:
 # the parts are fixed by the number of rows alone.
 cdef Py_ssize_t SUM_PARTS = 64
-cdef Py_ssize_t SUM_ROWS = 4096
+cdef Py_ssize_t SUM_ROWS = 2048
 
 
 cdef void _assign_chunk(const floating *X, const floating *C, const floating *c_norm, Py_ssize_t r0,
@@ -239,7 +239,7 @@ def lloyd_step(const floating[:, ::1] X not None, sample_weight, const floating[
                 _part(&X[0, 0], wp, &centers[0, 0], &c_norm[0], p * n // parts, (p + 1) * n // parts, k, d,
                       &dots[0, 0], &labels[0], &dist[0], exact, &partial[p, 0])
         else:
-            for p in prange(parts, num_threads=nt, schedule='static', chunksize=1):
+            for p in prange(parts, num_threads=nt, schedule='dynamic'):
                 _part(&X[0, 0], wp, &centers[0, 0], &c_norm[0], p * n // parts, (p + 1) * n // parts, k, d,
                       &dots[_thread_id(), 0], &labels[0], &dist[0], exact, &partial[p, 0])
         for p in range(parts):  # the parts' sums, added in order
