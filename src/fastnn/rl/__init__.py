@@ -1,0 +1,9 @@
+"""Reinforcement learning on Gymnasium environments: tabular Q-learning and Deep Q-Networks.
+
+Gymnasium is an optional extra (``pip install "fastnn[rl]"``); it is imported when an agent first meets an
+environment.
+"""
+from ._common import LinearDecay
+from .qlearning import QLearning
+
+__all__ = ["LinearDecay", "QLearning"]
