@@ -4,6 +4,8 @@ Gymnasium is an optional extra (``pip install "fastnn[rl]"``); it is imported wh
 environment.
 """
 from ._common import LinearDecay
+from .dqn import DQN
 from .qlearning import QLearning
+from .replay import ReplayBuffer
 
-__all__ = ["LinearDecay", "QLearning"]
+__all__ = ["DQN", "LinearDecay", "QLearning", "ReplayBuffer"]
