@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import _kernels
 from .._reference import mix64
-from .._threads import resolve_n_threads
+from .._threads import blas_single_thread, resolve_n_threads
 from .._validation import check_dtype, check_float, check_int
 from ..layers import Dense
 from ..losses import Huber, MeanSquaredError
@@ -161,6 +161,7 @@ class DQN:
         self._episode = (0.0, 0)     # return and length of the running episode
         self._seeded = False
         self._loss_sum = 0.0
+        self._in_learn = False
         self._allocate()
 
     def _allocate(self):
@@ -213,6 +214,14 @@ class DQN:
         size = len(self.replay_buffer)
         if size == 0:
             raise ValueError("the replay buffer is empty: collect transitions (learn) before training")
+        rb, net = self.replay_buffer, self.q_net
+        if not self._in_learn:
+            self._nt = resolve_n_threads(self.n_threads)
+            with blas_single_thread():
+                return self._train(gradient_steps, size)
+        return self._train(gradient_steps, size)
+
+    def _train(self, gradient_steps, size):
         rb, net = self.replay_buffer, self.q_net
         status, done, loss_sum = _kernels.dqn_update(
             self._engine, self.target_parameters, rb.observations, rb.next_observations, rb.actions, rb.rewards,
@@ -267,7 +276,8 @@ class DQN:
         schedule, total = self.exploration_schedule, max(self._total_timesteps, 1)
         train_freq, target_interval, starts = self.train_freq, self.target_update_interval, self.learning_starts
         end = self.num_timesteps + total_timesteps
-        with Interrupt() as stop:
+        with Interrupt() as stop, blas_single_thread():
+            self._in_learn = True
             try:
                 while self.num_timesteps < end and not stop.hit:
                     t = self.num_timesteps
@@ -303,6 +313,7 @@ class DQN:
                         self._loss_sum = self.train(self.gradient_steps)
                     bar.step(t)
             finally:
+                self._in_learn = False
                 bar.close()
         if stop.hit:
             raise KeyboardInterrupt
@@ -347,7 +358,7 @@ class DQN:
     # -- files --------------------------------------------------------------------------------------------------
 
     def save(self, path, include_buffer=False):
-        """Save the agent (see :mod:`fastnn.rl.io`): networks, optimizer state, exploration schedule, counters,
+        """Save the agent (see :mod:`fastnn.rl._io`): networks, optimizer state, exploration schedule, counters,
         and with ``include_buffer`` the replay buffer, so that :meth:`load` can resume training."""
         from ._io import save_dqn
 

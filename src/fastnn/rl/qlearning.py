@@ -156,3 +156,17 @@ class QLearning:
                 done = terminated or truncated
             returns.append(total)
         return summary(returns)
+
+    def save(self, path):
+        """Save the agent (table, settings, counters, random state) in fastnn's safe format
+        (:mod:`fastnn.rl._io`)."""
+        from ._io import save_qlearning
+
+        save_qlearning(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """An agent saved by :meth:`save`."""
+        from ._io import load_qlearning
+
+        return load_qlearning(cls, path)
