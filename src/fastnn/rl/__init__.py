@@ -5,7 +5,8 @@ environment.
 """
 from ._common import LinearDecay
 from .dqn import DQN
+from .plotting import plot_returns
 from .qlearning import QLearning
 from .replay import ReplayBuffer
 
-__all__ = ["DQN", "LinearDecay", "QLearning", "ReplayBuffer"]
+__all__ = ["DQN", "LinearDecay", "QLearning", "ReplayBuffer", "plot_returns"]

@@ -93,7 +93,7 @@ def save_dqn(agent, path, include_buffer=False):
     if not isinstance(include_buffer, (bool, np.bool_)):
         raise TypeError(f"include_buffer must be a bool, got {type(include_buffer).__name__}")
     rb = agent.replay_buffer
-    settings = dict(hidden=list(agent.hidden), lr=agent.lr, buffer_size=agent.buffer_size,
+    settings = dict(hidden=list(agent.hidden), lr=agent.q_net.optimizer.get_config()["lr"], buffer_size=agent.buffer_size,
                     learning_starts=agent.learning_starts, batch_size=agent.batch_size, gamma=agent.gamma,
                     train_freq=agent.train_freq, gradient_steps=agent.gradient_steps,
                     target_update_interval=agent.target_update_interval, tau=agent.tau,
@@ -124,6 +124,11 @@ def load_dqn(cls, path, env):
         settings = _get(header, "settings", dict, path)
         counters = _get(header, "counters", dict, path)
         try:
+            if isinstance(settings.get("lr"), dict):
+                from ..schedules import get_schedule
+
+                settings = dict(settings, lr=get_schedule(settings["lr"].get("schedule"),
+                                                          settings["lr"].get("config") or {}))
             agent = cls(env, **settings)
         except TypeError as exc:
             if "environment" in str(exc) or "space" in str(exc):

@@ -11,7 +11,7 @@ from .._validation import check_dtype, check_float, check_int
 from ..layers import Dense
 from ..losses import Huber, MeanSquaredError
 from ..model import Sequential
-from ..optim import Adam
+from ..optim import Adam, _check_lr
 from ._common import (Interrupt, LinearDecay, check_env, check_gamma, check_seed, finite_reward, gymnasium,
                       summary)
 from .replay import ReplayBuffer
@@ -45,8 +45,9 @@ class DQN:
         An environment with a one-dimensional ``Box`` observation space and a ``Discrete`` action space.
     hidden : tuple of int, default=(256, 256)
         Widths of the hidden layers (ReLU) of the Q-network; the output layer is linear, one unit an action.
-    lr : float, default=2.3e-3
-        Adam's learning rate (betas 0.9, 0.999, eps 1e-8: PyTorch's defaults, as Stable-Baselines3).
+    lr : float or Schedule, default=2.3e-3
+        Adam's learning rate (betas 0.9, 0.999, eps 1e-8: PyTorch's defaults, as Stable-Baselines3), or a
+        :mod:`fastnn.schedules` schedule of it over the updates.
     buffer_size : int, default=100_000
     learning_starts : int, default=1_000
         Steps of uniformly random actions before the first update.
@@ -112,7 +113,7 @@ class DQN:
         except TypeError:
             raise TypeError(f"hidden must be a sequence of layer widths, got {type(hidden).__name__}") from None
         self.hidden = tuple(check_int(h, "hidden", minimum=1) for h in hidden)
-        self.lr = check_float(lr, "lr", low=0.0, low_inclusive=False)
+        self.lr = _check_lr(lr)
         self.buffer_size = check_int(buffer_size, "buffer_size", minimum=1)
         self.learning_starts = check_int(learning_starts, "learning_starts", minimum=0)
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
@@ -232,7 +233,7 @@ class DQN:
         if status == 1 or status == 2:
             raise FloatingPointError(f"the DQN update {int(net._step[0])} diverged: "
                                      + ("its loss is not finite" if status == 1 else "it made a weight NaN or "
-                                        "infinite") + f" (lr={self.lr}); try a smaller lr or max_grad_norm")
+                                        "infinite") + f" (lr={self.lr!r}); try a smaller lr or max_grad_norm")
         return loss_sum / done if done else math.nan
 
     def update_target(self):
