@@ -20,7 +20,8 @@ class QLearning:
     where the bootstrap term is left out when the episode *terminated* in ``s'`` (a time-limit *truncation*
     keeps it, as Gymnasium defines the two). The behaviour policy takes a uniformly random action with
     probability ``epsilon`` (a :class:`LinearDecay` over the episodes of :meth:`learn`, or a constant), else the
-    greedy one (ties broken by the lowest action index).
+    greedy one (ties broken at random while learning; :meth:`predict` and :meth:`evaluate` take the lowest
+    index).
 
     Parameters
     ----------
@@ -115,6 +116,9 @@ class QLearning:
                     else:
                         row = q[s]
                         a = int(row.argmax())
+                        if row[a + 1:].max(initial=-math.inf) == row[a]:  # a tie: one of the best at random
+                            best = np.flatnonzero(row == row[a])
+                            a = int(best[rng.integers(best.shape[0])])
                     obs, reward, terminated, truncated, _ = env.step(a + a0)
                     step += 1
                     reward = finite_reward(reward, step)
