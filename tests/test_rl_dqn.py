@@ -175,6 +175,7 @@ def test_qlearning_save_and_load(tmp_path):
     loaded = rl.QLearning.load(tmp_path / "q.fnn")
     np.testing.assert_array_equal(loaded.q_table, agent.q_table)
     for a in (agent, loaded):
+        a._seeded = False  # both continue on an environment reset with the same seed
         a.learn(gym.make("FrozenLake-v1"), episodes=50)
     np.testing.assert_array_equal(loaded.q_table, agent.q_table)
     with pytest.raises(ModelFileError, match="QLearning"):

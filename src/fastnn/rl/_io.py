@@ -23,7 +23,7 @@ import zipfile
 
 import numpy as np
 
-from ..io import MAX_HEADER_BYTES, ModelFileError, _fail, _get, _npy_bytes, _read_array, write_atomically
+from ..io import MAX_HEADER_BYTES, ModelFileError, _fail, _get, _npy_bytes, _read_array, write_members
 
 FORMAT = "fastnn-rl"
 FORMAT_VERSION = 1
@@ -38,13 +38,7 @@ def _write(path, header, arrays):
     header = dict(format=FORMAT, format_version=FORMAT_VERSION, library_version=__version__, **header)
     members = [("header.json", json.dumps(header, indent=1, allow_nan=False).encode("utf-8"))]
     members += [(f"{name}.npy", _npy_bytes(arr)) for name, arr in arrays.items()]
-
-    def write(f):
-        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as z:
-            for name, data in members:
-                z.writestr(name, data)
-
-    write_atomically(path, write)
+    write_members(path, members)
 
 
 def _open(path, algo):
