@@ -143,3 +143,55 @@ def test_termination_does_not_bootstrap_but_truncation_does():
                             buf.rewards, buf.dones, 1, 1, 1, 0.5, _kernels.LOSS_MSE, False, 0.0, 0,
                             model._hyper(), model._step, np.zeros(1, np.int64), np.zeros((1, 2)), y, 1)
         assert y[0] == expected
+
+
+@pytest.mark.parametrize("double_q", [False, True])
+def test_update_equals_stable_baselines3s_step_in_pytorch(double_q):
+    """Twenty updates equal Stable-Baselines3's DQN.train written in PyTorch (float64, clipping on), given the
+    same sampled rows."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(0)
+    model = Sequential([Dense(4, 32, activation="relu"), Dense(32, 32, activation="relu"), Dense(32, 2)], seed=0,
+                       dtype="float64")
+    model.compile(loss=Huber(), optimizer=Adam(lr=2.3e-3))
+    target = model.parameters + rng.normal(scale=0.05, size=model.n_params)
+    buf = ReplayBuffer(300, 4, "float64")
+    for _ in range(300):
+        buf.add(rng.normal(size=4), rng.normal(size=4), int(rng.integers(2)), 1.0, rng.random() < 0.1)
+
+    def torch_net(flat):
+        net = torch.nn.Sequential(torch.nn.Linear(4, 32), torch.nn.ReLU(), torch.nn.Linear(32, 32), torch.nn.ReLU(),
+                                  torch.nn.Linear(32, 2)).double()
+        off = 0
+        for p in net.parameters():
+            p.data = torch.tensor(flat[off:off + p.numel()].reshape(p.shape))
+            off += p.numel()
+        return net
+
+    q, q_target = torch_net(model.parameters.copy()), torch_net(target)
+    opt = torch.optim.Adam(q.parameters(), lr=2.3e-3)
+    T = torch.tensor
+    for t in range(20):
+        idx = _kernels.replay_indices(5, t, 64, 300)
+        with torch.no_grad():
+            next_q = q_target(T(buf.next_observations[idx]))
+            if double_q:
+                choice = q(T(buf.next_observations[idx])).argmax(dim=1, keepdim=True)
+                next_q = torch.gather(next_q, 1, choice)
+            else:
+                next_q = next_q.max(dim=1)[0].reshape(-1, 1)
+            y = T(buf.rewards[idx]).reshape(-1, 1) + (1 - T(buf.dones[idx]).reshape(-1, 1)) * 0.99 * next_q
+        current = torch.gather(q(T(buf.observations[idx])), 1, T(buf.actions[idx]).reshape(-1, 1))
+        loss = F.smooth_l1_loss(current, y)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(q.parameters(), 0.5)
+        opt.step()
+    status, done, _ = _kernels.dqn_update(
+        model._engine(64), target, buf.observations, buf.next_observations, buf.actions, buf.rewards, buf.dones, 300,
+        64, 20, 0.99, _kernels.LOSS_HUBER, double_q, 0.5, 5, model._hyper(), model._step, np.zeros(64, np.int64),
+        np.zeros((64, 2)), np.zeros(64), 1)
+    assert (status, done) == (0, 20)
+    flat = np.concatenate([p.detach().numpy().ravel() for p in q.parameters()])
+    np.testing.assert_allclose(model.parameters, flat, rtol=1e-10, atol=1e-12)

@@ -33,8 +33,8 @@ def check_env(env, observation, what):
     if not isinstance(act_space, spaces.Discrete):
         raise TypeError(f"{what} needs a Discrete action space, got {act_space!r}")
     if observation == "Box":
-        if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) != 1:
-            raise TypeError(f"{what} needs a one-dimensional Box observation space, got {obs_space!r}")
+        if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) < 1:
+            raise TypeError(f"{what} needs a Box observation space, got {obs_space!r}")
     elif not isinstance(obs_space, spaces.Discrete):
         raise TypeError(f"{what} needs a Discrete observation space, got {obs_space!r}")
     return env

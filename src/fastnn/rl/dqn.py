@@ -42,7 +42,8 @@ class DQN:
     Parameters
     ----------
     env : gymnasium.Env
-        An environment with a one-dimensional ``Box`` observation space and a ``Discrete`` action space.
+        An environment with a ``Box`` observation space (observations of more than one dimension are flattened)
+        and a ``Discrete`` action space.
     hidden : tuple of int, default=(256, 256)
         Widths of the hidden layers (ReLU) of the Q-network; the output layer is linear, one unit an action.
     lr : float or Schedule, default=2.3e-3
@@ -141,7 +142,8 @@ class DQN:
         self.dtype = check_dtype(dtype)
         self.exploration_schedule = LinearDecay(self.exploration_initial_eps, self.exploration_final_eps,
                                                 self.exploration_fraction)
-        n_in, n_actions = int(env.observation_space.shape[0]), int(env.action_space.n)
+        n_in, n_actions = int(np.prod(env.observation_space.shape)), int(env.action_space.n)
+        self._flatten = len(env.observation_space.shape) > 1  # observations are flattened into rows
         self.n_actions = n_actions
         widths = (n_in,) + self.hidden + (n_actions,)
         layers = [Dense(widths[i], widths[i + 1], activation="relu" if i < len(widths) - 2 else "identity")
@@ -186,7 +188,7 @@ class DQN:
         or not of the observation space's shape."""
         row = self._obs
         try:
-            row[:] = obs
+            row[:] = obs if not self._flatten else np.reshape(obs, -1)
         except (ValueError, TypeError):
             raise ValueError(f"the environment returned an observation of shape {np.shape(obs)} at step {step}, "
                              f"expected ({row.shape[0]},)") from None
@@ -198,7 +200,7 @@ class DQN:
     def predict(self, obs, deterministic=True):
         """The action for one observation: the greedy one (``deterministic``), else epsilon-greedy with the
         current exploration rate (drawn from the agent's own stream)."""
-        row = np.array(obs, dtype=self.dtype, copy=True).reshape(-1)
+        row = np.array(obs, dtype=self.dtype, copy=True).reshape(-1)  # a copy in the agent's dtype
         if row.shape[0] != self.q_net.n_features:
             raise ValueError(f"obs must hold {self.q_net.n_features} values, got {row.shape[0]}")
         if not _kernels.all_finite(row.reshape(1, -1)):
