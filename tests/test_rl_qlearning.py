@@ -104,3 +104,17 @@ def test_nan_reward_names_the_step_and_leaves_the_table():
         agent.learn(env, episodes=100)
     assert np.all(np.isfinite(agent.q_table))
     assert agent.q_table.shape == before.shape
+
+
+def test_fastnn_imports_without_gymnasium():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['gymnasium'] = None\n"
+            "import fastnn, fastnn.rl\n"
+            "try:\n"
+            "    fastnn.rl.QLearning(2, 2).learn(object())\n"
+            "except ImportError as exc:\n"
+            "    print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert 'pip install "fastnn[rl]"' in out
