@@ -7,7 +7,8 @@
    update every 500 steps, exploration from 1.0 to 0.05 over the first 20% of the steps, gradient norm clipped
    at 10, gamma 0.99) for ``--timesteps`` steps per seed, on one thread each, taking turns seed by seed. The
    table shows the wall clock of ``learn``, steps per second, and the mean return of the deterministic policy
-   over 100 evaluation episodes of a fresh environment (475 solves CartPole-v1).
+   over 100 evaluation episodes of a fresh environment (475 solves CartPole-v1). Then fastnn alone with its
+   default settings (the recipe that solves CartPole-v1), for the same seeds.
 2. The update alone: one DQN step on a filled replay buffer (sample 64 transitions, target network's max over
    the next states, Huber loss on the taken actions, backward, clipping, Adam) as fastnn's compiled call and as
    the same step in PyTorch (Stable-Baselines3's ``DQN.train`` written out, the buffer held as tensors), and a
@@ -25,11 +26,12 @@ SETTINGS = dict(lr=1e-3, buffer_size=50_000, learning_starts=1_000, batch_size=6
                 exploration_final_eps=0.05, max_grad_norm=10.0)
 
 
-def fastnn_run(seed, timesteps):
+def fastnn_run(seed, timesteps, defaults=False):
     import gymnasium as gym
     from fastnn import rl
 
-    agent = rl.DQN(gym.make("CartPole-v1"), hidden=(64, 64), loss="huber", seed=seed, n_threads=1, **SETTINGS)
+    settings = {} if defaults else dict(SETTINGS, hidden=(64, 64), loss="huber")
+    agent = rl.DQN(gym.make("CartPole-v1"), seed=seed, n_threads=1, **settings)
     t0 = time.perf_counter()
     agent.learn(total_timesteps=timesteps)
     seconds = time.perf_counter() - t0
@@ -71,6 +73,27 @@ def learning_table(seeds, timesteps):
     fast = np.mean([r[3] for r in rows if r[0] == "fastnn"])
     slow = np.mean([r[3] for r in rows if r[0] != "fastnn"])
     print(f"\nfastnn runs {fast / slow:.1f}x Stable-Baselines3's steps per second")
+
+
+def defaults_table(seeds, timesteps):
+    """fastnn.rl.DQN with its own defaults (the recipe that solves CartPole-v1), for the same seeds."""
+    import inspect
+
+    from fastnn import rl
+
+    params = inspect.signature(rl.DQN).parameters
+    shown = ", ".join(f"{k}={params[k].default!r}" for k in ("hidden", "lr", "gamma", "batch_size", "train_freq",
+                                                               "gradient_steps", "target_update_interval",
+                                                               "double_q"))
+    print(f"fastnn.rl.DQN with its defaults ({shown}):")
+    print("| seed | learn (s) | steps/s | evaluation return (100 episodes) |")
+    print("|---|---|---|---|")
+    results = []
+    for seed in seeds:
+        seconds, ret = fastnn_run(seed, timesteps, defaults=True)
+        results.append(ret)
+        print(f"| {seed} | {seconds:.2f} | {timesteps / seconds:,.0f} | {ret:.1f} |", flush=True)
+    print(f"solved (>= 475) in {sum(r >= 475 for r in results)} of {len(results)} seeds")
 
 
 def filled_agent():
@@ -174,6 +197,8 @@ def main(argv=None):
     with threadpool_limits(1):
         if not args.skip_learning:
             learning_table(args.seeds, args.timesteps)
+            print()
+            defaults_table(args.seeds, args.timesteps)
             print()
         micro(args.repeats)
 

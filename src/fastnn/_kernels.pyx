@@ -1779,13 +1779,6 @@ def replay_indices(uint64_t key, int64_t step, Py_ssize_t batch_size, Py_ssize_t
     return out
 
 
-def uniform_draw(uint64_t key, int64_t step, Py_ssize_t i):
-    """``(u, word)``: the ``i``-th counter-based draw of ``step`` as a float in [0, 1) (53 bits) and as the 64-bit
-    word it came from (exploration: ``u < epsilon`` takes the random action ``word2 mod n_actions``)."""
-    cdef uint64_t w = _draw(key, step, i)
-    return (w >> 11) * (1.0 / 9007199254740992.0), w
-
-
 cdef void _polyak(floating *target, const floating *online, Py_ssize_t n, double tau) noexcept nogil:
     """``target = tau * online + (1 - tau) * target`` (Stable-Baselines3's polyak_update); tau = 1 copies."""
     cdef Py_ssize_t i
@@ -1840,6 +1833,7 @@ cdef void _dqn_targets(Net *net, const floating *target_params, const Replay *rb
     cdef floating *A0 = <floating *> net.A[0]
     cdef const floating *out = <floating *> net.A[L]
     cdef void *online = net.params
+    cdef const floating *choose = qn   # the values the next action is chosen by
     cdef Py_ssize_t r, k, best
     cdef floating v
     _gather_rows(A0, <const floating *> rb.next_obs, rows, 0, B, n_in)
@@ -1849,10 +1843,11 @@ cdef void _dqn_targets(Net *net, const floating *target_params, const Replay *rb
     memcpy(qn, out, B * K * sizeof(floating))
     if s.double_q:
         _forward(net, A0, B, nt, True)
+        choose = out
     for r in range(B):
         best = 0
         for k in range(1, K):  # the first maximum, as torch.max / argmax
-            if (out if s.double_q else qn)[r * K + k] > (out if s.double_q else qn)[r * K + best]:
+            if choose[r * K + k] > choose[r * K + best]:
                 best = k
         v = qn[r * K + best]
         y[r] = (<const floating *> rb.rewards)[rows[r]] + <floating> s.gamma * (
@@ -1884,9 +1879,8 @@ cdef int _dqn_apply(Net *net, floating *params, Hyper *h, const DQNSettings *s, 
             for i in range(n):
                 grads[i] = grads[i] * c
         for l in range(net.n_layers):
-            task_penalty[0] = _update_range(params + net.w_off[l], grads + net.w_off[l], state + net.w_off[l],
-                                            net.b_off[l] - net.w_off[l], h, True, True)
-            total += task_penalty[0]
+            total += _update_range(params + net.w_off[l], grads + net.w_off[l], state + net.w_off[l],
+                                   net.b_off[l] - net.w_off[l], h, True, True)
             total += _update_range(params + net.b_off[l], grads + net.b_off[l], state + net.b_off[l],
                                    net.width[l + 1], h, False, True)
     else:
@@ -2027,8 +2021,8 @@ cdef Py_ssize_t _greedy(Net *net, const floating *x) noexcept nogil:
 
 def dqn_act(Engine engine, x, double epsilon, uint64_t key, int64_t step):
     """Epsilon-greedy action for the one observation ``x`` (1-d, the engine's dtype, C-contiguous): with
-    probability ``epsilon`` (``uniform_draw(key, step, 0) < epsilon``) the random action
-    ``uniform_draw(key, step, 1)[1] mod n_actions``, else the arg-max of the network's output. Returns -1 when
+    probability ``epsilon`` (when the top 53 bits of ``draw(key, step, 0)`` as a fraction of 2**53 fall below it)
+    the random action ``draw(key, step, 1) mod n_actions``, else the arg-max of the network's output. Returns -1 when
     ``x`` or the network's output is not finite."""
     cdef Net *net = &engine.net
     cdef int K = net.width[net.n_layers]

@@ -36,15 +36,17 @@ class DQN:
     ``torch.nn.utils.clip_grad_norm_``) and an Adam step. Every ``target_update_interval`` environment steps the
     target network moves to ``tau * online + (1 - tau) * target`` (``tau=1``: a copy).
 
-    Parameters follow Stable-Baselines3's ``DQN``. The defaults solve CartPole-v1 (mean return of at least 475
-    over 100 evaluation episodes) within 50,000 steps.
+    Parameters follow Stable-Baselines3's ``DQN``. The defaults are the RL Baselines3 Zoo's CartPole-v1 recipe
+    with a smaller network, a larger batch and double Q-learning: they solve CartPole-v1 (a mean return of at
+    least 475 over 100 evaluation episodes) within 50,000 steps for seed 0, in about half of the seeds tried (the
+    return of the final policy varies much from seed to seed, as Stable-Baselines3's does).
 
     Parameters
     ----------
     env : gymnasium.Env
         An environment with a ``Box`` observation space (observations of more than one dimension are flattened)
         and a ``Discrete`` action space.
-    hidden : tuple of int, default=(256, 256)
+    hidden : tuple of int, default=(64, 64)
         Widths of the hidden layers (ReLU) of the Q-network; the output layer is linear, one unit an action.
     lr : float or Schedule, default=2.3e-3
         Adam's learning rate (betas 0.9, 0.999, eps 1e-8: PyTorch's defaults, as Stable-Baselines3), or a
@@ -52,7 +54,7 @@ class DQN:
     buffer_size : int, default=100_000
     learning_starts : int, default=1_000
         Steps of uniformly random actions before the first update.
-    batch_size : int, default=64
+    batch_size : int, default=256
     gamma : float in [0, 1], default=0.99
     train_freq : int, default=256
         Environment steps between rounds of updates.
@@ -68,7 +70,7 @@ class DQN:
     loss : {'huber', 'mse'}, default='huber'
     max_grad_norm : float or None, default=10.0
         Clip the gradient's global 2-norm to this; None for no clipping.
-    double_q : bool, default=False
+    double_q : bool, default=True
     seed : int or None, default=None
         Seeds the network's initial weights, the replay sampling and exploration (counter-based streams) and
         the environment's first reset: the same seed gives the same returns, bit for bit, for any
@@ -103,10 +105,10 @@ class DQN:
     True
     """
 
-    def __init__(self, env, hidden=(256, 256), lr=2.3e-3, buffer_size=100_000, learning_starts=1_000, batch_size=64,
+    def __init__(self, env, hidden=(64, 64), lr=2.3e-3, buffer_size=100_000, learning_starts=1_000, batch_size=256,
                  gamma=0.99, train_freq=256, gradient_steps=128, target_update_interval=10, tau=1.0,
                  exploration_fraction=0.16, exploration_initial_eps=1.0, exploration_final_eps=0.04, loss="huber",
-                 max_grad_norm=10.0, double_q=False, seed=None, n_threads=1, dtype="float32"):
+                 max_grad_norm=10.0, double_q=True, seed=None, n_threads=1, dtype="float32"):
         check_env(env, "Box", "DQN")
         self.env = env
         try:
