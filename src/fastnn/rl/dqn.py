@@ -307,7 +307,6 @@ class DQN:
                         self.episode_returns.append(ret + reward)
                         self.episode_lengths.append(length + 1)
                         self._last_obs = None
-                        bar.episode()
                         if callback is not None and callback(self) is False:
                             break
                     else:
@@ -392,9 +391,6 @@ class _Progress:
                 self.bar = tqdm(total=total, unit="step", dynamic_ncols=True, mininterval=0.25)
             else:
                 self.bar = _PlainBar(total)
-
-    def episode(self):
-        pass
 
     def step(self, t):
         if self.bar is not None and (t - self.first - self.done >= 1000 or t - self.first == self.bar.total):
