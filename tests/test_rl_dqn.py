@@ -180,3 +180,11 @@ def test_qlearning_save_and_load(tmp_path):
     np.testing.assert_array_equal(loaded.q_table, agent.q_table)
     with pytest.raises(ModelFileError, match="QLearning"):
         rl.DQN.load(tmp_path / "q.fnn", env=gym.make("CartPole-v1"))
+
+
+def test_callback_after_each_episode_can_stop():
+    seen = []
+    agent = rl.DQN(gym.make("CartPole-v1"), seed=0, **SMALL)
+    agent.learn(5000, callback=lambda a: seen.append(len(a.episode_returns)) or len(seen) < 3)
+    assert seen == [1, 2, 3] and len(agent.episode_returns) == 3
+    assert agent.num_timesteps == sum(agent.episode_lengths)

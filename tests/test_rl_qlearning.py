@@ -118,3 +118,35 @@ def test_fastnn_imports_without_gymnasium():
             "    print(exc)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert 'pip install "fastnn[rl]"' in out
+
+
+class _SigintAt(gym.Wrapper):
+    def __init__(self, env, at):
+        super().__init__(env)
+        self.at, self.n = at, 0
+
+    def step(self, action):
+        self.n += 1
+        if self.n == self.at:
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGINT)
+        return self.env.step(action)
+
+
+def test_ctrl_c_stops_learning_with_the_table_usable():
+    import signal
+
+    agent = rl.QLearning(16, 4, seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        agent.learn(_SigintAt(gym.make("FrozenLake-v1"), 300), episodes=10_000)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert 0 < agent.episodes_done < 10_000 and np.all(np.isfinite(agent.q_table))
+    agent.learn(gym.make("FrozenLake-v1"), episodes=10)
+
+
+def test_callback_stops_learning():
+    agent = rl.QLearning(16, 4, seed=0)
+    agent.learn(gym.make("FrozenLake-v1"), episodes=100, callback=lambda a, episode, ret: episode < 9)
+    assert agent.episodes_done == 10 and len(agent.episode_returns) == 10
