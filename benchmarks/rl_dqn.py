@@ -62,8 +62,8 @@ def learning_table(seeds, timesteps):
             print(f"  {name:18s} seed {seed}: {seconds:7.2f} s  {timesteps / seconds:9,.0f} steps/s  "
                   f"evaluation return {ret:6.1f}", flush=True)
     print()
-    print(f"| library | seed | learn (s) | steps/s | evaluation return (100 episodes) |")
-    print(f"|---|---|---|---|---|")
+    print("| library | seed | learn (s) | steps/s | evaluation return (100 episodes) |")
+    print("|---|---|---|---|---|")
     for name, seed, seconds, sps, ret in rows:
         print(f"| {name} | {seed} | {seconds:.2f} | {sps:,.0f} | {ret:.1f} |")
     for name in ("fastnn", "Stable-Baselines3"):

@@ -219,7 +219,6 @@ class DQN:
         size = len(self.replay_buffer)
         if size == 0:
             raise ValueError("the replay buffer is empty: collect transitions (learn) before training")
-        rb, net = self.replay_buffer, self.q_net
         if not self._in_learn:
             self._nt = resolve_n_threads(self.n_threads)
             with blas_single_thread():
