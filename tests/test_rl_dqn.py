@@ -188,3 +188,16 @@ def test_callback_after_each_episode_can_stop():
     agent.learn(5000, callback=lambda a: seen.append(len(a.episode_returns)) or len(seen) < 3)
     assert seen == [1, 2, 3] and len(agent.episode_returns) == 3
     assert agent.num_timesteps == sum(agent.episode_lengths)
+
+
+def test_train_and_update_target_directly():
+    agent = rl.DQN(gym.make("CartPole-v1"), seed=0, **SMALL)
+    with pytest.raises(ValueError, match="empty"):
+        agent.train(1)
+    agent.learn(100)
+    before = agent.n_updates
+    loss = agent.train(5)
+    assert np.isfinite(loss) and loss >= 0 and agent.n_updates == before + 5
+    assert not np.array_equal(agent.target_parameters, agent.q_net.parameters)
+    agent.update_target()  # tau = 1: a copy
+    np.testing.assert_array_equal(agent.target_parameters, agent.q_net.parameters)
