@@ -201,3 +201,25 @@ def test_train_and_update_target_directly():
     assert not np.array_equal(agent.target_parameters, agent.q_net.parameters)
     agent.update_target()  # tau = 1: a copy
     np.testing.assert_array_equal(agent.target_parameters, agent.q_net.parameters)
+
+
+class _Square(gym.ObservationWrapper):
+    """CartPole's four observations as a 2 x 2 Box."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2, 2), np.float32)
+
+    def observation(self, obs):
+        return obs.reshape(2, 2)
+
+
+def test_box_observations_of_more_dimensions_are_flattened():
+    agent = rl.DQN(_Square(gym.make("CartPole-v1")), seed=0, **SMALL)
+    assert agent.q_net.n_features == 4
+    agent.learn(300)
+    plain = rl.DQN(gym.make("CartPole-v1"), seed=0, **SMALL)
+    plain.learn(300)
+    assert agent.episode_returns == plain.episode_returns
+    np.testing.assert_array_equal(agent.q_net.parameters, plain.q_net.parameters)
+    assert agent.evaluate(2, env=_Square(gym.make("CartPole-v1")))["episodes"] == 2
