@@ -279,3 +279,66 @@ class Network:
 
     def predict(self, X):
         return self.forward(X)[-1]
+
+
+def replay_indices(key, step, batch_size, size):
+    """The rows the DQN update ``step`` samples: ``mix64(mix64(key ^ mix64(step)) + r) mod size``."""
+    base = mix64((key ^ mix64(step & _M64)) & _M64)
+    return np.array([mix64((base + r) & _M64) % size for r in range(batch_size)], dtype=np.int64)
+
+
+def dqn_update(params, target, m, v, t, acts, widths, rows, obs, next_obs, actions, rewards, dones, gamma,
+               loss="huber", double_q=False, max_grad_norm=None, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+    """One DQN update as Stable-Baselines3 writes it (``DQN.train``), in place on the flat buffers ``params``,
+    ``m``, ``v`` (Adam's moments, step ``t`` from 1); returns the loss.
+
+    ``target_q = r + gamma * (1 - done) * Q_target(s')[a*]`` with ``a* = argmax Q_target(s')`` (or, with
+    ``double_q``, ``argmax Q_online(s')``); the loss is ``smooth_l1(Q(s)[a], target_q)`` (Huber, delta 1) or
+    their mean squared error, averaged over the batch; the gradient's global norm is clipped to
+    ``max_grad_norm`` as ``torch.nn.utils.clip_grad_norm_`` does; then Adam."""
+    def unflatten(flat):
+        out, off = [], 0
+        for l in range(len(acts)):
+            n_in, n_out = widths[l], widths[l + 1]
+            out += [flat[off:off + n_out * n_in].reshape(n_out, n_in), flat[off + n_out * n_in:off + n_out * (n_in + 1)]]
+            off += n_out * (n_in + 1)
+        return out
+
+    online_net = Network(unflatten(params), acts, MSE)
+    target_net = Network(unflatten(target), acts, MSE)
+    s, s2 = obs[rows], next_obs[rows]
+    q_next = target_net.predict(s2)
+    choice = online_net.predict(s2).argmax(axis=1) if double_q else q_next.argmax(axis=1)
+    y = rewards[rows] + gamma * (1 - dones[rows]) * q_next[np.arange(len(rows)), choice]
+    outs = online_net.forward(s)
+    a = actions[rows]
+    B = len(rows)
+    e = outs[-1][np.arange(B), a] - y
+    if loss == "huber":
+        value = np.where(np.abs(e) < 1, 0.5 * e * e, np.abs(e) - 0.5).mean()
+        de = np.clip(e, -1, 1) / B
+    else:
+        value = (e * e).mean()
+        de = 2 * e / B
+    d = np.zeros_like(outs[-1])
+    d[np.arange(B), a] = de
+    d = activation_backward(acts[-1], outs[-1], d)
+    grads = [None] * (2 * len(acts))
+    for l in range(len(acts) - 1, -1, -1):
+        grads[2 * l] = d.T @ outs[l]
+        grads[2 * l + 1] = d.sum(axis=0)
+        if l:
+            d = activation_backward(acts[l - 1], outs[l], d @ online_net.params[2 * l])
+    g = np.concatenate([x.ravel() for x in grads])
+    if max_grad_norm is not None:
+        coef = max_grad_norm / (np.sqrt(np.sum(g * g)) + 1e-6)
+        if coef < 1:
+            g = g * coef
+    adam_update(params, g, m, v, None, t, lr, betas, eps)
+    return float(value)
+
+
+def polyak_update(target, online, tau):
+    """Stable-Baselines3's ``polyak_update``: ``target = (1 - tau) * target + tau * online`` in place."""
+    target *= 1 - tau
+    target += tau * online

@@ -187,6 +187,9 @@ def build_parser():
 
     _cli_cluster.add_parser(sub, _add_data_args, _positive_int, _non_negative_int, EPILOG,
                             argparse.RawDescriptionHelpFormatter)
+    from . import _cli_rl
+
+    _cli_rl.add_parser(sub, _positive_int, _non_negative_int, EPILOG, argparse.RawDescriptionHelpFormatter)
     parser.commands = dict(sub.choices)  # each subcommand's parser, for checks made after parsing
     return parser
 
@@ -687,6 +690,10 @@ def main(argv=None, out=None):
             from . import _cli_cluster
 
             code = _cli_cluster.run(args, out, _read_builtin, _read_file)
+        elif args.command == "rl":
+            from . import _cli_rl
+
+            code = _cli_rl.run(args, out)
         else:
             code = _train(args, out) if args.command == "train" else _evaluate(args, out)
         out.flush()  # inside the try: a closed pipe shows up here

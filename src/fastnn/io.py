@@ -137,6 +137,11 @@ def save(model, path, fit_state=None):
         for key, arr in sorted(model.scaler.get_state()["arrays"].items()):
             members.append((f"scaler/{key}.npy", _npy_bytes(arr)))
 
+    write_members(path, members)
+
+
+def write_members(path, members):
+    """Write a ZIP archive of ``members`` (``(name, bytes)`` pairs, stored uncompressed) to ``path`` atomically."""
     def write(f):
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as z:
             for name, data in members:
