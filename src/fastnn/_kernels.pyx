@@ -1188,13 +1188,24 @@ cdef void _tie_gradients(Net *net, floating *grads) noexcept nogil:
                 gl[i * n_out + j] = v
 
 
+cdef void _clip_gradients(Net *net, floating *grads, double max_norm) noexcept nogil:
+    """Scale every gradient by ``min(1, max_norm / (norm + 1e-6))``, ``norm`` the 2-norm of all of them together
+    (``torch.nn.utils.clip_grad_norm_``)."""
+    cdef Py_ssize_t i, n = net.n_params
+    cdef double coef = max_norm / (sqrt(_sum_sq(grads, n)) + 1e-6)
+    cdef floating c = <floating> coef
+    if coef < 1:
+        for i in range(n):
+            grads[i] = grads[i] * c
+
+
 cdef void _update_tasks(Net *net, floating *params, Py_ssize_t B, Hyper *h, bint apply, int nt,
-                        double *task_penalty) noexcept nogil:
-    """Every weight gradient and its update: tile by tile, each tile updated while its gradient is in cache; with
-    tied layers, every gradient first, then the tied ones summed, then the updates (a tied copy's penalty is
-    its source's, counted once)."""
+                        double *task_penalty, double max_norm=0) noexcept nogil:
+    """Every weight gradient and its update: tile by tile, each tile updated while its gradient is in cache.
+    With tied layers or a gradient norm to clip to (``max_norm > 0``), every gradient first, then the tied ones
+    summed and the norm clipped, then the updates (a tied copy's penalty is its source's, counted once)."""
     cdef int t
-    if net.tie == NULL:
+    if net.tie == NULL and max_norm <= 0:
         if nt <= 1:
             for t in range(net.n_tasks):
                 task_penalty[t] = _feature_task(net, params, t, B, h, apply)
@@ -1208,16 +1219,20 @@ cdef void _update_tasks(Net *net, floating *params, Py_ssize_t B, Hyper *h, bint
     else:
         for t in prange(net.n_tasks, num_threads=nt, schedule='dynamic'):
             _task_gradient(net, params, t, B)
-    _tie_gradients(net, <floating *> net.grads)
+    if net.tie != NULL:
+        _tie_gradients(net, <floating *> net.grads)
+    if max_norm > 0:
+        _clip_gradients(net, <floating *> net.grads, max_norm)
     if nt <= 1:
         for t in range(net.n_tasks):
             task_penalty[t] = _task_update(net, params, t, h, apply)
     else:
         for t in prange(net.n_tasks, num_threads=nt, schedule='dynamic'):
             task_penalty[t] = _task_update(net, params, t, h, apply)
-    for t in range(net.n_tasks):
-        if net.tie[net.task_layer[t]] >= 0 and task_penalty[t] == task_penalty[t]:  # keep NaN: divergence
-            task_penalty[t] = 0
+    if net.tie != NULL:
+        for t in range(net.n_tasks):
+            if net.tie[net.task_layer[t]] >= 0 and task_penalty[t] == task_penalty[t]:  # keep NaN: divergence
+                task_penalty[t] = 0
 
 
 cdef Py_ssize_t _train_batches(Net *net, const floating *X, const int64_t *perm, Py_ssize_t n_samples,
@@ -1953,36 +1968,13 @@ cdef void _dqn_targets(Net *net, const floating *target_params, const Replay *rb
 
 cdef int _dqn_apply(Net *net, floating *params, Hyper *h, const DQNSettings *s, Py_ssize_t B,
                     double *task_penalty, int nt) noexcept nogil:
-    """The gradient step after the backward pass: without clipping, each task's weight gradient and its update
-    fused; with clipping, every gradient first, then the scale ``min(1, max_norm / (norm + 1e-6))`` and the update
-    of each layer. Returns 1 when a parameter became NaN or infinite."""
-    cdef floating *grads = <floating *> net.grads
-    cdef floating *state = <floating *> net.state
-    cdef bint clip = s.max_grad_norm > 0
-    cdef int t, l
-    cdef Py_ssize_t i, n = net.n_params
-    cdef double total = 0, coef
-    cdef floating c
-    if nt <= 1:
-        for t in range(net.n_tasks):
-            task_penalty[t] = _feature_task(net, params, t, B, h, not clip)
-    else:
-        for t in prange(net.n_tasks, num_threads=nt, schedule='dynamic'):
-            task_penalty[t] = _feature_task(net, params, t, B, h, not clip)
-    if clip:
-        coef = s.max_grad_norm / (sqrt(_sum_sq(grads, n)) + 1e-6)
-        if coef < 1:
-            c = <floating> coef
-            for i in range(n):
-                grads[i] = grads[i] * c
-        for l in range(net.n_layers):
-            total += _update_range(params + net.w_off[l], grads + net.w_off[l], state + net.w_off[l],
-                                   net.b_off[l] - net.w_off[l], h, True, True)
-            total += _update_range(params + net.b_off[l], grads + net.b_off[l], state + net.b_off[l],
-                                   net.width[l + 1], h, False, True)
-    else:
-        for t in range(net.n_tasks):
-            total += task_penalty[t]
+    """The gradient step after the backward pass (``_update_tasks``, clipping the gradient's norm to
+    ``s.max_grad_norm`` when positive). Returns 1 when a parameter became NaN or infinite."""
+    cdef int t
+    cdef double total = 0
+    _update_tasks(net, params, B, h, True, nt, task_penalty, s.max_grad_norm)
+    for t in range(net.n_tasks):
+        total += task_penalty[t]
     return 0 if isfinite(total) else 1
 
 
