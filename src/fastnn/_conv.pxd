@@ -1,0 +1,150 @@
+# cython: language_level=3
+"""Convolution and pooling kernels on one image, NCHW (inline, cimported by ``_kernels``).
+
+An image is ``C x H x W`` values in C order. A convolution with kernel ``kh x kw``, stride ``sh, sw`` and
+padding ``ph, pw`` (top and left; the bottom and right follow from the output size ``Ho x Wo``) reads input pixel
+``(oy * sh - ph + i, ox * sw - pw + j)`` for output pixel ``(oy, ox)`` and kernel tap ``(i, j)``; pixels outside
+the image are zeros. ``im2col`` lays those reads out as a ``(C * kh * kw) x (Ho * Wo)`` matrix (row
+``(c * kh + i) * kw + j``), so that the convolution is one product ``W (C_out x C*kh*kw) @ col``, whose result
+is the output image in NCHW order. ``col2im`` is its adjoint: it adds every column entry back onto the pixel it
+came from. Pooling windows lie inside the image (no padding). Everything here trusts its arguments.
+"""
+from cython cimport floating
+from libc.stdint cimport int32_t
+from libc.string cimport memcpy, memset
+
+
+cdef inline void im2col(const floating *x, int C, int H, int W, int kh, int kw, int sh, int sw, int ph, int pw,
+                        int Ho, int Wo, floating *col) noexcept nogil:
+    """``col[(c * kh + i) * kw + j, oy * Wo + ox] = x[c, oy * sh - ph + i, ox * sw - pw + j]`` (0 outside)."""
+    cdef int c, i, j, oy, ox, iy, ix, ox0, ox1
+    cdef Py_ssize_t P = <Py_ssize_t> Ho * Wo
+    cdef floating *row
+    cdef floating *dst
+    cdef const floating *src
+    for c in range(C):
+        for i in range(kh):
+            for j in range(kw):
+                row = col + ((<Py_ssize_t> c * kh + i) * kw + j) * P
+                # output columns whose input column ox * sw - pw + j lies inside 0 .. W - 1
+                ox0 = (pw - j + sw - 1) // sw if pw > j else 0
+                ox1 = (W - 1 + pw - j) // sw + 1 if W - 1 + pw - j >= 0 else 0
+                ox0 = min(ox0, Wo)
+                ox1 = max(ox0, min(ox1, Wo))
+                for oy in range(Ho):
+                    iy = oy * sh - ph + i
+                    dst = row + <Py_ssize_t> oy * Wo
+                    if iy < 0 or iy >= H:
+                        memset(dst, 0, Wo * sizeof(floating))
+                        continue
+                    src = x + (<Py_ssize_t> c * H + iy) * W - pw + j
+                    for ox in range(ox0):
+                        dst[ox] = 0
+                    if sw == 1:
+                        memcpy(dst + ox0, src + ox0, (ox1 - ox0) * sizeof(floating))
+                    else:
+                        for ox in range(ox0, ox1):
+                            dst[ox] = src[ox * sw]
+                    for ox in range(ox1, Wo):
+                        dst[ox] = 0
+
+
+cdef inline void col2im(const floating *col, int C, int H, int W, int kh, int kw, int sh, int sw, int ph, int pw,
+                        int Ho, int Wo, floating *x) noexcept nogil:
+    """The adjoint of ``im2col``: ``x = 0``, then every entry of ``col`` is added to the pixel it was read from
+    (in a fixed order: channel, tap, output pixel)."""
+    cdef int c, i, j, oy, ox, iy, ox0, ox1
+    cdef Py_ssize_t P = <Py_ssize_t> Ho * Wo
+    cdef const floating *row
+    cdef const floating *src
+    cdef floating *dst
+    memset(x, 0, <Py_ssize_t> C * H * W * sizeof(floating))
+    for c in range(C):
+        for i in range(kh):
+            for j in range(kw):
+                row = col + ((<Py_ssize_t> c * kh + i) * kw + j) * P
+                ox0 = (pw - j + sw - 1) // sw if pw > j else 0
+                ox1 = (W - 1 + pw - j) // sw + 1 if W - 1 + pw - j >= 0 else 0
+                ox0 = min(ox0, Wo)
+                ox1 = max(ox0, min(ox1, Wo))
+                for oy in range(Ho):
+                    iy = oy * sh - ph + i
+                    if iy < 0 or iy >= H:
+                        continue
+                    src = row + <Py_ssize_t> oy * Wo
+                    dst = x + (<Py_ssize_t> c * H + iy) * W - pw + j
+                    if sw == 1:
+                        for ox in range(ox0, ox1):
+                            dst[ox] += src[ox]
+                    else:
+                        for ox in range(ox0, ox1):
+                            dst[ox * sw] += src[ox]
+
+
+cdef inline void max_pool(const floating *x, int C, int H, int W, int kh, int kw, int sh, int sw, int Ho, int Wo,
+                          floating *out, int32_t *arg) noexcept nogil:
+    """``out[c, oy, ox]`` = the largest value of its window (the first one on ties, as PyTorch), ``arg`` its
+    index in the image (``(c * H + iy) * W + ix``)."""
+    cdef int c, oy, ox, i, j, best
+    cdef Py_ssize_t o = 0, base
+    cdef floating m, v
+    for c in range(C):
+        for oy in range(Ho):
+            for ox in range(Wo):
+                base = (<Py_ssize_t> c * H + oy * sh) * W + ox * sw
+                m = x[base]
+                best = <int> base
+                for i in range(kh):
+                    for j in range(kw):
+                        v = x[base + i * W + j]
+                        if v > m:
+                            m = v
+                            best = <int> (base + i * W + j)
+                out[o] = m
+                arg[o] = best
+                o += 1
+
+
+cdef inline void max_pool_backward(const floating *dy, const int32_t *arg, Py_ssize_t n_out, Py_ssize_t n_in,
+                                   floating *dx) noexcept nogil:
+    """``dx = 0``, then each output's gradient is added to the input its maximum came from."""
+    cdef Py_ssize_t o
+    memset(dx, 0, n_in * sizeof(floating))
+    for o in range(n_out):
+        dx[arg[o]] += dy[o]
+
+
+cdef inline void avg_pool(const floating *x, int C, int H, int W, int kh, int kw, int sh, int sw, int Ho, int Wo,
+                          floating *out) noexcept nogil:
+    """``out[c, oy, ox]`` = the mean of its window (summed row by row, then divided by ``kh * kw``)."""
+    cdef int c, oy, ox, i, j
+    cdef Py_ssize_t o = 0, base
+    cdef floating s, n = <floating> (kh * kw)
+    for c in range(C):
+        for oy in range(Ho):
+            for ox in range(Wo):
+                base = (<Py_ssize_t> c * H + oy * sh) * W + ox * sw
+                s = 0
+                for i in range(kh):
+                    for j in range(kw):
+                        s += x[base + i * W + j]
+                out[o] = s / n
+                o += 1
+
+
+cdef inline void avg_pool_backward(const floating *dy, int C, int H, int W, int kh, int kw, int sh, int sw,
+                                   int Ho, int Wo, floating *dx) noexcept nogil:
+    """``dx = 0``, then each output's gradient divided by ``kh * kw`` is added to every input of its window."""
+    cdef int c, oy, ox, i, j
+    cdef Py_ssize_t o = 0, base
+    cdef floating g, n = <floating> (kh * kw)
+    memset(dx, 0, <Py_ssize_t> C * H * W * sizeof(floating))
+    for c in range(C):
+        for oy in range(Ho):
+            for ox in range(Wo):
+                base = (<Py_ssize_t> c * H + oy * sh) * W + ox * sw
+                g = dy[o] / n
+                for i in range(kh):
+                    for j in range(kw):
+                        dx[base + i * W + j] += g
+                o += 1
