@@ -111,6 +111,29 @@ def test_train_builtin_dataset_from_fastnn_data(tmp_path, monkeypatch, fake_mnis
     assert "Ankle boot" in text  # class names in the confusion matrix
 
 
+def test_train_cnn_saves_a_model_that_evaluates(tmp_path, monkeypatch, fake_mnist):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for name, content in fake_mnist(n_train=200, n_test=50).items():
+        (folder / name).write_bytes(content)
+    monkeypatch.setenv("FASTNN_DATA", str(tmp_path))
+    path = tmp_path / "cnn.fnn"
+    code, text = run(["train", "--dataset", "mnist", "--model", "cnn", "--epochs", "1", "--quiet", "--threads", "2",
+                      "--save", str(path)])
+    assert code == 0, text
+    assert "model: cnn 28x28 -> conv 32 3x3 relu -> max-pool 2 -> conv 64 3x3 relu -> max-pool 2 -> 1600 -> 10" in text
+    assert "dropout 0.5" in text and "34,826 parameters" in text
+    model = fastnn.load(path)
+    assert type(model.layers[1]).__name__ == "Conv2D" and model.input_shape == (1, 28, 28)
+    code, text = run(["evaluate", str(path), "--dataset", "mnist"])
+    assert code == 0 and "accuracy" in text
+
+
+def test_train_cnn_refuses_features_that_are_not_square_images(blobs, capsys):
+    code, _ = run(["train", "--data", str(blobs), "--model", "cnn", "--epochs", "1", "--quiet"])
+    assert code == 1 and "--model cnn needs one-channel square images" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, code, message", [
     (["train", "--data", "x.npz", "--epochs", "-1"], 2, "non-negative integer"),
     (["train", "--data", "x.npz", "--lr", "0"], 2, "expected a number in (0"),
@@ -394,7 +417,7 @@ def test_default_recipe(blobs, tmp_path):
     2 updates an epoch."""
     args = fastnn.cli.build_parser().parse_args(["train", "--dataset", "fashion-mnist"])
     assert (args.hidden, args.epochs, args.batch_size, args.optimizer, args.l2, args.dropout, args.scale) == \
-        ([256, 128], 6, 128, "sgd", 5e-4, 0.0, "standard")
+        ([256, 128], 6, 128, "sgd", 5e-4, None, "standard")
     text, model = _train_and_load(blobs, tmp_path)
     schedule = fastnn.schedules.OneCycle(max_lr=0.05, total_steps=6)
     assert model.optimizer == fastnn.SGD(lr=schedule, momentum=0.9, nesterov=True)
