@@ -6,7 +6,7 @@ padding ``ph, pw`` (top and left; the bottom and right follow from the output si
 ``(oy * sh - ph + i, ox * sw - pw + j)`` for output pixel ``(oy, ox)`` and kernel tap ``(i, j)``; pixels outside
 the image are zeros. ``im2col`` lays those reads out as a ``(C * kh * kw) x (Ho * Wo)`` matrix (row
 ``(c * kh + i) * kw + j``), so that the convolution is one product ``W (C_out x C*kh*kw) @ col``, whose result
-is the output image in NCHW order. ``col2im`` is its adjoint: it adds every column entry back onto the pixel it
+is the output image in NCHW order (with several images' columns side by side, one product serves them all). ``col2im`` is its adjoint: it adds every column entry back onto the pixel it
 came from. Pooling windows lie inside the image (no padding). Everything here trusts its arguments.
 """
 from cython cimport floating
@@ -15,17 +15,17 @@ from libc.string cimport memcpy, memset
 
 
 cdef inline void im2col(const floating *x, int C, int H, int W, int kh, int kw, int sh, int sw, int ph, int pw,
-                        int Ho, int Wo, floating *col) noexcept nogil:
-    """``col[(c * kh + i) * kw + j, oy * Wo + ox] = x[c, oy * sh - ph + i, ox * sw - pw + j]`` (0 outside)."""
+                        int Ho, int Wo, floating *col, Py_ssize_t ld) noexcept nogil:
+    """``col[(c * kh + i) * kw + j, oy * Wo + ox] = x[c, oy * sh - ph + i, ox * sw - pw + j]`` (0 outside), rows
+    of ``col`` ``ld`` apart (``ld >= Ho * Wo``: several images' columns side by side)."""
     cdef int c, i, j, oy, ox, iy, ix, ox0, ox1
-    cdef Py_ssize_t P = <Py_ssize_t> Ho * Wo
     cdef floating *row
     cdef floating *dst
     cdef const floating *src
     for c in range(C):
         for i in range(kh):
             for j in range(kw):
-                row = col + ((<Py_ssize_t> c * kh + i) * kw + j) * P
+                row = col + ((<Py_ssize_t> c * kh + i) * kw + j) * ld
                 # output columns whose input column ox * sw - pw + j lies inside 0 .. W - 1
                 ox0 = (pw - j + sw - 1) // sw if pw > j else 0
                 ox1 = (W - 1 + pw - j) // sw + 1 if W - 1 + pw - j >= 0 else 0
@@ -40,8 +40,9 @@ cdef inline void im2col(const floating *x, int C, int H, int W, int kh, int kw, 
                     src = x + (<Py_ssize_t> c * H + iy) * W - pw + j
                     for ox in range(ox0):
                         dst[ox] = 0
-                    if sw == 1:
-                        memcpy(dst + ox0, src + ox0, (ox1 - ox0) * sizeof(floating))
+                    if sw == 1:  # rows are short: a loop the compiler vectorises beats a memcpy call
+                        for ox in range(ox0, ox1):
+                            dst[ox] = src[ox]
                     else:
                         for ox in range(ox0, ox1):
                             dst[ox] = src[ox * sw]
@@ -50,11 +51,10 @@ cdef inline void im2col(const floating *x, int C, int H, int W, int kh, int kw, 
 
 
 cdef inline void col2im(const floating *col, int C, int H, int W, int kh, int kw, int sh, int sw, int ph, int pw,
-                        int Ho, int Wo, floating *x) noexcept nogil:
-    """The adjoint of ``im2col``: ``x = 0``, then every entry of ``col`` is added to the pixel it was read from
-    (in a fixed order: channel, tap, output pixel)."""
+                        int Ho, int Wo, floating *x, Py_ssize_t ld) noexcept nogil:
+    """The adjoint of ``im2col`` (rows of ``col`` ``ld`` apart): ``x = 0``, then every entry of ``col`` is added
+    to the pixel it was read from (in a fixed order: channel, tap, output pixel)."""
     cdef int c, i, j, oy, ox, iy, ox0, ox1
-    cdef Py_ssize_t P = <Py_ssize_t> Ho * Wo
     cdef const floating *row
     cdef const floating *src
     cdef floating *dst
@@ -62,7 +62,7 @@ cdef inline void col2im(const floating *col, int C, int H, int W, int kh, int kw
     for c in range(C):
         for i in range(kh):
             for j in range(kw):
-                row = col + ((<Py_ssize_t> c * kh + i) * kw + j) * P
+                row = col + ((<Py_ssize_t> c * kh + i) * kw + j) * ld
                 ox0 = (pw - j + sw - 1) // sw if pw > j else 0
                 ox1 = (W - 1 + pw - j) // sw + 1 if W - 1 + pw - j >= 0 else 0
                 ox0 = min(ox0, Wo)
@@ -84,25 +84,36 @@ cdef inline void col2im(const floating *col, int C, int H, int W, int kh, int kw
 cdef inline void max_pool(const floating *x, int C, int H, int W, int kh, int kw, int sh, int sw, int Ho, int Wo,
                           floating *out, int32_t *arg) noexcept nogil:
     """``out[c, oy, ox]`` = the largest value of its window (the first one on ties, as PyTorch), ``arg`` its
-    index in the image (``(c * H + iy) * W + ix``)."""
-    cdef int c, oy, ox, i, j, best
-    cdef Py_ssize_t o = 0, base
-    cdef floating m, v
+    index in the image (``(c * H + iy) * W + ix``). Each output row is swept once per window tap, in the taps'
+    row-major order, with branch-free updates (vectorisable)."""
+    cdef int c, oy, ox, i, j, idx
+    cdef Py_ssize_t base
+    cdef floating v, m
+    cdef floating *o
+    cdef int32_t *a
+    cdef const floating *row
+    cdef bint better
     for c in range(C):
         for oy in range(Ho):
+            o = out + (<Py_ssize_t> c * Ho + oy) * Wo
+            a = arg + (<Py_ssize_t> c * Ho + oy) * Wo
+            base = (<Py_ssize_t> c * H + oy * sh) * W
+            row = x + base
             for ox in range(Wo):
-                base = (<Py_ssize_t> c * H + oy * sh) * W + ox * sw
-                m = x[base]
-                best = <int> base
-                for i in range(kh):
-                    for j in range(kw):
-                        v = x[base + i * W + j]
-                        if v > m:
-                            m = v
-                            best = <int> (base + i * W + j)
-                out[o] = m
-                arg[o] = best
-                o += 1
+                o[ox] = row[ox * sw]
+                a[ox] = <int32_t> (base + ox * sw)
+            for i in range(kh):
+                for j in range(kw):
+                    if i == 0 and j == 0:
+                        continue
+                    row = x + base + i * W + j
+                    idx = <int> (base + i * W + j)
+                    for ox in range(Wo):
+                        v = row[ox * sw]
+                        m = o[ox]
+                        better = v > m
+                        o[ox] = v if better else m
+                        a[ox] = idx + ox * sw if better else a[ox]
 
 
 cdef inline void max_pool_backward(const floating *dy, const int32_t *arg, Py_ssize_t n_out, Py_ssize_t n_in,
@@ -118,18 +129,23 @@ cdef inline void avg_pool(const floating *x, int C, int H, int W, int kh, int kw
                           floating *out) noexcept nogil:
     """``out[c, oy, ox]`` = the mean of its window (summed row by row, then divided by ``kh * kw``)."""
     cdef int c, oy, ox, i, j
-    cdef Py_ssize_t o = 0, base
-    cdef floating s, n = <floating> (kh * kw)
+    cdef Py_ssize_t base
+    cdef floating n = <floating> (kh * kw)
+    cdef floating *o
+    cdef const floating *row
     for c in range(C):
         for oy in range(Ho):
+            o = out + (<Py_ssize_t> c * Ho + oy) * Wo
+            base = (<Py_ssize_t> c * H + oy * sh) * W
             for ox in range(Wo):
-                base = (<Py_ssize_t> c * H + oy * sh) * W + ox * sw
-                s = 0
-                for i in range(kh):
-                    for j in range(kw):
-                        s += x[base + i * W + j]
-                out[o] = s / n
-                o += 1
+                o[ox] = 0
+            for i in range(kh):
+                for j in range(kw):
+                    row = x + base + i * W + j
+                    for ox in range(Wo):
+                        o[ox] += row[ox * sw]
+            for ox in range(Wo):
+                o[ox] = o[ox] / n
 
 
 cdef inline void avg_pool_backward(const floating *dy, int C, int H, int W, int kh, int kw, int sh, int sw,
