@@ -13,8 +13,6 @@ import json
 import os
 import sys
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import common  # noqa: E402
@@ -46,22 +44,7 @@ def torch_trainer(X, y, n_threads):
     model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
                           nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.5), nn.Linear(1600, 10))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
-    Xt = torch.from_numpy(X).reshape(-1, 1, 28, 28)
-    yt = torch.from_numpy(y.astype(np.int64))
-    n = X.shape[0]
-
-    def epoch():
-        torch.set_num_threads(n_threads)
-        model.train()
-        perm = torch.randperm(n)
-        for start in range(0, n, BATCH):
-            idx = perm[start:start + BATCH]
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(Xt[idx]), yt[idx])
-            loss.backward()
-            opt.step()
-    return epoch
+    return common.torch_epoch(model, opt, torch.from_numpy(X).reshape(-1, 1, 28, 28), y, BATCH, n_threads)
 
 
 def main(argv=None):

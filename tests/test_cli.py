@@ -100,23 +100,24 @@ def test_train_csv_with_label_column(tmp_path):
 
 
 def test_train_builtin_dataset_from_fastnn_data(tmp_path, monkeypatch, fake_mnist):
-    folder = tmp_path / "fashion-mnist"
-    folder.mkdir()
-    for name, content in fake_mnist(n_train=200, n_test=50).items():
-        (folder / name).write_bytes(content)
-    monkeypatch.setenv("FASTNN_DATA", str(tmp_path))
+    _builtin(tmp_path, monkeypatch, fake_mnist, "fashion-mnist", 200, 50)
     code, text = run(["train", "--dataset", "fashion-mnist", "--hidden", "8", "--epochs", "1", "--quiet"])
     assert code == 0
     assert "200 training and 50 test samples, 784 features" in text
     assert "Ankle boot" in text  # class names in the confusion matrix
 
 
-def test_train_cnn_saves_a_model_that_evaluates(tmp_path, monkeypatch, fake_mnist):
-    folder = tmp_path / "mnist"
+def _builtin(tmp_path, monkeypatch, fake_mnist, name, n_train, n_test):
+    """A small fake of built-in dataset ``name`` where the command line looks for it."""
+    folder = tmp_path / name
     folder.mkdir()
-    for name, content in fake_mnist(n_train=200, n_test=50).items():
-        (folder / name).write_bytes(content)
+    for member, content in fake_mnist(n_train=n_train, n_test=n_test).items():
+        (folder / member).write_bytes(content)
     monkeypatch.setenv("FASTNN_DATA", str(tmp_path))
+
+
+def test_train_cnn_saves_a_model_that_evaluates(tmp_path, monkeypatch, fake_mnist):
+    _builtin(tmp_path, monkeypatch, fake_mnist, "mnist", 200, 50)
     path = tmp_path / "cnn.fnn"
     code, text = run(["train", "--dataset", "mnist", "--model", "cnn", "--epochs", "1", "--quiet", "--threads", "2",
                       "--save", str(path)])
@@ -644,11 +645,7 @@ def test_cluster_a_file_with_and_without_an_autoencoder(blobs, tmp_path):
 
 
 def test_cluster_builtin_images_with_a_picture(tmp_path, monkeypatch, fake_mnist):
-    folder = tmp_path / "mnist"
-    folder.mkdir()
-    for name, content in fake_mnist(n_train=120, n_test=40).items():
-        (folder / name).write_bytes(content)
-    monkeypatch.setenv("FASTNN_DATA", str(tmp_path))
+    _builtin(tmp_path, monkeypatch, fake_mnist, "mnist", 120, 40)
     picture = tmp_path / "codes.png"
     code, text = run(["cluster", "--dataset", "mnist", "--clusters", "4", "--autoencoder", "16", "3", "--epochs",
                       "2", "--quiet", "--plot", str(picture)])

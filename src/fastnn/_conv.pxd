@@ -14,6 +14,13 @@ from libc.stdint cimport int32_t
 from libc.string cimport memcpy, memset
 
 
+cdef inline int _first_inside(int shift, int sw, int Wo) noexcept nogil:
+    """The first output column ``ox`` (at most ``Wo``) with ``ox * sw - shift >= 0``: with ``shift = pw - j`` the
+    first whose input column ``ox * sw - pw + j`` lies in the image, with ``shift = pw - j + W`` the first past
+    its right edge."""
+    return min(Wo, (shift + sw - 1) // sw) if shift > 0 else 0
+
+
 cdef inline void im2col(const floating *x, int C, int H, int W, int kh, int kw, int sh, int sw, int ph, int pw,
                         int Ho, int Wo, floating *col, Py_ssize_t ld) noexcept nogil:
     """``col[(c * kh + i) * kw + j, oy * Wo + ox] = x[c, oy * sh - ph + i, ox * sw - pw + j]`` (0 outside), rows
@@ -26,11 +33,8 @@ cdef inline void im2col(const floating *x, int C, int H, int W, int kh, int kw, 
         for i in range(kh):
             for j in range(kw):
                 row = col + ((<Py_ssize_t> c * kh + i) * kw + j) * ld
-                # output columns whose input column ox * sw - pw + j lies inside 0 .. W - 1
-                ox0 = (pw - j + sw - 1) // sw if pw > j else 0
-                ox1 = (W - 1 + pw - j) // sw + 1 if W - 1 + pw - j >= 0 else 0
-                ox0 = min(ox0, Wo)
-                ox1 = max(ox0, min(ox1, Wo))
+                ox0 = _first_inside(pw - j, sw, Wo)
+                ox1 = max(ox0, _first_inside(pw - j + W, sw, Wo))
                 for oy in range(Ho):
                     iy = oy * sh - ph + i
                     dst = row + <Py_ssize_t> oy * Wo
@@ -63,10 +67,8 @@ cdef inline void col2im(const floating *col, int C, int H, int W, int kh, int kw
         for i in range(kh):
             for j in range(kw):
                 row = col + ((<Py_ssize_t> c * kh + i) * kw + j) * ld
-                ox0 = (pw - j + sw - 1) // sw if pw > j else 0
-                ox1 = (W - 1 + pw - j) // sw + 1 if W - 1 + pw - j >= 0 else 0
-                ox0 = min(ox0, Wo)
-                ox1 = max(ox0, min(ox1, Wo))
+                ox0 = _first_inside(pw - j, sw, Wo)
+                ox1 = max(ox0, _first_inside(pw - j + W, sw, Wo))
                 for oy in range(Ho):
                     iy = oy * sh - ph + i
                     if iy < 0 or iy >= H:
