@@ -1,4 +1,4 @@
-"""The model: a stack of dense layers trained by compiled mini-batch gradient descent."""
+"""The model: a stack of layers (dense, convolution, pooling) trained by compiled mini-batch gradient descent."""
 import copy
 import functools
 import math
@@ -252,13 +252,15 @@ class History:
 
 
 class Sequential:
-    """A multilayer perceptron: dense layers applied in order.
+    """A network of layers applied in order: a multilayer perceptron of Dense layers, or a convolutional
+    network (Reshape, Conv2D, MaxPool2D/AvgPool2D, Flatten, then Dense layers).
 
     Parameters
     ----------
-    *layers : Dense, or one list of Dense
-        ``Sequential([a, b])`` (Keras) or ``Sequential(a, b)`` (PyTorch). Each layer's ``in_features`` must
-        equal the previous layer's ``out_features``.
+    *layers : layers, or one list of layers
+        ``Sequential([a, b])`` (Keras) or ``Sequential(a, b)`` (PyTorch). Each layer must take the previous
+        one's output: shapes are computed here, and a mismatch raises a ``ValueError`` naming both layers. A
+        model of images starts with ``Reshape((channels, height, width))``, then takes samples flat or shaped.
     seed : int or None, default=None
         Seeds ``numpy.random.default_rng``, which draws the initial weights and then every shuffle of ``fit``:
         the same seed and the same calls give the same model, bit for bit, whatever ``n_threads`` is.
@@ -267,8 +269,10 @@ class Sequential:
 
     Attributes
     ----------
-    layers : list of Dense
-        The layers; ``layers[i].weight`` and ``.bias`` are writable views into :attr:`parameters`.
+    layers : list of layers
+        The layers; ``layers[i].weight`` and ``.bias`` (Dense, Conv2D) are writable views into :attr:`parameters`.
+    input_shape : tuple of int
+        The shape of one input sample: ``(n_features,)``, or ``(C, H, W)`` after a leading ``Reshape``.
     parameters : ndarray of shape (n_params,)
         All parameters in one flat buffer, ``[W_0, b_0, W_1, b_1, ...]``, each weight matrix in C order.
     history : History or None
@@ -717,9 +721,9 @@ class Sequential:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
             Training inputs; converted to the model's dtype (a C-contiguous array of that dtype is used
-            without a copy).
+            without a copy). Images may come flat or shaped ``(n_samples, C, H, W)``.
         y : array-like
             Integer class labels ``(n_samples,)`` or one-hot/probability rows ``(n_samples, n_classes)`` for
             cross-entropy; values in [0, 1] of shape ``(n_samples,)`` or ``(n_samples, n_outputs)`` for binary
@@ -1060,7 +1064,7 @@ class Sequential:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
         batch_size : int, optional
             Rows processed per block (bounds memory); default 1024.
         n_threads : int or None, default=None
@@ -1071,7 +1075,8 @@ class Sequential:
 
         Returns
         -------
-        ndarray of shape (n_samples, width of that layer's output), of the model's dtype
+        ndarray of shape (n_samples, *that layer's output shape), of the model's dtype
+            ``(n_samples, width)`` for Dense layers, ``(n_samples, C, H, W)`` for convolution and pooling.
 
         Examples
         --------
