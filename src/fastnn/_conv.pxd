@@ -83,6 +83,40 @@ cdef inline void col2im(const floating *col, int C, int H, int W, int kh, int kw
                             dst[ox * sw] += src[ox]
 
 
+cdef inline void max_pool_2x2(const floating *x, int C, int H, int W, int Ho, int Wo, floating *out,
+                              int32_t *arg) noexcept nogil:
+    """``max_pool`` for 2 x 2 windows at stride 2, the usual case: each window in registers, taps in row-major
+    order, the first maximum kept."""
+    cdef int c, oy, ox, best
+    cdef Py_ssize_t base
+    cdef const floating *r0
+    cdef const floating *r1
+    cdef floating m, v
+    cdef floating *o
+    cdef int32_t *a
+    for c in range(C):
+        for oy in range(Ho):
+            base = (<Py_ssize_t> c * H + 2 * oy) * W
+            r0 = x + base
+            r1 = r0 + W
+            o = out + (<Py_ssize_t> c * Ho + oy) * Wo
+            a = arg + (<Py_ssize_t> c * Ho + oy) * Wo
+            for ox in range(Wo):
+                m = r0[2 * ox]
+                best = 0
+                v = r0[2 * ox + 1]
+                best = 1 if v > m else best
+                m = v if v > m else m
+                v = r1[2 * ox]
+                best = 2 if v > m else best
+                m = v if v > m else m
+                v = r1[2 * ox + 1]
+                best = 3 if v > m else best
+                m = v if v > m else m
+                o[ox] = m
+                a[ox] = <int32_t> (base + 2 * ox + (best & 1) + (best >> 1) * W)
+
+
 cdef inline void max_pool(const floating *x, int C, int H, int W, int kh, int kw, int sh, int sw, int Ho, int Wo,
                           floating *out, int32_t *arg) noexcept nogil:
     """``out[c, oy, ox]`` = the largest value of its window (the first one on ties, as PyTorch), ``arg`` its
@@ -95,6 +129,9 @@ cdef inline void max_pool(const floating *x, int C, int H, int W, int kh, int kw
     cdef int32_t *a
     cdef const floating *row
     cdef bint better
+    if kh == 2 and kw == 2 and sh == 2 and sw == 2:
+        max_pool_2x2(x, C, H, W, Ho, Wo, out, arg)
+        return
     for c in range(C):
         for oy in range(Ho):
             o = out + (<Py_ssize_t> c * Ho + oy) * Wo
