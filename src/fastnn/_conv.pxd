@@ -21,14 +21,14 @@ cdef inline int _first_inside(int shift, int sw, int Wo) noexcept nogil:
     return min(Wo, (shift + sw - 1) // sw) if shift > 0 else 0
 
 
-cdef inline void im2col(const floating *x, int C, int H, int W, int kh, int kw, int sh, int sw, int ph, int pw,
-                        int Ho, int Wo, floating *col, Py_ssize_t ld) noexcept nogil:
-    """``col[(c * kh + i) * kw + j, oy * Wo + ox] = x[c, oy * sh - ph + i, ox * sw - pw + j]`` (0 outside), rows
-    of ``col`` ``ld`` apart (``ld >= Ho * Wo``: several images' columns side by side)."""
-    cdef int c, i, j, oy, ox, iy, ix, ox0, ox1
+cdef inline void _columns(floating *x, floating *col, int C, int H, int W, int kh, int kw, int sh, int sw, int ph,
+                          int pw, int Ho, int Wo, Py_ssize_t ld, bint gather) noexcept nogil:
+    """im2col (``gather``: ``x`` to ``col``) or its adjoint's accumulation (``col`` added onto ``x``), one walk
+    over channels, taps and output pixels for both."""
+    cdef int c, i, j, oy, ox, iy, ox0, ox1
     cdef floating *row
-    cdef floating *dst
-    cdef const floating *src
+    cdef floating *cr
+    cdef floating *img
     for c in range(C):
         for i in range(kh):
             for j in range(kw):
@@ -37,50 +37,41 @@ cdef inline void im2col(const floating *x, int C, int H, int W, int kh, int kw, 
                 ox1 = max(ox0, _first_inside(pw - j + W, sw, Wo))
                 for oy in range(Ho):
                     iy = oy * sh - ph + i
-                    dst = row + <Py_ssize_t> oy * Wo
+                    cr = row + <Py_ssize_t> oy * Wo
                     if iy < 0 or iy >= H:
-                        memset(dst, 0, Wo * sizeof(floating))
+                        if gather:
+                            memset(cr, 0, Wo * sizeof(floating))
                         continue
-                    src = x + (<Py_ssize_t> c * H + iy) * W - pw + j
+                    img = x + (<Py_ssize_t> c * H + iy) * W - pw + j
+                    if not gather:
+                        for ox in range(ox0, ox1):
+                            img[ox * sw] += cr[ox]
+                        continue
                     for ox in range(ox0):
-                        dst[ox] = 0
+                        cr[ox] = 0
                     if sw == 1:  # rows are short: a loop the compiler vectorises beats a memcpy call
                         for ox in range(ox0, ox1):
-                            dst[ox] = src[ox]
+                            cr[ox] = img[ox]
                     else:
                         for ox in range(ox0, ox1):
-                            dst[ox] = src[ox * sw]
+                            cr[ox] = img[ox * sw]
                     for ox in range(ox1, Wo):
-                        dst[ox] = 0
+                        cr[ox] = 0
+
+
+cdef inline void im2col(const floating *x, int C, int H, int W, int kh, int kw, int sh, int sw, int ph, int pw,
+                        int Ho, int Wo, floating *col, Py_ssize_t ld) noexcept nogil:
+    """``col[(c * kh + i) * kw + j, oy * Wo + ox] = x[c, oy * sh - ph + i, ox * sw - pw + j]`` (0 outside), rows
+    of ``col`` ``ld`` apart (``ld >= Ho * Wo``: several images' columns side by side)."""
+    _columns(<floating *> x, col, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo, ld, True)
 
 
 cdef inline void col2im(const floating *col, int C, int H, int W, int kh, int kw, int sh, int sw, int ph, int pw,
                         int Ho, int Wo, floating *x, Py_ssize_t ld) noexcept nogil:
     """The adjoint of ``im2col`` (rows of ``col`` ``ld`` apart): ``x = 0``, then every entry of ``col`` is added
     to the pixel it was read from (in a fixed order: channel, tap, output pixel)."""
-    cdef int c, i, j, oy, ox, iy, ox0, ox1
-    cdef const floating *row
-    cdef const floating *src
-    cdef floating *dst
     memset(x, 0, <Py_ssize_t> C * H * W * sizeof(floating))
-    for c in range(C):
-        for i in range(kh):
-            for j in range(kw):
-                row = col + ((<Py_ssize_t> c * kh + i) * kw + j) * ld
-                ox0 = _first_inside(pw - j, sw, Wo)
-                ox1 = max(ox0, _first_inside(pw - j + W, sw, Wo))
-                for oy in range(Ho):
-                    iy = oy * sh - ph + i
-                    if iy < 0 or iy >= H:
-                        continue
-                    src = row + <Py_ssize_t> oy * Wo
-                    dst = x + (<Py_ssize_t> c * H + iy) * W - pw + j
-                    if sw == 1:
-                        for ox in range(ox0, ox1):
-                            dst[ox] += src[ox]
-                    else:
-                        for ox in range(ox0, ox1):
-                            dst[ox * sw] += src[ox]
+    _columns(x, <floating *> col, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo, ld, False)
 
 
 cdef inline void max_pool_2x2(const floating *x, int C, int H, int W, int Ho, int Wo, floating *out,
