@@ -198,13 +198,21 @@ def torch_trainer(widths, batch, X, y, n_threads):
     layers.append(torch.nn.Linear(widths[-2], widths[-1]))
     model = torch.nn.Sequential(*layers)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    return torch_epoch(model, opt, torch.from_numpy(X), y, batch, n_threads)
+
+
+def torch_epoch(model, opt, Xt, y, batch, n_threads):
+    """A function that trains ``model`` (a torch module) one epoch on ``Xt`` (a tensor) and labels ``y`` with
+    ``opt`` and cross-entropy, on ``n_threads`` threads."""
+    import torch
+
     loss_fn = torch.nn.CrossEntropyLoss()
-    Xt = torch.from_numpy(X)
     yt = torch.from_numpy(y.astype(np.int64))
-    n = X.shape[0]
+    n = Xt.shape[0]
 
     def epoch():
         torch.set_num_threads(n_threads)
+        model.train()
         perm = torch.randperm(n)
         for start in range(0, n, batch):
             idx = perm[start:start + batch]

@@ -100,15 +100,39 @@ def test_train_csv_with_label_column(tmp_path):
 
 
 def test_train_builtin_dataset_from_fastnn_data(tmp_path, monkeypatch, fake_mnist):
-    folder = tmp_path / "fashion-mnist"
-    folder.mkdir()
-    for name, content in fake_mnist(n_train=200, n_test=50).items():
-        (folder / name).write_bytes(content)
-    monkeypatch.setenv("FASTNN_DATA", str(tmp_path))
+    _builtin(tmp_path, monkeypatch, fake_mnist, "fashion-mnist", 200, 50)
     code, text = run(["train", "--dataset", "fashion-mnist", "--hidden", "8", "--epochs", "1", "--quiet"])
     assert code == 0
     assert "200 training and 50 test samples, 784 features" in text
     assert "Ankle boot" in text  # class names in the confusion matrix
+
+
+def _builtin(tmp_path, monkeypatch, fake_mnist, name, n_train, n_test):
+    """A small fake of built-in dataset ``name`` where the command line looks for it."""
+    folder = tmp_path / name
+    folder.mkdir()
+    for member, content in fake_mnist(n_train=n_train, n_test=n_test).items():
+        (folder / member).write_bytes(content)
+    monkeypatch.setenv("FASTNN_DATA", str(tmp_path))
+
+
+def test_train_cnn_saves_a_model_that_evaluates(tmp_path, monkeypatch, fake_mnist):
+    _builtin(tmp_path, monkeypatch, fake_mnist, "mnist", 200, 50)
+    path = tmp_path / "cnn.fnn"
+    code, text = run(["train", "--dataset", "mnist", "--model", "cnn", "--epochs", "1", "--quiet", "--threads", "2",
+                      "--save", str(path)])
+    assert code == 0, text
+    assert "model: cnn 28x28 -> conv 32 3x3 relu -> max-pool 2 -> conv 64 3x3 relu -> max-pool 2 -> 1600 -> 10" in text
+    assert "dropout 0.5" in text and "34,826 parameters" in text
+    model = fastnn.load(path)
+    assert type(model.layers[1]).__name__ == "Conv2D" and model.input_shape == (1, 28, 28)
+    code, text = run(["evaluate", str(path), "--dataset", "mnist"])
+    assert code == 0 and "accuracy" in text
+
+
+def test_train_cnn_refuses_features_that_are_not_square_images(blobs, capsys):
+    code, _ = run(["train", "--data", str(blobs), "--model", "cnn", "--epochs", "1", "--quiet"])
+    assert code == 1 and "--model cnn needs one-channel square images" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, code, message", [
@@ -394,7 +418,7 @@ def test_default_recipe(blobs, tmp_path):
     2 updates an epoch."""
     args = fastnn.cli.build_parser().parse_args(["train", "--dataset", "fashion-mnist"])
     assert (args.hidden, args.epochs, args.batch_size, args.optimizer, args.l2, args.dropout, args.scale) == \
-        ([256, 128], 6, 128, "sgd", 5e-4, 0.0, "standard")
+        ([256, 128], 6, 128, "sgd", 5e-4, None, "standard")
     text, model = _train_and_load(blobs, tmp_path)
     schedule = fastnn.schedules.OneCycle(max_lr=0.05, total_steps=6)
     assert model.optimizer == fastnn.SGD(lr=schedule, momentum=0.9, nesterov=True)
@@ -625,11 +649,7 @@ def test_cluster_a_file_with_and_without_an_autoencoder(blobs, tmp_path):
 
 
 def test_cluster_builtin_images_with_a_picture(tmp_path, monkeypatch, fake_mnist):
-    folder = tmp_path / "mnist"
-    folder.mkdir()
-    for name, content in fake_mnist(n_train=120, n_test=40).items():
-        (folder / name).write_bytes(content)
-    monkeypatch.setenv("FASTNN_DATA", str(tmp_path))
+    _builtin(tmp_path, monkeypatch, fake_mnist, "mnist", 120, 40)
     picture = tmp_path / "codes.png"
     code, text = run(["cluster", "--dataset", "mnist", "--clusters", "4", "--autoencoder", "16", "3", "--epochs",
                       "2", "--quiet", "--plot", str(picture)])

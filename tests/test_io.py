@@ -280,3 +280,67 @@ def test_saved_file_mode_follows_the_umask(tmp_path, trained, umask, mode):
     finally:
         os.umask(old)
     assert os.stat(tmp_path / "m.fnn").st_mode & 0o777 == mode
+
+
+@pytest.fixture
+def cnn(rng):
+    X = rng.normal(size=(40, 3 * 8 * 7)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    model = fastnn.Sequential([fastnn.Reshape((3, 8, 7)), fastnn.Conv2D(3, 4, 3, padding="same", activation="relu"),
+                               fastnn.MaxPool2D(2), fastnn.Conv2D(4, 5, 2, stride=(1, 2), padding=1),
+                               fastnn.AvgPool2D(2, stride=1), fastnn.Flatten(), fastnn.Dropout(0.2),
+                               fastnn.Dense(20, 3, "softmax")], seed=3)
+    model.compile("cross_entropy", fastnn.Adam(1e-3))
+    model.fit(X, y, epochs=1, batch_size=16, verbose=0)
+    return model, X, y
+
+
+def test_cnn_round_trip_and_resume(tmp_path, cnn):
+    model, X, y = cnn
+    path = tmp_path / "cnn.fnn"
+    model.save(path)
+    with zipfile.ZipFile(path) as z:
+        header = json.loads(z.read("header.json"))
+    assert header["layers"][1] == {"layer": "Conv2D", "in_channels": 3, "out_channels": 4, "kernel_size": [3, 3],
+                                   "stride": [1, 1], "padding": "same", "activation": "relu"}
+    assert header["layers"][2] == {"layer": "MaxPool2D", "pool_size": [2, 2], "stride": [2, 2]}
+    assert header["layers"][0] == {"layer": "Reshape", "shape": [3, 8, 7]}
+    loaded = fastnn.load(path)
+    assert [repr(l) for l in loaded.layers] == [repr(l) for l in model.layers]
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    model.fit(X, y, epochs=1, batch_size=16, verbose=0)
+    loaded.fit(X, y, epochs=1, batch_size=16, verbose=0)
+    np.testing.assert_array_equal(loaded.parameters, model.parameters)
+    # a checkpointed run resumes to the same weights as an uninterrupted one
+    ck = tmp_path / "ck.fnn"
+    fresh = fastnn.load(path)
+    fresh.fit(X, y, epochs=1, batch_size=16, verbose=0, checkpoint=ck)
+    resumed = fastnn.load(path)
+    resumed.fit(X, y, epochs=3, batch_size=16, verbose=0, checkpoint=ck, resume=True)
+    straight = fastnn.load(path)
+    straight.fit(X, y, epochs=3, batch_size=16, verbose=0)
+    np.testing.assert_array_equal(resumed.parameters, straight.parameters)
+
+
+BAD_CNN_FILES = [
+    ("kernel too large", lambda h: h["layers"][1].update(kernel_size=[9, 9], padding=[0, 0]), "kernel 9x9"),
+    ("channels", lambda h: h["layers"][3].update(in_channels=7), "in_channels=7"),
+    ("unknown layer", lambda h: h["layers"][2].update(layer="os.system"), "unknown layer"),
+    ("huge size", lambda h: h["layers"][1].update(out_channels=2 ** 40), "wrong type|out_channels|outside"),
+    ("pair", lambda h: h["layers"][2].update(pool_size=[2, 2, 2]), "pool_size"),
+    ("zero stride", lambda h: h["layers"][2].update(stride=[0, 1]), "stride"),
+    ("bad padding", lambda h: h["layers"][1].update(padding="full"), "padding"),
+    ("bad shape", lambda h: h["layers"][0].update(shape=[3, 8, 8]), "invalid architecture"),
+    ("missing field", lambda h: h["layers"][1].pop("kernel_size"), "lacks 'kernel_size'"),
+]
+
+
+@pytest.mark.parametrize("name, change, match", BAD_CNN_FILES, ids=[b[0] for b in BAD_CNN_FILES])
+def test_bad_cnn_files_are_refused(tmp_path, cnn, name, change, match):
+    model, _, _ = cnn
+    good = tmp_path / "good.fnn"
+    model.save(good)
+    bad = tmp_path / "bad.fnn"
+    rewrite(good, bad, header=change)
+    with pytest.raises(ModelFileError, match=match):
+        fastnn.load(bad)

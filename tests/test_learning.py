@@ -67,3 +67,22 @@ def test_autoencoder_codes_cluster_fashion_mnist_better_than_pixels(fashion_mnis
     E = fastnn.cluster.spectral_embedding(ae.encode(X), n_components=10, n_neighbors=15)
     codes = fastnn.metrics.clustering_accuracy(y, fastnn.KMeans(10, n_init=10, random_state=0).fit_predict(E))
     assert codes > pixels + 0.02, (codes, pixels)
+
+
+@pytest.mark.long_learning
+def test_fashion_mnist_cnn_beats_an_mlp_of_equal_size(fashion_mnist):
+    """On 3,000 Fashion-MNIST images a small CNN generalises better than a dense network with at least as many
+    parameters (measured: about 0.83-0.84 against 0.79-0.80 test accuracy)."""
+    (Xtr, ytr), (Xte, yte) = fashion_mnist
+    cnn = fastnn.Sequential([fastnn.Reshape((1, 28, 28)), fastnn.Conv2D(1, 8, 3, activation="relu"),
+                             fastnn.MaxPool2D(2), fastnn.Conv2D(8, 16, 3, activation="relu"), fastnn.MaxPool2D(2),
+                             fastnn.Flatten(), fastnn.Dense(400, 10, activation="softmax")], seed=0)
+    hidden = -(-(cnn.n_params - 10) // 795)  # 784 * h + h + 10 * h + 10 >= the CNN's parameters
+    mlp = fastnn.Sequential([fastnn.Dense(784, hidden, "relu"), fastnn.Dense(hidden, 10, "softmax")], seed=0)
+    assert cnn.n_params <= mlp.n_params < 1.1 * cnn.n_params
+    scores = []
+    for model in (cnn, mlp):
+        model.compile(optimizer=fastnn.Adam(3e-3))
+        model.fit(Xtr[:3000], ytr[:3000], epochs=8, batch_size=32, verbose=0)
+        scores.append(model.evaluate(Xte[:2000], yte[:2000])["accuracy"])
+    assert scores[0] > 0.8 and scores[0] > scores[1] + 0.02, scores

@@ -1,4 +1,4 @@
-"""fastnn: fast multilayer perceptrons on multi-core CPUs.
+"""fastnn: fast multilayer perceptrons and convolutional networks on multi-core CPUs.
 
 The forward pass, backpropagation and the parameter update run in typed Cython without the GIL; matrix
 products go through BLAS, elementwise work through OpenMP threads.
@@ -17,7 +17,7 @@ from ._estimator import NotFittedError
 from .autoencoder import Autoencoder
 from .cluster import KMeans
 from .io import ModelFileError, load, save
-from .layers import Dense, Dropout, Linear
+from .layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, Linear, MaxPool2D, Reshape
 from . import losses
 from .losses import BinaryCrossEntropy, CrossEntropy, Huber, MeanAbsoluteError, MeanSquaredError
 from .model import History, Sequential
@@ -37,7 +37,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
-    "Sequential", "History", "Autoencoder", "KMeans", "Dense", "Dropout", "Linear", "SGD", "Adam", "AdamW", "RMSprop", "L1", "L2", "L1L2",
+    "Sequential", "History", "Autoencoder", "KMeans", "Dense", "Dropout", "Linear", "Conv2D", "MaxPool2D", "AvgPool2D",
+    "Flatten", "Reshape", "SGD", "Adam", "AdamW", "RMSprop", "L1", "L2", "L1L2",
     "CrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "Huber", "MeanAbsoluteError", "losses",
     "callbacks", "schedules", "StandardScaler", "MinMaxScaler", "LogScaler",
     "load", "save", "ModelFileError", "NotFittedError", "datasets", "metrics", "plotting", "preprocessing",

@@ -1,5 +1,7 @@
 # cython: language_level=3
-"""Compiled kernels of fastnn: dense layers, activations, fused losses, the SGD update and the training engine.
+"""Compiled kernels of fastnn: dense layers, activations, fused losses, the optimizer updates and the training
+engine, which walks a table of layer kinds (dense, convolution and pooling; the kernels on one image are in
+``_conv.pxd``).
 
 Everything here trusts its inputs: shapes, dtypes, contiguity, finiteness and label ranges are checked in the
 Python layer (``fastnn._validation``) before any function of this module is called. ``_reference.py`` holds a
@@ -18,7 +20,7 @@ Conventions
 """
 cimport cython
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.math cimport (exp, expf, expm1, expm1f, log, logf, log1p, log1pf, tanh, tanhf, fabs, fabsf, erf, erff,
                         isfinite, NAN, sqrt, sqrtf, cos, floor, pow)
 from libc.stdlib cimport malloc, calloc, free
@@ -28,6 +30,7 @@ from libc.stdint cimport int64_t, int32_t, uint8_t, uint32_t, uint64_t
 import numpy as np
 
 from ._blas cimport gemm, gemv, NoTrans, Trans
+from ._conv cimport im2col, col2im, max_pool, max_pool_backward, avg_pool, avg_pool_backward
 from ._openmp cimport fastnn_openmp_enabled, fastnn_max_threads
 
 cdef extern from *:
@@ -122,6 +125,14 @@ LOSS_CROSS_ENTROPY = 1
 LOSS_BINARY_CROSS_ENTROPY = 2
 LOSS_HUBER = 3
 LOSS_MAE = 4
+# Layer kinds of the engine's layer table (Reshape and Flatten are views: no kind, no kernel).
+LAYER_DENSE, LAYER_CONV2D, LAYER_MAXPOOL2D, LAYER_AVGPOOL2D = 0, 1, 2, 3
+
+cdef enum:
+    DENSE = 0
+    CONV2D = 1
+    MAXPOOL2D = 2
+    AVGPOOL2D = 3
 
 cdef enum:
     IDENTITY = 0
@@ -187,6 +198,9 @@ cdef int COLUMN_BLOCKS_MAX = 16
 # parallel region costs a few microseconds, more than such work. Serial or not, the blocks and their order are
 # the same, so results do not change.
 cdef Py_ssize_t PARALLEL_MIN_WORK = 1 << 16
+# Image layers work on groups of this many images (a batch's groups are fixed by its size): one product serves a
+# group, larger and faster than one an image.
+cdef int IMAGE_GROUP = 4
 # A batch is split across threads only in pieces of at least this many rows.
 cdef int MIN_ROWS_PER_THREAD = 8
 # A row tile holds at least this many rows (row tiles exist only on machines of more than 4 cores).
@@ -527,8 +541,20 @@ cdef void _output_rows(int loss, int act, floating *z, floating *d, Py_ssize_t n
 # The network: pointer tables into buffers owned by Python objects
 # ---------------------------------------------------------------------------------------------------------------
 
+cdef struct Geom:
+    # The shapes of an image layer (CONV2D, MAXPOOL2D, AVGPOOL2D): input c x h x w, output co x ho x wo, kernel
+    # (or pooling window) kh x kw, stride sh, sw, padding ph, pw (top and left). Unused by DENSE.
+    int c, h, w, co, ho, wo, kh, kw, sh, sw, ph, pw
+
+
 cdef struct Net:
     int n_layers
+    int *kind           # kind of layer l: DENSE, CONV2D, MAXPOOL2D, AVGPOOL2D
+    Geom *geom          # shapes of layer l (image kinds)
+    int32_t **arg       # arg[l + 1]: the arg-max indices of max-pooling layer l (cap x width[l + 1]), else NULL
+    void *scratch       # per-thread workspaces of slot_size values (im2col columns), n_slots of them
+    Py_ssize_t slot_size
+    int n_slots
     int loss
     double loss_param   # the Huber loss's delta
     int *width          # width[0] = inputs, width[l + 1] = outputs of layer l
@@ -790,6 +816,151 @@ cdef void _backward_columns(Net *net, const floating *params, int l, Py_ssize_t 
                              n_rows, j1 - j0, w_in)
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Image layers (CONV2D, MAXPOOL2D, AVGPOOL2D): one image (batch row, C x H x W values) at a time, each by the same
+# calls whatever the thread that runs it, so results do not depend on the number of threads. The kernels on one
+# image live in _conv.pxd; a convolution is im2col into a per-thread workspace and one gemm per group of images.
+# ---------------------------------------------------------------------------------------------------------------
+
+cdef inline void *_slot(Net *net, int slot) noexcept nogil:
+    """Thread ``slot``'s workspace (``net.slot_size`` values of the engine's dtype)."""
+    return (<char *> net.scratch) + <Py_ssize_t> slot * net.slot_size * (8 if net.is_double else 4)
+
+
+cdef inline Py_ssize_t _image_work(Net *net, int l) noexcept nogil:
+    """Multiply-adds (or reads) of image layer ``l`` per image."""
+    cdef Geom *g = &net.geom[l]
+    if net.kind[l] == CONV2D:
+        return <Py_ssize_t> g.co * g.c * g.kh * g.kw * g.ho * g.wo
+    return <Py_ssize_t> net.width[l + 1] * g.kh * g.kw
+
+
+cdef void _gather_columns(const floating *x, Py_ssize_t ld_x, const Geom *g, int n, floating *cols) noexcept nogil:
+    """im2col of ``n`` images (rows of ``x``, ``ld_x`` apart), side by side: ``cols`` is ``K x n * P``."""
+    cdef int k, P = g.ho * g.wo
+    for k in range(n):
+        im2col(x + k * ld_x, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.ho, g.wo, cols + k * P,
+               <Py_ssize_t> n * P)
+
+
+cdef void _gather_channels(const floating *d, Py_ssize_t ld_d, int P, int c0, int c1, int n,
+                           floating *out) noexcept nogil:
+    """Channels ``c0 .. c1`` of ``n`` images' gradients (rows of ``d``, ``ld_d`` apart, each ``C x P``) side by
+    side: ``out`` is ``(c1 - c0) x n * P``."""
+    cdef int k, c
+    cdef Py_ssize_t N = <Py_ssize_t> n * P
+    for k in range(n):
+        for c in range(c0, c1):
+            memcpy(out + (c - c0) * N + k * P, d + k * ld_d + <Py_ssize_t> c * P, P * sizeof(floating))
+
+
+cdef void _group_forward(Net *net, const floating *params, int l, const floating *inp, Py_ssize_t r0,
+                         Py_ssize_t r1, bint activate, int slot) noexcept nogil:
+    """Rows ``r0 .. r1`` (a group of images, fixed by the batch's shape) of the output of image layer ``l`` from
+    ``inp`` (which points at row 0), then the activation and the dropout on them. A convolution forms the
+    group's im2col columns side by side and multiplies them by the weights in one product, then adds the bias
+    while scattering the result into each image's output."""
+    cdef const Geom *g = &net.geom[l]
+    cdef int w_in = net.width[l], w_out = net.width[l + 1], c, n = <int> (r1 - r0), k
+    cdef int P = g.ho * g.wo, K = g.c * g.kh * g.kw
+    cdef Py_ssize_t N = <Py_ssize_t> n * P, r, p
+    cdef const floating *b = params + net.b_off[l]
+    cdef const floating *src
+    cdef floating *cols
+    cdef floating *prod
+    cdef floating *out
+    cdef floating bc
+    if net.kind[l] == CONV2D:
+        cols = <floating *> _slot(net, slot)
+        prod = cols + K * N
+        _gather_columns(inp + r0 * w_in, w_in, g, n, cols)
+        gemm(NoTrans, NoTrans, g.co, <int> N, K, <floating> 1.0, params + net.w_off[l], K, cols, <int> N,
+             <floating> 0.0, prod, <int> N)
+        for k in range(n):
+            out = (<floating *> net.A[l + 1]) + (r0 + k) * w_out
+            for c in range(g.co):
+                src = prod + c * N + k * P
+                bc = b[c]
+                for p in range(P):
+                    out[<Py_ssize_t> c * P + p] = src[p] + bc
+    for r in range(r0, r1):
+        out = (<floating *> net.A[l + 1]) + r * w_out
+        if net.kind[l] == MAXPOOL2D:
+            max_pool(inp + r * w_in, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ho, g.wo, out,
+                     net.arg[l + 1] + r * w_out)
+        elif net.kind[l] == AVGPOOL2D:
+            avg_pool(inp + r * w_in, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ho, g.wo, out)
+        elif activate:
+            if net.Z[l + 1] != NULL:
+                memcpy((<floating *> net.Z[l + 1]) + r * w_out, out, w_out * sizeof(floating))
+            _activation_forward(net.act[l], out, 1, w_out, w_out)
+        if activate and net.training and net.Ad[l + 1] != NULL:
+            _dropout_columns(net, l + 1, r, r + 1, 0, w_out)
+
+
+cdef void _group_backward(Net *net, const floating *params, int l, Py_ssize_t r0, Py_ssize_t r1,
+                          int slot) noexcept nogil:
+    """Rows ``r0 .. r1`` of ``D[l]`` from ``D[l + 1]`` through image layer ``l >= 1``: the input gradient (for a
+    convolution col2im of ``W.T @ dY``, one product for the group), then the dropout mask and the derivative of
+    layer ``l - 1``'s activation."""
+    cdef const Geom *g = &net.geom[l]
+    cdef int w_in = net.width[l], w_out = net.width[l + 1], n = <int> (r1 - r0), k
+    cdef int P = g.ho * g.wo, K = g.c * g.kh * g.kw
+    cdef Py_ssize_t N = <Py_ssize_t> n * P, r, at
+    cdef floating *d
+    cdef const floating *dy
+    cdef floating *cols
+    cdef floating *dys
+    if net.kind[l] == CONV2D:
+        cols = <floating *> _slot(net, slot)
+        dys = cols + K * N
+        _gather_channels((<floating *> net.D[l + 1]) + r0 * w_out, w_out, P, 0, g.co, n, dys)
+        gemm(Trans, NoTrans, K, <int> N, g.co, <floating> 1.0, params + net.w_off[l], K, dys, <int> N,
+             <floating> 0.0, cols, <int> N)
+        for k in range(n):
+            col2im(cols + k * P, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.ho, g.wo,
+                   (<floating *> net.D[l]) + (r0 + k) * w_in, N)
+    for r in range(r0, r1):
+        at = r * w_in
+        d = (<floating *> net.D[l]) + at
+        dy = (<floating *> net.D[l + 1]) + r * w_out
+        if net.kind[l] == MAXPOOL2D:
+            max_pool_backward(dy, net.arg[l + 1] + r * w_out, w_out, w_in, d)
+        elif net.kind[l] == AVGPOOL2D:
+            avg_pool_backward(dy, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ho, g.wo, d)
+        if net.Ad[l] != NULL:
+            _mask_columns(d, net.mask[l] + at, 1, w_in, w_in, <floating> (1.0 / (1.0 - net.drop[l])))
+        _activation_backward(net.act[l - 1], (<floating *> net.A[l]) + at, _offset(<floating *> net.Z[l], at), d,
+                             1, w_in, w_in)
+
+
+cdef inline Py_ssize_t _groups(Py_ssize_t n_rows) noexcept nogil:
+    return (n_rows + IMAGE_GROUP - 1) // IMAGE_GROUP
+
+
+cdef void _images_forward(Net *net, const floating *params, int l, const floating *inp, Py_ssize_t n_rows, int nt,
+                          bint activate) noexcept nogil:
+    """Image layer ``l`` on ``n_rows`` rows, in groups of IMAGE_GROUP images (the last may be smaller)."""
+    cdef Py_ssize_t t, n = _groups(n_rows)
+    if nt <= 1 or n <= 1 or n_rows * _image_work(net, l) < PARALLEL_MIN_WORK:
+        for t in range(n):
+            _group_forward(net, params, l, inp, t * IMAGE_GROUP, min((t + 1) * IMAGE_GROUP, n_rows), activate, 0)
+    else:
+        for t in prange(n, num_threads=min(<Py_ssize_t> nt, n), schedule='static'):
+            _group_forward(net, params, l, inp, t * IMAGE_GROUP, min((t + 1) * IMAGE_GROUP, n_rows), activate,
+                           threadid())
+
+
+cdef void _images_backward(Net *net, const floating *params, int l, Py_ssize_t n_rows, int nt) noexcept nogil:
+    cdef Py_ssize_t t, n = _groups(n_rows)
+    if nt <= 1 or n <= 1 or n_rows * _image_work(net, l) < PARALLEL_MIN_WORK:
+        for t in range(n):
+            _group_backward(net, params, l, t * IMAGE_GROUP, min((t + 1) * IMAGE_GROUP, n_rows), 0)
+    else:
+        for t in prange(n, num_threads=min(<Py_ssize_t> nt, n), schedule='static'):
+            _group_backward(net, params, l, t * IMAGE_GROUP, min((t + 1) * IMAGE_GROUP, n_rows), threadid())
+
+
 cdef void _forward(Net *net, const floating *x, Py_ssize_t n_rows, int nt, bint last_activation) noexcept nogil:
     """Forward pass of ``n_rows`` rows starting at ``x`` (rows ``width[0]`` apart) into ``A[1..L]``, in tiles
     of (row tile, column block) fixed by the shapes and the machine (not by ``nt``)."""
@@ -804,6 +975,10 @@ cdef void _forward(Net *net, const floating *x, Py_ssize_t n_rows, int nt, bint 
     for l in range(L):
         nb = net.blocks[l + 1]
         activate = l < L - 1 or last_activation
+        if net.kind[l] != DENSE:
+            _images_forward(net, params, l, inp, n_rows, nt, activate)
+            inp = <floating *> _layer_input(net, l + 1)
+            continue
         if nt <= 1 or nb * rt <= 1 or n_rows * net.width[l] * net.width[l + 1] < PARALLEL_MIN_WORK:
             for t in range(nb * rt):
                 k = t // nb
@@ -826,6 +1001,9 @@ cdef void _backward(Net *net, const floating *params, Py_ssize_t n_rows, int nt)
     cdef Py_ssize_t t, k, rt = _row_tiles(net, n_rows)
     for l in range(net.n_layers - 1, 0, -1):
         nb = net.blocks[l]
+        if net.kind[l] != DENSE:
+            _images_backward(net, params, l, n_rows, nt)
+            continue
         if nt <= 1 or nb * rt <= 1 or n_rows * net.width[l] * net.width[l + 1] < PARALLEL_MIN_WORK:
             for t in range(nb * rt):
                 k = t // nb
@@ -870,8 +1048,9 @@ cdef void _loss(Net *net, Py_ssize_t B, const Data *data, const int64_t *rows, P
                        sample_correct, want_grad)
 
 
-cdef double _sum_abs(const floating *p, Py_ssize_t n) noexcept nogil:
-    """``sum |p|`` in double, in eight fixed lanes (vectorisable, and the same order on every call)."""
+cdef inline double _lane_sum(const floating *p, Py_ssize_t n, bint absolute) noexcept nogil:
+    """``sum p`` (or ``sum |p|``) in double, in eight fixed lanes (vectorisable, and the same order on every
+    call)."""
     cdef double lanes[8]
     cdef Py_ssize_t i, k, n8 = n - n % 8
     cdef double total = 0
@@ -879,12 +1058,17 @@ cdef double _sum_abs(const floating *p, Py_ssize_t n) noexcept nogil:
         lanes[k] = 0
     for i in range(0, n8, 8):
         for k in range(8):
-            lanes[k] += _abs(p[i + k])
+            lanes[k] += _abs(p[i + k]) if absolute else p[i + k]
     for i in range(n8, n):
-        total += _abs(p[i])
+        total += _abs(p[i]) if absolute else p[i]
     for k in range(8):
         total += lanes[k]
     return total
+
+
+cdef double _sum_abs(const floating *p, Py_ssize_t n) noexcept nogil:
+    """``sum |p|`` in double, in eight fixed lanes."""
+    return _lane_sum(p, n, True)
 
 
 cdef double _sum_sq(const floating *p, Py_ssize_t n) noexcept nogil:
@@ -1116,9 +1300,41 @@ cdef void _begin_step(Hyper *h, int64_t step) noexcept nogil:
         h.bc2_sqrt = sqrt(1 - pow(h.beta2, <double> (step + 1)))
 
 
+cdef void _conv_gradient(Net *net, floating *params, int t, Py_ssize_t B, int slot) noexcept nogil:
+    """Weight and bias gradients of output channels j0..j1 of a convolution, summed over the batch's groups of
+    images in order (``dW += dY_group @ im2col(x_group).T``)."""
+    cdef int l = net.task_layer[t], j0 = net.task_j0[t], j1 = net.task_j1[t]
+    cdef const Geom *g = &net.geom[l]
+    cdef int w_in = net.width[l], w_out = net.width[l + 1], P = g.ho * g.wo, K = g.c * g.kh * g.kw, j
+    cdef Py_ssize_t r
+    cdef floating *grads = <floating *> net.grads
+    cdef const floating *D = <floating *> net.D[l + 1]
+    cdef const floating *inp = <floating *> _layer_input(net, l)
+    cdef floating *cols = <floating *> _slot(net, slot)
+    cdef floating *dys
+    cdef Py_ssize_t wo = net.w_off[l] + <Py_ssize_t> j0 * K, N, grp
+    cdef double s
+    cdef int n
+    for grp in range(_groups(B)):
+        r = grp * IMAGE_GROUP
+        n = <int> min(<Py_ssize_t> IMAGE_GROUP, B - r)
+        N = <Py_ssize_t> n * P
+        dys = cols + K * N
+        _gather_columns(inp + r * w_in, w_in, g, n, cols)
+        _gather_channels(D + r * w_out, w_out, P, j0, j1, n, dys)
+        gemm(NoTrans, Trans, j1 - j0, K, <int> N, <floating> 1.0, dys, <int> N, cols, <int> N,
+             <floating> (1.0 if r > 0 else 0.0), grads + wo, K)
+    for j in range(j0, j1):
+        s = 0
+        for r in range(B):
+            s += _lane_sum(D + r * w_out + <Py_ssize_t> j * P, P, False)
+        grads[net.b_off[l] + j] = <floating> s
+
+
 cdef void _task_gradient(Net *net, floating *params, int t, Py_ssize_t B) noexcept nogil:
     """The data term of the weight gradients of one tile (output features j0..j1 x input features i0..i1) of one
-    layer; the tile holding input feature 0 does the biases of its output features too."""
+    layer; the tile holding input feature 0 does the biases of its output features too. (A convolution's tasks
+    are blocks of its output channels: ``_conv_gradient``.)"""
     cdef int l = net.task_layer[t], j0 = net.task_j0[t], j1 = net.task_j1[t]
     cdef int i0 = net.task_i0[t], i1 = net.task_i1[t]
     cdef int w_in = net.width[l], w_out = net.width[l + 1]
@@ -1126,6 +1342,9 @@ cdef void _task_gradient(Net *net, floating *params, int t, Py_ssize_t B) noexce
     cdef floating *grads = <floating *> net.grads
     cdef const floating *D = <floating *> net.D[l + 1]
     cdef floating *gb = grads + net.b_off[l]
+    if net.kind[l] == CONV2D:
+        _conv_gradient(net, params, t, B, threadid())
+        return
     gemm(Trans, NoTrans, j1 - j0, i1 - i0, <int> B, <floating> 1.0, D + j0, w_out,
          (<floating *> _layer_input(net, l)) + i0, w_in, <floating> 0.0, grads + net.w_off[l] + j0 * w_in + i0,
          w_in)
@@ -1141,7 +1360,7 @@ cdef double _task_update(Net *net, floating *params, int t, Hyper *h, bint apply
     """The update of one tile's weights (and biases) from their gradients; returns its penalty."""
     cdef int l = net.task_layer[t], j0 = net.task_j0[t], j1 = net.task_j1[t]
     cdef int i0 = net.task_i0[t], i1 = net.task_i1[t]
-    cdef int w_in = net.width[l]
+    cdef int w_in = net.width[l] if net.kind[l] != CONV2D else i1  # a convolution's tasks: whole kernels
     cdef Py_ssize_t j, wj
     cdef floating *grads = <floating *> net.grads
     cdef floating *state = <floating *> net.state
@@ -1400,10 +1619,17 @@ cdef class Engine:
         The machine's core count. It fixes the tiling of the work (with the shapes), never ``n_threads``: on a
         machine of C cores a step splits into enough independent tiles for C threads, and results are the
         same for every ``n_threads`` there. Up to 4 cores the tiles are the column blocks alone.
+    layout : sequence of tuples, optional
+        The layer table: per layer ``(kind, c, h, w, co, ho, wo, kh, kw, sh, sw, ph, pw)``, a kind among
+        LAYER_DENSE, LAYER_CONV2D, LAYER_MAXPOOL2D, LAYER_AVGPOOL2D and the shapes of an image layer: input
+        ``c x h x w`` (``widths[l]`` values), output ``co x ho x wo`` (``widths[l + 1]``), kernel or window
+        ``kh x kw``, stride, padding (top and left). None: every layer is dense. A convolution's parameters are
+        its weight ``(co, c, kh, kw)`` then its bias ``(co,)``; pooling layers have none.
     """
     cdef Net net
     cdef bint is_double
     cdef object _keep
+    cdef object _scratch, _layout
     cdef object _sample_loss, _sample_correct, _task_penalty, _tasks
     cdef readonly Py_ssize_t capacity
     #: The largest single product (multiply-adds) per batch row, over every BLAS call of a step.
@@ -1413,10 +1639,11 @@ cdef class Engine:
         memset(&self.net, 0, sizeof(Net))
 
     def __init__(self, params, grads, state, widths, activations, int loss, Py_ssize_t capacity,
-                 double loss_param=1.0, dropout=None, uint64_t seed=0, int cores=1):
+                 double loss_param=1.0, dropout=None, uint64_t seed=0, int cores=1, layout=None):
         cdef int L = len(widths) - 1
         cdef int l, t, j
         cdef Py_ssize_t off = 0
+        layout = _check_layout(layout, widths, L)
         if params.dtype == np.float64:
             self.is_double = True
         elif params.dtype == np.float32:
@@ -1428,7 +1655,7 @@ cdef class Engine:
                 raise ValueError("params and grads must be contiguous 1-d arrays of one dtype")
         if state.dtype != params.dtype or not state.flags.c_contiguous or state.ndim != 2 or state.shape[0] < 1:
             raise ValueError("state must be a contiguous (n_state, n_params) array of the parameters' dtype")
-        expected = sum(int(widths[l + 1]) * (int(widths[l]) + 1) for l in range(L))
+        expected = sum(_layer_params(layout[l], widths[l], widths[l + 1]) for l in range(L))
         if params.shape[0] != expected or grads.shape[0] != expected or state.shape[1] != expected:
             raise ValueError(f"flat buffers must hold {expected} parameters")
         if L < 1 or capacity < 1:
@@ -1437,7 +1664,7 @@ cdef class Engine:
         self.capacity = capacity
         self.row_work = max(max(-(-int(widths[l + 1]) // _column_blocks(widths[l + 1])) * int(widths[l]),
                                 -(-int(widths[l]) // _column_blocks(widths[l])) * int(widths[l + 1]))
-                            for l in range(L))
+                            if layout[l][0] == LAYER_DENSE else _layout_work(layout[l]) for l in range(L))
         self.net.n_layers = L
         self.net.loss = loss
         self.net.loss_param = loss_param
@@ -1454,6 +1681,11 @@ cdef class Engine:
         self.net.mask = <uint8_t **> calloc(L + 1, sizeof(uint8_t *))
         self.net.drop = <double *> calloc(L + 1, sizeof(double))
         self.net.drop_key = <uint64_t *> calloc(L + 1, sizeof(uint64_t))
+        self.net.kind = <int *> calloc(L, sizeof(int))
+        self.net.geom = <Geom *> calloc(L, sizeof(Geom))
+        self.net.arg = <int32_t **> calloc(L + 1, sizeof(int32_t *))
+        if self.net.kind == NULL or self.net.geom == NULL or self.net.arg == NULL:
+            raise MemoryError()
         self.net.seed = seed
         self.net.is_double = self.is_double
         if (self.net.Ad == NULL or self.net.mask == NULL or self.net.drop == NULL or self.net.drop_key == NULL
@@ -1467,14 +1699,26 @@ cdef class Engine:
         self.net.row_tiles = split
         for l in range(L):
             self.net.act[l] = activations[l]
+            self.net.kind[l] = layout[l][0]
+            (self.net.geom[l].c, self.net.geom[l].h, self.net.geom[l].w, self.net.geom[l].co, self.net.geom[l].ho,
+             self.net.geom[l].wo, self.net.geom[l].kh, self.net.geom[l].kw, self.net.geom[l].sh,
+             self.net.geom[l].sw, self.net.geom[l].ph, self.net.geom[l].pw) = layout[l][1:]
+            n_bias = self.net.width[l + 1] if layout[l][0] == LAYER_DENSE else layout[l][4]
+            n_bias = n_bias if layout[l][0] in (LAYER_DENSE, LAYER_CONV2D) else 0
             self.net.w_off[l] = off
-            off += <Py_ssize_t> self.net.width[l + 1] * self.net.width[l]
+            off += _layer_params(layout[l], widths[l], widths[l + 1]) - n_bias
             self.net.b_off[l] = off
-            off += self.net.width[l + 1]
+            off += n_bias
         # Weight-gradient tasks: column blocks x input-feature tiles, largest first, so that dynamic scheduling
         # ends with the small ones.
         tasks = []
         for l in range(L):
+            if layout[l][0] == LAYER_CONV2D:  # blocks of output channels, whole kernels
+                co, k = layout[l][4], layout[l][1] * layout[l][7] * layout[l][8]
+                nb = _channel_blocks(co) * split
+                tasks += [(l, j * co // nb, (j + 1) * co // nb, 0, k) for j in range(nb)]
+            if layout[l][0] != LAYER_DENSE:
+                continue
             nb = self.net.blocks[l + 1]
             w = self.net.width[l + 1]
             ni = max(1, min(split, self.net.width[l] // MIN_TILE_FEATURES))
@@ -1482,7 +1726,7 @@ cdef class Engine:
                 for i in range(ni):
                     tasks.append((l, j * w // nb, (j + 1) * w // nb, i * int(widths[l]) // ni,
                                   (i + 1) * int(widths[l]) // ni))
-        tasks.sort(key=lambda task: -(task[2] - task[1]) * (task[4] - task[3]))
+        tasks.sort(key=lambda task: -(task[2] - task[1]) * (task[4] - task[3]) * _task_rows(layout[task[0]]))
         n_tasks = len(tasks)
         self.net.n_tasks = n_tasks
         self.net.task_layer = <int *> malloc(n_tasks * sizeof(int))
@@ -1500,6 +1744,7 @@ cdef class Engine:
             self.net.task_i0[t] = i
             self.net.task_i1[t] = ie
         self._tasks = tasks
+        self._layout = layout
         buffers = [np.empty((capacity, int(w)), dtype=dtype) for w in widths]
         deltas = [None] + [np.empty((capacity, int(w)), dtype=dtype) for w in widths[1:]]
         inputs = [None] + [np.empty((capacity, int(widths[l + 1])), dtype=dtype) if _needs_input(activations[l])
@@ -1514,6 +1759,14 @@ cdef class Engine:
             if rates[l] > 0:
                 self.net.Ad[l] = <void *> <size_t> dropped[l].ctypes.data
                 self.net.mask[l] = <uint8_t *> <size_t> masks[l].ctypes.data
+        args = [None] + [np.empty((capacity, int(widths[l + 1])), dtype=np.int32)
+                         if layout[l][0] == LAYER_MAXPOOL2D else None for l in range(L)]
+        for l in range(L + 1):
+            if args[l] is not None:
+                self.net.arg[l] = <int32_t *> <size_t> args[l].ctypes.data
+        self.net.slot_size = max([_layout_columns(layout[l]) for l in range(L)] + [0])
+        self._scratch = None
+        self._reserve(cores)
         for l in range(L + 1):
             self.net.A[l] = <void *> <size_t> buffers[l].ctypes.data
             self.net.D[l] = <void *> <size_t> deltas[l].ctypes.data if l > 0 else NULL
@@ -1525,7 +1778,16 @@ cdef class Engine:
         self._sample_loss = np.empty(capacity, dtype=dtype)
         self._sample_correct = np.empty(capacity, dtype=dtype)
         self._task_penalty = np.empty(max(n_tasks, 1), dtype=np.float64)
-        self._keep = (params, grads, state, buffers, deltas, inputs, dropped, masks)
+        self._keep = (params, grads, state, buffers, deltas, inputs, dropped, masks, args)
+
+    def _reserve(self, int n_threads):
+        """Give each of ``n_threads`` threads a workspace (im2col columns) if the network has convolutions."""
+        if self.net.slot_size == 0 or self.net.n_slots >= n_threads:
+            return
+        n = max(n_threads, 1)
+        self._scratch = np.empty(n * self.net.slot_size, dtype=np.float64 if self.is_double else np.float32)
+        self.net.scratch = <void *> <size_t> self._scratch.ctypes.data
+        self.net.n_slots = n
 
     def __dealloc__(self):
         free(self.net.width)
@@ -1546,6 +1808,9 @@ cdef class Engine:
         free(self.net.task_i0)
         free(self.net.task_i1)
         free(self.net.tie)
+        free(self.net.kind)
+        free(self.net.geom)
+        free(self.net.arg)
 
     def train(self, X, perm, labels, targets, weights, Py_ssize_t batch_size, Py_ssize_t first_batch,
               Py_ssize_t last_batch, const double[::1] hyper not None, int64_t[::1] step not None, int n_threads,
@@ -1570,6 +1835,7 @@ cdef class Engine:
         if totals.shape[0] != 4 or step.shape[0] != 1 or hyper.shape[0] != HYPER_SIZE:
             raise ValueError("totals must hold 4 values, step 1 and hyper HYPER_SIZE")
         _unpack_hyper(&h, hyper, self.net.n_params)
+        self._reserve(n_threads)
         if self.is_double:
             diverged = _engine_train[double](&self.net, X, perm, labels, targets, weights, self._sample_loss,
                                              self._sample_correct, self._task_penalty, batch_size, first_batch,
@@ -1598,6 +1864,8 @@ cdef class Engine:
                 continue
             if not 0 <= s < L or s == l or values[s] != -1:
                 raise ValueError(f"ties[{l}] = {s} is not an untied layer of this network")
+            if self.net.kind[l] != DENSE or self.net.kind[s] != DENSE:
+                raise ValueError(f"ties[{l}] = {s}: only dense layers can share weights")
             if self.net.width[l] != self.net.width[s + 1] or self.net.width[l + 1] != self.net.width[s]:
                 raise ValueError(f"layer {l} ({self.net.width[l]} -> {self.net.width[l + 1]}) cannot share the "
                                  f"weights of layer {s} ({self.net.width[s]} -> {self.net.width[s + 1]})")
@@ -1618,19 +1886,25 @@ cdef class Engine:
         cdef int l, nb, blk
         phases = []
         for l in range(self.net.n_layers):
+            if self.net.kind[l] != DENSE:  # image layers: one task an image
+                phases.append((f"forward {l}", [_layout_work(self._layout[l])] * batch))
+                continue
             nb = self.net.blocks[l + 1]
             w_out, w_in = self.net.width[l + 1], self.net.width[l]
             phases.append((f"forward {l}", [((k + 1) * batch // rt - k * batch // rt) *
                                             ((blk + 1) * w_out // nb - blk * w_out // nb) * w_in
                                             for k in range(rt) for blk in range(nb)]))
         for l in range(self.net.n_layers - 1, 0, -1):
+            if self.net.kind[l] != DENSE:
+                phases.append((f"backward {l}", [_layout_work(self._layout[l])] * batch))
+                continue
             nb = self.net.blocks[l]
             w_out, w_in = self.net.width[l + 1], self.net.width[l]
             phases.append((f"backward {l}", [((k + 1) * batch // rt - k * batch // rt) *
                                              ((blk + 1) * w_in // nb - blk * w_in // nb) * w_out
                                              for k in range(rt) for blk in range(nb)]))
         phases.append(("weight gradients and update",
-                       [(je - j) * (ie - i) * batch for (_, j, je, i, ie) in self._tasks]))
+                       [(je - j) * (ie - i) * batch * _task_rows(self._layout[l]) for (l, j, je, i, ie) in self._tasks]))
         return phases
 
     def _block(self, block, Py_ssize_t n):
@@ -1643,6 +1917,7 @@ cdef class Engine:
         """Write the network's output for every row of ``X`` into ``out`` (n_samples, n_out), ``block`` rows
         (default: the capacity) at a time. Block sizes shape the products, hence the last bits of results."""
         cdef Py_ssize_t b = self._block(block, X.shape[0])
+        self._reserve(n_threads)
         if self.is_double:
             _engine_forward[double](&self.net, X, out, None, None, None, self._sample_loss, self._sample_correct,
                                     n_threads, b, NULL)
@@ -1655,6 +1930,7 @@ cdef class Engine:
         cdef double sums[3]
         cdef Py_ssize_t b = self._block(block, X.shape[0])
         sums[0] = sums[1] = sums[2] = 0
+        self._reserve(n_threads)
         if self.is_double:
             _engine_forward[double](&self.net, X, None, labels, targets, weights, self._sample_loss,
                                     self._sample_correct, n_threads, b, sums)
@@ -1662,6 +1938,63 @@ cdef class Engine:
             _engine_forward[float](&self.net, X, None, labels, targets, weights, self._sample_loss,
                                    self._sample_correct, n_threads, b, sums)
         return sums[0], sums[1], sums[2]
+
+
+def _check_layout(layout, widths, int L):
+    """The layer table as a list of ``L`` tuples of 13 ints (all dense when None), checked against ``widths``."""
+    if layout is None:
+        return [(LAYER_DENSE,) + (0,) * 12] * L
+    layout = [tuple(int(v) for v in row) for row in layout]
+    if len(layout) != L or any(len(row) != 13 for row in layout):
+        raise ValueError("layout must hold one tuple of 13 integers per layer")
+    for l, (kind, c, h, w, co, ho, wo, kh, kw, sh, sw, ph, pw) in enumerate(layout):
+        if kind == LAYER_DENSE:
+            continue
+        if kind not in (LAYER_CONV2D, LAYER_MAXPOOL2D, LAYER_AVGPOOL2D):
+            raise ValueError(f"layout[{l}]: unknown layer kind {kind}")
+        if min(c, h, w, co, ho, wo, kh, kw, sh, sw) < 1 or min(ph, pw) < 0:
+            raise ValueError(f"layout[{l}]: sizes must be positive")
+        if c * h * w != widths[l] or co * ho * wo != widths[l + 1]:
+            raise ValueError(f"layout[{l}]: shapes do not match the widths")
+        # im2col checks every read; pooling windows must lie inside the input
+        if kind != LAYER_CONV2D and (co != c or ph or pw or (ho - 1) * sh + kh > h or (wo - 1) * sw + kw > w):
+            raise ValueError(f"layout[{l}]: the pooling windows do not fit the input")
+    return layout
+
+
+def _layer_params(row, n_in, n_out):
+    """Parameters of a layer of the layout."""
+    kind = row[0]
+    if kind == LAYER_DENSE:
+        return int(n_out) * (int(n_in) + 1)
+    if kind == LAYER_CONV2D:
+        return row[4] * (row[1] * row[7] * row[8] + 1)
+    return 0
+
+
+def _layout_work(row):
+    """Multiply-adds of an image layer per image."""
+    if row[0] == LAYER_CONV2D:
+        return row[4] * row[1] * row[7] * row[8] * row[5] * row[6]
+    return row[4] * row[5] * row[6] * row[7] * row[8]
+
+
+def _layout_columns(row):
+    """Values of a convolution's workspace: a group's im2col columns and output (or gradient) channels."""
+    if row[0] != LAYER_CONV2D:
+        return 0
+    return IMAGE_GROUP * row[5] * row[6] * (row[1] * row[7] * row[8] + row[4])
+
+
+def _channel_blocks(co):
+    """Weight-gradient tasks of a convolution of ``co`` output channels (fixed by the shapes alone): each task
+    forms the im2col columns of every image once more, so blocks stay large."""
+    return max(1, min(4, co // 32))
+
+
+def _task_rows(row):
+    """Per-batch-row weight of a task of this layer, for ordering tasks by size."""
+    return row[5] * row[6] if row[0] == LAYER_CONV2D else 1
 
 
 cdef void _unpack_hyper(Hyper *h, const double[::1] a, Py_ssize_t stride):

@@ -342,3 +342,173 @@ def polyak_update(target, online, tau):
     """Stable-Baselines3's ``polyak_update``: ``target = (1 - tau) * target + tau * online`` in place."""
     target *= 1 - tau
     target += tau * online
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Convolution and pooling (NCHW), and a network of any of the engine's layer kinds
+# ---------------------------------------------------------------------------------------------------------------
+
+def _padded(x, kh, kw, stride, padding, out_size):
+    """``x`` padded with zeros: ``padding`` (top, left) before and enough after for ``out_size`` windows."""
+    (sh, sw), (ph, pw), (Ho, Wo) = stride, padding, out_size
+    H, W = x.shape[2:]
+    after_h = max(0, (Ho - 1) * sh + kh - H - ph)
+    after_w = max(0, (Wo - 1) * sw + kw - W - pw)
+    return np.pad(x, ((0, 0), (0, 0), (ph, after_h), (pw, after_w)))
+
+
+def conv_output_size(size, kernel, stride, padding):
+    """``(size + 2 * padding - kernel) // stride + 1`` per dimension (PyTorch's formula)."""
+    return tuple((s + 2 * p - k) // st + 1 for s, k, st, p in zip(size, kernel, stride, padding))
+
+
+def conv2d_forward(x, W, b, stride=(1, 1), padding=(0, 0), out_size=None):
+    """``y[n, o] = b[o] + sum_c W[o, c] * x[n, c]`` (cross-correlation, PyTorch's ``conv2d``): ``x`` (B, C, H, W),
+    ``W`` (O, C, kh, kw); ``padding`` is added before (top, left) and, for ``out_size`` (default PyTorch's
+    output size with symmetric padding), after."""
+    kh, kw = W.shape[2:]
+    out_size = out_size or conv_output_size(x.shape[2:], (kh, kw), stride, padding)
+    (sh, sw), (Ho, Wo) = stride, out_size
+    xp = _padded(x, kh, kw, stride, padding, out_size)
+    out = np.zeros((x.shape[0], W.shape[0], Ho, Wo), dtype=np.result_type(x, W)) + b[None, :, None, None]
+    for i in range(kh):
+        for j in range(kw):
+            patch = xp[:, :, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw]
+            out += np.einsum("bchw,oc->bohw", patch, W[:, :, i, j])
+    return out
+
+
+def conv2d_backward(x, W, dy, stride=(1, 1), padding=(0, 0)):
+    """Gradients ``(dx, dW, db)`` of ``conv2d_forward`` given the output's gradient ``dy`` (B, O, Ho, Wo)."""
+    kh, kw = W.shape[2:]
+    (sh, sw), (ph, pw), (Ho, Wo) = stride, padding, dy.shape[2:]
+    xp = _padded(x, kh, kw, stride, padding, (Ho, Wo))
+    dxp = np.zeros_like(xp)
+    dW = np.zeros_like(W)
+    for i in range(kh):
+        for j in range(kw):
+            rows, cols = slice(i, i + sh * (Ho - 1) + 1, sh), slice(j, j + sw * (Wo - 1) + 1, sw)
+            dxp[:, :, rows, cols] += np.einsum("bohw,oc->bchw", dy, W[:, :, i, j])
+            dW[:, :, i, j] = np.einsum("bohw,bchw->oc", dy, xp[:, :, rows, cols])
+    H, Wd = x.shape[2:]
+    return dxp[:, :, ph:ph + H, pw:pw + Wd], dW, dy.sum(axis=(0, 2, 3))
+
+
+def _windows(x, pool, stride):
+    """``(B, C, Ho, Wo, kh * kw)`` views of the pooling windows of ``x`` and their flat indices in an image."""
+    (kh, kw), (sh, sw) = pool, stride
+    B, C, H, W = x.shape
+    Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
+    oy, ox, i, j = np.meshgrid(np.arange(Ho), np.arange(Wo), np.arange(kh), np.arange(kw), indexing="ij")
+    pix = (oy * sh + i) * W + (ox * sw + j)                        # (Ho, Wo, kh, kw)
+    index = np.arange(C)[:, None, None, None, None] * H * W + pix  # (C, Ho, Wo, kh, kw)
+    index = index.reshape(C, Ho, Wo, kh * kw)
+    return x.reshape(B, -1)[:, index], index
+
+
+def max_pool2d(x, pool, stride):
+    """Max pooling (PyTorch's ``max_pool2d``, no padding, floor mode): ``(out, arg)``, ``arg`` the flat index in
+    the image of each window's first maximum."""
+    win, index = _windows(x, pool, stride)
+    k = win.argmax(axis=-1)
+    out = np.take_along_axis(win, k[..., None], axis=-1)[..., 0]
+    arg = np.take_along_axis(np.broadcast_to(index, win.shape), k[..., None], axis=-1)[..., 0]
+    return out, arg
+
+
+def max_pool2d_backward(dy, arg, in_shape):
+    dx = np.zeros((dy.shape[0], int(np.prod(in_shape))), dtype=dy.dtype)
+    for n in range(dy.shape[0]):
+        np.add.at(dx[n], arg[n].ravel(), dy[n].ravel())
+    return dx.reshape((dy.shape[0],) + tuple(in_shape))
+
+
+def avg_pool2d(x, pool, stride):
+    win, _ = _windows(x, pool, stride)
+    return win.sum(axis=-1) / (pool[0] * pool[1])
+
+
+def avg_pool2d_backward(dy, pool, stride, in_shape):
+    B = dy.shape[0]
+    _, index = _windows(np.zeros((1,) + tuple(in_shape)), pool, stride)
+    dx = np.zeros((B, int(np.prod(in_shape))), dtype=dy.dtype)
+    g = np.broadcast_to((dy / (pool[0] * pool[1]))[..., None], (B,) + index.shape)
+    for n in range(B):
+        np.add.at(dx[n], index.ravel(), g[n].ravel())
+    return dx.reshape((B,) + tuple(in_shape))
+
+
+DENSE, CONV2D, MAXPOOL2D, AVGPOOL2D = range(4)
+
+
+class LayerNetwork:
+    """A network of the engine's layer kinds in plain NumPy: ``layout`` the engine's layer table (per layer
+    ``(kind, c, h, w, co, ho, wo, kh, kw, sh, sw, ph, pw)``), ``weights`` ``[W, b, ...]`` of the Dense and Conv2D
+    layers in order, ``acts`` an activation code per layer (pooling: identity), ``loss`` a loss code. Samples
+    are flat rows; image layers see them as ``(c, h, w)``."""
+
+    def __init__(self, layout, weights, acts, loss):
+        self.layout = [tuple(row) for row in layout]
+        self.params = [np.array(w) for w in weights]
+        self.acts = list(acts)
+        self.loss = loss
+
+    def _layer(self, l):
+        """Index of layer ``l``'s weight in ``params`` (None for pooling)."""
+        k = sum(row[0] in (DENSE, CONV2D) for row in self.layout[:l])
+        return 2 * k if self.layout[l][0] in (DENSE, CONV2D) else None
+
+    def _apply(self, l, x):
+        """Pre-activation of layer ``l`` (and the max-pool arg-max) for flat rows ``x``."""
+        kind, c, h, w, co, ho, wo, kh, kw, sh, sw, ph, pw = self.layout[l]
+        B = x.shape[0]
+        if kind == DENSE:
+            k = self._layer(l)
+            return dense_forward(x, self.params[k], self.params[k + 1]), None
+        img = x.reshape(B, c, h, w)
+        if kind == CONV2D:
+            k = self._layer(l)
+            return conv2d_forward(img, self.params[k], self.params[k + 1], (sh, sw), (ph, pw), (ho, wo)) \
+                .reshape(B, -1), None
+        if kind == MAXPOOL2D:
+            out, arg = max_pool2d(img, (kh, kw), (sh, sw))
+            return out.reshape(B, -1), arg
+        return avg_pool2d(img, (kh, kw), (sh, sw)).reshape(B, -1), None
+
+    def forward(self, x, last_activation=True):
+        """Outputs ``[x, a_0, a_1, ...]`` (flat rows), pre-activations and arg-max indices of every layer."""
+        outs, zs, args = [x], [], []
+        L = len(self.layout)
+        for l in range(L):
+            z, arg = self._apply(l, outs[-1])
+            zs.append(z)
+            args.append(arg)
+            outs.append(activation_forward(self.acts[l], z) if l < L - 1 or last_activation else z)
+        return outs, zs, args
+
+    def predict(self, x):
+        return self.forward(x)[0][-1]
+
+    def gradients(self, x, labels=None, targets=None):
+        """Per-sample losses and the data-loss gradients ``[dW, db, ...]`` of a batch (mean loss)."""
+        L = len(self.layout)
+        outs, zs, args = self.forward(x, last_activation=self.loss in (MSE, HUBER, MAE))
+        sl, _, out, d = output_loss(self.loss, self.acts[-1], outs[-1], labels, targets, zs[-1])
+        grads = [None] * len(self.params)
+        B = x.shape[0]
+        for l in range(L - 1, -1, -1):
+            kind, c, h, w, co, ho, wo, kh, kw, sh, sw, ph, pw = self.layout[l]
+            k = self._layer(l)
+            if kind == DENSE:
+                grads[k], grads[k + 1] = d.T @ outs[l], d.sum(axis=0)
+                dx = d @ self.params[k]
+            elif kind == CONV2D:
+                dx, grads[k], grads[k + 1] = conv2d_backward(outs[l].reshape(B, c, h, w), self.params[k],
+                                                             d.reshape(B, co, ho, wo), (sh, sw), (ph, pw))
+            elif kind == MAXPOOL2D:
+                dx = max_pool2d_backward(d.reshape(B, co, ho, wo), args[l], (c, h, w))
+            else:
+                dx = avg_pool2d_backward(d.reshape(B, co, ho, wo), (kh, kw), (sh, sw), (c, h, w))
+            if l:
+                d = activation_backward(self.acts[l - 1], outs[l], dx.reshape(B, -1), zs[l - 1])
+        return sl, grads

@@ -10,6 +10,7 @@ data, and evaluate it.
 import argparse
 import contextlib
 import hashlib
+import math
 import os
 import sys
 import time
@@ -129,13 +130,19 @@ def build_parser():
                    help="classification (default): the labels are classes, numbers or text, mapped in sorted "
                         "order to output units; regression: numeric targets, standardized for training and "
                         "reported in their own units")
+    t.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
+                   help="mlp (default): dense hidden layers (--hidden, --activation); cnn: the convolutional "
+                        "network Reshape, Conv2D 32 3x3 relu, MaxPool2D 2, Conv2D 64 3x3 relu, MaxPool2D 2, "
+                        "Flatten, Dropout (--dropout, default 0.5), then the output layer, for one-channel square "
+                        "images given as rows of pixels (MNIST, Fashion-MNIST)")
     t.add_argument("--hidden", type=_positive_int, nargs="*", default=[256, 128], metavar="N",
                    help="sizes of the hidden layers (default: 256 128; none for a linear model)")
     t.add_argument("--activation", choices=["relu", "tanh", "sigmoid"], default="relu",
                    help="hidden-layer activation (default: relu)")
-    t.add_argument("--dropout", type=_float_in(0, 1, high_open=True), default=0.0, metavar="P",
+    t.add_argument("--dropout", type=_float_in(0, 1, high_open=True), default=None, metavar="P",
                    help="dropout rate in [0, 1) after every hidden layer: while training, each hidden unit is "
-                        "zeroed with probability P (fastnn.Dropout); 0 adds no dropout (default: 0)")
+                        "zeroed with probability P (fastnn.Dropout); 0 adds no dropout (default: 0; --model "
+                        "cnn: 0.5 before the output layer)")
     t.add_argument("--epochs", type=_non_negative_int, default=6, help="passes over the data (default: 6)")
     t.add_argument("--batch-size", type=_positive_int, default=128, help="samples per update (default: 128)")
     t.add_argument("--optimizer", choices=list(_DEFAULT_LR), default="sgd",
@@ -521,6 +528,26 @@ class _EpochEnd:
         self.fn(model, epoch, logs, self.X_test, self.y_test)
 
 
+def _cnn_layers(n_features, n_outputs, output, dropout, what):
+    """The layers of ``--model cnn`` for one-channel square images of ``n_features`` pixels, and their
+    description."""
+    import fastnn
+
+    side = math.isqrt(n_features)
+    if side * side != n_features or side < 10:
+        raise ValueError(f"{what}: --model cnn needs one-channel square images of at least 10x10 pixels given as "
+                         f"rows, but the samples hold {n_features} features")
+    dropout = 0.5 if dropout is None else dropout
+    last = ((side - 2) // 2 - 2) // 2  # the side of the second pooling layer's output
+    flat = 64 * last * last
+    body = [fastnn.Reshape((1, side, side)), fastnn.Conv2D(1, 32, 3, activation="relu"), fastnn.MaxPool2D(2),
+            fastnn.Conv2D(32, 64, 3, activation="relu"), fastnn.MaxPool2D(2), fastnn.Flatten()]
+    tail = ([fastnn.Dropout(dropout)] if dropout else []) + [fastnn.Dense(flat, n_outputs, output)]
+    description = (f"cnn {side}x{side} -> conv 32 3x3 relu -> max-pool 2 -> conv 64 3x3 relu -> max-pool 2 -> "
+                   f"{flat} -> {n_outputs} ({output}{f', dropout {dropout:g}' if dropout else ''})")
+    return body + tail, description
+
+
 def _train(args, out, on_epoch_end=None):
     import fastnn
 
@@ -553,14 +580,19 @@ def _train(args, out, on_epoch_end=None):
         n_outputs, fit_targets = len(classes), ytr
         if names is not None:
             names = [names[c] for c in classes]
-    widths = [n_features] + list(args.hidden)
     output = "identity" if regression else "softmax"
-    layers = []
-    for a, b in zip(widths[:-1], widths[1:]):
-        layers.append(fastnn.Dense(a, b, args.activation))
-        if args.dropout:
-            layers.append(fastnn.Dropout(args.dropout))
-    layers.append(fastnn.Dense(widths[-1], n_outputs, output))
+    if args.model == "cnn":
+        layers, description = _cnn_layers(n_features, n_outputs, output, args.dropout, what)
+    else:
+        widths = [n_features] + list(args.hidden)
+        layers = []
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers.append(fastnn.Dense(a, b, args.activation))
+            if args.dropout:
+                layers.append(fastnn.Dropout(args.dropout))
+        layers.append(fastnn.Dense(widths[-1], n_outputs, output))
+        dropout = f", dropout {args.dropout:g}" if args.dropout and args.hidden else ""
+        description = f"{' -> '.join(map(str, widths + [n_outputs]))} ({args.activation}, {output}{dropout})"
     model = fastnn.Sequential(layers, seed=args.seed, dtype=args.dtype)
     reg = fastnn.L1L2(l1=args.l1, l2=args.l2) if (args.l1 or args.l2) else None
     optimizer, recipe = _optimizer(args, _iterations_per_epoch(Xtr.shape[0], args.val_split, args.batch_size))
@@ -580,9 +612,7 @@ def _train(args, out, on_epoch_end=None):
         shown = f" ({_listing(classes)})" if args.data else ""
         out.write(f"data: {Xtr.shape[0]:,} training and {Xte.shape[0]:,} test samples, {n_features} features, "
                   f"{n_outputs} classes{shown}; scaling: {args.scale}\n")
-    dropout = f", dropout {args.dropout:g}" if args.dropout and args.hidden else ""
-    out.write(f"model: {' -> '.join(map(str, widths + [n_outputs]))} ({args.activation}, {output}{dropout}), "
-              f"{model.n_params:,} parameters, {args.dtype}; optimizer: {recipe}\n")
+    out.write(f"model: {description}, {model.n_params:,} parameters, {args.dtype}; optimizer: {recipe}\n")
     out.flush()
     callbacks, stopper = [], None
     if args.early_stopping is not None:

@@ -6,7 +6,10 @@ A ZIP archive holding
 
 * ``header.json``: UTF-8 JSON with ``format`` (``"fastnn-model"``), ``format_version``, ``library_version``,
   ``dtype``, ``layers`` (``[{"in_features", "out_features", "activation"}, ...]``, a Dropout as ``{"dropout":
-  rate}``), ``dropout_seed`` (the key of the dropout masks), ``loss`` (a name) and
+  rate}``, the other layers as ``{"layer": class name, its arguments}``: ``Conv2D`` with ``in_channels``,
+  ``out_channels``, ``kernel_size``, ``stride``, ``padding`` (pairs, or ``"same"``) and ``activation``;
+  ``MaxPool2D`` and ``AvgPool2D`` with ``pool_size`` and ``stride``; ``Reshape`` with ``shape``; ``Flatten``),
+  ``dropout_seed`` (the key of the dropout masks), ``loss`` (a name) and
   ``loss_config`` (its settings, such as the Huber loss's ``delta``), ``optimizer`` (``name``: the class,
   ``config``: its settings, a schedule as ``{"schedule", "config"}``, ``n_state``: its state rows, ``step``: the
   updates applied), ``regularizer``, ``seed``, ``epochs_trained``, ``rng_state`` (the model's NumPy bit generator state),
@@ -69,9 +72,66 @@ def _check_classes(classes, n_outputs):
     return values, None
 
 
+def _layer_spec(layer):
+    """A layer as a JSON object (see the module documentation)."""
+    from .layers import Conv2D, Dense, Dropout, Reshape, _Pool2D
+
+    if isinstance(layer, Dense):
+        return {"in_features": layer.in_features, "out_features": layer.out_features, "activation": layer.activation}
+    if isinstance(layer, Dropout):
+        return {"dropout": layer.p}
+    spec = {"layer": type(layer).__name__}
+    if isinstance(layer, Conv2D):
+        spec.update(in_channels=layer.in_channels, out_channels=layer.out_channels,
+                    kernel_size=list(layer.kernel_size), stride=list(layer.stride),
+                    padding=layer.padding if layer.padding == "same" else list(layer.padding),
+                    activation=layer.activation)
+    elif isinstance(layer, _Pool2D):
+        spec.update(pool_size=list(layer.pool_size), stride=list(layer.stride))
+    elif isinstance(layer, Reshape):
+        spec.update(shape=list(layer.shape))
+    return spec
+
+
+# The arguments each layer kind of a model file takes ("pair": two integers).
+_LAYER_ARGS = {
+    "Conv2D": {"in_channels": "int", "out_channels": "int", "kernel_size": "pair", "stride": "pair",
+               "padding": "pair", "activation": "str"},
+    "MaxPool2D": {"pool_size": "pair", "stride": "pair"},
+    "AvgPool2D": {"pool_size": "pair", "stride": "pair"},
+    "Reshape": {"shape": "shape"},
+    "Flatten": {},
+}
+
+
+def _image_layer(spec, path, where):
+    """The Conv2D, pooling, Reshape or Flatten layer a spec describes, every size checked first."""
+    from . import layers as layer_module
+
+    name = _get(spec, "layer", str, path, where)
+    if name not in _LAYER_ARGS:
+        _fail(path, f"{where} has unknown layer {name!r}")
+    kwargs = {}
+    for key, kind in _LAYER_ARGS[name].items():
+        value = spec.get(key)
+        if kind == "str" or (key == "padding" and value == "same"):
+            value = _get(spec, key, str, path, where)
+        else:
+            value = _get(spec, key, int if kind == "int" else list, path, where)
+            values = value if isinstance(value, list) else [value]
+            if ((kind == "pair" and len(values) != 2) or (kind == "shape" and not 1 <= len(values) <= 4)
+                    or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_UNITS
+                               for v in values)):
+                _fail(path, f"{where} field {key!r} holds {value!r}, not sizes in 0..{MAX_UNITS}")
+        kwargs[key] = value
+    try:
+        return getattr(layer_module, name)(**kwargs)
+    except (ValueError, TypeError) as exc:
+        _fail(path, f"{where} is not a valid {name} ({exc})")
+
+
 def _header(model, fit_state=None):
     from . import __version__
-    from .layers import Dense
 
     opt = model.optimizer
     reg = model.regularizer
@@ -90,8 +150,7 @@ def _header(model, fit_state=None):
         "format_version": FORMAT_VERSION,
         "library_version": __version__,
         "dtype": model.dtype.name,
-        "layers": [{"in_features": l.in_features, "out_features": l.out_features, "activation": l.activation}
-                   if isinstance(l, Dense) else {"dropout": l.p} for l in model.layers],
+        "layers": [_layer_spec(l) for l in model.layers],
         "dropout_seed": model._dropout_seed,
         "loss": model.loss.name if model.loss is not None else None,
         "loss_config": model.loss.get_config() if model.loss is not None else None,
@@ -241,7 +300,8 @@ def _get(d, key, types, path, where="header"):
 
 def _read_contents(z, path):
     """Everything load needs from the archive, validated."""
-    from .layers import ACTIVATIONS
+    from .layers import ACTIVATIONS, Dense, Dropout
+    from .model import _Stack
     from .preprocessing import scaler_from_state
 
     try:
@@ -268,11 +328,14 @@ def _read_contents(z, path):
     layers_spec = _get(header, "layers", list, path)
     if not 1 <= len(layers_spec) <= MAX_LAYERS:
         _fail(path, f"{len(layers_spec)} layers is outside 1..{MAX_LAYERS}")
-    total = 0
     layers = []
     previous = None
     for i, spec in enumerate(layers_spec):
         where = f"layers[{i}]"
+        if isinstance(spec, dict) and "layer" in spec:
+            layers.append(_image_layer(spec, path, where))
+            previous = None
+            continue
         if isinstance(spec, dict) and "dropout" in spec:
             rate = _get(spec, "dropout", (int, float), path, where)
             if not (math.isfinite(rate) and 0 <= rate < 1):
@@ -289,13 +352,18 @@ def _read_contents(z, path):
         if previous is not None and n_in != previous:
             _fail(path, f"{where} in_features={n_in} does not match the previous layer")
         previous = n_out
-        total += n_out * (n_in + 1)
-        if total > MAX_PARAMS:
-            _fail(path, f"architecture has more than {MAX_PARAMS} parameters")
         layers.append((n_in, n_out, act))
-    dense = [layer for layer in layers if isinstance(layer, tuple)]
-    if not dense:
-        _fail(path, "the layers hold no Dense layer")
+    try:
+        stack = _Stack([Dense(*l) if isinstance(l, tuple) else Dropout(l) if isinstance(l, float) else l
+                        for l in layers])
+    except (ValueError, TypeError) as exc:
+        _fail(path, f"invalid architecture ({exc})")
+    if max(stack.widths) > MAX_UNITS:
+        _fail(path, f"a layer has more than {MAX_UNITS} outputs")
+    total = sum(l.n_params for l in stack.weighted)
+    if total > MAX_PARAMS:
+        _fail(path, f"architecture has more than {MAX_PARAMS} parameters")
+    n_features, n_outputs = stack.widths[0], stack.widths[-1]
     seed = header.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
         _fail(path, "header field 'seed' must be null or a non-negative integer")
@@ -318,8 +386,8 @@ def _read_contents(z, path):
     sc = header.get("scaler")
     if sc is not None:
         n_feat = _get(sc, "n_features_in_", int, path, "scaler")
-        if n_feat != dense[0][0]:
-            _fail(path, f"scaler expects {n_feat} features but the first layer takes {dense[0][0]}")
+        if n_feat != n_features:
+            _fail(path, f"scaler expects {n_feat} features but the first layer takes {n_features}")
         names = _get(sc, "arrays", list, path, "scaler")
         if len(names) > 16 or not all(isinstance(n, str) and n.isidentifier() for n in names):
             _fail(path, "scaler 'arrays' must list attribute names")
@@ -342,7 +410,7 @@ def _read_contents(z, path):
             if not isinstance(r, dict) or not all(isinstance(k, str) and isinstance(v, (int, float))
                                                   and not isinstance(v, bool) for k, v in r.items()):
                 _fail(path, "fit history records must map names to numbers")
-    classes, problem = _check_classes(header.get("classes"), dense[-1][1])
+    classes, problem = _check_classes(header.get("classes"), n_outputs)
     if problem:
         _fail(path, f"header field 'classes' {problem}")
     if header.get("metadata") is not None and not isinstance(header["metadata"], dict):
@@ -415,8 +483,8 @@ def load(path):
             raise ModelFileError(f"{path}: corrupted file ({type(exc).__name__}: {exc})") from None
 
     try:
-        model = Sequential([Dense(*layer) if isinstance(layer, tuple) else Dropout(layer) for layer in layers],
-                           seed=seed, dtype=header["dtype"])
+        model = Sequential([Dense(*layer) if isinstance(layer, tuple) else Dropout(layer)
+                            if isinstance(layer, float) else layer for layer in layers], seed=seed, dtype=header["dtype"])
         spec = (header.get("metadata") or {}).get("autoencoder")
         if spec is not None:  # an Autoencoder, built again from its settings, must have the same layers
             from .autoencoder import Autoencoder

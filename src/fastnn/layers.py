@@ -1,10 +1,13 @@
 """Layers and activations."""
+import math
+import numbers
+
 import numpy as np
 
 from . import _kernels
 from ._validation import check_int
 
-__all__ = ["Dense", "Linear", "Dropout", "ACTIVATIONS"]
+__all__ = ["Dense", "Linear", "Dropout", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Reshape", "ACTIVATIONS"]
 
 #: Activation names accepted by :class:`Dense`, mapped to kernel codes.
 ACTIVATIONS = {
@@ -37,7 +40,58 @@ def _activation_name(activation):
     return name
 
 
-class Dense:
+class _Weighted:
+    """What layers with parameters share: ``weight`` and ``bias`` as writable views into the model's flat
+    parameter buffer, bound by the model (``weight_shape`` and ``bias_shape`` give their shapes)."""
+
+    _weight = None
+    _bias = None
+
+    def _bind(self, weight, bias):
+        self._weight = weight
+        self._bias = bias
+
+    @property
+    def n_params(self):
+        """Number of parameters (weights and biases)."""
+        return math.prod(self.weight_shape) + math.prod(self.bias_shape)
+
+    @property
+    def activation_code(self):
+        return ACTIVATIONS[self.activation]
+
+    @property
+    def weight(self):
+        return self._weight
+
+    @weight.setter
+    def weight(self, value):
+        self._assign("weight", value, self.weight_shape)
+
+    @property
+    def bias(self):
+        return self._bias
+
+    @bias.setter
+    def bias(self, value):
+        self._assign("bias", value, self.bias_shape)
+
+    def _assign(self, name, value, shape):
+        target = getattr(self, "_" + name)
+        if target is None:
+            raise RuntimeError(f"this layer belongs to no model yet, so it has no {name} to set")
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+        if arr.shape != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+        arr = arr.astype(target.dtype, copy=False)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} contains NaN or infinity")
+        target[...] = arr
+
+
+class Dense(_Weighted):
     r"""Fully connected layer: :math:`y = f(x W^T + b)`.
 
     Parameters
@@ -85,47 +139,27 @@ class Dense:
         self._bias = None
 
     @property
-    def activation_code(self):
-        return ACTIVATIONS[self.activation]
+    def weight_shape(self):
+        return (self.out_features, self.in_features)
 
     @property
-    def n_params(self):
-        """Number of parameters (weights and biases)."""
-        return self.out_features * (self.in_features + 1)
-
-    def _bind(self, weight, bias):
-        self._weight = weight
-        self._bias = bias
+    def bias_shape(self):
+        return (self.out_features,)
 
     @property
-    def weight(self):
-        return self._weight
+    def fans(self):
+        """``(fan_in, fan_out)`` of the weight initialisation."""
+        return self.in_features, self.out_features
 
-    @weight.setter
-    def weight(self, value):
-        self._assign("weight", value, (self.out_features, self.in_features))
+    def _output_shape(self, shape):
+        if len(shape) != 1:
+            raise ValueError("Dense takes flat inputs (n_samples, in_features): put a Flatten() before it")
+        if shape[0] != self.in_features:
+            raise ValueError(f"its in_features={self.in_features} differs from the {shape[0]} features it gets")
+        return (self.out_features,)
 
-    @property
-    def bias(self):
-        return self._bias
-
-    @bias.setter
-    def bias(self, value):
-        self._assign("bias", value, (self.out_features,))
-
-    def _assign(self, name, value, shape):
-        target = getattr(self, "_" + name)
-        if target is None:
-            raise RuntimeError(f"this layer belongs to no model yet, so it has no {name} to set")
-        arr = np.asarray(value)
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-        if arr.shape != shape:
-            raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
-        arr = arr.astype(target.dtype, copy=False)
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} contains NaN or infinity")
-        target[...] = arr
+    def _layout(self, shape):
+        return (_kernels.LAYER_DENSE,) + (0,) * 12
 
     def __repr__(self):
         return f"Dense({self.in_features}, {self.out_features}, activation={self.activation!r})"
@@ -163,3 +197,242 @@ class Dropout:
 
     def __repr__(self):
         return f"Dropout({self.p})"
+
+
+def _pair(value, name, minimum):
+    """An int or a pair of ints as a pair, each at least ``minimum``."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+        return tuple(check_int(v, name, minimum=minimum) for v in value)
+    v = check_int(value, name, minimum=minimum)
+    return (v, v)
+
+
+def _image_shape(shape, what):
+    if len(shape) != 3:
+        raise ValueError(f"{what} takes images (n_samples, channels, height, width), but gets samples of shape "
+                         f"{shape}: start the model with Reshape((channels, height, width))")
+    return shape
+
+
+class Conv2D(_Weighted):
+    r"""Two-dimensional convolution (PyTorch's ``Conv2d`` without dilation and groups), NCHW:
+    :math:`y[o] = f(b[o] + \sum_c W[o, c] \star x[c])`.
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels of the input images.
+    out_channels : int
+        Channels of the output (the number of filters).
+    kernel_size : int or (int, int)
+        Height and width of the kernel.
+    stride : int or (int, int), default=1
+    padding : int, (int, int) or 'same', default=0
+        Zeros added on each side of the input (height, width). ``'same'`` (stride 1 only, as in PyTorch) pads
+        so that the output has the input's size: ``(k - 1) // 2`` before and the rest after.
+    activation : str or None, default=None
+        As for :class:`Dense`, except ``'softmax'``.
+
+    Attributes
+    ----------
+    weight : ndarray of shape (out_channels, in_channels, kh, kw)
+        Writable view into the model's parameter buffer once the layer is part of a model.
+    bias : ndarray of shape (out_channels,)
+
+    Notes
+    -----
+    Shape: input ``(n_samples, in_channels, H, W)``, output ``(n_samples, out_channels, H_out, W_out)`` with
+    ``H_out = (H + 2 * padding - kh) // stride + 1`` (likewise ``W_out``). Initialised like :class:`Dense`
+    with ``fan_in = in_channels * kh * kw`` and ``fan_out = out_channels * kh * kw`` (He-uniform for the
+    ReLU family, Glorot-uniform otherwise; Keras's rules), biases zero. Computed as im2col and one matrix
+    product per image.
+
+    Examples
+    --------
+    >>> import fastnn
+    >>> fastnn.Conv2D(1, 32, kernel_size=3, activation="relu")
+    Conv2D(1, 32, kernel_size=(3, 3), stride=(1, 1), padding=(0, 0), activation='relu')
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, activation=None):
+        self.in_channels = check_int(in_channels, "in_channels", minimum=1)
+        self.out_channels = check_int(out_channels, "out_channels", minimum=1)
+        self.kernel_size = _pair(kernel_size, "kernel_size", 1)
+        self.stride = _pair(stride, "stride", 1)
+        if isinstance(padding, str):
+            if padding.lower() not in ("same", "valid"):
+                raise ValueError(f"padding must be an int, a pair of ints, 'same' or 'valid', got {padding!r}")
+            padding = padding.lower()
+            if padding == "same" and self.stride != (1, 1):
+                raise ValueError("padding='same' needs stride 1 (as in PyTorch)")
+            self.padding = padding if padding == "same" else (0, 0)
+        else:
+            self.padding = _pair(padding, "padding", 0)
+        self.activation = _activation_name(activation)
+        if self.activation == "softmax":
+            raise ValueError("Conv2D does not take activation='softmax': use a Dense softmax output layer")
+        self._weight = None
+        self._bias = None
+
+    @property
+    def weight_shape(self):
+        return (self.out_channels, self.in_channels) + self.kernel_size
+
+    @property
+    def bias_shape(self):
+        return (self.out_channels,)
+
+    @property
+    def fans(self):
+        k = self.kernel_size[0] * self.kernel_size[1]
+        return self.in_channels * k, self.out_channels * k
+
+    def _pads(self):
+        """Padding before (top, left)."""
+        if self.padding == "same":
+            return tuple((k - 1) // 2 for k in self.kernel_size)
+        return self.padding
+
+    def _output_shape(self, shape):
+        c, h, w = _image_shape(shape, "Conv2D")
+        if c != self.in_channels:
+            raise ValueError(f"its in_channels={self.in_channels} differs from the {c} channels it gets")
+        if self.padding == "same":
+            return (self.out_channels, h, w)
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        if kh > h + 2 * ph or kw > w + 2 * pw:
+            raise ValueError(f"its kernel {kh}x{kw} is larger than the padded input {h + 2 * ph}x{w + 2 * pw}")
+        return (self.out_channels, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1)
+
+    def _layout(self, shape):
+        out = self._output_shape(shape)
+        return (_kernels.LAYER_CONV2D,) + tuple(shape) + out + self.kernel_size + self.stride + self._pads()
+
+    def __repr__(self):
+        padding = repr(self.padding)
+        return (f"Conv2D({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={padding}, activation={self.activation!r})")
+
+
+class _Pool2D:
+    kind = None
+    activation = "identity"
+
+    def __init__(self, pool_size, stride=None):
+        self.pool_size = _pair(pool_size, "pool_size", 1)
+        self.stride = self.pool_size if stride is None else _pair(stride, "stride", 1)
+
+    def _output_shape(self, shape):
+        c, h, w = _image_shape(shape, type(self).__name__)
+        (kh, kw), (sh, sw) = self.pool_size, self.stride
+        if kh > h or kw > w:
+            raise ValueError(f"its window {kh}x{kw} is larger than the input {h}x{w}")
+        return (c, (h - kh) // sh + 1, (w - kw) // sw + 1)
+
+    def _layout(self, shape):
+        return (self.kind,) + tuple(shape) + self._output_shape(shape) + self.pool_size + self.stride + (0, 0)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.pool_size}, stride={self.stride})"
+
+
+class MaxPool2D(_Pool2D):
+    """Max pooling over windows of ``pool_size`` (PyTorch's ``MaxPool2d``, no padding, floor mode).
+
+    The gradient of each window goes to its largest input (the first one on ties); the arg-max indices are
+    kept from the forward pass.
+
+    Parameters
+    ----------
+    pool_size : int or (int, int)
+    stride : int or (int, int), optional
+        Defaults to ``pool_size``.
+
+    Notes
+    -----
+    Shape: ``(n, C, H, W)`` to ``(n, C, (H - kh) // sh + 1, (W - kw) // sw + 1)``.
+
+    Examples
+    --------
+    >>> import fastnn
+    >>> fastnn.MaxPool2D(2)
+    MaxPool2D((2, 2), stride=(2, 2))
+    """
+
+    kind = _kernels.LAYER_MAXPOOL2D
+
+
+class AvgPool2D(_Pool2D):
+    """Average pooling over windows of ``pool_size`` (PyTorch's ``AvgPool2d``, no padding, floor mode).
+
+    Parameters
+    ----------
+    pool_size : int or (int, int)
+    stride : int or (int, int), optional
+        Defaults to ``pool_size``.
+
+    Examples
+    --------
+    >>> import fastnn
+    >>> fastnn.AvgPool2D(2, stride=1)
+    AvgPool2D((2, 2), stride=(1, 1))
+    """
+
+    kind = _kernels.LAYER_AVGPOOL2D
+
+
+class Reshape:
+    """Give each sample the shape ``shape`` (a view: no copy), e.g. flat 784-pixel rows to ``(1, 28, 28)``.
+
+    First in a model, it sets the model's input: samples given flat ``(n, prod(shape))`` or already shaped
+    ``(n, *shape)``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The shape of one sample, ``(channels, height, width)`` for convolutions.
+
+    Examples
+    --------
+    >>> import fastnn
+    >>> fastnn.Reshape((1, 28, 28))
+    Reshape((1, 28, 28))
+    """
+
+    def __init__(self, shape):
+        if isinstance(shape, numbers.Integral):
+            shape = (shape,)
+        try:
+            shape = tuple(shape)
+        except TypeError:
+            raise TypeError(f"shape must be a tuple of ints, got {type(shape).__name__}") from None
+        if not shape:
+            raise ValueError("shape must hold at least one size")
+        self.shape = tuple(check_int(v, "shape", minimum=1) for v in shape)
+
+    def _output_shape(self, shape):
+        if math.prod(shape) != math.prod(self.shape):
+            raise ValueError(f"it gets {math.prod(shape)} values a sample, which cannot take the shape {self.shape}")
+        return self.shape
+
+    def __repr__(self):
+        return f"Reshape({self.shape})"
+
+
+class Flatten:
+    """Flatten each sample to one row (a view: no copy), PyTorch's and Keras's ``Flatten``.
+
+    Examples
+    --------
+    >>> import fastnn
+    >>> fastnn.Flatten()
+    Flatten()
+    """
+
+    def _output_shape(self, shape):
+        return (math.prod(shape),)
+
+    def __repr__(self):
+        return "Flatten()"

@@ -1,4 +1,4 @@
-"""The model: a stack of dense layers trained by compiled mini-batch gradient descent."""
+"""The model: a stack of layers (dense, convolution, pooling) trained by compiled mini-batch gradient descent."""
 import copy
 import functools
 import math
@@ -16,7 +16,7 @@ from ._threads import blas_single_thread, resolve_n_threads
 from ._validation import (check_class_labels, check_dtype, check_features, check_float, check_int,
                           check_probability_rows, check_sample_weight, check_targets, warn_user)
 from .callbacks import CallbackList
-from .layers import RELU_LIKE, Dense, Dropout
+from .layers import ACTIVATIONS, RELU_LIKE, AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, Reshape, _Pool2D, _Weighted
 from .losses import CrossEntropy, get_loss
 from .optim import get_optimizer
 from .regularizers import Regularizer
@@ -81,39 +81,77 @@ def _exclusive(method):
     return exclusive
 
 
-_LAYER_TYPES = (Dense, Dropout)
+_LAYER_TYPES = (Dense, Dropout, Conv2D, MaxPool2D, AvgPool2D, Flatten, Reshape)
+# Layers that are a row of the engine's layer table; Reshape and Flatten are views and Dropout marks the input of
+# the next such layer.
+_ENGINE_TYPES = (Dense, Conv2D, MaxPool2D, AvgPool2D)
+_SNAKE = {"MaxPool2D": "max_pool2d", "AvgPool2D": "avg_pool2d"}
+_LAYER_NAMES = "a fastnn.Dense, Conv2D, MaxPool2D, AvgPool2D, Flatten, Reshape or Dropout layer"
 
 
-def _check_layers(layers):
-    """The Dense layers in order and the dropout rate on each one's input, after checking the stack."""
-    if not layers:
-        raise ValueError("layers is empty: a model needs at least one Dense layer")
-    dense, rates, pending = [], [], None
-    for i, layer in enumerate(layers):
-        if not isinstance(layer, _LAYER_TYPES):
-            raise TypeError(f"layers[{i}] must be a fastnn.Dense or Dropout, got {type(layer).__name__}")
-        if isinstance(layer, Dropout):
-            if pending is not None:
-                raise ValueError(f"layers[{i}] is a Dropout right after another: use one Dropout with the rate "
-                                 "you want")
-            pending = layer.p
-            continue
-        if layer.weight is not None:
-            raise ValueError(f"layers[{i}] already belongs to a model; create a new Dense layer")
-        if dense and layer.in_features != dense[-1].out_features:
-            raise ValueError(f"layers[{i}] has in_features={layer.in_features} but the Dense layer before it has "
-                             f"out_features={dense[-1].out_features}")
-        dense.append(layer)
-        rates.append(pending or 0.0)
-        pending = None
-    if pending is not None:
-        raise ValueError("the last layer is a Dropout: dropout belongs between layers (or on the inputs), not on "
-                         "the model's output")
-    if not dense:
-        raise ValueError("layers holds no Dense layer")
-    if len(set(map(id, layers))) != len(layers):
-        raise ValueError("the same layer object appears twice in layers")
-    return dense, rates
+class _Stack:
+    """A checked stack of layers, laid out for the engine.
+
+    ``weighted``: the layers with parameters, in order (their parameters lie in this order in the flat buffer);
+    ``engine``: the engine's layers (Dense, Conv2D, pooling) and ``layout`` their rows of the layer table;
+    ``rates``: the dropout rate on each engine layer's input; ``input_shape``: one input sample's shape;
+    ``shapes``: each layer's output shape (of one sample); ``ends``: how many engine layers lie at or before
+    each layer.
+    """
+
+    def __init__(self, layers):
+        if not layers:
+            raise ValueError("layers is empty: a model needs at least one Dense layer")
+        self.weighted, self.engine, self.layout, self.rates, self.shapes, self.ends = [], [], [], [], [], []
+        self.input_shape = shape = prev = pending = None
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, _LAYER_TYPES):
+                raise TypeError(f"layers[{i}] must be {_LAYER_NAMES}, got {type(layer).__name__}")
+            if isinstance(layer, Dropout):
+                if pending is not None:
+                    raise ValueError(f"layers[{i}] is a Dropout right after another: use one Dropout with the rate "
+                                     "you want")
+                pending = layer.p
+                self.shapes.append(shape)
+                self.ends.append(len(self.engine))
+                continue
+            if isinstance(layer, _Weighted) and layer.weight is not None:
+                raise ValueError(f"layers[{i}] already belongs to a model; create a new {type(layer).__name__} "
+                                 "layer")
+            if shape is None:
+                if isinstance(layer, Dense):
+                    shape = self.input_shape = (layer.in_features,)
+                elif isinstance(layer, Reshape):
+                    self.input_shape, shape = layer.shape, (math.prod(layer.shape),)
+                else:
+                    raise ValueError(f"layers[{i}] ({layer!r}) cannot come first: the model's input shape is not "
+                                     "known; start the model with Reshape((channels, height, width))")
+            try:
+                out = layer._output_shape(shape)
+            except ValueError as exc:
+                source = (f"the output of layers[{prev}] ({layers[prev]!r}), of shape {shape}" if prev is not None
+                          else f"inputs of shape {shape}")
+                raise ValueError(f"layers[{i}] ({layer!r}) cannot take {source}: {exc}") from None
+            if isinstance(layer, _ENGINE_TYPES):
+                self.engine.append(layer)
+                self.layout.append(layer._layout(shape))
+                self.rates.append(pending or 0.0)
+                pending = None
+                if isinstance(layer, _Weighted):
+                    self.weighted.append(layer)
+            shape, prev = out, i
+            self.shapes.append(out)
+            self.ends.append(len(self.engine))
+        if pending is not None:
+            raise ValueError("the last layer is a Dropout: dropout belongs between layers (or on the inputs), not "
+                             "on the model's output")
+        if not self.engine:
+            raise ValueError("layers holds no Dense, Conv2D or pooling layer")
+        if len(set(map(id, layers))) != len(layers):
+            raise ValueError("the same layer object appears twice in layers")
+        self.widths = [math.prod(self.input_shape)] + [
+            layer.out_features if isinstance(layer, Dense) else row[4] * row[5] * row[6]
+            for layer, row in zip(self.engine, self.layout)]
 
 
 def _check_metrics(metrics, loss):
@@ -214,13 +252,15 @@ class History:
 
 
 class Sequential:
-    """A multilayer perceptron: dense layers applied in order.
+    """A network of layers applied in order: a multilayer perceptron of Dense layers, or a convolutional
+    network (Reshape, Conv2D, MaxPool2D/AvgPool2D, Flatten, then Dense layers).
 
     Parameters
     ----------
-    *layers : Dense, or one list of Dense
-        ``Sequential([a, b])`` (Keras) or ``Sequential(a, b)`` (PyTorch). Each layer's ``in_features`` must
-        equal the previous layer's ``out_features``.
+    *layers : layers, or one list of layers
+        ``Sequential([a, b])`` (Keras) or ``Sequential(a, b)`` (PyTorch). Each layer must take the previous
+        one's output: shapes are computed here, and a mismatch raises a ``ValueError`` naming both layers. A
+        model of images starts with ``Reshape((channels, height, width))``, then takes samples flat or shaped.
     seed : int or None, default=None
         Seeds ``numpy.random.default_rng``, which draws the initial weights and then every shuffle of ``fit``:
         the same seed and the same calls give the same model, bit for bit, whatever ``n_threads`` is.
@@ -229,8 +269,10 @@ class Sequential:
 
     Attributes
     ----------
-    layers : list of Dense
-        The layers; ``layers[i].weight`` and ``.bias`` are writable views into :attr:`parameters`.
+    layers : list of layers
+        The layers; ``layers[i].weight`` and ``.bias`` (Dense, Conv2D) are writable views into :attr:`parameters`.
+    input_shape : tuple of int
+        The shape of one input sample: ``(n_features,)``, or ``(C, H, W)`` after a leading ``Reshape``.
     parameters : ndarray of shape (n_params,)
         All parameters in one flat buffer, ``[W_0, b_0, W_1, b_1, ...]``, each weight matrix in C order.
     history : History or None
@@ -274,24 +316,31 @@ class Sequential:
                 dtype = extra[1]
         elif any(not isinstance(layer, _LAYER_TYPES) for layer in layers):
             bad = next(i for i, layer in enumerate(layers) if not isinstance(layer, _LAYER_TYPES))
-            raise TypeError(f"layers[{bad}] must be a fastnn.Dense or Dropout, got {type(layers[bad]).__name__} "
+            raise TypeError(f"layers[{bad}] must be {_LAYER_NAMES}, got {type(layers[bad]).__name__} "
                             "(pass seed and dtype by keyword: Sequential(layer, layer, seed=0))")
         try:
             layers = list(layers)
         except TypeError:
             raise TypeError(f"layers must be a list of Dense layers, got {type(layers).__name__}") from None
-        dense, rates = _check_layers(layers)
+        stack = _Stack(layers)
         if seed is not None:
             seed = check_int(seed, "seed", minimum=0)
         self.dtype = check_dtype(dtype)
         self.seed = seed
         self.layers = layers
-        self._dense = dense
-        self._dropout = rates
+        self._dense = stack.weighted        # the layers with parameters (Dense, Conv2D)
+        self._engine_layers = stack.engine  # the engine's layer table: its layers, their rows, dropout on inputs
+        self._layout = stack.layout
+        self._dropout = stack.rates
+        self._shapes = stack.shapes
+        self._ends = stack.ends
+        #: The shape of one input sample: ``(n_features,)``, or ``(C, H, W)`` for a model that starts with
+        #: ``Reshape((C, H, W))`` (which takes inputs flat or shaped).
+        self.input_shape = stack.input_shape
         # the key of the dropout masks: the seed, or fresh entropy for an unseeded model (saved with the model)
         self._dropout_seed = seed if seed is not None else int(np.random.SeedSequence().entropy % (1 << 63))
-        self.widths = [dense[0].in_features] + [layer.out_features for layer in dense]
-        n = sum(layer.n_params for layer in dense)
+        self.widths = stack.widths
+        n = sum(layer.n_params for layer in self._dense)
         self._params = np.zeros(n, dtype=self.dtype)
         self._grads = np.zeros(n, dtype=self.dtype)
         self._state = np.zeros((1, n), dtype=self.dtype)  # the optimizer's state rows (compile sizes them)
@@ -318,10 +367,10 @@ class Sequential:
         """Make every layer's ``weight`` and ``bias`` views into the flat parameter buffer."""
         offset = 0
         for layer in self._dense:
-            nw = layer.out_features * layer.in_features
-            layer._bind(self._params[offset:offset + nw].reshape(layer.out_features, layer.in_features),
-                        self._params[offset + nw:offset + nw + layer.out_features])
-            offset += nw + layer.out_features
+            nw, nb = math.prod(layer.weight_shape), math.prod(layer.bias_shape)
+            layer._bind(self._params[offset:offset + nw].reshape(layer.weight_shape),
+                        self._params[offset + nw:offset + nw + nb])
+            offset += nw + nb
 
     # -- copying and pickling -----------------------------------------------------------------------------------
 
@@ -380,12 +429,12 @@ class Sequential:
 
     def _initialize(self):
         for layer in self._dense:
-            fan_in, fan_out = layer.in_features, layer.out_features
+            fan_in, fan_out = layer.fans
             if layer.activation in RELU_LIKE:
                 limit = math.sqrt(6.0 / fan_in)  # He (Kaiming) uniform
             else:
                 limit = math.sqrt(6.0 / (fan_in + fan_out))  # Glorot (Xavier) uniform
-            layer.weight[...] = self._rng.uniform(-limit, limit, size=(fan_out, fan_in))
+            layer.weight[...] = self._rng.uniform(-limit, limit, size=layer.weight_shape)
             layer.bias[...] = 0
 
     def compile(self, loss="cross_entropy", optimizer=None, regularizer=None, metrics=None):
@@ -412,7 +461,7 @@ class Sequential:
         self
         """
         loss = get_loss(loss)
-        loss.check_output(self._dense[-1])
+        loss.check_output(self._engine_layers[-1])
         optimizer = get_optimizer(optimizer)
         if regularizer is not None and not isinstance(regularizer, Regularizer):
             raise TypeError(f"regularizer must be fastnn.L1, L2, L1L2 or None, got {type(regularizer).__name__}")
@@ -499,9 +548,22 @@ class Sequential:
             return None, check_targets(y, name, n_samples, K, self.dtype, low=0.0, high=1.0)
         return None, check_targets(y, name, n_samples, K, self.dtype)
 
+    def _flat(self, X, name):
+        """Image inputs ``(n_samples, *input_shape)`` as flat rows (a view when possible); others unchanged."""
+        if len(self.input_shape) == 1 or isinstance(X, (str, bytes)):
+            return X
+        arr = X if isinstance(X, np.ndarray) else np.asarray(X)
+        if arr.ndim == 1 + len(self.input_shape) and arr.shape[1:] == self.input_shape:
+            return arr.reshape(arr.shape[0], -1)
+        if arr.ndim != 2:
+            raise ValueError(f"{name} must have shape (n_samples, {', '.join(map(str, self.input_shape))}) or "
+                             f"(n_samples, {self.n_features}), got {arr.shape}")
+        return arr
+
     def _inputs(self, X, name="X", scaler=None):
         """Validated inputs of the model's dtype, transformed by ``scaler`` (default :attr:`scaler`) if any."""
         scaler = self.scaler if scaler is None else scaler
+        X = self._flat(X, name)
         if scaler is not None:
             X = scaler.transform(X, dtype=self.dtype)  # straight into the model's dtype: no float64 copy
         return check_features(X, name, self.dtype, self.n_features)
@@ -518,8 +580,9 @@ class Sequential:
         loss = self.loss.code if self.loss is not None else _kernels.LOSS_MSE
         param = getattr(self.loss, "delta", 1.0) if self.loss is not None else 1.0
         engine = _kernels.Engine(self._params, self._grads, self._state, self.widths,
-                                 [layer.activation_code for layer in self._dense], loss, capacity, param,
-                                 self._dropout, self._dropout_seed, _threads.machine_cores())
+                                 [ACTIVATIONS[layer.activation] for layer in self._engine_layers], loss,
+                                 capacity, param, self._dropout, self._dropout_seed, _threads.machine_cores(),
+                                 self._layout)
         if self._ties is not None:
             engine.tie(self._ties)
         return engine
@@ -664,9 +727,9 @@ class Sequential:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
             Training inputs; converted to the model's dtype (a C-contiguous array of that dtype is used
-            without a copy).
+            without a copy). Images may come flat or shaped ``(n_samples, C, H, W)``.
         y : array-like
             Integer class labels ``(n_samples,)`` or one-hot/probability rows ``(n_samples, n_classes)`` for
             cross-entropy; values in [0, 1] of shape ``(n_samples,)`` or ``(n_samples, n_outputs)`` for binary
@@ -1007,7 +1070,7 @@ class Sequential:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
         batch_size : int, optional
             Rows processed per block (bounds memory); default 1024.
         n_threads : int or None, default=None
@@ -1018,7 +1081,8 @@ class Sequential:
 
         Returns
         -------
-        ndarray of shape (n_samples, width of that layer's output), of the model's dtype
+        ndarray of shape (n_samples, *that layer's output shape), of the model's dtype
+            ``(n_samples, width)`` for Dense layers, ``(n_samples, C, H, W)`` for convolution and pooling.
 
         Examples
         --------
@@ -1038,29 +1102,32 @@ class Sequential:
         return self._forward(X, min(block, X.shape[0]), n_threads)
 
     def _predict_layer(self, X, layer, batch_size, n_threads):
-        """The output of ``self.layers[layer]``: a forward pass through the Dense layers up to it."""
+        """The output of ``self.layers[layer]``, shaped ``(n_samples, *its output shape)``: a forward pass through
+        the engine's layers up to it."""
         n_layers = len(self.layers)
         layer = check_int(layer, "layer", minimum=-n_layers, maximum=n_layers - 1) % n_layers
         block = _PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
         nt = resolve_n_threads(n_threads)
         X = self._inputs(X)
-        m = sum(isinstance(l, Dense) for l in self.layers[:layer + 1])
+        m = self._ends[layer]
         if m == 0:
-            return X.copy()
-        if m == len(self._dense):
-            return self._forward(X, min(block, X.shape[0]), n_threads)
-        return self._forward_dense_range(X, 0, m, block, nt)
+            out = X.copy()
+        elif m == len(self._engine_layers):
+            out = self._forward(X, min(block, X.shape[0]), n_threads)
+        else:
+            out = self._forward_dense_range(X, 0, m, block, nt)
+        return out.reshape((X.shape[0],) + self._shapes[layer])
 
     def _forward_dense_range(self, X, first, end, block, nt):
-        """Outputs of Dense layers ``first .. end - 1`` for ``X`` (validated, of layer ``first``'s input width):
-        an engine over that stretch of the flat buffers (each layer's parameters lie together in it)."""
-        start = sum(l.n_params for l in self._dense[:first])
-        stop = start + sum(l.n_params for l in self._dense[first:end])
+        """Outputs of the engine's layers ``first .. end - 1`` for ``X`` (validated, of layer ``first``'s input
+        width): an engine over that stretch of the flat buffers (each layer's parameters lie together in it)."""
+        start = sum(l.n_params for l in self._engine_layers[:first] if isinstance(l, _Weighted))
+        stop = start + sum(l.n_params for l in self._engine_layers[first:end] if isinstance(l, _Weighted))
         engine = _kernels.Engine(self._params[start:stop], self._grads[start:stop],
                                  np.empty((1, stop - start), self.dtype), self.widths[first:end + 1],
-                                 [l.activation_code for l in self._dense[first:end]], _kernels.LOSS_MSE,
-                                 min(block, X.shape[0]), 1.0, self._dropout[first:end], self._dropout_seed,
-                                 _threads.machine_cores())
+                                 [ACTIVATIONS[l.activation] for l in self._engine_layers[first:end]],
+                                 _kernels.LOSS_MSE, min(block, X.shape[0]), 1.0, self._dropout[first:end],
+                                 self._dropout_seed, _threads.machine_cores(), self._layout[first:end])
         out = np.empty((X.shape[0], self.widths[end]), dtype=self.dtype)
         with blas_single_thread():
             engine.forward(X, out, nt)
@@ -1139,15 +1206,16 @@ class Sequential:
 
     def _summary_text(self):
         rows = [("Layer", "Output shape", "Activation", "Params")]
-        width, counts = self.widths[0], {}
-        for layer in self.layers:
+        counts = {}
+        for layer, shape in zip(self.layers, self._shapes):
             kind = type(layer).__name__
             i = counts[kind] = counts.get(kind, -1) + 1
-            if isinstance(layer, Dense):
-                width = layer.out_features
-                rows.append((f"dense_{i} (Dense)", f"(None, {width})", layer.activation, f"{layer.n_params:,}"))
-            else:
-                rows.append((f"dropout_{i} (Dropout {layer.p:g})", f"(None, {width})", "", "0"))
+            name = _SNAKE.get(kind, kind.lower())
+            label = f"{name}_{i} ({kind} {layer.p:g})" if isinstance(layer, Dropout) else f"{name}_{i} ({kind})"
+            rows.append((label, f"(None, {', '.join(map(str, shape))})", getattr(layer, "activation", ""),
+                         f"{layer.n_params:,}" if isinstance(layer, _Weighted) else "0"))
+            if isinstance(layer, _Pool2D):
+                rows[-1] = rows[-1][:2] + ("",) + rows[-1][3:]
         widths = [max(len(r[c]) for r in rows) for c in range(4)]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
         rule = "-" * len(lines[0])

@@ -228,11 +228,17 @@ def to_onnx(model, opset=17, name=None):
     TypeError
         ``model`` is not a fastnn model.
     ValueError
-        Weights or biases that are NaN or infinite, invalid ``classes``, an opset out of range.
+        Weights or biases that are NaN or infinite, invalid ``classes``, an opset out of range, a model with
+        layers other than Dense and Dropout (convolutions and pooling are not exported).
     ImportError
         onnx is not installed.
     """
     seq, classes = _unwrap(model)
+    from .layers import Dense, Dropout
+
+    other = next((layer for layer in seq.layers if not isinstance(layer, (Dense, Dropout))), None)
+    if other is not None:
+        raise ValueError(f"ONNX export covers Dense and Dropout layers; this model holds {other!r}")
     if isinstance(opset, bool) or not isinstance(opset, numbers.Integral):
         raise TypeError(f"opset must be an integer, got {type(opset).__name__}")
     if name is not None and not isinstance(name, str):
