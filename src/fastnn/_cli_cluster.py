@@ -94,10 +94,10 @@ def run(args, out, read_builtin, read_file):
                verbose=0 if args.quiet else 2)
         codes = ae.encode(Xs)
         trained = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        km = fastnn.KMeans(args.clusters, random_state=args.seed, n_threads=args.threads).fit(codes)
         out.write(f"autoencoder {' -> '.join(map(str, widths))}: {args.epochs} epochs in {trained:.1f}s, "
                   f"reconstruction mse {ae.reconstruction_error(Xs).mean():.4f}\n")
+        t0 = time.perf_counter()
+        km = fastnn.KMeans(args.clusters, random_state=args.seed, n_threads=args.threads).fit(codes)
         out.write(f"k-means on the codes: {_scores(y, km.labels_, km.inertia_, time.perf_counter() - t0)}\n")
         out.flush()
         if args.manifold == "spectral":

@@ -35,7 +35,8 @@ cdef extern from *:
        float64 sum while it is in L1 cache. With few centers a gemm spends more time packing the rows than
        multiplying them; this reads each row once. Built for x86-64-v3 (AVX2, FMA) and the baseline, chosen once
        per process by the CPU: the same machine always runs the same code, whatever the thread count. Rows go in
-       pairs (a row's dot products do not depend on its partner). */
+       pairs (a row's dot products do not depend on its partner), and while one pair is multiplied the next is
+       prefetched: the rows stream from memory once per iteration, so hiding that latency matters most. */
     #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 11
     #define FASTNN_KM_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
     #else
@@ -54,6 +55,7 @@ cdef extern from *:
         Py_ssize_t i;                                                                                       \
         for (i = 0; i < nv; i += L) {                                                                       \
             V u = NAME##_load(x0 + i), v = NAME##_load(x1 + i), c;                                          \
+            __builtin_prefetch(x0 + 2 * d + i); __builtin_prefetch(x1 + 2 * d + i);  /* the next pair */    \
             c = NAME##_load(c0 + i); a0 += c * u; b0 += c * v;                                              \
             c = NAME##_load(c1 + i); a1 += c * u; b1 += c * v;                                              \
             c = NAME##_load(c2 + i); a2 += c * u; b2 += c * v;                                              \
@@ -76,6 +78,7 @@ cdef extern from *:
         Py_ssize_t i;                                                                                       \
         for (i = 0; i < nv; i += L) {                                                                       \
             V u = NAME##_load(x0 + i), v = NAME##_load(x1 + i), c;                                          \
+            __builtin_prefetch(x0 + 2 * d + i); __builtin_prefetch(x1 + 2 * d + i);  /* the next pair */    \
             c = NAME##_load(c0 + i); a0 += c * u; b0 += c * v;                                              \
             c = NAME##_load(c1 + i); a1 += c * u; b1 += c * v;                                              \
         }                                                                                                   \

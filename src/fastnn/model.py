@@ -1219,8 +1219,11 @@ class Sequential:
         widths = [max(len(r[c]) for r in rows) for c in range(4)]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
         rule = "-" * len(lines[0])
-        text = "\n".join([lines[0], rule] + lines[1:] + [rule, f"Total params: {self.n_params:,} ({self.dtype.name})"])
-        return text
+        total = [f"Total params: {self.n_params:,} ({self.dtype.name})"]
+        if self._ties is not None:
+            shared = sum(self._engine_layers[l].weight.size for l, s in enumerate(self._ties) if s >= 0)
+            total.append(f"Trainable: {self.n_params - shared:,} (tied weights: {shared:,} values stored twice)")
+        return "\n".join([lines[0], rule] + lines[1:] + [rule] + total)
 
     def __repr__(self):
         inner = ", ".join(repr(layer) for layer in self.layers)
