@@ -111,7 +111,10 @@ def test_lloyd_step_kernel_against_the_twin(dtype, weighted, k, rng):
     r_labels, r_dist, r_sums = ref.lloyd_step(X, None if w is None else w.astype(np.float64), C)
     np.testing.assert_array_equal(labels, r_labels)
     np.testing.assert_allclose(dist, r_dist, rtol=1e-5 if dtype == np.float32 else 1e-12)
-    np.testing.assert_allclose(sums, r_sums, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-9)
+    # float32 rows are summed 64 at a time in float32 before the float64 sums: errors of a few float32 epsilons of
+    # the magnitudes summed, which matter where positive and negative values cancel
+    np.testing.assert_allclose(sums, r_sums, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-4 if dtype == np.float32 else 1e-9)
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -44,6 +44,8 @@ cdef extern from *:
     #endif
     #pragma GCC push_options
     #pragma GCC optimize("fp-contract=fast")
+    /* Rows added to the centers' running sums in the data's own precision before those go into float64. */
+    #define FASTNN_KM_FLUSH 64
     #define FASTNN_ASSIGN(NAME, T, V, L)                                                                    \
     typedef T V __attribute__((vector_size(32)));                                                           \
     static inline __attribute__((always_inline)) V NAME##_load(const T *p) { V v; __builtin_memcpy(&v, p, sizeof(V)); return v; } \
@@ -97,42 +99,58 @@ cdef extern from *:
             if (j + q == 0 || v < *lowest) { *lowest = v; *best = j + q; }                                  \
         }                                                                                                   \
     }                                                                                                       \
-    /* Row r's label, optional squared distance, and its (weighted) float64 add to its center's sum. */    \
-    static inline __attribute__((always_inline)) void NAME##_add(const T *X, const T *w, const T *C, Py_ssize_t r, Py_ssize_t best,        \
-                                  Py_ssize_t d, int32_t *labels, T *dist, double *sums) {                   \
-        const T *x = X + r * d, *c = C + best * d;                                                          \
-        Py_ssize_t i;                                                                                       \
-        labels[r] = (int32_t) best;                                                                         \
-        if (dist) {                                                                                         \
-            T s = 0;                                                                                        \
-            for (i = 0; i < d; i++) { T e = x[i] - c[i]; s += e * e; }                                      \
-            dist[r] = s;                                                                                    \
-        }                                                                                                   \
-        double wi = w ? (double) w[r] : 1.0, *row = sums + best * d;                                        \
-        for (i = 0; i < d; i++) row[i] += wi * (double) x[i];                                               \
-    }                                                                                                       \
-    FASTNN_KM_CLONES static void NAME(const T *X, const T *w, const T *C, const T *c_norm, Py_ssize_t r0,    \
-                                      Py_ssize_t r1, Py_ssize_t k, Py_ssize_t d, int32_t *labels, T *dist,   \
-                                      double *sums) {                                                       \
-        Py_ssize_t nv = d - d % L;                                                                          \
-        for (Py_ssize_t r = r0; r < r1; r += 2) {                                                           \
-            int pair = r + 1 < r1;                                                                          \
-            const T *x0 = X + r * d, *x1 = x0 + pair * d;                                                   \
-            Py_ssize_t best0 = 0, best1 = 0;                                                                \
-            T low0 = 0, low1 = 0, t0[4], t1[4];                                                             \
-            for (Py_ssize_t j = 0; j < k; j += 4) {                                                         \
-                Py_ssize_t m = k - j < 4 ? k - j : 4;                                                       \
-                const T *c0 = C + j * d;                                                                    \
-                if (m > 2)                                                                                  \
-                    NAME##_dots4(x0, x1, c0, c0 + d, c0 + 2 * d, c0 + (m > 3) * 3 * d, d, nv, t0, t1);      \
-                else                                                                                        \
-                    NAME##_dots2(x0, x1, c0, c0 + (m > 1) * d, d, nv, t0, t1);                              \
-                NAME##_pick(c_norm, t0, j, m, &low0, &best0);                                               \
-                NAME##_pick(c_norm, t1, j, m, &low1, &best1);                                               \
-            }                                                                                               \
-            NAME##_add(X, w, C, r, best0, d, labels, dist, sums);                                           \
-            if (pair) NAME##_add(X, w, C, r + 1, best1, d, labels, dist, sums);                             \
-        }                                                                                                   \
+    /* Row r's label, optional squared distance, and its (weighted) add to its center's running sum in acc. */\
+    static inline __attribute__((always_inline)) void NAME##_add(const T *X, const T *w, const T *C,    \
+            Py_ssize_t r, Py_ssize_t best, Py_ssize_t d, int32_t *labels, T *dist, T *acc) {            \
+        const T *x = X + r * d, *c = C + best * d;                                                      \
+        Py_ssize_t i;                                                                                   \
+        labels[r] = (int32_t) best;                                                                     \
+        if (dist) {                                                                                     \
+            T s = 0;                                                                                    \
+            for (i = 0; i < d; i++) { T e = x[i] - c[i]; s += e * e; }                                  \
+            dist[r] = s;                                                                                \
+        }                                                                                               \
+        T wi = w ? w[r] : (T) 1, *row = acc + best * d;                                                 \
+        for (i = 0; i < d; i++) row[i] += wi * x[i];                                                    \
+    }                                                                                                   \
+    /* The running sums of the centers rows went to (touched) added to their float64 sums, then cleared. */\
+    static inline __attribute__((always_inline)) void NAME##_flush(T *acc, double *sums, Py_ssize_t k,  \
+            Py_ssize_t d, unsigned char *touched) {                                                     \
+        for (Py_ssize_t c = 0; c < k; c++) {                                                            \
+            if (!touched[c]) continue;                                                                  \
+            T *a = acc + c * d;                                                                         \
+            double *s = sums + c * d;                                                                   \
+            for (Py_ssize_t i = 0; i < d; i++) { s[i] += (double) a[i]; a[i] = 0; }                     \
+            touched[c] = 0;                                                                             \
+        }                                                                                               \
+    }                                                                                                   \
+    FASTNN_KM_CLONES static void NAME(const T *X, const T *w, const T *C, const T *c_norm, Py_ssize_t r0,\
+                                      Py_ssize_t r1, Py_ssize_t k, Py_ssize_t d, int32_t *labels, T *dist,\
+                                      double *sums, T *acc) {                                           \
+        Py_ssize_t nv = d - d % L;                                                                      \
+        unsigned char touched[64] = {0};                                                                \
+        __builtin_memset(acc, 0, (size_t) (k * d) * sizeof(T));                                         \
+        for (Py_ssize_t r = r0; r < r1; r += 2) {                                                       \
+            int pair = r + 1 < r1;                                                                      \
+            const T *x0 = X + r * d, *x1 = x0 + pair * d;                                               \
+            Py_ssize_t best0 = 0, best1 = 0;                                                            \
+            T low0 = 0, low1 = 0, t0[4], t1[4];                                                         \
+            for (Py_ssize_t j = 0; j < k; j += 4) {                                                     \
+                Py_ssize_t m = k - j < 4 ? k - j : 4;                                                   \
+                const T *c0 = C + j * d;                                                                \
+                if (m > 2)                                                                              \
+                    NAME##_dots4(x0, x1, c0, c0 + d, c0 + 2 * d, c0 + (m > 3) * 3 * d, d, nv, t0, t1);  \
+                else                                                                                    \
+                    NAME##_dots2(x0, x1, c0, c0 + (m > 1) * d, d, nv, t0, t1);                          \
+                NAME##_pick(c_norm, t0, j, m, &low0, &best0);                                           \
+                NAME##_pick(c_norm, t1, j, m, &low1, &best1);                                           \
+            }                                                                                           \
+            NAME##_add(X, w, C, r, best0, d, labels, dist, acc);                                        \
+            touched[best0] = 1;                                                                         \
+            if (pair) { NAME##_add(X, w, C, r + 1, best1, d, labels, dist, acc); touched[best1] = 1; }  \
+            if ((r - r0) % FASTNN_KM_FLUSH == FASTNN_KM_FLUSH - 2 || r + 2 >= r1)                       \
+                NAME##_flush(acc, sums, k, d, touched);                                                 \
+        }                                                                                               \
     }
     FASTNN_ASSIGN(fastnn_sassign, float, fastnn_km_v8sf, 8)
     FASTNN_ASSIGN(fastnn_dassign, double, fastnn_km_v4df, 4)
@@ -140,12 +158,12 @@ cdef extern from *:
     """
     void fastnn_sassign(const float *X, const float *w, const float *C, const float *c_norm, Py_ssize_t r0,
                         Py_ssize_t r1, Py_ssize_t k, Py_ssize_t d, int32_t *labels, float *dist,
-                        double *sums) noexcept nogil
+                        double *sums, float *acc) noexcept nogil
     void fastnn_dassign(const double *X, const double *w, const double *C, const double *c_norm, Py_ssize_t r0,
                         Py_ssize_t r1, Py_ssize_t k, Py_ssize_t d, int32_t *labels, double *dist,
-                        double *sums) noexcept nogil
+                        double *sums, double *acc) noexcept nogil
 
-# Up to this many centers, rows are assigned by fastnn_sassign/fastnn_dassign; beyond, through gemm in chunks.
+# Up to this many centers (at most 64), rows are assigned by fastnn_sassign/fastnn_dassign; beyond, through gemm.
 cdef Py_ssize_t FEW_CENTERS = 32
 # Rows assigned per chunk (the shape of every distance product, whatever the thread count).
 cdef Py_ssize_t CHUNK = 256
@@ -200,9 +218,9 @@ cdef void _part(const floating *X, const floating *w, const floating *C, const f
     memset(sums, 0, k * d * sizeof(double))
     if k <= FEW_CENTERS:
         if floating is float:
-            fastnn_sassign(X, w, C, c_norm, r0, r1, k, d, labels, dist if exact else NULL, sums)
+            fastnn_sassign(X, w, C, c_norm, r0, r1, k, d, labels, dist if exact else NULL, sums, dots)
         else:
-            fastnn_dassign(X, w, C, c_norm, r0, r1, k, d, labels, dist if exact else NULL, sums)
+            fastnn_dassign(X, w, C, c_norm, r0, r1, k, d, labels, dist if exact else NULL, sums, dots)
         return
     c = r0
     while c < r1:
@@ -224,7 +242,8 @@ def lloyd_step(const floating[:, ::1] X not None, sample_weight, const floating[
     squared distance of each sample to its center; untouched otherwise) and ``sums`` (k x d, float64; each
     center's weighted sum of its samples). The rows are split into parts fixed by their number (at most
     ``SUM_PARTS``, each at least ``SUM_ROWS`` rows); each part is assigned in chunks of ``CHUNK`` rows and summed
-    in row order, and the parts' sums are added in order, so nothing depends on ``n_threads``."""
+    in row order, and the parts' sums are added in order, so nothing depends on ``n_threads``. (With up to
+    ``FEW_CENTERS`` centers, rows are summed in the data's precision 64 at a time, then into float64.)"""
     cdef Py_ssize_t n = X.shape[0], d = X.shape[1], k = centers.shape[0], p, j
     cdef Py_ssize_t parts = max(1, min(SUM_PARTS, (n + SUM_ROWS - 1) // SUM_ROWS))
     partial_array = np.empty((parts, k * d), dtype=np.float64)
@@ -233,7 +252,8 @@ def lloyd_step(const floating[:, ::1] X not None, sample_weight, const floating[
     cdef const floating *wp = &w[0] if w is not None else NULL
     cdef floating[::1] c_norm = np.einsum("ij,ij->i", centers, centers).astype(np.asarray(centers).dtype)
     cdef int nt = max(1, min(<Py_ssize_t> n_threads, parts))
-    dots_array = np.empty((nt, CHUNK * k), dtype=np.asarray(centers).dtype)
+    # per thread: the distance products of a chunk, or (few centers) the centers' running sums
+    dots_array = np.empty((nt, CHUNK * k if k > FEW_CENTERS else k * d), dtype=np.asarray(centers).dtype)
     cdef floating[:, ::1] dots = dots_array
     memset(&sums[0, 0], 0, k * d * sizeof(double))
     with nogil:
