@@ -553,6 +553,9 @@ cdef struct Net:
     Geom *geom          # shapes of layer l (image kinds)
     int32_t **arg       # arg[l + 1]: the arg-max indices of max-pooling layer l (cap x width[l + 1]), else NULL
     void *scratch       # per-thread workspaces of slot_size values (im2col columns), n_slots of them
+    void **columns      # columns[l]: convolution l's im2col columns of the whole batch, kept from the forward
+                        # pass for the weight gradient while training (cols_rows x K x P), else NULL; or NULL
+    Py_ssize_t cols_rows
     Py_ssize_t slot_size
     int n_slots
     int loss
@@ -873,6 +876,9 @@ cdef void _group_forward(Net *net, const floating *params, int l, const floating
     if net.kind[l] == CONV2D:
         cols = <floating *> _slot(net, slot)
         prod = cols + K * N
+        if _kept_columns(net, l, r1):  # training: the columns stay for the weight gradient
+            prod = cols
+            cols = (<floating *> net.columns[l]) + r0 * K * P
         _gather_columns(inp + r0 * w_in, w_in, g, n, cols)
         gemm(NoTrans, NoTrans, g.co, <int> N, K, <floating> 1.0, params + net.w_off[l], K, cols, <int> N,
              <floating> 0.0, prod, <int> N)
@@ -1300,9 +1306,15 @@ cdef void _begin_step(Hyper *h, int64_t step) noexcept nogil:
         h.bc2_sqrt = sqrt(1 - pow(h.beta2, <double> (step + 1)))
 
 
+cdef inline bint _kept_columns(Net *net, int l, Py_ssize_t rows) noexcept nogil:
+    """Whether convolution ``l``'s columns of a training batch of ``rows`` rows are kept in ``columns[l]``."""
+    return net.training and net.columns != NULL and net.columns[l] != NULL and rows <= net.cols_rows
+
+
 cdef void _conv_gradient(Net *net, floating *params, int t, Py_ssize_t B, int slot) noexcept nogil:
     """Weight and bias gradients of output channels j0..j1 of a convolution, summed over the batch's groups of
-    images in order (``dW += dY_group @ im2col(x_group).T``)."""
+    images in order (``dW += dY_group @ im2col(x_group).T``), from the columns the forward pass kept (or formed
+    again)."""
     cdef int l = net.task_layer[t], j0 = net.task_j0[t], j1 = net.task_j1[t]
     cdef const Geom *g = &net.geom[l]
     cdef int w_in = net.width[l], w_out = net.width[l + 1], P = g.ho * g.wo, K = g.c * g.kh * g.kw, j
@@ -1315,12 +1327,17 @@ cdef void _conv_gradient(Net *net, floating *params, int t, Py_ssize_t B, int sl
     cdef Py_ssize_t wo = net.w_off[l] + <Py_ssize_t> j0 * K, N, grp
     cdef double s
     cdef int n
+    cdef bint kept = _kept_columns(net, l, B)
     for grp in range(_groups(B)):
         r = grp * IMAGE_GROUP
         n = <int> min(<Py_ssize_t> IMAGE_GROUP, B - r)
         N = <Py_ssize_t> n * P
-        dys = cols + K * N
-        _gather_columns(inp + r * w_in, w_in, g, n, cols)
+        if kept:
+            dys = <floating *> _slot(net, slot)
+            cols = (<floating *> net.columns[l]) + r * K * P
+        else:
+            dys = cols + K * N
+            _gather_columns(inp + r * w_in, w_in, g, n, cols)
         _gather_channels(D + r * w_out, w_out, P, j0, j1, n, dys)
         gemm(NoTrans, Trans, j1 - j0, K, <int> N, <floating> 1.0, dys, <int> N, cols, <int> N,
              <floating> (1.0 if r > 0 else 0.0), grads + wo, K)
@@ -1629,7 +1646,7 @@ cdef class Engine:
     cdef Net net
     cdef bint is_double
     cdef object _keep
-    cdef object _scratch, _layout
+    cdef object _scratch, _layout, _columns
     cdef object _sample_loss, _sample_correct, _task_penalty, _tasks
     cdef readonly Py_ssize_t capacity
     #: The largest single product (multiply-adds) per batch row, over every BLAS call of a step.
@@ -1780,6 +1797,29 @@ cdef class Engine:
         self._task_penalty = np.empty(max(n_tasks, 1), dtype=np.float64)
         self._keep = (params, grads, state, buffers, deltas, inputs, dropped, masks, args)
 
+    def _keep_columns(self, Py_ssize_t rows):
+        """Room for every convolution's im2col columns of a training batch of ``rows`` rows, so that the weight
+        gradients reuse the forward pass's columns instead of forming them again (sized by the batches trained
+        on, never by the capacity a large ``predict`` grew the engine to)."""
+        cdef int l, L = self.net.n_layers
+        cdef const Geom *g
+        if rows <= self.net.cols_rows or not any(self.net.kind[l] == CONV2D for l in range(L)):
+            return
+        if self.net.columns == NULL:
+            self.net.columns = <void **> calloc(L, sizeof(void *))
+            if self.net.columns == NULL:
+                raise MemoryError()
+        kept = []
+        for l in range(L):
+            if self.net.kind[l] == CONV2D:
+                g = &self.net.geom[l]
+                block = np.empty(rows * g.c * g.kh * g.kw * g.ho * g.wo,
+                                 dtype=np.float64 if self.is_double else np.float32)
+                kept.append(block)
+                self.net.columns[l] = <void *> <size_t> block.ctypes.data
+        self._columns = kept
+        self.net.cols_rows = rows
+
     def _reserve(self, int n_threads):
         """Give each of ``n_threads`` threads a workspace (im2col columns) if the network has convolutions."""
         if self.net.slot_size == 0 or self.net.n_slots >= n_threads:
@@ -1808,6 +1848,7 @@ cdef class Engine:
         free(self.net.task_i0)
         free(self.net.task_i1)
         free(self.net.tie)
+        free(self.net.columns)
         free(self.net.kind)
         free(self.net.geom)
         free(self.net.arg)
@@ -1832,6 +1873,7 @@ cdef class Engine:
         cdef Py_ssize_t n = X.shape[0]
         if min(batch_size, n) > self.capacity:
             raise ValueError("batch_size exceeds the engine's capacity")
+        self._keep_columns(min(batch_size, n))
         if totals.shape[0] != 4 or step.shape[0] != 1 or hyper.shape[0] != HYPER_SIZE:
             raise ValueError("totals must hold 4 values, step 1 and hyper HYPER_SIZE")
         _unpack_hyper(&h, hyper, self.net.n_params)
