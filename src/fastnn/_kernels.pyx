@@ -1784,6 +1784,10 @@ cdef class Engine:
         self.net.slot_size = max([_layout_columns(layout[l]) for l in range(L)] + [0])
         self._scratch = None
         self._reserve(cores)
+        if any(self.net.kind[l] == CONV2D for l in range(L)):  # where a training batch's columns will be kept
+            self.net.columns = <void **> calloc(L, sizeof(void *))
+            if self.net.columns == NULL:
+                raise MemoryError()
         for l in range(L + 1):
             self.net.A[l] = <void *> <size_t> buffers[l].ctypes.data
             self.net.D[l] = <void *> <size_t> deltas[l].ctypes.data if l > 0 else NULL
@@ -1803,12 +1807,6 @@ cdef class Engine:
         on, never by the capacity a large ``predict`` grew the engine to)."""
         cdef int l, L = self.net.n_layers
         cdef const Geom *g
-        if rows <= self.net.cols_rows or not any(self.net.kind[l] == CONV2D for l in range(L)):
-            return
-        if self.net.columns == NULL:
-            self.net.columns = <void **> calloc(L, sizeof(void *))
-            if self.net.columns == NULL:
-                raise MemoryError()
         kept = []
         for l in range(L):
             if self.net.kind[l] == CONV2D:
@@ -1873,7 +1871,8 @@ cdef class Engine:
         cdef Py_ssize_t n = X.shape[0]
         if min(batch_size, n) > self.capacity:
             raise ValueError("batch_size exceeds the engine's capacity")
-        self._keep_columns(min(batch_size, n))
+        if self.net.columns != NULL and min(batch_size, n) > self.net.cols_rows:  # a network of convolutions
+            self._keep_columns(min(batch_size, n))
         if totals.shape[0] != 4 or step.shape[0] != 1 or hyper.shape[0] != HYPER_SIZE:
             raise ValueError("totals must hold 4 values, step 1 and hyper HYPER_SIZE")
         _unpack_hyper(&h, hyper, self.net.n_params)

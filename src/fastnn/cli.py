@@ -30,6 +30,10 @@ examples:
   fastnn evaluate mnist.fnn --dataset mnist             test accuracy and confusion matrix of a saved model
   fastnn evaluate points.fnn --data points.csv          scores every row of the file
   fastnn evaluate points.fnn --data points.csv --test-split   only the rows training held out
+  fastnn train --dataset fashion-mnist --model cnn --epochs 15   a convolutional network
+  fastnn cluster --dataset fashion-mnist                k-means on pixels, autoencoder codes, their spectral embedding
+  fastnn rl --env CartPole-v1 --algo dqn --timesteps 50000   a Deep Q-Network (needs gymnasium)
+  fastnn rl --env FrozenLake-v1 --algo qlearning        tabular Q-learning
 
 data files: .npz with arrays X and y, or .csv with one sample a row (a header row is allowed),
 numeric features and the label in --label-column (default: the last column). Class labels may
