@@ -199,3 +199,11 @@ def test_engine_rejects_ties_of_the_wrong_shape():
     with pytest.raises(ValueError, match="not an untied layer"):
         engine.tie([1, 0])
     assert _kernels is not None
+
+
+def test_summary_of_a_denoising_autoencoder(capsys):
+    ae = fastnn.Autoencoder([30, 8, 2], input_noise=0.3, seed=0)
+    ae.summary()
+    print(ae)
+    out = capsys.readouterr().out
+    assert "dropout_0 (Dropout 0.3)" in out and "(None, 30)" in out and str(ae) in out

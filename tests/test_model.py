@@ -487,3 +487,18 @@ def test_predict_of_a_hidden_layer(rng):
             m.predict(X, layer=bad)
     with pytest.raises(TypeError, match="layer must be an integer"):
         m.predict(X, layer=1.0)
+
+
+@pytest.mark.parametrize("images", [False, True])
+def test_summary_of_a_model_that_starts_with_dropout(images, rng):
+    body = ([fastnn.Reshape((1, 2, 3)), fastnn.Flatten(), fastnn.Dense(6, 4, "relu")] if images
+            else [fastnn.Dense(6, 4, "relu")])
+    m = fastnn.Sequential([fastnn.Dropout(0.2)] + body + [fastnn.Dense(4, 2, "softmax")], seed=0)
+    text = m._summary_text()
+    assert str(m) == text and "dropout_0 (Dropout 0.2)" in text
+    assert f"(None, {', '.join(map(str, m.input_shape))})" in text.splitlines()[2]
+    printed = []
+    m.summary(print_fn=printed.append)
+    assert printed == [text]
+    X = rng.normal(size=(5, 6)).astype(np.float32)
+    np.testing.assert_array_equal(m.predict(X, layer=0).reshape(5, -1), X)  # dropout: identity at inference

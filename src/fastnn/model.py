@@ -147,6 +147,8 @@ class _Stack:
                              "on the model's output")
         if not self.engine:
             raise ValueError("layers holds no Dense, Conv2D or pooling layer")
+        # a Dropout first (on the inputs) passes on the input samples, of the shape the next layers fixed
+        self.shapes = [self.input_shape if s is None else s for s in self.shapes]
         if len(set(map(id, layers))) != len(layers):
             raise ValueError("the same layer object appears twice in layers")
         self.widths = [math.prod(self.input_shape)] + [
