@@ -502,3 +502,47 @@ def test_summary_of_a_model_that_starts_with_dropout(images, rng):
     assert printed == [text]
     X = rng.normal(size=(5, 6)).astype(np.float32)
     np.testing.assert_array_equal(m.predict(X, layer=0).reshape(5, -1), X)  # dropout: identity at inference
+
+
+@pytest.mark.parametrize("classes", [["cat", "dog", "bird"], [3, 7, 11], None])
+def test_predict_classes_returns_the_model_class_labels(classes, rng, tmp_path):
+    X = rng.normal(size=(50, 6))
+    model = make_model([6, 9, 3], ["relu", "softmax"], "float32")
+    model.classes = classes
+    index = model.predict(X).argmax(axis=1)
+    assert len(set(index.tolist())) > 1
+    expected = index if classes is None else np.array(classes)[index]
+    np.testing.assert_array_equal(model.predict_classes(X), expected)
+    model.save(tmp_path / "m.fastnn")
+    np.testing.assert_array_equal(fastnn.load(tmp_path / "m.fastnn").predict_classes(X), expected)
+
+
+def test_predict_classes_of_a_single_sigmoid_unit(rng):
+    X = rng.normal(size=(40, 6))
+    model = make_model([6, 1], ["sigmoid"], loss="binary_cross_entropy")
+    model.layers[0].bias[...] = 0.1
+    positive = model.predict(X)[:, 0] > 0.5
+    assert 0 < positive.sum() < 40
+    np.testing.assert_array_equal(model.predict_classes(X), positive.astype(np.int64))
+    model.classes = ["no", "yes"]
+    np.testing.assert_array_equal(model.predict_classes(X), np.where(positive, "yes", "no"))
+    model.classes = ["yes"]
+    with pytest.raises(ValueError, match="model.classes holds 1 label.*needs 2"):
+        model.predict_classes(X)
+
+
+@pytest.mark.parametrize("acts, loss", [(["relu", "identity"], "mse"), (["relu", "sigmoid"], "mse"),
+                                        (["relu", "softmax"], "huber"), (["relu", "relu"], None)])
+def test_predict_classes_refuses_models_that_are_not_classifiers(acts, loss, rng):
+    layers = [fastnn.Dense(6, 5, acts[0]), fastnn.Dense(5, 3, acts[1])]
+    model = fastnn.Sequential(layers, seed=0)
+    if loss is not None:
+        model.compile(loss=loss)
+    with pytest.raises(ValueError, match="predict_classes needs a classifier"):
+        model.predict_classes(rng.normal(size=(4, 6)))
+
+
+def test_predict_classes_of_an_uncompiled_softmax_model(rng):
+    model = fastnn.Sequential([fastnn.Dense(6, 3, "softmax")], seed=0)
+    X = rng.normal(size=(10, 6))
+    np.testing.assert_array_equal(model.predict_classes(X), model.predict(X).argmax(axis=1))

@@ -289,7 +289,7 @@ def _report(model, X, y, labels, names, threads, out, prefix):
                   f"({len(y):,} samples, {time.perf_counter() - t0:.2f}s)\n")
         return scores
     scores = model.evaluate(X, y, n_threads=threads)
-    pred = model.predict_classes(X, n_threads=threads)
+    pred = model._class_indices(X, n_threads=threads)
     out.write(f"{prefix}accuracy: {scores['accuracy']:.4f}  ({prefix}loss {scores['loss']:.4f}, {len(y):,} "
               f"samples, {time.perf_counter() - t0:.2f}s)\n")
     out.write(format_confusion_matrix(confusion_matrix(y, pred, len(labels)), names, labels) + "\n")

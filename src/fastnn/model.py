@@ -1147,7 +1147,59 @@ class Sequential:
         return out
 
     def predict_classes(self, X, batch_size=None, n_threads=None):
-        """Predicted class of each sample: the arg-max of a softmax output, ``output > 0.5`` of a 1-unit one."""
+        """Predicted class of each sample: the arg-max of a softmax (or several-unit sigmoid) output,
+        ``output > 0.5`` of a single sigmoid unit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        batch_size, n_threads
+            As in :meth:`predict`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            The labels ``model.classes[k]`` of the predicted output units ``k`` when :attr:`classes` is set (for
+            a single sigmoid unit ``classes`` holds two labels, negative then positive), else the indices ``k``
+            (int64).
+
+        Raises
+        ------
+        ValueError
+            If the model is not a classifier: its output layer must be ``softmax`` or ``sigmoid`` and, once
+            compiled, its loss ``'cross_entropy'`` or ``'binary_cross_entropy'``; or if :attr:`classes` does not
+            hold one label per class.
+
+        Examples
+        --------
+        >>> import numpy as np, fastnn
+        >>> model = fastnn.Sequential([fastnn.Dense(4, 3, "softmax")], seed=0)
+        >>> model.classes = ["cat", "dog", "bird"]
+        >>> model.predict_classes(np.ones((2, 4))).tolist()
+        ['dog', 'dog']
+        """
+        output = self._engine_layers[-1].activation
+        if output not in ("softmax", "sigmoid") or (self.loss is not None and not self.loss.has_accuracy):
+            what = f"its output layer is {output!r}" if output not in ("softmax", "sigmoid") else \
+                f"its loss is {self.loss.name!r}"
+            raise ValueError(f"predict_classes needs a classifier (a 'softmax' or 'sigmoid' output layer and a "
+                             f"classification loss), but {what}: use predict for other models")
+        labels = None
+        if self.classes is not None:
+            labels = list(self.classes)
+            needed = 2 if self.n_outputs == 1 else self.n_outputs
+            if len(labels) != needed:
+                raise ValueError(f"model.classes holds {len(labels)} label{'s' if len(labels) != 1 else ''}, but "
+                                 f"this model's {self.n_outputs} output unit{'s' if self.n_outputs > 1 else ''} "
+                                 f"needs {needed}")
+        index = self._class_indices(X, batch_size=batch_size, n_threads=n_threads)
+        if labels is None:
+            return index
+        same_type = len({type(c.item() if isinstance(c, np.generic) else c) for c in labels}) == 1
+        return np.array(labels, dtype=None if same_type else object)[index]
+
+    def _class_indices(self, X, batch_size=None, n_threads=None):
+        """The index of each sample's predicted output unit (``output > 0.5`` for a single unit), int64."""
         proba = self.predict(X, batch_size=batch_size, n_threads=n_threads)
         if proba.shape[1] == 1:
             return (proba[:, 0] > 0.5).astype(np.int64)
