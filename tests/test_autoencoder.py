@@ -207,3 +207,30 @@ def test_summary_of_a_denoising_autoencoder(capsys):
     print(ae)
     out = capsys.readouterr().out
     assert "dropout_0 (Dropout 0.3)" in out and "(None, 30)" in out and str(ae) in out
+
+
+def test_reconstruction_records_no_accuracy_unless_asked(data):
+    X = data[0]
+    ae = fastnn.Autoencoder([30, 8, 2], output_activation="sigmoid", seed=0)
+    ae.compile(loss="binary_cross_entropy", optimizer=fastnn.Adam(1e-2))
+    history = ae.fit(X[:500], epochs=2, batch_size=50, validation_data=X[500:], verbose=0)
+    assert "accuracy" not in history and "val_accuracy" not in history and "val_loss" in history
+    scores = ae.evaluate(X[500:])  # the target is X itself
+    assert set(scores) == {"loss"} and scores == ae.evaluate(X[500:], X[500:])
+    assert scores["loss"] == pytest.approx(history["val_loss"][-1], rel=1e-6)
+    with pytest.raises(ValueError, match="predict_classes needs a classifier"):
+        ae.predict_classes(X)
+    # asked for explicitly (as Keras does): the fraction of output units on the right side of 0.5
+    ae.compile(loss="binary_cross_entropy", optimizer=fastnn.Adam(1e-2), metrics=["accuracy"])
+    history = ae.fit(X[:500], epochs=1, batch_size=50, validation_data=X[500:], verbose=0)
+    assert "accuracy" in history and "val_accuracy" in history and "accuracy" in ae.evaluate(X)
+
+
+def test_train_on_batch_and_loss_and_gradient_take_the_inputs_as_targets(data):
+    X = data[0][:64].astype(np.float64)
+    ae = fastnn.Autoencoder([30, 4], seed=0, dtype="float64").compile("mse")
+    loss, grad = ae.loss_and_gradient(X)
+    loss2, grad2 = ae.loss_and_gradient(X, X)
+    assert loss == loss2
+    np.testing.assert_array_equal(grad, grad2)
+    assert ae.train_on_batch(X) == pytest.approx(loss, rel=1e-12)

@@ -112,6 +112,30 @@ class Autoencoder(Sequential):
         return super().fit(X, X if y is None else y, epochs=epochs, batch_size=batch_size,
                            validation_data=validation_data, **kwargs)
 
+    def evaluate(self, X, y=None, batch_size=None, sample_weight=None, n_threads=None):
+        """Reconstruction loss (including the regularization penalty) on ``X``: :meth:`Sequential.evaluate` with
+        ``X`` as its own target (``y`` defaults to ``X``). Returns ``{'loss': float}``, with ``'accuracy'`` only
+        when ``compile`` was asked for it (``metrics=['accuracy']``), as in Keras."""
+        return super().evaluate(X, X if y is None else y, batch_size=batch_size, sample_weight=sample_weight,
+                                n_threads=n_threads)
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, n_threads=None):
+        """One update on the batch ``x`` with ``x`` as its own target (``y`` defaults to ``x``); see
+        :meth:`Sequential.train_on_batch`."""
+        return super().train_on_batch(x, x if y is None else y, sample_weight=sample_weight,
+                                      class_weight=class_weight, n_threads=n_threads)
+
+    def loss_and_gradient(self, X, y=None, n_threads=None):
+        """:meth:`Sequential.loss_and_gradient` with ``X`` as its own target (``y`` defaults to ``X``)."""
+        return super().loss_and_gradient(X, X if y is None else y, n_threads=n_threads)
+
+    def _records_accuracy(self):
+        # a reconstruction has no classes: accuracy only when asked for (Keras records the metrics asked for)
+        return "accuracy" in self.metrics
+
+    def _is_classifier(self):
+        return False
+
     def encode(self, X, batch_size=None, n_threads=None):
         """The codes of ``X``, shape (n_samples, code size)."""
         return self.predict(X, batch_size=batch_size, n_threads=n_threads, layer=len(self.layers) - 1 - self._depth())

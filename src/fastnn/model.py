@@ -456,7 +456,8 @@ class Sequential:
             ``L1``, ``L2`` or ``L1L2`` penalty on the weights (not the biases), included in the reported loss.
         metrics : list of str, optional
             As in Keras; ``'accuracy'`` (or ``'acc'``) is the one metric, recorded for the classification losses
-            whether or not it is asked for. Asking for it with ``'mse'`` is an error.
+            whether or not it is asked for (by an :class:`~fastnn.Autoencoder` only when asked for). Asking for it
+            with ``'mse'`` is an error.
 
         Returns
         -------
@@ -699,8 +700,18 @@ class Sequential:
                                         where=" in the training part" if validation_split else "")
         return (X, labels, targets, weights), val
 
+    def _records_accuracy(self):
+        """Whether fit and evaluate record accuracy: for the classification losses."""
+        return self.loss.has_accuracy
+
+    def _is_classifier(self):
+        """Whether the outputs are class probabilities: a softmax or sigmoid output layer and, once compiled, a
+        classification loss."""
+        return self._engine_layers[-1].activation in ("softmax", "sigmoid") and (
+            self.loss is None or self.loss.has_accuracy)
+
     def _metric_names(self, with_validation):
-        names = ["loss"] + (["accuracy"] if self.loss.has_accuracy else [])
+        names = ["loss"] + (["accuracy"] if self._records_accuracy() else [])
         return names + [f"val_{m}" for m in names] if with_validation else names
 
     def _snapshot(self):
@@ -850,7 +861,7 @@ class Sequential:
                         self._diverged(diverged, e, iterations, lr, progress, start, on_divergence)
                         break
                     record = {"loss": float(totals[0] + totals[1]) / n}
-                    if self.loss.has_accuracy:
+                    if self._records_accuracy():
                         record["accuracy"] = float(totals[2]) / n
                     if val is not None:
                         scores = self._evaluate_prepared(engine, *val, nt, val_block)
@@ -1178,10 +1189,11 @@ class Sequential:
         >>> model.predict_classes(np.ones((2, 4))).tolist()
         ['dog', 'dog']
         """
-        output = self._engine_layers[-1].activation
-        if output not in ("softmax", "sigmoid") or (self.loss is not None and not self.loss.has_accuracy):
-            what = f"its output layer is {output!r}" if output not in ("softmax", "sigmoid") else \
-                f"its loss is {self.loss.name!r}"
+        if not self._is_classifier():
+            output = self._engine_layers[-1].activation
+            what = (f"its output layer is {output!r}" if output not in ("softmax", "sigmoid") else
+                    f"its loss is {self.loss.name!r}" if self.loss is not None and not self.loss.has_accuracy else
+                    f"a {type(self).__name__} reconstructs its inputs")
             raise ValueError(f"predict_classes needs a classifier (a 'softmax' or 'sigmoid' output layer and a "
                              f"classification loss), but {what}: use predict for other models")
         labels = None
@@ -1209,7 +1221,7 @@ class Sequential:
         """``{'loss': ..., 'accuracy': ...}`` of prepared data (the loss weighted when ``weights`` is given)."""
         loss_sum, acc_sum, weight_sum = engine.evaluate(X, labels, targets, weights, nt, block)
         result = {"loss": float(loss_sum / weight_sum + self.penalty())}
-        if self.loss.has_accuracy:
+        if self._records_accuracy():
             result["accuracy"] = float(acc_sum / X.shape[0])
         return result
 
