@@ -234,3 +234,14 @@ def test_train_on_batch_and_loss_and_gradient_take_the_inputs_as_targets(data):
     assert loss == loss2
     np.testing.assert_array_equal(grad, grad2)
     assert ae.train_on_batch(X) == pytest.approx(loss, rel=1e-12)
+
+
+@pytest.mark.parametrize("name, value", [("tied", True), ("activation", "tanh"), ("output_activation", "sigmoid"),
+                                         ("code_activation", "relu"), ("input_noise", 0.5),
+                                         ("encoder_widths", [30, 4])])
+def test_autoencoder_settings_are_fixed_once_built(name, value):
+    ae = fastnn.Autoencoder([30, 8, 2], seed=0)
+    before = repr(ae)
+    with pytest.raises(AttributeError, match=f"Autoencoder.{name} is fixed when the autoencoder is built"):
+        setattr(ae, name, value)
+    assert repr(ae) == before

@@ -344,3 +344,48 @@ def test_bad_cnn_files_are_refused(tmp_path, cnn, name, change, match):
     rewrite(good, bad, header=change)
     with pytest.raises(ModelFileError, match=match):
         fastnn.load(bad)
+
+
+def _every_kind():
+    return fastnn.Sequential([fastnn.Reshape((1, 6, 6)), fastnn.Conv2D(1, 3, 3, padding=1, activation="relu"),
+                              fastnn.MaxPool2D(2), fastnn.Conv2D(3, 4, 2, activation="tanh"),
+                              fastnn.AvgPool2D(2, stride=1), fastnn.Flatten(), fastnn.Dropout(0.3),
+                              fastnn.Dense(4, 5, "relu"), fastnn.Dense(5, 3, "softmax")], seed=0)
+
+
+@pytest.mark.parametrize("index, name, value", [(1, "activation", "gelu"), (3, "activation", None),
+                                                (6, "p", 0.0), (6, "p", 0.6), (7, "activation", "sigmoid"),
+                                                (8, "activation", "softmax")])
+def test_a_reloaded_model_predicts_what_the_model_in_memory_predicts(tmp_path, rng, index, name, value):
+    m = _every_kind().compile("cross_entropy", fastnn.Adam(1e-2))
+    X = rng.normal(size=(40, 36)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    m.fit(X, y, epochs=1, batch_size=8, verbose=0)
+    m.predict(X)
+    setattr(m.layers[index], name, value)
+    m.save(tmp_path / "m.fastnn")
+    back = fastnn.load(tmp_path / "m.fastnn")
+    assert repr(back) == repr(m) and getattr(back.layers[index], name) == getattr(m.layers[index], name)
+    np.testing.assert_array_equal(back.predict(X), m.predict(X))
+    assert back.evaluate(X, y) == m.evaluate(X, y)
+    m.fit(X, y, epochs=1, batch_size=8, verbose=0)  # and both train on alike
+    back.fit(X, y, epochs=1, batch_size=8, verbose=0)
+    np.testing.assert_array_equal(back.parameters, m.parameters)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_an_autoencoder_with_changed_layers_reloads_as_it_predicts(tmp_path, rng, tied):
+    ae = fastnn.Autoencoder([10, 6, 3], output_activation="sigmoid", input_noise=0.2, tied=tied, seed=0)
+    ae.compile("mse", fastnn.Adam(1e-2))
+    X = rng.random((32, 10)).astype(np.float32)
+    ae.fit(X, epochs=1, batch_size=8, verbose=0)
+    ae.layers[2].activation = "tanh"
+    ae.layers[-1].activation = None
+    ae.layers[0].p = 0.0
+    ae.save(tmp_path / "ae.fastnn")
+    back = fastnn.load(tmp_path / "ae.fastnn")
+    assert isinstance(back, fastnn.Autoencoder) and back.tied == tied
+    assert [repr(l) for l in back.layers] == [repr(l) for l in ae.layers]
+    np.testing.assert_array_equal(back.predict(X), ae.predict(X))
+    np.testing.assert_array_equal(back.encode(X), ae.encode(X))
+    np.testing.assert_array_equal(back.decode(ae.encode(X)), ae.decode(ae.encode(X)))

@@ -546,3 +546,135 @@ def test_predict_classes_of_an_uncompiled_softmax_model(rng):
     model = fastnn.Sequential([fastnn.Dense(6, 3, "softmax")], seed=0)
     X = rng.normal(size=(10, 6))
     np.testing.assert_array_equal(model.predict_classes(X), model.predict(X).argmax(axis=1))
+
+
+# -- layer settings after the model is built ----------------------------------------------------------------------
+
+def _all_kinds(dtype="float64"):
+    return fastnn.Sequential([fastnn.Reshape((1, 6, 6)), fastnn.Conv2D(1, 3, 3, padding=1, activation="relu"),
+                              fastnn.MaxPool2D(2), fastnn.Conv2D(3, 4, 2, activation="tanh"),
+                              fastnn.AvgPool2D(2, stride=1), fastnn.Flatten(), fastnn.Dropout(0.3),
+                              fastnn.Dense(4, 5, "relu"), fastnn.Dense(5, 3, "softmax")], seed=0, dtype=dtype)
+
+
+@pytest.mark.parametrize("index, name, value", [
+    (0, "shape", (36,)), (1, "in_channels", 2), (1, "out_channels", 2), (1, "kernel_size", 2), (1, "stride", 2),
+    (1, "padding", 0), (2, "pool_size", 3), (2, "stride", 1), (4, "pool_size", 1), (4, "stride", 2),
+    (7, "in_features", 3), (7, "out_features", 6), (8, "out_features", 2)])
+def test_settings_that_fix_shapes_are_refused_once_in_a_model(index, name, value, rng):
+    m = _all_kinds()
+    X = rng.normal(size=(4, 36))
+    before = m.predict(X)
+    layer = m.layers[index]
+    old = getattr(layer, name)
+    with pytest.raises(AttributeError, match=f"{name} cannot change once the layer belongs to a model.*build a new"):
+        setattr(layer, name, value)
+    assert getattr(layer, name) == old
+    np.testing.assert_array_equal(m.predict(X), before)
+
+
+def test_pooling_has_no_activation_to_set():
+    m = _all_kinds()
+    for pool in (m.layers[2], m.layers[4]):
+        with pytest.raises(AttributeError, match="activation cannot be set"):
+            pool.activation = "relu"
+        assert pool.activation == "identity"
+
+
+def test_settings_are_checked_before_a_layer_joins_a_model():
+    d = fastnn.Dense(3, 4)
+    d.in_features, d.activation = 5, "ReLU"
+    assert (d.in_features, d.activation) == (5, "relu")
+    with pytest.raises(ValueError, match="in_features must be"):
+        d.in_features = 0
+    with pytest.raises(ValueError, match="activation must be one of"):
+        d.activation = "swish"
+    c = fastnn.Conv2D(1, 2, 3, padding="same")
+    with pytest.raises(ValueError, match="padding='same' needs stride 1"):
+        c.stride = 2
+    c.kernel_size = 5
+    assert c.kernel_size == (5, 5) and c.stride == (1, 1)
+    with pytest.raises(ValueError, match="softmax"):
+        c.activation = "softmax"
+    with pytest.raises(ValueError, match="p must be"):
+        fastnn.Dropout(0.1).p = 1.0
+    r = fastnn.Reshape((1, 2, 2))
+    r.shape = 4
+    assert r.shape == (4,)
+
+
+@pytest.mark.parametrize("index, value", [(1, "elu"), (3, "sigmoid"), (7, "tanh"), (7, None)])
+def test_a_new_activation_is_what_predict_computes(index, value, rng):
+    m = _all_kinds()
+    X = rng.normal(size=(30, 36))
+    before = m.predict(X)  # the model keeps an engine from here on
+    m.layers[index].activation = value
+    fresh = _all_kinds()
+    fresh.layers[index].activation = value
+    fresh.parameters[...] = m.parameters
+    after = m.predict(X)
+    assert not np.array_equal(after, before)
+    np.testing.assert_array_equal(after, fresh.predict(X))
+    np.testing.assert_array_equal(m.predict(X[:1]), fresh.predict(X[:1]))  # the single-row path too
+    np.testing.assert_array_equal(m.predict(X, layer=index), fresh.predict(X, layer=index))
+
+
+def test_a_bad_activation_is_refused_and_changes_nothing(rng):
+    m = make_model([4, 6, 3], ["relu", "softmax"])
+    X = rng.normal(size=(5, 4))
+    before = m.predict(X)
+    with pytest.raises(ValueError, match="activation must be one of.*'swish'"):
+        m.layers[0].activation = "swish"
+    with pytest.raises(ValueError, match="loss 'cross_entropy' needs a 'softmax' output layer"):
+        m.layers[1].activation = "relu"  # the compiled loss cannot take it
+    assert [l.activation for l in m.layers] == ["relu", "softmax"]
+    np.testing.assert_array_equal(m.predict(X), before)
+    m.compile("mse")
+    m.layers[1].activation = "identity"  # now it can
+
+
+def test_a_new_dropout_rate_is_what_fit_uses(rng):
+    X = rng.normal(size=(64, 6))
+    y = rng.integers(0, 3, 64)
+
+    def model(p):
+        m = fastnn.Sequential([fastnn.Dense(6, 16, "relu"), fastnn.Dropout(p), fastnn.Dense(16, 3, "softmax")],
+                              seed=3, dtype="float64")
+        return m.compile("cross_entropy", fastnn.SGD(lr=0.1, momentum=0.9))
+
+    a, b = model(0.5), model(0.0)
+    a.fit(X, y, epochs=1, batch_size=16, verbose=0)  # the engine is kept from here on
+    a.layers[1].p = 0.0
+    b.parameters[...], b._state[...], b._step[...] = a.parameters, a._state, a._step
+    b._rng.bit_generator.state = a._rng.bit_generator.state
+    a.fit(X, y, epochs=1, batch_size=16, verbose=0)
+    b.fit(X, y, epochs=1, batch_size=16, verbose=0)
+    np.testing.assert_array_equal(a.parameters, b.parameters)
+    c, d = model(0.2), model(0.5)
+    c.layers[1].p = 0.5  # a rate set later equals one given at construction
+    c.fit(X, y, epochs=1, batch_size=16, verbose=0)
+    d.fit(X, y, epochs=1, batch_size=16, verbose=0)
+    np.testing.assert_array_equal(c.parameters, d.parameters)
+
+
+def test_a_setting_changed_by_a_callback_takes_effect_in_the_next_epoch(rng):
+    X = rng.normal(size=(64, 5))
+    y = rng.integers(0, 2, 64)
+
+    class Switch(fastnn.callbacks.Callback):
+        def on_epoch_end(self, model, epoch, logs):
+            if epoch == 0:
+                model.layers[0].activation = "tanh"
+                model.layers[1].p = 0.0
+
+    def model(activation="relu", p=0.4):
+        return fastnn.Sequential([fastnn.Dense(5, 8, activation), fastnn.Dropout(p), fastnn.Dense(8, 2, "softmax")],
+                                 seed=1, dtype="float64").compile("cross_entropy", fastnn.SGD(lr=0.1, momentum=0.9))
+
+    a, b, c = model(), model(), model("tanh", 0.0)
+    a.fit(X, y, epochs=2, batch_size=16, callbacks=[Switch()], verbose=0)
+    b.fit(X, y, epochs=1, batch_size=16, verbose=0)
+    c.parameters[...], c._state[...], c._step[...] = b.parameters, b._state, b._step  # c: b's state, new settings
+    c._rng.bit_generator.state = b._rng.bit_generator.state
+    c.fit(X, y, epochs=1, batch_size=16, verbose=0)
+    np.testing.assert_array_equal(a.parameters, c.parameters)

@@ -41,6 +41,13 @@ class Autoencoder(Sequential):
     seed, dtype
         As :class:`~fastnn.Sequential`.
 
+    Attributes
+    ----------
+    encoder_widths, activation, output_activation, code_activation, input_noise, tied
+        The settings it was built with, fixed (setting them raises ``AttributeError``). A layer's own
+        ``activation`` or dropout rate ``p`` may still be set on ``model.layers[i]``: ``summary()`` shows the
+        layers as they compute.
+
     Examples
     --------
     >>> import numpy as np, fastnn
@@ -87,6 +94,14 @@ class Autoencoder(Sequential):
             self.metadata["autoencoder"]["tied"] = True
             self._ties = [-1] * depth + [depth - 1 - i for i in range(depth)]
             self._sync_tied_weights()
+
+    _SETTINGS = ("encoder_widths", "activation", "output_activation", "code_activation", "input_noise", "tied")
+
+    def __setattr__(self, name, value):
+        if name in self._SETTINGS and name in self.__dict__:
+            raise AttributeError(f"Autoencoder.{name} is fixed when the autoencoder is built: build a new "
+                                 "Autoencoder (a layer's activation or dropout rate may be set on model.layers[i])")
+        super().__setattr__(name, value)
 
     def _sync_tied_weights(self):
         """Copy each encoder layer's weights, transposed, into its mirror decoder layer."""

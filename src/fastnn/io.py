@@ -453,6 +453,18 @@ def _training_settings(header, path):
     return get_loss(header["loss"], **loss_config), optimizer, step, regularizer
 
 
+def _shape_of(layer):
+    """What fixes a Dense or Dropout layer's place in an autoencoder (its settings aside)."""
+    return type(layer).__name__, getattr(layer, "in_features", None), getattr(layer, "out_features", None)
+
+
+def _copy_settings(source, target):
+    """Give ``target`` the settings ``source`` computes with (activation, dropout rate)."""
+    for name in ("activation", "p"):
+        if hasattr(source, name) and getattr(target, name) != getattr(source, name):
+            setattr(target, name, getattr(source, name))
+
+
 def load(path):
     """Read a model written by :func:`save`; returns a compiled :class:`~fastnn.Sequential` (when a loss was
     saved) with its weights, optimizer state, random state, scaler, ``classes`` and ``metadata``.
@@ -492,8 +504,10 @@ def load(path):
             if not isinstance(spec, dict):
                 raise ValueError("metadata 'autoencoder' must be an object")
             ae = Autoencoder(**spec, seed=seed, dtype=header["dtype"])
-            if [repr(l) for l in ae.layers] != [repr(l) for l in model.layers]:
+            if [_shape_of(l) for l in ae.layers] != [_shape_of(l) for l in model.layers]:
                 raise ValueError("its layers do not match the autoencoder it records")
+            for mine, saved in zip(ae.layers, model.layers):  # settings changed after it was built
+                _copy_settings(saved, mine)
             model = ae
     except (ValueError, TypeError) as exc:
         _fail(path, f"invalid architecture ({exc})")

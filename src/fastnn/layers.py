@@ -1,11 +1,12 @@
 """Layers and activations."""
 import math
 import numbers
+import weakref
 
 import numpy as np
 
 from . import _kernels
-from ._validation import check_int
+from ._validation import check_float, check_int
 
 __all__ = ["Dense", "Linear", "Dropout", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Reshape", "ACTIVATIONS"]
 
@@ -40,7 +41,68 @@ def _activation_name(activation):
     return name
 
 
-class _Weighted:
+def _check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+class _Layer:
+    """What every layer shares: its settings are validated whenever they are set, and the models it belongs to
+    follow them.
+
+    ``_FIXED`` maps the settings that fix the model's shapes and parameters (``in_features``, ``kernel_size``,
+    ...) to their checks: they may change until the layer joins a model and are refused after (build a new
+    layer). ``_LIVE`` maps the settings a model computes with (``activation``, a dropout rate): once checked, every
+    model holding the layer is told (``model._check_layer_setting`` may refuse the value first) and its next
+    ``predict``, ``evaluate`` or ``fit`` uses them. ``_READONLY`` names class attributes that cannot be set.
+    """
+
+    _FIXED = {}
+    _LIVE = {}
+    _READONLY = ()
+    _owner_refs = ()
+
+    def __setattr__(self, name, value):
+        if name in self._READONLY:
+            raise AttributeError(f"{type(self).__name__}.{name} cannot be set")
+        fixed = name in self._FIXED
+        if not fixed and name not in self._LIVE:
+            object.__setattr__(self, name, value)
+            return
+        models = self._models()
+        if fixed and (models or getattr(self, "_weight", None) is not None):
+            raise AttributeError(f"{type(self).__name__}.{name} cannot change once the layer belongs to a model "
+                                 f"(it fixes the model's shapes): build a new {type(self).__name__} layer and a new "
+                                 "model")
+        value = (self._FIXED if fixed else self._LIVE)[name](self, value)
+        for model in models:
+            model._check_layer_setting(self, name, value)
+        object.__setattr__(self, name, value)
+        for model in models:
+            model._layer_changed(self, name)
+
+    def _models(self):
+        """The live models this layer belongs to."""
+        return [m for m in (ref() for ref in self._owner_refs) if m is not None]
+
+    def _adopt(self, model):
+        """Record that ``model`` holds this layer (a weak reference: the layer does not keep the model alive)."""
+        refs = [ref for ref in self._owner_refs if ref() is not None and ref() is not model]
+        object.__setattr__(self, "_owner_refs", tuple(refs) + (weakref.ref(model),))
+
+    def __getstate__(self):
+        # copies and pickles of a layer belong to no model
+        state = self.__dict__.copy()
+        state.pop("_owner_refs", None)
+        return state
+
+
+def _check_activation(layer, value):
+    return _activation_name(value)
+
+
+class _Weighted(_Layer):
     """What layers with parameters share: ``weight`` and ``bias`` as writable views into the model's flat
     parameter buffer, bound by the model (``weight_shape`` and ``bias_shape`` give their shapes)."""
 
@@ -113,6 +175,10 @@ class Dense(_Weighted):
         :class:`~fastnn.Sequential`; ``None`` before. Assigning an array copies it in.
     bias : ndarray of shape (out_features,)
         Likewise.
+    activation : str
+        May be set at any time (checked as the argument is): the model's next ``predict``, ``evaluate`` and
+        ``fit`` use it, and :meth:`~fastnn.Sequential.save` writes it. ``in_features`` and ``out_features`` are
+        fixed once the layer belongs to a model (setting them raises ``AttributeError``).
 
     Notes
     -----
@@ -131,10 +197,14 @@ class Dense(_Weighted):
     Dense(784, 128, activation='relu')
     """
 
+    _FIXED = {"in_features": lambda self, v: check_int(v, "in_features", minimum=1),
+              "out_features": lambda self, v: check_int(v, "out_features", minimum=1)}
+    _LIVE = {"activation": _check_activation}
+
     def __init__(self, in_features, out_features, activation=None):
-        self.in_features = check_int(in_features, "in_features", minimum=1)
-        self.out_features = check_int(out_features, "out_features", minimum=1)
-        self.activation = _activation_name(activation)
+        self.in_features = in_features
+        self.out_features = out_features
+        self.activation = activation
         self._weight = None
         self._bias = None
 
@@ -169,7 +239,7 @@ class Dense(_Weighted):
 Linear = Dense
 
 
-class Dropout:
+class Dropout(_Layer):
     r"""Inverted dropout: while training, each unit of the previous layer's output is zeroed with probability
     ``p`` and the kept ones are scaled by :math:`1/(1-p)`; ``predict`` and ``evaluate`` use every unit unscaled.
 
@@ -180,7 +250,8 @@ class Dropout:
     Parameters
     ----------
     p : float in [0, 1)
-        Probability of dropping a unit.
+        Probability of dropping a unit. May be set at any time (checked as the argument is): the model's next
+        ``fit`` uses it.
 
     Examples
     --------
@@ -190,10 +261,10 @@ class Dropout:
     Sequential([Dense(784, 512, activation='relu'), Dropout(0.2), Dense(512, 10, activation='softmax')], dtype='float32')
     """
 
-    def __init__(self, p=0.5):
-        from ._validation import check_float
+    _LIVE = {"p": lambda self, v: check_float(v, "p", low=0.0, high=1.0, high_inclusive=False)}
 
-        self.p = check_float(p, "p", low=0.0, high=1.0, high_inclusive=False)
+    def __init__(self, p=0.5):
+        self.p = p
 
     def __repr__(self):
         return f"Dropout({self.p})"
@@ -240,6 +311,9 @@ class Conv2D(_Weighted):
     weight : ndarray of shape (out_channels, in_channels, kh, kw)
         Writable view into the model's parameter buffer once the layer is part of a model.
     bias : ndarray of shape (out_channels,)
+    activation : str
+        May be set at any time, as for :class:`Dense`; the other settings are fixed once the layer belongs to a
+        model.
 
     Notes
     -----
@@ -256,23 +330,41 @@ class Conv2D(_Weighted):
     Conv2D(1, 32, kernel_size=(3, 3), stride=(1, 1), padding=(0, 0), activation='relu')
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, activation=None):
-        self.in_channels = check_int(in_channels, "in_channels", minimum=1)
-        self.out_channels = check_int(out_channels, "out_channels", minimum=1)
-        self.kernel_size = _pair(kernel_size, "kernel_size", 1)
-        self.stride = _pair(stride, "stride", 1)
+    def _check_stride(self, value):
+        stride = _pair(value, "stride", 1)
+        if getattr(self, "padding", None) == "same" and stride != (1, 1):
+            raise ValueError("padding='same' needs stride 1 (as in PyTorch)")
+        return stride
+
+    def _check_padding(self, padding):
         if isinstance(padding, str):
             if padding.lower() not in ("same", "valid"):
                 raise ValueError(f"padding must be an int, a pair of ints, 'same' or 'valid', got {padding!r}")
             padding = padding.lower()
-            if padding == "same" and self.stride != (1, 1):
+            if padding == "same" and getattr(self, "stride", (1, 1)) != (1, 1):
                 raise ValueError("padding='same' needs stride 1 (as in PyTorch)")
-            self.padding = padding if padding == "same" else (0, 0)
-        else:
-            self.padding = _pair(padding, "padding", 0)
-        self.activation = _activation_name(activation)
-        if self.activation == "softmax":
+            return padding if padding == "same" else (0, 0)
+        return _pair(padding, "padding", 0)
+
+    def _check_activation(self, value):
+        name = _activation_name(value)
+        if name == "softmax":
             raise ValueError("Conv2D does not take activation='softmax': use a Dense softmax output layer")
+        return name
+
+    _FIXED = {"in_channels": lambda self, v: check_int(v, "in_channels", minimum=1),
+              "out_channels": lambda self, v: check_int(v, "out_channels", minimum=1),
+              "kernel_size": lambda self, v: _pair(v, "kernel_size", 1),
+              "stride": _check_stride, "padding": _check_padding}
+    _LIVE = {"activation": _check_activation}
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, activation=None):
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.padding = padding
+        self.activation = activation
         self._weight = None
         self._bias = None
 
@@ -316,13 +408,15 @@ class Conv2D(_Weighted):
                 f"stride={self.stride}, padding={padding}, activation={self.activation!r})")
 
 
-class _Pool2D:
+class _Pool2D(_Layer):
     kind = None
-    activation = "identity"
+    activation = "identity"  # what the engine applies to its output: nothing (pooling has no activation to set)
+    _FIXED = {"pool_size": lambda self, v: _pair(v, "pool_size", 1), "stride": lambda self, v: _pair(v, "stride", 1)}
+    _READONLY = ("activation", "kind")
 
     def __init__(self, pool_size, stride=None):
-        self.pool_size = _pair(pool_size, "pool_size", 1)
-        self.stride = self.pool_size if stride is None else _pair(stride, "stride", 1)
+        self.pool_size = pool_size
+        self.stride = self.pool_size if stride is None else stride
 
     def _output_shape(self, shape):
         c, h, w = _image_shape(shape, type(self).__name__)
@@ -383,7 +477,7 @@ class AvgPool2D(_Pool2D):
     kind = _kernels.LAYER_AVGPOOL2D
 
 
-class Reshape:
+class Reshape(_Layer):
     """Give each sample the shape ``shape`` (a view: no copy), e.g. flat 784-pixel rows to ``(1, 28, 28)``.
 
     First in a model, it sets the model's input: samples given flat ``(n, prod(shape))`` or already shaped
@@ -401,7 +495,7 @@ class Reshape:
     Reshape((1, 28, 28))
     """
 
-    def __init__(self, shape):
+    def _check_shape(self, shape):
         if isinstance(shape, numbers.Integral):
             shape = (shape,)
         try:
@@ -410,7 +504,12 @@ class Reshape:
             raise TypeError(f"shape must be a tuple of ints, got {type(shape).__name__}") from None
         if not shape:
             raise ValueError("shape must hold at least one size")
-        self.shape = tuple(check_int(v, "shape", minimum=1) for v in shape)
+        return tuple(check_int(v, "shape", minimum=1) for v in shape)
+
+    _FIXED = {"shape": _check_shape}
+
+    def __init__(self, shape):
+        self.shape = shape
 
     def _output_shape(self, shape):
         if math.prod(shape) != math.prod(self.shape):
@@ -421,7 +520,7 @@ class Reshape:
         return f"Reshape({self.shape})"
 
 
-class Flatten:
+class Flatten(_Layer):
     """Flatten each sample to one row (a view: no copy), PyTorch's and Keras's ``Flatten``.
 
     Examples

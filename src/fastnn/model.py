@@ -40,24 +40,30 @@ class _EngineLoan:
     """The context of ``Sequential._borrow_engine``: a plain class (cheaper than a generator-based one in a
     call that may last microseconds)."""
 
-    __slots__ = ("model", "rows", "lock")
+    __slots__ = ("model", "rows", "lock", "version")
 
     def __init__(self, model, rows):
-        self.model, self.rows, self.lock = model, rows, None
+        self.model, self.rows, self.lock, self.version = model, rows, None, None
 
     def __enter__(self):
         model, lock = self.model, self.model._engine_lock
+        self.version = model._settings_version
         if not lock.acquire(blocking=False):
             return model._engine(self.rows)
         engine = model._kept_engine
-        if engine is None or engine.capacity < self.rows:
+        if engine is None or engine.capacity < self.rows or model._kept_version != self.version:
             try:
                 engine = model._kept_engine = model._engine(max(self.rows, engine.capacity if engine else 0))
+                model._kept_version = self.version
             except BaseException:
                 lock.release()
                 raise
         self.lock = lock
         return engine
+
+    def stale(self):
+        """Whether a layer's setting changed since the engine was taken (it computes with the old ones)."""
+        return self.version != self.model._settings_version
 
     def __exit__(self, *exc):
         if self.lock is not None:
@@ -135,7 +141,6 @@ class _Stack:
             if isinstance(layer, _ENGINE_TYPES):
                 self.engine.append(layer)
                 self.layout.append(layer._layout(shape))
-                self.rates.append(pending or 0.0)
                 pending = None
                 if isinstance(layer, _Weighted):
                     self.weighted.append(layer)
@@ -149,11 +154,31 @@ class _Stack:
             raise ValueError("layers holds no Dense, Conv2D or pooling layer")
         # a Dropout first (on the inputs) passes on the input samples, of the shape the next layers fixed
         self.shapes = [self.input_shape if s is None else s for s in self.shapes]
+        self.rates = _dropout_rates(layers)
         if len(set(map(id, layers))) != len(layers):
             raise ValueError("the same layer object appears twice in layers")
         self.widths = [math.prod(self.input_shape)] + [
             layer.out_features if isinstance(layer, Dense) else row[4] * row[5] * row[6]
             for layer, row in zip(self.engine, self.layout)]
+
+
+class _Probe:
+    """An output layer as ``Loss.check_output`` sees it, with the activation about to be set."""
+
+    def __init__(self, activation, out_features):
+        self.activation, self.out_features = activation, out_features
+
+
+def _dropout_rates(layers):
+    """The dropout rate on each engine layer's input (0 where no Dropout comes before it)."""
+    rates, pending = [], 0.0
+    for layer in layers:
+        if isinstance(layer, Dropout):
+            pending = layer.p
+        elif isinstance(layer, _ENGINE_TYPES):
+            rates.append(pending)
+            pending = 0.0
+    return rates
 
 
 def _check_metrics(metrics, loss):
@@ -363,7 +388,10 @@ class Sequential:
         self._scale_warned = False
         self._ties = None  # per Dense layer: the layer whose weights it shares, transposed, or -1 (Autoencoder)
         self._train_lock = threading.Lock()
+        self._settings_version = 0  # counts changes of the layers' settings: a kept engine of an older one is stale
         self._forget_engine()
+        for layer in self.layers:
+            layer._adopt(self)
 
     def _bind_layers(self):
         """Make every layer's ``weight`` and ``bias`` views into the flat parameter buffer."""
@@ -374,6 +402,17 @@ class Sequential:
                         self._params[offset + nw:offset + nw + nb])
             offset += nw + nb
 
+    def _check_layer_setting(self, layer, name, value):
+        """Refuse a layer setting this model cannot compute with (called before the layer takes it)."""
+        if name == "activation" and self.loss is not None and layer is self._engine_layers[-1]:
+            self.loss.check_output(_Probe(value, getattr(layer, "out_features", None)))
+
+    def _layer_changed(self, layer, name):
+        """A layer's ``activation``, dropout rate or ``trainable`` changed: the next engine is built with it."""
+        if name == "p":
+            self._dropout = _dropout_rates(self.layers)
+        self._settings_version += 1
+
     # -- copying and pickling -----------------------------------------------------------------------------------
 
     def __getstate__(self):
@@ -382,7 +421,7 @@ class Sequential:
         state = self.__dict__.copy()
         bare = {}
         for layer in self._dense:
-            bare[id(layer)] = copy.copy(layer)
+            bare[id(layer)] = copy.copy(layer)  # belongs to no model (see _Layer.__getstate__)
             bare[id(layer)]._bind(None, None)
         state["layers"] = [bare.get(id(layer), layer) for layer in self.layers]
         state["_dense"] = [bare[id(layer)] for layer in self._dense]
@@ -392,15 +431,19 @@ class Sequential:
 
     def __setstate__(self, state):
         state.setdefault("_ties", None)
+        state.setdefault("_settings_version", 0)
         self.__dict__.update(state)
         self._train_lock = threading.Lock()
         self._forget_engine()
         self._bind_layers()
+        for layer in self.layers:
+            layer._adopt(self)
 
     def _forget_engine(self):
         """Drop the kept engine and what was derived from the settings (after compile, or in a copy)."""
         self._engine_lock = threading.Lock()
         self._kept_engine = None
+        self._kept_version = None
         self._kept_hyper = (None, None)
         self._kept_rows = np.arange(0, dtype=np.int64)
         self._backup = None
@@ -853,6 +896,10 @@ class Sequential:
                 for e in range(first_epoch, epochs):
                     epoch = self.epochs_trained
                     callback_list.on_epoch_begin(self, epoch, {})
+                    if loan.stale():  # a callback changed a layer's setting: compute with it from now on
+                        loan.__exit__()
+                        loan = self._borrow_engine(loan.rows)
+                        engine = loan.__enter__()
                     start = time.perf_counter()
                     progress = EpochProgress(e + 1, epochs, iterations, verbose)
                     lr = self.optimizer.current_lr(int(self._step[0]))
