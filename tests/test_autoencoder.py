@@ -172,7 +172,9 @@ def test_tied_autoencoder_files_and_errors(tmp_path, data):
     ae.compile(loss="mse", optimizer="adam")
     ae.fit(X, epochs=2, batch_size=64, verbose=0)
     assert "tied=True" in repr(ae)
-    assert ae._summary_text().endswith("Trainable: 304 (tied weights: 256 values stored twice)")
+    assert ae._summary_text().endswith("Total params: 560 (float32)\nTrainable params: 304\nNon-trainable params: 0\n"
+                                       "Tied weights: 256 values stored twice (counted once in the trainable and "
+                                       "non-trainable params)")
     ae.save(tmp_path / "tied.fnn")
     back = fastnn.load(tmp_path / "tied.fnn")
     assert back.tied and back._ties == ae._ties

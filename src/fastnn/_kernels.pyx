@@ -1642,11 +1642,15 @@ cdef class Engine:
         ``c x h x w`` (``widths[l]`` values), output ``co x ho x wo`` (``widths[l + 1]``), kernel or window
         ``kh x kw``, stride, padding (top and left). None: every layer is dense. A convolution's parameters are
         its weight ``(co, c, kh, kw)`` then its bias ``(co,)``; pooling layers have none.
+    frozen : sequence of bool, optional
+        ``frozen[l]``: layer ``l``'s parameters are not trained. Its weight-gradient and update tasks are left
+        out: its gradients are never written (the caller keeps them at zero), its parameters, optimizer state and
+        penalty are untouched, while the backward pass still goes through it to the layers before.
     """
     cdef Net net
     cdef bint is_double
     cdef object _keep
-    cdef object _scratch, _layout, _columns
+    cdef object _scratch, _layout, _columns, _frozen
     cdef object _sample_loss, _sample_correct, _task_penalty, _tasks
     cdef readonly Py_ssize_t capacity
     #: The largest single product (multiply-adds) per batch row, over every BLAS call of a step.
@@ -1656,11 +1660,15 @@ cdef class Engine:
         memset(&self.net, 0, sizeof(Net))
 
     def __init__(self, params, grads, state, widths, activations, int loss, Py_ssize_t capacity,
-                 double loss_param=1.0, dropout=None, uint64_t seed=0, int cores=1, layout=None):
+                 double loss_param=1.0, dropout=None, uint64_t seed=0, int cores=1, layout=None, frozen=None):
         cdef int L = len(widths) - 1
         cdef int l, t, j
         cdef Py_ssize_t off = 0
         layout = _check_layout(layout, widths, L)
+        frozen = [False] * L if frozen is None else [bool(f) for f in frozen]
+        if len(frozen) != L:
+            raise ValueError("frozen must hold one flag per layer")
+        self._frozen = frozen
         if params.dtype == np.float64:
             self.is_double = True
         elif params.dtype == np.float32:
@@ -1730,6 +1738,8 @@ cdef class Engine:
         # ends with the small ones.
         tasks = []
         for l in range(L):
+            if frozen[l]:
+                continue
             if layout[l][0] == LAYER_CONV2D:  # blocks of output channels, whole kernels
                 co, k = layout[l][4], layout[l][1] * layout[l][7] * layout[l][8]
                 nb = _channel_blocks(co) * split
@@ -1746,11 +1756,11 @@ cdef class Engine:
         tasks.sort(key=lambda task: -(task[2] - task[1]) * (task[4] - task[3]) * _task_rows(layout[task[0]]))
         n_tasks = len(tasks)
         self.net.n_tasks = n_tasks
-        self.net.task_layer = <int *> malloc(n_tasks * sizeof(int))
-        self.net.task_j0 = <int *> malloc(n_tasks * sizeof(int))
-        self.net.task_j1 = <int *> malloc(n_tasks * sizeof(int))
-        self.net.task_i0 = <int *> malloc(n_tasks * sizeof(int))
-        self.net.task_i1 = <int *> malloc(n_tasks * sizeof(int))
+        self.net.task_layer = <int *> malloc(max(n_tasks, 1) * sizeof(int))  # no tasks: every layer frozen
+        self.net.task_j0 = <int *> malloc(max(n_tasks, 1) * sizeof(int))
+        self.net.task_j1 = <int *> malloc(max(n_tasks, 1) * sizeof(int))
+        self.net.task_i0 = <int *> malloc(max(n_tasks, 1) * sizeof(int))
+        self.net.task_i1 = <int *> malloc(max(n_tasks, 1) * sizeof(int))
         if (self.net.task_layer == NULL or self.net.task_j0 == NULL or self.net.task_j1 == NULL
                 or self.net.task_i0 == NULL or self.net.task_i1 == NULL):
             raise MemoryError()
@@ -1809,7 +1819,7 @@ cdef class Engine:
         cdef const Geom *g
         kept = []
         for l in range(L):
-            if self.net.kind[l] == CONV2D:
+            if self.net.kind[l] == CONV2D and not self._frozen[l]:  # a frozen layer takes no weight gradient
                 g = &self.net.geom[l]
                 block = np.empty(rows * g.c * g.kh * g.kw * g.ho * g.wo,
                                  dtype=np.float64 if self.is_double else np.float32)
@@ -1910,6 +1920,8 @@ cdef class Engine:
             if self.net.width[l] != self.net.width[s + 1] or self.net.width[l + 1] != self.net.width[s]:
                 raise ValueError(f"layer {l} ({self.net.width[l]} -> {self.net.width[l + 1]}) cannot share the "
                                  f"weights of layer {s} ({self.net.width[s]} -> {self.net.width[s + 1]})")
+            if self._frozen[l] != self._frozen[s]:
+                raise ValueError(f"ties[{l}] = {s}: tied layers must be both frozen or both trained")
         free(self.net.tie)
         self.net.tie = NULL
         if all(s == -1 for s in values):

@@ -8,7 +8,8 @@ A ZIP archive holding
   ``dtype``, ``layers`` (``[{"in_features", "out_features", "activation"}, ...]``, a Dropout as ``{"dropout":
   rate}``, the other layers as ``{"layer": class name, its arguments}``: ``Conv2D`` with ``in_channels``,
   ``out_channels``, ``kernel_size``, ``stride``, ``padding`` (pairs, or ``"same"``) and ``activation``;
-  ``MaxPool2D`` and ``AvgPool2D`` with ``pool_size`` and ``stride``; ``Reshape`` with ``shape``; ``Flatten``),
+  ``MaxPool2D`` and ``AvgPool2D`` with ``pool_size`` and ``stride``; ``Reshape`` with ``shape``; ``Flatten``;
+  each layer also with ``trainable``, false for a frozen layer, true when absent),
   ``dropout_seed`` (the key of the dropout masks), ``loss`` (a name) and
   ``loss_config`` (its settings, such as the Huber loss's ``delta``), ``optimizer`` (``name``: the class,
   ``config``: its settings, a schedule as ``{"schedule", "config"}``, ``n_state``: its state rows, ``step``: the
@@ -77,10 +78,11 @@ def _layer_spec(layer):
     from .layers import Conv2D, Dense, Dropout, Reshape, _Pool2D
 
     if isinstance(layer, Dense):
-        return {"in_features": layer.in_features, "out_features": layer.out_features, "activation": layer.activation}
+        return {"in_features": layer.in_features, "out_features": layer.out_features, "activation": layer.activation,
+                "trainable": layer.trainable}
     if isinstance(layer, Dropout):
-        return {"dropout": layer.p}
-    spec = {"layer": type(layer).__name__}
+        return {"dropout": layer.p, "trainable": layer.trainable}
+    spec = {"layer": type(layer).__name__, "trainable": layer.trainable}
     if isinstance(layer, Conv2D):
         spec.update(in_channels=layer.in_channels, out_channels=layer.out_channels,
                     kernel_size=list(layer.kernel_size), stride=list(layer.stride),
@@ -332,6 +334,8 @@ def _read_contents(z, path):
     previous = None
     for i, spec in enumerate(layers_spec):
         where = f"layers[{i}]"
+        if isinstance(spec, dict) and "trainable" in spec:
+            _get(spec, "trainable", bool, path, where)
         if isinstance(spec, dict) and "layer" in spec:
             layers.append(_image_layer(spec, path, where))
             previous = None
@@ -511,6 +515,9 @@ def load(path):
             model = ae
     except (ValueError, TypeError) as exc:
         _fail(path, f"invalid architecture ({exc})")
+    for layer, spec in zip(model.layers, header["layers"]):
+        if spec.get("trainable", True) is False:
+            layer.trainable = False
     step = 0
     if header.get("loss") is not None:
         try:

@@ -62,12 +62,20 @@ class _Layer:
     _LIVE = {}
     _READONLY = ()
     _owner_refs = ()
+    #: Whether ``fit`` (and ``train_on_batch``, DQN's updates) trains the layer's parameters (Keras's
+    #: ``layer.trainable``). A frozen layer's weights and biases, and their optimizer state, stay as they are:
+    #: no gradient step, no weight decay, no L1/L2 penalty (it is not part of the loss either, as in Keras),
+    #: while the gradient still flows through the layer to the layers before it. Set it at any time (True or
+    #: False): the next ``fit`` call, or the next epoch of a running one, follows it. Saved in model files.
+    #: Layers without parameters accept it and are unaffected.
+    trainable = True
 
     def __setattr__(self, name, value):
         if name in self._READONLY:
             raise AttributeError(f"{type(self).__name__}.{name} cannot be set")
         fixed = name in self._FIXED
-        if not fixed and name not in self._LIVE:
+        check = self._FIXED[name] if fixed else self._LIVE.get(name, _check_trainable if name == "trainable" else None)
+        if check is None:
             object.__setattr__(self, name, value)
             return
         models = self._models()
@@ -75,7 +83,7 @@ class _Layer:
             raise AttributeError(f"{type(self).__name__}.{name} cannot change once the layer belongs to a model "
                                  f"(it fixes the model's shapes): build a new {type(self).__name__} layer and a new "
                                  "model")
-        value = (self._FIXED if fixed else self._LIVE)[name](self, value)
+        value = check(self, value)
         for model in models:
             model._check_layer_setting(self, name, value)
         object.__setattr__(self, name, value)
@@ -100,6 +108,10 @@ class _Layer:
 
 def _check_activation(layer, value):
     return _activation_name(value)
+
+
+def _check_trainable(layer, value):
+    return _check_bool(value, "trainable")
 
 
 class _Weighted(_Layer):

@@ -521,6 +521,8 @@ class Sequential:
     def _require_compiled(self, what):
         if self.loss is None:
             raise RuntimeError(f"call model.compile(loss=...) before {what}")
+        if what != "evaluate":
+            self._check_tied_trainable()
 
     # -- properties ---------------------------------------------------------------------------------------------
 
@@ -532,6 +534,14 @@ class Sequential:
     def n_params(self):
         """Total number of parameters."""
         return self._params.shape[0]
+
+    def _count_params(self):
+        """``(trainable, non-trainable)`` parameter counts, a tied matrix counted once."""
+        counts = [0, 0]
+        for l, (off, (start, stop)) in enumerate(zip(self._frozen(), self._param_ranges())):
+            shared = self._engine_layers[l].weight.size if self._ties is not None and self._ties[l] >= 0 else 0
+            counts[off] += stop - start - shared
+        return counts[0], counts[1]
 
     @property
     def n_features(self):
@@ -546,10 +556,13 @@ class Sequential:
         return (r.l1, r.l2) if r is not None else (0.0, 0.0)
 
     def penalty(self):
-        """Current regularization penalty (0 without a regularizer)."""
+        """Current regularization penalty (0 without a regularizer): of the trainable layers' weights (a frozen
+        layer's are not part of the loss, as in Keras), a tied matrix counted once."""
         if self.regularizer is None:
             return 0.0
-        return self.regularizer.penalty(layer.weight for layer in self._dense)
+        return self.regularizer.penalty(
+            layer.weight for l, (layer, off) in enumerate(zip(self._engine_layers, self._frozen()))
+            if isinstance(layer, _Weighted) and not off and (self._ties is None or self._ties[l] < 0))
 
     def get_weights(self):
         """Copies of ``[W_0, b_0, W_1, b_1, ...]``."""
@@ -625,13 +638,43 @@ class Sequential:
         """Workspaces for ``capacity`` rows; an uncompiled model (predict only) needs no loss."""
         loss = self.loss.code if self.loss is not None else _kernels.LOSS_MSE
         param = getattr(self.loss, "delta", 1.0) if self.loss is not None else 1.0
+        frozen = self._frozen()
+        for (start, stop), off in zip(self._param_ranges(), frozen):
+            if off:  # a frozen layer's gradient is never written: keep it zero (loss_and_gradient, clipping)
+                self._grads[start:stop] = 0
         engine = _kernels.Engine(self._params, self._grads, self._state, self.widths,
                                  [ACTIVATIONS[layer.activation] for layer in self._engine_layers], loss,
                                  capacity, param, self._dropout, self._dropout_seed, _threads.machine_cores(),
-                                 self._layout)
+                                 self._layout, frozen)
         if self._ties is not None:
             engine.tie(self._ties)
         return engine
+
+    def _param_ranges(self):
+        """``(start, stop)`` of each engine layer's parameters in the flat buffers (empty for pooling)."""
+        ranges, offset = [], 0
+        for layer in self._engine_layers:
+            n = layer.n_params if isinstance(layer, _Weighted) else 0
+            ranges.append((offset, offset + n))
+            offset += n
+        return ranges
+
+    def _frozen(self):
+        """Per engine layer: whether its parameters are left as they are (``trainable`` False). Both layers of a
+        tied pair count as frozen when either is (training refuses that mix: ``_check_tied_trainable``)."""
+        frozen = [not layer.trainable and isinstance(layer, _Weighted) for layer in self._engine_layers]
+        for l, s in enumerate(self._ties or ()):
+            if s >= 0:
+                frozen[l] = frozen[s] = frozen[l] or frozen[s]
+        return frozen
+
+    def _check_tied_trainable(self):
+        for l, s in enumerate(self._ties or ()):
+            if s >= 0 and self._engine_layers[l].trainable != self._engine_layers[s].trainable:
+                i, j = (next(k for k, layer in enumerate(self.layers) if layer is self._engine_layers[x])
+                        for x in (s, l))
+                raise ValueError(f"layers[{i}] and layers[{j}] share one weight matrix (tied=True): set their "
+                                 "trainable to the same value")
 
     def _borrow_engine(self, rows):
         """``with self._borrow_engine(rows) as engine``: the model's kept engine, grown to at least ``rows``
@@ -1007,11 +1050,15 @@ class Sequential:
         return ck, state
 
     def _apply_checkpoint(self, ck):
-        """Take over a checkpoint's weights, optimizer state, random state, epoch count and scaler."""
-        self._params[...] = ck._params
+        """Take over a checkpoint's weights, optimizer state, random state, epoch count, scaler and which layers
+        are frozen."""
         if ck._state.shape != self._state.shape or type(ck.optimizer) is not type(self.optimizer):
             raise ValueError(f"the checkpoint was trained with {ck.optimizer!r}, this model is compiled with "
                              f"{self.optimizer!r}: compile it with the same optimizer to resume")
+        for layer, saved in zip(self.layers, ck.layers):
+            if layer.trainable != saved.trainable:
+                layer.trainable = saved.trainable
+        self._params[...] = ck._params
         self._state[...] = ck._state
         self._step[...] = ck._step
         self._rng.bit_generator.state = ck._rng.bit_generator.state
@@ -1026,6 +1073,10 @@ class Sequential:
         The loss is the mean data loss plus the regularizer's penalty (the optimizer's ``weight_decay`` is not
         part of it); the gradient has the layout of :attr:`parameters`. Nothing is updated. Useful for
         finite-difference gradient checks (use ``dtype='float64'``).
+
+        A frozen layer (``trainable`` False) is left out as ``fit`` leaves it out: its entries of the gradient
+        are 0 and its weights add no penalty to the loss (the gradient of the layers before it still flows
+        through it).
 
         Returns
         -------
@@ -1304,7 +1355,8 @@ class Sequential:
     # -- display ------------------------------------------------------------------------------------------------
 
     def summary(self, print_fn=None):
-        """Print a table of the layers, their output shapes and parameter counts (as Keras does).
+        """Print a table of the layers, their output shapes and parameter counts (as Keras does): the total, and
+        how many are trainable and non-trainable (the layers whose ``trainable`` is False, marked frozen).
 
         Parameters
         ----------
@@ -1320,22 +1372,28 @@ class Sequential:
     def _summary_text(self):
         rows = [("Layer", "Output shape", "Activation", "Params")]
         counts = {}
+        frozen = {id(layer): off for layer, off in zip(self._engine_layers, self._frozen())}
         for layer, shape in zip(self.layers, self._shapes):
             kind = type(layer).__name__
             i = counts[kind] = counts.get(kind, -1) + 1
             name = _SNAKE.get(kind, kind.lower())
             label = f"{name}_{i} ({kind} {layer.p:g})" if isinstance(layer, Dropout) else f"{name}_{i} ({kind})"
-            rows.append((label, f"(None, {', '.join(map(str, shape))})", getattr(layer, "activation", ""),
-                         f"{layer.n_params:,}" if isinstance(layer, _Weighted) else "0"))
+            params = "0"
+            if isinstance(layer, _Weighted):
+                params = f"{layer.n_params:,}" + (" (frozen)" if frozen[id(layer)] else "")
+            rows.append((label, f"(None, {', '.join(map(str, shape))})", getattr(layer, "activation", ""), params))
             if isinstance(layer, _Pool2D):
                 rows[-1] = rows[-1][:2] + ("",) + rows[-1][3:]
         widths = [max(len(r[c]) for r in rows) for c in range(4)]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
         rule = "-" * len(lines[0])
-        total = [f"Total params: {self.n_params:,} ({self.dtype.name})"]
+        trainable, fixed = self._count_params()
+        total = [f"Total params: {self.n_params:,} ({self.dtype.name})", f"Trainable params: {trainable:,}",
+                 f"Non-trainable params: {fixed:,}"]
         if self._ties is not None:
             shared = sum(self._engine_layers[l].weight.size for l, s in enumerate(self._ties) if s >= 0)
-            total.append(f"Trainable: {self.n_params - shared:,} (tied weights: {shared:,} values stored twice)")
+            total.append(f"Tied weights: {shared:,} values stored twice (counted once in the trainable and "
+                         "non-trainable params)")
         return "\n".join([lines[0], rule] + lines[1:] + [rule] + total)
 
     def __repr__(self):
