@@ -247,3 +247,30 @@ def test_autoencoder_settings_are_fixed_once_built(name, value):
     with pytest.raises(AttributeError, match=f"Autoencoder.{name} is fixed when the autoencoder is built"):
         setattr(ae, name, value)
     assert repr(ae) == before
+
+
+def test_the_readme_shows_the_real_signature():
+    import ast
+    import inspect
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    text = " ".join(readme.split())
+    match = re.search(r"`fastnn\.Autoencoder\((widths[^`]*)\)`", text)
+    assert match, "the README shows Autoencoder's signature"
+    shown = ast.parse(f"def f({match.group(1)}): pass").body[0].args
+    names = [a.arg for a in shown.args]
+    defaults = dict(zip(names[len(names) - len(shown.defaults):], (ast.literal_eval(d) for d in shown.defaults)))
+    real = inspect.signature(fastnn.Autoencoder).parameters
+    assert names == list(real)
+    assert defaults == {k: p.default for k, p in real.items() if p.default is not inspect.Parameter.empty}
+
+
+def test_tied_penalty_counts_the_shared_matrix_once(data):
+    X = data[0][:50].astype(np.float64)
+    ae = fastnn.Autoencoder([30, 7, 3], tied=True, seed=0, dtype="float64").compile("mse", regularizer=fastnn.L2(0.1))
+    loss, _ = ae.loss_and_gradient(X)
+    assert ae.evaluate(X)["loss"] == pytest.approx(loss, rel=1e-12)
+    expected = 0.05 * sum(float(np.sum(ae.layers[i].weight ** 2)) for i in (0, 1))
+    assert ae.penalty() == pytest.approx(expected, rel=1e-12)

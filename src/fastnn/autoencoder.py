@@ -141,7 +141,24 @@ class Autoencoder(Sequential):
                                       class_weight=class_weight, n_threads=n_threads)
 
     def loss_and_gradient(self, X, y=None, n_threads=None):
-        """:meth:`Sequential.loss_and_gradient` with ``X`` as its own target (``y`` defaults to ``X``)."""
+        """:meth:`Sequential.loss_and_gradient` with ``X`` as its own target (``y`` defaults to ``X``).
+
+        With ``tied=True`` each shared matrix is stored twice in :attr:`parameters`: as the encoder layer's
+        ``W`` and as the decoder layer's ``W.T``. The gradient holds, in both places, the gradient with respect
+        to the shared matrix: the sum of its two uses (transposed in the decoder's place), with the regularizer's
+        term counted once. It is the step the shared matrix takes, and both copies take it. A finite-difference
+        check must therefore move an entry in both copies together (the encoder's ``W[j, i]`` and the decoder's
+        ``W[i, j]``); moving one copy alone measures one of the two uses only.
+
+        Examples
+        --------
+        >>> import numpy as np, fastnn
+        >>> ae = fastnn.Autoencoder([5, 2], tied=True, seed=0, dtype="float64").compile("mse")
+        >>> loss, grad = ae.loss_and_gradient(np.ones((4, 5)))
+        >>> enc, dec = grad[:10].reshape(2, 5), grad[12:22].reshape(5, 2)  # W of layers[0], W.T of layers[1]
+        >>> bool(np.array_equal(dec, enc.T))
+        True
+        """
         return super().loss_and_gradient(X, X if y is None else y, n_threads=n_threads)
 
     def _records_accuracy(self):

@@ -1078,6 +1078,9 @@ class Sequential:
         are 0 and its weights add no penalty to the loss (the gradient of the layers before it still flows
         through it).
 
+        A tied :class:`~fastnn.Autoencoder` stores each shared matrix twice and reports the shared matrix's
+        gradient on both copies (see :meth:`Autoencoder.loss_and_gradient`).
+
         Returns
         -------
         loss : float
