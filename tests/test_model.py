@@ -678,3 +678,21 @@ def test_a_setting_changed_by_a_callback_takes_effect_in_the_next_epoch(rng):
     c._rng.bit_generator.state = b._rng.bit_generator.state
     c.fit(X, y, epochs=1, batch_size=16, verbose=0)
     np.testing.assert_array_equal(a.parameters, c.parameters)
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_a_copy_follows_its_own_layers_settings(how, rng):
+    import copy
+    import pickle
+
+    m = make_model([4, 6, 3], ["relu", "softmax"])
+    X = rng.normal(size=(8, 4))
+    before = m.predict(X)
+    twin = pickle.loads(pickle.dumps(m)) if how == "pickle" else copy.deepcopy(m)
+    twin.layers[0].activation = "tanh"
+    twin.layers[0].trainable = False
+    assert m.layers[0].activation == "relu" and m.layers[0].trainable
+    np.testing.assert_array_equal(m.predict(X), before)
+    assert not np.array_equal(twin.predict(X), before)
+    with pytest.raises(AttributeError, match="in_features cannot change"):
+        twin.layers[0].in_features = 5

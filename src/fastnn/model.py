@@ -425,6 +425,7 @@ class Sequential:
             bare[id(layer)]._bind(None, None)
         state["layers"] = [bare.get(id(layer), layer) for layer in self.layers]
         state["_dense"] = [bare[id(layer)] for layer in self._dense]
+        state["_engine_layers"] = [bare.get(id(layer), layer) for layer in self._engine_layers]
         for key in ("_train_lock", "_engine_lock", "_kept_engine", "_kept_hyper", "_kept_rows", "_backup"):
             del state[key]
         return state
