@@ -50,6 +50,26 @@ def fashion_mnist():
     return np.ascontiguousarray(X[:54_000]), np.asarray(y[:54_000])
 
 
+def torch_mlp(widths):
+    """A PyTorch ReLU network of the given widths (no output activation), seeded."""
+    import torch
+
+    torch.manual_seed(0)
+    layers = []
+    for a, b in zip(widths[:-1], widths[1:]):
+        layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+    return torch.nn.Sequential(*layers[:-1])
+
+
+def implementations(fastnn_run, torch_run, torch_threads):
+    """The four runs of a case: fastnn at its default threads and at one, PyTorch at its default and at one."""
+    impls = {"fastnn": fastnn_run(None), "fastnn 1 thread": fastnn_run(1)}
+    if torch_threads:
+        impls["torch"] = torch_run(torch_threads)
+        impls["torch 1 thread"] = torch_run(1)
+    return impls
+
+
 def case_cli(torch_threads):
     import fastnn
 
@@ -66,25 +86,19 @@ def case_cli(torch_threads):
             model.fit(X, y, epochs=epochs, batch_size=batch, n_threads=n_threads, verbose=0)
         return run
 
-    impls = {"fastnn": fastnn_run(None), "fastnn 1 thread": fastnn_run(1)}
-    if torch_threads:
+    def torch_run(n_threads):
         import torch
 
-        def torch_run(n_threads):
-            def run():
-                torch.manual_seed(0)
-                net = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128),
-                                          torch.nn.ReLU(), torch.nn.Linear(128, 10))
-                opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, nesterov=True)
-                sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=steps)
-                epoch = common.torch_epoch(net, opt, torch.from_numpy(X), y, batch, n_threads, sched)
-                for _ in range(epochs):
-                    epoch()
-            return run
+        def run():
+            net = torch_mlp([784, 256, 128, 10])
+            opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=steps)
+            epoch = common.torch_epoch(net, opt, torch.from_numpy(X), y, batch, n_threads, sched)
+            for _ in range(epochs):
+                epoch()
+        return run
 
-        impls["torch"] = torch_run(torch_threads)
-        impls["torch 1 thread"] = torch_run(1)
-    return impls
+    return implementations(fastnn_run, torch_run, torch_threads)
 
 
 def case_digits(torch_threads):
@@ -103,23 +117,18 @@ def case_digits(torch_threads):
             epochs.append(clf.n_iter_)
         return run
 
-    impls = {"fastnn": fastnn_run(None), "fastnn 1 thread": fastnn_run(1)}
-    if torch_threads:
+    def torch_run(n_threads):
         import torch
 
-        def torch_run(n_threads):
-            def run():
-                torch.manual_seed(0)
-                net = torch.nn.Sequential(torch.nn.Linear(64, 100), torch.nn.ReLU(), torch.nn.Linear(100, 10))
-                opt = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
-                epoch = common.torch_epoch(net, opt, torch.from_numpy(X), y, 200, n_threads)
-                for _ in range(max(epochs) if epochs else 200):
-                    epoch()
-            return run
+        def run():
+            net = torch_mlp([64, 100, 10])
+            opt = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
+            epoch = common.torch_epoch(net, opt, torch.from_numpy(X), y, 200, n_threads)
+            for _ in range(max(epochs) if epochs else 200):
+                epoch()
+        return run
 
-        impls["torch"] = torch_run(torch_threads)
-        impls["torch 1 thread"] = torch_run(1)
-    return impls
+    return implementations(fastnn_run, torch_run, torch_threads)
 
 
 def case_train_on_batch(torch_threads):
@@ -139,29 +148,23 @@ def case_train_on_batch(torch_threads):
                 model.train_on_batch(x, y, n_threads=n_threads)
         return run
 
-    impls = {"fastnn": fastnn_run(None), "fastnn 1 thread": fastnn_run(1)}
-    if torch_threads:
+    def torch_run(n_threads):
         import torch
 
-        def torch_run(n_threads):
-            torch.manual_seed(0)
-            net = torch.nn.Sequential(torch.nn.Linear(4, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64),
-                                      torch.nn.ReLU(), torch.nn.Linear(64, 2))
-            opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-            loss_fn = torch.nn.HuberLoss()
-            xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+        net = torch_mlp([4, 64, 64, 2])
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        loss_fn = torch.nn.HuberLoss()
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
 
-            def run():
-                torch.set_num_threads(n_threads)
-                for _ in range(10):
-                    opt.zero_grad(set_to_none=True)
-                    loss_fn(net(xt), yt).backward()
-                    opt.step()
-            return run
+        def run():
+            torch.set_num_threads(n_threads)
+            for _ in range(10):
+                opt.zero_grad(set_to_none=True)
+                loss_fn(net(xt), yt).backward()
+                opt.step()
+        return run
 
-        impls["torch"] = torch_run(torch_threads)
-        impls["torch 1 thread"] = torch_run(1)
-    return impls
+    return implementations(fastnn_run, torch_run, torch_threads)
 
 
 CASES = {"cli": case_cli, "digits": case_digits, "train_on_batch": case_train_on_batch}
