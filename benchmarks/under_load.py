@@ -192,10 +192,11 @@ class BusyProcesses:
             p.wait()
 
 
-def time_rounds(impls, repeats, settle=0.2):
-    """Seconds of each run, every implementation in turn, ``repeats`` rounds (after one warm-up run each)."""
+def time_rounds(impls, repeats, warm_up, settle=0.2):
+    """Seconds of each run, every implementation in turn, ``repeats`` rounds (after one warm-up run each when
+    ``warm_up``: for the cases whose runs reuse a model)."""
     times = {name: [] for name in impls}
-    for run in impls.values():
+    for run in impls.values() if warm_up else ():
         run()
     for _ in range(repeats):
         for name, run in impls.items():
@@ -243,7 +244,7 @@ def main(argv=None):
         for case in args.cases:
             impls = CASES[case](torch_threads)
             with BusyProcesses(args.busy if condition == "load" else 0):
-                times = time_rounds(impls, args.repeats)
+                times = time_rounds(impls, args.repeats, warm_up=case == "train_on_batch")
             best = {n: min(t) for n, t in times.items()}
             med = {n: statistics.median(t) for n, t in times.items()}
             row = f"{case:<16}" + "".join(f"{fmt(best[n]) + ' (' + fmt(med[n]) + ')':>22}" for n in names)
