@@ -934,9 +934,9 @@ class Sequential:
 
     def _read_checkpoint(self, path):
         """The model a checkpointing ``fit`` saved in ``path`` and its fit state, checked against this model."""
-        from .io import load
+        from .io import load_model
 
-        ck = load(path)
+        ck = load_model(path)
         state = ck._fit_state
         if state is None:
             raise ValueError(f"{path} is a model file without fit progress: it cannot be resumed from")
