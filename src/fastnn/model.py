@@ -721,8 +721,8 @@ class Sequential:
         Each epoch is one pass over the training data in ``ceil(n_samples / batch_size)`` iterations (the last
         batch may be smaller; it is trained, not dropped). The whole loop - shuffle gather, forward pass, loss,
         backward pass and update, with the learning rate's schedule - runs in compiled code without the GIL,
-        returning to Python about every 0.1 s for progress output, and at each epoch's end for validation and the
-        callbacks. Ctrl-C stops training before the next batch; the model then holds the result of the last
+        returning to Python about every 0.1 s for progress output, at each epoch's end for validation and the
+        callbacks, and after every batch only when a callback has a batch hook. Ctrl-C stops training before the next batch; the model then holds the result of the last
         complete update and :attr:`history` the completed epochs.
 
         Parameters
@@ -753,7 +753,8 @@ class Sequential:
             weights; 'balanced' uses scikit-learn's ``n_samples / (n_classes * count(class))``.
         callbacks : list of Callback, optional
             See :mod:`fastnn.callbacks` (EarlyStopping, ModelCheckpoint, ReduceLROnPlateau,
-            LearningRateScheduler, or your own).
+            LearningRateScheduler, or your own, with epoch hooks and Keras's batch hooks
+            ``on_train_batch_begin``/``on_train_batch_end``, each called with the model first).
         n_threads : int or None, default=None
             Threads to use; None uses every available core (within OpenMP's limit: OMP_NUM_THREADS, or what a
             joblib or Dask worker sets). BLAS is held at one thread meanwhile.
@@ -843,18 +844,20 @@ class Sequential:
                     start = time.perf_counter()
                     progress = EpochProgress(e + 1, epochs, iterations, verbose)
                     lr = self.optimizer.current_lr(int(self._step[0]))
-                    totals, diverged = self._train_epoch(engine, train, batch_size, shuffle, nt, progress)
+                    totals, diverged = self._train_epoch(engine, train, batch_size, shuffle, nt, progress,
+                                                         callback_list)
                     if diverged is not None:
                         self._diverged(diverged, e, iterations, lr, progress, start, on_divergence)
                         break
-                    record = {"loss": float(totals[0] + totals[1]) / n}
+                    seen = int(totals[3])  # n, unless a batch hook stopped training within the epoch
+                    record = {"loss": float(totals[0] + totals[1]) / seen}
                     if self.loss.has_accuracy:
-                        record["accuracy"] = float(totals[2]) / n
+                        record["accuracy"] = float(totals[2]) / seen
                     if val is not None:
                         scores = self._evaluate_prepared(engine, *val, nt, val_block)
                         record.update({f"val_{k}": v for k, v in scores.items()})
                     record["lr"] = lr
-                    record["iterations"] = iterations
+                    record["iterations"] = -(-seen // batch_size)
                     record["seconds"] = time.perf_counter() - start
                     self.epochs_trained += 1
                     history._append(epoch, record)
@@ -874,9 +877,10 @@ class Sequential:
         callback_list.on_train_end(self, {"history": history})
         return history
 
-    def _train_epoch(self, engine, data, batch_size, shuffle, nt, progress):
+    def _train_epoch(self, engine, data, batch_size, shuffle, nt, progress, callbacks=None):
         """One epoch of compiled batches, returning to Python about every ``_REPORT_SECONDS`` for progress output
-        and Ctrl-C. Returns the epoch's totals and, if a batch diverged, ``(batch, snapshot)``, else None."""
+        and Ctrl-C, and at every batch when ``callbacks`` has batch hooks. Returns the epoch's totals and, if a
+        batch diverged, ``(batch, snapshot)``, else None."""
         X, labels, targets, weights = data
         n = X.shape[0]
         iterations = -(-n // batch_size)
@@ -884,13 +888,21 @@ class Sequential:
         snapshot = self._snapshot()
         hyper = self._hyper()
         totals = np.zeros(4)
+        hooks = callbacks is not None and callbacks.has_batch_hooks
         b, chunk = 0, 1
         while b < iterations:
             end = min(iterations, b + chunk)
+            sums = totals
+            if hooks:  # one batch, its sums apart (added to the epoch's below: the same sums in the same order)
+                end, sums, stopping = b + 1, np.zeros(4), self.stop_training
+                callbacks.on_train_batch_begin(self, b, {"batch": b, "size": min(batch_size, n - b * batch_size)})
+                hyper = self._hyper()  # a hook may have changed the learning rate
             t0 = time.perf_counter()
             status, stop = engine.train(X, perm, labels, targets, weights, batch_size, b, end, hyper, self._step, nt,
-                                        totals)
+                                        sums)
             dt = time.perf_counter() - t0
+            if hooks:
+                totals += sums
             progress.update(stop - b, int(totals[3]), float(totals[0] + totals[1]) / max(totals[3], 1))
             if status == 1:
                 return totals, (stop, snapshot)
@@ -898,6 +910,13 @@ class Sequential:
                 if _kernels.restore_sigint():
                     os.kill(os.getpid(), signal.SIGINT)
                 _kernels.install_sigint()
+            if hooks and stop > b:
+                logs = {"batch": b, "size": int(sums[3]), "loss": float(sums[0] + sums[1]) / sums[3]}
+                if self.loss.has_accuracy:
+                    logs["accuracy"] = float(sums[2]) / sums[3]
+                callbacks.on_train_batch_end(self, b, logs)
+                if self.stop_training and not stopping:  # a batch hook ends training after this batch
+                    return totals, None
             chunk = max(1, min(4096, int(_REPORT_SECONDS * max(stop - b, 1) / max(dt, 1e-6))))
             b = stop
         return totals, None
