@@ -12,7 +12,8 @@ Format (``format_version`` 2)
 A ZIP archive holding
 
 * ``header.json``: UTF-8 JSON with ``format`` (``"fastnn-model"``), ``format_version``, ``library_version``,
-  ``dtype``, ``layers`` (``[{"in_features", "out_features", "activation"}, ...]``, a Dropout as ``{"dropout":
+  ``dtype``, ``input_shape`` (the shape of one input sample, a list of sizes; absent from files of older fastnn,
+  whose models take the shape their first layer implies), ``layers`` (``[{"in_features", "out_features", "activation"}, ...]``, a Dropout as ``{"dropout":
   rate}``, the other layers as ``{"layer": class name, its arguments}``: ``Conv2D`` with ``in_channels``,
   ``out_channels``, ``kernel_size``, ``stride``, ``padding`` (pairs, or ``"same"``) and ``activation``;
   ``MaxPool2D`` and ``AvgPool2D`` with ``pool_size`` and ``stride``; ``Reshape`` with ``shape``; ``Flatten``),
@@ -157,6 +158,7 @@ def _header(model, fit_state=None):
         "format_version": FORMAT_VERSION,
         "library_version": __version__,
         "dtype": model.dtype.name,
+        "input_shape": list(model.input_shape),
         "layers": [_layer_spec(l) for l in model.layers],
         "dropout_seed": model._dropout_seed,
         "loss": model.loss.name if model.loss is not None else None,
@@ -417,6 +419,12 @@ def _read_contents(z, path, prefix=""):
     layers_spec = _get(header, "layers", list, path)
     if not 1 <= len(layers_spec) <= MAX_LAYERS:
         _fail(path, f"{len(layers_spec)} layers is outside 1..{MAX_LAYERS}")
+    input_shape = header.get("input_shape")
+    if input_shape is not None:
+        if not (isinstance(input_shape, list) and 1 <= len(input_shape) <= 4 and all(
+                isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_UNITS for v in input_shape)):
+            _fail(path, f"header field 'input_shape' holds {input_shape!r:.80}, not 1 to 4 sizes in 1..{MAX_UNITS}")
+        input_shape = tuple(input_shape)
     layers = []
     previous = None
     for i, spec in enumerate(layers_spec):
@@ -444,7 +452,7 @@ def _read_contents(z, path, prefix=""):
         layers.append((n_in, n_out, act))
     try:
         stack = _Stack([Dense(*l) if isinstance(l, tuple) else Dropout(l) if isinstance(l, float) else l
-                        for l in layers])
+                        for l in layers], input_shape)
     except (ValueError, TypeError) as exc:
         _fail(path, f"invalid architecture ({exc})")
     if max(stack.widths) > MAX_UNITS:
@@ -504,7 +512,7 @@ def _read_contents(z, path, prefix=""):
         _fail(path, f"header field 'classes' {problem}")
     if header.get("metadata") is not None and not isinstance(header["metadata"], dict):
         _fail(path, "header field 'metadata' must be an object")
-    return header, layers, seed, epochs, params, state, scaler, rng_state
+    return header, layers, input_shape, seed, epochs, params, state, scaler, rng_state
 
 
 def _training_settings(header, path):
@@ -616,12 +624,13 @@ def read_model(z, path, prefix=""):
     from .layers import Dense, Dropout
     from .model import Sequential
 
-    header, layers, seed, epochs, params, state, scaler, rng_state = guarded(
+    header, layers, input_shape, seed, epochs, params, state, scaler, rng_state = guarded(
         path, lambda: _read_contents(z, path, prefix))
 
     try:
         model = Sequential([Dense(*layer) if isinstance(layer, tuple) else Dropout(layer)
-                            if isinstance(layer, float) else layer for layer in layers], seed=seed, dtype=header["dtype"])
+                            if isinstance(layer, float) else layer for layer in layers], seed=seed, dtype=header["dtype"],
+                           input_shape=input_shape)
         spec = (header.get("metadata") or {}).get("autoencoder")
         if spec is not None:  # an Autoencoder, built again from its settings, must have the same layers
             from .autoencoder import Autoencoder
@@ -629,7 +638,7 @@ def read_model(z, path, prefix=""):
             if not isinstance(spec, dict):
                 raise ValueError("metadata 'autoencoder' must be an object")
             ae = Autoencoder(**spec, seed=seed, dtype=header["dtype"])
-            if [repr(l) for l in ae.layers] != [repr(l) for l in model.layers]:
+            if [repr(l) for l in ae.layers] != [repr(l) for l in model.layers] or ae.input_shape != model.input_shape:
                 raise ValueError("its layers do not match the autoencoder it records")
             model = ae
     except (ValueError, TypeError) as exc:
