@@ -88,6 +88,52 @@ def test_evaluate_test_split_needs_a_recorded_split_of_the_same_file(blobs, tmp_
     assert "records no test split" in err and len(err.strip().splitlines()) == 1
 
 
+def test_evaluate_test_split_refuses_a_file_whose_held_out_rows_differ(blobs, tmp_path, capsys):
+    """A shuffled copy of the training file has as many rows, but other rows where the split points: refused, as
+    the model records a fingerprint of the held-out rows' contents. The same rows in another format are fine."""
+    model_path = tmp_path / "m.fnn"
+    code, text = run(["train", "--data", str(blobs), "--hidden", "8", "--epochs", "5", "--quiet", "--save",
+                      str(model_path)])
+    assert code == 0
+    acc = _scores(text)[0]
+    with np.load(blobs) as f:
+        X, y = f["X"], f["y"]
+    shuffled = tmp_path / "shuffled.npz"
+    order = np.random.default_rng(5).permutation(len(y))
+    np.savez(shuffled, X=X[order], y=y[order])
+    assert run(["evaluate", str(model_path), "--data", str(shuffled), "--test-split"])[0] == 1
+    err = capsys.readouterr().err
+    assert err == (f"fastnn: error: the rows of {shuffled} at the recorded test split are not the rows that training "
+                   "held out (a different, reordered or edited file): --test-split needs the file the model was "
+                   "trained on; evaluate the whole file without --test-split\n")
+    assert run(["evaluate", str(model_path), "--data", str(shuffled)])[0] == 0  # the whole file is fine
+    edited = tmp_path / "edited.npz"
+    X2 = X.copy()
+    X2[fastnn.cli._split(300, 0.2, 0, "")[1][7], 2] += 1.0  # one value of one held-out row
+    np.savez(edited, X=X2, y=y)
+    assert run(["evaluate", str(model_path), "--data", str(edited), "--test-split"])[0] == 1
+    as_csv = tmp_path / "same.csv"
+    np.savetxt(as_csv, np.column_stack([X, y]), delimiter=",")  # the same rows, as text with every digit
+    code, text = run(["evaluate", str(model_path), "--data", str(as_csv), "--test-split"])
+    assert code == 0 and _scores(text)[:2] == (acc, 60)
+
+
+def test_models_without_a_contents_fingerprint_evaluate_their_split_as_before(blobs, tmp_path):
+    model_path = tmp_path / "m.fnn"
+    assert run(["train", "--data", str(blobs), "--hidden", "4", "--epochs", "1", "--quiet", "--save",
+                str(model_path)])[0] == 0
+    model = fastnn.load(model_path)
+    assert len(model.metadata["split"]["test_data_sha256"]) == 32
+    del model.metadata["split"]["test_data_sha256"]
+    model.save(model_path)
+    with np.load(blobs) as f:
+        X, y = f["X"], f["y"]
+    shuffled = tmp_path / "shuffled.npz"
+    np.savez(shuffled, X=X[::-1], y=y[::-1])
+    code, text = run(["evaluate", str(model_path), "--data", str(shuffled), "--test-split"])
+    assert code == 0 and _scores(text)[1] == 60
+
+
 def test_train_csv_with_label_column(tmp_path):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(200, 2))

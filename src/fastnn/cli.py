@@ -333,8 +333,25 @@ def _split(n_rows, test_split, seed, what):
     return perm[n_test:], test, hashlib.sha256(test.astype("<i8").tobytes()).hexdigest()[:16]
 
 
-def _recorded_split(model, model_path, n_rows, data_path):
-    """The test rows of ``data_path`` that training held out, from the split recorded in the model."""
+def _rows_fingerprint(X, y):
+    """A fingerprint of the contents of some rows: their features as float64 and their labels (numbers as float64,
+    text as UTF-8), so that the same rows read from a .csv or an .npz file give the same value."""
+    h = hashlib.sha256()
+    X = np.ascontiguousarray(X, dtype="<f8") + 0.0  # -0.0 and 0.0 alike
+    h.update(repr(X.shape).encode())
+    h.update(X.tobytes())
+    y = np.asarray(y)
+    if y.dtype.kind in "US":
+        h.update(b"text:" + "\x1f".join(y.reshape(-1).astype(str).tolist()).encode("utf-8"))
+    else:
+        h.update(b"numbers:" + (np.ascontiguousarray(y, dtype="<f8") + 0.0).tobytes())
+    return h.hexdigest()[:32]
+
+
+def _recorded_split(model, model_path, X, y, data_path):
+    """The test rows of the file ``data_path`` (features ``X``, labels ``y``) that training held out, from the
+    split recorded in the model; refused when those rows do not hold what training held out."""
+    n_rows = X.shape[0]
     split = model.metadata.get("split") if isinstance(model.metadata, dict) else None
     try:
         fraction, seed, rows, fingerprint = (split["test_split"], split["seed"], split["n_rows"],
@@ -349,6 +366,11 @@ def _recorded_split(model, model_path, n_rows, data_path):
     if fingerprint is not None and check != fingerprint:
         raise ValueError(f"cannot reproduce the test split recorded in {model_path} (this NumPy draws different "
                          "random numbers): evaluate the whole file without --test-split")
+    contents = split.get("test_data_sha256")  # absent from models saved before it was recorded
+    if contents is not None and _rows_fingerprint(X[test], y[test]) != contents:
+        raise ValueError(f"the rows of {data_path} at the recorded test split are not the rows that training held "
+                         "out (a different, reordered or edited file): --test-split needs the file the model was "
+                         "trained on; evaluate the whole file without --test-split")
     return test, f"{len(test):,} test rows held out in training (test split {fraction} of {rows:,} rows, seed {seed})"
 
 
@@ -517,7 +539,7 @@ def _training_data(args):
     train, test, fingerprint = _split(X.shape[0], args.test_split, args.seed, args.data)
     metadata = {"data": os.path.basename(args.data),
                 "split": {"test_split": args.test_split, "seed": args.seed, "n_rows": int(X.shape[0]),
-                          "test_rows_sha256": fingerprint}}
+                          "test_rows_sha256": fingerprint, "test_data_sha256": _rows_fingerprint(X[test], y[test])}}
     return X[train], X[test], y[train], y[test], None, metadata
 
 
@@ -663,7 +685,7 @@ def _evaluate(args, out):
         X, y = _read_file(args.data, args.label_column)
         what, names = args.data, None
         if args.test_split:
-            rows, scope = _recorded_split(model, args.model, X.shape[0], args.data)
+            rows, scope = _recorded_split(model, args.model, X, y, args.data)
             X, y, prefix = X[rows], y[rows], "test "
         else:
             scope, prefix = f"all {X.shape[0]:,} rows of {args.data}", ""
