@@ -247,6 +247,30 @@ def test_bad_data_is_one_line_error(tmp_path, capsys):
     assert err.startswith("fastnn: error:") and "integers" in err and "--task regression" in err
 
 
+def test_classification_refuses_a_numeric_target_with_about_one_class_per_few_rows(tmp_path, capsys):
+    """Integer-valued numbers with many distinct values (a disease-progression score, a price) are a regression
+    target: refused for classification, with a pointer to --task regression; text labels are classes however
+    many."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(442, 4))
+    y = np.round(150 + 70 * X[:, 0] + 10 * rng.normal(size=442))  # about 200 different integers
+    path = tmp_path / "scores.npz"
+    np.savez(path, X=X, y=y)
+    code, text = run(["train", "--data", str(path), "--epochs", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Epoch" not in text and "confusion matrix" not in text
+    assert re.fullmatch(r"fastnn: error: \S+: the labels are \d{3} different numbers in 442 rows \(about \d\.\d rows a "
+                        r"class\), which looks like a continuous target: use --task regression \(class labels written "
+                        r"as text are taken as classes however many there are\)\n", err), err
+    assert run(["train", "--data", str(path), "--task", "regression", "--epochs", "1", "--quiet"])[0] == 0
+    labels = np.repeat(np.arange(30), 5)  # 30 classes of 5 rows each: classes
+    np.savez(path, X=rng.normal(size=(150, 4)), y=labels)
+    assert run(["train", "--data", str(path), "--epochs", "1", "--quiet", "--hidden", "4"])[0] == 0
+    words = _csv(tmp_path / "words.csv", X, [f"w{int(v)}" for v in y])  # the same values as text: classes
+    code, text = run(["train", "--data", str(words), "--epochs", "1", "--quiet", "--hidden", "4"])
+    assert code == 0 and "classes (w" in text
+
+
 def _csv(path, X, labels, header=None):
     with open(path, "w") as f:
         if header:

@@ -390,6 +390,20 @@ def _class_values(y, what):
     return y.astype(np.int64)
 
 
+# Numeric labels with more distinct values than this, and fewer than _MIN_ROWS_PER_CLASS rows a value on average,
+# are taken for a continuous target and refused for classification (text labels are taken as classes however many).
+_MANY_CLASSES = 20
+_MIN_ROWS_PER_CLASS = 5
+
+
+def _check_class_count(values, n_classes, n_rows, what):
+    """Refuse numeric labels that look like a continuous target: many distinct values, few rows each."""
+    if values.dtype.kind in "iub" and n_classes > _MANY_CLASSES and n_rows < _MIN_ROWS_PER_CLASS * n_classes:
+        raise ValueError(f"{what}: the labels are {n_classes:,} different numbers in {n_rows:,} rows (about "
+                         f"{n_rows / n_classes:.1f} rows a class), which looks like a continuous target: use --task "
+                         "regression (class labels written as text are taken as classes however many there are)")
+
+
 def _encode(values, classes, what):
     """Index in ``classes`` (the labels by output unit) of every label in ``values``."""
     found, inverse = np.unique(values, return_inverse=True)
@@ -602,6 +616,7 @@ def _train(args, out, on_epoch_end=None):
         classes = np.unique(np.concatenate([ytr, yte])).tolist()
         if len(classes) < 2:
             raise ValueError(f"{what}: the data holds a single class ({classes[0]}): nothing to classify")
+        _check_class_count(ytr, len(classes), len(ytr) + len(yte), what)
         ytr, yte = _encode(ytr, classes, what), _encode(yte, classes, what)
         n_outputs, fit_targets = len(classes), ytr
         if names is not None:
