@@ -14,9 +14,9 @@ def add_parser(sub, positive_int, non_negative_int, epilog, formatter):
                        epilog=epilog, formatter_class=formatter)
     r.add_argument("--env", default="CartPole-v1", help="a Gymnasium environment id (default: CartPole-v1)")
     r.add_argument("--algo", choices=["dqn", "qlearning"], default="dqn", help="the agent (default: dqn)")
-    r.add_argument("--timesteps", type=non_negative_int, default=50_000,
+    r.add_argument("--timesteps", type=positive_int, default=50_000,
                    help="dqn: environment steps to learn from (default: 50000)")
-    r.add_argument("--episodes", type=non_negative_int, default=20_000,
+    r.add_argument("--episodes", type=positive_int, default=20_000,
                    help="qlearning: episodes to learn from (default: 20000)")
     r.add_argument("--eval-episodes", type=positive_int, default=None, metavar="N",
                    help="evaluation episodes (default: 100 for dqn, 1000 for qlearning)")
@@ -33,7 +33,7 @@ def add_parser(sub, positive_int, non_negative_int, epilog, formatter):
 
 def _qlearning_progress(episodes, quiet):
     """A callback that draws Q-learning's progress bar, and the bar (or None)."""
-    if quiet or episodes == 0:
+    if quiet:
         return None, None
     try:
         from tqdm.auto import tqdm

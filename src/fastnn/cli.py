@@ -68,7 +68,7 @@ _non_negative_int = _int_at_least(0, "non-negative")
 _DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}
 # onecycle's default peak: this many times the rate above (its rate stays below the peak most of the run).
 _ONECYCLE_PEAK_FACTOR = 5
-# The default --schedule; too short a run for it (or --epochs 0) trains at a constant rate instead.
+# The default --schedule; too short a run for it trains at a constant rate instead.
 _DEFAULT_SCHEDULE = "onecycle"
 # --momentum when it is not given, for the optimizers that take it.
 _DEFAULT_MOMENTUM = {"sgd": 0.9, "rmsprop": 0.0}
@@ -147,7 +147,7 @@ def build_parser():
                    help="dropout rate in [0, 1) after every hidden layer: while training, each hidden unit is "
                         "zeroed with probability P (fastnn.Dropout); 0 adds no dropout (default: 0; --model "
                         "cnn: 0.5 before the output layer)")
-    t.add_argument("--epochs", type=_non_negative_int, default=6, help="passes over the data (default: 6)")
+    t.add_argument("--epochs", type=_positive_int, default=6, help="passes over the data (default: 6)")
     t.add_argument("--batch-size", type=_positive_int, default=128, help="samples per update (default: 128)")
     t.add_argument("--optimizer", choices=list(_DEFAULT_LR), default="sgd",
                    help="the update rule, with PyTorch's formulas (default: sgd)")
@@ -466,8 +466,6 @@ def _check_recipe(parser, args):
         parser.error(f"--momentum goes with --optimizer sgd or rmsprop; {name} has no momentum setting")
     if args.nesterov and args.momentum == 0:
         parser.error("--nesterov needs --momentum above 0")
-    if args.schedule not in (None, "none") and args.epochs == 0:
-        parser.error(f"--schedule {args.schedule} needs at least one epoch")
     if args.early_stopping is not None and args.val_split == 0:
         parser.error("--early-stopping needs a validation split: --val-split above 0")
 
@@ -743,8 +741,6 @@ def main(argv=None, out=None):
         command.error("--task regression needs --data FILE (the built-in datasets are classification tasks)")
     if args.dataset and args.command == "evaluate" and args.test_split:
         command.error("--test-split goes with --data; a built-in dataset is scored on its own test set")
-    if args.command == "train" and args.plot and args.epochs == 0:
-        command.error("--plot needs at least one epoch (--epochs 0 records no learning curves)")
     from ._threads import available_cores
 
     if args.threads is not None and args.threads > available_cores():
