@@ -492,24 +492,78 @@ def _model_line(text):
 
 
 def test_default_recipe(blobs, tmp_path):
-    """SGD with Nesterov momentum 0.9 under onecycle peaking at 0.05, L2 5e-4, batch 128: 216 training rows make
-    2 updates an epoch."""
+    """SGD with Nesterov momentum 0.9 under onecycle peaking at 0.05, L2 5e-4; batch 32 on fewer than 4,096
+    training rows: 216 training rows make 7 updates an epoch."""
     args = fastnn.cli.build_parser().parse_args(["train", "--dataset", "fashion-mnist"])
     assert (args.hidden, args.epochs, args.batch_size, args.optimizer, args.l2, args.dropout, args.scale) == \
-        ([256, 128], 6, 128, "sgd", 5e-4, None, "standard")
+        ([256, 128], None, None, "sgd", 5e-4, None, "standard")
+    assert fastnn.cli._run_length(args, 60_000) == (6, 128, "")  # Fashion-MNIST: 6 epochs of batch 128
     text, model = _train_and_load(blobs, tmp_path)
-    schedule = fastnn.schedules.OneCycle(max_lr=0.05, total_steps=6)
+    schedule = fastnn.schedules.OneCycle(max_lr=0.05, total_steps=21)
     assert model.optimizer == fastnn.SGD(lr=schedule, momentum=0.9, nesterov=True)
     assert model.regularizer.l2 == 5e-4
     assert _model_line(text).endswith("float32; optimizer: sgd (lr 0.05, nesterov momentum 0.9, weight decay 0), "
-                                      "schedule: onecycle over 6 updates")
-    assert int(model._step[0]) == 6
+                                      "schedule: onecycle over 21 updates; defaults for small data: batch 32 (fewer "
+                                      "than 4,096 training samples)")
+    assert int(model._step[0]) == 21
+
+
+@pytest.mark.parametrize("n_rows, flags, epochs, batch, note", [
+    (300, [], 143, 32, "batch 32 (fewer than 4,096 training samples), 143 epochs (for at least 1,000 updates, at "
+                       "most 200 epochs)"),  # 240 training rows, 216 after the validation split: 7 updates an epoch
+    (40, [], 200, 32, "batch 32 (fewer than 4,096 training samples), 200 epochs (for at least 1,000 updates, at "
+                      "most 200 epochs)"),  # 1 update an epoch: at most 200 epochs
+    (300, ["--batch-size", "16"], 72, 16, "72 epochs (for at least 1,000 updates, at most 200 epochs)"),
+    (300, ["--epochs", "2"], 2, 32, "batch 32 (fewer than 4,096 training samples)"),
+    (300, ["--epochs", "2", "--batch-size", "128"], 2, 128, None),
+])
+def test_small_data_defaults(tmp_path, n_rows, flags, epochs, batch, note):
+    """On small data the defaults train in batches of 32 and for at least 1,000 updates (at most 200 epochs),
+    and the model line says so; given values are kept."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "small.npz"
+    np.savez(path, X=rng.normal(size=(n_rows, 3)), y=np.arange(n_rows) % 2)
+    model_path = tmp_path / "m.fnn"
+    code, text = run(["train", "--data", str(path), "--hidden", "4", "--quiet", "--threads", "1", "--save",
+                      str(model_path), *flags])
+    assert code == 0, text
+    n_train = int(n_rows * 0.8 * 0.9)
+    updates = epochs * -(-n_train // batch)
+    assert f"trained {epochs} epochs" in text and int(fastnn.load(model_path)._step[0]) == updates
+    line = _model_line(text)
+    assert (line.endswith(f"onecycle over {updates:,} updates; defaults for small data: {note}") if note else
+            line.endswith(f"onecycle over {updates:,} updates"))
+
+
+@pytest.mark.parametrize("name", ["iris", "wine", "breast_cancer"])
+def test_defaults_on_small_data_match_scikit_learns_mlp(tmp_path, name):
+    """`fastnn train --data FILE` with every default, on scikit-learn's small datasets: the mean test accuracy over
+    seeds 0-3 is within 0.03 of MLPClassifier's (its defaults, trained to convergence) on the same splits with the
+    same scaling (standard, fitted on the training rows)."""
+    sk_datasets = pytest.importorskip("sklearn.datasets")
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = getattr(sk_datasets, f"load_{name}")(return_X_y=True)
+    path = tmp_path / f"{name}.npz"
+    np.savez(path, X=X, y=y)
+    ours, theirs = [], []
+    for seed in range(4):
+        code, text = run(["train", "--data", str(path), "--seed", str(seed), "--quiet", "--threads", "1"])
+        assert code == 0, text
+        ours.append(float(re.search(r"test accuracy: ([0-9.]+)", text).group(1)))
+        train, test, _ = fastnn.cli._split(len(y), 0.2, seed, name)
+        scaler = StandardScaler().fit(X[train])
+        mlp = MLPClassifier(max_iter=3000, random_state=seed).fit(scaler.transform(X[train]), y[train])
+        assert mlp.n_iter_ < mlp.max_iter  # converged
+        theirs.append(mlp.score(scaler.transform(X[test]), y[test]))
+    assert np.mean(ours) >= np.mean(theirs) - 0.03, (ours, theirs)
 
 
 def test_default_schedule_is_constant_for_a_run_too_short_for_a_cycle(blobs, tmp_path):
     """One epoch of 2 updates holds no cycle: the default schedule is then a constant rate, the optimizer's
     constant default."""
-    text, model = _train_and_load(blobs, tmp_path, "--epochs", "1")
+    text, model = _train_and_load(blobs, tmp_path, "--epochs", "1", "--batch-size", "128")
     assert model.optimizer == fastnn.SGD(lr=0.01, momentum=0.9, nesterov=True)
     assert _model_line(text).endswith("optimizer: sgd (lr 0.01, nesterov momentum 0.9, weight decay 0), "
                                       "schedule: none")
@@ -669,6 +723,8 @@ def test_fashion_mnist_defaults(fashion_mnist, tmp_path, monkeypatch):
     acc = float(re.search(r"test accuracy: ([0-9.]+)", text).group(1))
     print(text[-1500:])
     assert acc >= 0.88
+    assert _model_line(text).endswith("schedule: onecycle over 2,532 updates")  # 6 epochs of batch 128
+    assert "trained 6 epochs" in text
 
 
 def test_train_calls_on_epoch_end_with_the_test_set(blobs):

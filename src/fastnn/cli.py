@@ -72,6 +72,16 @@ _ONECYCLE_PEAK_FACTOR = 5
 _DEFAULT_SCHEDULE = "onecycle"
 # --momentum when it is not given, for the optimizers that take it.
 _DEFAULT_MOMENTUM = {"sgd": 0.9, "rmsprop": 0.0}
+# --epochs and --batch-size when they are not given. Tuned for 60,000 rows (Fashion-MNIST: 6 epochs of 422 updates);
+# small data would get few updates from them (iris: 6), so fewer than _SMALL_DATA_ROWS training samples train in
+# batches of _SMALL_DATA_BATCH, and a run of fewer than _MIN_DEFAULT_UPDATES updates gets more epochs: as many as
+# make that many updates, at most _MAX_DEFAULT_EPOCHS.
+_DEFAULT_EPOCHS = 6
+_DEFAULT_BATCH = 128
+_SMALL_DATA_ROWS = 4096
+_SMALL_DATA_BATCH = 32
+_MIN_DEFAULT_UPDATES = 1000
+_MAX_DEFAULT_EPOCHS = 200
 
 
 def _float_in(low, high, low_open=False, high_open=False):
@@ -147,8 +157,11 @@ def build_parser():
                    help="dropout rate in [0, 1) after every hidden layer: while training, each hidden unit is "
                         "zeroed with probability P (fastnn.Dropout); 0 adds no dropout (default: 0; --model "
                         "cnn: 0.5 before the output layer)")
-    t.add_argument("--epochs", type=_positive_int, default=6, help="passes over the data (default: 6)")
-    t.add_argument("--batch-size", type=_positive_int, default=128, help="samples per update (default: 128)")
+    t.add_argument("--epochs", type=_positive_int, default=None,
+                   help="passes over the data (default: 6; on small data more, enough for at least 1,000 updates, "
+                        "at most 200 epochs)")
+    t.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="samples per update (default: 128; 32 for fewer than 4,096 training samples)")
     t.add_argument("--optimizer", choices=list(_DEFAULT_LR), default="sgd",
                    help="the update rule, with PyTorch's formulas (default: sgd)")
     t.add_argument("--lr", type=_float_in(0, float("inf"), low_open=True), default=None,
@@ -470,6 +483,26 @@ def _check_recipe(parser, args):
         parser.error("--early-stopping needs a validation split: --val-split above 0")
 
 
+def _run_length(args, n_samples):
+    """``(epochs, batch_size, note)`` of a run on ``n_samples`` training rows: --epochs and --batch-size, or their
+    defaults for that many rows; ``note`` tells, for the log, which defaults small data changed ("" if none)."""
+    notes = []
+    batch = args.batch_size
+    if batch is None:
+        batch = _DEFAULT_BATCH
+        if n_samples < _SMALL_DATA_ROWS:
+            batch = _SMALL_DATA_BATCH
+            notes.append(f"batch {batch} (fewer than {_SMALL_DATA_ROWS:,} training samples)")
+    epochs = args.epochs
+    if epochs is None:
+        iterations = max(_iterations_per_epoch(n_samples, args.val_split, batch), 1)
+        epochs = max(_DEFAULT_EPOCHS, min(_MAX_DEFAULT_EPOCHS, -(-_MIN_DEFAULT_UPDATES // iterations)))
+        if epochs != _DEFAULT_EPOCHS:
+            notes.append(f"{epochs} epochs (for at least {_MIN_DEFAULT_UPDATES:,} updates, at most "
+                         f"{_MAX_DEFAULT_EPOCHS} epochs)")
+    return epochs, batch, f"; defaults for small data: {', '.join(notes)}" if notes else ""
+
+
 def _iterations_per_epoch(n_samples, val_split, batch_size):
     """Updates per epoch of ``fit(..., validation_split=val_split)`` on ``n_samples`` rows (the split as fit
     makes it: the first ``int(n * (1 - val_split))`` rows train)."""
@@ -634,6 +667,7 @@ def _train(args, out, on_epoch_end=None):
         description = f"{' -> '.join(map(str, widths + [n_outputs]))} ({args.activation}, {output}{dropout})"
     model = fastnn.Sequential(layers, seed=args.seed, dtype=args.dtype)
     reg = fastnn.L1L2(l1=args.l1, l2=args.l2) if (args.l1 or args.l2) else None
+    args.epochs, args.batch_size, small_data = _run_length(args, Xtr.shape[0])
     optimizer, recipe = _optimizer(args, _iterations_per_epoch(Xtr.shape[0], args.val_split, args.batch_size))
     model.compile("mse" if regression else "cross_entropy", optimizer, regularizer=reg)
     scaler = fastnn.preprocessing.get_scaler(args.scale)
@@ -651,7 +685,7 @@ def _train(args, out, on_epoch_end=None):
         shown = f" ({_listing(classes)})" if args.data else ""
         out.write(f"data: {Xtr.shape[0]:,} training and {Xte.shape[0]:,} test samples, {n_features} features, "
                   f"{n_outputs} classes{shown}; scaling: {args.scale}\n")
-    out.write(f"model: {description}, {model.n_params:,} parameters, {args.dtype}; optimizer: {recipe}\n")
+    out.write(f"model: {description}, {model.n_params:,} parameters, {args.dtype}; optimizer: {recipe}{small_data}\n")
     out.flush()
     callbacks, stopper = [], None
     if args.early_stopping is not None:
