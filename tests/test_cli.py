@@ -203,6 +203,8 @@ def test_train_cnn_refuses_features_that_are_not_square_images(blobs, capsys):
     (["evaluate", "m.fnn", "--dataset", "mnist", "--test-split"], 2, "--test-split goes with --data"),
     (["evaluate", "m.fnn", "--data", "x.csv", "--test-split", "0.2"], 2, "unrecognized arguments: 0.2"),
     (["evaluate", "missing.fnn", "--data", "x.npz"], 1, "fastnn: error: missing.fnn: no such file"),
+    (["evaluate", "missing.fnn"], 2, "one of the arguments --dataset --data is required (see 'fastnn evaluate --help')"),
+    (["evaluate", "m.fnn", "--data", "x.npz", "--dataset", "mnist"], 2, "not allowed with argument"),
     (["train", "--data", "x.npz", "--optimizer", "lbfgs"], 2, "invalid choice: 'lbfgs'"),
     (["train", "--data", "x.npz", "--optimizer", "adam", "--nesterov"], 2,
      "--nesterov goes with --optimizer sgd, not adam"),

@@ -57,3 +57,23 @@ def test_bad_requests(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["rl", "--timesteps", "-5"])
     assert info.value.code == 2
+
+
+@pytest.mark.parametrize("argv, algo, use", [
+    (["--algo", "dqn", "--timesteps", "300"], "DQN",
+     "fastnn.rl.DQN.load(path, env=gymnasium.make(ENV_ID)).evaluate(n_episodes=100)"),
+    (["--env", "FrozenLake-v1", "--algo", "qlearning", "--episodes", "20"], "QLearning",
+     "fastnn.rl.QLearning.load(path).evaluate(gymnasium.make(ENV_ID), episodes=1000)"),
+])
+def test_evaluate_names_an_agent_file_and_how_to_use_it(tmp_path, capsys, argv, algo, use):
+    path = tmp_path / "agent.fnn"
+    assert run(["rl", *argv, "--eval-episodes", "1", "--quiet", "--save", str(path)])[0] == 0
+    capsys.readouterr()
+    code, text = run(["evaluate", str(path), "--data", str(tmp_path / "unused.csv")])
+    assert code == 1 and text == ""
+    message = (f"fastnn: error: {path} is a reinforcement-learning agent file ({algo}, saved by 'fastnn rl --save'), "
+               f"not a model that 'fastnn evaluate' scores: evaluate it in Python with {use}, or train and evaluate "
+               "one with 'fastnn rl'\n")
+    assert capsys.readouterr().err == message
+    assert run(["evaluate", str(path)]) == (1, "")  # without data too
+    assert capsys.readouterr().err == message

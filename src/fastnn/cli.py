@@ -100,7 +100,8 @@ def _float_in(low, high, low_open=False, high_open=False):
 
 
 def _add_data_args(p, command):
-    src = p.add_mutually_exclusive_group(required=True)
+    # evaluate checks for one after parsing: a model file that is an agent file is named as such first
+    src = p.add_mutually_exclusive_group(required=command != "evaluate")
     src.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="a built-in dataset (found locally "
                      "or downloaded, see fastnn.datasets)")
     src.add_argument("--data", metavar="FILE", help="your own .npz or .csv file")
@@ -719,10 +720,42 @@ def _train(args, out, on_epoch_end=None):
     return 0
 
 
+def _agent_file_note(path):
+    """What to do with ``path`` when it is a reinforcement-learning agent file rather than a model (None when it is
+    not one)."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            info = z.getinfo("header.json")
+            if info.file_size > 1 << 20:
+                return None
+            header = json.loads(z.read(info).decode("utf-8"))
+    except Exception:  # not an agent file either: the model loader's error stands
+        return None
+    if not isinstance(header, dict) or header.get("format") != "fastnn-rl":
+        return None
+    use = {"DQN": "fastnn.rl.DQN.load(path, env=gymnasium.make(ENV_ID)).evaluate(n_episodes=100)",
+           "QLearning": "fastnn.rl.QLearning.load(path).evaluate(gymnasium.make(ENV_ID), episodes=1000)"}
+    algo = header.get("algo")
+    how = use.get(algo, "fastnn.rl.DQN.load or fastnn.rl.QLearning.load")
+    return (f"{path} is a reinforcement-learning agent file ({algo if isinstance(algo, str) else 'unknown algorithm'}"
+            f", saved by 'fastnn rl --save'), not a model that 'fastnn evaluate' scores: evaluate it in Python with "
+            f"{how}, or train and evaluate one with 'fastnn rl'")
+
+
 def _evaluate(args, out):
     import fastnn
+    from .io import ModelFileError
 
-    model = fastnn.load(args.model)
+    try:
+        model = fastnn.load(args.model)
+    except ModelFileError:
+        note = _agent_file_note(args.model)
+        if note is None:
+            raise
+        raise ModelFileError(note) from None
     if model.loss is None:
         model.compile("cross_entropy" if model.layers[-1].activation == "softmax" else "mse")
     if args.dataset:
@@ -773,6 +806,12 @@ def main(argv=None, out=None):
     command = parser.commands[args.command]  # its errors point at 'fastnn COMMAND --help'
     if args.dataset and args.command == "train" and args.task == "regression":
         command.error("--task regression needs --data FILE (the built-in datasets are classification tasks)")
+    if args.command == "evaluate" and not (args.dataset or args.data):
+        note = _agent_file_note(args.model) if os.path.isfile(args.model) else None
+        if note is not None:
+            sys.stderr.write(f"fastnn: error: {note}\n")
+            return 1
+        command.error("one of the arguments --dataset --data is required")
     if args.dataset and args.command == "evaluate" and args.test_split:
         command.error("--test-split goes with --data; a built-in dataset is scored on its own test set")
     from ._threads import available_cores
