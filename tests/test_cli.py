@@ -145,6 +145,28 @@ def test_train_csv_with_label_column(tmp_path):
     assert code == 0 and "test accuracy" in text and "50 test samples" in text.replace(",", "")
 
 
+def test_train_semicolon_csv_with_the_label_column_named(tmp_path, blobs_1_to_3, capsys):
+    """A CSV as spreadsheets write it in many countries: semicolons, decimal commas, the label first and named."""
+    X, y = blobs_1_to_3
+    names = np.array(["virginica", "setosa", "versicolor"])[y]
+    path = tmp_path / "iris.csv"
+    with open(path, "w") as f:
+        f.write("species;a;b;c;d\n")
+        for row, label in zip(X, names):
+            f.write(";".join([label, *(f"{v:.6f}".replace(".", ",") for v in row)]) + "\n")
+    model_path = tmp_path / "m.fnn"
+    code, text = run(["train", "--data", str(path), "--label-column", "species", "--hidden", "8", "--epochs", "5",
+                      "--quiet", "--save", str(model_path)])
+    assert code == 0, capsys.readouterr().err
+    assert "4 features, 3 classes (setosa, versicolor, virginica)" in text
+    assert float(re.search(r"test accuracy: ([0-9.]+)", text).group(1)) > 0.9
+    code, text = run(["evaluate", str(model_path), "--data", str(path), "--label-column", "species", "--test-split"])
+    assert code == 0 and "48 test rows held out" in text
+    assert run(["train", "--data", str(path), "--label-column", "Species", "--epochs", "1", "--quiet"])[0] == 1
+    assert ("no column named 'Species' in the first row ('species', 'a', 'b', 'c', 'd'; fields separated by "
+            "semicolons)") in capsys.readouterr().err
+
+
 def test_train_builtin_dataset_from_fastnn_data(tmp_path, monkeypatch, fake_mnist):
     _builtin(tmp_path, monkeypatch, fake_mnist, "fashion-mnist", 200, 50)
     code, text = run(["train", "--dataset", "fashion-mnist", "--hidden", "8", "--epochs", "1", "--quiet"])
@@ -196,6 +218,8 @@ def test_train_cnn_refuses_features_that_are_not_square_images(blobs, capsys):
     (["train", "--data", "x.npz", "--lr", "0"], 2, "expected a number in (0"),
     (["train", "--data", "x.npz", "--momentum", "1"], 2, "[0, 1)"),
     (["train", "--dataset", "cifar"], 2, "invalid choice"),
+    (["train", "--data", "x.csv", "--label-column", " "], 2,
+     "argument --label-column: expected a column index or a header name, got an empty name"),
     (["train"], 2, "one of the arguments --dataset --data is required"),
     (["train", "--data", "missing.npz"], 1, "fastnn: error: missing.npz: no such file"),
     (["train", "--dataset", "mnist", "--task", "regression"], 2, "--task regression needs --data"),

@@ -36,9 +36,10 @@ examples:
   fastnn rl --env FrozenLake-v1 --algo qlearning        tabular Q-learning
 
 data files: .npz with arrays X and y, or .csv with one sample a row (a header row is allowed),
-numeric features and the label in --label-column (default: the last column). Class labels may
-be any numbers or text: they are mapped, in sorted order, to the network's outputs and the
-mapping is saved with the model.
+values separated by commas, semicolons, tabs or spaces (found from the first lines), numeric
+features and the label in --label-column (an index or a header name; default: the last
+column). Class labels may be any integers or text: they are mapped, in sorted order, to the
+network's outputs and the mapping is saved with the model.
 """
 
 
@@ -84,6 +85,16 @@ _MIN_DEFAULT_UPDATES = 1000
 _MAX_DEFAULT_EPOCHS = 200
 
 
+def _column(text):
+    """A column index (an integer) or a header name (any other text)."""
+    try:
+        return int(text)
+    except ValueError:
+        if not text.strip():
+            raise argparse.ArgumentTypeError("expected a column index or a header name, got an empty name") from None
+        return text
+
+
 def _float_in(low, high, low_open=False, high_open=False):
     def parse(text):
         try:
@@ -105,8 +116,9 @@ def _add_data_args(p, command):
     src.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="a built-in dataset (found locally "
                      "or downloaded, see fastnn.datasets)")
     src.add_argument("--data", metavar="FILE", help="your own .npz or .csv file")
-    p.add_argument("--label-column", type=int, default=-1, metavar="N",
-                   help="CSV column holding the label or target (default: -1, the last)")
+    p.add_argument("--label-column", type=_column, default=-1, metavar="N|NAME",
+                   help="CSV column holding the label or target: its index, negative from the end, or its name in "
+                        "the header row (default: -1, the last)")
     if command == "cluster":
         pass
     elif command == "train":
