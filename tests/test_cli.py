@@ -472,6 +472,56 @@ def test_console_script_and_module_help():
         assert subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.startswith("fastnn ")
 
 
+def test_help_of_each_command_has_its_own_examples(capsys):
+    """'fastnn rl --help' shows examples of rl, not the text about data files of the other commands."""
+    for command, own, foreign in [("rl", "fastnn rl --env", "fastnn train"), ("train", "fastnn train", "fastnn rl"),
+                                  ("evaluate", "fastnn evaluate", "fastnn cluster"),
+                                  ("cluster", "fastnn cluster", "fastnn evaluate")]:
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = capsys.readouterr().out
+        assert own in text and foreign not in text
+        assert ("data files:" in text) == (command != "rl")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert all(f"fastnn {c} " in text for c in ("train", "evaluate", "cluster", "rl")) and "data files:" in text
+
+
+def test_bad_requests(tmp_path, capsys):
+    code, _ = run(["rl", "--env", "NoSuchEnv-v0", "--quiet"])
+    assert code == 1 and "NoSuchEnv" in capsys.readouterr().err
+    code, _ = run(["rl", "--env", "CartPole-v1", "--algo", "qlearning", "--quiet"])
+    assert code == 1 and "Discrete states" in capsys.readouterr().err
+    code, _ = run(["rl", "--env", "FrozenLake-v1", "--algo", "dqn", "--quiet"])
+    assert code == 1 and "Box observation" in capsys.readouterr().err
+    code, _ = run(["rl", "--plot", str(tmp_path / "missing" / "p.png"), "--quiet"])
+    assert code == 1
+    with pytest.raises(SystemExit) as info:
+        main(["rl", "--timesteps", "-5"])
+    assert info.value.code == 2
+
+
+@pytest.mark.parametrize("argv, algo, use", [
+    (["--algo", "dqn", "--timesteps", "300"], "DQN",
+     "fastnn.rl.DQN.load(path, env=gymnasium.make(ENV_ID)).evaluate(n_episodes=100)"),
+    (["--env", "FrozenLake-v1", "--algo", "qlearning", "--episodes", "20"], "QLearning",
+     "fastnn.rl.QLearning.load(path).evaluate(gymnasium.make(ENV_ID), episodes=1000)"),
+])
+def test_evaluate_names_an_agent_file_and_how_to_use_it(tmp_path, capsys, argv, algo, use):
+    path = tmp_path / "agent.fnn"
+    assert run(["rl", *argv, "--eval-episodes", "1", "--quiet", "--save", str(path)])[0] == 0
+    capsys.readouterr()
+    code, text = run(["evaluate", str(path), "--data", str(tmp_path / "unused.csv")])
+    assert code == 1 and text == ""
+    message = (f"fastnn: error: {path} is a reinforcement-learning agent file ({algo}, saved by 'fastnn rl --save'), "
+               f"not a model that 'fastnn evaluate' scores: evaluate it in Python with {use}, or train and evaluate "
+               "one with 'fastnn rl'\n")
+    assert capsys.readouterr().err == message
+    assert run(["evaluate", str(path)]) == (1, "")  # without data too
+    assert capsys.readouterr().err == message
+
+
 def test_live_progress_bar_on_a_terminal(blobs):
     """On a terminal the bar shows iterations of the epoch, the running loss and samples/s."""
     pty = pytest.importorskip("pty")

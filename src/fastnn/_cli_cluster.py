@@ -4,6 +4,11 @@ import time
 
 import numpy as np
 
+EXAMPLES = """\
+  fastnn cluster --dataset fashion-mnist                k-means on pixels, autoencoder codes, their spectral embedding
+  fastnn cluster --data points.csv --clusters 3 --autoencoder 16 2   a small autoencoder for a file's rows
+"""
+
 
 def add_parser(sub, add_data_args, positive_int, non_negative_int, epilog, formatter):
     c = sub.add_parser("cluster", help="k-means on the inputs and on an autoencoder's codes, scored against the "

@@ -19,28 +19,33 @@ import numpy as np
 
 __all__ = ["main", "build_parser", "confusion_matrix", "format_confusion_matrix", "regression_scores"]
 
-EPILOG = """\
-examples:
+# Each command's examples, shown by its --help; 'fastnn --help' shows them all.
+TRAIN_EXAMPLES = """\
   fastnn train --dataset fashion-mnist                  train with the defaults (about 0.89 test accuracy)
   fastnn train --dataset mnist --hidden 512 256 --epochs 15 --save mnist.fnn
   fastnn train --data points.csv --label-column 0 --test-split 0.25 --save points.fnn
+  fastnn train --data iris.csv --label-column species   the label column by its name in the header
   fastnn train --data houses.csv --task regression      numeric targets: reports mse, R^2 and MAE
   fastnn train --dataset mnist --plot curves.png        also draw the learning curves (needs matplotlib)
   fastnn train --dataset mnist --optimizer adam --schedule cosine --early-stopping 3
+  fastnn train --dataset fashion-mnist --model cnn --epochs 15   a convolutional network
+"""
+EVALUATE_EXAMPLES = """\
   fastnn evaluate mnist.fnn --dataset mnist             test accuracy and confusion matrix of a saved model
   fastnn evaluate points.fnn --data points.csv          scores every row of the file
   fastnn evaluate points.fnn --data points.csv --test-split   only the rows training held out
-  fastnn train --dataset fashion-mnist --model cnn --epochs 15   a convolutional network
-  fastnn cluster --dataset fashion-mnist                k-means on pixels, autoencoder codes, their spectral embedding
-  fastnn rl --env CartPole-v1 --algo dqn --timesteps 50000   a Deep Q-Network (needs gymnasium)
-  fastnn rl --env FrozenLake-v1 --algo qlearning        tabular Q-learning
-
+"""
+DATA_FILES = """\
 data files: .npz with arrays X and y, or .csv with one sample a row (a header row is allowed),
 values separated by commas, semicolons, tabs or spaces (found from the first lines), numeric
 features and the label in --label-column (an index or a header name; default: the last
 column). Class labels may be any integers or text: they are mapped, in sorted order, to the
 network's outputs and the mapping is saved with the model.
 """
+
+
+def _epilog(examples, data_files=True):
+    return "examples:\n" + examples + ("\n" + DATA_FILES if data_files else "")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -134,8 +139,11 @@ def _add_data_args(p, command):
 
 
 def build_parser():
+    from . import _cli_cluster, _cli_rl
+
+    everything = TRAIN_EXAMPLES + EVALUATE_EXAMPLES + _cli_cluster.EXAMPLES + _cli_rl.EXAMPLES
     parser = _Parser(prog="fastnn", description="Train and evaluate multilayer perceptrons on "
-                                     "the CPU with fastnn.", epilog=EPILOG,
+                                     "the CPU with fastnn.", epilog=_epilog(everything),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     from . import __version__
 
@@ -151,7 +159,7 @@ def build_parser():
                                    "with --early-stopping. Shows a "
                                    "progress bar within each epoch and a line per epoch, then the test scores "
                                    "(accuracy and confusion matrix, or mse, R^2 and MAE).",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=_epilog(TRAIN_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_data_args(t, "train")
     t.add_argument("--task", choices=["classification", "regression"], default="classification",
                    help="classification (default): the labels are classes, numbers or text, mapped in sorted "
@@ -217,16 +225,14 @@ def build_parser():
                                    "are applied): accuracy and confusion matrix of a classifier, mse, R^2 and MAE "
                                    "of a regression network. --data scores every row of the file unless "
                                    "--test-split asks for the rows training held out; --dataset scores its "
-                                   "test set.")
+                                   "test set.",
+                       epilog=_epilog(EVALUATE_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
     e.add_argument("model", metavar="MODEL", help="a saved model file")
     _add_data_args(e, "evaluate")
-    from . import _cli_cluster
-
-    _cli_cluster.add_parser(sub, _add_data_args, _positive_int, _non_negative_int, EPILOG,
+    _cli_cluster.add_parser(sub, _add_data_args, _positive_int, _non_negative_int, _epilog(_cli_cluster.EXAMPLES),
                             argparse.RawDescriptionHelpFormatter)
-    from . import _cli_rl
-
-    _cli_rl.add_parser(sub, _positive_int, _non_negative_int, EPILOG, argparse.RawDescriptionHelpFormatter)
+    _cli_rl.add_parser(sub, _positive_int, _non_negative_int, _epilog(_cli_rl.EXAMPLES, data_files=False),
+                       argparse.RawDescriptionHelpFormatter)
     parser.commands = dict(sub.choices)  # each subcommand's parser, for checks made after parsing
     return parser
 
