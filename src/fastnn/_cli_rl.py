@@ -18,7 +18,7 @@ def add_parser(sub, positive_int, non_negative_int, epilog, formatter):
                                    "FrozenLake-v1), with a progress bar on a terminal (episodes, mean return of "
                                    "the last 100, steps/s), then the mean return of the greedy policy over "
                                    "evaluation episodes. "
-                                   "Needs Gymnasium: pip install \"fastnn[rl]\".",
+                                   "Needs Gymnasium: pip install gymnasium.",
                        epilog=epilog, formatter_class=formatter)
     r.add_argument("--env", default="CartPole-v1", help="a Gymnasium environment id (default: CartPole-v1)")
     r.add_argument("--algo", choices=["dqn", "qlearning"], default="dqn", help="the agent (default: dqn)")
@@ -31,7 +31,7 @@ def add_parser(sub, positive_int, non_negative_int, epilog, formatter):
     r.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: 0)")
     r.add_argument("--save", metavar="PATH", help="save the trained agent to PATH")
     r.add_argument("--plot", metavar="FILE", help="draw the episode returns and their moving average to FILE "
-                                                  "(needs matplotlib: pip install \"fastnn[plot]\")")
+                                                  "(needs matplotlib: pip install matplotlib)")
     r.add_argument("--threads", type=positive_int, default=1, metavar="N", help="threads of the DQN update "
                                                                                 "(default: 1)")
     r.add_argument("--quiet", action="store_true", help="no progress bar (there is none when the output is not a "

@@ -217,7 +217,7 @@ def build_parser():
                                                   "test split) to PATH")
     t.add_argument("--plot", metavar="FILE", help="after training, draw the loss and accuracy of each epoch "
                                                   "(training and validation) to FILE: .png, .svg, .pdf, ... "
-                                                  "(needs matplotlib: pip install \"fastnn[plot]\")")
+                                                  "(needs matplotlib: pip install matplotlib)")
     t.add_argument("--quiet", action="store_true", help="no progress bar, only the epoch lines and results")
 
     e = sub.add_parser("evaluate", help="scores of a saved model on a dataset or a file",
