@@ -58,3 +58,22 @@ def test_no_message_or_doc_says_pip_install_fastnn_extras():
                 if "fastnn[" in line:
                     found.append(f"{os.path.relpath(path, _ROOT)}:{number}: {line.strip()}")
     assert not found, "\n".join(found)
+
+
+def test_readme_names_gymnasium_environments_by_registered_ids():
+    """Every Gymnasium environment the README names comes with a version that Gymnasium registers (Taxi-v4: newer
+    Gymnasium refuses Taxi-v3)."""
+    import re
+
+    gym = pytest.importorskip("gymnasium")
+    with open(os.path.join(_ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    names = {env_id.rsplit("-v", 1)[0] for env_id in gym.registry if "/" not in env_id and "-v" in env_id}
+    named, wrong = set(), []
+    for name in names:
+        for m in re.finditer(rf"(?<![\w/-]){re.escape(name)}(-v\d+)?(?![\w])", text):
+            named.add(m.group(0))
+            if m.group(0) not in gym.registry:
+                wrong.append(m.group(0))
+    assert {"CartPole-v1", "FrozenLake-v1", "Taxi-v4"} <= named
+    assert not wrong, wrong
