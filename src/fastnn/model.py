@@ -252,7 +252,7 @@ class History:
     def plot(self, path=None, metrics=None):
         """Learning curves: loss (and accuracy, when recorded) by epoch, training beside validation.
 
-        Needs matplotlib (``pip install "fastnn[plot]"``); see :func:`fastnn.plotting.plot_history`.
+        Needs matplotlib (``pip install matplotlib``); see :func:`fastnn.plotting.plot_history`.
 
         Parameters
         ----------

@@ -1,7 +1,7 @@
 """scikit-learn estimators: :class:`MLPClassifier` and :class:`MLPRegressor`, drop-in replacements for
 scikit-learn's, trained by :class:`fastnn.Sequential`.
 
-Needs scikit-learn 1.6 or later (``pip install "fastnn[sklearn]"``). The parameters, their defaults, the fitted
+Needs scikit-learn 1.6 or later (``pip install "scikit-learn>=1.6"``). The parameters, their defaults, the fitted
 attributes and the convergence rule are scikit-learn's; ``solver='lbfgs'`` and ``MLPRegressor(loss='poisson')``
 are not supported. Three more parameters are fastnn's: ``dropout`` (rate on every hidden layer's output),
 ``n_threads`` and ``dtype``.
@@ -51,7 +51,7 @@ try:
     from sklearn.utils.multiclass import type_of_target, unique_labels
     from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 except ImportError as exc:  # pragma: no cover - exercised without scikit-learn installed
-    raise ImportError('fastnn.sklearn needs scikit-learn 1.6 or later: pip install "fastnn[sklearn]"') from exc
+    raise ImportError('fastnn.sklearn needs scikit-learn 1.6 or later: pip install "scikit-learn>=1.6"') from exc
 
 from .callbacks import Callback
 from .layers import Dense, Dropout
