@@ -522,6 +522,15 @@ def test_evaluate_names_an_agent_file_and_how_to_use_it(tmp_path, capsys, argv, 
     assert capsys.readouterr().err == message
 
 
+def test_evaluate_names_an_estimator_file(tmp_path, capsys, blobs):
+    """A KMeans or scaler file given to evaluate is refused saying what it holds, not read as a model."""
+    path = tmp_path / "kmeans.fnn"
+    fastnn.save(fastnn.KMeans(n_clusters=2, random_state=0).fit(np.random.default_rng(0).normal(size=(20, 3))), path)
+    assert run(["evaluate", str(path), "--data", str(blobs)]) == (1, "")
+    err = capsys.readouterr().err
+    assert err.startswith(f"fastnn: error: {path}") and "KMeans" in err and "not a fastnn model" in err, err
+
+
 def test_live_progress_bar_on_a_terminal(blobs):
     """On a terminal the bar shows iterations of the epoch, the running loss and samples/s."""
     pty = pytest.importorskip("pty")

@@ -135,7 +135,8 @@ def _add_data_args(p, command):
                        help="with --data: score only the rows that 'fastnn train' held out as its test set (the "
                             "split recorded in the model); by default every row of the file is scored")
     p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
-                   help="threads to use (default: all cores)")
+                   help="threads to use (default: every core this process may use, at most OMP_NUM_THREADS when it is "
+                        "set)")
 
 
 def build_parser():
@@ -764,11 +765,10 @@ def _agent_file_note(path):
 
 
 def _evaluate(args, out):
-    import fastnn
-    from .io import ModelFileError
+    from .io import ModelFileError, load_model
 
     try:
-        model = fastnn.load(args.model)
+        model = load_model(args.model)
     except ModelFileError:
         note = _agent_file_note(args.model)
         if note is None:
