@@ -201,9 +201,9 @@ def torch_trainer(widths, batch, X, y, n_threads):
     return torch_epoch(model, opt, torch.from_numpy(X), y, batch, n_threads)
 
 
-def torch_epoch(model, opt, Xt, y, batch, n_threads):
+def torch_epoch(model, opt, Xt, y, batch, n_threads, scheduler=None):
     """A function that trains ``model`` (a torch module) one epoch on ``Xt`` (a tensor) and labels ``y`` with
-    ``opt`` and cross-entropy, on ``n_threads`` threads."""
+    ``opt`` and cross-entropy, on ``n_threads`` threads (stepping ``scheduler``, if given, after every batch)."""
     import torch
 
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -220,6 +220,8 @@ def torch_epoch(model, opt, Xt, y, batch, n_threads):
             loss = loss_fn(model(Xt[idx]), yt[idx])
             loss.backward()
             opt.step()
+            if scheduler is not None:
+                scheduler.step()
     return epoch
 
 

@@ -484,3 +484,176 @@ def test_callbacks_see_nan_monitor_values_as_no_improvement():
     for epoch, value in enumerate([1.0, math.nan, 0.5, 0.7]):
         stop.on_epoch_end(model, epoch, {"val_loss": value})
     assert stop.best == 0.5 and stop.best_epoch == 2 and stop.stopped_epoch == 3
+
+
+# -- batch hooks -------------------------------------------------------------------------------------------------
+
+class BatchRecorder(Callback):
+    """Every epoch and batch hook call as (name, epoch or batch, logs)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def on_epoch_begin(self, model, epoch, logs):
+        self.calls.append(("epoch_begin", epoch, None))
+
+    def on_train_batch_begin(self, model, batch, logs):
+        self.calls.append(("batch_begin", batch, dict(logs)))
+
+    def on_train_batch_end(self, model, batch, logs):
+        self.calls.append(("batch_end", batch, dict(logs)))
+
+    def on_epoch_end(self, model, epoch, logs):
+        self.calls.append(("epoch_end", epoch, None))
+
+
+def test_batch_hooks_are_called_once_per_batch_with_its_index_size_and_loss(noisy):
+    X, y = noisy
+    recorder = BatchRecorder()
+    model = _model()
+    history = model.fit(X, y, epochs=2, batch_size=8, shuffle=False, callbacks=[recorder], verbose=0)
+    sizes = [8] * 7 + [4]  # 60 samples
+    expected = []
+    for e in range(2):
+        expected.append(("epoch_begin", e))
+        for b, size in enumerate(sizes):
+            expected += [("batch_begin", b), ("batch_end", b)]
+        expected.append(("epoch_end", e))
+    assert [c[:2] for c in recorder.calls] == expected
+    begins = [logs for name, _, logs in recorder.calls if name == "batch_begin"]
+    ends = [logs for name, _, logs in recorder.calls if name == "batch_end"]
+    assert begins == [{"batch": b, "size": s} for b, s in enumerate(sizes)] * 2
+    # each batch's loss is the loss train_on_batch reports for the same update, bit for bit
+    reference = _model()
+    for e in range(2):
+        for b, size in enumerate(sizes):
+            rows = slice(8 * b, 8 * b + size)
+            accuracy = np.mean(reference.predict(X[rows]).argmax(1) == y[rows])  # before the update
+            loss = reference.train_on_batch(X[rows], y[rows])
+            logs = ends[e * len(sizes) + b]
+            assert logs == {"batch": b, "size": size, "loss": loss, "accuracy": accuracy}
+    np.testing.assert_array_equal(model.parameters, reference.parameters)
+    epoch_loss = sum(logs["loss"] * logs["size"] for logs in ends[len(sizes):]) / 60
+    assert history["loss"][1] == pytest.approx(epoch_loss, rel=1e-12)
+
+
+def test_training_is_bit_identical_with_and_without_a_batch_hook(noisy):
+    X, y = noisy
+    counted = []
+
+    class Count(Callback):
+        def on_batch_end(self, model, batch, logs):  # Keras's older name
+            counted.append(batch)
+
+    results = []
+    for callbacks in (None, [Count()]):
+        model = fastnn.Sequential([fastnn.Dense(5, 64, "relu"), fastnn.Dropout(0.3), fastnn.Dense(64, 2, "softmax")],
+                                  seed=4).compile(optimizer=fastnn.Adam(1e-2), regularizer=fastnn.L2(1e-3))
+        history = model.fit(X, y, epochs=3, batch_size=7, validation_split=0.2, callbacks=callbacks, verbose=0)
+        results.append((model.parameters.copy(), model._state.copy(),
+                        {k: v for k, v in history.history.items() if k != "seconds"}))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    assert results[0][2] == results[1][2]
+    assert counted == list(range(7)) * 3  # 48 training samples at 7 a batch
+
+
+def test_keras_batch_hook_names_and_plain_objects():
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(10, 5)), rng.integers(0, 2, 10)
+    calls = []
+
+    class Old(Callback):
+        def on_batch_begin(self, model, batch, logs):
+            calls.append(("old_begin", batch))
+
+        def on_batch_end(self, model, batch, logs):
+            calls.append(("old_end", batch))
+
+    class Both(Callback):  # the newer name wins, as in Keras
+        def on_train_batch_end(self, model, batch, logs):
+            calls.append(("new_end", batch))
+
+        def on_batch_end(self, model, batch, logs):
+            calls.append(("never", batch))
+
+    class Plain:
+        def on_train_batch_begin(self, model, batch, logs):
+            calls.append(("plain_begin", batch))
+
+    _model().fit(X, y, epochs=1, batch_size=5, callbacks=[Old(), Both(), Plain()], verbose=0)
+    assert calls == [("old_begin", 0), ("plain_begin", 0), ("old_end", 0), ("new_end", 0),
+                     ("old_begin", 1), ("plain_begin", 1), ("old_end", 1), ("new_end", 1)]
+
+
+def test_stop_training_from_a_batch_hook_ends_after_that_batch(noisy):
+    X, y = noisy
+
+    class StopAtBatch(Callback):
+        def on_train_batch_end(self, model, batch, logs):
+            if model.epochs_trained == 1 and batch == 2:
+                model.stop_training = True
+
+    recorder = BatchRecorder()
+    model = _model()
+    history = model.fit(X, y, epochs=5, batch_size=8, callbacks=[StopAtBatch(), recorder], verbose=0)
+    assert history.epoch == [0, 1] and model.epochs_trained == 2
+    assert history["iterations"] == [8, 3] and int(model._step[0]) == 8 + 3
+    ends = [logs for name, _, logs in recorder.calls if name == "batch_end"][8:]
+    assert history["loss"][1] == pytest.approx(sum(l["loss"] for l in ends) / 3, rel=1e-12)
+    assert recorder.calls[-1][:2] == ("epoch_end", 1)
+
+    class StopAtEpochBegin(BatchRecorder):  # set before the epoch's batches: the epoch still runs them all
+        def on_epoch_begin(self, model, epoch, logs):
+            model.stop_training = True
+
+    history = model.fit(X, y, epochs=5, batch_size=8, callbacks=[StopAtEpochBegin()], verbose=0)
+    assert history.epoch == [2] and history["iterations"] == [8]
+
+
+def test_hooks_fit_never_calls_are_warned_about_once_per_fit(noisy, recwarn):
+    X, y = noisy
+
+    class Typos(Callback):
+        def on_epoch_ends(self, model, epoch, logs):
+            pass
+
+        def on_predict_begin(self, logs=None):
+            pass
+
+    class Plain:
+        def on_train_begin(self, model, logs):
+            pass
+
+        def on_test_end(self, logs=None):
+            pass
+
+    with pytest.warns(UserWarning) as record:
+        _model().fit(X, y, epochs=1, callbacks=[Typos(), Plain()], verbose=0)
+    assert len(record) == 1
+    message = str(record[0].message)
+    assert message.startswith("callbacks[0] (Typos) defines on_epoch_ends, on_predict_begin; callbacks[1] (Plain) "
+                              "defines on_test_end, which fit never calls: fastnn's hooks are on_train_begin, "
+                              "on_epoch_begin, on_train_batch_begin (or on_batch_begin), on_train_batch_end (or "
+                              "on_batch_end), on_epoch_end and on_train_end")
+    assert record[0].filename == __file__
+    recwarn.clear()
+    _model().fit(X, y, epochs=1, callbacks=[BatchRecorder(), Recorder(), EarlyStopping("loss")], verbose=0)
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+
+def test_a_hook_without_the_model_argument_is_refused_before_training(noisy):
+    X, y = noisy
+
+    class KerasStyle(Callback):
+        def on_batch_end(self, batch, logs=None):
+            pass
+
+    model = _model()
+    before = model.parameters.copy()
+    with pytest.raises(TypeError, match=r"callbacks\[0\] \(KerasStyle\).on_batch_end\(batch, logs=None\) cannot "
+                                        r"take fastnn's arguments: fit calls on_batch_end\(model, batch, logs\), "
+                                        "the model first"):
+        model.fit(X, y, epochs=1, callbacks=[KerasStyle()], verbose=0)
+    np.testing.assert_array_equal(model.parameters, before)
+    assert model.epochs_trained == 0

@@ -148,8 +148,8 @@ def test_images_flat_or_shaped_and_the_model_api():
     text = str(model)
     assert "conv2d_0 (Conv2D)" in text and "(None, 4, 6, 6)" in text and "max_pool2d_0 (MaxPool2D)" in text
     assert "(None, 4, 3, 3)" in text and "flatten_0 (Flatten)" in text and "(None, 36)" in text
-    with pytest.raises(ValueError, match=r"\(n_samples, 1, 8, 8\) or \(n_samples, 64\)"):
-        model.predict(np.zeros((2, 8, 8)))
+    with pytest.raises(ValueError, match=r"\(n_samples, 1, 8, 8\) or \(n_samples, 8, 8\) or \(n_samples, 64\)"):
+        model.predict(np.zeros((2, 2, 8, 8)))
 
 
 def test_he_initialisation_by_fan_in():
@@ -270,3 +270,196 @@ def test_a_cnn_equals_pytorch():
     assert value == pytest.approx(loss.item(), rel=1e-12)
     np.testing.assert_allclose(grad, np.concatenate([p.grad.numpy().ravel() for p in params]), rtol=1e-9,
                                atol=1e-13)
+
+
+# -- input shapes: images of one channel (n, H, W), declared input shapes ------------------------------------------
+
+def _small_cnn(first, seed=3):
+    """A CNN for one-channel 8x8 images: ``first`` is [Reshape((1, 8, 8))] or [] (with input_shape=)."""
+    layers = first + [fastnn.Conv2D(1, 3, 3, activation="relu"), fastnn.MaxPool2D(2), fastnn.Flatten(),
+                      fastnn.Dense(27, 4, "softmax")]
+    kwargs = {} if first else {"input_shape": (1, 8, 8)}
+    return fastnn.Sequential(layers, seed=seed, dtype="float64", **kwargs).compile(optimizer="adam")
+
+
+@pytest.mark.parametrize("first", [[fastnn.Reshape((1, 8, 8))], []], ids=["reshape", "input_shape"])
+def test_images_of_one_channel_without_the_channel_axis(first):
+    rng = np.random.default_rng(2)
+    X = rng.random((40, 8, 8))
+    y = rng.integers(0, 4, 40)
+    shaped = X[:, None]
+    models = [_small_cnn([type(l)(l.shape) for l in first]) for _ in range(2)]
+    histories = [models[0].fit(X, y, epochs=2, batch_size=16, validation_data=(X[:8], y[:8]), verbose=0),
+                 models[1].fit(shaped, y, epochs=2, batch_size=16, validation_data=(shaped[:8], y[:8]), verbose=0)]
+    np.testing.assert_array_equal(models[0].parameters, models[1].parameters)
+    assert histories[0].history["val_loss"] == histories[1].history["val_loss"]
+    a, b = models
+    np.testing.assert_array_equal(a.predict(X), b.predict(shaped))
+    np.testing.assert_array_equal(a.predict(X), b.predict(X.reshape(40, 64)))
+    assert a.predict(X, layer=-4).shape == (40, 3, 6, 6)
+    assert a.evaluate(X, y) == b.evaluate(shaped, y)
+    assert a.train_on_batch(X[:5], y[:5]) == b.train_on_batch(shaped[:5], y[:5])
+    np.testing.assert_array_equal(a.parameters, b.parameters)
+    assert a.loss_and_gradient(X[:6], y[:6])[0] == b.loss_and_gradient(shaped[:6], y[:6])[0]
+
+
+def test_a_cnn_with_input_shape_equals_one_that_starts_with_reshape():
+    rng = np.random.default_rng(3)
+    X = rng.random((30, 8, 8))
+    y = rng.integers(0, 4, 30)
+    declared, reshaped = _small_cnn([]), _small_cnn([fastnn.Reshape((1, 8, 8))])
+    assert declared.input_shape == reshaped.input_shape == (1, 8, 8) and declared.n_features == 64
+    assert declared._shapes == reshaped._shapes[1:]
+    np.testing.assert_array_equal(declared.parameters, reshaped.parameters)
+    declared.fit(X, y, epochs=2, batch_size=8, verbose=0)
+    reshaped.fit(X, y, epochs=2, batch_size=8, verbose=0)
+    np.testing.assert_array_equal(declared.parameters, reshaped.parameters)
+    assert repr(declared).endswith("dtype='float64', input_shape=(1, 8, 8))")
+    assert repr(reshaped).endswith("dtype='float64')")
+    lines = str(declared).splitlines()
+    assert lines[2].split() == ["input", "(None,", "1,", "8,", "8)", "0"]
+    assert lines[3].startswith("conv2d_0 (Conv2D)")
+
+
+def test_fashion_mnist_as_loaded_trains_a_cnn_without_reshape():
+    try:
+        (X, y), _ = fastnn.datasets.load_fashion_mnist(download=False, verbose=False, scale=True)
+    except Exception as exc:  # the data is not installed here
+        pytest.skip(f"Fashion-MNIST not available: {exc}")
+    X, y = X[:64], y[:64]
+    assert X.shape == (64, 28, 28)
+    model = fastnn.Sequential([fastnn.Conv2D(1, 4, 3, activation="relu"), fastnn.MaxPool2D(2), fastnn.Flatten(),
+                               fastnn.Dense(4 * 13 * 13, 10, "softmax")], input_shape=(1, 28, 28), seed=0)
+    model.compile(optimizer="adam")
+    model.fit(X, y, epochs=1, batch_size=32, verbose=0)
+    assert model.predict(X).shape == (64, 10) and set(model.evaluate(X, y)) == {"loss", "accuracy"}
+    old = fastnn.Sequential([fastnn.Reshape((1, 28, 28)), fastnn.Conv2D(1, 4, 3, activation="relu"),
+                             fastnn.MaxPool2D(2), fastnn.Flatten(), fastnn.Dense(4 * 13 * 13, 10, "softmax")],
+                            seed=0).compile(optimizer="adam")
+    old.fit(X, y, epochs=1, batch_size=32, verbose=0)  # the older way takes them too
+    np.testing.assert_array_equal(old.parameters, model.parameters)
+
+
+@pytest.mark.parametrize("layers, input_shape, error, message", [
+    ([fastnn.Dense(100, 2)], (1, 28, 28), ValueError,
+     r"layers\[0\] \(Dense\(100, 2.*takes 100 features, but input_shape=\(1, 28, 28\) gives 784 values a sample"),
+    ([fastnn.Dropout(0.1), fastnn.Dense(50, 2)], (7, 7), ValueError, r"layers\[1\] .*takes 50 features.*49"),
+    ([fastnn.Conv2D(1, 2, 3)], (28, 28), ValueError,
+     r"layers\[0\] \(Conv2D.*takes images \(channels, height, width\), but input_shape=\(28, 28\) is not such a "
+     r"shape \(one channel: input_shape=\(1, 28, 28\)\)"),
+    ([fastnn.MaxPool2D(2)], (784,), ValueError, r"layers\[0\] \(MaxPool2D.*takes images"),
+    ([fastnn.Conv2D(3, 2, 3)], (1, 28, 28), ValueError,
+     r"layers\[0\] .*cannot take input_shape=\(1, 28, 28\): its in_channels=3 differs from the 1 channels"),
+    ([fastnn.Reshape((1, 27, 27))], (1, 28, 28), ValueError, r"cannot take input_shape=\(1, 28, 28\)"),
+    ([fastnn.Conv2D(1, 2, 3), fastnn.Flatten(), fastnn.Dense(8, 2)], None, ValueError,
+     r"cannot come first.*input_shape=\(channels, height, width\).*Reshape"),
+    ([fastnn.Dense(4, 2)], "4", TypeError, "input_shape must be a tuple of ints"),
+    ([fastnn.Dense(4, 2)], (2, 0), ValueError, "input_shape"),
+    ([fastnn.Dense(4, 2)], (1, 1, 1, 2, 2), ValueError, "input_shape must hold 1 to 4 sizes"),
+    ([fastnn.Dense(4, 2)], (2.0, 2), TypeError, "input_shape"),
+])
+def test_declared_input_shapes_are_checked_against_the_first_layer(layers, input_shape, error, message):
+    with pytest.raises(error, match=message):
+        fastnn.Sequential(layers, input_shape=input_shape)
+
+
+def test_a_dense_model_with_a_declared_input_shape_takes_its_samples_shaped_or_flat(rng):
+    X = rng.normal(size=(20, 4, 5))
+    model = fastnn.Sequential([fastnn.Dense(20, 3, "softmax")], input_shape=(4, 5), seed=0)
+    assert model.input_shape == (4, 5) and model.n_features == 20
+    np.testing.assert_array_equal(model.predict(X), model.predict(X.reshape(20, 20)))
+    assert fastnn.Sequential([fastnn.Dense(6, 2)], input_shape=6).input_shape == (6,)
+
+
+@pytest.mark.parametrize("model, shape, message", [
+    ("dense", (5, 28, 28), r"X has shape \(5, 28, 28\), but the model takes \(n_samples, 784\): flatten the "
+                           r"samples, X.reshape\(len\(X\), -1\), or declare the input's shape, "
+                           r"Sequential\(layers, input_shape=\(28, 28\)\)"),
+    ("cnn", (5, 28, 28, 1), r"X has shape \(5, 28, 28, 1\), but the model takes \(n_samples, 1, 28, 28\) or "
+                            r"\(n_samples, 28, 28\) or \(n_samples, 784\): reshape it to \(n_samples, 1, 28, 28\) "
+                            r"\(channels first, as PyTorch\), X.reshape\(len\(X\), 1, 28, 28\)"),
+    ("cnn", (5, 2, 28, 28), r"its samples hold 1568 values, not 784"),
+    ("cnn", (784,), r"X has shape \(784,\), but the model takes \(n_samples, 1, 28, 28\)"),
+    ("rgb", (5, 28, 28, 3), r"its channels come last; put them first \(as PyTorch\), X.transpose\(0, 3, 1, 2\)"),
+    ("rgb", (5, 28, 28), r"the model takes \(n_samples, 3, 28, 28\) or \(n_samples, 2352\); its samples hold 784"),
+])
+def test_inputs_of_the_wrong_shape_say_how_to_pass_them(model, shape, message):
+    channels = {"dense": None, "cnn": 1, "rgb": 3}[model]
+    if channels is None:
+        net = fastnn.Sequential([fastnn.Dense(784, 10, "softmax")]).compile()
+    else:
+        net = fastnn.Sequential([fastnn.Conv2D(channels, 2, 3), fastnn.Flatten(), fastnn.Dense(2 * 26 * 26, 10, "softmax")],
+                                input_shape=(channels, 28, 28)).compile()
+    X = np.zeros(shape, np.float32)
+    for call in (lambda: net.predict(X), lambda: net.evaluate(X, np.zeros(len(X), int)),
+                 lambda: net.fit(X, np.zeros(len(X), int), verbose=0),
+                 lambda: net.train_on_batch(X, np.zeros(len(X), int))):
+        with pytest.raises(ValueError, match=message):
+            call()
+    assert net.epochs_trained == 0
+
+
+def test_flat_images_of_the_wrong_width_name_the_image_shape():
+    net = _small_cnn([])
+    with pytest.raises(ValueError, match=r"X has 60 features, but the model expects 64 \(flat samples of shape "
+                                         r"\(1, 8, 8\)\)"):
+        net.predict(np.zeros((2, 60)))
+
+
+def test_input_shape_is_saved_and_old_files_without_it_load(tmp_path):
+    import json
+    import zipfile
+
+    rng = np.random.default_rng(4)
+    X = rng.random((20, 8, 8))
+    model = _small_cnn([])
+    model.fit(X, rng.integers(0, 4, 20), epochs=1, verbose=0)
+    path = tmp_path / "cnn.fnn"
+    model.save(path)
+    loaded = fastnn.load(path)
+    assert loaded.input_shape == (1, 8, 8) and repr(loaded) == repr(model)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+    def rewrite(source, target, change):
+        with zipfile.ZipFile(source) as z:
+            members = {n: z.read(n) for n in z.namelist()}
+        header = json.loads(members["header.json"])
+        change(header)
+        members["header.json"] = json.dumps(header).encode()
+        with zipfile.ZipFile(target, "w") as z:
+            for n, data in members.items():
+                z.writestr(n, data)
+        return target
+
+    assert json.loads(zipfile.ZipFile(path).read("header.json"))["input_shape"] == [1, 8, 8]
+    old = _small_cnn([fastnn.Reshape((1, 8, 8))])  # files of older fastnn have no input_shape
+    old.save(tmp_path / "old.fnn")
+    old_file = rewrite(tmp_path / "old.fnn", tmp_path / "old2.fnn", lambda h: h.pop("input_shape"))
+    assert fastnn.load(old_file).input_shape == (1, 8, 8)
+    dense = fastnn.Sequential([fastnn.Dense(64, 2)], seed=0)
+    dense.save(tmp_path / "dense.fnn")
+    assert fastnn.load(rewrite(tmp_path / "dense.fnn", tmp_path / "d2.fnn",
+                               lambda h: h.pop("input_shape"))).input_shape == (64,)
+    for bad, match in [([1, 8, "8"], "'input_shape' holds"), ([1, 12, 12], "invalid architecture"),
+                       ([8, 8], "invalid architecture"), ([], "'input_shape' holds")]:
+        with pytest.raises(fastnn.ModelFileError, match=match):
+            fastnn.load(rewrite(path, tmp_path / "bad.fnn", lambda h: h.update(input_shape=bad)))
+    assert fastnn.load(rewrite(tmp_path / "dense.fnn", tmp_path / "d3.fnn",
+                               lambda h: h.update(input_shape=[1, 8, 8]))).input_shape == (1, 8, 8)
+
+
+def test_onnx_export_of_a_model_with_a_declared_input_shape(rng):
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    import fastnn.onnx
+
+    model = fastnn.Sequential([fastnn.Dense(64, 16, "relu"), fastnn.Dense(16, 3, "softmax")],
+                              input_shape=(1, 8, 8), seed=0)
+    X = rng.random((10, 8, 8)).astype(np.float32)
+    session = ort.InferenceSession(fastnn.onnx.to_onnx(model).SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape == ["N", 64]  # samples flat, as predict also takes them
+    out = session.run(["output"], {"input": X.reshape(10, 64)})[0]
+    np.testing.assert_allclose(out, model.predict(X), rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="ONNX export covers Dense and Dropout layers"):
+        fastnn.onnx.to_onnx(_small_cnn([]))

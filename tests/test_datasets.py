@@ -244,6 +244,61 @@ def test_csv_with_text_labels(tmp_path):
     assert load_file(tmp_path / "s.npz")[1].tolist() == ["a", "b"]
 
 
+@pytest.mark.parametrize("sep", [",", ";", "\t", " ", "  "])
+def test_csv_separators_are_found(tmp_path, rng, sep):
+    """Commas, semicolons, tabs or spaces between the values: the first lines tell which. The label column may be
+    given by its name in the header."""
+    X = rng.normal(size=(12, 3))
+    y = np.array(["setosa", "versicolor", "virginica"])[rng.integers(0, 3, 12)]
+    path = tmp_path / "d.csv"
+    path.write_text(sep.join(["species", "sepal_length", "sepal_width", "petal_length"]) + "\n" +
+                    "".join(sep.join([label, *(f"{v:.17g}" for v in row)]) + "\n" for row, label in zip(X, y)))
+    X2, y2 = load_file(path, label_column="species")
+    np.testing.assert_array_equal(X2, X)
+    assert y2.tolist() == y.tolist()
+    X3, y3 = load_file(path, label_column=0)
+    np.testing.assert_array_equal(X3, X)
+    assert y3.tolist() == y.tolist()
+
+
+def test_csv_semicolons_with_decimal_commas_and_quoted_text(tmp_path):
+    (tmp_path / "eu.csv").write_text('"Kelchblatt";"Breite";"Art"\n5,1;3,5;"setosa"\n7;3,2;"Iris; versicolor"\n'
+                                     "6,3;-3,3e1;virginica\n")
+    X, y = load_file(tmp_path / "eu.csv")
+    np.testing.assert_array_equal(X, [[5.1, 3.5], [7.0, 3.2], [6.3, -33.0]])
+    assert y.tolist() == ["setosa", "Iris; versicolor", "virginica"]
+    (tmp_path / "eu2.csv").write_text("Kelchblatt\tBreite\tNummer\n5,1\t3,5\t1\n7\t3,2\t2\n")
+    X, y = load_file(tmp_path / "eu2.csv", label_column="Breite")  # tabs, and a numeric label with a decimal comma
+    np.testing.assert_array_equal(X, [[5.1, 1], [7, 2]])
+    np.testing.assert_array_equal(y, [3.5, 3.2])
+    (tmp_path / "quoted.csv").write_text('a,b,label\n1.5,2,"Smith, John"\n3,4,"Doe, Jane"\n')
+    X, y = load_file(tmp_path / "quoted.csv")
+    np.testing.assert_array_equal(X, [[1.5, 2], [3, 4]])
+    assert y.tolist() == ["Smith, John", "Doe, Jane"]
+
+
+def test_csv_label_column_by_name_errors(tmp_path):
+    (tmp_path / "h.csv").write_text("a;b;price\n1;2;3\n4;5;6\n")
+    with pytest.raises(DatasetError, match=r"no column named 'Price' in the first row \('a', 'b', 'price'; fields "
+                                           r"separated by semicolons\)"):
+        load_file(tmp_path / "h.csv", label_column="Price")
+    (tmp_path / "n.csv").write_text("1;2;3\n4;5;6\n")
+    with pytest.raises(DatasetError, match="no column named 'price'"):
+        load_file(tmp_path / "n.csv", label_column="price")
+    (tmp_path / "n2.csv").write_text("1;2;3\n4;5;6\n")
+    with pytest.raises(DatasetError, match="label column 3 outside the 3 columns \\(fields separated by semicolons"):
+        load_file(tmp_path / "n2.csv", label_column=3)
+    np.savez(tmp_path / "d.npz", X=np.zeros((2, 2)), y=np.zeros(2))
+    with pytest.raises(DatasetError, match="needs a .csv file with a header row"):
+        load_file(tmp_path / "d.npz", label_column="y")
+    (tmp_path / "bad.csv").write_text("a;b;c\n1;x;3\n")
+    with pytest.raises(DatasetError, match=r"cannot read CSV \(fields separated by semicolons\): the feature columns"):
+        load_file(tmp_path / "bad.csv")
+    (tmp_path / "one.csv").write_text("1|2\n3|4\n")
+    with pytest.raises(DatasetError, match="separated by commas, semicolons, tabs or spaces"):
+        load_file(tmp_path / "one.csv")
+
+
 @pytest.mark.parametrize("flatten", [False, True])
 @pytest.mark.parametrize("scale", [False, True])
 def test_load_flatten_and_scale(isolated, monkeypatch, fake_mnist, flatten, scale):

@@ -1,5 +1,6 @@
-"""The examples in the docstrings run and show what they claim."""
+"""The examples in the docstrings run and show what they claim; messages and docs name the right packages."""
 import doctest
+import os
 
 import pytest
 
@@ -39,3 +40,40 @@ def _rl_modules():
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_no_message_or_doc_says_pip_install_fastnn_extras():
+    """PyPI's "fastnn" is an unrelated project: hints name the packages to install, never fastnn[...]."""
+    found = []
+    paths = [os.path.join(_ROOT, "README.md")]
+    for folder, _, files in os.walk(os.path.join(_ROOT, "src")):
+        paths += [os.path.join(folder, f) for f in files if f.endswith((".py", ".pyx", ".pxd", ".build", ".md"))]
+    assert len(paths) > 20
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if "fastnn[" in line:
+                    found.append(f"{os.path.relpath(path, _ROOT)}:{number}: {line.strip()}")
+    assert not found, "\n".join(found)
+
+
+def test_readme_names_gymnasium_environments_by_registered_ids():
+    """Every Gymnasium environment the README names comes with a version that Gymnasium registers (Taxi-v4: newer
+    Gymnasium refuses Taxi-v3)."""
+    import re
+
+    gym = pytest.importorskip("gymnasium")
+    with open(os.path.join(_ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    names = {env_id.rsplit("-v", 1)[0] for env_id in gym.registry if "/" not in env_id and "-v" in env_id}
+    named, wrong = set(), []
+    for name in names:
+        for m in re.finditer(rf"(?<![\w/-]){re.escape(name)}(-v\d+)?(?![\w])", text):
+            named.add(m.group(0))
+            if m.group(0) not in gym.registry:
+                wrong.append(m.group(0))
+    assert {"CartPole-v1", "FrozenLake-v1", "Taxi-v4"} <= named
+    assert not wrong, wrong

@@ -299,7 +299,7 @@ def test_docstring_examples():
 
 
 def test_optional_dependency(tmp_path):
-    """``import fastnn`` works without scikit-learn; ``import fastnn.sklearn`` then names the extra, and KMeans
+    """``import fastnn`` works without scikit-learn; ``import fastnn.sklearn`` then names the package, and KMeans
     and the scalers work and raise fastnn's NotFittedError."""
     import subprocess
     import sys
@@ -313,7 +313,7 @@ def test_optional_dependency(tmp_path):
             "except fastnn.NotFittedError as e:\n    print(type(e) is fastnn.NotFittedError)\n"
             "try:\n    import fastnn.sklearn\nexcept ImportError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
-    assert 'pip install "fastnn[sklearn]"' in out.stdout
+    assert 'fastnn.sklearn needs scikit-learn 1.6 or later: pip install "scikit-learn>=1.6"' in out.stdout
     assert out.stdout.splitlines()[0] == "True"  # fastnn's own class: scikit-learn was not imported
 
 

@@ -334,11 +334,12 @@ def test_second_thread_fitting_the_same_model_is_refused(rng, data):
 
 
 def test_forked_child_trains_after_a_threaded_parent():
-    """The parent trains on 2 threads; a child forked afterwards trains with n_threads=None and finishes (GNU
-    OpenMP's pool does not survive fork: the child runs on one thread, with the same results)."""
+    """The parent trains on 2 threads; a child forked afterwards trains with n_threads=None on threads of its own
+    (the parent's helper threads do not survive fork: the child starts new ones), with the same results."""
     script = textwrap.dedent("""
         import multiprocessing as mp, numpy as np, fastnn, warnings
         import fastnn._threads as th
+        from fastnn import _kernels
         th.available_cores = lambda: 2   # force a threaded parent even on a one-core machine
         def make():
             m = fastnn.Sequential([fastnn.Dense(64, 256, "relu"), fastnn.Dense(256, 4, "softmax")], seed=0)
@@ -347,21 +348,24 @@ def test_forked_child_trains_after_a_threaded_parent():
         X = rng.normal(size=(2000, 64)).astype(np.float32)
         y = X[:, :4].argmax(axis=1)
         make().fit(X, y, epochs=2, batch_size=256, n_threads=2, verbose=0)
+        assert _kernels.pool_helpers() == 1
         def child(q):
             with warnings.catch_warnings(record=True) as w:
                 warnings.simplefilter("always")
+                before = _kernels.pool_helpers()
                 m = make()
                 m.fit(X, y, epochs=2, batch_size=256, n_threads=None, verbose=0)
-            q.put((m.parameters.sum(), [str(x.message) for x in w]))
+            q.put((m.parameters.sum(), [str(x.message) for x in w], before, _kernels.pool_helpers()))
         q = mp.get_context("fork").Queue()
         p = mp.get_context("fork").Process(target=child, args=(q,))
         p.start()
-        total, notes = q.get(timeout=120)
+        total, notes, before, after = q.get(timeout=120)
         p.join(30)
         ref = make()
         ref.fit(X, y, epochs=2, batch_size=256, n_threads=1, verbose=0)
         assert total == ref.parameters.sum(), (total, ref.parameters.sum())
-        assert any("forked" in n for n in notes), notes
+        assert not notes, notes
+        assert (before, after) == (0, 1), (before, after)
         print("child ok", p.exitcode)
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)

@@ -4,6 +4,11 @@ import time
 
 import numpy as np
 
+EXAMPLES = """\
+  fastnn cluster --dataset fashion-mnist                k-means on pixels, autoencoder codes, their spectral embedding
+  fastnn cluster --data points.csv --clusters 3 --autoencoder 16 2   a small autoencoder for a file's rows
+"""
+
 
 def add_parser(sub, add_data_args, positive_int, non_negative_int, epilog, formatter):
     c = sub.add_parser("cluster", help="k-means on the inputs and on an autoencoder's codes, scored against the "
@@ -21,7 +26,7 @@ def add_parser(sub, add_data_args, positive_int, non_negative_int, epilog, forma
                    help="hidden and code widths of the autoencoder to train first, e.g. 256 64 10 (default for "
                         "the built-in datasets: 500 500 2000 K; for --data: none)")
     c.add_argument("--no-autoencoder", action="store_true", help="k-means on the inputs only")
-    c.add_argument("--epochs", type=non_negative_int, default=8, help="autoencoder epochs (default: 8)")
+    c.add_argument("--epochs", type=positive_int, default=8, help="autoencoder epochs (default: 8)")
     c.add_argument("--batch-size", type=positive_int, default=256, help="autoencoder batch size (default: 256)")
     c.add_argument("--manifold", choices=["spectral", "none"], default="spectral",
                    help="also cluster the spectral embedding of the codes' nearest-neighbour graph (default: "

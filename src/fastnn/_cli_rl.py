@@ -1,6 +1,13 @@
 """``fastnn rl``: train a reinforcement-learning agent on a Gymnasium environment (DQN or tabular Q-learning),
 with a progress bar, then evaluate its greedy policy."""
+import sys
 import time
+
+EXAMPLES = """\
+  fastnn rl --env CartPole-v1 --algo dqn --timesteps 50000   a Deep Q-Network (needs gymnasium)
+  fastnn rl --env FrozenLake-v1 --algo qlearning        tabular Q-learning
+  fastnn rl --env CartPole-v1 --save cartpole.fnn --plot returns.png   keep the agent, draw the returns
+"""
 
 
 def add_parser(sub, positive_int, non_negative_int, epilog, formatter):
@@ -8,32 +15,41 @@ def add_parser(sub, positive_int, non_negative_int, epilog, formatter):
                        description="Train an agent on a Gymnasium environment: a Deep Q-Network (--algo dqn; a Box "
                                    "observation space and Discrete actions, e.g. CartPole-v1) or tabular "
                                    "Q-learning (--algo qlearning; Discrete states and actions, e.g. "
-                                   "FrozenLake-v1), with a progress bar (episodes, mean return of the last 100, "
-                                   "steps/s), then the mean return of the greedy policy over evaluation episodes. "
-                                   "Needs Gymnasium: pip install \"fastnn[rl]\".",
+                                   "FrozenLake-v1), with a progress bar on a terminal (episodes, mean return of "
+                                   "the last 100, steps/s), then the mean return of the greedy policy over "
+                                   "evaluation episodes. "
+                                   "Needs Gymnasium: pip install gymnasium.",
                        epilog=epilog, formatter_class=formatter)
     r.add_argument("--env", default="CartPole-v1", help="a Gymnasium environment id (default: CartPole-v1)")
     r.add_argument("--algo", choices=["dqn", "qlearning"], default="dqn", help="the agent (default: dqn)")
-    r.add_argument("--timesteps", type=non_negative_int, default=50_000,
+    r.add_argument("--timesteps", type=positive_int, default=50_000,
                    help="dqn: environment steps to learn from (default: 50000)")
-    r.add_argument("--episodes", type=non_negative_int, default=20_000,
+    r.add_argument("--episodes", type=positive_int, default=20_000,
                    help="qlearning: episodes to learn from (default: 20000)")
     r.add_argument("--eval-episodes", type=positive_int, default=None, metavar="N",
                    help="evaluation episodes (default: 100 for dqn, 1000 for qlearning)")
     r.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: 0)")
     r.add_argument("--save", metavar="PATH", help="save the trained agent to PATH")
     r.add_argument("--plot", metavar="FILE", help="draw the episode returns and their moving average to FILE "
-                                                  "(needs matplotlib: pip install \"fastnn[plot]\")")
+                                                  "(needs matplotlib: pip install matplotlib)")
     r.add_argument("--threads", type=positive_int, default=1, metavar="N", help="threads of the DQN update "
                                                                                 "(default: 1)")
-    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--quiet", action="store_true", help="no progress bar (there is none when the output is not a "
+                                                        "terminal)")
     r.set_defaults(dataset=None)
     return r
 
 
+def _on_terminal(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
 def _qlearning_progress(episodes, quiet):
     """A callback that draws Q-learning's progress bar, and the bar (or None)."""
-    if quiet or episodes == 0:
+    if quiet:
         return None, None
     try:
         from tqdm.auto import tqdm
@@ -69,12 +85,13 @@ def run(args, out):
     except gym.error.Error as exc:
         raise ValueError(f"--env {args.env}: {exc}") from None
     t0 = time.perf_counter()
+    bar = not args.quiet and _on_terminal(sys.stderr)  # a live bar only on a terminal, as for 'fastnn train'
     if args.algo == "dqn":
         agent = DQN(env, seed=args.seed, n_threads=args.threads)
         out.write(f"DQN on {args.env}: {args.timesteps:,} steps, network "
                   f"{' -> '.join(map(str, agent.q_net.widths))}, seed {args.seed}\n")
         out.flush()
-        agent.learn(args.timesteps, progress=not args.quiet)
+        agent.learn(args.timesteps, progress=bar)
         steps = f"{args.timesteps / max(time.perf_counter() - t0, 1e-9):,.0f} steps/s"
         result = agent.evaluate(args.eval_episodes or 100)
     else:
@@ -86,12 +103,12 @@ def run(args, out):
         out.write(f"Q-learning on {args.env}: {args.episodes:,} episodes, {space_s.n} states x {space_a.n} actions, "
                   f"seed {args.seed}\n")
         out.flush()
-        callback, bar = _qlearning_progress(args.episodes, args.quiet)
+        callback, shown = _qlearning_progress(args.episodes, not bar)
         try:
             agent.learn(env, episodes=args.episodes, callback=callback)
         finally:
-            if bar is not None:
-                bar.close()
+            if shown is not None:
+                shown.close()
         steps = f"{args.episodes / max(time.perf_counter() - t0, 1e-9):,.0f} episodes/s"
         result = agent.evaluate(env, episodes=args.eval_episodes or 1000)
     returns = agent.episode_returns

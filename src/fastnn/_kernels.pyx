@@ -14,13 +14,13 @@ Conventions
 * Activation derivatives are computed from the activation's *output*, so the backward pass keeps only outputs.
 * Losses are means over the batch. Per sample: cross-entropy ``-sum_k t_k log p_k`` with ``p = softmax(z)``;
   binary cross-entropy and mean squared error are means over the output units.
-* Work is split across OpenMP threads by batch rows (forward, loss and input gradients: every row is
-  independent) and by output features (weight gradients and the update: no reduction across threads). Every sum
-  is computed in one fixed order, so results do not depend on the number of threads.
+* Work is split into tasks by batch rows (forward, loss and input gradients: every row is independent) and by
+  output features (weight gradients and the update: no reduction across threads), fixed by the shapes alone;
+  fastnn's thread pool (``_pool.pxd``) runs a step's tasks on the calling thread and its helpers. Every sum is
+  computed in one fixed order, so results do not depend on the number of threads.
 """
 cimport cython
 from cython cimport floating
-from cython.parallel cimport prange, threadid
 from libc.math cimport (exp, expf, expm1, expm1f, log, logf, log1p, log1pf, tanh, tanhf, fabs, fabsf, erf, erff,
                         isfinite, NAN, sqrt, sqrtf, cos, floor, pow)
 from libc.stdlib cimport malloc, calloc, free
@@ -32,6 +32,7 @@ import numpy as np
 from ._blas cimport gemm, gemv, NoTrans, Trans
 from ._conv cimport im2col, col2im, max_pool, max_pool_backward, avg_pool, avg_pool_backward
 from ._openmp cimport fastnn_openmp_enabled, fastnn_max_threads
+from ._pool cimport fastnn_run, fastnn_pool_set_spin, fastnn_pool_spin, fastnn_pool_helpers
 
 cdef extern from *:
     """
@@ -209,13 +210,16 @@ cdef Py_ssize_t MIN_TILE_ROWS = 16
 cdef int MIN_TILE_FEATURES = 32
 
 
-def _tuning(column_block_min=None, column_blocks_max=None, parallel_min_work=None):
-    """Read (and, for benchmarks, set) the work-split constants; returns the values in force.
+def _tuning(column_block_min=None, column_blocks_max=None, parallel_min_work=None, spin_us=None):
+    """Read (and, for benchmarks, set) the work-split constants and the thread pool's spin time (microseconds a
+    waiting thread polls before it sleeps); returns the values in force.
 
-    Changing them changes how products are split, hence the last bits of results: leave them alone outside
-    tuning experiments.
+    Changing the split constants changes how products are split, hence the last bits of results: leave them
+    alone outside tuning experiments. The spin time changes only speed.
     """
     global COLUMN_BLOCK_MIN, COLUMN_BLOCKS_MAX, PARALLEL_MIN_WORK
+    if spin_us is not None:
+        fastnn_pool_set_spin(max(0.0, float(spin_us)))
     if parallel_min_work is not None:
         PARALLEL_MIN_WORK = max(0, int(parallel_min_work))
     if column_block_min is not None:
@@ -223,7 +227,12 @@ def _tuning(column_block_min=None, column_blocks_max=None, parallel_min_work=Non
     if column_blocks_max is not None:
         COLUMN_BLOCKS_MAX = max(1, int(column_blocks_max))
     return {"column_block_min": COLUMN_BLOCK_MIN, "column_blocks_max": COLUMN_BLOCKS_MAX,
-            "parallel_min_work": PARALLEL_MIN_WORK}
+            "parallel_min_work": PARALLEL_MIN_WORK, "spin_us": fastnn_pool_spin()}
+
+
+def pool_helpers():
+    """How many helper threads fastnn's thread pool has started in this process (they sleep when idle)."""
+    return fastnn_pool_helpers()
 
 
 def openmp_enabled():
@@ -944,27 +953,126 @@ cdef inline Py_ssize_t _groups(Py_ssize_t n_rows) noexcept nogil:
     return (n_rows + IMAGE_GROUP - 1) // IMAGE_GROUP
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Jobs: each phase of a step (a layer's forward or backward pass, the loss, the batch gather, the weight
+# gradients and updates) is a set of independent tasks fixed by the shapes, run by the thread pool (_pool.pxd).
+# A job kind is a row of _job_step; a task's ``slot`` only picks its thread's scratch space.
+# ---------------------------------------------------------------------------------------------------------------
+
+cdef enum:
+    JOB_DENSE_FORWARD = 0   # task: (row tile, column block) of layer l's output
+    JOB_DENSE_BACKWARD = 1  # task: (row tile, column block) of D[l]
+    JOB_IMAGES_FORWARD = 2  # task: a group of IMAGE_GROUP images through image layer l
+    JOB_IMAGES_BACKWARD = 3
+    JOB_LOSS = 4            # task: a chunk of rows of the output layer's loss and gradient
+    JOB_GATHER = 5          # task: a chunk of the batch's rows copied into A[0]
+    JOB_GRADIENT_UPDATE = 6 # task: one weight-gradient tile, then its update
+    JOB_GRADIENT = 7        # task: one weight-gradient tile
+    JOB_UPDATE = 8          # task: one tile's update
+
+
+cdef struct Job:
+    int kind
+    Net *net
+    void *params
+    int l               # the layer
+    const void *inp     # the layer's input (row 0), or the data X (gather)
+    Py_ssize_t n_rows   # rows of the batch or block
+    Py_ssize_t rt       # row tiles (dense)
+    Py_ssize_t n_chunks # row chunks (loss, gather)
+    bint activate
+    const Data *data    # loss: labels/targets/weights; rows: the batch's sample indices (or NULL); first: the
+    const int64_t *rows # index of row 0 in data; scale: the loss's scale
+    Py_ssize_t first
+    double scale
+    void *out_a         # loss: per-sample losses; gather: A[0]
+    void *out_b         # loss: per-sample accuracies
+    bint apply          # loss: want the gradient; updates: apply them
+    Hyper *h
+    double *task_penalty
+
+
+cdef inline Job _job(int kind, Net *net, const void *params, int l) noexcept nogil:
+    cdef Job job
+    memset(&job, 0, sizeof(Job))
+    job.kind = kind
+    job.net = net
+    job.params = <void *> params
+    job.l = l
+    return job
+
+
+cdef inline Py_ssize_t _row_chunks(Py_ssize_t B, int nt) noexcept nogil:
+    """How many chunks of rows an elementwise pass over ``B`` rows splits into (its results do not depend on it)."""
+    return min(<Py_ssize_t> nt, max(<Py_ssize_t> 1, B // MIN_ROWS_PER_THREAD))
+
+
+cdef void _job_step(Job *job, Py_ssize_t t, int slot, floating *params) noexcept nogil:
+    """Task ``t`` of ``job``."""
+    cdef Net *net = job.net
+    cdef int l = job.l
+    cdef Py_ssize_t k, nb, n = job.n_rows
+    if job.kind == JOB_DENSE_FORWARD:
+        nb = net.blocks[l + 1]
+        k = t // nb
+        _forward_columns(net, params, l, <const floating *> job.inp, k * n // job.rt, (k + 1) * n // job.rt,
+                         <int> (t % nb), job.activate)
+    elif job.kind == JOB_DENSE_BACKWARD:
+        nb = net.blocks[l]
+        k = t // nb
+        _backward_columns(net, params, l, k * n // job.rt, (k + 1) * n // job.rt, <int> (t % nb))
+    elif job.kind == JOB_IMAGES_FORWARD:
+        _group_forward(net, params, l, <const floating *> job.inp, t * IMAGE_GROUP, min((t + 1) * IMAGE_GROUP, n),
+                       job.activate, slot)
+    elif job.kind == JOB_IMAGES_BACKWARD:
+        _group_backward(net, params, l, t * IMAGE_GROUP, min((t + 1) * IMAGE_GROUP, n), slot)
+    elif job.kind == JOB_LOSS:
+        _loss_rows(net, t * n // job.n_chunks, (t + 1) * n // job.n_chunks, job.data, job.rows, job.first,
+                   <floating> job.scale, <floating *> job.out_a, <floating *> job.out_b, job.apply)
+    elif job.kind == JOB_GATHER:
+        _gather_rows(<floating *> job.out_a, <const floating *> job.inp, job.rows, t * n // job.n_chunks,
+                     (t + 1) * n // job.n_chunks, net.width[0])
+    elif job.kind == JOB_GRADIENT_UPDATE:
+        job.task_penalty[t] = _feature_task(net, params, <int> t, n, job.h, job.apply, slot)
+    elif job.kind == JOB_GRADIENT:
+        _task_gradient(net, params, <int> t, n, slot)
+    elif job.kind == JOB_UPDATE:
+        job.task_penalty[t] = _task_update(net, params, <int> t, job.h, job.apply)
+
+
+cdef void _job_task(void *ctx, Py_ssize_t t, int slot) noexcept nogil:
+    cdef Job *job = <Job *> ctx
+    if job.net.is_double:
+        _job_step(job, t, slot, <double *> job.params)
+    else:
+        _job_step(job, t, slot, <float *> job.params)
+
+
+cdef void _run(Job *job, Py_ssize_t n_tasks, int nt, Py_ssize_t work) noexcept nogil:
+    """Every task of ``job``: on up to ``nt`` threads, or in the calling thread when there is one task, one
+    thread, or less than PARALLEL_MIN_WORK of work (the same tasks either way, so the same results)."""
+    cdef Py_ssize_t t
+    if nt <= 1 or n_tasks <= 1 or work < PARALLEL_MIN_WORK:
+        for t in range(n_tasks):
+            _job_task(job, t, 0)
+    else:
+        fastnn_run(_job_task, job, n_tasks, nt)
+
+
 cdef void _images_forward(Net *net, const floating *params, int l, const floating *inp, Py_ssize_t n_rows, int nt,
                           bint activate) noexcept nogil:
     """Image layer ``l`` on ``n_rows`` rows, in groups of IMAGE_GROUP images (the last may be smaller)."""
-    cdef Py_ssize_t t, n = _groups(n_rows)
-    if nt <= 1 or n <= 1 or n_rows * _image_work(net, l) < PARALLEL_MIN_WORK:
-        for t in range(n):
-            _group_forward(net, params, l, inp, t * IMAGE_GROUP, min((t + 1) * IMAGE_GROUP, n_rows), activate, 0)
-    else:
-        for t in prange(n, num_threads=min(<Py_ssize_t> nt, n), schedule='static'):
-            _group_forward(net, params, l, inp, t * IMAGE_GROUP, min((t + 1) * IMAGE_GROUP, n_rows), activate,
-                           threadid())
+    cdef Job job = _job(JOB_IMAGES_FORWARD, net, params, l)
+    job.inp = inp
+    job.n_rows = n_rows
+    job.activate = activate
+    _run(&job, _groups(n_rows), nt, n_rows * _image_work(net, l))
 
 
 cdef void _images_backward(Net *net, const floating *params, int l, Py_ssize_t n_rows, int nt) noexcept nogil:
-    cdef Py_ssize_t t, n = _groups(n_rows)
-    if nt <= 1 or n <= 1 or n_rows * _image_work(net, l) < PARALLEL_MIN_WORK:
-        for t in range(n):
-            _group_backward(net, params, l, t * IMAGE_GROUP, min((t + 1) * IMAGE_GROUP, n_rows), 0)
-    else:
-        for t in prange(n, num_threads=min(<Py_ssize_t> nt, n), schedule='static'):
-            _group_backward(net, params, l, t * IMAGE_GROUP, min((t + 1) * IMAGE_GROUP, n_rows), threadid())
+    cdef Job job = _job(JOB_IMAGES_BACKWARD, net, params, l)
+    job.n_rows = n_rows
+    _run(&job, _groups(n_rows), nt, n_rows * _image_work(net, l))
 
 
 cdef void _forward(Net *net, const floating *x, Py_ssize_t n_rows, int nt, bint last_activation) noexcept nogil:
@@ -973,8 +1081,9 @@ cdef void _forward(Net *net, const floating *x, Py_ssize_t n_rows, int nt, bint 
     cdef const floating *params = <floating *> net.params
     cdef const floating *inp = x
     cdef int l, nb, L = net.n_layers
-    cdef Py_ssize_t t, k, rt = _row_tiles(net, n_rows)
+    cdef Py_ssize_t rt = _row_tiles(net, n_rows)
     cdef bint activate
+    cdef Job job
     if net.training and net.Ad[0] != NULL:  # dropout on the inputs (A[0] holds the gathered batch)
         _dropout_columns(net, 0, 0, n_rows, 0, net.width[0])
         inp = <floating *> net.Ad[0]
@@ -985,14 +1094,12 @@ cdef void _forward(Net *net, const floating *x, Py_ssize_t n_rows, int nt, bint 
             _images_forward(net, params, l, inp, n_rows, nt, activate)
             inp = <floating *> _layer_input(net, l + 1)
             continue
-        if nt <= 1 or nb * rt <= 1 or n_rows * net.width[l] * net.width[l + 1] < PARALLEL_MIN_WORK:
-            for t in range(nb * rt):
-                k = t // nb
-                _forward_columns(net, params, l, inp, k * n_rows // rt, (k + 1) * n_rows // rt, t % nb, activate)
-        else:
-            for t in prange(nb * rt, num_threads=min(<Py_ssize_t> nt, nb * rt), schedule='static'):
-                k = t // nb
-                _forward_columns(net, params, l, inp, k * n_rows // rt, (k + 1) * n_rows // rt, t % nb, activate)
+        job = _job(JOB_DENSE_FORWARD, net, params, l)
+        job.inp = inp
+        job.n_rows = n_rows
+        job.rt = rt
+        job.activate = activate
+        _run(&job, nb * rt, nt, n_rows * net.width[l] * net.width[l + 1])
         if activate and net.act[l] == SOFTMAX:
             _activation_forward(SOFTMAX, <floating *> net.A[l + 1], n_rows, net.width[l + 1], net.width[l + 1])
             if net.training and net.Ad[l + 1] != NULL:
@@ -1004,20 +1111,17 @@ cdef void _backward(Net *net, const floating *params, Py_ssize_t n_rows, int nt)
     """Propagate ``D[L]`` back to ``D[1]`` (the input gradient ``D[0]`` is never needed), in the same kind of
     tiles as the forward pass."""
     cdef int l, nb
-    cdef Py_ssize_t t, k, rt = _row_tiles(net, n_rows)
+    cdef Py_ssize_t rt = _row_tiles(net, n_rows)
+    cdef Job job
     for l in range(net.n_layers - 1, 0, -1):
         nb = net.blocks[l]
         if net.kind[l] != DENSE:
             _images_backward(net, params, l, n_rows, nt)
             continue
-        if nt <= 1 or nb * rt <= 1 or n_rows * net.width[l] * net.width[l + 1] < PARALLEL_MIN_WORK:
-            for t in range(nb * rt):
-                k = t // nb
-                _backward_columns(net, params, l, k * n_rows // rt, (k + 1) * n_rows // rt, t % nb)
-        else:
-            for t in prange(nb * rt, num_threads=min(<Py_ssize_t> nt, nb * rt), schedule='static'):
-                k = t // nb
-                _backward_columns(net, params, l, k * n_rows // rt, (k + 1) * n_rows // rt, t % nb)
+        job = _job(JOB_DENSE_BACKWARD, net, params, l)
+        job.n_rows = n_rows
+        job.rt = rt
+        _run(&job, nb * rt, nt, n_rows * net.width[l] * net.width[l + 1])
         if net.act[l - 1] == SOFTMAX:
             _activation_backward(SOFTMAX, <floating *> net.A[l], NULL, <floating *> net.D[l], n_rows, net.width[l],
                                  net.width[l])
@@ -1045,13 +1149,17 @@ cdef void _loss_rows(Net *net, Py_ssize_t r0, Py_ssize_t r1, const Data *data, c
 cdef void _loss(Net *net, Py_ssize_t B, const Data *data, const int64_t *rows, Py_ssize_t first, floating scale,
                 floating *sample_loss, floating *sample_correct, bint want_grad, int nt) noexcept nogil:
     """Output activation, per-sample loss and accuracy, and (``want_grad``) ``D[L]``, split by rows."""
-    cdef Py_ssize_t c, n_chunks = min(<Py_ssize_t> nt, max(<Py_ssize_t> 1, B // MIN_ROWS_PER_THREAD))
-    if n_chunks <= 1 or B * net.width[net.n_layers] * 16 < PARALLEL_MIN_WORK:  # ~16 flops an element
-        _loss_rows(net, 0, B, data, rows, first, scale, sample_loss, sample_correct, want_grad)
-    else:
-        for c in prange(n_chunks, num_threads=n_chunks, schedule='static'):
-            _loss_rows(net, c * B // n_chunks, (c + 1) * B // n_chunks, data, rows, first, scale, sample_loss,
-                       sample_correct, want_grad)
+    cdef Job job = _job(JOB_LOSS, net, <floating *> net.params, 0)
+    job.n_rows = B
+    job.n_chunks = _row_chunks(B, nt)
+    job.data = data
+    job.rows = rows
+    job.first = first
+    job.scale = scale
+    job.out_a = sample_loss
+    job.out_b = sample_correct
+    job.apply = want_grad
+    _run(&job, job.n_chunks, nt, B * net.width[net.n_layers] * 16)  # ~16 flops an element
 
 
 cdef inline double _lane_sum(const floating *p, Py_ssize_t n, bint absolute) noexcept nogil:
@@ -1348,7 +1456,7 @@ cdef void _conv_gradient(Net *net, floating *params, int t, Py_ssize_t B, int sl
         grads[net.b_off[l] + j] = <floating> s
 
 
-cdef void _task_gradient(Net *net, floating *params, int t, Py_ssize_t B) noexcept nogil:
+cdef void _task_gradient(Net *net, floating *params, int t, Py_ssize_t B, int slot) noexcept nogil:
     """The data term of the weight gradients of one tile (output features j0..j1 x input features i0..i1) of one
     layer; the tile holding input feature 0 does the biases of its output features too. (A convolution's tasks
     are blocks of its output channels: ``_conv_gradient``.)"""
@@ -1360,7 +1468,7 @@ cdef void _task_gradient(Net *net, floating *params, int t, Py_ssize_t B) noexce
     cdef const floating *D = <floating *> net.D[l + 1]
     cdef floating *gb = grads + net.b_off[l]
     if net.kind[l] == CONV2D:
-        _conv_gradient(net, params, t, B, threadid())
+        _conv_gradient(net, params, t, B, slot)
         return
     gemm(Trans, NoTrans, j1 - j0, i1 - i0, <int> B, <floating> 1.0, D + j0, w_out,
          (<floating *> _layer_input(net, l)) + i0, w_in, <floating> 0.0, grads + net.w_off[l] + j0 * w_in + i0,
@@ -1395,9 +1503,10 @@ cdef double _task_update(Net *net, floating *params, int t, Hyper *h, bint apply
     return penalty
 
 
-cdef double _feature_task(Net *net, floating *params, int t, Py_ssize_t B, Hyper *h, bint apply) noexcept nogil:
+cdef double _feature_task(Net *net, floating *params, int t, Py_ssize_t B, Hyper *h, bint apply,
+                          int slot) noexcept nogil:
     """Weight gradients of one tile, then their update while they are in cache; returns the tile's penalty."""
-    _task_gradient(net, params, t, B)
+    _task_gradient(net, params, t, B, slot)
     return _task_update(net, params, t, h, apply)
 
 
@@ -1441,30 +1550,22 @@ cdef void _update_tasks(Net *net, floating *params, Py_ssize_t B, Hyper *h, bint
     With tied layers or a gradient norm to clip to (``max_norm > 0``), every gradient first, then the tied ones
     summed and the norm clipped, then the updates (a tied copy's penalty is its source's, counted once)."""
     cdef int t
+    cdef Job job = _job(JOB_GRADIENT_UPDATE, net, params, 0)
+    job.n_rows = B
+    job.h = h
+    job.apply = apply
+    job.task_penalty = task_penalty
     if net.tie == NULL and max_norm <= 0:
-        if nt <= 1:
-            for t in range(net.n_tasks):
-                task_penalty[t] = _feature_task(net, params, t, B, h, apply)
-        else:
-            for t in prange(net.n_tasks, num_threads=nt, schedule='dynamic'):
-                task_penalty[t] = _feature_task(net, params, t, B, h, apply)
+        _run(&job, net.n_tasks, nt, PARALLEL_MIN_WORK)
         return
-    if nt <= 1:
-        for t in range(net.n_tasks):
-            _task_gradient(net, params, t, B)
-    else:
-        for t in prange(net.n_tasks, num_threads=nt, schedule='dynamic'):
-            _task_gradient(net, params, t, B)
+    job.kind = JOB_GRADIENT
+    _run(&job, net.n_tasks, nt, PARALLEL_MIN_WORK)
     if net.tie != NULL:
         _tie_gradients(net, <floating *> net.grads)
     if max_norm > 0:
         _clip_gradients(net, <floating *> net.grads, max_norm)
-    if nt <= 1:
-        for t in range(net.n_tasks):
-            task_penalty[t] = _task_update(net, params, t, h, apply)
-    else:
-        for t in prange(net.n_tasks, num_threads=nt, schedule='dynamic'):
-            task_penalty[t] = _task_update(net, params, t, h, apply)
+    job.kind = JOB_UPDATE
+    _run(&job, net.n_tasks, nt, PARALLEL_MIN_WORK)
     if net.tie != NULL:
         for t in range(net.n_tasks):
             if net.tie[net.task_layer[t]] >= 0 and task_penalty[t] == task_penalty[t]:  # keep NaN: divergence
@@ -1486,23 +1587,24 @@ cdef Py_ssize_t _train_batches(Net *net, const floating *X, const int64_t *perm,
     parameter NaN or infinite (the parameters and state are then partly updated: the caller restores them),
     training stopping there; or ``-2 - bi`` when SIGINT arrived and training stopped before batch ``bi``.
     """
-    cdef Py_ssize_t bi, start, B, r, c, n_chunks, n_in = net.width[0]
+    cdef Py_ssize_t bi, start, B, r, c
     cdef int t, nt = n_threads
     cdef double batch_loss, batch_hits, batch_pen, wsum
     cdef floating *A0 = <floating *> net.A[0]
     cdef floating *params = <floating *> net.params
+    cdef Job gather = _job(JOB_GATHER, net, params, 0)
     cdef const floating *weights = <const floating *> data.weights
     for bi in range(first_batch, last_batch):
         if fastnn_was_interrupted():
             return -2 - bi
         start = bi * batch_size
         B = min(batch_size, n_samples - start)
-        n_chunks = min(<Py_ssize_t> nt, max(<Py_ssize_t> 1, B // MIN_ROWS_PER_THREAD))
-        if n_chunks <= 1:
-            _gather_rows(A0, X, perm + start, 0, B, n_in)
-        else:
-            for c in prange(n_chunks, num_threads=n_chunks, schedule='static'):
-                _gather_rows(A0, X, perm + start, c * B // n_chunks, (c + 1) * B // n_chunks, n_in)
+        gather.inp = X
+        gather.out_a = A0
+        gather.rows = perm + start
+        gather.n_rows = B
+        gather.n_chunks = _row_chunks(B, nt)
+        _run(&gather, gather.n_chunks, nt, PARALLEL_MIN_WORK)
         wsum = B
         if weights != NULL:
             wsum = 0

@@ -8,24 +8,13 @@ centers' sums are taken over parts of the rows fixed by the number of rows, then
 """
 cimport cython
 from cython cimport floating
-from cython.parallel cimport prange
 from libc.stdint cimport int32_t
 from libc.string cimport memset
 
 import numpy as np
 
 from ._blas cimport gemm, NoTrans, Trans
-
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #include <omp.h>
-    static int fastnn_thread_id(void) { return omp_get_thread_num(); }
-    #else
-    static int fastnn_thread_id(void) { return 0; }
-    #endif
-    """
-    int _thread_id "fastnn_thread_id"() noexcept nogil
+from ._pool cimport fastnn_run
 
 cdef extern from *:
     """
@@ -235,6 +224,36 @@ cdef void _part(const floating *X, const floating *w, const floating *C, const f
         c = c1
 
 
+cdef struct Parts:
+    # One assignment step's parts, for the thread pool: part p is rows p * n // parts .. (p + 1) * n // parts.
+    const void *X
+    const void *w
+    const void *C
+    const void *c_norm
+    Py_ssize_t n, k, d, parts
+    void *dots          # per slot: scratch of dots_stride values
+    Py_ssize_t dots_stride
+    int32_t *labels
+    void *dist
+    bint exact
+    bint is_double
+    double *partial     # per part: k x d sums
+
+
+cdef void _run_part(const Parts *j, Py_ssize_t p, int slot, const floating *X) noexcept nogil:
+    _part(X, <const floating *> j.w, <const floating *> j.C, <const floating *> j.c_norm, p * j.n // j.parts,
+          (p + 1) * j.n // j.parts, j.k, j.d, (<floating *> j.dots) + slot * j.dots_stride, j.labels,
+          <floating *> j.dist, j.exact, j.partial + p * j.k * j.d)
+
+
+cdef void _part_task(void *ctx, Py_ssize_t p, int slot) noexcept nogil:
+    cdef const Parts *j = <const Parts *> ctx
+    if j.is_double:
+        _run_part(j, p, slot, <const double *> j.X)
+    else:
+        _run_part(j, p, slot, <const float *> j.X)
+
+
 def lloyd_step(const floating[:, ::1] X not None, sample_weight, const floating[:, ::1] centers not None,
                int32_t[::1] labels not None, floating[::1] dist not None, double[:, ::1] sums not None,
                int n_threads, bint exact=True):
@@ -256,15 +275,14 @@ def lloyd_step(const floating[:, ::1] X not None, sample_weight, const floating[
     dots_array = np.empty((nt, CHUNK * k if k > FEW_CENTERS else k * d), dtype=np.asarray(centers).dtype)
     cdef floating[:, ::1] dots = dots_array
     memset(&sums[0, 0], 0, k * d * sizeof(double))
+    cdef Parts job
+    job.X, job.w, job.C, job.c_norm = &X[0, 0], wp, &centers[0, 0], &c_norm[0]
+    job.n, job.k, job.d, job.parts = n, k, d, parts
+    job.dots, job.dots_stride = &dots[0, 0], dots.shape[1]
+    job.labels, job.dist, job.exact, job.partial = &labels[0], &dist[0], exact, &partial[0, 0]
+    job.is_double = floating is double
     with nogil:
-        if nt <= 1:
-            for p in range(parts):
-                _part(&X[0, 0], wp, &centers[0, 0], &c_norm[0], p * n // parts, (p + 1) * n // parts, k, d,
-                      &dots[0, 0], &labels[0], &dist[0], exact, &partial[p, 0])
-        else:
-            for p in prange(parts, num_threads=nt, schedule='dynamic'):
-                _part(&X[0, 0], wp, &centers[0, 0], &c_norm[0], p * n // parts, (p + 1) * n // parts, k, d,
-                      &dots[_thread_id(), 0], &labels[0], &dist[0], exact, &partial[p, 0])
+        fastnn_run(_part_task, &job, parts, nt)
         for p in range(parts):  # the parts' sums, added in order
             for j in range(k * d):
                 (&sums[0, 0])[j] += partial[p, j]

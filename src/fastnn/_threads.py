@@ -1,7 +1,10 @@
 """Thread control: one ``n_threads`` knob, BLAS held at one thread while fastnn's own threads run.
 
-fastnn splits each batch across OpenMP threads and calls single-threaded BLAS from each of them. OpenBLAS's own
-threads would fight with those (measured 8-25x slowdowns on a 2-core machine), so every ``fit``/``predict``
+fastnn splits each batch into tasks that its thread pool (``_pool.pxd``) runs on the calling thread and helper
+threads, each task calling single-threaded BLAS. The pool waits for tasks, never for idle threads, and its idle
+threads yield their core and then sleep, so a busy machine slows fastnn down no more than it slows one thread.
+OpenBLAS's own threads would fight with fastnn's (measured 8-25x slowdowns on a 2-core machine), so every
+``fit``/``predict``
 runs inside :func:`blas_single_thread`, which limits numpy's and scipy's BLAS through a ``threadpoolctl``
 controller created once and kept. Nested and concurrent entries (several Python threads predicting at once)
 share one limit, restored when the last of them leaves.
@@ -14,10 +17,8 @@ set to ``cpu_count() // n_jobs`` (or ``inner_max_num_threads``), and Dask's nann
 OMP_NUM_THREADS=1 (its ``distributed.nanny.pre-spawn-environ`` setting), so a ``GridSearchCV(n_jobs=k)`` or a
 search on a Dask cluster does not oversubscribe the cores. An explicit ``n_threads`` is used as given (capped
 at the cores).
-In a child made by ``fork`` after the parent ran fastnn on two or more threads, fastnn runs on one thread: GNU
-OpenMP's thread pool does not survive ``fork``, and a parallel region in the child would hang. Results are the
-same on any number of threads, so only the speed differs; the ``spawn`` and ``forkserver`` start methods of
-``multiprocessing`` give children that use every core.
+A child made by ``fork`` starts with no helper threads (threads do not survive ``fork``) and starts its own
+when it first needs them, so forked children (multiprocessing's default on Linux) use every core too.
 """
 import os
 import threading
@@ -34,20 +35,12 @@ _lock = threading.Lock()
 _controller = None
 _active = 0
 _limiter = None
-# Whether this process has run (or is about to run) OpenMP regions on two or more threads, and whether it is a
-# child forked after that.
-_used_threads = False
-_forked_after_threads = False
-_fork_warned = False
-
-
 _cores = None
 
 
 def _after_fork_in_child():
-    global _forked_after_threads, _lock, _active, _limiter, _cores
+    global _lock, _active, _limiter, _cores
     _cores = None
-    _forked_after_threads = _forked_after_threads or _used_threads
     _lock = threading.Lock()  # the parent's lock may have been held by a thread that does not exist here
     _active = 0
     _limiter = None
@@ -87,8 +80,7 @@ def resolve_n_threads(n_threads, name="n_threads"):
     """Turn the user's ``n_threads`` into a thread count. None: the available cores, but no more than the
     OpenMP runtime's current limit (:func:`openmp_max_threads`), which is what joblib's loky workers and Dask's
     worker processes set to share the machine. A positive int: that many, but at most the available cores (a
-    warning says so when more were asked for). 1 in a child forked after this process ran threads."""
-    global _used_threads
+    warning says so when more were asked for)."""
     cores = available_cores()
     if n_threads is None:
         n = min(cores, openmp_max_threads())
@@ -102,23 +94,7 @@ def resolve_n_threads(n_threads, name="n_threads"):
             warn_user(f"{name}={n} is more than the {cores} cores this process may use; using {cores}",
                       RuntimeWarning)
             n = cores
-    if _forked_after_threads:
-        if n > 1:
-            _warn_forked_once()
-        return 1
-    if n > 1:
-        _used_threads = True
     return n
-
-
-def _warn_forked_once():
-    global _fork_warned
-    if not _fork_warned:
-        _fork_warned = True
-        warn_user("fastnn runs on one thread in this process: it was forked after its parent ran fastnn on "
-                  "several threads, and OpenMP's threads do not survive fork. Results are the same; use "
-                  "multiprocessing's 'spawn' or 'forkserver' start method for children that use every core",
-                  RuntimeWarning)
 
 
 def _release_openblas_control():

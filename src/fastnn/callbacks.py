@@ -1,26 +1,41 @@
-"""Callbacks: code that ``fit`` runs at the start and end of training and of every epoch (Keras's semantics).
+"""Callbacks: code that ``fit`` runs at the start and end of training, of every epoch and, when asked, of every
+batch (Keras's hooks, with the model passed first).
 
 A callback is an object with any of these methods; ``fit(..., callbacks=[...])`` calls them in list order:
 
 * ``on_train_begin(model, logs)``: ``logs["metrics"]`` lists the names each epoch will record (``loss``,
   ``accuracy``, ``val_loss``, ``val_accuracy``); raise ``ValueError`` here to refuse a run before it starts;
 * ``on_epoch_begin(model, epoch, logs)``;
+* ``on_train_batch_begin(model, batch, logs)``: before each batch; ``batch`` counts from 0 within the epoch and
+  ``logs`` holds ``batch`` and ``size`` (the batch's samples);
+* ``on_train_batch_end(model, batch, logs)``: after each batch's update; ``logs`` holds ``batch``, ``size``,
+  ``loss`` (the batch's loss, including the regularization penalty, as ``train_on_batch`` returns it) and, for the
+  classification losses, ``accuracy``; set ``model.stop_training = True`` here to end training after this batch
+  (the epoch is then recorded over the batches it ran);
 * ``on_epoch_end(model, epoch, logs)``: ``logs`` holds the epoch's record (``loss``, ``val_loss``, ...,
   ``lr``); set ``model.stop_training = True`` to end training after this epoch;
 * ``on_train_end(model, logs)``.
 
-``epoch`` counts from 0 over the model's life (as ``History.epoch``). Epoch-end calls come after the epoch is
-complete and recorded in ``model.history``: a callback that raises ends ``fit`` with that exception and leaves the
-model with its last complete update and the history so far. Callbacks run in Python between compiled epochs,
-never per batch, so they cost nothing in the training loop. Subclass :class:`Callback` for your own.
+``on_batch_begin`` and ``on_batch_end`` are Keras's older names of the batch hooks and work too (a callback that
+defines ``on_train_batch_end`` is not also called through ``on_batch_end``). ``epoch`` counts from 0 over the
+model's life (as ``History.epoch``). Epoch-end calls come after the epoch is complete and recorded in
+``model.history``: a callback that raises ends ``fit`` with that exception and leaves the model with its last
+complete update and the history so far. Subclass :class:`Callback` for your own.
+
+The compiled training loop returns to Python between batches only when a callback defines a batch hook, so
+callbacks without one cost nothing in the loop; with one, every batch is a call from Python (results stay the
+same, bit for bit). ``fit`` warns (``UserWarning``) about a callback's other ``on_*`` methods, which it never calls
+(a misspelt hook, or one of Keras's that fastnn does not have, such as ``on_predict_begin``), and refuses a hook
+that cannot take its arguments (Keras's ``on_epoch_end(epoch, logs)`` without the model) before training.
 """
+import inspect
 import math
 import numbers
 import os
 
 import numpy as np
 
-from ._validation import check_float, check_int
+from ._validation import check_float, check_int, warn_user
 
 __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau", "LearningRateScheduler",
            "CallbackList"]
@@ -47,6 +62,20 @@ class Callback:
         pass
 
     def on_train_end(self, model, logs):
+        pass
+
+    def on_train_batch_begin(self, model, batch, logs):
+        """Before each batch (see the module documentation); calls :meth:`on_batch_begin`, Keras's older name."""
+        self.on_batch_begin(model, batch, logs)
+
+    def on_train_batch_end(self, model, batch, logs):
+        """After each batch's update; calls :meth:`on_batch_end`, Keras's older name."""
+        self.on_batch_end(model, batch, logs)
+
+    def on_batch_begin(self, model, batch, logs):
+        pass
+
+    def on_batch_end(self, model, batch, logs):
         pass
 
 
@@ -296,20 +325,75 @@ class LearningRateScheduler(Callback):
         model.optimizer.lr = float(lr)
 
 
+# The hooks fit calls, with the arguments it passes after the model, and the batch hooks' older names.
+_HOOKS = {"on_train_begin": ("logs",), "on_epoch_begin": ("epoch", "logs"),
+          "on_train_batch_begin": ("batch", "logs"), "on_batch_begin": ("batch", "logs"),
+          "on_train_batch_end": ("batch", "logs"), "on_batch_end": ("batch", "logs"),
+          "on_epoch_end": ("epoch", "logs"), "on_train_end": ("logs",)}
+_SUPPORTED = ("on_train_begin, on_epoch_begin, on_train_batch_begin (or on_batch_begin), on_train_batch_end (or "
+              "on_batch_end), on_epoch_end and on_train_end")
+
+
+def _defines(cb, name):
+    """Whether ``cb`` has the hook ``name`` of its own (not :class:`Callback`'s, which does nothing)."""
+    method = getattr(cb, name, None)
+    if not callable(method):
+        return False
+    return getattr(method, "__func__", None) is not getattr(Callback, name, None)
+
+
+def _batch_hook(cb, name, alias):
+    """``cb``'s batch hook ``name``, or its older name ``alias``, or None."""
+    for hook in (name, alias):
+        if _defines(cb, hook):
+            return getattr(cb, hook)
+    return None
+
+
 class CallbackList:
-    """Callbacks called in order; accepts objects with any subset of the hooks."""
+    """Callbacks called in order; accepts objects with any subset of the hooks. Warns once about ``on_*``
+    methods no hook calls, and checks that each hook can take its arguments."""
 
     def __init__(self, callbacks):
         if callbacks is None:
             callbacks = []
         elif isinstance(callbacks, Callback) or not isinstance(callbacks, (list, tuple)):
             callbacks = [callbacks]
+        unknown = []
         for i, cb in enumerate(callbacks):
-            if not any(callable(getattr(cb, name, None)) for name in
-                       ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_end")):
+            if not any(callable(getattr(cb, name, None)) for name in _HOOKS):
                 raise TypeError(f"callbacks[{i}] ({type(cb).__name__}) has none of the callback methods; subclass "
                                 "fastnn.callbacks.Callback")
+            for name, args in _HOOKS.items():
+                if _defines(cb, name):
+                    self._check_arguments(i, cb, name, args)
+            names = sorted(n for n in dir(cb) if n.startswith("on_") and n not in _HOOKS
+                           and callable(getattr(cb, n, None)))
+            unknown += [f"callbacks[{i}] ({type(cb).__name__}) defines {', '.join(names)}"] if names else []
+        if unknown:
+            warn_user(f"{'; '.join(unknown)}, which fit never calls: fastnn's hooks are {_SUPPORTED}")
         self.callbacks = list(callbacks)
+        self._batch_begin = [h for h in (_batch_hook(cb, "on_train_batch_begin", "on_batch_begin")
+                                         for cb in self.callbacks) if h is not None]
+        self._batch_end = [h for h in (_batch_hook(cb, "on_train_batch_end", "on_batch_end")
+                                       for cb in self.callbacks) if h is not None]
+
+    @staticmethod
+    def _check_arguments(i, cb, name, args):
+        try:
+            signature = inspect.signature(getattr(cb, name))
+        except (TypeError, ValueError):  # builtins and the like: nothing to check
+            return
+        try:
+            signature.bind(*(None,) * (1 + len(args)))
+        except TypeError:
+            raise TypeError(f"callbacks[{i}] ({type(cb).__name__}).{name}{signature} cannot take fastnn's arguments: "
+                            f"fit calls {name}(model, {', '.join(args)}), the model first") from None
+
+    @property
+    def has_batch_hooks(self):
+        """Whether a callback has a batch hook (then fit returns to Python at every batch)."""
+        return bool(self._batch_begin or self._batch_end)
 
     def _call(self, name, *args):
         for cb in self.callbacks:
@@ -322,6 +406,14 @@ class CallbackList:
 
     def on_epoch_begin(self, model, epoch, logs):
         self._call("on_epoch_begin", model, epoch, logs)
+
+    def on_train_batch_begin(self, model, batch, logs):
+        for hook in self._batch_begin:
+            hook(model, batch, logs)
+
+    def on_train_batch_end(self, model, batch, logs):
+        for hook in self._batch_end:
+            hook(model, batch, logs)
 
     def on_epoch_end(self, model, epoch, logs):
         self._call("on_epoch_end", model, epoch, logs)

@@ -19,27 +19,33 @@ import numpy as np
 
 __all__ = ["main", "build_parser", "confusion_matrix", "format_confusion_matrix", "regression_scores"]
 
-EPILOG = """\
-examples:
+# Each command's examples, shown by its --help; 'fastnn --help' shows them all.
+TRAIN_EXAMPLES = """\
   fastnn train --dataset fashion-mnist                  train with the defaults (about 0.89 test accuracy)
   fastnn train --dataset mnist --hidden 512 256 --epochs 15 --save mnist.fnn
   fastnn train --data points.csv --label-column 0 --test-split 0.25 --save points.fnn
+  fastnn train --data iris.csv --label-column species   the label column by its name in the header
   fastnn train --data houses.csv --task regression      numeric targets: reports mse, R^2 and MAE
   fastnn train --dataset mnist --plot curves.png        also draw the learning curves (needs matplotlib)
   fastnn train --dataset mnist --optimizer adam --schedule cosine --early-stopping 3
+  fastnn train --dataset fashion-mnist --model cnn --epochs 15   a convolutional network
+"""
+EVALUATE_EXAMPLES = """\
   fastnn evaluate mnist.fnn --dataset mnist             test accuracy and confusion matrix of a saved model
   fastnn evaluate points.fnn --data points.csv          scores every row of the file
   fastnn evaluate points.fnn --data points.csv --test-split   only the rows training held out
-  fastnn train --dataset fashion-mnist --model cnn --epochs 15   a convolutional network
-  fastnn cluster --dataset fashion-mnist                k-means on pixels, autoencoder codes, their spectral embedding
-  fastnn rl --env CartPole-v1 --algo dqn --timesteps 50000   a Deep Q-Network (needs gymnasium)
-  fastnn rl --env FrozenLake-v1 --algo qlearning        tabular Q-learning
-
-data files: .npz with arrays X and y, or .csv with one sample a row (a header row is allowed),
-numeric features and the label in --label-column (default: the last column). Class labels may
-be any numbers or text: they are mapped, in sorted order, to the network's outputs and the
-mapping is saved with the model.
 """
+DATA_FILES = """\
+data files: .npz with arrays X and y, or .csv with one sample a row (a header row is allowed),
+values separated by commas, semicolons, tabs or spaces (found from the first lines), numeric
+features and the label in --label-column (an index or a header name; default: the last
+column). Class labels may be any integers or text: they are mapped, in sorted order, to the
+network's outputs and the mapping is saved with the model.
+"""
+
+
+def _epilog(examples, data_files=True):
+    return "examples:\n" + examples + ("\n" + DATA_FILES if data_files else "")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,10 +74,30 @@ _non_negative_int = _int_at_least(0, "non-negative")
 _DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}
 # onecycle's default peak: this many times the rate above (its rate stays below the peak most of the run).
 _ONECYCLE_PEAK_FACTOR = 5
-# The default --schedule; too short a run for it (or --epochs 0) trains at a constant rate instead.
+# The default --schedule; too short a run for it trains at a constant rate instead.
 _DEFAULT_SCHEDULE = "onecycle"
 # --momentum when it is not given, for the optimizers that take it.
 _DEFAULT_MOMENTUM = {"sgd": 0.9, "rmsprop": 0.0}
+# --epochs and --batch-size when they are not given. Tuned for 60,000 rows (Fashion-MNIST: 6 epochs of 422 updates);
+# small data would get few updates from them (iris: 6), so fewer than _SMALL_DATA_ROWS training samples train in
+# batches of _SMALL_DATA_BATCH, and a run of fewer than _MIN_DEFAULT_UPDATES updates gets more epochs: as many as
+# make that many updates, at most _MAX_DEFAULT_EPOCHS.
+_DEFAULT_EPOCHS = 6
+_DEFAULT_BATCH = 128
+_SMALL_DATA_ROWS = 4096
+_SMALL_DATA_BATCH = 32
+_MIN_DEFAULT_UPDATES = 1000
+_MAX_DEFAULT_EPOCHS = 200
+
+
+def _column(text):
+    """A column index (an integer) or a header name (any other text)."""
+    try:
+        return int(text)
+    except ValueError:
+        if not text.strip():
+            raise argparse.ArgumentTypeError("expected a column index or a header name, got an empty name") from None
+        return text
 
 
 def _float_in(low, high, low_open=False, high_open=False):
@@ -90,12 +116,14 @@ def _float_in(low, high, low_open=False, high_open=False):
 
 
 def _add_data_args(p, command):
-    src = p.add_mutually_exclusive_group(required=True)
+    # evaluate checks for one after parsing: a model file that is an agent file is named as such first
+    src = p.add_mutually_exclusive_group(required=command != "evaluate")
     src.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="a built-in dataset (found locally "
                      "or downloaded, see fastnn.datasets)")
     src.add_argument("--data", metavar="FILE", help="your own .npz or .csv file")
-    p.add_argument("--label-column", type=int, default=-1, metavar="N",
-                   help="CSV column holding the label or target (default: -1, the last)")
+    p.add_argument("--label-column", type=_column, default=-1, metavar="N|NAME",
+                   help="CSV column holding the label or target: its index, negative from the end, or its name in "
+                        "the header row (default: -1, the last)")
     if command == "cluster":
         pass
     elif command == "train":
@@ -107,12 +135,16 @@ def _add_data_args(p, command):
                        help="with --data: score only the rows that 'fastnn train' held out as its test set (the "
                             "split recorded in the model); by default every row of the file is scored")
     p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
-                   help="threads to use (default: all cores)")
+                   help="threads to use (default: every core this process may use, at most OMP_NUM_THREADS when it is "
+                        "set)")
 
 
 def build_parser():
+    from . import _cli_cluster, _cli_rl
+
+    everything = TRAIN_EXAMPLES + EVALUATE_EXAMPLES + _cli_cluster.EXAMPLES + _cli_rl.EXAMPLES
     parser = _Parser(prog="fastnn", description="Train and evaluate multilayer perceptrons on "
-                                     "the CPU with fastnn.", epilog=EPILOG,
+                                     "the CPU with fastnn.", epilog=_epilog(everything),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     from . import __version__
 
@@ -128,7 +160,7 @@ def build_parser():
                                    "with --early-stopping. Shows a "
                                    "progress bar within each epoch and a line per epoch, then the test scores "
                                    "(accuracy and confusion matrix, or mse, R^2 and MAE).",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=_epilog(TRAIN_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_data_args(t, "train")
     t.add_argument("--task", choices=["classification", "regression"], default="classification",
                    help="classification (default): the labels are classes, numbers or text, mapped in sorted "
@@ -147,8 +179,11 @@ def build_parser():
                    help="dropout rate in [0, 1) after every hidden layer: while training, each hidden unit is "
                         "zeroed with probability P (fastnn.Dropout); 0 adds no dropout (default: 0; --model "
                         "cnn: 0.5 before the output layer)")
-    t.add_argument("--epochs", type=_non_negative_int, default=6, help="passes over the data (default: 6)")
-    t.add_argument("--batch-size", type=_positive_int, default=128, help="samples per update (default: 128)")
+    t.add_argument("--epochs", type=_positive_int, default=None,
+                   help="passes over the data (default: 6; on small data more, enough for at least 1,000 updates, "
+                        "at most 200 epochs)")
+    t.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="samples per update (default: 128; 32 for fewer than 4,096 training samples)")
     t.add_argument("--optimizer", choices=list(_DEFAULT_LR), default="sgd",
                    help="the update rule, with PyTorch's formulas (default: sgd)")
     t.add_argument("--lr", type=_float_in(0, float("inf"), low_open=True), default=None,
@@ -183,7 +218,7 @@ def build_parser():
                                                   "test split) to PATH")
     t.add_argument("--plot", metavar="FILE", help="after training, draw the loss and accuracy of each epoch "
                                                   "(training and validation) to FILE: .png, .svg, .pdf, ... "
-                                                  "(needs matplotlib: pip install \"fastnn[plot]\")")
+                                                  "(needs matplotlib: pip install matplotlib)")
     t.add_argument("--quiet", action="store_true", help="no progress bar, only the epoch lines and results")
 
     e = sub.add_parser("evaluate", help="scores of a saved model on a dataset or a file",
@@ -191,16 +226,14 @@ def build_parser():
                                    "are applied): accuracy and confusion matrix of a classifier, mse, R^2 and MAE "
                                    "of a regression network. --data scores every row of the file unless "
                                    "--test-split asks for the rows training held out; --dataset scores its "
-                                   "test set.")
+                                   "test set.",
+                       epilog=_epilog(EVALUATE_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
     e.add_argument("model", metavar="MODEL", help="a saved model file")
     _add_data_args(e, "evaluate")
-    from . import _cli_cluster
-
-    _cli_cluster.add_parser(sub, _add_data_args, _positive_int, _non_negative_int, EPILOG,
+    _cli_cluster.add_parser(sub, _add_data_args, _positive_int, _non_negative_int, _epilog(_cli_cluster.EXAMPLES),
                             argparse.RawDescriptionHelpFormatter)
-    from . import _cli_rl
-
-    _cli_rl.add_parser(sub, _positive_int, _non_negative_int, EPILOG, argparse.RawDescriptionHelpFormatter)
+    _cli_rl.add_parser(sub, _positive_int, _non_negative_int, _epilog(_cli_rl.EXAMPLES, data_files=False),
+                       argparse.RawDescriptionHelpFormatter)
     parser.commands = dict(sub.choices)  # each subcommand's parser, for checks made after parsing
     return parser
 
@@ -333,8 +366,25 @@ def _split(n_rows, test_split, seed, what):
     return perm[n_test:], test, hashlib.sha256(test.astype("<i8").tobytes()).hexdigest()[:16]
 
 
-def _recorded_split(model, model_path, n_rows, data_path):
-    """The test rows of ``data_path`` that training held out, from the split recorded in the model."""
+def _rows_fingerprint(X, y):
+    """A fingerprint of the contents of some rows: their features as float64 and their labels (numbers as float64,
+    text as UTF-8), so that the same rows read from a .csv or an .npz file give the same value."""
+    h = hashlib.sha256()
+    X = np.ascontiguousarray(X, dtype="<f8") + 0.0  # -0.0 and 0.0 alike
+    h.update(repr(X.shape).encode())
+    h.update(X.tobytes())
+    y = np.asarray(y)
+    if y.dtype.kind in "US":
+        h.update(b"text:" + "\x1f".join(y.reshape(-1).astype(str).tolist()).encode("utf-8"))
+    else:
+        h.update(b"numbers:" + (np.ascontiguousarray(y, dtype="<f8") + 0.0).tobytes())
+    return h.hexdigest()[:32]
+
+
+def _recorded_split(model, model_path, X, y, data_path):
+    """The test rows of the file ``data_path`` (features ``X``, labels ``y``) that training held out, from the
+    split recorded in the model; refused when those rows do not hold what training held out."""
+    n_rows = X.shape[0]
     split = model.metadata.get("split") if isinstance(model.metadata, dict) else None
     try:
         fraction, seed, rows, fingerprint = (split["test_split"], split["seed"], split["n_rows"],
@@ -349,6 +399,11 @@ def _recorded_split(model, model_path, n_rows, data_path):
     if fingerprint is not None and check != fingerprint:
         raise ValueError(f"cannot reproduce the test split recorded in {model_path} (this NumPy draws different "
                          "random numbers): evaluate the whole file without --test-split")
+    contents = split.get("test_data_sha256")  # absent from models saved before it was recorded
+    if contents is not None and _rows_fingerprint(X[test], y[test]) != contents:
+        raise ValueError(f"the rows of {data_path} at the recorded test split are not the rows that training held "
+                         "out (a different, reordered or edited file): --test-split needs the file the model was "
+                         "trained on; evaluate the whole file without --test-split")
     return test, f"{len(test):,} test rows held out in training (test split {fraction} of {rows:,} rows, seed {seed})"
 
 
@@ -366,6 +421,20 @@ def _class_values(y, what):
     elif y.dtype.kind not in "iub":
         raise ValueError(f"{what}: class labels must be integers or text, got dtype {y.dtype}")
     return y.astype(np.int64)
+
+
+# Numeric labels with more distinct values than this, and fewer than _MIN_ROWS_PER_CLASS rows a value on average,
+# are taken for a continuous target and refused for classification (text labels are taken as classes however many).
+_MANY_CLASSES = 20
+_MIN_ROWS_PER_CLASS = 5
+
+
+def _check_class_count(values, n_classes, n_rows, what):
+    """Refuse numeric labels that look like a continuous target: many distinct values, few rows each."""
+    if values.dtype.kind in "iub" and n_classes > _MANY_CLASSES and n_rows < _MIN_ROWS_PER_CLASS * n_classes:
+        raise ValueError(f"{what}: the labels are {n_classes:,} different numbers in {n_rows:,} rows (about "
+                         f"{n_rows / n_classes:.1f} rows a class), which looks like a continuous target: use --task "
+                         "regression (class labels written as text are taken as classes however many there are)")
 
 
 def _encode(values, classes, what):
@@ -430,10 +499,28 @@ def _check_recipe(parser, args):
         parser.error(f"--momentum goes with --optimizer sgd or rmsprop; {name} has no momentum setting")
     if args.nesterov and args.momentum == 0:
         parser.error("--nesterov needs --momentum above 0")
-    if args.schedule not in (None, "none") and args.epochs == 0:
-        parser.error(f"--schedule {args.schedule} needs at least one epoch")
     if args.early_stopping is not None and args.val_split == 0:
         parser.error("--early-stopping needs a validation split: --val-split above 0")
+
+
+def _run_length(args, n_samples):
+    """``(epochs, batch_size, note)`` of a run on ``n_samples`` training rows: --epochs and --batch-size, or their
+    defaults for that many rows; ``note`` tells, for the log, which defaults small data changed ("" if none)."""
+    notes = []
+    batch = args.batch_size
+    if batch is None:
+        batch = _DEFAULT_BATCH
+        if n_samples < _SMALL_DATA_ROWS:
+            batch = _SMALL_DATA_BATCH
+            notes.append(f"batch {batch} (fewer than {_SMALL_DATA_ROWS:,} training samples)")
+    epochs = args.epochs
+    if epochs is None:
+        iterations = max(_iterations_per_epoch(n_samples, args.val_split, batch), 1)
+        epochs = max(_DEFAULT_EPOCHS, min(_MAX_DEFAULT_EPOCHS, -(-_MIN_DEFAULT_UPDATES // iterations)))
+        if epochs != _DEFAULT_EPOCHS:
+            notes.append(f"{epochs} epochs (for at least {_MIN_DEFAULT_UPDATES:,} updates, at most "
+                         f"{_MAX_DEFAULT_EPOCHS} epochs)")
+    return epochs, batch, f"; defaults for small data: {', '.join(notes)}" if notes else ""
 
 
 def _iterations_per_epoch(n_samples, val_split, batch_size):
@@ -517,7 +604,7 @@ def _training_data(args):
     train, test, fingerprint = _split(X.shape[0], args.test_split, args.seed, args.data)
     metadata = {"data": os.path.basename(args.data),
                 "split": {"test_split": args.test_split, "seed": args.seed, "n_rows": int(X.shape[0]),
-                          "test_rows_sha256": fingerprint}}
+                          "test_rows_sha256": fingerprint, "test_data_sha256": _rows_fingerprint(X[test], y[test])}}
     return X[train], X[test], y[train], y[test], None, metadata
 
 
@@ -580,6 +667,7 @@ def _train(args, out, on_epoch_end=None):
         classes = np.unique(np.concatenate([ytr, yte])).tolist()
         if len(classes) < 2:
             raise ValueError(f"{what}: the data holds a single class ({classes[0]}): nothing to classify")
+        _check_class_count(ytr, len(classes), len(ytr) + len(yte), what)
         ytr, yte = _encode(ytr, classes, what), _encode(yte, classes, what)
         n_outputs, fit_targets = len(classes), ytr
         if names is not None:
@@ -599,6 +687,7 @@ def _train(args, out, on_epoch_end=None):
         description = f"{' -> '.join(map(str, widths + [n_outputs]))} ({args.activation}, {output}{dropout})"
     model = fastnn.Sequential(layers, seed=args.seed, dtype=args.dtype)
     reg = fastnn.L1L2(l1=args.l1, l2=args.l2) if (args.l1 or args.l2) else None
+    args.epochs, args.batch_size, small_data = _run_length(args, Xtr.shape[0])
     optimizer, recipe = _optimizer(args, _iterations_per_epoch(Xtr.shape[0], args.val_split, args.batch_size))
     model.compile("mse" if regression else "cross_entropy", optimizer, regularizer=reg)
     scaler = fastnn.preprocessing.get_scaler(args.scale)
@@ -616,7 +705,7 @@ def _train(args, out, on_epoch_end=None):
         shown = f" ({_listing(classes)})" if args.data else ""
         out.write(f"data: {Xtr.shape[0]:,} training and {Xte.shape[0]:,} test samples, {n_features} features, "
                   f"{n_outputs} classes{shown}; scaling: {args.scale}\n")
-    out.write(f"model: {description}, {model.n_params:,} parameters, {args.dtype}; optimizer: {recipe}\n")
+    out.write(f"model: {description}, {model.n_params:,} parameters, {args.dtype}; optimizer: {recipe}{small_data}\n")
     out.flush()
     callbacks, stopper = [], None
     if args.early_stopping is not None:
@@ -650,10 +739,41 @@ def _train(args, out, on_epoch_end=None):
     return 0
 
 
-def _evaluate(args, out):
-    import fastnn
+def _agent_file_note(path):
+    """What to do with ``path`` when it is a reinforcement-learning agent file rather than a model (None when it is
+    not one)."""
+    import json
+    import zipfile
 
-    model = fastnn.load(args.model)
+    try:
+        with zipfile.ZipFile(path) as z:
+            info = z.getinfo("header.json")
+            if info.file_size > 1 << 20:
+                return None
+            header = json.loads(z.read(info).decode("utf-8"))
+    except Exception:  # not an agent file either: the model loader's error stands
+        return None
+    if not isinstance(header, dict) or header.get("format") != "fastnn-rl":
+        return None
+    use = {"DQN": "fastnn.rl.DQN.load(path, env=gymnasium.make(ENV_ID)).evaluate(n_episodes=100)",
+           "QLearning": "fastnn.rl.QLearning.load(path).evaluate(gymnasium.make(ENV_ID), episodes=1000)"}
+    algo = header.get("algo")
+    how = use.get(algo, "fastnn.rl.DQN.load or fastnn.rl.QLearning.load")
+    return (f"{path} is a reinforcement-learning agent file ({algo if isinstance(algo, str) else 'unknown algorithm'}"
+            f", saved by 'fastnn rl --save'), not a model that 'fastnn evaluate' scores: evaluate it in Python with "
+            f"{how}, or train and evaluate one with 'fastnn rl'")
+
+
+def _evaluate(args, out):
+    from .io import ModelFileError, load_model
+
+    try:
+        model = load_model(args.model)
+    except ModelFileError:
+        note = _agent_file_note(args.model)
+        if note is None:
+            raise
+        raise ModelFileError(note) from None
     if model.loss is None:
         model.compile("cross_entropy" if model.layers[-1].activation == "softmax" else "mse")
     if args.dataset:
@@ -663,7 +783,7 @@ def _evaluate(args, out):
         X, y = _read_file(args.data, args.label_column)
         what, names = args.data, None
         if args.test_split:
-            rows, scope = _recorded_split(model, args.model, X.shape[0], args.data)
+            rows, scope = _recorded_split(model, args.model, X, y, args.data)
             X, y, prefix = X[rows], y[rows], "test "
         else:
             scope, prefix = f"all {X.shape[0]:,} rows of {args.data}", ""
@@ -704,10 +824,14 @@ def main(argv=None, out=None):
     command = parser.commands[args.command]  # its errors point at 'fastnn COMMAND --help'
     if args.dataset and args.command == "train" and args.task == "regression":
         command.error("--task regression needs --data FILE (the built-in datasets are classification tasks)")
+    if args.command == "evaluate" and not (args.dataset or args.data):
+        note = _agent_file_note(args.model) if os.path.isfile(args.model) else None
+        if note is not None:
+            sys.stderr.write(f"fastnn: error: {note}\n")
+            return 1
+        command.error("one of the arguments --dataset --data is required")
     if args.dataset and args.command == "evaluate" and args.test_split:
         command.error("--test-split goes with --data; a built-in dataset is scored on its own test set")
-    if args.command == "train" and args.plot and args.epochs == 0:
-        command.error("--plot needs at least one epoch (--epochs 0 records no learning curves)")
     from ._threads import available_cores
 
     if args.threads is not None and args.threads > available_cores():

@@ -95,6 +95,11 @@ class KMeans(Estimator):
     n_iter_ : int
     n_features_in_ : int
 
+    Notes
+    -----
+    ``fastnn.save(km, path)`` writes the parameters and fitted attributes in fastnn's safe file format (no
+    pickle) and ``fastnn.load(path)`` gives back a KMeans that predicts and transforms bit for bit as this one.
+
     Examples
     --------
     >>> import numpy as np, fastnn
@@ -120,6 +125,33 @@ class KMeans(Estimator):
     def __repr__(self):
         changed = {k: v for k, v in self.get_params().items() if not _same(v, _DEFAULTS[k])}
         return "KMeans(" + ", ".join(f"{k}={v!r}" for k, v in changed.items()) + ")"
+
+    # -- files (fastnn.save / fastnn.load, see fastnn._estimator_files) -------------------------------------------
+
+    def _file_attributes(self):
+        """The fitted attributes a file keeps."""
+        out = {k: getattr(self, k) for k in ("n_features_in_", "cluster_centers_", "labels_", "inertia_", "n_iter_")}
+        if hasattr(self, "feature_names_in_"):
+            out["feature_names_in_"] = self.feature_names_in_
+        return out
+
+    def _restore_attributes(self, attrs):
+        """Set the fitted attributes read from a file, each checked (against the others and the parameters)
+        first."""
+        k = check_int(self.n_clusters, "n_clusters", minimum=1)
+        n_features = attrs.integer("n_features_in_", minimum=1)
+        centers = attrs.array("cluster_centers_", "f", (k, n_features))
+        labels = attrs.array("labels_", "iu", (None,))
+        if labels.size and (labels.min() < 0 or labels.max() >= k):
+            raise ValueError(f"attribute labels_ holds labels outside 0..{k - 1}")
+        inertia = attrs.real("inertia_")
+        n_iter = attrs.integer("n_iter_")
+        names = attrs.feature_names(n_features)
+        attrs.done()
+        self.n_features_in_, self.cluster_centers_ = n_features, np.ascontiguousarray(centers)
+        self.labels_, self.inertia_, self.n_iter_ = labels.astype(np.int64), inertia, n_iter
+        if names is not None:
+            self.feature_names_in_ = names
 
     # -- fitting ----------------------------------------------------------------------------------------------
 

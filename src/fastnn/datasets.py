@@ -12,9 +12,11 @@ and otherwise download them from the public mirrors into the cache, verifying ea
 MD5 checksum and writing it atomically. Local files are validated by their IDX structure rather than by
 checksum, since repackaged copies (Debian's) are compressed differently.
 """
+import csv
 import gzip
 import hashlib
 import os
+import re
 import sys
 import tempfile
 import urllib.error
@@ -340,16 +342,20 @@ def load_file(path, label_column=-1):
 
     * ``.npz``: arrays ``X`` and ``y`` (or ``x``/``y``, ``data``/``target``, ``features``/``labels``), read
       with ``allow_pickle=False``.
-    * ``.csv`` (or ``.csv.gz``): values separated by commas, one sample a row, an optional header row; the label
-      is the column ``label_column`` (default: the last) and every other column is a feature. Features must be
-      numbers; labels may be numbers or text (class names such as ``setosa``; double quotes are allowed). A
-      first row whose feature fields are not all numbers is taken as the header.
+    * ``.csv`` (or ``.csv.gz``): one sample a row, an optional header row; the label is the column
+      ``label_column`` (default: the last) and every other column is a feature. The values may be separated by
+      commas, semicolons, tabs or spaces: the first lines tell which (the separator that splits every one of
+      them into the same number of fields, in the order semicolon, tab, comma, spaces; else
+      :class:`csv.Sniffer`'s guess). With semicolons, tabs or spaces, numbers may have a decimal comma
+      (``5,1``). Features must be numbers; labels may be numbers or text (class names such as ``setosa``;
+      double quotes are allowed). A first row whose feature fields are not all numbers is taken as the header.
 
     Parameters
     ----------
     path : str or path-like
-    label_column : int, default=-1
-        CSV column holding the label; negative numbers count from the end.
+    label_column : int or str, default=-1
+        CSV column holding the label: its index (negative numbers count from the end) or its name in the
+        header row.
 
     Returns
     -------
@@ -361,14 +367,19 @@ def load_file(path, label_column=-1):
     Raises
     ------
     DatasetError
-        For a missing or unreadable file, non-numeric features, or a label column outside the table.
+        For a missing or unreadable file, non-numeric features, or a label column outside the table or not in
+        its header.
     """
-    label_column = check_int(label_column, "label_column")
+    if not isinstance(label_column, str):
+        label_column = check_int(label_column, "label_column")
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise DatasetError(f"{path}: no such file")
     lower = path.lower()
     if lower.endswith(".npz"):
+        if isinstance(label_column, str):
+            raise DatasetError(f"{path}: a label column named {label_column!r} needs a .csv file with a header row "
+                               "(an .npz file holds the labels in its array y)")
         X, y = _load_npz(path)
     elif lower.endswith(".csv") or lower.endswith(".csv.gz"):
         X, y = _load_csv(path, label_column)
@@ -411,39 +422,95 @@ def _is_number(text):
         return False
 
 
+# CSV field separators, in the order they are tried, and their names in messages (None: runs of spaces or tabs).
+_SEPARATORS = {";": "semicolons", "\t": "tabs", ",": "commas", None: "spaces"}
+_SNIFF_LINES = 20
+_DECIMAL_COMMA = re.compile(r"^[+-]?[0-9]*,[0-9]+(?:[eE][+-]?[0-9]+)?$")
+
+
+def _fields(line, separator):
+    if separator is None:
+        return [v.strip('"') for v in line.split()]
+    return [v.strip().strip('"') for v in next(csv.reader([line], delimiter=separator, quotechar='"'))]
+
+
+def _separator(lines):
+    """The field separator of the CSV lines ``lines`` (see :func:`load_file`)."""
+    for sep in _SEPARATORS:
+        counts = {len(_fields(line, sep)) for line in lines}
+        if len(counts) == 1 and counts.pop() >= 2:
+            return sep
+    try:
+        sep = csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t ").delimiter
+        return None if sep == " " else sep
+    except csv.Error:
+        pass
+    # ragged lines: the separator that splits the first line most (reading then names the row that differs)
+    best = max(_SEPARATORS, key=lambda sep: len(_fields(lines[0], sep)))
+    return best if len(_fields(lines[0], best)) >= 2 else ","
+
+
 def _load_csv(path, label_column):
     opener = gzip.open if path.lower().endswith(".gz") else open
     try:
         with opener(path, "rt") as f:
-            first = f.readline()
+            lines = []
+            for line in f:
+                if line.strip():
+                    lines.append(line.rstrip("\r\n"))
+                    if len(lines) == _SNIFF_LINES:
+                        break
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{path}: cannot read CSV ({exc})") from exc
-    fields = [v.strip().strip('"') for v in first.rstrip("\r\n").split(",")]
+    if not lines:
+        raise DatasetError(f"{path}: the CSV file is empty")
+    sep = _separator(lines)
+    how = f"fields separated by {_SEPARATORS[sep]}"
+    fields = _fields(lines[0], sep)
     n_cols = len(fields)
     if n_cols < 2:
-        raise DatasetError(f"{path}: a CSV needs at least one feature column and a label column")
-    if not -n_cols <= label_column < n_cols:
-        raise DatasetError(f"{path}: label column {label_column} outside the {n_cols} columns")
-    col = label_column % n_cols
+        raise DatasetError(f"{path}: a CSV needs at least one feature column and a label column, separated by "
+                           "commas, semicolons, tabs or spaces")
+    if isinstance(label_column, str):
+        if label_column not in fields:
+            raise DatasetError(f"{path}: no column named {label_column!r} in the first row "
+                               f"({', '.join(map(repr, fields[:20]))}{', ...' if n_cols > 20 else ''}; {how})")
+        col = fields.index(label_column)
+    else:
+        if not -n_cols <= label_column < n_cols:
+            raise DatasetError(f"{path}: label column {label_column} outside the {n_cols} columns ({how})")
+        col = label_column % n_cols
     features = [i for i in range(n_cols) if i != col]
-    skip = 0 if all(_is_number(fields[i]) for i in features) else 1  # a header row
-    read = dict(delimiter=",", skiprows=skip, quotechar='"')
+    # a decimal comma (5,1) where commas do not separate the fields
+    decimal = sep != "," and any(_DECIMAL_COMMA.match(v) for line in lines[1:] for v in _fields(line, sep))
+
+    def number(text):
+        return _is_number(text.replace(",", ".") if decimal else text)
+
+    skip = 0 if all(number(fields[i]) for i in features) else 1  # a header row
+    if isinstance(label_column, str) and not skip:
+        raise DatasetError(f"{path}: a label column named {label_column!r} needs a header row, but the first row "
+                           "holds numbers")
+    read = dict(delimiter=sep, skiprows=skip, quotechar='"')
+    if decimal:
+        read["converters"] = lambda text: float(text.replace(",", "."))
     try:
         X = np.loadtxt(path, usecols=features, ndmin=2, **read)
     except ValueError as exc:
-        raise DatasetError(f"{path}: cannot read CSV: the feature columns must hold numbers (only the label "
-                           f"column, {col}, may hold text): {exc}") from exc
+        raise DatasetError(f"{path}: cannot read CSV ({how}): the feature columns must hold numbers (only the "
+                           f"label column, {col}, may hold text): {exc}") from exc
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read CSV ({exc})") from exc
+    read.pop("converters", None)
     try:
         text = np.char.strip(np.char.strip(np.loadtxt(path, usecols=[col], dtype=str, ndmin=1, **read)), '"')
     except (OSError, ValueError) as exc:
-        raise DatasetError(f"{path}: cannot read CSV label column {col} ({exc})") from exc
+        raise DatasetError(f"{path}: cannot read CSV label column {col} ({how}; {exc})") from exc
     if text.size and np.any(text == ""):
         row = int(np.nonzero(text == "")[0][0]) + skip + 1
         raise DatasetError(f"{path}: line {row} has no label (column {col} is empty)")
     try:
-        y = text.astype(np.float64)
+        y = (np.char.replace(text, ",", ".") if decimal else text).astype(np.float64)
     except ValueError:
         y = text  # class names
     return X, y

@@ -1,11 +1,19 @@
 """Model files: a documented format with no pickle anywhere, written atomically and validated on load.
 
+:func:`save` and :func:`load` also take fastnn's estimators - :class:`~fastnn.KMeans`, the scalers and
+:mod:`fastnn.sklearn`'s ``MLPClassifier`` and ``MLPRegressor``, fitted or not - in the same kind of file (format
+``"fastnn-estimator"``, described in :mod:`fastnn._estimator_files`), and ``load`` returns whatever a file holds.
+A file of one kind read where another is expected (an estimator given to ``fit(checkpoint=..., resume=True)``, a
+model given to ``fastnn.rl.DQN.load``) raises :class:`ModelFileError` saying what the file holds and how to load
+it.
+
 Format (``format_version`` 2)
 -----------------------------
 A ZIP archive holding
 
 * ``header.json``: UTF-8 JSON with ``format`` (``"fastnn-model"``), ``format_version``, ``library_version``,
-  ``dtype``, ``layers`` (``[{"in_features", "out_features", "activation"}, ...]``, a Dropout as ``{"dropout":
+  ``dtype``, ``input_shape`` (the shape of one input sample, a list of sizes; absent from files of older fastnn,
+  whose models take the shape their first layer implies), ``layers`` (``[{"in_features", "out_features", "activation"}, ...]``, a Dropout as ``{"dropout":
   rate}``, the other layers as ``{"layer": class name, its arguments}``: ``Conv2D`` with ``in_channels``,
   ``out_channels``, ``kernel_size``, ``stride``, ``padding`` (pairs, or ``"same"``) and ``activation``;
   ``MaxPool2D`` and ``AvgPool2D`` with ``pool_size`` and ``stride``; ``Reshape`` with ``shape``; ``Flatten``;
@@ -40,7 +48,7 @@ import zipfile
 
 import numpy as np
 
-__all__ = ["save", "load", "ModelFileError", "FORMAT_VERSION"]
+__all__ = ["save", "load", "load_model", "ModelFileError", "FORMAT_VERSION"]
 
 FORMAT = "fastnn-model"
 FORMAT_VERSION = 2
@@ -152,6 +160,7 @@ def _header(model, fit_state=None):
         "format_version": FORMAT_VERSION,
         "library_version": __version__,
         "dtype": model.dtype.name,
+        "input_shape": list(model.input_shape),
         "layers": [_layer_spec(l) for l in model.layers],
         "dropout_seed": model._dropout_seed,
         "loss": model.loss.name if model.loss is not None else None,
@@ -176,14 +185,57 @@ def _npy_bytes(arr):
 
 
 def save(model, path, fit_state=None):
-    """Write ``model`` to ``path`` atomically (see the module documentation for the format).
+    """Write ``model`` to ``path`` atomically, in fastnn's safe format (no pickle).
 
-    ``fit_state`` (used by ``fit(checkpoint=...)``) records the progress of a run: ``epochs_done``, ``epochs``
-    and ``records``, the history's per-epoch values.
+    Parameters
+    ----------
+    model : Sequential, Autoencoder, KMeans, StandardScaler, MinMaxScaler, LogScaler, MLPClassifier, \
+MLPRegressor, DQN or QLearning
+        A model (see the module documentation for the format); a fitted or unfitted estimator (see
+        :mod:`fastnn._estimator_files`: its parameters, and its fitted attributes when fitted); or a
+        reinforcement-learning agent (its own ``save``).
+    path : str or path-like
+    fit_state : dict, optional
+        Models only (used by ``fit(checkpoint=...)``): the progress of a run, ``epochs_done``, ``epochs`` and
+        ``records``, the history's per-epoch values.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnn
+    >>> km = fastnn.KMeans(n_clusters=2, random_state=0).fit(np.array([[0.0], [0.1], [5.0], [5.1]]))
+    >>> fastnn.save(km, "km.fnn")  # doctest: +SKIP
+    >>> fastnn.load("km.fnn").predict([[4.9]])  # doctest: +SKIP
+    array([1])
     """
-    from ._validation import check_output_path
+    from .model import Sequential
 
-    path = check_output_path(path)
+    if isinstance(model, Sequential):
+        from ._validation import check_output_path
+
+        path = check_output_path(path)
+        write_members(path, model_members(model, fit_state))
+        return
+    if fit_state is not None:
+        raise TypeError("fit_state is for models (fastnn.Sequential) only")
+    from ._estimator_files import is_saved_estimator, save_estimator
+
+    if is_saved_estimator(model):
+        save_estimator(model, path)
+        return
+    module = type(model).__module__ or ""
+    if module.startswith("fastnn.rl") and callable(getattr(model, "save", None)):
+        model.save(path)
+        return
+    raise TypeError(f"fastnn.save saves {SAVABLE}, got {module}.{type(model).__name__}")
+
+
+#: What :func:`save` saves (for error messages).
+SAVABLE = ("a fastnn model (Sequential, Autoencoder), KMeans, a scaler (StandardScaler, MinMaxScaler, "
+           "LogScaler), fastnn.sklearn's MLPClassifier or MLPRegressor, or a fastnn.rl agent")
+
+
+def model_members(model, fit_state=None, prefix=""):
+    """The ZIP members of ``model``'s file, as ``(name, bytes)`` pairs, their names under ``prefix``."""
     try:
         header = json.dumps(_header(model, fit_state), indent=1, allow_nan=False).encode("utf-8")
     except (TypeError, ValueError) as exc:
@@ -197,8 +249,7 @@ def save(model, path, fit_state=None):
     if model.scaler is not None:
         for key, arr in sorted(model.scaler.get_state()["arrays"].items()):
             members.append((f"scaler/{key}.npy", _npy_bytes(arr)))
-
-    write_members(path, members)
+    return [(prefix + name, data) for name, data in members]
 
 
 def write_members(path, members):
@@ -300,26 +351,66 @@ def _get(d, key, types, path, where="header"):
     return value
 
 
-def _read_contents(z, path):
-    """Everything load needs from the archive, validated."""
-    from .layers import ACTIVATIONS, Dense, Dropout
-    from .model import _Stack
-    from .preprocessing import scaler_from_state
-
+def read_header(z, path, name="header.json"):
+    """The JSON object of the archive member ``name`` (at most ``MAX_HEADER_BYTES``), checked to be one."""
     try:
-        info = z.getinfo("header.json")
+        info = z.getinfo(name)
     except KeyError:
-        _fail(path, "not a fastnn model file (no header.json)")
+        _fail(path, f"not a fastnn file (no {name})")
     if info.file_size > MAX_HEADER_BYTES:
-        _fail(path, f"header.json is {info.file_size} bytes, more than {MAX_HEADER_BYTES}")
+        _fail(path, f"{name} is {info.file_size} bytes, more than {MAX_HEADER_BYTES}")
     try:
         with z.open(info) as f:
             raw = f.read(MAX_HEADER_BYTES + 1)
         header = json.loads(raw.decode("utf-8"))
     except (zipfile.BadZipFile, OSError, UnicodeDecodeError, ValueError, EOFError) as exc:
-        _fail(path, f"unreadable header.json ({exc})")
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        _fail(path, "not a fastnn model file (wrong 'format')")
+        _fail(path, f"unreadable {name} ({exc})")
+    if not isinstance(header, dict):
+        _fail(path, f"not a fastnn file ({name} is not a JSON object)")
+    return header
+
+
+# What each kind of fastnn file holds and how to load it (for the error of a file loaded as another kind).
+_KINDS = {
+    FORMAT: ("a fastnn model", "fastnn.load(path)"),
+    "fastnn-estimator": ("a fastnn estimator", "fastnn.load(path)"),
+    "fastnn-rl": ("a fastnn.rl agent", "fastnn.rl.DQN.load(path, env) or fastnn.rl.QLearning.load(path)"),
+}
+
+
+def describe(header):
+    """What a fastnn file's header says it holds, e.g. ``"a KMeans estimator"``, and how to load it, as
+    ``(what, how)``; ``(None, None)`` for what is no fastnn file."""
+    kind = header.get("format") if isinstance(header, dict) else None
+    if kind not in _KINDS:
+        return None, None
+    what, how = _KINDS[kind]
+    name = header.get("estimator") if kind == "fastnn-estimator" else header.get("algo")
+    if isinstance(name, str) and name.isidentifier():
+        what = f"a {name} estimator" if kind == "fastnn-estimator" else f"a {name} agent"
+        if kind == "fastnn-rl":
+            how = f"fastnn.rl.{name}.load(path, env)" if name == "DQN" else f"fastnn.rl.{name}.load(path)"
+    return what, how
+
+
+def wrong_kind(path, header, expected):
+    """Raise :class:`ModelFileError`: ``path`` is not ``expected`` (e.g. ``"a fastnn model"``), saying what it
+    holds and how to load that."""
+    what, how = describe(header)
+    if what is None:
+        _fail(path, f"not {expected} file (no fastnn format in its header)")
+    _fail(path, f"holds {what}, not {expected}: load it with {how}")
+
+
+def _read_contents(z, path, prefix=""):
+    """Everything load needs from the archive (the model's members under ``prefix``), validated."""
+    from .layers import ACTIVATIONS, Dense, Dropout
+    from .model import _Stack
+    from .preprocessing import scaler_from_state
+
+    header = read_header(z, path, prefix + "header.json")
+    if header.get("format") != FORMAT:
+        wrong_kind(path, header, "a fastnn model")
     version = _get(header, "format_version", int, path)
     if version > FORMAT_VERSION or version < 1:
         _fail(path, f"format version {version} is not supported by this fastnn (reads up to "
@@ -330,6 +421,12 @@ def _read_contents(z, path):
     layers_spec = _get(header, "layers", list, path)
     if not 1 <= len(layers_spec) <= MAX_LAYERS:
         _fail(path, f"{len(layers_spec)} layers is outside 1..{MAX_LAYERS}")
+    input_shape = header.get("input_shape")
+    if input_shape is not None:
+        if not (isinstance(input_shape, list) and 1 <= len(input_shape) <= 4 and all(
+                isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_UNITS for v in input_shape)):
+            _fail(path, f"header field 'input_shape' holds {input_shape!r:.80}, not 1 to 4 sizes in 1..{MAX_UNITS}")
+        input_shape = tuple(input_shape)
     layers = []
     previous = None
     for i, spec in enumerate(layers_spec):
@@ -359,7 +456,7 @@ def _read_contents(z, path):
         layers.append((n_in, n_out, act))
     try:
         stack = _Stack([Dense(*l) if isinstance(l, tuple) else Dropout(l) if isinstance(l, float) else l
-                        for l in layers])
+                        for l in layers], input_shape)
     except (ValueError, TypeError) as exc:
         _fail(path, f"invalid architecture ({exc})")
     if max(stack.widths) > MAX_UNITS:
@@ -374,15 +471,15 @@ def _read_contents(z, path):
     epochs = _get(header, "epochs_trained", int, path)
     if epochs < 0:
         _fail(path, "header field 'epochs_trained' is negative")
-    params = _read_array(z, "parameters.npy", dtype, (total,), path)
+    params = _read_array(z, prefix + "parameters.npy", dtype, (total,), path)
     if version == 1:
-        state = _read_array(z, "velocity.npy", dtype, (total,), path)[None, :]
+        state = _read_array(z, prefix + "velocity.npy", dtype, (total,), path)[None, :]
     else:
         opt = header.get("optimizer")
         n_state = _get(opt, "n_state", int, path, "optimizer") if opt is not None else 1
         if not 1 <= n_state <= 3:
             _fail(path, f"optimizer n_state {n_state} is outside 1..3")
-        state = _read_array(z, "optimizer_state.npy", dtype, (n_state, total), path)
+        state = _read_array(z, prefix + "optimizer_state.npy", dtype, (n_state, total), path)
     for name, arr in (("parameters", params), ("optimizer state", state)):
         if not np.all(np.isfinite(arr)):
             _fail(path, f"{name} contain NaN or infinity")
@@ -395,7 +492,7 @@ def _read_contents(z, path):
         names = _get(sc, "arrays", list, path, "scaler")
         if len(names) > 16 or not all(isinstance(n, str) and n.isidentifier() for n in names):
             _fail(path, "scaler 'arrays' must list attribute names")
-        arrays = {n: _read_array(z, f"scaler/{n}.npy", np.float64, (n_feat,), path) for n in names}
+        arrays = {n: _read_array(z, f"{prefix}scaler/{n}.npy", np.float64, (n_feat,), path) for n in names}
         try:
             scaler = scaler_from_state({"class": sc.get("class"), "params": _get(sc, "params", dict, path,
                                                                                  "scaler"),
@@ -419,7 +516,7 @@ def _read_contents(z, path):
         _fail(path, f"header field 'classes' {problem}")
     if header.get("metadata") is not None and not isinstance(header["metadata"], dict):
         _fail(path, "header field 'metadata' must be an object")
-    return header, layers, seed, epochs, params, state, scaler, rng_state
+    return header, layers, input_shape, seed, epochs, params, state, scaler, rng_state
 
 
 def _training_settings(header, path):
@@ -469,38 +566,87 @@ def _copy_settings(source, target):
             setattr(target, name, getattr(source, name))
 
 
-def load(path):
-    """Read a model written by :func:`save`; returns a compiled :class:`~fastnn.Sequential` (when a loss was
-    saved) with its weights, optimizer state, random state, scaler, ``classes`` and ``metadata``.
-
-    Raises
-    ------
-    ModelFileError
-        For a missing, truncated, corrupted, hostile or newer-format file, before any model is built.
-    """
-    from .layers import Dense, Dropout
-    from .model import Sequential
-
+def open_archive(path):
+    """``path`` opened as a ZIP archive; :class:`ModelFileError` for a missing file or one that is no archive."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ModelFileError(f"{path}: no such file")
     # zipfile raises many kinds of errors on damaged archives (BadZipFile, NotImplementedError, RuntimeError,
     # struct.error, ...): every failure to parse untrusted bytes becomes a ModelFileError.
     try:
-        z = zipfile.ZipFile(path, "r")
+        return zipfile.ZipFile(path, "r")
     except Exception as exc:
-        raise ModelFileError(f"{path}: not a fastnn model file ({type(exc).__name__}: {exc})") from None
-    with z:
-        try:
-            header, layers, seed, epochs, params, state, scaler, rng_state = _read_contents(z, path)
-        except ModelFileError:
-            raise
-        except Exception as exc:
-            raise ModelFileError(f"{path}: corrupted file ({type(exc).__name__}: {exc})") from None
+        raise ModelFileError(f"{path}: not a fastnn file ({type(exc).__name__}: {exc})") from None
+
+
+def guarded(path, read):
+    """``read()``, any failure but a :class:`ModelFileError` turned into one (damaged archives raise many
+    kinds of errors)."""
+    try:
+        return read()
+    except ModelFileError:
+        raise
+    except Exception as exc:
+        raise ModelFileError(f"{path}: corrupted file ({type(exc).__name__}: {exc})") from None
+
+
+def load(path):
+    """Read a file written by :func:`save`: a model, an estimator or a Q-learning agent, whichever it holds.
+
+    A model comes back as a compiled :class:`~fastnn.Sequential` (or :class:`~fastnn.Autoencoder`; compiled when
+    a loss was saved) with its weights, optimizer state, random state, scaler, ``classes`` and ``metadata``; an
+    estimator (KMeans, a scaler, an MLP estimator) with its parameters and, if it was fitted, its fitted
+    attributes, so that it transforms and predicts exactly as the saved one.
+
+    Raises
+    ------
+    ModelFileError
+        For a missing, truncated, corrupted, hostile or newer-format file, before any object is built; and for
+        a DQN agent's file, which needs its environment (``fastnn.rl.DQN.load(path, env)``).
+    """
+    path = os.fspath(path)
+    with open_archive(path) as z:
+        header = guarded(path, lambda: read_header(z, path))
+        kind = header.get("format")
+        if kind == FORMAT:
+            return read_model(z, path)
+        if kind == "fastnn-estimator":
+            from ._estimator_files import load_estimator
+
+            return load_estimator(z, path, header)
+    if kind == "fastnn-rl" and header.get("algo") == "QLearning":
+        from .rl import QLearning
+
+        return QLearning.load(path)
+    what, how = describe(header)
+    if what is None:
+        _fail(path, "not a fastnn model or estimator file (wrong 'format')")
+    _fail(path, f"holds {what}, which fastnn.load cannot rebuild without its environment: load it with {how}")
+
+
+def load_model(path):
+    """The model in the file ``path``, as :func:`load` reads it; a :class:`ModelFileError` that says what the
+    file holds and how to load it when it holds something else (an estimator, an agent)."""
+    path = os.fspath(path)
+    with open_archive(path) as z:
+        header = guarded(path, lambda: read_header(z, path))
+        if header.get("format") != FORMAT:
+            wrong_kind(path, header, "a fastnn model")
+        return read_model(z, path)
+
+
+def read_model(z, path, prefix=""):
+    """The model whose members lie under ``prefix`` in the open archive ``z`` of the file ``path``."""
+    from .layers import Dense, Dropout
+    from .model import Sequential
+
+    header, layers, input_shape, seed, epochs, params, state, scaler, rng_state = guarded(
+        path, lambda: _read_contents(z, path, prefix))
 
     try:
         model = Sequential([Dense(*layer) if isinstance(layer, tuple) else Dropout(layer)
-                            if isinstance(layer, float) else layer for layer in layers], seed=seed, dtype=header["dtype"])
+                            if isinstance(layer, float) else layer for layer in layers], seed=seed, dtype=header["dtype"],
+                           input_shape=input_shape)
         spec = (header.get("metadata") or {}).get("autoencoder")
         if spec is not None:  # an Autoencoder, built again from its settings, must have the same layers
             from .autoencoder import Autoencoder
@@ -508,7 +654,8 @@ def load(path):
             if not isinstance(spec, dict):
                 raise ValueError("metadata 'autoencoder' must be an object")
             ae = Autoencoder(**spec, seed=seed, dtype=header["dtype"])
-            if [_shape_of(l) for l in ae.layers] != [_shape_of(l) for l in model.layers]:
+            if ([_shape_of(l) for l in ae.layers] != [_shape_of(l) for l in model.layers]
+                    or ae.input_shape != model.input_shape):
                 raise ValueError("its layers do not match the autoencoder it records")
             for mine, saved in zip(ae.layers, model.layers):  # settings changed after it was built
                 _copy_settings(saved, mine)

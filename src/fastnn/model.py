@@ -105,11 +105,13 @@ class _Stack:
     each layer.
     """
 
-    def __init__(self, layers):
+    def __init__(self, layers, input_shape=None):
         if not layers:
             raise ValueError("layers is empty: a model needs at least one Dense layer")
         self.weighted, self.engine, self.layout, self.rates, self.shapes, self.ends = [], [], [], [], [], []
         self.input_shape = shape = prev = pending = None
+        if input_shape is not None:  # declared: the first layer must take it
+            self.input_shape = shape = input_shape
         for i, layer in enumerate(layers):
             if not isinstance(layer, _LAYER_TYPES):
                 raise TypeError(f"layers[{i}] must be {_LAYER_NAMES}, got {type(layer).__name__}")
@@ -131,12 +133,15 @@ class _Stack:
                     self.input_shape, shape = layer.shape, (math.prod(layer.shape),)
                 else:
                     raise ValueError(f"layers[{i}] ({layer!r}) cannot come first: the model's input shape is not "
-                                     "known; start the model with Reshape((channels, height, width))")
+                                     "known; declare it, Sequential(layers, input_shape=(channels, height, width)), "
+                                     "or start the model with Reshape((channels, height, width))")
+            elif prev is None:
+                shape = _first_input(i, layer, shape)
             try:
                 out = layer._output_shape(shape)
             except ValueError as exc:
                 source = (f"the output of layers[{prev}] ({layers[prev]!r}), of shape {shape}" if prev is not None
-                          else f"inputs of shape {shape}")
+                          else f"input_shape={shape}" if input_shape is not None else f"inputs of shape {shape}")
                 raise ValueError(f"layers[{i}] ({layer!r}) cannot take {source}: {exc}") from None
             if isinstance(layer, _ENGINE_TYPES):
                 self.engine.append(layer)
@@ -160,6 +165,32 @@ class _Stack:
         self.widths = [math.prod(self.input_shape)] + [
             layer.out_features if isinstance(layer, Dense) else row[4] * row[5] * row[6]
             for layer, row in zip(self.engine, self.layout)]
+
+
+def _check_input_shape(input_shape):
+    """``input_shape`` as a tuple of 1 to 4 positive ints (an int is one size)."""
+    if isinstance(input_shape, (int, np.integer)) and not isinstance(input_shape, (bool, np.bool_)):
+        input_shape = (input_shape,)
+    if not isinstance(input_shape, (tuple, list)):
+        raise TypeError(f"input_shape must be a tuple of ints such as (1, 28, 28), got {type(input_shape).__name__}")
+    if not 1 <= len(input_shape) <= 4:
+        raise ValueError(f"input_shape must hold 1 to 4 sizes, got {tuple(input_shape)}")
+    return tuple(check_int(v, "input_shape", minimum=1) for v in input_shape)
+
+
+def _first_input(i, layer, shape):
+    """The declared input shape as the first layer ``layers[i]`` takes it: flat for a Dense layer, whose
+    ``in_features`` must be its size; images ``(C, H, W)`` for Conv2D and pooling."""
+    if isinstance(layer, Dense):
+        if layer.in_features != math.prod(shape):
+            raise ValueError(f"layers[{i}] ({layer!r}) takes {layer.in_features} features, but input_shape={shape} "
+                             f"gives {math.prod(shape)} values a sample")
+        return (math.prod(shape),)
+    if isinstance(layer, _ENGINE_TYPES) and len(shape) != 3:
+        hint = f" (one channel: input_shape={(1,) + shape})" if len(shape) == 2 else ""
+        raise ValueError(f"layers[{i}] ({layer!r}) takes images (channels, height, width), but input_shape={shape} "
+                         f"is not such a shape{hint}")
+    return shape
 
 
 class _Probe:
@@ -248,7 +279,7 @@ class History:
     def plot(self, path=None, metrics=None):
         """Learning curves: loss (and accuracy, when recorded) by epoch, training beside validation.
 
-        Needs matplotlib (``pip install "fastnn[plot]"``); see :func:`fastnn.plotting.plot_history`.
+        Needs matplotlib (``pip install matplotlib``); see :func:`fastnn.plotting.plot_history`.
 
         Parameters
         ----------
@@ -286,8 +317,13 @@ class Sequential:
     ----------
     *layers : layers, or one list of layers
         ``Sequential([a, b])`` (Keras) or ``Sequential(a, b)`` (PyTorch). Each layer must take the previous
-        one's output: shapes are computed here, and a mismatch raises a ``ValueError`` naming both layers. A
-        model of images starts with ``Reshape((channels, height, width))``, then takes samples flat or shaped.
+        one's output: shapes are computed here, and a mismatch raises a ``ValueError`` naming both layers.
+    input_shape : tuple of int, optional
+        The shape of one input sample (Keras's ``Input(shape)``), e.g. ``(1, 28, 28)`` for one-channel images
+        (channels first): a model of images may then start with ``Conv2D``. Checked against the first layer (a
+        ``Dense`` layer's ``in_features`` must be its size). By default the first layer decides it: a
+        ``Dense``'s ``(in_features,)``, or a ``Reshape((channels, height, width))`` (the older way of starting a
+        model of images, which still works).
     seed : int or None, default=None
         Seeds ``numpy.random.default_rng``, which draws the initial weights and then every shuffle of ``fit``:
         the same seed and the same calls give the same model, bit for bit, whatever ``n_threads`` is.
@@ -299,7 +335,9 @@ class Sequential:
     layers : list of layers
         The layers; ``layers[i].weight`` and ``.bias`` (Dense, Conv2D) are writable views into :attr:`parameters`.
     input_shape : tuple of int
-        The shape of one input sample: ``(n_features,)``, or ``(C, H, W)`` after a leading ``Reshape``.
+        The shape of one input sample: as given, or ``(n_features,)``, or ``(C, H, W)`` after a leading
+        ``Reshape``. Inputs are taken shaped ``(n_samples, *input_shape)`` or flat ``(n_samples, n_features)``,
+        and images of one channel ``(1, H, W)`` also as ``(n_samples, H, W)``.
     parameters : ndarray of shape (n_params,)
         All parameters in one flat buffer, ``[W_0, b_0, W_1, b_1, ...]``, each weight matrix in C order.
     history : History or None
@@ -328,9 +366,16 @@ class Sequential:
     >>> history = model.fit(X, y, epochs=20, batch_size=20, verbose=0)
     >>> model.evaluate(X, y)["accuracy"] > 0.9
     True
+
+    A convolutional network declares its input's shape and takes images ``(n, 28, 28)`` as one channel:
+
+    >>> cnn = fastnn.Sequential([fastnn.Conv2D(1, 8, 3, activation="relu"), fastnn.MaxPool2D(2), fastnn.Flatten(),
+    ...                          fastnn.Dense(8 * 13 * 13, 10, "softmax")], input_shape=(1, 28, 28), seed=0)
+    >>> cnn.predict(np.zeros((2, 28, 28))).shape
+    (2, 10)
     """
 
-    def __init__(self, *layers, seed=None, dtype="float32"):
+    def __init__(self, *layers, seed=None, dtype="float32", input_shape=None):
         if len(layers) >= 1 and not isinstance(layers[0], _LAYER_TYPES):
             # Keras style: one list of layers, optionally followed by seed and dtype given by position
             if len(layers) > 3:
@@ -349,7 +394,7 @@ class Sequential:
             layers = list(layers)
         except TypeError:
             raise TypeError(f"layers must be a list of Dense layers, got {type(layers).__name__}") from None
-        stack = _Stack(layers)
+        stack = _Stack(layers, None if input_shape is None else _check_input_shape(input_shape))
         if seed is not None:
             seed = check_int(seed, "seed", minimum=0)
         self.dtype = check_dtype(dtype)
@@ -361,8 +406,8 @@ class Sequential:
         self._dropout = stack.rates
         self._shapes = stack.shapes
         self._ends = stack.ends
-        #: The shape of one input sample: ``(n_features,)``, or ``(C, H, W)`` for a model that starts with
-        #: ``Reshape((C, H, W))`` (which takes inputs flat or shaped).
+        #: The shape of one input sample: ``input_shape`` when given, else ``(n_features,)``, or ``(C, H, W)`` for
+        #: a model that starts with ``Reshape((C, H, W))``. Inputs come flat or shaped (see :meth:`fit`).
         self.input_shape = stack.input_shape
         # the key of the dropout masks: the seed, or fresh entropy for an unseeded model (saved with the model)
         self._dropout_seed = seed if seed is not None else int(np.random.SeedSequence().entropy % (1 << 63))
@@ -609,16 +654,37 @@ class Sequential:
         return None, check_targets(y, name, n_samples, K, self.dtype)
 
     def _flat(self, X, name):
-        """Image inputs ``(n_samples, *input_shape)`` as flat rows (a view when possible); others unchanged."""
-        if len(self.input_shape) == 1 or isinstance(X, (str, bytes)):
+        """Inputs ``(n_samples, *input_shape)`` (and ``(n_samples, H, W)`` for images of one channel) as flat rows (a
+        view when possible); others unchanged, but for a number of dimensions no input shape has, refused with a
+        message saying how to pass them."""
+        shape = self.input_shape
+        if isinstance(X, (str, bytes)) or (len(shape) == 1 and not (isinstance(X, np.ndarray) and X.ndim > 2)):
             return X
         arr = X if isinstance(X, np.ndarray) else np.asarray(X)
-        if arr.ndim == 1 + len(self.input_shape) and arr.shape[1:] == self.input_shape:
+        if arr.ndim >= 2 and (arr.shape[1:] == shape or (shape[0] == 1 and arr.shape[1:] == shape[1:])):
             return arr.reshape(arr.shape[0], -1)
         if arr.ndim != 2:
-            raise ValueError(f"{name} must have shape (n_samples, {', '.join(map(str, self.input_shape))}) or "
-                             f"(n_samples, {self.n_features}), got {arr.shape}")
+            raise ValueError(self._shape_error(arr.shape, name))
         return arr
+
+    def _shape_error(self, got, name):
+        """Why inputs of shape ``got`` do not fit, and how to pass them."""
+        shape, n = self.input_shape, self.n_features
+        takes = ", ".join(map(str, shape))
+        forms = [f"(n_samples, {takes})"] + ([f"(n_samples, {', '.join(map(str, shape[1:]))})"]
+                                             if shape[0] == 1 and len(shape) > 1 else [])
+        forms += [f"(n_samples, {n})"] if len(shape) > 1 else []
+        message = f"{name} has shape {got}, but the model takes {' or '.join(forms)}"
+        if len(got) >= 2 and math.prod(got[1:]) == n:
+            sample = ", ".join(map(str, got[1:]))
+            if len(shape) == 1:
+                return (f"{message}: flatten the samples, {name}.reshape(len({name}), -1), or declare the input's "
+                        f"shape, Sequential(layers, input_shape=({sample}))")
+            if len(shape) == 3 and shape[0] > 1 and tuple(got[1:]) == shape[1:] + shape[:1]:
+                return f"{message}: its channels come last; put them first (as PyTorch), {name}.transpose(0, 3, 1, 2)"
+            return (f"{message}: reshape it to (n_samples, {takes}) (channels first, as PyTorch), "
+                    f"{name}.reshape(len({name}), {takes})")
+        return message + (f"; its samples hold {math.prod(got[1:])} values, not {n}" if len(got) >= 2 else "")
 
     def _inputs(self, X, name="X", scaler=None):
         """Validated inputs of the model's dtype, transformed by ``scaler`` (default :attr:`scaler`) if any."""
@@ -626,7 +692,8 @@ class Sequential:
         X = self._flat(X, name)
         if scaler is not None:
             X = scaler.transform(X, dtype=self.dtype)  # straight into the model's dtype: no float64 copy
-        return check_features(X, name, self.dtype, self.n_features)
+        suffix = f" (flat samples of shape {self.input_shape})" if len(self.input_shape) > 1 else ""
+        return check_features(X, name, self.dtype, self.n_features, suffix=suffix)
 
     def save(self, path):
         """Save architecture, weights, optimizer and random state and the scaler to ``path`` (see
@@ -821,15 +888,16 @@ class Sequential:
         Each epoch is one pass over the training data in ``ceil(n_samples / batch_size)`` iterations (the last
         batch may be smaller; it is trained, not dropped). The whole loop - shuffle gather, forward pass, loss,
         backward pass and update, with the learning rate's schedule - runs in compiled code without the GIL,
-        returning to Python about every 0.1 s for progress output, and at each epoch's end for validation and the
-        callbacks. Ctrl-C stops training before the next batch; the model then holds the result of the last
+        returning to Python about every 0.1 s for progress output, at each epoch's end for validation and the
+        callbacks, and after every batch only when a callback has a batch hook. Ctrl-C stops training before the next batch; the model then holds the result of the last
         complete update and :attr:`history` the completed epochs.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
             Training inputs; converted to the model's dtype (a C-contiguous array of that dtype is used
-            without a copy). Images may come flat or shaped ``(n_samples, C, H, W)``.
+            without a copy). Images may come flat, shaped ``(n_samples, C, H, W)`` or, for one channel,
+            ``(n_samples, H, W)`` (see :attr:`input_shape`).
         y : array-like
             Integer class labels ``(n_samples,)`` or one-hot/probability rows ``(n_samples, n_classes)`` for
             cross-entropy; values in [0, 1] of shape ``(n_samples,)`` or ``(n_samples, n_outputs)`` for binary
@@ -853,7 +921,8 @@ class Sequential:
             weights; 'balanced' uses scikit-learn's ``n_samples / (n_classes * count(class))``.
         callbacks : list of Callback, optional
             See :mod:`fastnn.callbacks` (EarlyStopping, ModelCheckpoint, ReduceLROnPlateau,
-            LearningRateScheduler, or your own).
+            LearningRateScheduler, or your own, with epoch hooks and Keras's batch hooks
+            ``on_train_batch_begin``/``on_train_batch_end``, each called with the model first).
         n_threads : int or None, default=None
             Threads to use; None uses every available core (within OpenMP's limit: OMP_NUM_THREADS, or what a
             joblib or Dask worker sets). BLAS is held at one thread meanwhile.
@@ -947,18 +1016,20 @@ class Sequential:
                     start = time.perf_counter()
                     progress = EpochProgress(e + 1, epochs, iterations, verbose)
                     lr = self.optimizer.current_lr(int(self._step[0]))
-                    totals, diverged = self._train_epoch(engine, train, batch_size, shuffle, nt, progress)
+                    totals, diverged = self._train_epoch(engine, train, batch_size, shuffle, nt, progress,
+                                                         callback_list)
                     if diverged is not None:
                         self._diverged(diverged, e, iterations, lr, progress, start, on_divergence)
                         break
-                    record = {"loss": float(totals[0] + totals[1]) / n}
+                    seen = int(totals[3])  # n, unless a batch hook stopped training within the epoch
+                    record = {"loss": float(totals[0] + totals[1]) / seen}
                     if self._records_accuracy():
-                        record["accuracy"] = float(totals[2]) / n
+                        record["accuracy"] = float(totals[2]) / seen
                     if val is not None:
                         scores = self._evaluate_prepared(engine, *val, nt, val_block)
                         record.update({f"val_{k}": v for k, v in scores.items()})
                     record["lr"] = lr
-                    record["iterations"] = iterations
+                    record["iterations"] = -(-seen // batch_size)
                     record["seconds"] = time.perf_counter() - start
                     self.epochs_trained += 1
                     history._append(epoch, record)
@@ -978,9 +1049,10 @@ class Sequential:
         callback_list.on_train_end(self, {"history": history})
         return history
 
-    def _train_epoch(self, engine, data, batch_size, shuffle, nt, progress):
+    def _train_epoch(self, engine, data, batch_size, shuffle, nt, progress, callbacks=None):
         """One epoch of compiled batches, returning to Python about every ``_REPORT_SECONDS`` for progress output
-        and Ctrl-C. Returns the epoch's totals and, if a batch diverged, ``(batch, snapshot)``, else None."""
+        and Ctrl-C, and at every batch when ``callbacks`` has batch hooks. Returns the epoch's totals and, if a
+        batch diverged, ``(batch, snapshot)``, else None."""
         X, labels, targets, weights = data
         n = X.shape[0]
         iterations = -(-n // batch_size)
@@ -988,13 +1060,21 @@ class Sequential:
         snapshot = self._snapshot()
         hyper = self._hyper()
         totals = np.zeros(4)
+        hooks = callbacks is not None and callbacks.has_batch_hooks
         b, chunk = 0, 1
         while b < iterations:
             end = min(iterations, b + chunk)
+            sums = totals
+            if hooks:  # one batch, its sums apart (added to the epoch's below: the same sums in the same order)
+                end, sums, stopping = b + 1, np.zeros(4), self.stop_training
+                callbacks.on_train_batch_begin(self, b, {"batch": b, "size": min(batch_size, n - b * batch_size)})
+                hyper = self._hyper()  # a hook may have changed the learning rate
             t0 = time.perf_counter()
             status, stop = engine.train(X, perm, labels, targets, weights, batch_size, b, end, hyper, self._step, nt,
-                                        totals)
+                                        sums)
             dt = time.perf_counter() - t0
+            if hooks:
+                totals += sums
             progress.update(stop - b, int(totals[3]), float(totals[0] + totals[1]) / max(totals[3], 1))
             if status == 1:
                 return totals, (stop, snapshot)
@@ -1002,6 +1082,13 @@ class Sequential:
                 if _kernels.restore_sigint():
                     os.kill(os.getpid(), signal.SIGINT)
                 _kernels.install_sigint()
+            if hooks and stop > b:
+                logs = {"batch": b, "size": int(sums[3]), "loss": float(sums[0] + sums[1]) / sums[3]}
+                if self._records_accuracy():
+                    logs["accuracy"] = float(sums[2]) / sums[3]
+                callbacks.on_train_batch_end(self, b, logs)
+                if self.stop_training and not stopping:  # a batch hook ends training after this batch
+                    return totals, None
             chunk = max(1, min(4096, int(_REPORT_SECONDS * max(stop - b, 1) / max(dt, 1e-6))))
             b = stop
         return totals, None
@@ -1038,9 +1125,9 @@ class Sequential:
 
     def _read_checkpoint(self, path):
         """The model a checkpointing ``fit`` saved in ``path`` and its fit state, checked against this model."""
-        from .io import load
+        from .io import load_model
 
-        ck = load(path)
+        ck = load_model(path)
         state = ck._fit_state
         if state is None:
             raise ValueError(f"{path} is a model file without fit progress: it cannot be resumed from")
@@ -1141,7 +1228,8 @@ class Sequential:
 
         Parameters
         ----------
-        x : array-like of shape (batch_size, n_features)
+        x : array-like of shape (batch_size, n_features) or (batch_size, *input_shape)
+            As in :meth:`fit`.
         y : array-like
             As in :meth:`fit`.
         sample_weight : array-like of shape (batch_size,), optional
@@ -1186,6 +1274,7 @@ class Sequential:
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+            As in :meth:`fit` (images of one channel may also come as ``(n_samples, H, W)``).
         batch_size : int, optional
             Rows processed per block (bounds memory); default 1024.
         n_threads : int or None, default=None
@@ -1374,7 +1463,8 @@ class Sequential:
         return self._summary_text()
 
     def _summary_text(self):
-        rows = [("Layer", "Output shape", "Activation", "Params")]
+        rows = [("Layer", "Output shape", "Activation", "Params"),
+                ("input", f"(None, {', '.join(map(str, self.input_shape))})", "", "0")]
         counts = {}
         frozen = {id(layer): off for layer, off in zip(self._engine_layers, self._frozen())}
         for layer, shape in zip(self.layers, self._shapes):
@@ -1402,4 +1492,7 @@ class Sequential:
 
     def __repr__(self):
         inner = ", ".join(repr(layer) for layer in self.layers)
-        return f"Sequential([{inner}], dtype='{self.dtype.name}')"
+        first = next(layer for layer in self.layers if not isinstance(layer, Dropout))
+        implied = (first.in_features,) if isinstance(first, Dense) else getattr(first, "shape", None)
+        shape = "" if implied == self.input_shape else f", input_shape={self.input_shape}"
+        return f"Sequential([{inner}], dtype='{self.dtype.name}'{shape})"

@@ -13,7 +13,8 @@ followed by its activation; ``Dropout`` is the identity at inference and leaves 
 ``(N,)`` holds the predicted class: ``classes[argmax(output)]``, or ``classes[output > 0.5]`` for a single sigmoid
 unit, as :meth:`Sequential.predict_classes` decides.
 
-onnx is an optional extra (``pip install "fastnn[onnx]"``), imported only when a model is exported.
+onnx is an optional extra (``pip install onnx onnxruntime``: onnxruntime runs the exported models), imported only
+when a model is exported.
 """
 import math
 import numbers
@@ -37,7 +38,7 @@ def _onnx():
         import onnx.helper  # noqa: F401
         import onnx.numpy_helper  # noqa: F401
     except ImportError as exc:
-        raise ImportError('ONNX export needs onnx: pip install "fastnn[onnx]"') from exc
+        raise ImportError("ONNX export needs onnx: pip install onnx onnxruntime") from exc
     return onnx
 
 

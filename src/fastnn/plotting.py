@@ -1,6 +1,6 @@
 """Learning curves: the per-epoch loss and accuracy of a training run, drawn with matplotlib.
 
-matplotlib is an optional extra (``pip install "fastnn[plot]"``) imported only when a plot is drawn. The figure
+matplotlib is an optional extra (``pip install matplotlib``) imported only when a plot is drawn. The figure
 is a plain ``matplotlib.figure.Figure`` on an Agg canvas: pyplot, its current figure and its backend are left
 alone, so plotting works without a display and from any thread.
 """
@@ -22,7 +22,7 @@ def _matplotlib():
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as exc:
-        raise ImportError('plotting needs matplotlib: pip install "fastnn[plot]"') from exc
+        raise ImportError("plotting needs matplotlib: pip install matplotlib") from exc
     return Figure, FigureCanvasAgg
 
 
@@ -123,7 +123,7 @@ def plot_history(history, path=None, metrics=None):
     ValueError
         An empty history, lists of different lengths, or ``metrics`` naming values the history does not record.
     ImportError
-        matplotlib is not installed (``pip install "fastnn[plot]"``).
+        matplotlib is not installed (``pip install matplotlib``).
 
     Examples
     --------

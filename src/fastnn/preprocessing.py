@@ -5,8 +5,9 @@ Statistics are accumulated in float64, a block of rows at a time, so fitting nev
 float64 for float64 input and float32 otherwise (integers, such as uint8 pixels, and float32), or the ``dtype``
 given to ``transform``; they are computed block by block, so no full-size float64 temporary is made. NaN or
 infinite values, wrong shapes, empty input and ``transform`` before ``fit`` raise clear errors. Every scaler can
-be stored and restored with :meth:`get_state` / ``from_state`` (plain numbers and arrays, no pickle);
-:func:`fastnn.save` uses this.
+be stored and restored with :meth:`get_state` / ``from_state`` (plain numbers and arrays, no pickle): a
+model's file keeps its scaler, and ``fastnn.save(scaler, path)`` / ``fastnn.load(path)`` save a scaler alone
+(fitted or not), which then transforms bit for bit as before.
 """
 import numbers
 
@@ -107,15 +108,42 @@ class _Scaler(Estimator):
     def _from_state(cls, state):
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in state["params"].items()}
         obj = cls(**params)
-        n = int(state["n_features_in_"])
-        for key in cls._state_arrays:
-            arr = np.asarray(state["arrays"][key], dtype=np.float64)
+        obj._set_state(int(state["n_features_in_"]), state["arrays"])
+        return obj
+
+    def _set_state(self, n, arrays):
+        """Set the fitted statistics ``arrays`` (by name) of ``n`` features on a new scaler, checked."""
+        for key in self._state_arrays:
+            arr = np.asarray(arrays[key], dtype=np.float64)
             if arr.shape != (n,) or not np.all(np.isfinite(arr)):
                 raise ValueError(f"scaler state {key!r} must hold {n} finite values")
-            setattr(obj, key, arr)
-        obj.n_features_in_ = n
-        obj._validate_state()
-        return obj
+            setattr(self, key, arr)
+        self.n_features_in_ = n
+        self._validate_state()
+
+    # -- files (fastnn.save / fastnn.load, see fastnn._estimator_files) -------------------------------------------
+
+    def _file_attributes(self):
+        """The fitted attributes a file keeps."""
+        out = {"n_features_in_": int(self.n_features_in_)}
+        out.update(self.get_state()["arrays"])
+        for key in ("n_samples_seen_", "feature_names_in_"):
+            if hasattr(self, key):
+                out[key] = getattr(self, key)
+        return out
+
+    def _restore_attributes(self, attrs):
+        """Set the fitted attributes read from a file, each checked first."""
+        n = attrs.integer("n_features_in_", minimum=1)
+        arrays = {key: attrs.array(key, "f", (n,)) for key in self._state_arrays}
+        seen = attrs.integer("n_samples_seen_", minimum=1, default=None)
+        names = attrs.feature_names(n)
+        attrs.done()
+        self._set_state(n, arrays)
+        if seen is not None:
+            self.n_samples_seen_ = seen
+        if names is not None:
+            self.feature_names_in_ = names
 
     def _validate_state(self):
         pass

@@ -1,10 +1,15 @@
 """scikit-learn estimators: :class:`MLPClassifier` and :class:`MLPRegressor`, drop-in replacements for
 scikit-learn's, trained by :class:`fastnn.Sequential`.
 
-Needs scikit-learn 1.6 or later (``pip install "fastnn[sklearn]"``). The parameters, their defaults, the fitted
+Needs scikit-learn 1.6 or later (``pip install "scikit-learn>=1.6"``). The parameters, their defaults, the fitted
 attributes and the convergence rule are scikit-learn's; ``solver='lbfgs'`` and ``MLPRegressor(loss='poisson')``
 are not supported. Three more parameters are fastnn's: ``dropout`` (rate on every hidden layer's output),
 ``n_threads`` and ``dtype``.
+
+``fastnn.save(est, path)`` writes an estimator in fastnn's safe file format (no pickle): its parameters and, when
+fitted, its network (``model_``), ``classes_`` (strings included) and the other fitted attributes;
+``fastnn.load(path)`` gives it back, predicting bit for bit as before and ready for ``partial_fit``. Save the
+estimator rather than its ``model_``, whose file knows nothing of ``classes_``.
 
 How scikit-learn's training maps onto fastnn
 --------------------------------------------
@@ -46,7 +51,7 @@ try:
     from sklearn.utils.multiclass import type_of_target, unique_labels
     from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 except ImportError as exc:  # pragma: no cover - exercised without scikit-learn installed
-    raise ImportError('fastnn.sklearn needs scikit-learn 1.6 or later: pip install "fastnn[sklearn]"') from exc
+    raise ImportError('fastnn.sklearn needs scikit-learn 1.6 or later: pip install "scikit-learn>=1.6"') from exc
 
 from .callbacks import Callback
 from .layers import Dense, Dropout
@@ -309,6 +314,53 @@ class _BaseMLP(BaseEstimator):
     def _is_classifier(self):
         return False
 
+    # -- files (fastnn.save / fastnn.load, see fastnn._estimator_files) -------------------------------------------
+
+    _FILE_ATTRIBUTES = ("model_", "n_features_in_", "n_outputs_", "out_activation_", "n_iter_", "t_", "loss_",
+                        "loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_", "_rate",
+                        "_no_improvement_count")
+
+    def _file_attributes(self):
+        """The fitted attributes a file keeps: the network, scikit-learn's attributes and what ``partial_fit``
+        and ``warm_start`` continue from."""
+        out = {k: getattr(self, k, None) for k in self._FILE_ATTRIBUTES}
+        if hasattr(self, "feature_names_in_"):
+            out["feature_names_in_"] = self.feature_names_in_
+        return out
+
+    def _restore_attributes(self, attrs):
+        """Set the fitted attributes read from a file, each checked (against the network and the parameters)
+        first."""
+        model = attrs.model("model_")
+        n_features = attrs.integer("n_features_in_", minimum=1)
+        n_outputs = attrs.integer("n_outputs_", minimum=1)
+        out_activation = attrs.string("out_activation_", {"softmax", "logistic", "identity"})
+        if (model.n_features, model.n_outputs) != (n_features, n_outputs):
+            raise ValueError(f"model_ takes {model.n_features} features to {model.n_outputs} outputs, but the "
+                             f"estimator records {n_features} and {n_outputs}")
+        if getattr(model.layers[-1], "activation", None) != _ACTIVATIONS.get(out_activation, out_activation):
+            raise ValueError(f"model_'s output activation does not match out_activation_={out_activation!r}")
+        if model.loss is None or model.dtype != np.dtype(self.dtype):
+            raise ValueError("model_ must be compiled and of the estimator's dtype")
+        fitted = dict(model_=model, n_features_in_=n_features, n_outputs_=n_outputs,
+                      out_activation_=out_activation, n_iter_=attrs.integer("n_iter_"), t_=attrs.integer("t_"),
+                      loss_=attrs.real("loss_", default=None), loss_curve_=attrs.reals("loss_curve_"),
+                      best_loss_=attrs.real("best_loss_", finite=False, optional=True),
+                      validation_scores_=attrs.reals("validation_scores_", optional=True),
+                      best_validation_score_=attrs.real("best_validation_score_", finite=False, optional=True),
+                      _no_improvement_count=attrs.integer("_no_improvement_count", default=0))
+        rate = attrs.real("_rate", default=None)
+        if rate is not None:
+            if not rate > 0:
+                raise ValueError("attribute _rate must be above 0")
+            fitted["_rate"] = rate
+        names = attrs.feature_names(n_features)
+        if names is not None:
+            fitted["feature_names_in_"] = names
+        fitted.update(self._restore_labels(attrs, out_activation, n_outputs))
+        attrs.done()
+        self.__dict__.update(fitted)
+
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier: scikit-learn's ``MLPClassifier`` trained by :class:`fastnn.Sequential`.
@@ -456,6 +508,27 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
         return self._predict_checked(X)
 
+    def _file_attributes(self):
+        out = super()._file_attributes()
+        out["classes_"] = self.classes_
+        out["label_type_"] = self._label_binarizer.y_type_
+        return out
+
+    def _restore_labels(self, attrs, out_activation, n_outputs):
+        """``classes_`` and the label binarizer from a file, checked against the network's outputs."""
+        y_type = attrs.string("label_type_", {"binary", "multiclass", "multilabel-indicator"})
+        classes = attrs.array("classes_", "biufUO", (None,))
+        if len(set(classes.tolist())) != len(classes):
+            raise ValueError("attribute classes_ holds a label twice")
+        expected = {"binary": ("logistic", 1, (1, 2)), "multiclass": ("softmax", n_outputs, (n_outputs,)),
+                    "multilabel-indicator": ("logistic", n_outputs, (n_outputs,))}[y_type]
+        if (out_activation, n_outputs) != expected[:2] or len(classes) not in expected[2]:
+            raise ValueError(f"{len(classes)} classes of type {y_type!r} do not match a network with {n_outputs} "
+                             f"{out_activation} outputs")
+        binarizer = LabelBinarizer()
+        binarizer.classes_, binarizer.y_type_, binarizer.sparse_input_ = classes, y_type, False
+        return {"classes_": classes, "_label_binarizer": binarizer, "_y_type": y_type}
+
     def predict_proba(self, X):
         """Class probabilities, columns ordered as :attr:`classes_`."""
         out = self._forward(X)
@@ -569,6 +642,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self
         """
         return self._fit(X, y, sample_weight, incremental=True)
+
+    def _restore_labels(self, attrs, out_activation, n_outputs):
+        if out_activation != "identity":
+            raise ValueError(f"an MLPRegressor's out_activation_ is 'identity', not {out_activation!r}")
+        return {}
 
     def predict(self, X):
         """Predicted values, of shape ``(n_samples,)`` for one output, else ``(n_samples, n_outputs)``."""

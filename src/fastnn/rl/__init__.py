@@ -1,6 +1,6 @@
 """Reinforcement learning on Gymnasium environments: tabular Q-learning and Deep Q-Networks.
 
-Gymnasium is an optional extra (``pip install "fastnn[rl]"``); it is imported when an agent first meets an
+Gymnasium is an optional extra (``pip install gymnasium``); it is imported when an agent first meets an
 environment.
 """
 from ._common import LinearDecay

@@ -13,11 +13,11 @@ __all__ = ["LinearDecay"]
 
 
 def gymnasium():
-    """The ``gymnasium`` module, or an ImportError naming the extra that installs it."""
+    """The ``gymnasium`` module, or an ImportError naming the package to install."""
     try:
         import gymnasium as gym
     except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError('fastnn.rl needs Gymnasium: pip install "fastnn[rl]"') from None
+        raise ImportError("fastnn.rl needs Gymnasium: pip install gymnasium") from None
     return gym
 
 

@@ -23,7 +23,7 @@ import zipfile
 
 import numpy as np
 
-from ..io import MAX_HEADER_BYTES, ModelFileError, _fail, _get, _npy_bytes, _read_array, write_members
+from ..io import MAX_HEADER_BYTES, ModelFileError, _fail, _get, _npy_bytes, _read_array, write_members, wrong_kind
 
 FORMAT = "fastnn-rl"
 FORMAT_VERSION = 1
@@ -59,7 +59,7 @@ def _open(path, algo):
         raise ModelFileError(f"{path}: not a fastnn agent file ({type(exc).__name__}: {exc})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         z.close()
-        _fail(path, "not a fastnn agent file (wrong 'format')")
+        wrong_kind(path, header, "a fastnn agent")
     version = _get(header, "format_version", int, path)
     if not 1 <= version <= FORMAT_VERSION:
         z.close()

@@ -1,0 +1,233 @@
+# cython: language_level=3
+# fastnn's thread pool: runs the independent tasks of one step of work on the calling thread and on helper
+# threads, and is done when every task is done - never waiting for a thread that has nothing to do.
+#
+# Why not OpenMP's teams: a parallel region ends at a barrier that every thread of the team must reach. On a busy
+# machine the operating system deschedules one of them for a whole time slice (milliseconds), and every region
+# of a batch (a dozen per training step) then waits for it, while the threads that arrived spin and take the CPU
+# the late one needs: two threads beside one busy process ran 2-30x slower than one thread. Here:
+#
+# * The caller publishes a job (a task function, its context, the number of tasks) and takes tasks itself. Tasks
+#   are claimed one at a time from a shared counter, so a helper that is not running claims nothing, and the
+#   caller (or another helper) does its share; the job is complete when the count of finished tasks reaches the
+#   number of tasks. A job waits for a thread only while that thread is inside a task it claimed.
+# * Idle helpers spin on the job counter for a short, bounded time (``spin_us``, default 50 us: the gap between
+#   the regions of one training step is far shorter) and then sleep on a condition variable; the caller wakes
+#   them only when some are asleep. The caller waits for the last claimed tasks the same way, so a waiting thread
+#   gives its core back within microseconds instead of spinning through a time slice.
+# * Which thread runs a task never changes what the task computes (tasks are fixed by shapes alone, and a task's
+#   ``slot`` only picks its scratch space), so results stay bit-identical for any number of threads.
+# * One job at a time: a second thread calling while a job runs (two Python threads predicting at once) runs its
+#   tasks serially on its own thread. After ``fork`` the child starts with no helpers and makes new ones.
+cdef extern from *:
+    """
+    #include <pthread.h>
+    #include <sched.h>
+    #include <signal.h>
+    #include <stdint.h>
+    #include <time.h>
+    #if defined(__x86_64__) || defined(__i386__)
+    #include <immintrin.h>
+    #define FASTNN_PAUSE() _mm_pause()
+    #elif defined(__aarch64__)
+    #define FASTNN_PAUSE() __asm__ __volatile__("yield")
+    #else
+    #define FASTNN_PAUSE() ((void)0)
+    #endif
+
+    typedef void (*fastnn_task_fn)(void *ctx, Py_ssize_t task, int slot);
+
+    #define FASTNN_POOL_MAX 256
+    #define FASTNN_LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
+    #define FASTNN_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
+
+    typedef struct {
+        pthread_mutex_t owner;      /* held by the thread whose job is running */
+        pthread_mutex_t lock;       /* guards sleeping and waking */
+        pthread_cond_t work;        /* idle helpers sleep here */
+        pthread_cond_t finished;    /* the caller sleeps here while the last tasks finish */
+        int n_helpers;              /* helper threads started (slots 1 .. n_helpers) */
+        /* The current job; written by its caller before the generation that announces it. */
+        fastnn_task_fn fn;
+        void *ctx;
+        int64_t n_tasks;
+        int n_slots;                /* helpers with slot >= n_slots sit this job out */
+        uint64_t state;             /* generation << 32 | index of the next unclaimed task */
+        int64_t done;               /* tasks of the current job finished */
+        int sleepers;               /* helpers asleep on `work` */
+        int caller_asleep;          /* the caller sleeps on `finished` */
+        int64_t spin_ns;            /* how long a waiting thread polls before it sleeps */
+    } fastnn_pool_t;
+
+    static fastnn_pool_t fastnn_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+                                        PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+                                        0, NULL, NULL, 0, 0, 0, 0, 0, 0, 50000};
+    static int fastnn_pool_atfork = 0;
+
+    static inline int64_t fastnn_now_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+    }
+
+    /* Waits, for at most the pool's spin time, until `*word >> shift` differs from `seen`; returns whether it
+       did. A few polls first, then a yield between polls: on a quiet machine a yield returns at once, on a busy
+       one it hands the core to a thread that has work (perhaps the one this thread is waiting for). */
+    static int fastnn_spin_until_changed(uint64_t *word, uint64_t seen, int shift) {
+        int64_t deadline = -1;
+        for (int i = 1;; i++) {
+            if ((FASTNN_LOAD(word) >> shift) != seen) return 1;
+            if (i < 64) { FASTNN_PAUSE(); continue; }
+            if (deadline < 0) deadline = fastnn_now_ns() + fastnn_pool.spin_ns;
+            else if (fastnn_now_ns() >= deadline) return 0;
+            sched_yield();
+        }
+    }
+
+    /* Claims and runs tasks of generation `gen` until none is left. */
+    static void fastnn_take_tasks(fastnn_pool_t *p, uint64_t gen, int slot) {
+        for (;;) {
+            uint64_t s = __atomic_load_n(&p->state, __ATOMIC_ACQUIRE);
+            if ((s >> 32) != gen) return;
+            int64_t n = __atomic_load_n(&p->n_tasks, __ATOMIC_RELAXED);
+            fastnn_task_fn fn = __atomic_load_n(&p->fn, __ATOMIC_RELAXED);
+            void *ctx = __atomic_load_n(&p->ctx, __ATOMIC_RELAXED);
+            __atomic_thread_fence(__ATOMIC_ACQUIRE);  /* the job's fields are read before the claim below */
+            int64_t t = (int64_t) (s & 0xffffffffu);
+            if (t >= n) return;
+            /* The claim succeeds only if the state is still s: nobody claimed task t meanwhile, and no caller
+               began writing another job (it closes the state first, see fastnn_run), so the job read above is
+               generation gen's. */
+            if (!__atomic_compare_exchange_n(&p->state, &s, s + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                continue;
+            fn(ctx, (Py_ssize_t) t, slot);
+            if (__atomic_add_fetch(&p->done, 1, __ATOMIC_SEQ_CST) == n && FASTNN_LOAD(&p->caller_asleep)) {
+                pthread_mutex_lock(&p->lock);
+                pthread_cond_signal(&p->finished);
+                pthread_mutex_unlock(&p->lock);
+            }
+        }
+    }
+
+    static void *fastnn_helper_main(void *arg) {
+        fastnn_pool_t *p = &fastnn_pool;
+        int slot = (int) (intptr_t) arg;
+        uint64_t seen = FASTNN_LOAD(&p->state) >> 32;
+        for (;;) {
+            if (!fastnn_spin_until_changed(&p->state, seen, 32)) {
+                pthread_mutex_lock(&p->lock);
+                FASTNN_STORE(&p->sleepers, FASTNN_LOAD(&p->sleepers) + 1);
+                while ((FASTNN_LOAD(&p->state) >> 32) == seen)
+                    pthread_cond_wait(&p->work, &p->lock);
+                FASTNN_STORE(&p->sleepers, FASTNN_LOAD(&p->sleepers) - 1);
+                pthread_mutex_unlock(&p->lock);
+            }
+            uint64_t gen = FASTNN_LOAD(&p->state) >> 32;
+            if (slot < __atomic_load_n(&p->n_slots, __ATOMIC_RELAXED)) fastnn_take_tasks(p, gen, slot);
+            seen = gen;
+        }
+        return NULL;
+    }
+
+    static void fastnn_pool_after_fork(void) {
+        /* The helpers do not exist in a forked child, and the locks may have been held by threads that do not
+           exist either: start again from an empty pool. */
+        fastnn_pool_t *p = &fastnn_pool;
+        pthread_mutex_init(&p->owner, NULL);
+        pthread_mutex_init(&p->lock, NULL);
+        pthread_cond_init(&p->work, NULL);
+        pthread_cond_init(&p->finished, NULL);
+        p->n_helpers = 0;
+        p->sleepers = 0;
+        p->caller_asleep = 0;
+        p->state = (p->state >> 32) << 32;
+        p->n_tasks = 0;
+        p->done = 0;
+    }
+
+    /* Starts helpers up to `want` (slots 1 .. want); called by the job's owner. Signals are blocked in helpers,
+       so Ctrl-C reaches the thread that handles it. */
+    static void fastnn_pool_grow(fastnn_pool_t *p, int want) {
+        sigset_t all, old;
+        if (want > FASTNN_POOL_MAX - 1) want = FASTNN_POOL_MAX - 1;
+        if (p->n_helpers >= want) return;
+        if (!fastnn_pool_atfork) {
+            pthread_atfork(NULL, NULL, fastnn_pool_after_fork);
+            fastnn_pool_atfork = 1;
+        }
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        while (p->n_helpers < want) {
+            pthread_t th;
+            pthread_attr_t attr;
+            pthread_attr_init(&attr);
+            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            int rc = pthread_create(&th, &attr, fastnn_helper_main, (void *) (intptr_t) (p->n_helpers + 1));
+            pthread_attr_destroy(&attr);
+            if (rc != 0) break;  /* fewer helpers: the caller takes their tasks */
+            p->n_helpers++;
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+
+    /* Runs fn(ctx, t, slot) for t = 0 .. n_tasks - 1 on up to n_threads threads (slot: 0 for the calling thread,
+       1 .. n_threads - 1 for helpers; a task's slot picks its scratch space, never what it computes). */
+    static void fastnn_run(fastnn_task_fn fn, void *ctx, Py_ssize_t n_tasks, int n_threads) {
+        fastnn_pool_t *p = &fastnn_pool;
+        Py_ssize_t t;
+        if (n_threads > n_tasks) n_threads = (int) n_tasks;
+        if (n_threads > FASTNN_POOL_MAX) n_threads = FASTNN_POOL_MAX;
+        if (n_threads <= 1 || n_tasks > 0x7fffffff || pthread_mutex_trylock(&p->owner) != 0) {
+            for (t = 0; t < n_tasks; t++) fn(ctx, t, 0);
+            return;
+        }
+        fastnn_pool_grow(p, n_threads - 1);
+        uint64_t old_gen = FASTNN_LOAD(&p->state) >> 32, gen = (old_gen + 1) & 0xffffffffu;
+        /* Close the state (the same generation, no task left to claim) before writing the job: a helper that
+           read the previous job's state can then no longer claim with it. */
+        FASTNN_STORE(&p->state, (old_gen << 32) | 0xffffffffu);
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        __atomic_store_n(&p->fn, fn, __ATOMIC_RELAXED);
+        __atomic_store_n(&p->ctx, ctx, __ATOMIC_RELAXED);
+        __atomic_store_n(&p->n_tasks, (int64_t) n_tasks, __ATOMIC_RELAXED);
+        __atomic_store_n(&p->n_slots, n_threads, __ATOMIC_RELAXED);
+        FASTNN_STORE(&p->done, 0);
+        FASTNN_STORE(&p->state, gen << 32);
+        if (FASTNN_LOAD(&p->sleepers) > 0) {
+            pthread_mutex_lock(&p->lock);
+            pthread_cond_broadcast(&p->work);
+            pthread_mutex_unlock(&p->lock);
+        }
+        fastnn_take_tasks(p, gen, 0);
+        /* Every task is claimed; wait for those still running on helpers. */
+        if (FASTNN_LOAD(&p->done) < n_tasks) {
+            int64_t deadline = -1;
+            for (int i = 1; FASTNN_LOAD(&p->done) < n_tasks; i++) {
+                if (i < 64) { FASTNN_PAUSE(); continue; }
+                if (deadline < 0) deadline = fastnn_now_ns() + p->spin_ns;
+                sched_yield();
+                if (fastnn_now_ns() >= deadline) {
+                    pthread_mutex_lock(&p->lock);
+                    FASTNN_STORE(&p->caller_asleep, 1);
+                    while (FASTNN_LOAD(&p->done) < n_tasks)
+                        pthread_cond_wait(&p->finished, &p->lock);
+                    FASTNN_STORE(&p->caller_asleep, 0);
+                    pthread_mutex_unlock(&p->lock);
+                    break;
+                }
+            }
+        }
+        pthread_mutex_unlock(&p->owner);
+    }
+
+    static void fastnn_pool_set_spin(double microseconds) {
+        fastnn_pool.spin_ns = (int64_t) (microseconds * 1000.0);
+    }
+    static double fastnn_pool_spin(void) { return fastnn_pool.spin_ns / 1000.0; }
+    static int fastnn_pool_helpers(void) { return fastnn_pool.n_helpers; }
+    """
+    ctypedef void (*fastnn_task_fn)(void *ctx, Py_ssize_t task, int slot) noexcept nogil
+    void fastnn_run(fastnn_task_fn fn, void *ctx, Py_ssize_t n_tasks, int n_threads) noexcept nogil
+    void fastnn_pool_set_spin(double microseconds) noexcept nogil
+    double fastnn_pool_spin() noexcept nogil
+    int fastnn_pool_helpers() noexcept nogil
