@@ -34,11 +34,17 @@ def fashion_mnist():
 @pytest.fixture
 def many_cores(monkeypatch):
     """Let fastnn use up to 8 threads on this machine (thread counts are capped at the available cores, and
-    n_threads=None at OpenMP's limit too), to check that results do not depend on the thread count."""
+    n_threads=None at OpenMP's limit too), and split even small work across them, to check that results do not
+    depend on the thread count."""
     import fastnn._threads
+    from fastnn import _kernels
 
     monkeypatch.setattr(fastnn._threads, "available_cores", lambda: 8)
     monkeypatch.setattr(fastnn._threads, "openmp_max_threads", lambda: 8)
+    before = _kernels._tuning()["parallel_min_work"]
+    _kernels._tuning(parallel_min_work=0)
+    yield
+    _kernels._tuning(parallel_min_work=before)
 
 
 def _numeric_gradient(model, X, y, eps=1e-6, indices=None):

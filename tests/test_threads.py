@@ -158,3 +158,46 @@ def test_a_step_splits_into_enough_tiles_for_the_machine(cores, forward_tasks, u
     assert sum(plan["forward 0"]) == 128 * 784 * 512
     assert sum(plan["weight gradients and update"]) == 128 * (784 * 512 + 512 * 512 + 512 * 10)
     assert len(plan["weight gradients and update"]) == update_tasks
+
+
+@pytest.mark.parametrize("spin_us", [0.0, 50.0])
+def test_thread_pool_gives_the_same_results_whether_its_threads_spin_or_sleep(many_cores, spin_us, rng):
+    """With no spinning every wait goes through sleeping and waking; results stay bit-identical for 1 to 4
+    threads, with three Python threads training and predicting at once (one of them at a time owns the pool,
+    the others run their tasks in their own thread) and k-means beside them."""
+    import threading
+
+    before = _kernels._tuning()["spin_us"]
+    _kernels._tuning(spin_us=spin_us)
+    X = rng.normal(size=(300, 40)).astype(np.float32)
+    y = rng.integers(0, 3, 300)
+
+    def train(n_threads):
+        m = fastnn.Sequential(fastnn.Dense(40, 64, "relu"), fastnn.Dropout(0.1), fastnn.Dense(64, 3, "softmax"),
+                              seed=0)
+        m.compile("cross_entropy", fastnn.Adam(lr=1e-3))
+        m.fit(X, y, epochs=2, batch_size=32, n_threads=n_threads, verbose=0)
+        return m.parameters.copy(), m.predict(X, n_threads=n_threads)
+
+    try:
+        reference = train(1)
+        results = {}
+
+        def worker(key, n_threads):
+            results[key] = train(n_threads)
+
+        threads = [threading.Thread(target=worker, args=(k, 1 + k % 4)) for k in range(6)]
+        for t in threads:
+            t.start()
+        centers = [fastnn.KMeans(n_clusters=4, random_state=0, n_threads=nt).fit(X).cluster_centers_
+                   for nt in (1, 3)]
+        for t in threads:
+            t.join(120)
+        assert sorted(results) == list(range(6))
+        for params, proba in results.values():
+            np.testing.assert_array_equal(params, reference[0])
+            np.testing.assert_array_equal(proba, reference[1])
+        np.testing.assert_array_equal(centers[0], centers[1])
+        assert _kernels.pool_helpers() >= 1  # the pool did run jobs on helper threads
+    finally:
+        _kernels._tuning(spin_us=before)

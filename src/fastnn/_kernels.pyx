@@ -195,10 +195,12 @@ cdef enum:
 # units cost 7% over one unsplit product, 16 blocks 17%).
 cdef int COLUMN_BLOCK_MIN = 64
 cdef int COLUMN_BLOCKS_MAX = 16
-# A product (or elementwise pass) smaller than this many multiply-adds (elements) runs in the calling thread: a
-# parallel region costs a few microseconds, more than such work. Serial or not, the blocks and their order are
-# the same, so results do not change.
-cdef Py_ssize_t PARALLEL_MIN_WORK = 1 << 16
+# A phase of less than this many multiply-adds (or element operations) runs in the calling thread: split across
+# cores, such work (under about 20 us on one core) loses more to handing its data from one core's cache to
+# another's, and to waking a helper, than it gains (measured on 2 cores: scikit-learn's digits, a 64-100-10
+# network at batch 200, trained 1.4x slower on 2 threads than on 1 with a limit of 65,536, as fast with 2**21).
+# Serial or not, the tasks and their order are the same, so results do not change.
+cdef Py_ssize_t PARALLEL_MIN_WORK = 1 << 21
 # Image layers work on groups of this many images (a batch's groups are fixed by its size): one product serves a
 # group, larger and faster than one an image.
 cdef int IMAGE_GROUP = 4
@@ -595,6 +597,7 @@ cdef struct Net:
     int *tie            # tie[l] >= 0: layer l's weights are layer tie[l]'s, transposed (tied autoencoders), or -1;
                         # NULL when no layer is tied
     int n_tasks         # weight-gradient/update tasks: (layer, output features j0..j1, input features i0..i1)
+    Py_ssize_t task_work  # multiply-adds of all the weight-gradient tasks, per batch row
     int *task_layer
     int *task_j0
     int *task_j1
@@ -1556,16 +1559,16 @@ cdef void _update_tasks(Net *net, floating *params, Py_ssize_t B, Hyper *h, bint
     job.apply = apply
     job.task_penalty = task_penalty
     if net.tie == NULL and max_norm <= 0:
-        _run(&job, net.n_tasks, nt, PARALLEL_MIN_WORK)
+        _run(&job, net.n_tasks, nt, net.task_work * B)
         return
     job.kind = JOB_GRADIENT
-    _run(&job, net.n_tasks, nt, PARALLEL_MIN_WORK)
+    _run(&job, net.n_tasks, nt, net.task_work * B)
     if net.tie != NULL:
         _tie_gradients(net, <floating *> net.grads)
     if max_norm > 0:
         _clip_gradients(net, <floating *> net.grads, max_norm)
     job.kind = JOB_UPDATE
-    _run(&job, net.n_tasks, nt, PARALLEL_MIN_WORK)
+    _run(&job, net.n_tasks, nt, net.n_params * 4)  # a few operations a parameter
     if net.tie != NULL:
         for t in range(net.n_tasks):
             if net.tie[net.task_layer[t]] >= 0 and task_penalty[t] == task_penalty[t]:  # keep NaN: divergence
@@ -1604,7 +1607,7 @@ cdef Py_ssize_t _train_batches(Net *net, const floating *X, const int64_t *perm,
         gather.rows = perm + start
         gather.n_rows = B
         gather.n_chunks = _row_chunks(B, nt)
-        _run(&gather, gather.n_chunks, nt, PARALLEL_MIN_WORK)
+        _run(&gather, gather.n_chunks, nt, B * net.width[0])
         wsum = B
         if weights != NULL:
             wsum = 0
@@ -1855,7 +1858,9 @@ cdef class Engine:
                 for i in range(ni):
                     tasks.append((l, j * w // nb, (j + 1) * w // nb, i * int(widths[l]) // ni,
                                   (i + 1) * int(widths[l]) // ni))
-        tasks.sort(key=lambda task: -(task[2] - task[1]) * (task[4] - task[3]) * _task_rows(layout[task[0]]))
+        work = [(je - j) * (ie - i) * _task_rows(layout[l]) for (l, j, je, i, ie) in tasks]
+        tasks = [task for _, task in sorted(zip(work, tasks), key=lambda pair: -pair[0])]
+        self.net.task_work = sum(work)
         n_tasks = len(tasks)
         self.net.n_tasks = n_tasks
         self.net.task_layer = <int *> malloc(max(n_tasks, 1) * sizeof(int))  # no tasks: every layer frozen

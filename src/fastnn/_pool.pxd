@@ -19,6 +19,8 @@
 #   ``slot`` only picks its scratch space), so results stay bit-identical for any number of threads.
 # * One job at a time: a second thread calling while a job runs (two Python threads predicting at once) runs its
 #   tasks serially on its own thread. After ``fork`` the child starts with no helpers and makes new ones.
+# * Each extension that cimports this file has a pool of its own (``_kernels`` for the networks, ``_kmeans`` for
+#   k-means): idle helpers sleep, so the second pool costs nothing while unused.
 cdef extern from *:
     """
     #include <pthread.h>
@@ -221,6 +223,8 @@ cdef extern from *:
     }
 
     static void fastnn_pool_set_spin(double microseconds) {
+        if (!(microseconds >= 0)) microseconds = 0;          /* NaN or negative */
+        if (microseconds > 1e6) microseconds = 1e6;          /* at most a second */
         fastnn_pool.spin_ns = (int64_t) (microseconds * 1000.0);
     }
     static double fastnn_pool_spin(void) { return fastnn_pool.spin_ns / 1000.0; }
