@@ -242,3 +242,18 @@ def test_box_observations_of_more_dimensions_are_flattened():
     assert agent.episode_returns == plain.episode_returns
     np.testing.assert_array_equal(agent.q_net.parameters, plain.q_net.parameters)
     assert agent.evaluate(2, env=_Square(gym.make("CartPole-v1")))["episodes"] == 2
+
+
+def test_a_frozen_layer_of_the_q_network_is_not_trained():
+    """Freezing a layer of the agent's network after the agent was made takes effect at the next update."""
+    agent = rl.DQN(gym.make("CartPole-v1"), seed=1, **SMALL)
+    agent.learn(250)
+    first = agent.q_net.layers[0]
+    first.trainable = False
+    w0, w1 = first.weight.copy(), agent.q_net.layers[1].weight.copy()
+    agent.learn(200)
+    np.testing.assert_array_equal(first.weight, w0)
+    assert not np.array_equal(agent.q_net.layers[1].weight, w1)
+    first.trainable = True
+    agent.learn(100)
+    assert not np.array_equal(first.weight, w0)

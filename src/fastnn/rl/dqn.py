@@ -174,12 +174,21 @@ class DQN:
         """The engine and the scratch the update and action selection use (made once, reused every step)."""
         B, K = self.batch_size, self.n_actions
         self._engine = self.q_net._engine(B)
+        self._engine_version = self.q_net._settings_version
         self._hyper = self.q_net._hyper()
         self._rows = np.zeros(B, dtype=np.int64)
         self._qn = np.zeros((B, K), dtype=self.dtype)
         self._y = np.zeros(B, dtype=self.dtype)
         self._obs = np.zeros(self.q_net.n_features, dtype=self.dtype)
         self._loss_code = _kernels.LOSS_HUBER if self.loss == "huber" else _kernels.LOSS_MSE
+
+    def _current_engine(self):
+        """The engine, built again when a layer's settings changed since it was built (``trainable``,
+        ``activation``, a dropout rate)."""
+        if self._engine_version != self.q_net._settings_version:
+            self._engine = self.q_net._engine(self.batch_size)
+            self._engine_version = self.q_net._settings_version
+        return self._engine
 
     def _key_of(self, stream):
         return mix64((self._key ^ stream) & _M64)
@@ -209,7 +218,7 @@ class DQN:
         if not _kernels.all_finite(row.reshape(1, -1)):
             raise ValueError("obs contains NaN or infinity")
         eps = 0.0 if deterministic else self.exploration_rate
-        return int(_kernels.dqn_act(self._engine, row, eps, self._key_of(3), self.num_timesteps))
+        return int(_kernels.dqn_act(self._current_engine(), row, eps, self._key_of(3), self.num_timesteps))
 
     # -- learning -----------------------------------------------------------------------------------------------
 
@@ -229,7 +238,7 @@ class DQN:
     def _train(self, gradient_steps, size):
         rb, net = self.replay_buffer, self.q_net
         status, done, loss_sum = _kernels.dqn_update(
-            self._engine, self.target_parameters, rb.observations, rb.next_observations, rb.actions, rb.rewards,
+            self._current_engine(), self.target_parameters, rb.observations, rb.next_observations, rb.actions, rb.rewards,
             rb.dones, size, self.batch_size, gradient_steps, self.gamma, self._loss_code, self.double_q,
             self.max_grad_norm or 0.0, self._key_of(_SAMPLE), self._hyper, net._step, self._rows, self._qn,
             self._y, self._nt)
@@ -276,7 +285,7 @@ class DQN:
         self._nt = resolve_n_threads(self.n_threads)
         self._total_timesteps = self.num_timesteps + total_timesteps
         bar = _Progress(total_timesteps, progress, self)
-        env, rb, engine = self.env, self.replay_buffer, self._engine
+        env, rb, engine = self.env, self.replay_buffer, self._current_engine()
         key_act = self._key_of(_EXPLORE)
         schedule, total = self.exploration_schedule, max(self._total_timesteps, 1)
         train_freq, target_interval, starts = self.train_freq, self.target_update_interval, self.learning_starts
@@ -306,8 +315,10 @@ class DQN:
                         self.episode_returns.append(ret + reward)
                         self.episode_lengths.append(length + 1)
                         self._last_obs = None
-                        if callback is not None and callback(self) is False:
-                            break
+                        if callback is not None:
+                            if callback(self) is False:
+                                break
+                            engine = self._current_engine()  # the callback may have changed a layer
                     else:
                         self._last_obs[:] = row
                     if t % target_interval == 0:
@@ -341,7 +352,7 @@ class DQN:
         if seed is None:
             seed = None if self.seed is None else self.seed + 1
         returns = []
-        engine = self._engine
+        engine = self._current_engine()
         try:
             for e in range(n_episodes):
                 obs, _ = env.reset(seed=seed if e == 0 else None)
