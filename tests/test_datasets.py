@@ -277,6 +277,19 @@ def test_csv_semicolons_with_decimal_commas_and_quoted_text(tmp_path):
     assert y.tolist() == ["Smith, John", "Doe, Jane"]
 
 
+def test_csv_spaces_with_decimal_commas_and_a_blank_first_line(tmp_path):
+    """Space-separated values with decimal commas (``1,5 2,5 0``) are two numbers and a label, not comma-separated
+    fields; blank lines before the header are skipped."""
+    (tmp_path / "s.csv").write_text("1,5 2,5 0\n3,25 4,5 1\n-1,5 0,5 0\n")
+    X, y = load_file(tmp_path / "s.csv")
+    np.testing.assert_array_equal(X, [[1.5, 2.5], [3.25, 4.5], [-1.5, 0.5]])
+    np.testing.assert_array_equal(y, [0, 1, 0])
+    (tmp_path / "b.csv").write_text("\n\nx,y,label\n1,2,a\n3,4,b\n")
+    X, y = load_file(tmp_path / "b.csv")
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
+    assert y.tolist() == ["a", "b"]
+
+
 def test_csv_label_column_by_name_errors(tmp_path):
     (tmp_path / "h.csv").write_text("a;b;price\n1;2;3\n4;5;6\n")
     with pytest.raises(DatasetError, match=r"no column named 'Price' in the first row \('a', 'b', 'price'; fields "

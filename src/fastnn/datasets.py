@@ -434,12 +434,22 @@ def _fields(line, separator):
     return [v.strip().strip('"') for v in next(csv.reader([line], delimiter=separator, quotechar='"'))]
 
 
+def _numeric_share(lines, sep):
+    """The share of the fields of ``lines`` (after the first, which may be a header) that are numbers when split
+    by ``sep`` (decimal commas count where commas do not separate the fields)."""
+    fields = [v for line in lines[1:] for v in _fields(line, sep)]
+    ok = sum(_is_number(v) or (sep != "," and bool(_DECIMAL_COMMA.match(v))) for v in fields)
+    return ok / len(fields) if fields else 0.0
+
+
 def _separator(lines):
-    """The field separator of the CSV lines ``lines`` (see :func:`load_file`)."""
-    for sep in _SEPARATORS:
-        counts = {len(_fields(line, sep)) for line in lines}
-        if len(counts) == 1 and counts.pop() >= 2:
-            return sep
+    """The field separator of the CSV lines ``lines`` (see :func:`load_file`): of those that split every line
+    into the same number (two or more) of fields, the one whose fields are numbers most often (so that ``1,5 2,5``
+    is two numbers with decimal commas, not three fields)."""
+    consistent = [sep for sep in _SEPARATORS if len({len(_fields(line, sep)) for line in lines}) == 1
+                  and len(_fields(lines[0], sep)) >= 2]
+    if consistent:
+        return max(consistent, key=lambda sep: _numeric_share(lines, sep))  # the first of equals wins
     try:
         sep = csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t ").delimiter
         return None if sep == " " else sep
@@ -454,12 +464,14 @@ def _load_csv(path, label_column):
     opener = gzip.open if path.lower().endswith(".gz") else open
     try:
         with opener(path, "rt") as f:
-            lines = []
+            lines, leading = [], 0  # leading: blank lines before the first one with values
             for line in f:
                 if line.strip():
                     lines.append(line.rstrip("\r\n"))
                     if len(lines) == _SNIFF_LINES:
                         break
+                elif not lines:
+                    leading += 1
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{path}: cannot read CSV ({exc})") from exc
     if not lines:
@@ -491,7 +503,7 @@ def _load_csv(path, label_column):
     if isinstance(label_column, str) and not skip:
         raise DatasetError(f"{path}: a label column named {label_column!r} needs a header row, but the first row "
                            "holds numbers")
-    read = dict(delimiter=sep, skiprows=skip, quotechar='"')
+    read = dict(delimiter=sep, skiprows=leading + skip, quotechar='"')
     if decimal:
         read["converters"] = lambda text: float(text.replace(",", "."))
     try:
@@ -507,7 +519,7 @@ def _load_csv(path, label_column):
     except (OSError, ValueError) as exc:
         raise DatasetError(f"{path}: cannot read CSV label column {col} ({how}; {exc})") from exc
     if text.size and np.any(text == ""):
-        row = int(np.nonzero(text == "")[0][0]) + skip + 1
+        row = int(np.nonzero(text == "")[0][0]) + leading + skip + 1
         raise DatasetError(f"{path}: line {row} has no label (column {col} is empty)")
     try:
         y = (np.char.replace(text, ",", ".") if decimal else text).astype(np.float64)
