@@ -116,6 +116,10 @@ def test_evaluate_test_split_refuses_a_file_whose_held_out_rows_differ(blobs, tm
     np.savetxt(as_csv, np.column_stack([X, y]), delimiter=",")  # the same rows, as text with every digit
     code, text = run(["evaluate", str(model_path), "--data", str(as_csv), "--test-split"])
     assert code == 0 and _scores(text)[:2] == (acc, 60)
+    short = tmp_path / "short.csv"  # float32 values in the shortest text that reads back to them
+    short.write_text("".join(",".join(str(v) for v in row) + f",{label}\n"
+                             for row, label in zip(X.astype(np.float32), y)))
+    assert run(["evaluate", str(model_path), "--data", str(short), "--test-split"])[0] == 0
 
 
 def test_models_without_a_contents_fingerprint_evaluate_their_split_as_before(blobs, tmp_path):

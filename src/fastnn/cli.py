@@ -367,17 +367,19 @@ def _split(n_rows, test_split, seed, what):
 
 
 def _rows_fingerprint(X, y):
-    """A fingerprint of the contents of some rows: their features as float64 and their labels (numbers as float64,
-    text as UTF-8), so that the same rows read from a .csv or an .npz file give the same value."""
+    """A fingerprint of the contents of some rows: their features as float32 and their labels (numbers as float32,
+    text as UTF-8), so that the same rows read from a .csv or an .npz file give the same value (a float32 array
+    written as text in the shortest form that reads back to it reads back as other float64 numbers, but as the
+    same float32 ones)."""
     h = hashlib.sha256()
-    X = np.ascontiguousarray(X, dtype="<f8") + 0.0  # -0.0 and 0.0 alike
+    X = np.ascontiguousarray(X, dtype="<f4") + np.float32(0.0)  # -0.0 and 0.0 alike
     h.update(repr(X.shape).encode())
     h.update(X.tobytes())
     y = np.asarray(y)
     if y.dtype.kind in "US":
         h.update(b"text:" + "\x1f".join(y.reshape(-1).astype(str).tolist()).encode("utf-8"))
     else:
-        h.update(b"numbers:" + (np.ascontiguousarray(y, dtype="<f8") + 0.0).tobytes())
+        h.update(b"numbers:" + (np.ascontiguousarray(y, dtype="<f4") + np.float32(0.0)).tobytes())
     return h.hexdigest()[:32]
 
 
