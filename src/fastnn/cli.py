@@ -744,18 +744,14 @@ def _train(args, out, on_epoch_end=None):
 def _agent_file_note(path):
     """What to do with ``path`` when it is a reinforcement-learning agent file rather than a model (None when it is
     not one)."""
-    import json
-    import zipfile
+    from .io import ModelFileError, guarded, open_archive, read_header
 
     try:
-        with zipfile.ZipFile(path) as z:
-            info = z.getinfo("header.json")
-            if info.file_size > 1 << 20:
-                return None
-            header = json.loads(z.read(info).decode("utf-8"))
-    except Exception:  # not an agent file either: the model loader's error stands
+        with open_archive(path) as z:
+            header = guarded(path, lambda: read_header(z, path))
+    except ModelFileError:  # not an agent file either: the model loader's error stands
         return None
-    if not isinstance(header, dict) or header.get("format") != "fastnn-rl":
+    if header.get("format") != "fastnn-rl":
         return None
     use = {"DQN": "fastnn.rl.DQN.load(path, env=gymnasium.make(ENV_ID)).evaluate(n_episodes=100)",
            "QLearning": "fastnn.rl.QLearning.load(path).evaluate(gymnasium.make(ENV_ID), episodes=1000)"}
