@@ -274,3 +274,17 @@ def test_tied_penalty_counts_the_shared_matrix_once(data):
     assert ae.evaluate(X)["loss"] == pytest.approx(loss, rel=1e-12)
     expected = 0.05 * sum(float(np.sum(ae.layers[i].weight ** 2)) for i in (0, 1))
     assert ae.penalty() == pytest.approx(expected, rel=1e-12)
+
+
+def test_metrics_asked_for_are_kept_in_model_files(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 8)).astype(np.float32)
+    ae = fastnn.Autoencoder([8, 4], seed=0, output_activation="sigmoid")
+    ae.compile("binary_cross_entropy", metrics=["accuracy"])
+    ae.save(tmp_path / "ae.fnn")
+    loaded = fastnn.load(tmp_path / "ae.fnn")
+    assert loaded.metrics == ["accuracy"]
+    assert loaded.evaluate(X) == ae.evaluate(X)
+    plain = fastnn.Autoencoder([8, 4], seed=0, output_activation="sigmoid").compile("binary_cross_entropy")
+    plain.save(tmp_path / "plain.fnn")
+    assert "accuracy" not in fastnn.load(tmp_path / "plain.fnn").evaluate(X)

@@ -165,6 +165,7 @@ def _header(model, fit_state=None):
         "dropout_seed": model._dropout_seed,
         "loss": model.loss.name if model.loss is not None else None,
         "loss_config": model.loss.get_config() if model.loss is not None else None,
+        "metrics": list(model.metrics) if model.loss is not None else None,
         "optimizer": None if opt is None else {"name": type(opt).__name__, "config": opt.get_config(),
                                                "n_state": int(model._state.shape[0]), "step": int(model._step[0])},
         "regularizer": None if reg is None else {"l1": reg.l1, "l2": reg.l2},
@@ -669,7 +670,7 @@ def read_model(z, path, prefix=""):
     if header.get("loss") is not None:
         try:
             loss, optimizer, step, regularizer = _training_settings(header, path)
-            model.compile(loss=loss, optimizer=optimizer, regularizer=regularizer)
+            model.compile(loss=loss, optimizer=optimizer, regularizer=regularizer, metrics=header.get("metrics"))
         except (ValueError, TypeError) as exc:
             if isinstance(exc, ModelFileError):
                 raise
