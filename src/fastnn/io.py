@@ -13,16 +13,16 @@ A ZIP archive holding
 
 * ``header.json``: UTF-8 JSON with ``format`` (``"fastnn-model"``), ``format_version``, ``library_version``,
   ``dtype``, ``input_shape`` (the shape of one input sample, a list of sizes; absent from files of older fastnn,
-  whose models take the shape their first layer implies), ``layers`` (``[{"in_features", "out_features", "activation"}, ...]``, a Dropout as ``{"dropout":
-  rate}``, the other layers as ``{"layer": class name, its arguments}``: ``Conv2D`` with ``in_channels``,
+  whose models take the shape their first layer implies), ``layers`` (``[{"in_features", "out_features",
+  "activation"}, ...]``, a Dropout as ``{"dropout": rate}``, the other layers as ``{"layer": class name, its arguments}``: ``Conv2D`` with ``in_channels``,
   ``out_channels``, ``kernel_size``, ``stride``, ``padding`` (pairs, or ``"same"``) and ``activation``;
   ``MaxPool2D`` and ``AvgPool2D`` with ``pool_size`` and ``stride``; ``Reshape`` with ``shape``; ``Flatten``;
   each layer also with ``trainable``, false for a frozen layer, true when absent),
   ``dropout_seed`` (the key of the dropout masks), ``loss`` (a name) and
   ``loss_config`` (its settings, such as the Huber loss's ``delta``), ``optimizer`` (``name``: the class,
   ``config``: its settings, a schedule as ``{"schedule", "config"}``, ``n_state``: its state rows, ``step``: the
-  updates applied), ``regularizer``, ``seed``, ``epochs_trained``, ``rng_state`` (the model's NumPy bit generator state),
-  ``scaler`` (class, parameters and feature count, or null) and ``fit`` (null, or for a checkpoint the run's
+  updates applied), ``metrics`` (what compile asked to record beside the loss), ``regularizer``, ``seed``,
+  ``epochs_trained``, ``rng_state`` (the model's NumPy bit generator state), ``scaler`` (class, parameters and feature count, or null) and ``fit`` (null, or for a checkpoint the run's
   ``epochs_done``, ``epochs`` and per-epoch history ``records``); optionally ``classes`` (null, or the original
   class labels by output unit: a list of integers, floats or strings, one per output) and ``metadata`` (a JSON
   object of notes, such as how the training data was split), both absent from files of older fastnn;
@@ -646,8 +646,8 @@ def read_model(z, path, prefix=""):
 
     try:
         model = Sequential([Dense(*layer) if isinstance(layer, tuple) else Dropout(layer)
-                            if isinstance(layer, float) else layer for layer in layers], seed=seed, dtype=header["dtype"],
-                           input_shape=input_shape)
+                            if isinstance(layer, float) else layer for layer in layers], seed=seed,
+                           dtype=header["dtype"], input_shape=input_shape)
         spec = (header.get("metadata") or {}).get("autoencoder")
         if spec is not None:  # an Autoencoder, built again from its settings, must have the same layers
             from .autoencoder import Autoencoder

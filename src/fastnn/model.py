@@ -889,8 +889,9 @@ class Sequential:
         batch may be smaller; it is trained, not dropped). The whole loop - shuffle gather, forward pass, loss,
         backward pass and update, with the learning rate's schedule - runs in compiled code without the GIL,
         returning to Python about every 0.1 s for progress output, at each epoch's end for validation and the
-        callbacks, and after every batch only when a callback has a batch hook. Ctrl-C stops training before the next batch; the model then holds the result of the last
-        complete update and :attr:`history` the completed epochs.
+        callbacks, and after every batch only when a callback has a batch hook. Ctrl-C stops training before
+        the next batch; the model then holds the result of the last complete update and :attr:`history` the
+        completed epochs.
 
         Parameters
         ----------

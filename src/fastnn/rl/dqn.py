@@ -238,8 +238,8 @@ class DQN:
     def _train(self, gradient_steps, size):
         rb, net = self.replay_buffer, self.q_net
         status, done, loss_sum = _kernels.dqn_update(
-            self._current_engine(), self.target_parameters, rb.observations, rb.next_observations, rb.actions, rb.rewards,
-            rb.dones, size, self.batch_size, gradient_steps, self.gamma, self._loss_code, self.double_q,
+            self._current_engine(), self.target_parameters, rb.observations, rb.next_observations, rb.actions,
+            rb.rewards, rb.dones, size, self.batch_size, gradient_steps, self.gamma, self._loss_code, self.double_q,
             self.max_grad_norm or 0.0, self._key_of(_SAMPLE), self._hyper, net._step, self._rows, self._qn,
             self._y, self._nt)
         self.n_updates += done
