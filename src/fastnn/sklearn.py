@@ -367,8 +367,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     Parameters are scikit-learn's (``solver='lbfgs'`` is refused), plus ``dropout`` (rate on the hidden layers'
     outputs), ``n_threads`` (None: every core within OpenMP's limit) and ``dtype`` (``'float32'`` or
-    ``'float64'``). Binary targets train one logistic output, multiclass a softmax, multilabel targets (a 0/1 matrix) one logistic output per
-    label with binary cross-entropy.
+    ``'float64'``). Binary targets train one logistic output, multiclass a softmax, multilabel targets (a 0/1
+    matrix) one logistic output per label with binary cross-entropy.
 
     Attributes
     ----------
