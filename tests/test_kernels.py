@@ -195,3 +195,10 @@ def test_huber_and_mae_against_the_twin(dtype, tol, loss, act, rng):
     got_sl, _ = _kernels.output_loss(loss, act, a, d, None, t, z, None, 0.7)
     np.testing.assert_allclose(got_sl, sl, rtol=tol * 10, atol=tol)
     np.testing.assert_allclose(d, grad, rtol=tol * 10, atol=tol)
+
+
+def test_mix64_equals_its_numpy_twin():
+    values = [0, 1, 2, 12345, (1 << 63) - 1, 1 << 63, (1 << 64) - 1, 0x9E3779B97F4A7C15]
+    values += [int(v) for v in np.random.default_rng(0).integers(0, 1 << 63, 50, dtype=np.uint64)]
+    for v in values:
+        assert _kernels.mix64(v) == ref.mix64(v)

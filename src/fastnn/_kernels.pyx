@@ -638,6 +638,11 @@ cdef extern from *:
     uint64_t fastnn_mix64(uint64_t z) noexcept nogil
 
 
+def mix64(uint64_t z):
+    """SplitMix64's finaliser of ``z`` (the mix behind the counter-based random streams)."""
+    return fastnn_mix64(z)
+
+
 cdef inline uint64_t _dropout_key(uint64_t seed, int64_t step, int i) noexcept nogil:
     """The key of the dropout mask of buffer ``i`` at update ``step``: a mask depends on (seed, step, buffer,
     row, unit) alone, never on threads or on how batches were grouped into calls."""
