@@ -33,8 +33,9 @@ import numbers
 
 import numpy as np
 
-from .io import (MAX_HEADER_BYTES, ModelFileError, _fail, _get, _npy_bytes, _read_array, guarded, model_members,
-                 read_model, write_members)
+from . import _registry
+from .io import (MAX_HEADER_BYTES, SAVABLE, ModelFileError, _fail, _get, _npy_bytes, _read_array, guarded,
+                 model_members, read_model, write_members)
 
 FORMAT = "fastnn-estimator"
 FORMAT_VERSION = 1
@@ -54,9 +55,7 @@ def _classes():
 
 
 def _mlp_class(name):
-    from . import sklearn as fastnn_sklearn  # needs scikit-learn: its ImportError says how to install it
-
-    return getattr(fastnn_sklearn, name)
+    return _registry.get(name)  # fastnn.sklearn needs scikit-learn: its ImportError says how to install it
 
 
 def is_saved_estimator(obj):
@@ -118,6 +117,8 @@ def save_estimator(est, path):
     from . import __version__
     from ._validation import check_output_path
 
+    if not is_saved_estimator(est):
+        raise TypeError(f"fastnn.save saves {SAVABLE}, got {type(est).__module__}.{type(est).__name__}")
     path = check_output_path(path)
     name = type(est).__name__
     writer = _Writer(name)
@@ -315,3 +316,6 @@ class Attributes:
         """Refuse attributes nothing took."""
         if self.values:
             raise ValueError(f"unknown attributes {sorted(self.values)}")
+
+
+_registry.register_format("fastnn-estimator", save_estimator, load_estimator)

@@ -8,6 +8,7 @@ top.
 """
 import numpy as np
 
+from ._registry import register
 from ._threads import resolve_n_threads
 from ._validation import check_features, check_float, check_int
 from .layers import Dense, Dropout, _activation_name
@@ -16,6 +17,7 @@ from .model import _PREDICT_BLOCK, Sequential
 __all__ = ["Autoencoder"]
 
 
+@register
 class Autoencoder(Sequential):
     """An encoder of the given widths and its mirror image as decoder.
 

@@ -112,6 +112,9 @@ class KMeans(Estimator):
     _estimator_type = "clusterer"
     _fitted_attr = "cluster_centers_"
 
+    #: The kind of file fastnn.save writes it to (see fastnn._registry).
+    _file_format = "fastnn-estimator"
+
     def __init__(self, n_clusters=8, init="k-means++", n_init="auto", max_iter=300, tol=1e-4, random_state=None,
                  n_threads=None):
         self.n_clusters = n_clusters

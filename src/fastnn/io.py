@@ -48,6 +48,8 @@ import zipfile
 
 import numpy as np
 
+from . import _registry
+
 __all__ = ["save", "load", "load_model", "ModelFileError", "FORMAT_VERSION"]
 
 FORMAT = "fastnn-model"
@@ -208,9 +210,7 @@ MLPRegressor, DQN or QLearning
     >>> fastnn.load("km.fnn").predict([[4.9]])  # doctest: +SKIP
     array([1])
     """
-    from .model import Sequential
-
-    if isinstance(model, Sequential):
+    if isinstance(model, _registry.get("Sequential")):
         from ._validation import check_output_path
 
         path = check_output_path(path)
@@ -218,16 +218,11 @@ MLPRegressor, DQN or QLearning
         return
     if fit_state is not None:
         raise TypeError("fit_state is for models (fastnn.Sequential) only")
-    from ._estimator_files import is_saved_estimator, save_estimator
-
-    if is_saved_estimator(model):
-        save_estimator(model, path)
+    kind = getattr(type(model), "_file_format", None)
+    if kind in ("fastnn-estimator", "fastnn-rl"):
+        _registry.get_format(kind)[0](model, path)
         return
-    module = type(model).__module__ or ""
-    if module.startswith("fastnn.rl") and callable(getattr(model, "save", None)):
-        model.save(path)
-        return
-    raise TypeError(f"fastnn.save saves {SAVABLE}, got {module}.{type(model).__name__}")
+    raise TypeError(f"fastnn.save saves {SAVABLE}, got {type(model).__module__}.{type(model).__name__}")
 
 
 #: What :func:`save` saves (for error messages).
@@ -406,7 +401,6 @@ def wrong_kind(path, header, expected):
 def _read_contents(z, path, prefix=""):
     """Everything load needs from the archive (the model's members under ``prefix``), validated."""
     from .layers import ACTIVATIONS, Dense, Dropout
-    from .model import _Stack
     from .preprocessing import scaler_from_state
 
     header = read_header(z, path, prefix + "header.json")
@@ -456,7 +450,7 @@ def _read_contents(z, path, prefix=""):
         previous = n_out
         layers.append((n_in, n_out, act))
     try:
-        stack = _Stack([Dense(*l) if isinstance(l, tuple) else Dropout(l) if isinstance(l, float) else l
+        stack = _registry.get("Sequential")._check_layers([Dense(*l) if isinstance(l, tuple) else Dropout(l) if isinstance(l, float) else l
                         for l in layers], input_shape)
     except (ValueError, TypeError) as exc:
         _fail(path, f"invalid architecture ({exc})")
@@ -611,14 +605,10 @@ def load(path):
         kind = header.get("format")
         if kind == FORMAT:
             return read_model(z, path)
-        if kind == "fastnn-estimator":
-            from ._estimator_files import load_estimator
-
-            return load_estimator(z, path, header)
-    if kind == "fastnn-rl" and header.get("algo") == "QLearning":
-        from .rl import QLearning
-
-        return QLearning.load(path)
+        if kind in ("fastnn-estimator", "fastnn-rl"):
+            obj = _registry.get_format(kind)[1](z, path, header)
+            if obj is not None:  # None: an agent that needs its environment
+                return obj
     what, how = describe(header)
     if what is None:
         _fail(path, "not a fastnn model or estimator file (wrong 'format')")
@@ -639,22 +629,19 @@ def load_model(path):
 def read_model(z, path, prefix=""):
     """The model whose members lie under ``prefix`` in the open archive ``z`` of the file ``path``."""
     from .layers import Dense, Dropout
-    from .model import Sequential
 
     header, layers, input_shape, seed, epochs, params, state, scaler, rng_state = guarded(
         path, lambda: _read_contents(z, path, prefix))
 
     try:
-        model = Sequential([Dense(*layer) if isinstance(layer, tuple) else Dropout(layer)
+        model = _registry.get("Sequential")([Dense(*layer) if isinstance(layer, tuple) else Dropout(layer)
                             if isinstance(layer, float) else layer for layer in layers], seed=seed,
                            dtype=header["dtype"], input_shape=input_shape)
         spec = (header.get("metadata") or {}).get("autoencoder")
         if spec is not None:  # an Autoencoder, built again from its settings, must have the same layers
-            from .autoencoder import Autoencoder
-
             if not isinstance(spec, dict):
                 raise ValueError("metadata 'autoencoder' must be an object")
-            ae = Autoencoder(**spec, seed=seed, dtype=header["dtype"])
+            ae = _registry.get("Autoencoder")(**spec, seed=seed, dtype=header["dtype"])
             if ([_shape_of(l) for l in ae.layers] != [_shape_of(l) for l in model.layers]
                     or ae.input_shape != model.input_shape):
                 raise ValueError("its layers do not match the autoencoder it records")

@@ -12,6 +12,7 @@ import numpy as np
 from . import _kernels
 from ._progress import EpochProgress
 from . import _threads
+from ._registry import register
 from ._threads import blas_single_thread, resolve_n_threads
 from ._validation import (check_class_labels, check_dtype, check_features, check_float, check_int,
                           check_probability_rows, check_sample_weight, check_targets, warn_user)
@@ -309,6 +310,7 @@ class History:
         return plot_history(self, path=path, metrics=metrics)
 
 
+@register
 class Sequential:
     """A network of layers applied in order: a multilayer perceptron of Dense layers, or a convolutional
     network (Reshape, Conv2D, MaxPool2D/AvgPool2D, Flatten, then Dense layers).
@@ -374,6 +376,12 @@ class Sequential:
     >>> cnn.predict(np.zeros((2, 28, 28))).shape
     (2, 10)
     """
+
+    @staticmethod
+    def _check_layers(layers, input_shape=None):
+        """``layers`` checked and laid out for the engine (a ``_Stack``), without building a model (the file
+        reader checks a file's architecture before it allocates anything)."""
+        return _Stack(layers, input_shape)
 
     def __init__(self, *layers, seed=None, dtype="float32", input_shape=None):
         if len(layers) >= 1 and not isinstance(layers[0], _LAYER_TYPES):

@@ -48,6 +48,8 @@ def _map_blocks(X, func, dtype):
 
 
 class _Scaler(Estimator):
+    #: The kind of file fastnn.save writes it to (see fastnn._registry).
+    _file_format = "fastnn-estimator"
     _fitted_attr = None
     _state_arrays = ()
 

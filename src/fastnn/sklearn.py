@@ -53,6 +53,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised without scikit-learn installed
     raise ImportError('fastnn.sklearn needs scikit-learn 1.6 or later: pip install "scikit-learn>=1.6"') from exc
 
+from ._registry import register
 from .callbacks import Callback
 from .layers import Dense, Dropout
 from .model import Sequential
@@ -141,6 +142,9 @@ class _Convergence(Callback):
 
 class _BaseMLP(BaseEstimator):
     """What the classifier and the regressor share."""
+
+    #: The kind of file fastnn.save writes it to (see fastnn._registry).
+    _file_format = "fastnn-estimator"
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
@@ -362,6 +366,7 @@ class _BaseMLP(BaseEstimator):
         self.__dict__.update(fitted)
 
 
+@register
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier: scikit-learn's ``MLPClassifier`` trained by :class:`fastnn.Sequential`.
 
@@ -544,6 +549,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return np.log(proba, out=proba)
 
 
+@register
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor: scikit-learn's ``MLPRegressor`` trained by :class:`fastnn.Sequential`.
 

@@ -23,6 +23,7 @@ import zipfile
 
 import numpy as np
 
+from .. import _registry
 from ..io import MAX_HEADER_BYTES, ModelFileError, _fail, _get, _npy_bytes, _read_array, write_members, wrong_kind
 
 FORMAT = "fastnn-rl"
@@ -210,3 +211,17 @@ def load_qlearning(cls, path):
     agent.q_table[...] = q
     agent.episodes_done, agent._seeded, agent.episode_returns = done, seeded, returns.tolist()
     return agent
+
+
+def _save_agent(agent, path):
+    agent.save(path)
+
+
+def _load_agent(z, path, header):
+    """A Q-learning agent from its file; None for a DQN agent, which needs its environment (``DQN.load``)."""
+    if header.get("algo") == "QLearning":
+        return _registry.get("QLearning").load(path)
+    return None
+
+
+_registry.register_format("fastnn-rl", _save_agent, _load_agent)

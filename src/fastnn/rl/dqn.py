@@ -5,7 +5,7 @@ import time
 import numpy as np
 
 from .. import _kernels
-from .._reference import mix64
+from .._registry import register
 from .._threads import blas_single_thread, resolve_n_threads
 from .._validation import check_dtype, check_float, check_int
 from ..layers import Dense
@@ -23,6 +23,7 @@ _M64 = (1 << 64) - 1
 _SAMPLE, _EXPLORE = 1, 2
 
 
+@register
 class DQN:
     """Deep Q-Network (Mnih et al. 2015) with a target network, experience replay and epsilon-greedy
     exploration, optionally double Q-learning (van Hasselt et al. 2016).
@@ -106,6 +107,9 @@ class DQN:
     True
     """
 
+    #: The kind of file fastnn.save writes it to (see fastnn._registry).
+    _file_format = "fastnn-rl"
+
     def __init__(self, env, hidden=(64, 64), lr=2.3e-3, buffer_size=100_000, learning_starts=1_000, batch_size=256,
                  gamma=0.99, train_freq=256, gradient_steps=128, target_update_interval=10, tau=1.0,
                  exploration_fraction=0.16, exploration_initial_eps=1.0, exploration_final_eps=0.04, loss="huber",
@@ -156,7 +160,7 @@ class DQN:
         self.target_parameters = self.q_net.parameters.copy()
         self.replay_buffer = ReplayBuffer(self.buffer_size, n_in, self.dtype)
         entropy = self.seed if self.seed is not None else int(np.random.SeedSequence().entropy & _M64)
-        self._key = mix64(entropy & _M64)
+        self._key = _kernels.mix64(entropy & _M64)
         self.num_timesteps = 0
         self.n_updates = 0
         self._total_timesteps = 0
@@ -191,7 +195,7 @@ class DQN:
         return self._engine
 
     def _key_of(self, stream):
-        return mix64((self._key ^ stream) & _M64)
+        return _kernels.mix64((self._key ^ stream) & _M64)
 
     # -- acting -------------------------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 
+from .._registry import register
 from .._validation import check_float, check_int
 from ._common import (Interrupt, LinearDecay, check_env, check_epsilon, check_gamma, check_seed, finite_reward,
                       summary)
@@ -10,6 +11,7 @@ from ._common import (Interrupt, LinearDecay, check_env, check_epsilon, check_ga
 __all__ = ["QLearning"]
 
 
+@register
 class QLearning:
     """Tabular Q-learning (Watkins) with an epsilon-greedy behaviour policy.
 
@@ -55,6 +57,9 @@ class QLearning:
     >>> agent.evaluate(env, episodes=10)
     {'mean_return': 1.0, 'std_return': 0.0, 'episodes': 10}
     """
+
+    #: The kind of file fastnn.save writes it to (see fastnn._registry).
+    _file_format = "fastnn-rl"
 
     def __init__(self, n_states, n_actions, lr=0.1, gamma=0.99, epsilon=None, seed=None):
         self.n_states = check_int(n_states, "n_states", minimum=1)

@@ -1,0 +1,51 @@
+"""fastnn's classes and file formats by name, for the code that saves and loads them.
+
+The file code (:mod:`fastnn.io`) lies below the classes it rebuilds - models, estimators, agents - and finds
+them here by name instead of importing the modules above it (fastnn's modules import only downwards; an
+import-linter contract in the tests checks it). A class registers itself with :func:`register`. A class or file
+format whose module is not imported with ``fastnn`` (it may need an optional package, such as the scikit-learn
+estimators) is listed with the module that defines it, imported the first time it is asked for.
+"""
+import importlib
+
+__all__ = ["register", "get", "register_format", "get_format"]
+
+_classes = {}
+_formats = {}
+# Defined by modules that ``import fastnn`` does not import: imported when first asked for (their ImportError,
+# for a missing optional package, says what to install).
+_CLASS_MODULES = {"MLPClassifier": "fastnn.sklearn", "MLPRegressor": "fastnn.sklearn",
+                  "DQN": "fastnn.rl.dqn", "QLearning": "fastnn.rl.qlearning"}
+_FORMAT_MODULES = {"fastnn-estimator": "fastnn._estimator_files", "fastnn-rl": "fastnn.rl._io"}
+
+
+def register(cls):
+    """Class decorator: make ``cls`` known by its name to the file code."""
+    _classes[cls.__name__] = cls
+    return cls
+
+
+def get(name):
+    """The class registered as ``name``."""
+    if name not in _classes and name in _CLASS_MODULES:
+        importlib.import_module(_CLASS_MODULES[name])
+    try:
+        return _classes[name]
+    except KeyError:
+        raise KeyError(f"no fastnn class is named {name!r}") from None
+
+
+def register_format(name, save, load):
+    """Make the file format ``name`` known: ``save(obj, path)`` writes an object of it, ``load(z, path, header)``
+    rebuilds one from the open archive ``z`` of the file ``path`` whose header is ``header``."""
+    _formats[name] = (save, load)
+
+
+def get_format(name):
+    """``(save, load)`` of the file format ``name``."""
+    if name not in _formats and name in _FORMAT_MODULES:
+        importlib.import_module(_FORMAT_MODULES[name])
+    try:
+        return _formats[name]
+    except KeyError:
+        raise KeyError(f"no fastnn file format is named {name!r}") from None
