@@ -15,6 +15,7 @@ import numpy as np
 
 from . import _kernels
 from ._validation import check_float
+from .schedules import Schedule, get_schedule
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get_optimizer", "OPTIMIZERS"]
 
@@ -24,8 +25,6 @@ _UNSET = object()
 def _check_lr(lr, learning_rate=_UNSET, default=_UNSET):
     """The ``lr`` argument (or Keras's ``learning_rate``; ``default`` when neither is given): a positive float
     or a schedule."""
-    from .schedules import Schedule
-
     if lr is not _UNSET and learning_rate is not _UNSET:
         raise TypeError("give lr or learning_rate (the same setting), not both")
     lr = learning_rate if learning_rate is not _UNSET else lr
@@ -88,25 +87,18 @@ class Optimizer:
 
     def _hyper(self, l1, l2):
         """The float64 settings array the engine reads (layout ``_kernels.HYPER_FIELDS``)."""
-        from .schedules import Schedule
-
         values = dict.fromkeys(_kernels.HYPER_FIELDS, 0.0)
         values.update(self._fields())
         values["kind"] = self.kind
         values["l1"], values["l2"] = l1, l2
         if isinstance(self._lr, Schedule):
-            values["lr"] = 0.0
-            values["sched_kind"] = self._lr.kind
-            for k, v in enumerate(self._lr._params()):
-                values[f"sched{k}"] = v
+            values.update(self._lr._hyper_fields())
         else:
             values["lr"] = self._lr
         return np.array([float(values[k]) for k in _kernels.HYPER_FIELDS], dtype=np.float64)
 
     def get_config(self):
         """Settings as plain values; a scheduled ``lr`` as ``{"schedule": name, "config": {...}}``."""
-        from .schedules import Schedule
-
         config = {k: getattr(self, k) for k in self._config_keys}
         if isinstance(self._lr, Schedule):
             config["lr"] = {"schedule": type(self._lr).__name__, "config": self._lr.get_config()}
@@ -116,8 +108,6 @@ class Optimizer:
 
     @classmethod
     def from_config(cls, config):
-        from .schedules import get_schedule
-
         config = dict(config)
         lr = config.get("lr")
         if isinstance(lr, dict):
