@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn.cli import confusion_matrix, main, regression_scores
+from fastnn.cli import main, regression_scores
 
 
 @pytest.fixture
@@ -799,8 +799,10 @@ def test_early_stopping_that_never_triggers(blobs, tmp_path):
 
 
 def test_confusion_matrix():
-    cm = confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], 3)
-    np.testing.assert_array_equal(cm, [[1, 0, 0], [0, 1, 1], [0, 0, 1]])
+    cm = fastnn.metrics.confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], labels=range(4))
+    np.testing.assert_array_equal(cm, [[1, 0, 0, 0], [0, 1, 1, 0], [0, 0, 1, 0], [0, 0, 0, 0]])
+    cm = fastnn.metrics.confusion_matrix(["b", "a", "c"], ["b", "c", "c"], labels=["c", "b"])  # a: not counted
+    np.testing.assert_array_equal(cm, [[1, 0], [0, 1]])
 
 
 def test_fashion_mnist_defaults(fashion_mnist, tmp_path, monkeypatch):

@@ -17,7 +17,9 @@ import time
 
 import numpy as np
 
-__all__ = ["main", "build_parser", "confusion_matrix", "format_confusion_matrix", "regression_scores"]
+from .metrics import confusion_matrix
+
+__all__ = ["main", "build_parser", "format_confusion_matrix", "regression_scores"]
 
 # Each command's examples, shown by its --help; 'fastnn --help' shows them all.
 TRAIN_EXAMPLES = """\
@@ -242,24 +244,6 @@ def build_parser():
 # Scores and their display
 # ---------------------------------------------------------------------------------------------------------------
 
-def confusion_matrix(y_true, y_pred, n_classes):
-    """Counts ``C[i, j]`` of samples of class ``i`` predicted as ``j``.
-
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n_samples,)
-        Class indices in ``[0, n_classes)``.
-    n_classes : int
-
-    Returns
-    -------
-    ndarray of shape (n_classes, n_classes), int64
-    """
-    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(cm, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
-    return cm
-
-
 _HEADING_CHARS = 10
 
 
@@ -325,7 +309,8 @@ def _report(model, X, y, labels, names, threads, out, prefix):
     pred = model._class_indices(X, n_threads=threads)
     out.write(f"{prefix}accuracy: {scores['accuracy']:.4f}  ({prefix}loss {scores['loss']:.4f}, {len(y):,} "
               f"samples, {time.perf_counter() - t0:.2f}s)\n")
-    out.write(format_confusion_matrix(confusion_matrix(y, pred, len(labels)), names, labels) + "\n")
+    cm = confusion_matrix(y, pred, labels=np.arange(len(labels)))
+    out.write(format_confusion_matrix(cm, names, labels) + "\n")
     return scores
 
 

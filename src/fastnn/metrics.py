@@ -38,11 +38,18 @@ def confusion_matrix(y_true, y_pred, labels=None):
     """
     a, b = _pair(y_true, y_pred)
     labels = np.unique(np.concatenate([a, b])) if labels is None else np.asarray(labels)
-    index = {v: i for i, v in enumerate(labels.tolist())}
-    cm = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    for t, p in zip(a.tolist(), b.tolist()):
-        if t in index and p in index:
-            cm[index[t], index[p]] += 1
+    n = len(labels)
+    order = np.argsort(labels, kind="stable")
+    known = labels[order]
+
+    def position(v):  # each value's index in ``labels``, or -1 for a value not among them
+        at = np.minimum(np.searchsorted(known, v), max(n - 1, 0))
+        return np.where(known[at] == v, order[at], -1) if n else np.full(len(v), -1)
+
+    i, j = position(a), position(b)
+    keep = (i >= 0) & (j >= 0)
+    cm = np.zeros((n, n), dtype=np.int64)
+    np.add.at(cm, (i[keep], j[keep]), 1)
     return cm
 
 
