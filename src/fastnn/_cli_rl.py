@@ -40,34 +40,8 @@ def add_parser(sub, positive_int, non_negative_int, epilog, formatter):
     return r
 
 
-def _on_terminal(stream):
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):  # no isatty, or a closed stream
-        return False
-
-
-def _qlearning_progress(episodes, quiet):
-    """A callback that draws Q-learning's progress bar, and the bar (or None)."""
-    if quiet:
-        return None, None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - depends on the environment
-        return None, None
-    bar = tqdm(total=episodes, unit="episode", dynamic_ncols=True, mininterval=0.25)
-    start = time.perf_counter()
-
-    def callback(agent, episode, episode_return):
-        if episode % 200 == 199 or episode == episodes - 1:
-            bar.update(episode + 1 - bar.n)
-            last = agent.episode_returns[-100:]
-            bar.set_postfix(mean_return=f"{sum(last) / len(last):.3f}",
-                            episodes_s=f"{(episode + 1) / (time.perf_counter() - start):,.0f}", refresh=False)
-    return callback, bar
-
-
 def run(args, out):
+    from ._progress import on_terminal
     from .rl import DQN, QLearning, plot_returns
     from .rl._common import gymnasium
 
@@ -85,7 +59,7 @@ def run(args, out):
     except gym.error.Error as exc:
         raise ValueError(f"--env {args.env}: {exc}") from None
     t0 = time.perf_counter()
-    bar = not args.quiet and _on_terminal(sys.stderr)  # a live bar only on a terminal, as for 'fastnn train'
+    bar = not args.quiet and on_terminal(sys.stderr)  # a live bar only on a terminal, as for 'fastnn train'
     if args.algo == "dqn":
         agent = DQN(env, seed=args.seed, n_threads=args.threads)
         out.write(f"DQN on {args.env}: {args.timesteps:,} steps, network "
@@ -103,12 +77,7 @@ def run(args, out):
         out.write(f"Q-learning on {args.env}: {args.episodes:,} episodes, {space_s.n} states x {space_a.n} actions, "
                   f"seed {args.seed}\n")
         out.flush()
-        callback, shown = _qlearning_progress(args.episodes, not bar)
-        try:
-            agent.learn(env, episodes=args.episodes, callback=callback)
-        finally:
-            if shown is not None:
-                shown.close()
+        agent.learn(env, episodes=args.episodes, progress=bar)
         steps = f"{args.episodes / max(time.perf_counter() - t0, 1e-9):,.0f} episodes/s"
         result = agent.evaluate(env, episodes=args.eval_episodes or 1000)
     returns = agent.episode_returns

@@ -5,6 +5,7 @@ import time
 import numpy as np
 
 from .. import _kernels
+from .._progress import ProgressBar
 from .._registry import register
 from .._threads import blas_single_thread, resolve_n_threads
 from .._validation import check_dtype, check_float, check_int
@@ -391,53 +392,22 @@ class DQN:
 
 
 class _Progress:
-    """The progress bar of ``learn``: episodes, mean return of the last 100, steps per second."""
+    """The progress bar of ``learn``: episodes, mean return of the last 100, steps per second (updated every
+    1,000 steps)."""
 
     def __init__(self, total, enabled, agent):
-        self.agent, self.bar, self.start, self.done = agent, None, time.perf_counter(), 0
-        self.first = agent.num_timesteps
-        if enabled:
-            try:
-                from tqdm.auto import tqdm
-            except ImportError:  # pragma: no cover - depends on the environment
-                tqdm = None
-            if tqdm is not None:
-                self.bar = tqdm(total=total, unit="step", dynamic_ncols=True, mininterval=0.25)
-            else:
-                self.bar = _PlainBar(total)
+        self.agent, self.start, self.first, self.done = agent, time.perf_counter(), agent.num_timesteps, 0
+        self.bar = ProgressBar(total, "step") if enabled else None
 
     def step(self, t):
-        if self.bar is not None and (t - self.first - self.done >= 1000 or t - self.first == self.bar.total):
-            n = t - self.first
-            elapsed = max(time.perf_counter() - self.start, 1e-9)
-            returns = self.agent.episode_returns[-100:]
-            self.bar.update(n - self.done)
+        n = t - self.first
+        if self.bar is not None and (n - self.done >= 1000 or n == self.bar.total):
             self.done = n
-            self.bar.set_postfix(episodes=len(self.agent.episode_returns),
-                                 mean_return=f"{np.mean(returns):.1f}" if returns else "-",
-                                 steps_s=f"{n / elapsed:,.0f}", refresh=False)
+            returns = self.agent.episode_returns[-100:]
+            self.bar.update(n, episodes=len(self.agent.episode_returns),
+                            mean_return=f"{np.mean(returns):.1f}" if returns else "-",
+                            steps_s=f"{n / max(time.perf_counter() - self.start, 1e-9):,.0f}")
 
     def close(self):
         if self.bar is not None:
             self.bar.close()
-
-
-class _PlainBar:
-    """A plain-text stand-in for tqdm."""
-
-    def __init__(self, total):
-        import sys
-
-        self.total, self.n, self.file, self.postfix = total, 0, sys.stderr, {}
-
-    def update(self, n):
-        self.n += n
-        self.file.write(f"\r{self.n}/{self.total} steps " + " ".join(f"{k}={v}" for k, v in self.postfix.items()))
-        self.file.flush()
-
-    def set_postfix(self, refresh=False, **values):
-        self.postfix = values
-
-    def close(self):
-        self.file.write("\n")
-        self.file.flush()

@@ -1,8 +1,10 @@
 """Tabular Q-learning for environments with discrete states and actions."""
 import math
+import time
 
 import numpy as np
 
+from .._progress import ProgressBar
 from .._registry import register
 from .._validation import check_float, check_int
 from ._common import (Interrupt, LinearDecay, check_env, check_epsilon, check_gamma, check_seed, finite_reward,
@@ -91,13 +93,14 @@ class QLearning:
         state = check_int(state, "state", minimum=0, maximum=self.n_states - 1)
         return int(np.argmax(self.q_table[state]))
 
-    def learn(self, env, episodes=20_000, callback=None):
+    def learn(self, env, episodes=20_000, callback=None, progress=False):
         """Learn from ``episodes`` episodes of ``env`` (a Gymnasium environment with Discrete observation and
         action spaces).
 
         ``callback(agent, episode, episode_return)``, if given, runs after each episode; returning False stops
-        learning. Ctrl-C stops learning after the current step (the table holds every completed update) and
-        raises KeyboardInterrupt. Returns the agent.
+        learning. ``progress``: a progress bar (tqdm when installed) with the mean return of the last 100
+        episodes and episodes per second. Ctrl-C stops learning after the current step (the table holds every
+        completed update) and raises KeyboardInterrupt. Returns the agent.
         """
         s0, a0 = self._check_env(env)
         episodes = check_int(episodes, "episodes", minimum=0)
@@ -106,6 +109,7 @@ class QLearning:
         q, rng, lr, gamma, n_actions = self.q_table, self._rng, self.lr, self.gamma, self.n_actions
         schedule = self.epsilon
         step = 0
+        bar, start = ProgressBar(episodes, "episode") if progress else None, time.perf_counter()
         with Interrupt() as stop:
             for e in range(episodes):
                 eps = schedule(e / episodes)
@@ -142,8 +146,14 @@ class QLearning:
                     break
                 self.episodes_done += 1
                 self.episode_returns.append(total)
+                if bar is not None and (e % 200 == 199 or e == episodes - 1):
+                    last = self.episode_returns[-100:]
+                    bar.update(e + 1, mean_return=f"{sum(last) / len(last):.3f}",
+                               episodes_s=f"{(e + 1) / max(time.perf_counter() - start, 1e-9):,.0f}")
                 if callback is not None and callback(self, e, total) is False:
                     break
+        if bar is not None:
+            bar.close()
         if stop.hit:
             raise KeyboardInterrupt
         return self
