@@ -657,3 +657,40 @@ def test_a_hook_without_the_model_argument_is_refused_before_training(noisy):
         model.fit(X, y, epochs=1, callbacks=[KerasStyle()], verbose=0)
     np.testing.assert_array_equal(model.parameters, before)
     assert model.epochs_trained == 0
+
+
+def test_fit_returns_to_python_per_batch_only_for_batch_hooks(monkeypatch):
+    """Without a batch hook, fit runs many batches per compiled call (returning about every 0.1 s); with one,
+    one batch per call."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(2000, 8)).astype(np.float32), rng.integers(0, 3, 2000)
+
+    def counted(model):
+        calls, build = [], model._engine
+
+        class Counting:
+            def __init__(self, engine):
+                self._engine = engine
+
+            def __getattr__(self, name):
+                return getattr(self._engine, name)
+
+            def train(self, *args):
+                calls.append(args)
+                return self._engine.train(*args)
+
+        monkeypatch.setattr(model, "_engine", lambda capacity: Counting(build(capacity)))
+        return calls
+
+    class OnBatch(Callback):
+        def on_train_batch_end(self, model, batch, logs):
+            pass
+
+    for callbacks, most in (([], 20), ([OnBatch()], 500)):
+        model = fastnn.Sequential(fastnn.Dense(8, 16, "relu"), fastnn.Dense(16, 3, "softmax"), seed=0)
+        model.compile("cross_entropy", fastnn.SGD(lr=0.01))
+        calls = counted(model)
+        model.fit(X, y, epochs=1, batch_size=4, callbacks=callbacks, verbose=0)  # 500 batches
+        assert 1 <= len(calls) <= most, len(calls)
+        if callbacks:
+            assert len(calls) == 500
