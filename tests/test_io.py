@@ -67,8 +67,9 @@ def test_format_is_documented_zip_without_pickle(tmp_path, trained):
         names = set(z.namelist())
         header = json.loads(z.read("header.json"))
     assert {"header.json", "parameters.npy", "optimizer_state.npy"} <= names
-    assert header["format"] == "fastnn-model" and header["format_version"] == 2
-    assert header["layers"][0] == {"in_features": 6, "out_features": 20, "activation": "relu", "trainable": True}
+    assert header["format"] == "fastnn-model" and header["format_version"] == 3
+    assert header["layers"][0] == {"layer": "Dense", "in_features": 6, "out_features": 20, "activation": "relu",
+                                   "trainable": True}
     with np.load(path, allow_pickle=False) as f:  # the arrays are plain .npy members
         np.testing.assert_array_equal(f["parameters"], model.parameters)
 
@@ -96,9 +97,11 @@ BAD_FILES = [
     ("format version", dict(header=lambda h: h.update(format_version=99)), "format version 99"),
     ("wrong format", dict(header=lambda h: h.update(format="other")), "not a fastnn model"),
     ("dtype", dict(header=lambda h: h.update(dtype="int8")), "unsupported dtype"),
-    ("huge layer", dict(header=lambda h: h["layers"][0].update(out_features=2 ** 40)), "outside 1.."),
-    ("layer mismatch", dict(header=lambda h: h["layers"][1].update(in_features=5)), "does not match"),
-    ("activation", dict(header=lambda h: h["layers"][0].update(activation="os.system")), "unknown activation"),
+    ("huge layer", dict(header=lambda h: h["layers"][0].update(out_features=2 ** 40)), "not sizes in 0.."),
+    ("layer mismatch", dict(header=lambda h: h["layers"][1].update(in_features=5)), "differs from the 20 features"),
+    ("activation", dict(header=lambda h: h["layers"][0].update(activation="os.system")), "activation must be one"),
+    ("unknown layer", dict(header=lambda h: h["layers"][0].update(layer="Sequential")), "unknown layer 'Sequential'"),
+    ("layer config", dict(header=lambda h: h["layers"][0].pop("in_features")), "lacks 'in_features'"),
     ("no layers", dict(header=lambda h: h.update(layers=[])), "layers is outside"),
     ("bool as int", dict(header=lambda h: h["layers"][0].update(in_features=True)), "wrong type"),
     ("bad lr", dict(header=lambda h: h["optimizer"]["config"].update(lr=-1)), "lr must be > 0"),
@@ -121,6 +124,26 @@ BAD_FILES = [
     ("classes twice", dict(header=lambda h: h.update(classes=[1, 1, 2])), "a label twice"),
     ("metadata list", dict(header=lambda h: h.update(metadata=[1])), "'metadata' must be an object"),
 ]
+
+
+def test_format_2_files_load_and_predict_the_same(tmp_path, rng):
+    """Files of format 2 hold a Dense layer as its three values and a Dropout as {"dropout": rate}."""
+    model = fastnn.Sequential([fastnn.Dense(6, 20, "relu"), fastnn.Dropout(0.25), fastnn.Dense(20, 3, "softmax")],
+                              seed=5)
+    model.layers[2].trainable = False
+    model.save(tmp_path / "new.fnn")
+
+    def older(h):
+        h["format_version"] = 2
+        h["layers"] = [{"dropout": s["p"], "trainable": s["trainable"]} if s["layer"] == "Dropout"
+                       else {k: v for k, v in s.items() if k != "layer"} for s in h["layers"]]
+
+    rewrite(tmp_path / "new.fnn", tmp_path / "old.fnn", header=older)
+    loaded = fastnn.load(tmp_path / "old.fnn")
+    assert [type(l) for l in loaded.layers] == [fastnn.Dense, fastnn.Dropout, fastnn.Dense]
+    assert loaded.layers[1].p == 0.25 and loaded.layers[2].trainable is False
+    X = rng.normal(size=(10, 6)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
 
 @pytest.mark.parametrize("name, how, match", BAD_FILES, ids=[b[0] for b in BAD_FILES])

@@ -7,22 +7,25 @@ A file of one kind read where another is expected (an estimator given to ``fit(c
 model given to ``fastnn.rl.DQN.load``) raises :class:`ModelFileError` saying what the file holds and how to load
 it.
 
-Format (``format_version`` 2)
+Format (``format_version`` 3)
 -----------------------------
 A ZIP archive holding
 
 * ``header.json``: UTF-8 JSON with ``format`` (``"fastnn-model"``), ``format_version``, ``library_version``,
   ``dtype``, ``input_shape`` (the shape of one input sample, a list of sizes; absent from files of older fastnn,
-  whose models take the shape their first layer implies), ``layers`` (``[{"in_features", "out_features",
-  "activation"}, ...]``, a Dropout as ``{"dropout": rate}``, the other layers as ``{"layer": class name, its arguments}``: ``Conv2D`` with ``in_channels``,
+  whose models take the shape their first layer implies), ``layers`` (each layer as ``{"layer": class name,
+  its config, "trainable"}``, the config being ``layer.get_config()``: ``Dense`` with ``in_features``,
+  ``out_features`` and ``activation``; ``Dropout`` with ``p``; ``Conv2D`` with ``in_channels``,
   ``out_channels``, ``kernel_size``, ``stride``, ``padding`` (pairs, or ``"same"``) and ``activation``;
   ``MaxPool2D`` and ``AvgPool2D`` with ``pool_size`` and ``stride``; ``Reshape`` with ``shape``; ``Flatten``;
-  each layer also with ``trainable``, false for a frozen layer, true when absent),
+  ``trainable`` is false for a frozen layer, true when absent; files of format 2 and 1 hold a Dense layer as
+  ``{"in_features", "out_features", "activation"}`` and a Dropout as ``{"dropout": rate}``),
   ``dropout_seed`` (the key of the dropout masks), ``loss`` (a name) and
   ``loss_config`` (its settings, such as the Huber loss's ``delta``), ``optimizer`` (``name``: the class,
   ``config``: its settings, a schedule as ``{"schedule", "config"}``, ``n_state``: its state rows, ``step``: the
   updates applied), ``metrics`` (what compile asked to record beside the loss), ``regularizer``, ``seed``,
-  ``epochs_trained``, ``rng_state`` (the model's NumPy bit generator state), ``scaler`` (class, parameters and feature count, or null) and ``fit`` (null, or for a checkpoint the run's
+  ``epochs_trained``, ``rng_state`` (the model's NumPy bit generator state), ``scaler`` (class, parameters and
+  feature count, or null) and ``fit`` (null, or for a checkpoint the run's
   ``epochs_done``, ``epochs`` and per-epoch history ``records``); optionally ``classes`` (null, or the original
   class labels by output unit: a list of integers, floats or strings, one per output) and ``metadata`` (a JSON
   object of notes, such as how the training data was split), both absent from files of older fastnn;
@@ -53,7 +56,7 @@ from . import _registry
 __all__ = ["save", "load", "load_model", "ModelFileError", "FORMAT_VERSION"]
 
 FORMAT = "fastnn-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MAX_HEADER_BYTES = 1 << 20
 MAX_LAYERS = 1000
 MAX_UNITS = 1 << 24
@@ -84,60 +87,51 @@ def _check_classes(classes, n_outputs):
 
 
 def _layer_spec(layer):
-    """A layer as a JSON object (see the module documentation)."""
-    from .layers import Conv2D, Dense, Dropout, Reshape, _Pool2D
-
-    if isinstance(layer, Dense):
-        return {"in_features": layer.in_features, "out_features": layer.out_features, "activation": layer.activation,
-                "trainable": layer.trainable}
-    if isinstance(layer, Dropout):
-        return {"dropout": layer.p, "trainable": layer.trainable}
-    spec = {"layer": type(layer).__name__, "trainable": layer.trainable}
-    if isinstance(layer, Conv2D):
-        spec.update(in_channels=layer.in_channels, out_channels=layer.out_channels,
-                    kernel_size=list(layer.kernel_size), stride=list(layer.stride),
-                    padding=layer.padding if layer.padding == "same" else list(layer.padding),
-                    activation=layer.activation)
-    elif isinstance(layer, _Pool2D):
-        spec.update(pool_size=list(layer.pool_size), stride=list(layer.stride))
-    elif isinstance(layer, Reshape):
-        spec.update(shape=list(layer.shape))
-    return spec
+    """A layer as a JSON object: its class name, its config and whether it trains (see the module
+    documentation)."""
+    return {"layer": type(layer).__name__, **layer.get_config(), "trainable": layer.trainable}
 
 
-# The arguments each layer kind of a model file takes ("pair": two integers).
-_LAYER_ARGS = {
-    "Conv2D": {"in_channels": "int", "out_channels": "int", "kernel_size": "pair", "stride": "pair",
-               "padding": "pair", "activation": "str"},
-    "MaxPool2D": {"pool_size": "pair", "stride": "pair"},
-    "AvgPool2D": {"pool_size": "pair", "stride": "pair"},
-    "Reshape": {"shape": "shape"},
-    "Flatten": {},
-}
+def _config_value(spec, key, kind, path, where):
+    """Field ``key`` of a layer's spec, checked to be a value of ``kind`` (see ``_Layer._CONFIG``)."""
+    if kind == "name" or (kind == "padding" and spec.get(key) == "same"):
+        return _get(spec, key, str, path, where)
+    if kind == "rate":
+        value = _get(spec, key, (int, float), path, where)
+        if not math.isfinite(value):
+            _fail(path, f"{where} field {key!r} is not a finite number")
+        return value
+    value = _get(spec, key, int if kind == "size" else list, path, where)
+    values = value if isinstance(value, list) else [value]
+    if ((kind in ("pair", "padding") and len(values) != 2) or (kind == "shape" and not 1 <= len(values) <= 4)
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_UNITS for v in values)):
+        _fail(path, f"{where} field {key!r} holds {value!r:.80}, not sizes in 0..{MAX_UNITS}")
+    return value
 
 
-def _image_layer(spec, path, where):
-    """The Conv2D, pooling, Reshape or Flatten layer a spec describes, every size checked first."""
-    from . import layers as layer_module
+def _read_layer(spec, path, where):
+    """The layer a spec describes, every value checked by its kind before the layer is built. Files before
+    format 3 hold a Dense layer as its three values alone and a Dropout as ``{"dropout": rate}``."""
+    if not isinstance(spec, dict):
+        _fail(path, f"{where} is not a JSON object")
+    if "trainable" in spec:
+        _get(spec, "trainable", bool, path, where)
+    if "layer" in spec:
+        name = _get(spec, "layer", str, path, where)
+    else:
+        name = "Dropout" if "dropout" in spec else "Dense"
+        spec = {"p": spec["dropout"]} if name == "Dropout" else spec
+    from .layers import _Layer
 
-    name = _get(spec, "layer", str, path, where)
-    if name not in _LAYER_ARGS:
-        _fail(path, f"{where} has unknown layer {name!r}")
-    kwargs = {}
-    for key, kind in _LAYER_ARGS[name].items():
-        value = spec.get(key)
-        if kind == "str" or (key == "padding" and value == "same"):
-            value = _get(spec, key, str, path, where)
-        else:
-            value = _get(spec, key, int if kind == "int" else list, path, where)
-            values = value if isinstance(value, list) else [value]
-            if ((kind == "pair" and len(values) != 2) or (kind == "shape" and not 1 <= len(values) <= 4)
-                    or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_UNITS
-                               for v in values)):
-                _fail(path, f"{where} field {key!r} holds {value!r}, not sizes in 0..{MAX_UNITS}")
-        kwargs[key] = value
     try:
-        return getattr(layer_module, name)(**kwargs)
+        cls = _registry.get(name)
+    except KeyError:
+        cls = None
+    if not (isinstance(cls, type) and issubclass(cls, _Layer)):
+        _fail(path, f"{where} has unknown layer {name!r}")
+    config = {key: _config_value(spec, key, kind, path, where) for key, kind in cls._CONFIG.items()}
+    try:
+        return cls.from_config(config)
     except (ValueError, TypeError) as exc:
         _fail(path, f"{where} is not a valid {name} ({exc})")
 
@@ -400,7 +394,6 @@ def wrong_kind(path, header, expected):
 
 def _read_contents(z, path, prefix=""):
     """Everything load needs from the archive (the model's members under ``prefix``), validated."""
-    from .layers import ACTIVATIONS, Dense, Dropout
     from .preprocessing import scaler_from_state
 
     header = read_header(z, path, prefix + "header.json")
@@ -422,36 +415,9 @@ def _read_contents(z, path, prefix=""):
                 isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_UNITS for v in input_shape)):
             _fail(path, f"header field 'input_shape' holds {input_shape!r:.80}, not 1 to 4 sizes in 1..{MAX_UNITS}")
         input_shape = tuple(input_shape)
-    layers = []
-    previous = None
-    for i, spec in enumerate(layers_spec):
-        where = f"layers[{i}]"
-        if isinstance(spec, dict) and "trainable" in spec:
-            _get(spec, "trainable", bool, path, where)
-        if isinstance(spec, dict) and "layer" in spec:
-            layers.append(_image_layer(spec, path, where))
-            previous = None
-            continue
-        if isinstance(spec, dict) and "dropout" in spec:
-            rate = _get(spec, "dropout", (int, float), path, where)
-            if not (math.isfinite(rate) and 0 <= rate < 1):
-                _fail(path, f"{where} has dropout rate {rate!r} outside [0, 1)")
-            layers.append(float(rate))
-            continue
-        n_in = _get(spec, "in_features", int, path, where)
-        n_out = _get(spec, "out_features", int, path, where)
-        act = _get(spec, "activation", str, path, where)
-        if not (1 <= n_in <= MAX_UNITS and 1 <= n_out <= MAX_UNITS):
-            _fail(path, f"{where} has sizes {n_in}x{n_out} outside 1..{MAX_UNITS}")
-        if act not in ACTIVATIONS:
-            _fail(path, f"{where} has unknown activation {act!r}")
-        if previous is not None and n_in != previous:
-            _fail(path, f"{where} in_features={n_in} does not match the previous layer")
-        previous = n_out
-        layers.append((n_in, n_out, act))
+    layers = [_read_layer(spec, path, f"layers[{i}]") for i, spec in enumerate(layers_spec)]
     try:
-        stack = _registry.get("Sequential")._check_layers([Dense(*l) if isinstance(l, tuple) else Dropout(l) if isinstance(l, float) else l
-                        for l in layers], input_shape)
+        stack = _registry.get("Sequential")._check_layers(layers, input_shape)
     except (ValueError, TypeError) as exc:
         _fail(path, f"invalid architecture ({exc})")
     if max(stack.widths) > MAX_UNITS:
@@ -628,15 +594,11 @@ def load_model(path):
 
 def read_model(z, path, prefix=""):
     """The model whose members lie under ``prefix`` in the open archive ``z`` of the file ``path``."""
-    from .layers import Dense, Dropout
-
     header, layers, input_shape, seed, epochs, params, state, scaler, rng_state = guarded(
         path, lambda: _read_contents(z, path, prefix))
 
     try:
-        model = _registry.get("Sequential")([Dense(*layer) if isinstance(layer, tuple) else Dropout(layer)
-                            if isinstance(layer, float) else layer for layer in layers], seed=seed,
-                           dtype=header["dtype"], input_shape=input_shape)
+        model = _registry.get("Sequential")(layers, seed=seed, dtype=header["dtype"], input_shape=input_shape)
         spec = (header.get("metadata") or {}).get("autoencoder")
         if spec is not None:  # an Autoencoder, built again from its settings, must have the same layers
             if not isinstance(spec, dict):

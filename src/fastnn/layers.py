@@ -6,6 +6,7 @@ import weakref
 import numpy as np
 
 from . import _kernels
+from ._registry import register
 from ._validation import check_float, check_int
 
 __all__ = ["Dense", "Linear", "Dropout", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Reshape", "ACTIVATIONS"]
@@ -61,6 +62,11 @@ class _Layer:
     _FIXED = {}
     _LIVE = {}
     _READONLY = ()
+    #: The constructor's arguments, by the kind of value a file holds for each (``size``: a positive int;
+    #: ``pair``: two ints; ``padding``: two ints or ``"same"``; ``shape``: 1 to 4 positive ints; ``name``: a
+    #: string; ``rate``: a number). :meth:`get_config` returns them, :meth:`from_config` takes them back, and
+    #: model files store a layer as its class name and config (``fastnn.io`` checks each value by its kind).
+    _CONFIG = {}
     _owner_refs = ()
     #: Whether ``fit`` (and ``train_on_batch``, DQN's updates) trains the layer's parameters (Keras's
     #: ``layer.trainable``). A frozen layer's weights and biases, and their optimizer state, stay as they are:
@@ -89,6 +95,16 @@ class _Layer:
         object.__setattr__(self, name, value)
         for model in models:
             model._layer_changed(self, name)
+
+    def get_config(self):
+        """The layer's constructor arguments as plain values (lists for tuples), as Keras's ``get_config``."""
+        return {key: list(value) if isinstance(value, tuple) else value
+                for key, value in ((key, getattr(self, key)) for key in self._CONFIG)}
+
+    @classmethod
+    def from_config(cls, config):
+        """A new layer from :meth:`get_config`'s values."""
+        return cls(**config)
 
     def _models(self):
         """The live models this layer belongs to."""
@@ -165,6 +181,7 @@ class _Weighted(_Layer):
         target[...] = arr
 
 
+@register
 class Dense(_Weighted):
     r"""Fully connected layer: :math:`y = f(x W^T + b)`.
 
@@ -213,6 +230,8 @@ class Dense(_Weighted):
               "out_features": lambda self, v: check_int(v, "out_features", minimum=1)}
     _LIVE = {"activation": _check_activation}
 
+    _CONFIG = {"in_features": "size", "out_features": "size", "activation": "name"}
+
     def __init__(self, in_features, out_features, activation=None):
         self.in_features = in_features
         self.out_features = out_features
@@ -251,6 +270,7 @@ class Dense(_Weighted):
 Linear = Dense
 
 
+@register
 class Dropout(_Layer):
     r"""Inverted dropout: while training, each unit of the previous layer's output is zeroed with probability
     ``p`` and the kept ones are scaled by :math:`1/(1-p)`; ``predict`` and ``evaluate`` use every unit unscaled.
@@ -274,6 +294,8 @@ class Dropout(_Layer):
     """
 
     _LIVE = {"p": lambda self, v: check_float(v, "p", low=0.0, high=1.0, high_inclusive=False)}
+
+    _CONFIG = {"p": "rate"}
 
     def __init__(self, p=0.5):
         self.p = p
@@ -299,6 +321,7 @@ def _image_shape(shape, what):
     return shape
 
 
+@register
 class Conv2D(_Weighted):
     r"""Two-dimensional convolution (PyTorch's ``Conv2d`` without dilation and groups), NCHW:
     :math:`y[o] = f(b[o] + \sum_c W[o, c] \star x[c])`.
@@ -370,6 +393,9 @@ class Conv2D(_Weighted):
               "stride": _check_stride, "padding": _check_padding}
     _LIVE = {"activation": _check_activation}
 
+    _CONFIG = {"in_channels": "size", "out_channels": "size", "kernel_size": "pair", "stride": "pair",
+               "padding": "padding", "activation": "name"}
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, activation=None):
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -426,6 +452,8 @@ class _Pool2D(_Layer):
     _FIXED = {"pool_size": lambda self, v: _pair(v, "pool_size", 1), "stride": lambda self, v: _pair(v, "stride", 1)}
     _READONLY = ("activation", "kind")
 
+    _CONFIG = {"pool_size": "pair", "stride": "pair"}
+
     def __init__(self, pool_size, stride=None):
         self.pool_size = pool_size
         self.stride = self.pool_size if stride is None else stride
@@ -444,6 +472,7 @@ class _Pool2D(_Layer):
         return f"{type(self).__name__}({self.pool_size}, stride={self.stride})"
 
 
+@register
 class MaxPool2D(_Pool2D):
     """Max pooling over windows of ``pool_size`` (PyTorch's ``MaxPool2d``, no padding, floor mode).
 
@@ -470,6 +499,7 @@ class MaxPool2D(_Pool2D):
     kind = _kernels.LAYER_MAXPOOL2D
 
 
+@register
 class AvgPool2D(_Pool2D):
     """Average pooling over windows of ``pool_size`` (PyTorch's ``AvgPool2d``, no padding, floor mode).
 
@@ -489,6 +519,7 @@ class AvgPool2D(_Pool2D):
     kind = _kernels.LAYER_AVGPOOL2D
 
 
+@register
 class Reshape(_Layer):
     """Give each sample the shape ``shape`` (a view: no copy), e.g. flat 784-pixel rows to ``(1, 28, 28)``.
 
@@ -520,6 +551,8 @@ class Reshape(_Layer):
 
     _FIXED = {"shape": _check_shape}
 
+    _CONFIG = {"shape": "shape"}
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -532,6 +565,7 @@ class Reshape(_Layer):
         return f"Reshape({self.shape})"
 
 
+@register
 class Flatten(_Layer):
     """Flatten each sample to one row (a view: no copy), PyTorch's and Keras's ``Flatten``.
 
