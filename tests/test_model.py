@@ -697,3 +697,24 @@ def test_a_copy_follows_its_own_layers_settings(how, rng):
     assert not np.array_equal(twin.predict(X), before)
     with pytest.raises(AttributeError, match="in_features cannot change"):
         twin.layers[0].in_features = 5
+
+
+def test_layers_declare_their_parameter_tensors():
+    """The model lays out, binds, initialises and returns parameters from each layer's params() alone."""
+    from fastnn.layers import INITIALIZERS, ParamSpec
+
+    conv, dense = fastnn.Conv2D(1, 4, 3, activation="relu"), fastnn.Dense(4 * 6 * 6, 3, "softmax")
+    assert conv.params() == (ParamSpec("weight", (4, 1, 3, 3), "he_uniform", True),
+                             ParamSpec("bias", (4,), "zeros", False))
+    assert dense.params()[0].init == "glorot_uniform" and fastnn.MaxPool2D(2).params() == ()
+    model = fastnn.Sequential([conv, fastnn.Flatten(), dense], input_shape=(1, 8, 8), seed=3)
+    tensors = model.get_weights()
+    assert [t.shape for t in tensors] == [(4, 1, 3, 3), (4,), (3, 144), (3,)]
+    assert model.n_params == sum(t.size for t in tensors) == model.parameters.size
+    np.testing.assert_array_equal(np.concatenate([t.ravel() for t in tensors]), model.parameters)
+    rng = np.random.default_rng(3)  # the model's generator: the same draws, tensor by tensor
+    expected = [INITIALIZERS[s.init](rng, s.shape, layer.fans) for layer in (conv, dense) for s in layer.params()]
+    for got, want in zip(tensors, expected):
+        np.testing.assert_array_equal(got, np.broadcast_to(np.float32(want), got.shape) if np.isscalar(want)
+                                      else np.asarray(want, dtype=np.float32))
+    assert np.all(np.abs(tensors[0]) <= np.sqrt(6 / 9)) and np.all(np.abs(tensors[2]) <= np.sqrt(6 / (144 + 3)))

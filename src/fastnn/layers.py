@@ -1,7 +1,15 @@
-"""Layers and activations."""
+"""Layers and activations.
+
+A layer declares what the model needs from it: its output shape for an input shape (``_output_shape``), its
+parameter tensors (:meth:`params`: name, shape, initialiser, whether weight decay applies), its constructor's
+arguments (:meth:`get_config` / :meth:`from_config`, by which model files store it) and its row of the
+engine's layer table (``_layout``). The model lays every layer's parameters out in one flat buffer in the order
+``params`` gives, binds them to the layer's attributes, initialises them and saves them from that alone.
+"""
 import math
 import numbers
 import weakref
+from typing import NamedTuple
 
 import numpy as np
 
@@ -9,7 +17,8 @@ from . import _kernels
 from ._registry import register
 from ._validation import check_float, check_int
 
-__all__ = ["Dense", "Linear", "Dropout", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Reshape", "ACTIVATIONS"]
+__all__ = ["Dense", "Linear", "Dropout", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Reshape", "ACTIVATIONS",
+           "ParamSpec", "INITIALIZERS"]
 
 #: Activation names accepted by :class:`Dense`, mapped to kernel codes.
 ACTIVATIONS = {
@@ -28,6 +37,37 @@ ACTIVATIONS = {
 _ALIASES = {"linear": "identity", "leakyrelu": "leaky_relu", "leaky-relu": "leaky_relu"}
 #: Activations initialised with He (Kaiming) uniform; the others get Glorot (Xavier) uniform.
 RELU_LIKE = ("relu", "leaky_relu", "elu", "gelu", "softplus")
+
+
+class ParamSpec(NamedTuple):
+    """One parameter tensor of a layer: ``name``, the layer's attribute that views it; ``shape``; ``init``, a
+    key of :data:`INITIALIZERS`; ``decayed``, whether weight decay and L1/L2 penalties apply to it (weights,
+    not biases)."""
+
+    name: str
+    shape: tuple
+    init: str
+    decayed: bool
+
+
+def _he_uniform(rng, shape, fans):
+    limit = math.sqrt(6.0 / fans[0])
+    return rng.uniform(-limit, limit, size=shape)
+
+
+def _glorot_uniform(rng, shape, fans):
+    limit = math.sqrt(6.0 / (fans[0] + fans[1]))
+    return rng.uniform(-limit, limit, size=shape)
+
+
+def _zeros(rng, shape, fans):
+    return 0.0
+
+
+#: Initialisers by name: ``init(rng, shape, (fan_in, fan_out))`` returns the values (or a scalar to fill with).
+#: He (Kaiming) uniform ``U(-sqrt(6 / fan_in), +)``, Glorot (Xavier) uniform ``U(-sqrt(6 / (fan_in + fan_out)),
+#: +)``, zeros.
+INITIALIZERS = {"he_uniform": _he_uniform, "glorot_uniform": _glorot_uniform, "zeros": _zeros}
 
 
 def _activation_name(activation):
@@ -96,6 +136,10 @@ class _Layer:
         for model in models:
             model._layer_changed(self, name)
 
+    def params(self):
+        """The layer's parameter tensors, in the order they lie in the model's flat buffer (none by default)."""
+        return ()
+
     def get_config(self):
         """The layer's constructor arguments as plain values (lists for tuples), as Keras's ``get_config``."""
         return {key: list(value) if isinstance(value, tuple) else value
@@ -137,14 +181,21 @@ class _Weighted(_Layer):
     _weight = None
     _bias = None
 
-    def _bind(self, weight, bias):
-        self._weight = weight
-        self._bias = bias
+    def params(self):
+        """The weight (He-uniform initialised before a ReLU-like activation, Glorot-uniform otherwise; decayed)
+        and the bias (zeros; not decayed)."""
+        init = "he_uniform" if self.activation in RELU_LIKE else "glorot_uniform"
+        return (ParamSpec("weight", self.weight_shape, init, True),
+                ParamSpec("bias", self.bias_shape, "zeros", False))
+
+    def _bind(self, name, view):
+        """Make attribute ``name`` view ``view`` (the layer's part of the model's flat buffer), or None."""
+        object.__setattr__(self, "_" + name, view)
 
     @property
     def n_params(self):
         """Number of parameters (weights and biases)."""
-        return math.prod(self.weight_shape) + math.prod(self.bias_shape)
+        return sum(math.prod(spec.shape) for spec in self.params())
 
     @property
     def activation_code(self):

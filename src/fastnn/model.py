@@ -17,7 +17,8 @@ from ._threads import blas_single_thread, resolve_n_threads
 from ._validation import (check_class_labels, check_dtype, check_features, check_float, check_int,
                           check_probability_rows, check_sample_weight, check_targets, warn_user)
 from .callbacks import CallbackList
-from .layers import ACTIVATIONS, RELU_LIKE, AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, Reshape, _Pool2D, _Weighted
+from .layers import (ACTIVATIONS, INITIALIZERS, AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, Reshape,
+                     _Pool2D, _Weighted)
 from .losses import CrossEntropy, get_loss
 from .optim import get_optimizer
 from .regularizers import Regularizer
@@ -450,10 +451,10 @@ class Sequential:
         """Make every layer's ``weight`` and ``bias`` views into the flat parameter buffer."""
         offset = 0
         for layer in self._dense:
-            nw, nb = math.prod(layer.weight_shape), math.prod(layer.bias_shape)
-            layer._bind(self._params[offset:offset + nw].reshape(layer.weight_shape),
-                        self._params[offset + nw:offset + nw + nb])
-            offset += nw + nb
+            for spec in layer.params():
+                n = math.prod(spec.shape)
+                layer._bind(spec.name, self._params[offset:offset + n].reshape(spec.shape))
+                offset += n
 
     def _check_layer_setting(self, layer, name, value):
         """Refuse a layer setting this model cannot compute with (called before the layer takes it)."""
@@ -475,7 +476,8 @@ class Sequential:
         bare = {}
         for layer in self._dense:
             bare[id(layer)] = copy.copy(layer)  # belongs to no model (see _Layer.__getstate__)
-            bare[id(layer)]._bind(None, None)
+            for spec in layer.params():
+                bare[id(layer)]._bind(spec.name, None)
         state["layers"] = [bare.get(id(layer), layer) for layer in self.layers]
         state["_dense"] = [bare[id(layer)] for layer in self._dense]
         state["_engine_layers"] = [bare.get(id(layer), layer) for layer in self._engine_layers]
@@ -527,14 +529,10 @@ class Sequential:
     # -- set-up -------------------------------------------------------------------------------------------------
 
     def _initialize(self):
+        """Every parameter tensor from its initialiser (``ParamSpec.init``), layer by layer, in buffer order."""
         for layer in self._dense:
-            fan_in, fan_out = layer.fans
-            if layer.activation in RELU_LIKE:
-                limit = math.sqrt(6.0 / fan_in)  # He (Kaiming) uniform
-            else:
-                limit = math.sqrt(6.0 / (fan_in + fan_out))  # Glorot (Xavier) uniform
-            layer.weight[...] = self._rng.uniform(-limit, limit, size=layer.weight_shape)
-            layer.bias[...] = 0
+            for spec in layer.params():
+                getattr(layer, spec.name)[...] = INITIALIZERS[spec.init](self._rng, spec.shape, layer.fans)
 
     def compile(self, loss="cross_entropy", optimizer=None, regularizer=None, metrics=None):
         """Choose the loss, the optimizer and the regularizer for ``fit``.
@@ -618,34 +616,33 @@ class Sequential:
             layer.weight for l, (layer, off) in enumerate(zip(self._engine_layers, self._frozen()))
             if isinstance(layer, _Weighted) and not off and (self._ties is None or self._ties[l] < 0))
 
+    def _tensors(self):
+        """``(layer index among the weighted layers, layer, ParamSpec)`` of every parameter tensor, in buffer
+        order."""
+        return [(i, layer, spec) for i, layer in enumerate(self._dense) for spec in layer.params()]
+
     def get_weights(self):
-        """Copies of ``[W_0, b_0, W_1, b_1, ...]``."""
-        out = []
-        for layer in self._dense:
-            out += [layer.weight.copy(), layer.bias.copy()]
-        return out
+        """Copies of every parameter tensor, ``[W_0, b_0, W_1, b_1, ...]`` (each layer's ``params()`` in order)."""
+        return [getattr(layer, spec.name).copy() for _, layer, spec in self._tensors()]
 
     def set_weights(self, weights):
         """Set all weights and biases from a list like :meth:`get_weights` returns (checked before any change)."""
-        weights = list(weights)
-        if len(weights) != 2 * len(self._dense):
-            raise ValueError(f"weights must hold {2 * len(self._dense)} arrays, got {len(weights)}")
+        weights, tensors = list(weights), self._tensors()
+        if len(weights) != len(tensors):
+            raise ValueError(f"weights must hold {len(tensors)} arrays, got {len(weights)}")
         staged = []
-        for i, layer in enumerate(self._dense):
-            for name, value, shape in (("weight", weights[2 * i], layer.weight.shape),
-                                       ("bias", weights[2 * i + 1], layer.bias.shape)):
-                arr = np.asarray(value)
-                if arr.dtype.kind not in "biuf":
-                    raise TypeError(f"weights[{len(staged)}] ({name} of layer {i}) must hold real numbers")
-                if arr.shape != shape:
-                    raise ValueError(f"weights[{len(staged)}] ({name} of layer {i}) must have shape {shape}, "
-                                     f"got {arr.shape}")
-                if not np.all(np.isfinite(arr)):
-                    raise ValueError(f"weights[{len(staged)}] ({name} of layer {i}) contains NaN or infinity")
-                staged.append(arr)
-        for i, layer in enumerate(self._dense):
-            layer.weight[...] = staged[2 * i]
-            layer.bias[...] = staged[2 * i + 1]
+        for k, (value, (i, layer, spec)) in enumerate(zip(weights, tensors)):
+            arr = np.asarray(value)
+            what = f"weights[{k}] ({spec.name} of layer {i})"
+            if arr.dtype.kind not in "biuf":
+                raise TypeError(f"{what} must hold real numbers")
+            if arr.shape != tuple(spec.shape):
+                raise ValueError(f"{what} must have shape {tuple(spec.shape)}, got {arr.shape}")
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"{what} contains NaN or infinity")
+            staged.append(arr)
+        for arr, (_, layer, spec) in zip(staged, tensors):
+            getattr(layer, spec.name)[...] = arr
 
     # -- data ---------------------------------------------------------------------------------------------------
 
