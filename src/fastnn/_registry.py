@@ -25,14 +25,19 @@ def register(cls):
     return cls
 
 
+def _lookup(table, modules, name, what):
+    """``table[name]``, importing the module that fills it first when ``modules`` names one."""
+    if name not in table and name in modules:
+        importlib.import_module(modules[name])
+    try:
+        return table[name]
+    except KeyError:
+        raise KeyError(f"no fastnn {what} is named {name!r}") from None
+
+
 def get(name):
     """The class registered as ``name``."""
-    if name not in _classes and name in _CLASS_MODULES:
-        importlib.import_module(_CLASS_MODULES[name])
-    try:
-        return _classes[name]
-    except KeyError:
-        raise KeyError(f"no fastnn class is named {name!r}") from None
+    return _lookup(_classes, _CLASS_MODULES, name, "class")
 
 
 def register_format(name, save, load):
@@ -43,9 +48,4 @@ def register_format(name, save, load):
 
 def get_format(name):
     """``(save, load)`` of the file format ``name``."""
-    if name not in _formats and name in _FORMAT_MODULES:
-        importlib.import_module(_FORMAT_MODULES[name])
-    try:
-        return _formats[name]
-    except KeyError:
-        raise KeyError(f"no fastnn file format is named {name!r}") from None
+    return _lookup(_formats, _FORMAT_MODULES, name, "file format")
