@@ -288,7 +288,7 @@ def test_layers_as_positional_arguments():
     c = fastnn.Sequential([fastnn.Dense(4, 8, "relu"), fastnn.Dense(8, 3, "softmax")], 5, "float32")
     np.testing.assert_array_equal(a.parameters, b.parameters)
     np.testing.assert_array_equal(a.parameters, c.parameters)
-    with pytest.raises(TypeError, match=r"layers\[1\] must be a fastnn.Dense.*keyword"):
+    with pytest.raises(TypeError, match=r"layers\[1\] must be a fastnn layer.*keyword"):
         fastnn.Sequential(fastnn.Dense(4, 8), 5)
 
 

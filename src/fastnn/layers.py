@@ -107,6 +107,9 @@ class _Layer:
     #: string; ``rate``: a number). :meth:`get_config` returns them, :meth:`from_config` takes them back, and
     #: model files store a layer as its class name and config (``fastnn.io`` checks each value by its kind).
     _CONFIG = {}
+    #: Whether the layer is a row of the engine's layer table (``_layout``); views (Reshape, Flatten) and
+    #: Dropout (which marks the next row's input) are not.
+    _engine_row = False
     _owner_refs = ()
     #: Whether ``fit`` (and ``train_on_batch``, DQN's updates) trains the layer's parameters (Keras's
     #: ``layer.trainable``). A frozen layer's weights and biases, and their optimizer state, stay as they are:
@@ -139,6 +142,10 @@ class _Layer:
     def params(self):
         """The layer's parameter tensors, in the order they lie in the model's flat buffer (none by default)."""
         return ()
+
+    def _note(self):
+        """What ``summary()`` shows beside the layer's kind (its settings that matter at a glance)."""
+        return ""
 
     def get_config(self):
         """The layer's constructor arguments as plain values (lists for tuples), as Keras's ``get_config``."""
@@ -180,6 +187,7 @@ class _Weighted(_Layer):
 
     _weight = None
     _bias = None
+    _engine_row = True
 
     def params(self):
         """The weight (He-uniform initialised before a ReLU-like activation, Glorot-uniform otherwise; decayed)
@@ -348,6 +356,9 @@ class Dropout(_Layer):
 
     _CONFIG = {"p": "rate"}
 
+    def _note(self):
+        return f"{self.p:g}"
+
     def __init__(self, p=0.5):
         self.p = p
 
@@ -499,6 +510,7 @@ class Conv2D(_Weighted):
 
 class _Pool2D(_Layer):
     kind = None
+    _engine_row = True
     activation = "identity"  # what the engine applies to its output: nothing (pooling has no activation to set)
     _FIXED = {"pool_size": lambda self, v: _pair(v, "pool_size", 1), "stride": lambda self, v: _pair(v, "stride", 1)}
     _READONLY = ("activation", "kind")

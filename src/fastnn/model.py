@@ -3,6 +3,7 @@ import copy
 import functools
 import math
 import os
+import re
 import signal
 import threading
 import time
@@ -17,8 +18,7 @@ from ._threads import blas_single_thread, resolve_n_threads
 from ._validation import (check_class_labels, check_dtype, check_features, check_float, check_int,
                           check_probability_rows, check_sample_weight, check_targets, warn_user)
 from .callbacks import CallbackList
-from .layers import (ACTIVATIONS, INITIALIZERS, AvgPool2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, Reshape,
-                     _Pool2D, _Weighted)
+from .layers import ACTIVATIONS, INITIALIZERS, Dense, Dropout, Reshape, _Layer, _Weighted
 from .losses import CrossEntropy, get_loss
 from .optim import get_optimizer
 from .regularizers import Regularizer
@@ -89,12 +89,7 @@ def _exclusive(method):
     return exclusive
 
 
-_LAYER_TYPES = (Dense, Dropout, Conv2D, MaxPool2D, AvgPool2D, Flatten, Reshape)
-# Layers that are a row of the engine's layer table; Reshape and Flatten are views and Dropout marks the input of
-# the next such layer.
-_ENGINE_TYPES = (Dense, Conv2D, MaxPool2D, AvgPool2D)
-_SNAKE = {"MaxPool2D": "max_pool2d", "AvgPool2D": "avg_pool2d"}
-_LAYER_NAMES = "a fastnn.Dense, Conv2D, MaxPool2D, AvgPool2D, Flatten, Reshape or Dropout layer"
+_LAYER_NAMES = "a fastnn layer (Dense, Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool2D, Flatten, Reshape, Dropout)"
 
 
 class _Stack:
@@ -115,7 +110,7 @@ class _Stack:
         if input_shape is not None:  # declared: the first layer must take it
             self.input_shape = shape = input_shape
         for i, layer in enumerate(layers):
-            if not isinstance(layer, _LAYER_TYPES):
+            if not isinstance(layer, _Layer):
                 raise TypeError(f"layers[{i}] must be {_LAYER_NAMES}, got {type(layer).__name__}")
             if isinstance(layer, Dropout):
                 if pending is not None:
@@ -145,7 +140,7 @@ class _Stack:
                 source = (f"the output of layers[{prev}] ({layers[prev]!r}), of shape {shape}" if prev is not None
                           else f"input_shape={shape}" if input_shape is not None else f"inputs of shape {shape}")
                 raise ValueError(f"layers[{i}] ({layer!r}) cannot take {source}: {exc}") from None
-            if isinstance(layer, _ENGINE_TYPES):
+            if layer._engine_row:
                 self.engine.append(layer)
                 self.layout.append(layer._layout(shape))
                 pending = None
@@ -188,7 +183,7 @@ def _first_input(i, layer, shape):
             raise ValueError(f"layers[{i}] ({layer!r}) takes {layer.in_features} features, but input_shape={shape} "
                              f"gives {math.prod(shape)} values a sample")
         return (math.prod(shape),)
-    if isinstance(layer, _ENGINE_TYPES) and len(shape) != 3:
+    if layer._engine_row and len(shape) != 3:
         hint = f" (one channel: input_shape={(1,) + shape})" if len(shape) == 2 else ""
         raise ValueError(f"layers[{i}] ({layer!r}) takes images (channels, height, width), but input_shape={shape} "
                          f"is not such a shape{hint}")
@@ -208,7 +203,7 @@ def _dropout_rates(layers):
     for layer in layers:
         if isinstance(layer, Dropout):
             pending = layer.p
-        elif isinstance(layer, _ENGINE_TYPES):
+        elif layer._engine_row:
             rates.append(pending)
             pending = 0.0
     return rates
@@ -385,7 +380,7 @@ class Sequential:
         return _Stack(layers, input_shape)
 
     def __init__(self, *layers, seed=None, dtype="float32", input_shape=None):
-        if len(layers) >= 1 and not isinstance(layers[0], _LAYER_TYPES):
+        if len(layers) >= 1 and not isinstance(layers[0], _Layer):
             # Keras style: one list of layers, optionally followed by seed and dtype given by position
             if len(layers) > 3:
                 raise TypeError("Sequential takes a list of layers, or layers as separate arguments")
@@ -395,8 +390,8 @@ class Sequential:
                 seed = extra[0]
             if len(extra) > 1:
                 dtype = extra[1]
-        elif any(not isinstance(layer, _LAYER_TYPES) for layer in layers):
-            bad = next(i for i, layer in enumerate(layers) if not isinstance(layer, _LAYER_TYPES))
+        elif any(not isinstance(layer, _Layer) for layer in layers):
+            bad = next(i for i, layer in enumerate(layers) if not isinstance(layer, _Layer))
             raise TypeError(f"layers[{bad}] must be {_LAYER_NAMES}, got {type(layers[bad]).__name__} "
                             "(pass seed and dtype by keyword: Sequential(layer, layer, seed=0))")
         try:
@@ -1476,14 +1471,13 @@ class Sequential:
         for layer, shape in zip(self.layers, self._shapes):
             kind = type(layer).__name__
             i = counts[kind] = counts.get(kind, -1) + 1
-            name = _SNAKE.get(kind, kind.lower())
-            label = f"{name}_{i} ({kind} {layer.p:g})" if isinstance(layer, Dropout) else f"{name}_{i} ({kind})"
+            name = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", kind).lower()  # MaxPool2D: max_pool2d
+            label = f"{name}_{i} ({' '.join(filter(None, (kind, layer._note())))})"
             params = "0"
-            if isinstance(layer, _Weighted):
+            if layer.params():
                 params = f"{layer.n_params:,}" + (" (frozen)" if frozen[id(layer)] else "")
-            rows.append((label, f"(None, {', '.join(map(str, shape))})", getattr(layer, "activation", ""), params))
-            if isinstance(layer, _Pool2D):
-                rows[-1] = rows[-1][:2] + ("",) + rows[-1][3:]
+            activation = layer.activation if "activation" in layer._LIVE else ""
+            rows.append((label, f"(None, {', '.join(map(str, shape))})", activation, params))
         widths = [max(len(r[c]) for r in rows) for c in range(4)]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
         rule = "-" * len(lines[0])
