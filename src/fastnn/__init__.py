@@ -17,7 +17,7 @@ from ._estimator import NotFittedError
 from .autoencoder import Autoencoder
 from .cluster import KMeans
 from .io import ModelFileError, load, save
-from .layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, Linear, MaxPool2D, Reshape
+from .layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, Linear, MaxPool2D, Reshape
 from . import losses
 from .losses import BinaryCrossEntropy, CrossEntropy, Huber, MeanAbsoluteError, MeanSquaredError
 from .model import History, Sequential
@@ -38,7 +38,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "Sequential", "History", "Autoencoder", "KMeans", "Dense", "Dropout", "Linear", "Conv2D", "MaxPool2D", "AvgPool2D",
-    "Flatten", "Reshape", "SGD", "Adam", "AdamW", "RMSprop", "L1", "L2", "L1L2",
+    "GlobalAvgPool2D", "Flatten", "Reshape", "SGD", "Adam", "AdamW", "RMSprop", "L1", "L2", "L1L2",
     "CrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "Huber", "MeanAbsoluteError", "losses",
     "callbacks", "schedules", "StandardScaler", "MinMaxScaler", "LogScaler",
     "load", "save", "ModelFileError", "NotFittedError", "datasets", "metrics", "plotting", "preprocessing",

@@ -17,7 +17,8 @@ from . import _kernels
 from ._registry import register
 from ._validation import check_float, check_int
 
-__all__ = ["Dense", "Linear", "Dropout", "Conv2D", "MaxPool2D", "AvgPool2D", "Flatten", "Reshape", "ACTIVATIONS",
+__all__ = ["Dense", "Linear", "Dropout", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten", "Reshape",
+           "ACTIVATIONS",
            "ParamSpec", "INITIALIZERS"]
 
 #: Activation names accepted by :class:`Dense`, mapped to kernel codes.
@@ -580,6 +581,40 @@ class AvgPool2D(_Pool2D):
     """
 
     kind = _kernels.LAYER_AVGPOOL2D
+
+
+@register
+class GlobalAvgPool2D(_Layer):
+    """The mean of each channel over the whole image (Keras's ``GlobalAveragePooling2D``; PyTorch's
+    ``AdaptiveAvgPool2d(1)`` then ``flatten``): ``(n, C, H, W)`` to ``(n, C)``.
+
+    It replaces the Flatten and the large Dense layer after a stack of convolutions with C values an image (the
+    classic head of ResNet-style networks), whatever the image size. In the engine it is average pooling with
+    one window the size of the image.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnn
+    >>> model = fastnn.Sequential([fastnn.Conv2D(1, 8, 3, activation="relu"), fastnn.GlobalAvgPool2D(),
+    ...                            fastnn.Dense(8, 10, "softmax")], input_shape=(1, 28, 28))
+    >>> model.predict(np.zeros((2, 1, 28, 28), dtype=np.float32)).shape
+    (2, 10)
+    """
+
+    kind = _kernels.LAYER_AVGPOOL2D
+    activation = "identity"  # what the engine applies to its output: nothing
+    _READONLY = ("activation", "kind")
+    _engine_row = True
+
+    def _output_shape(self, shape):
+        return (_image_shape(shape, "GlobalAvgPool2D")[0],)
+
+    def _layout(self, shape):
+        c, h, w = _image_shape(shape, "GlobalAvgPool2D")
+        return (self.kind, c, h, w, c, 1, 1, h, w, h, w, 0, 0)
+
+    def __repr__(self):
+        return "GlobalAvgPool2D()"
 
 
 @register
