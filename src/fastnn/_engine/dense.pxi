@@ -1,0 +1,130 @@
+# Included by _kernels.pyx: Dense layers: column blocks, the one-row matrix-vector product, forward and backward tiles.
+
+cdef inline int _column_blocks(int width) noexcept nogil:
+    """How many column blocks a layer of ``width`` units is split into: a function of the width alone, so that
+    every product is computed by the same BLAS calls whatever the number of threads."""
+    cdef int nb = width // (2 * COLUMN_BLOCK_MIN)
+    if width >= COLUMN_BLOCK_MIN and nb < 2:
+        nb = 2
+    return max(1, min(COLUMN_BLOCKS_MAX, nb))
+
+
+cdef extern from *:
+    """
+    /* y += W @ x for row-major W (n_out x n_in): four outputs at a time share each load of x, and every
+       dot product is summed in fixed vector lanes (32 bytes), the same order on every call and thread. Built twice, for
+       x86-64-v3 (AVX2 and FMA) and the baseline, and chosen once per process by the CPU it runs on: the same
+       machine always takes the same code, so results do not depend on the thread count. No BLAS: a single row
+       needs no packing, and the work splits across threads without touching BLAS's thread setting. */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 11
+    #define FASTNN_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+    #else
+    #define FASTNN_CLONES
+    #endif
+    #define FASTNN_MATVEC(NAME, T, V, L)                                                                    \
+    typedef T V __attribute__((vector_size(32)));                                                           \
+    static inline V NAME##_load(const T *p) { V v; __builtin_memcpy(&v, p, sizeof(V)); return v; }          \
+    static inline T NAME##_sum(V v) { T t = 0; for (int k = 0; k < L; k++) t += v[k]; return t; }           \
+    FASTNN_CLONES static void NAME(const T *W, const T *x, T *y, Py_ssize_t n_out, Py_ssize_t n_in) {       \
+        Py_ssize_t j = 0, i, nv = n_in - n_in % L;                                                          \
+        for (; j + 4 <= n_out; j += 4) {                                                                    \
+            const T *w0 = W + j * n_in, *w1 = w0 + n_in, *w2 = w1 + n_in, *w3 = w2 + n_in;                  \
+            V a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                                                       \
+            T t0 = 0, t1 = 0, t2 = 0, t3 = 0;                                                               \
+            for (i = 0; i < nv; i += L) {                                                                   \
+                V v = NAME##_load(x + i);                                                                   \
+                a0 += NAME##_load(w0 + i) * v; a1 += NAME##_load(w1 + i) * v;                               \
+                a2 += NAME##_load(w2 + i) * v; a3 += NAME##_load(w3 + i) * v;                               \
+            }                                                                                               \
+            for (i = nv; i < n_in; i++) {                                                                   \
+                t0 += w0[i] * x[i]; t1 += w1[i] * x[i]; t2 += w2[i] * x[i]; t3 += w3[i] * x[i];             \
+            }                                                                                               \
+            y[j] += t0 + NAME##_sum(a0); y[j + 1] += t1 + NAME##_sum(a1);                                   \
+            y[j + 2] += t2 + NAME##_sum(a2); y[j + 3] += t3 + NAME##_sum(a3);                               \
+        }                                                                                                   \
+        for (; j < n_out; j++) {                                                                            \
+            const T *w0 = W + j * n_in;                                                                     \
+            V a0 = {0};                                                                                     \
+            T t0 = 0;                                                                                       \
+            for (i = 0; i < nv; i += L) a0 += NAME##_load(w0 + i) * NAME##_load(x + i);                     \
+            for (i = nv; i < n_in; i++) t0 += w0[i] * x[i];                                                 \
+            y[j] += t0 + NAME##_sum(a0);                                                                    \
+        }                                                                                                   \
+    }
+    FASTNN_MATVEC(fastnn_smatvec, float, fastnn_v8sf, 8)
+    FASTNN_MATVEC(fastnn_dmatvec, double, fastnn_v4df, 4)
+    """
+    void fastnn_smatvec(const float *W, const float *x, float *y, Py_ssize_t n_out, Py_ssize_t n_in) noexcept nogil
+    void fastnn_dmatvec(const double *W, const double *x, double *y, Py_ssize_t n_out,
+                        Py_ssize_t n_in) noexcept nogil
+
+
+cdef inline void _matvec(const floating *W, const floating *x, floating *y, Py_ssize_t n_out,
+                         Py_ssize_t n_in) noexcept nogil:
+    """``y += W @ x`` for row-major ``W`` (``n_out x n_in``); see fastnn_smatvec."""
+    if floating is float:
+        fastnn_smatvec(W, x, y, n_out, n_in)
+    else:
+        fastnn_dmatvec(W, x, y, n_out, n_in)
+
+
+cdef inline Py_ssize_t _row_tiles(Net *net, Py_ssize_t n_rows) noexcept nogil:
+    """How many row tiles a product over ``n_rows`` rows is split into: the engine's ``row_tiles`` (fixed by the
+    machine's core count), fewer when the tiles would hold under ``MIN_TILE_ROWS`` rows."""
+    return max(<Py_ssize_t> 1, min(<Py_ssize_t> net.row_tiles, n_rows // MIN_TILE_ROWS))
+
+
+cdef void _forward_columns(Net *net, const floating *params, int l, const floating *inp, Py_ssize_t r0,
+                           Py_ssize_t r1, int blk, bint activate) noexcept nogil:
+    """Rows ``r0 .. r1`` of the output columns of block ``blk`` of layer ``l``:
+    ``out[r0:r1, j0:j1] = act(inp[r0:r1] @ W[j0:j1].T + b[j0:j1])`` (``inp`` points at row 0)."""
+    cdef int w_in = net.width[l], w_out = net.width[l + 1], nb = net.blocks[l + 1]
+    cdef int j0 = blk * w_out // nb, j1 = (blk + 1) * w_out // nb
+    cdef const floating *b = params + net.b_off[l] + j0
+    cdef floating *out = (<floating *> net.A[l + 1]) + r0 * w_out + j0
+    cdef Py_ssize_t r, n_rows = r1 - r0
+    inp = inp + r0 * w_in
+    for r in range(n_rows):
+        memcpy(out + r * w_out, b, (j1 - j0) * sizeof(floating))
+    if net.single_row:  # one row: a matrix-vector product (BLAS's gemm would pack the whole weight block for it)
+        _matvec(params + net.w_off[l] + j0 * w_in, inp, out, j1 - j0, w_in)
+    else:
+        gemm(NoTrans, Trans, <int> n_rows, j1 - j0, w_in, <floating> 1.0, inp, w_in,
+             params + net.w_off[l] + j0 * w_in, w_in, <floating> 1.0, out, w_out)
+    if activate and net.Z[l + 1] != NULL:
+        for r in range(n_rows):
+            memcpy((<floating *> net.Z[l + 1]) + (r0 + r) * w_out + j0, out + r * w_out,
+                   (j1 - j0) * sizeof(floating))
+    if activate and net.act[l] != SOFTMAX:
+        _activation_forward(net.act[l], out, n_rows, j1 - j0, w_out)
+        if net.training and net.Ad[l + 1] != NULL:
+            _dropout_columns(net, l + 1, r0, r1, j0, j1)
+
+
+cdef void _mask_columns(floating *d, const uint8_t *m, Py_ssize_t n_rows, Py_ssize_t width, Py_ssize_t ld,
+                        floating scale) noexcept nogil:
+    cdef Py_ssize_t r, j
+    for r in range(n_rows):
+        for j in range(width):
+            d[r * ld + j] = d[r * ld + j] * scale if m[r * ld + j] else 0
+
+
+cdef void _backward_columns(Net *net, const floating *params, int l, Py_ssize_t r0, Py_ssize_t r1,
+                            int blk) noexcept nogil:
+    """Rows ``r0 .. r1`` of the columns of block ``blk`` of ``D[l] = (D[l + 1] @ W_l) * act'(A[l])`` (layer
+    ``l >= 1``)."""
+    cdef int w_in = net.width[l], w_out = net.width[l + 1], nb = net.blocks[l]
+    cdef int j0 = blk * w_in // nb, j1 = (blk + 1) * w_in // nb
+    cdef Py_ssize_t n_rows = r1 - r0, at = r0 * w_in + j0
+    cdef floating *d = (<floating *> net.D[l]) + at
+    cdef const floating *g = (<floating *> net.D[l + 1]) + r0 * w_out
+    if net.single_row:
+        gemv(Trans, w_out, j1 - j0, <floating> 1.0, params + net.w_off[l] + j0, w_in, g, <floating> 0.0, d)
+    else:
+        gemm(NoTrans, NoTrans, <int> n_rows, j1 - j0, w_out, <floating> 1.0, g, w_out,
+             params + net.w_off[l] + j0, w_in, <floating> 0.0, d, w_in)
+    if net.Ad[l] != NULL:  # through dropout: kept units pass the gradient, scaled as in the forward pass
+        _mask_columns(d, net.mask[l] + at, n_rows, j1 - j0, w_in, <floating> (1.0 / (1.0 - net.drop[l])))
+    if net.act[l - 1] != SOFTMAX:
+        _activation_backward(net.act[l - 1], (<floating *> net.A[l]) + at, _offset(<floating *> net.Z[l], at), d,
+                             n_rows, j1 - j0, w_in)

@@ -1,0 +1,252 @@
+# Included by _kernels.pyx: Optimizers (SGD, Adam/AdamW, RMSprop) over ranges of the flat buffers, and learning-rate schedules.
+
+cdef inline double _lane_sum(const floating *p, Py_ssize_t n, bint absolute) noexcept nogil:
+    """``sum p`` (or ``sum |p|``) in double, in eight fixed lanes (vectorisable, and the same order on every
+    call)."""
+    cdef double lanes[8]
+    cdef Py_ssize_t i, k, n8 = n - n % 8
+    cdef double total = 0
+    for k in range(8):
+        lanes[k] = 0
+    for i in range(0, n8, 8):
+        for k in range(8):
+            lanes[k] += _abs(p[i + k]) if absolute else p[i + k]
+    for i in range(n8, n):
+        total += _abs(p[i]) if absolute else p[i]
+    for k in range(8):
+        total += lanes[k]
+    return total
+
+
+cdef double _sum_abs(const floating *p, Py_ssize_t n) noexcept nogil:
+    """``sum |p|`` in double, in eight fixed lanes."""
+    return _lane_sum(p, n, True)
+
+
+cdef double _sum_sq(const floating *p, Py_ssize_t n) noexcept nogil:
+    """``sum p**2`` in double, in eight fixed lanes."""
+    cdef double lanes[8]
+    cdef Py_ssize_t i, k, n8 = n - n % 8
+    cdef double total = 0, w
+    for k in range(8):
+        lanes[k] = 0
+    for i in range(0, n8, 8):
+        for k in range(8):
+            w = p[i + k]
+            lanes[k] += w * w
+    for i in range(n8, n):
+        w = p[i]
+        total += w * w
+    for k in range(8):
+        total += lanes[k]
+    return total
+
+
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
+cdef int _sgd(floating *p, const floating *g, floating *v, Py_ssize_t n, Hyper *h, floating decay) noexcept nogil:
+    """PyTorch's SGD: ``g += decay*p; v = mu*v + g; p -= lr*(g + mu*v if nesterov else v)``. Returns whether a
+    new parameter is NaN or infinite (the OR of ``w - w != 0``, which only those give)."""
+    cdef Py_ssize_t i
+    cdef int bad = 0
+    cdef floating w, gi, vi, lr = h.lr, mu = h.momentum
+    if mu == 0:
+        for i in range(n):
+            w = p[i]
+            w = w - lr * (g[i] + decay * w)
+            p[i] = w
+            bad |= (w - w) != 0
+    elif h.nesterov:
+        for i in range(n):
+            w = p[i]
+            gi = g[i] + decay * w
+            vi = mu * v[i] + gi
+            v[i] = vi
+            w = w - lr * (gi + mu * vi)
+            p[i] = w
+            bad |= (w - w) != 0
+    else:
+        for i in range(n):
+            w = p[i]
+            vi = mu * v[i] + g[i] + decay * w
+            v[i] = vi
+            w = w - lr * vi
+            p[i] = w
+            bad |= (w - w) != 0
+    return bad
+
+
+cdef extern from *:
+    """
+    /* PyTorch's Adam / AdamW on n values (see _adam), built like fastnn_smatvec for x86-64-v3 and the baseline:
+       the square root and division per value make this loop compute-bound, and 8-wide vectors halve it. */
+    #define FASTNN_ADAM(NAME, T, SQRT)                                                                      \
+    FASTNN_CLONES static int NAME(T *p, const T *g, T *m, T *v, T *vmax, Py_ssize_t n, T decay, T shrink,   \
+                                  T b1, T b2, T c2, T eps, T step, T bc2s, int amsgrad) {                   \
+        int bad = 0;                                                                                        \
+        Py_ssize_t i;                                                                                       \
+        /* m / (sqrt(v) / bc2s + eps) = bc2s * m / (sqrt(v) + eps * bc2s): one division a value */        \
+        T step2 = step * bc2s, eps2 = eps * bc2s;                                                           \
+        if (amsgrad) {                                                                                      \
+            for (i = 0; i < n; i++) {                                                                       \
+                T w = p[i], gi = g[i] + decay * w, mi = m[i] + b1 * (gi - m[i]);                            \
+                T vi = b2 * v[i] + c2 * gi * gi;                                                            \
+                m[i] = mi; v[i] = vi;                                                                       \
+                vi = vi > vmax[i] ? vi : vmax[i];                                                           \
+                vmax[i] = vi;                                                                               \
+                w = w * shrink - step2 * (mi / (SQRT(vi) + eps2));                                               \
+                p[i] = w;                                                                                   \
+                bad |= (w - w) != 0;                                                                        \
+            }                                                                                               \
+        } else {                                                                                            \
+            for (i = 0; i < n; i++) {                                                                       \
+                T w = p[i], gi = g[i] + decay * w, mi = m[i] + b1 * (gi - m[i]);                            \
+                T vi = b2 * v[i] + c2 * gi * gi;                                                            \
+                m[i] = mi; v[i] = vi;                                                                       \
+                w = w * shrink - step2 * (mi / (SQRT(vi) + eps2));                                               \
+                p[i] = w;                                                                                   \
+                bad |= (w - w) != 0;                                                                        \
+            }                                                                                               \
+        }                                                                                                   \
+        return bad;                                                                                         \
+    }
+    FASTNN_ADAM(fastnn_sadam, float, sqrtf)
+    FASTNN_ADAM(fastnn_dadam, double, sqrt)
+    """
+    int fastnn_sadam(float *p, const float *g, float *m, float *v, float *vmax, Py_ssize_t n, float decay,
+                     float shrink, float b1, float b2, float c2, float eps, float step, float bc2s,
+                     int amsgrad) noexcept nogil
+    int fastnn_dadam(double *p, const double *g, double *m, double *v, double *vmax, Py_ssize_t n, double decay,
+                     double shrink, double b1, double b2, double c2, double eps, double step, double bc2s,
+                     int amsgrad) noexcept nogil
+
+
+cdef int _adam(floating *p, const floating *g, floating *m, Py_ssize_t n, Hyper *h, floating decay,
+               floating decoupled) noexcept nogil:
+    """PyTorch's Adam / AdamW (``decoupled`` = AdamW's weight decay, applied as ``p *= 1 - lr*decoupled`` first):
+    ``g += decay*p; m += (1-b1)(g - m); v = b2 v + (1-b2) g^2; [vmax = max(vmax, v)];
+    p -= lr/bc1 * m / (sqrt(v or vmax)/sqrt(bc2) + eps)``. State rows: m, v[, vmax]. Returns whether a new
+    parameter is NaN or infinite."""
+    cdef floating *v = m + h.stride
+    if floating is float:
+        return fastnn_sadam(p, g, m, v, v + h.stride, n, decay, 1 - h.lr * decoupled, 1 - h.beta1, h.beta2,
+                            1 - h.beta2, h.eps, h.lr / h.bc1, h.bc2_sqrt, h.amsgrad)
+    else:
+        return fastnn_dadam(p, g, m, v, v + h.stride, n, decay, 1 - h.lr * decoupled, 1 - h.beta1, h.beta2,
+                            1 - h.beta2, h.eps, h.lr / h.bc1, h.bc2_sqrt, h.amsgrad)
+
+
+cdef int _rmsprop(floating *p, const floating *g, floating *sq, Py_ssize_t n, Hyper *h,
+                  floating decay) noexcept nogil:
+    """PyTorch's RMSprop: ``g += decay*p; sq = a sq + (1-a) g^2; avg = sqrt(sq) + eps``; then with momentum
+    ``buf = mu buf + g/avg; p -= lr buf``, else ``p -= lr g/avg``. State rows: sq[, buf]."""
+    cdef Py_ssize_t i
+    cdef int bad = 0
+    cdef floating *buf = sq + h.stride
+    cdef floating w, gi, si, bi, a = h.alpha, c = 1 - h.alpha, eps = h.eps, lr = h.lr, mu = h.momentum
+    if mu == 0:
+        for i in range(n):
+            w = p[i]
+            gi = g[i] + decay * w
+            si = a * sq[i] + c * gi * gi
+            sq[i] = si
+            w = w - lr * (gi / (_sqrt(si) + eps))
+            p[i] = w
+            bad |= (w - w) != 0
+    else:
+        for i in range(n):
+            w = p[i]
+            gi = g[i] + decay * w
+            si = a * sq[i] + c * gi * gi
+            sq[i] = si
+            bi = mu * buf[i] + gi / (_sqrt(si) + eps)
+            buf[i] = bi
+            w = w - lr * bi
+            p[i] = w
+            bad |= (w - w) != 0
+    return bad
+
+
+cdef double _update_range(floating *p, floating *g, floating *state, Py_ssize_t n, Hyper *h,
+                          bint regularize, bint apply) noexcept nogil:
+    """One optimizer step on ``n`` parameters (``state`` points at their first state row; further rows lie
+    ``h.stride`` apart). Returns the regularization penalty of the parameters before the step, or NaN when the
+    step left a parameter NaN or infinite (the caller treats that as divergence).
+
+    ``regularize`` marks weights: the model's L1/L2 terms and the optimizer's weight decay apply to them only,
+    never to biases. With ``apply`` false the full gradient (data term plus the regularizer's terms) is written
+    to ``g`` and nothing else changes. With ``apply`` true ``g`` is scratch (it receives L1's term).
+    """
+    cdef Py_ssize_t i
+    cdef int bad = 0
+    cdef floating w, l1 = h.l1, l2 = h.l2, decay = h.weight_decay
+    cdef double penalty = 0
+    if regularize:
+        if h.l1 != 0:
+            penalty += h.l1 * _sum_abs(p, n)
+        if h.l2 != 0:
+            penalty += 0.5 * h.l2 * _sum_sq(p, n)
+    else:
+        decay = 0
+        l1 = 0
+        l2 = 0
+    if l1 != 0:  # L1's sign term goes into the gradient first, so the loops below stay branch-free
+        for i in range(n):
+            w = p[i]
+            g[i] = g[i] + l1 * ((w > 0) - (w < 0))
+    if not apply:
+        if l2 != 0:
+            for i in range(n):
+                g[i] = g[i] + l2 * p[i]
+        return penalty
+    if h.kind == K_ADAM:
+        bad = _adam(p, g, state, n, h, l2 + decay, 0)
+    elif h.kind == K_ADAMW:
+        bad = _adam(p, g, state, n, h, l2, decay)
+    elif h.kind == K_RMSPROP:
+        bad = _rmsprop(p, g, state, n, h, l2 + decay)
+    else:
+        bad = _sgd(p, g, state, n, h, l2 + decay)
+    return penalty if not bad else NAN
+
+
+cdef double _schedule_lr(Hyper *h, int64_t step) noexcept nogil:
+    """The learning rate of update ``step`` (counted from 0) under the schedule in ``h``; see fastnn.schedules
+    for the formulas (Keras's CosineDecay and ExponentialDecay, PyTorch's OneCycleLR)."""
+    cdef double t = <double> step, frac, start, end, lo
+    cdef double *a = h.sched
+    if h.sched_kind == S_COSINE:  # a: initial, decay_steps, alpha, warmup_steps
+        if t < a[3]:  # linear warm-up from 0
+            return a[0] * t / a[3]
+        frac = min(t - a[3], a[1]) / a[1]
+        return a[0] * ((1 - a[2]) * 0.5 * (1 + cos(M_PI_C * frac)) + a[2])
+    if h.sched_kind == S_EXPONENTIAL:  # a: initial, decay_steps, decay_rate, staircase
+        frac = t / a[1]
+        if a[3] != 0:
+            frac = floor(frac)
+        return a[0] * pow(a[2], frac)
+    if h.sched_kind == S_ONECYCLE:  # a: max_lr, total_steps, pct_start, div_factor, final_div_factor
+        start = a[0] / a[3]
+        lo = start / a[4]
+        end = a[2] * a[1] - 1  # the step at which the rate peaks
+        t = min(t, a[1] - 1)
+        if t <= end:
+            frac = t / end if end > 0 else 1.0
+            return a[0] + (start - a[0]) / 2 * (cos(M_PI_C * frac) + 1)
+        frac = (t - end) / (a[1] - 1 - end)
+        return lo + (a[0] - lo) / 2 * (cos(M_PI_C * frac) + 1)
+    return h.lr
+
+
+cdef void _begin_step(Hyper *h, int64_t step) noexcept nogil:
+    """Set the learning rate and Adam's bias corrections for update ``step`` (counted from 0)."""
+    if h.sched_kind != S_CONSTANT:
+        h.lr = _schedule_lr(h, step)
+    if h.kind == K_ADAM or h.kind == K_ADAMW:
+        h.bc1 = 1 - pow(h.beta1, <double> (step + 1))
+        h.bc2_sqrt = sqrt(1 - pow(h.beta2, <double> (step + 1)))
