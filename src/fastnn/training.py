@@ -1,0 +1,294 @@
+"""The fit driver: what :meth:`fastnn.Sequential.fit` does with a model - check the run's arguments and data,
+build (or reuse) the engine, then per epoch run the compiled batches, collect the metrics, call the callbacks,
+write checkpoints, and restore the epoch's start when an update diverges - and the :class:`History` it returns.
+
+The functions take the model as their first argument; the model's public methods call them.
+"""
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+
+from . import _kernels
+from ._progress import EpochProgress
+from ._threads import blas_single_thread, resolve_n_threads
+from ._validation import check_float, check_int, warn_user
+from .callbacks import CallbackList
+
+__all__ = ["History", "fit"]
+
+# Rows of one block in predict/evaluate (bounded memory whatever the number of samples).
+PREDICT_BLOCK = 1024
+# Target seconds between returns to Python during fit (progress output and Ctrl-C).
+REPORT_SECONDS = 0.1
+
+
+def _records(history):
+    """The history as a list of per-epoch dicts (for checkpoints)."""
+    keys = list(history.history)
+    return [{k: history.history[k][i] for k in keys} for i in range(len(history.epoch))]
+
+
+class History:
+    """What ``fit`` recorded, one entry per epoch (Keras's ``History``).
+
+    Attributes
+    ----------
+    history : dict of str to list
+        ``'loss'`` (training loss including the regularization penalty, averaged over the epoch's batches
+        weighted by their sizes), ``'accuracy'`` (classification losses), ``'val_loss'`` and ``'val_accuracy'``
+        (when there is validation data), ``'iterations'`` (batches in the epoch) and ``'seconds'``.
+    epoch : list of int
+        Epoch numbers, counted from 0 over the model's life.
+    params : dict
+        The ``fit`` arguments that shape the run (epochs, batch_size, samples, iterations per epoch, n_threads).
+    """
+
+    def __init__(self, params=None):
+        self.history = {}
+        self.epoch = []
+        self.params = dict(params or {})
+
+    def _append(self, epoch, record):
+        self.epoch.append(epoch)
+        for key, value in record.items():
+            self.history.setdefault(key, []).append(value)
+
+    def __getitem__(self, key):
+        return self.history[key]
+
+    def __contains__(self, key):
+        return key in self.history
+
+    def __len__(self):
+        return len(self.epoch)
+
+    def __repr__(self):
+        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
+
+    def plot(self, path=None, metrics=None):
+        """Learning curves: loss (and accuracy, when recorded) by epoch, training beside validation.
+
+        Needs matplotlib (``pip install matplotlib``); see :func:`fastnn.plotting.plot_history`.
+
+        Parameters
+        ----------
+        path : str or path-like, optional
+            Also write the figure to this file, in the format its extension names (``.png``, ``.svg``,
+            ``.pdf``, ...).
+        metrics : list of str, optional
+            The panels to draw, e.g. ``['loss']``; by default loss and accuracy, when recorded.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            One axes per metric, lines labelled ``'training'`` and ``'validation'``, epochs counted from 1.
+
+        Examples
+        --------
+        >>> import numpy as np, fastnn
+        >>> X = np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32)
+        >>> y = (X[:, 0] > 0).astype(np.int64)
+        >>> model = fastnn.Sequential([fastnn.Dense(3, 2, activation="softmax")], seed=0).compile()
+        >>> history = model.fit(X, y, epochs=5, validation_split=0.2, verbose=0)
+        >>> fig = history.plot()  # history.plot("curves.png") also writes it to curves.png
+        >>> [ax.get_title() for ax in fig.axes]
+        ['loss', 'accuracy']
+        """
+        from .plotting import plot_history
+        return plot_history(self, path=path, metrics=metrics)
+
+
+def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
+        sample_weight=None, class_weight=None, callbacks=None, n_threads=None, verbose=1, checkpoint=None,
+        resume=False, on_divergence="raise"):
+    """The body of :meth:`Sequential.fit` (see its documentation): validate, then per epoch run the
+    compiled batches, collect the metrics and call the callbacks."""
+    model._require_compiled("fit")
+    epochs = check_int(epochs, "epochs", minimum=0)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    validation_split = check_float(validation_split, "validation_split", low=0.0, high=1.0,
+                                   high_inclusive=False)
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
+    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    nt = resolve_n_threads(n_threads)
+    if on_divergence not in ("raise", "warn"):
+        raise ValueError(f"on_divergence must be 'raise' or 'warn', got {on_divergence!r}")
+    if not isinstance(resume, (bool, np.bool_)):
+        raise TypeError(f"resume must be a bool, got {type(resume).__name__}")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint=path: the file to resume from")
+    callback_list = CallbackList(callbacks)
+    if checkpoint is not None:
+        checkpoint = os.fspath(checkpoint)
+        folder = os.path.dirname(os.path.abspath(checkpoint))
+        if not os.path.isdir(folder):
+            raise ValueError(f"checkpoint folder {folder} does not exist")
+    ck = resume_state = None
+    if resume and os.path.exists(checkpoint):
+        ck, resume_state = read_checkpoint(model, checkpoint)
+    scaler = ck.scaler if ck is not None and ck.scaler is not None else model.scaler
+    train, val = model._prepare_fit_data(X, y, sample_weight, class_weight, validation_data, validation_split,
+                                        scaler)
+    model._warn_about_scale(train[0])
+    metrics = model._metric_names(val is not None)
+    model.stop_training = False
+    callback_list.on_train_begin(model, {"metrics": metrics})  # may refuse the run: nothing changed yet
+
+    if ck is not None:  # every input is valid: now take over the checkpoint's state
+        apply_checkpoint(model, ck)
+    n = train[0].shape[0]
+    iterations = -(-n // batch_size)
+    history = History({"epochs": epochs, "batch_size": batch_size, "samples": n, "iterations": iterations,
+                       "n_threads": nt})
+    first_epoch = 0
+    if resume_state is not None:
+        first_epoch = min(resume_state["epochs_done"], epochs)
+        for i, record in enumerate(resume_state["records"][:first_epoch]):
+            history._append(model.epochs_trained - first_epoch + i, record)
+    model.history = history
+    val_block = min(val[0].shape[0], PREDICT_BLOCK) if val is not None else 1
+    loan = model._borrow_engine(max(min(batch_size, n), val_block))
+    engine = loan.__enter__()
+    sigint = threading.current_thread() is threading.main_thread() and _kernels.install_sigint() == 0
+    try:
+        with blas_single_thread():
+            for e in range(first_epoch, epochs):
+                epoch = model.epochs_trained
+                callback_list.on_epoch_begin(model, epoch, {})
+                if loan.stale():  # a callback changed a layer's setting: compute with it from now on
+                    loan.__exit__()
+                    loan = model._borrow_engine(loan.rows)
+                    engine = loan.__enter__()
+                start = time.perf_counter()
+                progress = EpochProgress(e + 1, epochs, iterations, verbose)
+                lr = model.optimizer.current_lr(int(model._step[0]))
+                totals, diverged = train_epoch(model, engine, train, batch_size, shuffle, nt, progress,
+                                                     callback_list)
+                if diverged is not None:
+                    _diverged(model, diverged, e, iterations, lr, progress, start, on_divergence)
+                    break
+                seen = int(totals[3])  # n, unless a batch hook stopped training within the epoch
+                record = {"loss": float(totals[0] + totals[1]) / seen}
+                if model._records_accuracy():
+                    record["accuracy"] = float(totals[2]) / seen
+                if val is not None:
+                    scores = model._evaluate_prepared(engine, *val, nt, val_block)
+                    record.update({f"val_{k}": v for k, v in scores.items()})
+                record["lr"] = lr
+                record["iterations"] = -(-seen // batch_size)
+                record["seconds"] = time.perf_counter() - start
+                model.epochs_trained += 1
+                history._append(epoch, record)
+                if checkpoint is not None:
+                    from .io import save
+
+                    save(model, checkpoint, fit_state={"epochs_done": e + 1, "epochs": epochs,
+                                                      "records": _records(history)})
+                progress.close(record["seconds"], {k: record[k] for k in metrics})
+                callback_list.on_epoch_end(model, epoch, dict(record))
+                if model.stop_training:
+                    break
+    finally:
+        loan.__exit__()
+        if sigint and _kernels.restore_sigint():
+            os.kill(os.getpid(), signal.SIGINT)
+    callback_list.on_train_end(model, {"history": history})
+    return history
+
+
+def train_epoch(model, engine, data, batch_size, shuffle, nt, progress, callbacks=None):
+    """One epoch of compiled batches, returning to Python about every ``REPORT_SECONDS`` for progress output
+    and Ctrl-C, and at every batch when ``callbacks`` has batch hooks. Returns the epoch's totals and, if a
+    batch diverged, ``(batch, snapshot)``, else None."""
+    X, labels, targets, weights = data
+    n = X.shape[0]
+    iterations = -(-n // batch_size)
+    perm = model._rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64)
+    snapshot = model._snapshot()
+    hyper = model._hyper()
+    totals = np.zeros(4)
+    hooks = callbacks is not None and callbacks.has_batch_hooks
+    b, chunk = 0, 1
+    while b < iterations:
+        end = min(iterations, b + chunk)
+        sums = totals
+        if hooks:  # one batch, its sums apart (added to the epoch's below: the same sums in the same order)
+            end, sums, stopping = b + 1, np.zeros(4), model.stop_training
+            callbacks.on_train_batch_begin(model, b, {"batch": b, "size": min(batch_size, n - b * batch_size)})
+            hyper = model._hyper()  # a hook may have changed the learning rate
+        t0 = time.perf_counter()
+        status, stop = engine.train(X, perm, labels, targets, weights, batch_size, b, end, hyper, model._step, nt,
+                                    sums)
+        dt = time.perf_counter() - t0
+        if hooks:
+            totals += sums
+        progress.update(stop - b, int(totals[3]), float(totals[0] + totals[1]) / max(totals[3], 1))
+        if status == 1:
+            return totals, (stop, snapshot)
+        if status == 2:  # Ctrl-C between two batches: hand it to Python's handler
+            if _kernels.restore_sigint():
+                os.kill(os.getpid(), signal.SIGINT)
+            _kernels.install_sigint()
+        if hooks and stop > b:
+            logs = {"batch": b, "size": int(sums[3]), "loss": float(sums[0] + sums[1]) / sums[3]}
+            if model._records_accuracy():
+                logs["accuracy"] = float(sums[2]) / sums[3]
+            callbacks.on_train_batch_end(model, b, logs)
+            if model.stop_training and not stopping:  # a batch hook ends training after this batch
+                return totals, None
+        chunk = max(1, min(4096, int(REPORT_SECONDS * max(stop - b, 1) / max(dt, 1e-6))))
+        b = stop
+    return totals, None
+
+
+def _diverged(model, diverged, e, iterations, lr, progress, start, on_divergence):
+    """The divergence policy: restore the epoch's starting state, then raise or warn."""
+    stop, snapshot = diverged
+    model._restore(snapshot)
+    where = f"iteration {stop + 1} of {iterations}"
+    progress.close(time.perf_counter() - start, {}, note=f"diverged at {where}")
+    message = (f"training diverged at epoch {e + 1}, {where} (after {stop} complete updates in that epoch): "
+               f"the loss or a weight became NaN or infinite; the weights were restored to the start of that "
+               f"epoch. Try a smaller learning rate (lr={lr:g}) or scale the inputs.")
+    if on_divergence == "warn":
+        warn_user(message, RuntimeWarning)
+    else:
+        raise FloatingPointError(message)
+
+
+def read_checkpoint(model, path):
+    """The model a checkpointing ``fit`` saved in ``path`` and its fit state, checked against this model."""
+    from .io import load_model
+
+    ck = load_model(path)
+    state = ck._fit_state
+    if state is None:
+        raise ValueError(f"{path} is a model file without fit progress: it cannot be resumed from")
+    mine = [repr(layer) for layer in model.layers]
+    theirs = [repr(layer) for layer in ck.layers]
+    if mine != theirs or ck.dtype != model.dtype:
+        raise ValueError(f"{path} holds a different model ({ck!r}) than this one ({model!r})")
+    return ck, state
+
+
+def apply_checkpoint(model, ck):
+    """Take over a checkpoint's weights, optimizer state, random state, epoch count, scaler and which layers
+    are frozen."""
+    if ck._state.shape != model._state.shape or type(ck.optimizer) is not type(model.optimizer):
+        raise ValueError(f"the checkpoint was trained with {ck.optimizer!r}, this model is compiled with "
+                         f"{model.optimizer!r}: compile it with the same optimizer to resume")
+    for layer, saved in zip(model.layers, ck.layers):
+        if layer.trainable != saved.trainable:
+            layer.trainable = saved.trainable
+    model._params[...] = ck._params
+    model._state[...] = ck._state
+    model._step[...] = ck._step
+    model._rng.bit_generator.state = ck._rng.bit_generator.state
+    model.epochs_trained = ck.epochs_trained
+    if ck.scaler is not None:
+        model.scaler = ck.scaler
