@@ -7,13 +7,12 @@ import threading
 
 import numpy as np
 
-from . import _kernels, _threads, training
+from . import _data, _kernels, _threads, training
 from ._registry import register
 from ._threads import blas_single_thread, resolve_n_threads
-from ._validation import (check_class_labels, check_dtype, check_features, check_float, check_int,
-                          check_probability_rows, check_sample_weight, check_targets, warn_user)
+from ._validation import check_dtype, check_features, check_int, warn_user
 from .layers import ACTIVATIONS, INITIALIZERS, Dense, Dropout, Reshape, _Layer, _Weighted
-from .losses import CrossEntropy, get_loss
+from .losses import get_loss
 from .optim import get_optimizer
 from .regularizers import Regularizer
 from .training import PREDICT_BLOCK as _PREDICT_BLOCK, History
@@ -24,7 +23,6 @@ __all__ = ["Sequential", "History"]
 # (interface/gemm.c: 65536 * GEMM_MULTITHREAD_THRESHOLD); calls whose every product is that small run in the
 # calling thread without entering the BLAS limit (which costs far more than such a call).
 _SERIAL_PRODUCT = 65536 * 4
-_ON_OUTPUT = (_kernels.LOSS_MSE, _kernels.LOSS_HUBER, _kernels.LOSS_MAE)
 # fit warns when the largest per-feature root-mean-square of the inputs is above this (or all below its inverse).
 _UNIT_SCALE_LIMIT = 20.0
 
@@ -556,55 +554,10 @@ class Sequential:
 
     # -- data ---------------------------------------------------------------------------------------------------
 
-    def _prepare_targets(self, y, name, n_samples):
-        """Validated targets as ``(labels, targets)``, exactly one of them not None."""
-        K = self.n_outputs
-        if isinstance(self.loss, CrossEntropy):
-            arr = np.asarray(y) if not isinstance(y, (str, bytes)) else y
-            if isinstance(arr, np.ndarray) and arr.ndim == 2 and arr.shape[1] == K and K > 1:
-                return None, check_probability_rows(arr, name, n_samples, K, self.dtype)
-            return check_class_labels(y, name, n_samples, K), None
-        if self.loss.name == "binary_cross_entropy":
-            return None, check_targets(y, name, n_samples, K, self.dtype, low=0.0, high=1.0)
-        return None, check_targets(y, name, n_samples, K, self.dtype)
-
-    def _flat(self, X, name):
-        """Inputs ``(n_samples, *input_shape)`` (and ``(n_samples, H, W)`` for images of one channel) as flat rows (a
-        view when possible); others unchanged, but for a number of dimensions no input shape has, refused with a
-        message saying how to pass them."""
-        shape = self.input_shape
-        if isinstance(X, (str, bytes)) or (len(shape) == 1 and not (isinstance(X, np.ndarray) and X.ndim > 2)):
-            return X
-        arr = X if isinstance(X, np.ndarray) else np.asarray(X)
-        if arr.ndim >= 2 and (arr.shape[1:] == shape or (shape[0] == 1 and arr.shape[1:] == shape[1:])):
-            return arr.reshape(arr.shape[0], -1)
-        if arr.ndim != 2:
-            raise ValueError(self._shape_error(arr.shape, name))
-        return arr
-
-    def _shape_error(self, got, name):
-        """Why inputs of shape ``got`` do not fit, and how to pass them."""
-        shape, n = self.input_shape, self.n_features
-        takes = ", ".join(map(str, shape))
-        forms = [f"(n_samples, {takes})"] + ([f"(n_samples, {', '.join(map(str, shape[1:]))})"]
-                                             if shape[0] == 1 and len(shape) > 1 else [])
-        forms += [f"(n_samples, {n})"] if len(shape) > 1 else []
-        message = f"{name} has shape {got}, but the model takes {' or '.join(forms)}"
-        if len(got) >= 2 and math.prod(got[1:]) == n:
-            sample = ", ".join(map(str, got[1:]))
-            if len(shape) == 1:
-                return (f"{message}: flatten the samples, {name}.reshape(len({name}), -1), or declare the input's "
-                        f"shape, Sequential(layers, input_shape=({sample}))")
-            if len(shape) == 3 and shape[0] > 1 and tuple(got[1:]) == shape[1:] + shape[:1]:
-                return f"{message}: its channels come last; put them first (as PyTorch), {name}.transpose(0, 3, 1, 2)"
-            return (f"{message}: reshape it to (n_samples, {takes}) (channels first, as PyTorch), "
-                    f"{name}.reshape(len({name}), {takes})")
-        return message + (f"; its samples hold {math.prod(got[1:])} values, not {n}" if len(got) >= 2 else "")
-
     def _inputs(self, X, name="X", scaler=None):
         """Validated inputs of the model's dtype, transformed by ``scaler`` (default :attr:`scaler`) if any."""
         scaler = self.scaler if scaler is None else scaler
-        X = self._flat(X, name)
+        X = _data.flat_inputs(self, X, name)
         if scaler is not None:
             X = scaler.transform(X, dtype=self.dtype)  # straight into the model's dtype: no float64 copy
         suffix = f" (flat samples of shape {self.input_shape})" if len(self.input_shape) > 1 else ""
@@ -690,84 +643,6 @@ class Sequential:
         return self._kept_rows[:n]
 
     # -- training -----------------------------------------------------------------------------------------------
-
-    def _prepare_weights(self, sample_weight, class_weight, labels, targets, n, name="sample_weight", where=""):
-        """Per-sample weights of the model's dtype from ``sample_weight`` and ``class_weight`` (None if neither)."""
-        if sample_weight is None and class_weight is None:
-            return None
-        weights = np.ones(n, dtype=np.float64)
-        if sample_weight is not None:
-            weights *= check_sample_weight(sample_weight, name, n)
-        if class_weight is not None:
-            weights *= self._class_weights(class_weight, labels, targets)
-        if not weights.sum() > 0:
-            given = " and ".join(k for k, v in ((name, sample_weight), ("class_weight", class_weight))
-                                 if v is not None)
-            raise ValueError(f"{given} give every sample weight 0{where}: nothing would be learned")
-        return weights.astype(self.dtype)
-
-    def _class_weights(self, class_weight, labels, targets):
-        """Each sample's class weight: a dict ``{class: weight}`` (missing classes weigh 1) or ``'balanced'``
-        (scikit-learn's ``n_samples / (n_classes * count(class))``)."""
-        if not self.loss.has_accuracy or (labels is None and self.n_outputs > 1 and self.loss.name != "cross_entropy"):
-            raise ValueError("class_weight needs a classification loss with one class a sample "
-                             "('cross_entropy', or 'binary_cross_entropy' with one output)")
-        if labels is not None:
-            classes = labels.astype(np.int64)
-        elif self.n_outputs == 1:
-            classes = (targets[:, 0] >= 0.5).astype(np.int64)
-        else:
-            classes = targets.argmax(axis=1)
-        n_classes = max(self.n_outputs, 2)
-        if isinstance(class_weight, str):
-            if class_weight != "balanced":
-                raise ValueError(f"class_weight must be a dict or 'balanced', got {class_weight!r}")
-            counts = np.bincount(classes, minlength=n_classes).astype(np.float64)
-            present = counts > 0
-            table = np.ones(n_classes)
-            table[present] = classes.shape[0] / (present.sum() * counts[present])
-            return table[classes]
-        if not isinstance(class_weight, dict):
-            raise TypeError(f"class_weight must be a dict or 'balanced', got {type(class_weight).__name__}")
-        table = np.ones(n_classes)
-        for key, value in class_weight.items():
-            cls = check_int(key, "class_weight key", minimum=0, maximum=n_classes - 1)
-            table[cls] = check_float(value, f"class_weight[{cls}]", low=0.0)
-        return table[classes]
-
-    def _prepare_fit_data(self, X, y, sample_weight, class_weight, validation_data, validation_split, scaler):
-        """Validated training and validation data: ``(train, val)``, each ``(X, labels, targets, weights)``
-        (``val`` None without validation)."""
-        X = self._inputs(X, scaler=scaler)
-        labels, targets = self._prepare_targets(y, "y", X.shape[0])
-        if sample_weight is not None:
-            sample_weight = check_sample_weight(sample_weight, "sample_weight", X.shape[0])
-        val = None
-        if validation_data is not None:
-            if validation_split:
-                raise ValueError("give validation_data or validation_split, not both")
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise ValueError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, sample_weight)")
-            Xv = self._inputs(validation_data[0], "validation_data[0]", scaler=scaler)
-            lv, tv = self._prepare_targets(validation_data[1], "validation_data[1]", Xv.shape[0])
-            wv = None
-            if len(validation_data) == 3 and validation_data[2] is not None:
-                wv = self._prepare_weights(validation_data[2], None, lv, tv, Xv.shape[0], "validation_data[2]")
-            val = (Xv, lv, tv, wv)
-        elif validation_split:
-            split = int(X.shape[0] * (1.0 - validation_split))
-            if split < 1 or split >= X.shape[0]:
-                raise ValueError(f"validation_split={validation_split} leaves {split} of {X.shape[0]} samples for "
-                                 "training: both parts must be non-empty")
-            parts = [(a[:split], a[split:]) if a is not None else (None, None)
-                     for a in (X, labels, targets, sample_weight)]
-            Xv, lv, tv, sv = (p[1] for p in parts)
-            X, labels, targets, sample_weight = (p[0] for p in parts)
-            # as in Keras, class weights weigh the training loss only; sample weights go with their samples
-            val = (Xv, lv, tv, self._prepare_weights(sv, None, lv, tv, Xv.shape[0], where=" in the validation part"))
-        weights = self._prepare_weights(sample_weight, class_weight, labels, targets, X.shape[0],
-                                        where=" in the training part" if validation_split else "")
-        return (X, labels, targets, weights), val
 
     def _records_accuracy(self):
         """Whether fit and evaluate record accuracy: for the classification losses."""
@@ -915,7 +790,7 @@ class Sequential:
         self._require_compiled("loss_and_gradient")
         nt = resolve_n_threads(n_threads)
         X = self._inputs(X)
-        labels, targets = self._prepare_targets(y, "y", X.shape[0])
+        labels, targets = _data.prepare_targets(self, y, "y", X.shape[0])
         n = X.shape[0]
         engine = self._engine(n)
         sums = np.zeros(4)
@@ -933,25 +808,6 @@ class Sequential:
         return (type(X) is np.ndarray and X.dtype == self.dtype and X.ndim == 2 and X.flags.c_contiguous
                 and self._scaler is None and X.shape[1] == self.widths[0] and X.shape[0] > 0
                 and _kernels.all_finite(X))
-
-    def _batch_data(self, x, y, sample_weight, class_weight):
-        """Validated ``(X, labels, targets, weights)`` of one batch; arrays already of the model's types pass
-        with a finiteness check and no copy."""
-        K = self.n_outputs
-        X = x if self._ready(x) else self._inputs(x)
-        n = X.shape[0]
-        labels = targets = None
-        if type(y) is np.ndarray and y.shape[0] == n:
-            if self.loss.code == _kernels.LOSS_CROSS_ENTROPY and y.ndim == 1 and y.dtype.kind in "iu" \
-                    and 0 <= y.min() and y.max() < K:
-                labels = y if y.dtype == np.int32 else y.astype(np.int32)
-            elif self.loss.code in _ON_OUTPUT and y.dtype == self.dtype and y.ndim == 2 and y.shape[1] == K \
-                    and y.flags.c_contiguous and _kernels.all_finite(y):
-                targets = y
-        if labels is None and targets is None:
-            labels, targets = self._prepare_targets(y, "y", n)
-        weights = self._prepare_weights(sample_weight, class_weight, labels, targets, n)
-        return X, labels, targets, weights
 
     @_exclusive
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None, n_threads=None):
@@ -989,7 +845,7 @@ class Sequential:
         >>> loss = model.train_on_batch(x, y)
         """
         self._require_compiled("train_on_batch")
-        X, labels, targets, weights = self._batch_data(x, y, sample_weight, class_weight)
+        X, labels, targets, weights = _data.batch_data(self, x, y, sample_weight, class_weight)
         n = X.shape[0]
         if n_threads is not None:
             resolve_n_threads(n_threads)
@@ -1176,8 +1032,8 @@ class Sequential:
         block = _PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
         resolve_n_threads(n_threads)  # checked before any work
         X = self._inputs(X)
-        labels, targets = self._prepare_targets(y, "y", X.shape[0])
-        weights = self._prepare_weights(sample_weight, None, labels, targets, X.shape[0])
+        labels, targets = _data.prepare_targets(self, y, "y", X.shape[0])
+        weights = _data.prepare_weights(self, sample_weight, None, labels, targets, X.shape[0])
         block = min(block, X.shape[0])
         with self._borrow_engine(block) as engine:
             return self._run(engine, block, n_threads,

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from . import _kernels
+from . import _data, _kernels
 from ._progress import EpochProgress
 from ._threads import blas_single_thread, resolve_n_threads
 from ._validation import check_float, check_int, warn_user
@@ -132,7 +132,7 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
     if resume and os.path.exists(checkpoint):
         ck, resume_state = read_checkpoint(model, checkpoint)
     scaler = ck.scaler if ck is not None and ck.scaler is not None else model.scaler
-    train, val = model._prepare_fit_data(X, y, sample_weight, class_weight, validation_data, validation_split,
+    train, val = _data.prepare_fit_data(model, X, y, sample_weight, class_weight, validation_data, validation_split,
                                         scaler)
     model._warn_about_scale(train[0])
     metrics = model._metric_names(val is not None)

@@ -1,0 +1,166 @@
+"""The checks of what ``fit``, ``train_on_batch``, ``evaluate`` and ``predict`` are given: inputs (their shape,
+dtype and scaling), targets (labels or rows), sample and class weights, validation data. Each function takes
+the model first and raises a ``ValueError``/``TypeError`` naming the argument before anything is computed.
+"""
+import math
+
+import numpy as np
+
+from . import _kernels
+from ._validation import (check_class_labels, check_float, check_int, check_probability_rows, check_sample_weight,
+                          check_targets)
+from .losses import CrossEntropy
+
+# Losses that compare the activated output with target rows (regression).
+_ON_OUTPUT = (_kernels.LOSS_MSE, _kernels.LOSS_HUBER, _kernels.LOSS_MAE)
+
+__all__ = ["flat_inputs", "prepare_targets", "prepare_weights", "prepare_fit_data", "batch_data"]
+
+
+def prepare_targets(model, y, name, n_samples):
+    """Validated targets as ``(labels, targets)``, exactly one of them not None."""
+    K = model.n_outputs
+    if isinstance(model.loss, CrossEntropy):
+        arr = np.asarray(y) if not isinstance(y, (str, bytes)) else y
+        if isinstance(arr, np.ndarray) and arr.ndim == 2 and arr.shape[1] == K and K > 1:
+            return None, check_probability_rows(arr, name, n_samples, K, model.dtype)
+        return check_class_labels(y, name, n_samples, K), None
+    if model.loss.name == "binary_cross_entropy":
+        return None, check_targets(y, name, n_samples, K, model.dtype, low=0.0, high=1.0)
+    return None, check_targets(y, name, n_samples, K, model.dtype)
+
+
+def flat_inputs(model, X, name):
+    """Inputs ``(n_samples, *input_shape)`` (and ``(n_samples, H, W)`` for images of one channel) as flat rows (a
+    view when possible); others unchanged, but for a number of dimensions no input shape has, refused with a
+    message saying how to pass them."""
+    shape = model.input_shape
+    if isinstance(X, (str, bytes)) or (len(shape) == 1 and not (isinstance(X, np.ndarray) and X.ndim > 2)):
+        return X
+    arr = X if isinstance(X, np.ndarray) else np.asarray(X)
+    if arr.ndim >= 2 and (arr.shape[1:] == shape or (shape[0] == 1 and arr.shape[1:] == shape[1:])):
+        return arr.reshape(arr.shape[0], -1)
+    if arr.ndim != 2:
+        raise ValueError(shape_error(model, arr.shape, name))
+    return arr
+
+
+def shape_error(model, got, name):
+    """Why inputs of shape ``got`` do not fit, and how to pass them."""
+    shape, n = model.input_shape, model.n_features
+    takes = ", ".join(map(str, shape))
+    forms = [f"(n_samples, {takes})"] + ([f"(n_samples, {', '.join(map(str, shape[1:]))})"]
+                                         if shape[0] == 1 and len(shape) > 1 else [])
+    forms += [f"(n_samples, {n})"] if len(shape) > 1 else []
+    message = f"{name} has shape {got}, but the model takes {' or '.join(forms)}"
+    if len(got) >= 2 and math.prod(got[1:]) == n:
+        sample = ", ".join(map(str, got[1:]))
+        if len(shape) == 1:
+            return (f"{message}: flatten the samples, {name}.reshape(len({name}), -1), or declare the input's "
+                    f"shape, Sequential(layers, input_shape=({sample}))")
+        if len(shape) == 3 and shape[0] > 1 and tuple(got[1:]) == shape[1:] + shape[:1]:
+            return f"{message}: its channels come last; put them first (as PyTorch), {name}.transpose(0, 3, 1, 2)"
+        return (f"{message}: reshape it to (n_samples, {takes}) (channels first, as PyTorch), "
+                f"{name}.reshape(len({name}), {takes})")
+    return message + (f"; its samples hold {math.prod(got[1:])} values, not {n}" if len(got) >= 2 else "")
+
+
+def prepare_weights(model, sample_weight, class_weight, labels, targets, n, name="sample_weight", where=""):
+    """Per-sample weights of the model's dtype from ``sample_weight`` and ``class_weight`` (None if neither)."""
+    if sample_weight is None and class_weight is None:
+        return None
+    weights = np.ones(n, dtype=np.float64)
+    if sample_weight is not None:
+        weights *= check_sample_weight(sample_weight, name, n)
+    if class_weight is not None:
+        weights *= class_weights(model, class_weight, labels, targets)
+    if not weights.sum() > 0:
+        given = " and ".join(k for k, v in ((name, sample_weight), ("class_weight", class_weight))
+                             if v is not None)
+        raise ValueError(f"{given} give every sample weight 0{where}: nothing would be learned")
+    return weights.astype(model.dtype)
+
+
+def class_weights(model, class_weight, labels, targets):
+    """Each sample's class weight: a dict ``{class: weight}`` (missing classes weigh 1) or ``'balanced'``
+    (scikit-learn's ``n_samples / (n_classes * count(class))``)."""
+    if not model.loss.has_accuracy or (labels is None and model.n_outputs > 1 and model.loss.name != "cross_entropy"):
+        raise ValueError("class_weight needs a classification loss with one class a sample "
+                         "('cross_entropy', or 'binary_cross_entropy' with one output)")
+    if labels is not None:
+        classes = labels.astype(np.int64)
+    elif model.n_outputs == 1:
+        classes = (targets[:, 0] >= 0.5).astype(np.int64)
+    else:
+        classes = targets.argmax(axis=1)
+    n_classes = max(model.n_outputs, 2)
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(f"class_weight must be a dict or 'balanced', got {class_weight!r}")
+        counts = np.bincount(classes, minlength=n_classes).astype(np.float64)
+        present = counts > 0
+        table = np.ones(n_classes)
+        table[present] = classes.shape[0] / (present.sum() * counts[present])
+        return table[classes]
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"class_weight must be a dict or 'balanced', got {type(class_weight).__name__}")
+    table = np.ones(n_classes)
+    for key, value in class_weight.items():
+        cls = check_int(key, "class_weight key", minimum=0, maximum=n_classes - 1)
+        table[cls] = check_float(value, f"class_weight[{cls}]", low=0.0)
+    return table[classes]
+
+
+def prepare_fit_data(model, X, y, sample_weight, class_weight, validation_data, validation_split, scaler):
+    """Validated training and validation data: ``(train, val)``, each ``(X, labels, targets, weights)``
+    (``val`` None without validation)."""
+    X = model._inputs(X, scaler=scaler)
+    labels, targets = prepare_targets(model, y, "y", X.shape[0])
+    if sample_weight is not None:
+        sample_weight = check_sample_weight(sample_weight, "sample_weight", X.shape[0])
+    val = None
+    if validation_data is not None:
+        if validation_split:
+            raise ValueError("give validation_data or validation_split, not both")
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, sample_weight)")
+        Xv = model._inputs(validation_data[0], "validation_data[0]", scaler=scaler)
+        lv, tv = prepare_targets(model, validation_data[1], "validation_data[1]", Xv.shape[0])
+        wv = None
+        if len(validation_data) == 3 and validation_data[2] is not None:
+            wv = prepare_weights(model, validation_data[2], None, lv, tv, Xv.shape[0], "validation_data[2]")
+        val = (Xv, lv, tv, wv)
+    elif validation_split:
+        split = int(X.shape[0] * (1.0 - validation_split))
+        if split < 1 or split >= X.shape[0]:
+            raise ValueError(f"validation_split={validation_split} leaves {split} of {X.shape[0]} samples for "
+                             "training: both parts must be non-empty")
+        parts = [(a[:split], a[split:]) if a is not None else (None, None)
+                 for a in (X, labels, targets, sample_weight)]
+        Xv, lv, tv, sv = (p[1] for p in parts)
+        X, labels, targets, sample_weight = (p[0] for p in parts)
+        # as in Keras, class weights weigh the training loss only; sample weights go with their samples
+        val = (Xv, lv, tv, prepare_weights(model, sv, None, lv, tv, Xv.shape[0], where=" in the validation part"))
+    weights = prepare_weights(model, sample_weight, class_weight, labels, targets, X.shape[0],
+                                    where=" in the training part" if validation_split else "")
+    return (X, labels, targets, weights), val
+
+
+def batch_data(model, x, y, sample_weight, class_weight):
+    """Validated ``(X, labels, targets, weights)`` of one batch; arrays already of the model's types pass
+    with a finiteness check and no copy."""
+    K = model.n_outputs
+    X = x if model._ready(x) else model._inputs(x)
+    n = X.shape[0]
+    labels = targets = None
+    if type(y) is np.ndarray and y.shape[0] == n:
+        if model.loss.code == _kernels.LOSS_CROSS_ENTROPY and y.ndim == 1 and y.dtype.kind in "iu" \
+                and 0 <= y.min() and y.max() < K:
+            labels = y if y.dtype == np.int32 else y.astype(np.int32)
+        elif model.loss.code in _ON_OUTPUT and y.dtype == model.dtype and y.ndim == 2 and y.shape[1] == K \
+                and y.flags.c_contiguous and _kernels.all_finite(y):
+            targets = y
+    if labels is None and targets is None:
+        labels, targets = prepare_targets(model, y, "y", n)
+    weights = prepare_weights(model, sample_weight, class_weight, labels, targets, n)
+    return X, labels, targets, weights
