@@ -718,3 +718,14 @@ def test_layers_declare_their_parameter_tensors():
         np.testing.assert_array_equal(got, np.broadcast_to(np.float32(want), got.shape) if np.isscalar(want)
                                       else np.asarray(want, dtype=np.float32))
     assert np.all(np.abs(tensors[0]) <= np.sqrt(6 / 9)) and np.all(np.abs(tensors[2]) <= np.sqrt(6 / (144 + 3)))
+
+
+def test_optimizer_state_is_a_view_of_the_saved_state(tmp_path):
+    rng = np.random.default_rng(0)
+    model = fastnn.Sequential([fastnn.Dense(3, 2, "softmax")], seed=0)
+    model.compile("cross_entropy", fastnn.Adam())
+    assert model.optimizer_state.shape == (2, model.n_params) and not model.optimizer_state.any()
+    model.train_on_batch(rng.normal(size=(8, 3)).astype(np.float32), np.arange(8) % 2)
+    assert model.optimizer_state.any()
+    model.save(tmp_path / "m.fnn")
+    np.testing.assert_array_equal(fastnn.load(tmp_path / "m.fnn").optimizer_state, model.optimizer_state)

@@ -491,6 +491,13 @@ class Sequential:
         return self._params
 
     @property
+    def optimizer_state(self):
+        """The optimizer's state, ``(n_state, n_params)`` in the parameters' layout (SGD: the momentum buffer;
+        Adam: the two moment estimates, and the maximum of the second with ``amsgrad``), a writable view; saved
+        in model files and checkpoints."""
+        return self._state
+
+    @property
     def n_params(self):
         """Total number of parameters."""
         return self._params.shape[0]

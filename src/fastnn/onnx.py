@@ -244,8 +244,9 @@ def to_onnx(model, opset=17, name=None):
         raise TypeError(f"opset must be an integer, got {type(opset).__name__}")
     if name is not None and not isinstance(name, str):
         raise TypeError(f"name must be a string or None, got {type(name).__name__}")
+    dense = [layer for layer in seq.layers if isinstance(layer, Dense)]
     if not np.all(np.isfinite(seq.parameters)):
-        bad = next(i for i, layer in enumerate(seq._dense)
+        bad = next(i for i, layer in enumerate(dense)
                    if not (np.all(np.isfinite(layer.weight)) and np.all(np.isfinite(layer.bias))))
         raise ValueError(f"cannot export a model whose weights are not finite: Dense layer {bad} holds NaN or "
                          "infinity (did training diverge?)")
@@ -262,7 +263,7 @@ def to_onnx(model, opset=17, name=None):
     x = "input"
     if seq.scaler is not None:
         x = _scaler_nodes(g, seq.scaler, x, dtype)
-    for i, layer in enumerate(seq._dense):
+    for i, layer in enumerate(dense):
         w = g.const(f"dense{i}_weight", layer.weight, dtype)
         b = g.const(f"dense{i}_bias", layer.bias, dtype)
         x = g.op("Gemm", [x, w, b], f"dense{i}_z", transB=1)

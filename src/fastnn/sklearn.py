@@ -80,7 +80,7 @@ class _Convergence(Callback):
         if lr == old:
             return
         if isinstance(model.optimizer, SGD) and model.optimizer.momentum > 0:
-            model._state[0] *= old / lr  # keeps PyTorch's SGD equal to scikit-learn's across the change
+            model.optimizer_state[0] *= old / lr  # keeps PyTorch's SGD equal to scikit-learn's across the change
         model.optimizer.lr = lr
 
     def on_epoch_end(self, model, epoch, logs):
