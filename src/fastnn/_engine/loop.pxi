@@ -32,7 +32,7 @@ cdef Py_ssize_t _train_batches(Net *net, const floating *X, const int64_t *perm,
         gather.rows = perm + start
         gather.n_rows = B
         gather.n_chunks = _row_chunks(B, nt)
-        _run(&gather, gather.n_chunks, nt, B * net.width[0])
+        _run(&gather, gather.n_chunks, nt, B * net.width[0] * GATHER_WORK_FACTOR)
         wsum = B
         if weights != NULL:
             wsum = 0
