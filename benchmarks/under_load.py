@@ -4,8 +4,8 @@ CPU-bound process running (and on a quiet machine, for comparison).
     python benchmarks/under_load.py [--repeats 3] [--busy 1] [--conditions load quiet] [--json FILE]
 
 Under load, ``--busy`` processes running ``while True: pass`` are started beside the work (and stopped at the
-end). Three cases, each run by every implementation in turn, ``--repeats`` times (the table shows the minimum
-and the median of the repeats):
+end). Three cases, each run by every implementation in turn, ``--repeats`` times, every run in a process of its
+own (the table shows the minimum and the median of the repeats):
 
 a. ``cli``: 2 epochs of the command line's default network on Fashion-MNIST (784-256-128-10 ReLU, softmax,
    SGD with Nesterov momentum 0.9 under a one-cycle schedule, batch 128, 54,000 training rows; random
@@ -192,18 +192,28 @@ class BusyProcesses:
             p.wait()
 
 
-def time_rounds(impls, repeats, warm_up, settle=0.2):
-    """Seconds of each run, every implementation in turn, ``repeats`` rounds (after one warm-up run each when
-    ``warm_up``: for the cases whose runs reuse a model)."""
-    times = {name: [] for name in impls}
-    for run in impls.values() if warm_up else ():
+def run_once(case, name, torch_threads):
+    """Seconds of one run of implementation ``name`` of ``case`` in this process (after a warm-up run for the
+    case whose runs reuse a model)."""
+    run = CASES[case](torch_threads if name.startswith("torch") else 0)[name]  # no PyTorch in fastnn's runs
+    if case == "train_on_batch":
         run()
+    t0 = time.perf_counter()
+    run()
+    return time.perf_counter() - t0
+
+
+def time_rounds(case, names, repeats, torch_threads, settle=0.2):
+    """Seconds of each implementation's runs, every implementation in turn, ``repeats`` rounds. Each run is a
+    process of its own: threads one library leaves behind (PyTorch's OpenMP workers spin after their work)
+    would otherwise load the machine for the next one."""
+    times = {name: [] for name in names}
     for _ in range(repeats):
-        for name, run in impls.items():
+        for name in names:
             time.sleep(settle)
-            t0 = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - t0)
+            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--run", case, name,
+                                  "--torch-threads", str(torch_threads)], capture_output=True, text=True, check=True)
+            times[name].append(float(out.stdout.strip().splitlines()[-1]))
     return times
 
 
@@ -219,7 +229,12 @@ def main(argv=None):
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when installed")
     parser.add_argument("--json", help="write the records to this file")
+    parser.add_argument("--run", nargs=2, metavar=("CASE", "IMPLEMENTATION"), help=argparse.SUPPRESS)
+    parser.add_argument("--torch-threads", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.run:  # one timed run, in a process of its own (see time_rounds)
+        print(run_once(*args.run, args.torch_threads))
+        return
 
     import fastnn
 
@@ -242,9 +257,8 @@ def main(argv=None):
         print(f"{'case':<16}" + "".join(f"{n:>22}" for n in names) + f"{'default/1 thread':>18}"
               + (f"{'torch/fastnn':>14}" if torch_threads else ""))
         for case in args.cases:
-            impls = CASES[case](torch_threads)
             with BusyProcesses(args.busy if condition == "load" else 0):
-                times = time_rounds(impls, args.repeats, warm_up=case == "train_on_batch")
+                times = time_rounds(case, names, args.repeats, torch_threads)
             best = {n: min(t) for n, t in times.items()}
             med = {n: statistics.median(t) for n, t in times.items()}
             row = f"{case:<16}" + "".join(f"{fmt(best[n]) + ' (' + fmt(med[n]) + ')':>22}" for n in names)
