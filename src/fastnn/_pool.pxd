@@ -18,6 +18,10 @@
 #   when some are asleep. Measured on 2 cores beside a busy process, 2 epochs of a 784-256-128-10 network: one
 #   thread 0.93 s; two 0.93-1.03 s when waiting threads sleep after 500 us, 1.1-1.6 s after 50 us or at once
 #   (a wake-up costs more than the yields), 1.2-1.5 s after 10 ms.
+# * A stall backs off: when, after its own tasks, the caller waited for a helper far longer than its own work
+#   (the helper was taken off its core mid-task), the next jobs run in the calling thread alone - 16 of them,
+#   doubling with each stall in a row up to 4,096 (about a second of training), halving with each job that runs
+#   without one - and the pool then tries its helpers again.
 # * Which thread runs a task never changes what the task computes (tasks are fixed by shapes alone, and a task's
 #   ``slot`` only picks its scratch space), so results stay bit-identical for any number of threads.
 # * One job at a time: a second thread calling while a job runs (two Python threads predicting at once) runs its
@@ -43,6 +47,15 @@ cdef extern from *:
     typedef void (*fastnn_task_fn)(void *ctx, Py_ssize_t task, int slot);
 
     #define FASTNN_POOL_MAX 256
+    /* Jobs run in the calling thread after a stall: at first this many, doubling with each stall in a row (up to
+       the maximum), halving with each job that runs without one. */
+    #define FASTNN_BACKOFF_MIN 16
+    #define FASTNN_BACKOFF_MAX 4096
+    /* A stall: after its own tasks, the caller waited for a helper's task longer than this (nanoseconds) and
+       than four times its own work. A helper simply given a longer task rarely keeps the caller waiting that
+       long (a dense network's tasks take tens to hundreds of microseconds); one the operating system took off
+       its core (a busy machine) holds its task for a time slice, about a millisecond or more. */
+    #define FASTNN_STALL_NS 500000
     #define FASTNN_LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
     #define FASTNN_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_SEQ_CST)
 
@@ -62,11 +75,13 @@ cdef extern from *:
         int sleepers;               /* helpers asleep on `work` */
         int caller_asleep;          /* the caller sleeps on `finished` */
         int64_t spin_ns;            /* how long a waiting thread polls before it sleeps */
+        int64_t serial_left;        /* jobs still to run in the calling thread alone, after a stall */
+        int64_t backoff;            /* how many jobs the next stall sends there */
     } fastnn_pool_t;
 
     static fastnn_pool_t fastnn_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
                                         PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
-                                        0, NULL, NULL, 0, 0, 0, 0, 0, 0, 500000};
+                                        0, NULL, NULL, 0, 0, 0, 0, 0, 0, 500000, 0, FASTNN_BACKOFF_MIN};
     static int fastnn_pool_atfork = 0;
 
     static inline int64_t fastnn_now_ns(void) {
@@ -148,6 +163,8 @@ cdef extern from *:
         p->state = (p->state >> 32) << 32;
         p->n_tasks = 0;
         p->done = 0;
+        p->serial_left = 0;
+        p->backoff = FASTNN_BACKOFF_MIN;
     }
 
     /* Starts helpers up to `want` (slots 1 .. want); called by the job's owner. Signals are blocked in helpers,
@@ -186,7 +203,14 @@ cdef extern from *:
             for (t = 0; t < n_tasks; t++) fn(ctx, t, 0);
             return;
         }
+        if (p->serial_left > 0) {  /* backing off after a stall: this job in the calling thread alone */
+            p->serial_left--;
+            pthread_mutex_unlock(&p->owner);
+            for (t = 0; t < n_tasks; t++) fn(ctx, t, 0);
+            return;
+        }
         fastnn_pool_grow(p, n_threads - 1);
+        int64_t started = fastnn_now_ns();
         uint64_t old_gen = FASTNN_LOAD(&p->state) >> 32, gen = (old_gen + 1) & 0xffffffffu;
         /* Close the state (the same generation, no task left to claim) before writing the job: a helper that
            read the previous job's state can then no longer claim with it. */
@@ -204,6 +228,7 @@ cdef extern from *:
             pthread_mutex_unlock(&p->lock);
         }
         fastnn_take_tasks(p, gen, 0);
+        int64_t own = fastnn_now_ns() - started, waited = 0;
         /* Every task is claimed; wait for those still running on helpers. */
         if (FASTNN_LOAD(&p->done) < n_tasks) {
             int64_t deadline = -1;
@@ -221,6 +246,13 @@ cdef extern from *:
                     break;
                 }
             }
+            waited = fastnn_now_ns() - started - own;
+        }
+        if (waited > FASTNN_STALL_NS && waited > 4 * own) {  /* a helper was held up: run the next jobs alone */
+            p->serial_left = p->backoff;
+            if (p->backoff < FASTNN_BACKOFF_MAX) p->backoff *= 2;
+        } else if (p->backoff > FASTNN_BACKOFF_MIN) {
+            p->backoff /= 2;
         }
         pthread_mutex_unlock(&p->owner);
     }
