@@ -29,6 +29,13 @@ def check_dtype(dtype, name="dtype"):
     return dt
 
 
+def check_bool(value, name):
+    """``value`` as a bool, or a TypeError naming ``name`` (NumPy's bools count; 0 and 1 do not)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_int(value, name, minimum=None, maximum=None):
     """A Python or NumPy integer (not bool) within bounds."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):

@@ -10,7 +10,7 @@ import numpy as np
 
 from ._registry import register
 from ._threads import resolve_n_threads
-from ._validation import check_features, check_float, check_int
+from ._validation import check_bool, check_features, check_float, check_int
 from .layers import Dense, Dropout, _activation_name
 from .model import _PREDICT_BLOCK, Sequential
 
@@ -73,8 +73,7 @@ class Autoencoder(Sequential):
         if len(widths) < 2:
             raise ValueError("widths must hold the number of features and at least a code width")
         noise = check_float(input_noise, "input_noise", low=0.0, high=1.0, high_inclusive=False)
-        if not isinstance(tied, (bool, np.bool_)):
-            raise TypeError(f"tied must be True or False, got {tied!r}")
+        check_bool(tied, "tied")
         _activation_name(activation)  # checked even when no hidden layer uses it
         encoder = [Dense(a, b, activation if i < len(widths) - 2 else code_activation)
                    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]

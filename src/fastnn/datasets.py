@@ -24,7 +24,7 @@ import urllib.request
 
 import numpy as np
 
-from ._validation import check_int
+from ._validation import check_bool, check_int
 
 __all__ = ["read_idx", "load_mnist", "load_fashion_mnist", "load_file", "data_home", "DatasetError"]
 
@@ -252,9 +252,8 @@ def _fetch(name, filename, mirrors, timeout, verbose):
 
 
 def _load(name, download, mirrors, timeout, verbose, flatten, scale):
-    for value, what in ((flatten, "flatten"), (scale, "scale")):
-        if not isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{what} must be True or False, got {type(value).__name__}")
+    check_bool(flatten, "flatten")
+    check_bool(scale, "scale")
     paths = []
     for filename in _FILES:
         path = _find_local(name, filename)

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _kernels
 from ._registry import register
-from ._validation import check_float, check_int
+from ._validation import check_bool, check_float, check_int
 
 __all__ = ["Dense", "Linear", "Dropout", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten", "Reshape",
            "ACTIVATIONS",
@@ -81,12 +81,6 @@ def _activation_name(activation):
     if name not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(set(ACTIVATIONS))} or None, got {activation!r}")
     return name
-
-
-def _check_bool(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
 
 
 class _Layer:
@@ -179,7 +173,7 @@ def _check_activation(layer, value):
 
 
 def _check_trainable(layer, value):
-    return _check_bool(value, "trainable")
+    return check_bool(value, "trainable")
 
 
 class _Weighted(_Layer):
