@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from fastnn import _kernels
-from fastnn._threads import available_cores, blas_single_thread
+from fastnn._core.threads import available_cores, blas_single_thread
 
 import common
 

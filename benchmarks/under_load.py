@@ -243,7 +243,7 @@ def main(argv=None):
         import torch
 
         torch_threads = torch.get_num_threads()
-    from fastnn._threads import resolve_n_threads
+    from fastnn._core.threads import resolve_n_threads
 
     print(f"machine: {common.machine()}, {os.cpu_count()} cores; fastnn default n_threads: "
           f"{resolve_n_threads(None)}; PyTorch: {torch.__version__ + f' ({torch_threads} threads)' if torch_threads else 'not installed'}")

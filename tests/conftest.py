@@ -36,11 +36,11 @@ def many_cores(monkeypatch):
     """Let fastnn use up to 8 threads on this machine (thread counts are capped at the available cores, and
     n_threads=None at OpenMP's limit too), and split even small work across them, to check that results do not
     depend on the thread count."""
-    import fastnn._threads
+    import fastnn._core.threads
     from fastnn import _kernels
 
-    monkeypatch.setattr(fastnn._threads, "available_cores", lambda: 8)
-    monkeypatch.setattr(fastnn._threads, "openmp_max_threads", lambda: 8)
+    monkeypatch.setattr(fastnn._core.threads, "available_cores", lambda: 8)
+    monkeypatch.setattr(fastnn._core.threads, "openmp_max_threads", lambda: 8)
     before = _kernels._tuning()["parallel_min_work"]
     _kernels._tuning(parallel_min_work=0)
     yield

@@ -31,8 +31,8 @@ def test_gemm_rejects_mismatch():
 @pytest.fixture(params=["scipy", "auto"])
 def each_blas(request):
     """Run a test with scipy's BLAS and with the automatic choice, then restore the automatic choice."""
-    from fastnn._blas_select import select_gemm
-    from fastnn._threads import controller
+    from fastnn._core.blas_select import select_gemm
+    from fastnn._core.threads import controller
 
     yield select_gemm(controller(), request.param)
     select_gemm(controller(), "auto")
@@ -50,8 +50,8 @@ def test_gemm_through_each_blas(each_blas, dtype, rtol, ta, tb, rng):
 def test_blas_choice_is_reported():
     import fastnn
     from fastnn import _blas
-    from fastnn._blas_select import select_gemm
-    from fastnn._threads import controller
+    from fastnn._core.blas_select import select_gemm
+    from fastnn._core.threads import controller
 
     info = fastnn.blas_in_use()
     assert set(info) == {"library", "version"} and info["library"]

@@ -848,7 +848,7 @@ def test_no_nesterov_goes_with_sgd_only(blobs):
 
 
 def test_more_threads_than_cores_are_capped_with_a_note(blobs, capsys):
-    from fastnn._threads import available_cores
+    from fastnn._core.threads import available_cores
 
     code, _ = run(["train", "--data", str(blobs), "--hidden", "4", "--epochs", "1", "--quiet", "--threads",
                    str(available_cores() + 60)])

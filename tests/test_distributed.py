@@ -12,7 +12,7 @@ pytest.importorskip("sklearn")
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 
-import fastnn._threads  # noqa: E402
+import fastnn._core.threads  # noqa: E402
 from fastnn.sklearn import MLPClassifier  # noqa: E402
 
 # Helpers below run in other processes, which cannot import this test module: pickle them by value, with the
@@ -67,8 +67,8 @@ def threads_seen_in_fit(n_threads=None):
             rng.normal(size=(40, 4)), rng.integers(0, 2, 40))
     finally:
         fastnn.training.resolve_n_threads = original
-    return {"none": fastnn._threads.resolve_n_threads(None), "fit": sorted(set(seen)),
-            "cores": fastnn._threads.available_cores()}
+    return {"none": fastnn._core.threads.resolve_n_threads(None), "fit": sorted(set(seen)),
+            "cores": fastnn._core.threads.available_cores()}
 
 
 @needs_cloudpickle

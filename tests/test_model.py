@@ -227,7 +227,7 @@ def test_progress_output(verbose, rng, capsys):
 
 
 def test_plain_progress_without_tqdm():
-    from fastnn._progress import EpochProgress
+    from fastnn._core.progress import EpochProgress
 
     buf = io.StringIO()
     buf.isatty = lambda: True
@@ -239,7 +239,7 @@ def test_plain_progress_without_tqdm():
 
 def test_tqdm_bar_on_a_terminal():
     pytest.importorskip("tqdm")
-    from fastnn._progress import EpochProgress
+    from fastnn._core.progress import EpochProgress
 
     buf = io.StringIO()
     buf.isatty = lambda: True
@@ -253,7 +253,7 @@ def test_tqdm_bar_on_a_terminal():
 
 
 def test_no_live_bar_when_not_a_terminal():
-    from fastnn._progress import EpochProgress
+    from fastnn._core.progress import EpochProgress
 
     buf = io.StringIO()
     p = EpochProgress(1, 1, 10, verbose=1, file=buf)

@@ -4,7 +4,7 @@ from threadpoolctl import threadpool_info
 
 import fastnn
 from fastnn import _kernels
-from fastnn._threads import available_cores, blas_single_thread, resolve_n_threads
+from fastnn._core.threads import available_cores, blas_single_thread, resolve_n_threads
 
 
 def blas_threads():
@@ -46,7 +46,7 @@ def test_none_respects_the_openmp_limit():
     is used as given, capped at the cores."""
     import threadpoolctl
 
-    from fastnn._threads import openmp_max_threads
+    from fastnn._core.threads import openmp_max_threads
 
     cores = available_cores()
     assert resolve_n_threads(None) == min(cores, openmp_max_threads())
@@ -102,9 +102,9 @@ def test_more_threads_than_cores_are_capped_with_a_warning():
 @pytest.fixture
 def big_machine(monkeypatch, many_cores):
     """Tile the work as on a 32-core machine (row tiles and input-feature tiles), on this one."""
-    import fastnn._threads
+    import fastnn._core.threads
 
-    monkeypatch.setattr(fastnn._threads, "machine_cores", lambda: 32)
+    monkeypatch.setattr(fastnn._core.threads, "machine_cores", lambda: 32)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -127,14 +127,14 @@ def test_tiles_of_a_large_machine_give_identical_results_for_any_thread_count(dt
 def test_tiled_step_equals_the_untiled_one(monkeypatch, many_cores, rng):
     """Tiles change which BLAS calls compute a product, not the mathematics: a 32-core tiling and the 2-core
     one agree to rounding, and both agree with the NumPy reference."""
-    import fastnn._threads
+    import fastnn._core.threads
     from fastnn import _reference as ref
 
     X = rng.normal(size=(128, 70))
     y = rng.integers(0, 5, 128)
     params = {}
     for cores in (2, 32):
-        monkeypatch.setattr(fastnn._threads, "machine_cores", lambda: cores)
+        monkeypatch.setattr(fastnn._core.threads, "machine_cores", lambda: cores)
         m = fastnn.Sequential([fastnn.Dense(70, 200, "tanh"), fastnn.Dense(200, 5, "softmax")], seed=1,
                               dtype="float64").compile("cross_entropy", fastnn.SGD(lr=0.1),
                                                        regularizer=fastnn.L1(1e-3))

@@ -338,7 +338,7 @@ def test_forked_child_trains_after_a_threaded_parent():
     (the parent's helper threads do not survive fork: the child starts new ones), with the same results."""
     script = textwrap.dedent("""
         import multiprocessing as mp, numpy as np, fastnn, warnings
-        import fastnn._threads as th
+        import fastnn._core.threads as th
         from fastnn import _kernels
         th.available_cores = lambda: 2   # force a threaded parent even on a one-core machine
         def make():

@@ -13,7 +13,7 @@ Sequential([Dense(784, 256, activation='relu'), Dense(256, 10, activation='softm
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import callbacks, datasets, metrics, plotting, preprocessing, schedules
-from ._estimator import NotFittedError
+from ._core.estimator import NotFittedError
 from .autoencoder import Autoencoder
 from .cluster import KMeans
 from .io import ModelFileError, load, save
@@ -25,10 +25,10 @@ from .optim import SGD, Adam, AdamW, RMSprop
 from .preprocessing import LogScaler, MinMaxScaler, StandardScaler
 from .regularizers import L1, L1L2, L2
 
-from ._blas_select import blas_in_use, select_gemm as _select_gemm
-from ._threads import controller as _controller
+from ._core.blas_select import blas_in_use, select_gemm as _select_gemm
+from ._core.threads import controller as _controller
 
-# Fix, once and before any computation, which loaded BLAS runs the products (see fastnn._blas_select).
+# Fix, once and before any computation, which loaded BLAS runs the products (see fastnn._core.blas_select).
 _select_gemm(_controller())
 
 try:

@@ -57,7 +57,7 @@ def run(args, out, read_builtin, read_file):
     import fastnn
 
     if args.save or args.plot:
-        from ._validation import check_output_path
+        from ._core.validation import check_output_path
 
         for path in (args.save, args.plot):
             if path:

@@ -41,13 +41,13 @@ def add_parser(sub, positive_int, non_negative_int, epilog, formatter):
 
 
 def run(args, out):
-    from ._progress import on_terminal
+    from ._core.progress import on_terminal
     from .rl import DQN, QLearning, plot_returns
     from .rl._common import gymnasium
 
     gym = gymnasium()
     if args.save:
-        from ._validation import check_output_path
+        from ._core.validation import check_output_path
 
         check_output_path(args.save)
     if args.plot:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from . import _kernels
-from ._validation import (check_class_labels, check_float, check_int, check_probability_rows, check_sample_weight,
+from ._core.validation import (check_class_labels, check_float, check_int, check_probability_rows, check_sample_weight,
                           check_targets)
 from .losses import CrossEntropy
 

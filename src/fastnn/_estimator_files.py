@@ -33,7 +33,7 @@ import numbers
 
 import numpy as np
 
-from . import _registry
+from ._core import registry
 from .io import (MAX_HEADER_BYTES, SAVABLE, ModelFileError, _fail, _get, _npy_bytes, _read_array, guarded,
                  model_members, read_model, write_members)
 
@@ -55,7 +55,7 @@ def _classes():
 
 
 def _mlp_class(name):
-    return _registry.get(name)  # fastnn.sklearn needs scikit-learn: its ImportError says how to install it
+    return registry.get(name)  # fastnn.sklearn needs scikit-learn: its ImportError says how to install it
 
 
 def is_saved_estimator(obj):
@@ -115,7 +115,7 @@ class _Writer:
 def save_estimator(est, path):
     """Write ``est`` (fitted or not) to ``path`` atomically (see the module documentation)."""
     from . import __version__
-    from ._validation import check_output_path
+    from ._core.validation import check_output_path
 
     if not is_saved_estimator(est):
         raise TypeError(f"fastnn.save saves {SAVABLE}, got {type(est).__module__}.{type(est).__name__}")
@@ -318,4 +318,4 @@ class Attributes:
             raise ValueError(f"unknown attributes {sorted(self.values)}")
 
 
-_registry.register_format("fastnn-estimator", save_estimator, load_estimator)
+registry.register_format("fastnn-estimator", save_estimator, load_estimator)

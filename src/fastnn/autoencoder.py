@@ -8,9 +8,9 @@ top.
 """
 import numpy as np
 
-from ._registry import register
-from ._threads import resolve_n_threads
-from ._validation import check_bool, check_features, check_float, check_int
+from ._core.registry import register
+from ._core.threads import resolve_n_threads
+from ._core.validation import check_bool, check_features, check_float, check_int
 from .layers import Dense, Dropout, _activation_name
 from .model import _PREDICT_BLOCK, Sequential
 

@@ -35,7 +35,7 @@ import os
 
 import numpy as np
 
-from ._validation import check_float, check_int, warn_user
+from ._core.validation import check_float, check_int, warn_user
 
 __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau", "LearningRateScheduler",
            "CallbackList"]

@@ -467,7 +467,7 @@ def _model_classes(model):
 
 def _prepared(X, scaler, dtype, what):
     """``X`` scaled and converted to the model's dtype, once (no float64 copy of integer data)."""
-    from ._validation import check_features
+    from ._core.validation import check_features
 
     return check_features(X if scaler is None else scaler.transform(X, dtype=dtype), what, dtype)
 
@@ -632,7 +632,7 @@ def _train(args, out, on_epoch_end=None):
     t_start = time.perf_counter()
     # before the data is read and the network trained: a bad destination wastes no run
     if args.save:
-        from ._validation import check_output_path
+        from ._core.validation import check_output_path
 
         check_output_path(args.save)
     if args.plot:
@@ -815,7 +815,7 @@ def main(argv=None, out=None):
         command.error("one of the arguments --dataset --data is required")
     if args.dataset and args.command == "evaluate" and args.test_split:
         command.error("--test-split goes with --data; a built-in dataset is scored on its own test set")
-    from ._threads import available_cores
+    from ._core.threads import available_cores
 
     if args.threads is not None and args.threads > available_cores():
         sys.stderr.write(f"fastnn: note: --threads {args.threads} is more than the {available_cores()} cores this "

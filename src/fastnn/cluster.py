@@ -15,9 +15,9 @@ import math
 import numpy as np
 
 from . import _kmeans
-from ._estimator import Estimator
-from ._threads import blas_single_thread, resolve_n_threads
-from ._validation import check_features, check_float, check_int, check_sample_weight, warn_user
+from ._core.estimator import Estimator
+from ._core.threads import blas_single_thread, resolve_n_threads
+from ._core.validation import check_features, check_float, check_int, check_sample_weight, warn_user
 
 __all__ = ["KMeans", "spectral_embedding"]
 
@@ -112,7 +112,7 @@ class KMeans(Estimator):
     _estimator_type = "clusterer"
     _fitted_attr = "cluster_centers_"
 
-    #: The kind of file fastnn.save writes it to (see fastnn._registry).
+    #: The kind of file fastnn.save writes it to (see fastnn._core.registry).
     _file_format = "fastnn-estimator"
 
     def __init__(self, n_clusters=8, init="k-means++", n_init="auto", max_iter=300, tol=1e-4, random_state=None,

@@ -24,7 +24,7 @@ import urllib.request
 
 import numpy as np
 
-from ._validation import check_bool, check_int
+from ._core.validation import check_bool, check_int
 
 __all__ = ["read_idx", "load_mnist", "load_fashion_mnist", "load_file", "data_home", "DatasetError"]
 

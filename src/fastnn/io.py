@@ -51,7 +51,7 @@ import zipfile
 
 import numpy as np
 
-from . import _registry
+from ._core import registry
 
 __all__ = ["save", "load", "load_model", "ModelFileError", "FORMAT_VERSION"]
 
@@ -124,7 +124,7 @@ def _read_layer(spec, path, where):
     from .layers import _Layer
 
     try:
-        cls = _registry.get(name)
+        cls = registry.get(name)
     except KeyError:
         cls = None
     if not (isinstance(cls, type) and issubclass(cls, _Layer)):
@@ -204,8 +204,8 @@ MLPRegressor, DQN or QLearning
     >>> fastnn.load("km.fnn").predict([[4.9]])  # doctest: +SKIP
     array([1])
     """
-    if isinstance(model, _registry.get("Sequential")):
-        from ._validation import check_output_path
+    if isinstance(model, registry.get("Sequential")):
+        from ._core.validation import check_output_path
 
         path = check_output_path(path)
         write_members(path, model_members(model, fit_state))
@@ -214,7 +214,7 @@ MLPRegressor, DQN or QLearning
         raise TypeError("fit_state is for models (fastnn.Sequential) only")
     kind = getattr(type(model), "_file_format", None)
     if kind in ("fastnn-estimator", "fastnn-rl"):
-        _registry.get_format(kind)[0](model, path)
+        registry.get_format(kind)[0](model, path)
         return
     raise TypeError(f"fastnn.save saves {SAVABLE}, got {type(model).__module__}.{type(model).__name__}")
 
@@ -417,7 +417,7 @@ def _read_contents(z, path, prefix=""):
         input_shape = tuple(input_shape)
     layers = [_read_layer(spec, path, f"layers[{i}]") for i, spec in enumerate(layers_spec)]
     try:
-        stack = _registry.get("Sequential")._check_layers(layers, input_shape)
+        stack = registry.get("Sequential")._check_layers(layers, input_shape)
     except (ValueError, TypeError) as exc:
         _fail(path, f"invalid architecture ({exc})")
     if max(stack.widths) > MAX_UNITS:
@@ -572,7 +572,7 @@ def load(path):
         if kind == FORMAT:
             return read_model(z, path)
         if kind in ("fastnn-estimator", "fastnn-rl"):
-            obj = _registry.get_format(kind)[1](z, path, header)
+            obj = registry.get_format(kind)[1](z, path, header)
             if obj is not None:  # None: an agent that needs its environment
                 return obj
     what, how = describe(header)
@@ -598,12 +598,12 @@ def read_model(z, path, prefix=""):
         path, lambda: _read_contents(z, path, prefix))
 
     try:
-        model = _registry.get("Sequential")(layers, seed=seed, dtype=header["dtype"], input_shape=input_shape)
+        model = registry.get("Sequential")(layers, seed=seed, dtype=header["dtype"], input_shape=input_shape)
         spec = (header.get("metadata") or {}).get("autoencoder")
         if spec is not None:  # an Autoencoder, built again from its settings, must have the same layers
             if not isinstance(spec, dict):
                 raise ValueError("metadata 'autoencoder' must be an object")
-            ae = _registry.get("Autoencoder")(**spec, seed=seed, dtype=header["dtype"])
+            ae = registry.get("Autoencoder")(**spec, seed=seed, dtype=header["dtype"])
             if ([_shape_of(l) for l in ae.layers] != [_shape_of(l) for l in model.layers]
                     or ae.input_shape != model.input_shape):
                 raise ValueError("its layers do not match the autoencoder it records")

@@ -14,8 +14,8 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _kernels
-from ._registry import register
-from ._validation import check_bool, check_float, check_int
+from ._core.registry import register
+from ._core.validation import check_bool, check_float, check_int
 
 __all__ = ["Dense", "Linear", "Dropout", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten", "Reshape",
            "ACTIVATIONS",

@@ -24,7 +24,7 @@ Every loss accepts per-sample weights in ``fit``/``evaluate``: the batch loss is
 :math:`\\sum_i w_i l_i / \\sum_i w_i`.
 """
 from . import _kernels
-from ._validation import check_float
+from ._core.validation import check_float
 
 __all__ = ["Loss", "CrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "Huber", "MeanAbsoluteError",
            "get_loss"]

@@ -7,10 +7,11 @@ import threading
 
 import numpy as np
 
-from . import _data, _kernels, _threads, training
-from ._registry import register
-from ._threads import blas_single_thread, resolve_n_threads
-from ._validation import check_dtype, check_features, check_int, warn_user
+from . import _data, _kernels, training
+from ._core import threads as _threads
+from ._core.registry import register
+from ._core.threads import blas_single_thread, resolve_n_threads
+from ._core.validation import check_dtype, check_features, check_int, warn_user
 from .layers import ACTIVATIONS, INITIALIZERS, Dense, Dropout, Reshape, _Layer, _Weighted
 from .losses import get_loss
 from .optim import get_optimizer

@@ -302,7 +302,7 @@ def to_onnx(model, opset=17, name=None):
 
 def save(model, path, opset=17):
     """Write :func:`to_onnx` ``(model, opset)`` to ``path`` (atomically: a complete file or none)."""
-    from ._validation import check_output_path
+    from ._core.validation import check_output_path
     from .io import write_atomically
 
     path = check_output_path(path)

@@ -14,7 +14,7 @@ import numbers
 import numpy as np
 
 from . import _kernels
-from ._validation import check_float
+from ._core.validation import check_float
 from .schedules import Schedule, get_schedule
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get_optimizer", "OPTIMIZERS"]

@@ -6,7 +6,7 @@ alone, so plotting works without a display and from any thread.
 """
 import os
 
-from ._validation import check_output_path
+from ._core.validation import check_output_path
 
 __all__ = ["plot_history"]
 

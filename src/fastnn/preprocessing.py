@@ -14,8 +14,8 @@ import numbers
 import numpy as np
 
 from . import _kernels
-from ._estimator import Estimator
-from ._validation import check_dtype
+from ._core.estimator import Estimator
+from ._core.validation import check_dtype
 
 __all__ = ["StandardScaler", "MinMaxScaler", "LogScaler", "scaler_from_state", "get_scaler"]
 
@@ -48,7 +48,7 @@ def _map_blocks(X, func, dtype):
 
 
 class _Scaler(Estimator):
-    #: The kind of file fastnn.save writes it to (see fastnn._registry).
+    #: The kind of file fastnn.save writes it to (see fastnn._core.registry).
     _file_format = "fastnn-estimator"
     _fitted_attr = None
     _state_arrays = ()

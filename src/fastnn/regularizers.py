@@ -11,7 +11,7 @@ The penalty is part of the loss that ``fit`` reports and that ``evaluate`` retur
 """
 import numpy as np
 
-from ._validation import check_float
+from ._core.validation import check_float
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2"]
 

@@ -20,7 +20,7 @@ Formulas (``t`` = update number from 0):
 import numpy as np
 
 from . import _kernels
-from ._validation import check_float, check_int
+from ._core.validation import check_float, check_int
 
 __all__ = ["Schedule", "CosineDecay", "ExponentialDecay", "OneCycle", "get_schedule"]
 

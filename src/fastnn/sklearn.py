@@ -53,7 +53,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised without scikit-learn installed
     raise ImportError('fastnn.sklearn needs scikit-learn 1.6 or later: pip install "scikit-learn>=1.6"') from exc
 
-from ._registry import register
+from ._core.registry import register
 from .callbacks import Callback
 from .layers import Dense, Dropout
 from .model import Sequential
@@ -143,7 +143,7 @@ class _Convergence(Callback):
 class _BaseMLP(BaseEstimator):
     """What the classifier and the regressor share."""
 
-    #: The kind of file fastnn.save writes it to (see fastnn._registry).
+    #: The kind of file fastnn.save writes it to (see fastnn._core.registry).
     _file_format = "fastnn-estimator"
 
     _parameter_constraints: dict = {

@@ -12,9 +12,9 @@ import time
 import numpy as np
 
 from . import _data, _kernels
-from ._progress import EpochProgress
-from ._threads import blas_single_thread, resolve_n_threads
-from ._validation import check_float, check_int, warn_user
+from ._core.progress import EpochProgress
+from ._core.threads import blas_single_thread, resolve_n_threads
+from ._core.validation import check_float, check_int, warn_user
 from .callbacks import CallbackList
 
 __all__ = ["History", "fit"]

@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 
-from .._validation import check_float, check_int
+from .._core.validation import check_float, check_int
 
 __all__ = ["LinearDecay"]
 

@@ -23,7 +23,7 @@ import zipfile
 
 import numpy as np
 
-from .. import _registry
+from .._core import registry
 from ..io import MAX_HEADER_BYTES, ModelFileError, _fail, _get, _npy_bytes, _read_array, write_members, wrong_kind
 
 FORMAT = "fastnn-rl"
@@ -33,7 +33,7 @@ _BUFFER = ("observations", "next_observations", "actions", "rewards", "dones")
 
 def _write(path, header, arrays):
     from .. import __version__
-    from .._validation import check_output_path
+    from .._core.validation import check_output_path
 
     path = check_output_path(path)
     header = dict(format=FORMAT, format_version=FORMAT_VERSION, library_version=__version__, **header)
@@ -220,8 +220,8 @@ def _save_agent(agent, path):
 def _load_agent(z, path, header):
     """A Q-learning agent from its file; None for a DQN agent, which needs its environment (``DQN.load``)."""
     if header.get("algo") == "QLearning":
-        return _registry.get("QLearning").load(path)
+        return registry.get("QLearning").load(path)
     return None
 
 
-_registry.register_format("fastnn-rl", _save_agent, _load_agent)
+registry.register_format("fastnn-rl", _save_agent, _load_agent)

@@ -5,10 +5,10 @@ import time
 import numpy as np
 
 from .. import _kernels
-from .._progress import ProgressBar
-from .._registry import register
-from .._threads import blas_single_thread, resolve_n_threads
-from .._validation import check_dtype, check_float, check_int
+from .._core.progress import ProgressBar
+from .._core.registry import register
+from .._core.threads import blas_single_thread, resolve_n_threads
+from .._core.validation import check_dtype, check_float, check_int
 from ..layers import Dense
 from ..losses import Huber, MeanSquaredError
 from ..model import Sequential
@@ -108,7 +108,7 @@ class DQN:
     True
     """
 
-    #: The kind of file fastnn.save writes it to (see fastnn._registry).
+    #: The kind of file fastnn.save writes it to (see fastnn._core.registry).
     _file_format = "fastnn-rl"
 
     def __init__(self, env, hidden=(64, 64), lr=2.3e-3, buffer_size=100_000, learning_starts=1_000, batch_size=256,

@@ -4,9 +4,9 @@ import time
 
 import numpy as np
 
-from .._progress import ProgressBar
-from .._registry import register
-from .._validation import check_float, check_int
+from .._core.progress import ProgressBar
+from .._core.registry import register
+from .._core.validation import check_float, check_int
 from ._common import (Interrupt, LinearDecay, check_env, check_epsilon, check_gamma, check_seed, finite_reward,
                       summary)
 
@@ -60,7 +60,7 @@ class QLearning:
     {'mean_return': 1.0, 'std_return': 0.0, 'episodes': 10}
     """
 
-    #: The kind of file fastnn.save writes it to (see fastnn._registry).
+    #: The kind of file fastnn.save writes it to (see fastnn._core.registry).
     _file_format = "fastnn-rl"
 
     def __init__(self, n_states, n_actions, lr=0.1, gamma=0.99, epsilon=None, seed=None):

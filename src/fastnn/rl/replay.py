@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import _kernels
-from .._validation import check_dtype, check_int
+from .._core.validation import check_dtype, check_int
 
 __all__ = ["ReplayBuffer"]
 

@@ -9,7 +9,7 @@ the same library; :func:`blas_in_use` reports it. fastnn holds both libraries at
 import ctypes
 import os
 
-from . import _blas
+from .. import _blas
 
 __all__ = ["select_gemm", "blas_in_use"]
 

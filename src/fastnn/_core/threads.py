@@ -26,8 +26,8 @@ from contextlib import contextmanager
 
 import threadpoolctl
 
-from . import _kernels
-from ._validation import warn_user
+from .. import _kernels
+from .validation import warn_user
 
 __all__ = ["available_cores", "machine_cores", "openmp_max_threads", "resolve_n_threads", "blas_single_thread"]
 

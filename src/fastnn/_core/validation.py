@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from . import _kernels
+from .. import _kernels
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -163,13 +163,20 @@ def check_targets(y, name, n_samples, n_outputs, dtype, low=None, high=None):
     return out
 
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _inside_fastnn(filename):
+    """Whether code of the file ``filename`` is fastnn's own: a module of the package or of one of its subpackages,
+    except ``fastnn.rl``, whose calls are the place a warning points at."""
+    folder = os.path.dirname(os.path.abspath(filename))
+    return folder == _PACKAGE_DIR or (os.path.dirname(folder) == _PACKAGE_DIR and os.path.basename(folder) != "rl")
 
 
 def warn_user(message, category=UserWarning):
     """``warnings.warn`` pointing at the first caller outside fastnn, wherever inside fastnn it is called."""
     frame, level = sys._getframe(1), 2  # stacklevel 1 is this function, 2 its caller
-    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR:
+    while frame is not None and _inside_fastnn(frame.f_code.co_filename):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
 

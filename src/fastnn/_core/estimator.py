@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from ._validation import check_features
+from .validation import check_features
 
 __all__ = ["NotFittedError", "Estimator"]
 
