@@ -8,10 +8,10 @@ import fastnn
 import fastnn.autoencoder
 import fastnn.callbacks
 import fastnn.cluster
-import fastnn.layers
 import fastnn.losses
 import fastnn.metrics
 import fastnn.model
+import fastnn.nn.base
 import fastnn.optim
 import fastnn.preprocessing
 import fastnn.schedules
@@ -33,7 +33,7 @@ def _rl_modules():
     return [fastnn.rl._common, fastnn.rl.dqn, fastnn.rl.qlearning, fastnn.rl.replay, fastnn.rl.plotting]
 
 
-@pytest.mark.parametrize("module", [fastnn, fastnn.model, fastnn.layers, fastnn.optim, fastnn.preprocessing,
+@pytest.mark.parametrize("module", [fastnn, fastnn.model, fastnn.nn.base, fastnn.optim, fastnn.preprocessing,
                                     fastnn.schedules, fastnn.callbacks, fastnn.losses, fastnn.cluster, fastnn.metrics,
                                     fastnn.autoencoder] + _rl_modules(),
                          ids=lambda m: m.__name__)

@@ -10,6 +10,7 @@ products go through BLAS, elementwise work through OpenMP threads.
 ...               regularizer=fastnn.L2(1e-4))  # returns the model
 Sequential([Dense(784, 256, activation='relu'), Dense(256, 10, activation='softmax')], dtype='float32')
 """
+from importlib import import_module as _import_module
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import callbacks, datasets, metrics, plotting, preprocessing, schedules
@@ -17,7 +18,7 @@ from ._core.estimator import NotFittedError
 from .autoencoder import Autoencoder
 from .cluster import KMeans
 from .io import ModelFileError, load, save
-from .layers import AvgPool2D, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, Linear, MaxPool2D, Reshape
+from .nn import AvgPool2D, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, Linear, MaxPool2D, Reshape
 from . import losses
 from .losses import BinaryCrossEntropy, CrossEntropy, Huber, MeanAbsoluteError, MeanSquaredError
 from .model import History, Sequential
@@ -27,6 +28,12 @@ from .regularizers import L1, L1L2, L2
 
 from ._core.blas_select import blas_in_use, select_gemm as _select_gemm
 from ._core.threads import controller as _controller
+
+# The modules of earlier releases whose code now lives in subpackages stay attributes of the package, as they were
+# (``fastnn.layers.Dense`` after ``import fastnn``).
+for _name in ("layers",):
+    _import_module(f"{__name__}.{_name}")
+del _name
 
 # Fix, once and before any computation, which loaded BLAS runs the products (see fastnn._core.blas_select).
 _select_gemm(_controller())

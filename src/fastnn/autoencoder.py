@@ -11,7 +11,8 @@ import numpy as np
 from ._core.registry import register
 from ._core.threads import resolve_n_threads
 from ._core.validation import check_bool, check_features, check_float, check_int
-from .layers import Dense, Dropout, _activation_name
+from .nn import Dense, Dropout
+from .nn.base import _activation_name
 from .model import _PREDICT_BLOCK, Sequential
 
 __all__ = ["Autoencoder"]

@@ -121,7 +121,7 @@ def _read_layer(spec, path, where):
     else:
         name = "Dropout" if "dropout" in spec else "Dense"
         spec = {"p": spec["dropout"]} if name == "Dropout" else spec
-    from .layers import _Layer
+    from .nn.base import _Layer
 
     try:
         cls = registry.get(name)

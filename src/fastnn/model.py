@@ -12,7 +12,8 @@ from ._core import threads as _threads
 from ._core.registry import register
 from ._core.threads import blas_single_thread, resolve_n_threads
 from ._core.validation import check_dtype, check_features, check_int, warn_user
-from .layers import ACTIVATIONS, INITIALIZERS, Dense, Dropout, Reshape, _Layer, _Weighted
+from .nn import Dense, Dropout, Reshape
+from .nn.base import ACTIVATIONS, INITIALIZERS, _Layer, _Weighted
 from .losses import get_loss
 from .optim import get_optimizer
 from .regularizers import Regularizer

@@ -235,7 +235,7 @@ def to_onnx(model, opset=17, name=None):
         onnx is not installed.
     """
     seq, classes = _unwrap(model)
-    from .layers import Dense, Dropout
+    from .nn import Dense, Dropout
 
     other = next((layer for layer in seq.layers if not isinstance(layer, (Dense, Dropout))), None)
     if other is not None:

@@ -55,7 +55,7 @@ except ImportError as exc:  # pragma: no cover - exercised without scikit-learn 
 
 from ._core.registry import register
 from .callbacks import Callback
-from .layers import Dense, Dropout
+from .nn import Dense, Dropout
 from .model import Sequential
 from .optim import SGD, Adam
 from .regularizers import L2

@@ -9,7 +9,7 @@ from .._core.progress import ProgressBar
 from .._core.registry import register
 from .._core.threads import blas_single_thread, resolve_n_threads
 from .._core.validation import check_dtype, check_float, check_int
-from ..layers import Dense
+from ..nn import Dense
 from ..losses import Huber, MeanSquaredError
 from ..model import Sequential
 from ..optim import Adam, _check_lr
