@@ -11,7 +11,11 @@ import fastnn.cluster
 import fastnn.losses
 import fastnn.metrics
 import fastnn.model
-import fastnn.nn.base
+import fastnn.nn.conv
+import fastnn.nn.dense
+import fastnn.nn.dropout
+import fastnn.nn.pooling
+import fastnn.nn.reshaping
 import fastnn.optim
 import fastnn.preprocessing
 import fastnn.schedules
@@ -33,7 +37,8 @@ def _rl_modules():
     return [fastnn.rl._common, fastnn.rl.dqn, fastnn.rl.qlearning, fastnn.rl.replay, fastnn.rl.plotting]
 
 
-@pytest.mark.parametrize("module", [fastnn, fastnn.model, fastnn.nn.base, fastnn.optim, fastnn.preprocessing,
+@pytest.mark.parametrize("module", [fastnn, fastnn.model, fastnn.nn.dense, fastnn.nn.conv,
+                                    fastnn.nn.pooling, fastnn.nn.reshaping, fastnn.nn.dropout, fastnn.optim, fastnn.preprocessing,
                                     fastnn.schedules, fastnn.callbacks, fastnn.losses, fastnn.cluster, fastnn.metrics,
                                     fastnn.autoencoder] + _rl_modules(),
                          ids=lambda m: m.__name__)

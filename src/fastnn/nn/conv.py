@@ -1,0 +1,132 @@
+"""Two-dimensional convolution over images (NCHW)."""
+from .. import _kernels
+from .._core.registry import register
+from .._core.validation import check_int
+from .base import _activation_name, _image_shape, _pair, _Weighted
+
+__all__ = ["Conv2D"]
+
+
+@register
+class Conv2D(_Weighted):
+    r"""Two-dimensional convolution (PyTorch's ``Conv2d`` without dilation and groups), NCHW:
+    :math:`y[o] = f(b[o] + \sum_c W[o, c] \star x[c])`.
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels of the input images.
+    out_channels : int
+        Channels of the output (the number of filters).
+    kernel_size : int or (int, int)
+        Height and width of the kernel.
+    stride : int or (int, int), default=1
+    padding : int, (int, int) or 'same', default=0
+        Zeros added on each side of the input (height, width). ``'same'`` (stride 1 only, as in PyTorch) pads
+        so that the output has the input's size: ``(k - 1) // 2`` before and the rest after.
+    activation : str or None, default=None
+        As for :class:`Dense`, except ``'softmax'``.
+
+    Attributes
+    ----------
+    weight : ndarray of shape (out_channels, in_channels, kh, kw)
+        Writable view into the model's parameter buffer once the layer is part of a model.
+    bias : ndarray of shape (out_channels,)
+    activation : str
+        May be set at any time, as for :class:`Dense`; the other settings are fixed once the layer belongs to a
+        model.
+
+    Notes
+    -----
+    Shape: input ``(n_samples, in_channels, H, W)``, output ``(n_samples, out_channels, H_out, W_out)`` with
+    ``H_out = (H + 2 * padding - kh) // stride + 1`` (likewise ``W_out``). Initialised like :class:`Dense`
+    with ``fan_in = in_channels * kh * kw`` and ``fan_out = out_channels * kh * kw`` (He-uniform for the
+    ReLU family, Glorot-uniform otherwise; Keras's rules), biases zero. Computed as im2col and one matrix
+    product per image.
+
+    Examples
+    --------
+    >>> import fastnn
+    >>> fastnn.Conv2D(1, 32, kernel_size=3, activation="relu")
+    Conv2D(1, 32, kernel_size=(3, 3), stride=(1, 1), padding=(0, 0), activation='relu')
+    """
+
+    def _check_stride(self, value):
+        stride = _pair(value, "stride", 1)
+        if getattr(self, "padding", None) == "same" and stride != (1, 1):
+            raise ValueError("padding='same' needs stride 1 (as in PyTorch)")
+        return stride
+
+    def _check_padding(self, padding):
+        if isinstance(padding, str):
+            if padding.lower() not in ("same", "valid"):
+                raise ValueError(f"padding must be an int, a pair of ints, 'same' or 'valid', got {padding!r}")
+            padding = padding.lower()
+            if padding == "same" and getattr(self, "stride", (1, 1)) != (1, 1):
+                raise ValueError("padding='same' needs stride 1 (as in PyTorch)")
+            return padding if padding == "same" else (0, 0)
+        return _pair(padding, "padding", 0)
+
+    def _check_activation(self, value):
+        name = _activation_name(value)
+        if name == "softmax":
+            raise ValueError("Conv2D does not take activation='softmax': use a Dense softmax output layer")
+        return name
+
+    _FIXED = {"in_channels": lambda self, v: check_int(v, "in_channels", minimum=1),
+              "out_channels": lambda self, v: check_int(v, "out_channels", minimum=1),
+              "kernel_size": lambda self, v: _pair(v, "kernel_size", 1),
+              "stride": _check_stride, "padding": _check_padding}
+    _LIVE = {"activation": _check_activation}
+
+    _CONFIG = {"in_channels": "size", "out_channels": "size", "kernel_size": "pair", "stride": "pair",
+               "padding": "padding", "activation": "name"}
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, activation=None):
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.padding = padding
+        self.activation = activation
+        self._weight = None
+        self._bias = None
+
+    @property
+    def weight_shape(self):
+        return (self.out_channels, self.in_channels) + self.kernel_size
+
+    @property
+    def bias_shape(self):
+        return (self.out_channels,)
+
+    @property
+    def fans(self):
+        k = self.kernel_size[0] * self.kernel_size[1]
+        return self.in_channels * k, self.out_channels * k
+
+    def _pads(self):
+        """Padding before (top, left)."""
+        if self.padding == "same":
+            return tuple((k - 1) // 2 for k in self.kernel_size)
+        return self.padding
+
+    def _output_shape(self, shape):
+        c, h, w = _image_shape(shape, "Conv2D")
+        if c != self.in_channels:
+            raise ValueError(f"its in_channels={self.in_channels} differs from the {c} channels it gets")
+        if self.padding == "same":
+            return (self.out_channels, h, w)
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        if kh > h + 2 * ph or kw > w + 2 * pw:
+            raise ValueError(f"its kernel {kh}x{kw} is larger than the padded input {h + 2 * ph}x{w + 2 * pw}")
+        return (self.out_channels, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1)
+
+    def _layout(self, shape):
+        out = self._output_shape(shape)
+        return (_kernels.LAYER_CONV2D,) + tuple(shape) + out + self.kernel_size + self.stride + self._pads()
+
+    def __repr__(self):
+        padding = repr(self.padding)
+        return (f"Conv2D({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={padding}, activation={self.activation!r})")

@@ -1,0 +1,96 @@
+"""Fully connected layers: :class:`Dense` and its PyTorch name :class:`Linear`."""
+from .. import _kernels
+from .._core.registry import register
+from .._core.validation import check_int
+from .base import _check_activation, _Weighted
+
+__all__ = ["Dense", "Linear"]
+
+
+@register
+class Dense(_Weighted):
+    r"""Fully connected layer: :math:`y = f(x W^T + b)`.
+
+    Parameters
+    ----------
+    in_features : int
+        Size of each input sample.
+    out_features : int
+        Size of each output sample.
+    activation : {None, 'identity', 'relu', 'sigmoid', 'tanh', 'softmax', 'leaky_relu', 'elu', 'softplus', \
+'gelu'}, default=None
+        Applied to the output; ``None`` and ``'linear'`` mean the identity. As in PyTorch's defaults,
+        ``leaky_relu`` has negative slope 0.01, ``elu`` has alpha 1, ``softplus`` is ``log(1 + e^z)`` and
+        ``gelu`` is the exact ``z * Phi(z)`` (the normal CDF, via ``erf``).
+
+    Attributes
+    ----------
+    weight : ndarray of shape (out_features, in_features)
+        Writable view into the model's parameter buffer, once the layer is part of a
+        :class:`~fastnn.Sequential`; ``None`` before. Assigning an array copies it in.
+    bias : ndarray of shape (out_features,)
+        Likewise.
+    activation : str
+        May be set at any time (checked as the argument is): the model's next ``predict``, ``evaluate`` and
+        ``fit`` use it, and :meth:`~fastnn.Sequential.save` writes it. ``in_features`` and ``out_features`` are
+        fixed once the layer belongs to a model (setting them raises ``AttributeError``).
+
+    Notes
+    -----
+    Weights are initialised by the model from its seed: He-uniform,
+    :math:`U(-\sqrt{6/n_{in}}, \sqrt{6/n_{in}})`, for ``relu``, ``leaky_relu``, ``elu``, ``gelu`` and
+    ``softplus`` layers, and Glorot-uniform,
+    :math:`U(-\sqrt{6/(n_{in}+n_{out})}, \sqrt{6/(n_{in}+n_{out})})`, otherwise. Biases start at zero.
+
+    Shape: input ``(n_samples, in_features)``, output ``(n_samples, out_features)``.
+
+    Examples
+    --------
+    >>> import fastnn
+    >>> layer = fastnn.Dense(784, 128, activation="relu")
+    >>> layer
+    Dense(784, 128, activation='relu')
+    """
+
+    _FIXED = {"in_features": lambda self, v: check_int(v, "in_features", minimum=1),
+              "out_features": lambda self, v: check_int(v, "out_features", minimum=1)}
+    _LIVE = {"activation": _check_activation}
+
+    _CONFIG = {"in_features": "size", "out_features": "size", "activation": "name"}
+
+    def __init__(self, in_features, out_features, activation=None):
+        self.in_features = in_features
+        self.out_features = out_features
+        self.activation = activation
+        self._weight = None
+        self._bias = None
+
+    @property
+    def weight_shape(self):
+        return (self.out_features, self.in_features)
+
+    @property
+    def bias_shape(self):
+        return (self.out_features,)
+
+    @property
+    def fans(self):
+        """``(fan_in, fan_out)`` of the weight initialisation."""
+        return self.in_features, self.out_features
+
+    def _output_shape(self, shape):
+        if len(shape) != 1:
+            raise ValueError("Dense takes flat inputs (n_samples, in_features): put a Flatten() before it")
+        if shape[0] != self.in_features:
+            raise ValueError(f"its in_features={self.in_features} differs from the {shape[0]} features it gets")
+        return (self.out_features,)
+
+    def _layout(self, shape):
+        return (_kernels.LAYER_DENSE,) + (0,) * 12
+
+    def __repr__(self):
+        return f"Dense({self.in_features}, {self.out_features}, activation={self.activation!r})"
+
+
+#: PyTorch's name for :class:`Dense`.
+Linear = Dense
