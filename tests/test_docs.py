@@ -16,9 +16,9 @@ import fastnn.nn.dense
 import fastnn.nn.dropout
 import fastnn.nn.pooling
 import fastnn.nn.reshaping
-import fastnn.optim
+import fastnn.optim.base
+import fastnn.optim.schedules
 import fastnn.preprocessing
-import fastnn.schedules
 
 
 def _rl_modules():
@@ -38,8 +38,8 @@ def _rl_modules():
 
 
 @pytest.mark.parametrize("module", [fastnn, fastnn.model, fastnn.nn.dense, fastnn.nn.conv,
-                                    fastnn.nn.pooling, fastnn.nn.reshaping, fastnn.nn.dropout, fastnn.optim, fastnn.preprocessing,
-                                    fastnn.schedules, fastnn.callbacks, fastnn.losses, fastnn.cluster, fastnn.metrics,
+                                    fastnn.nn.pooling, fastnn.nn.reshaping, fastnn.nn.dropout, fastnn.optim.base, fastnn.preprocessing,
+                                    fastnn.optim.schedules, fastnn.callbacks, fastnn.losses, fastnn.cluster, fastnn.metrics,
                                     fastnn.autoencoder] + _rl_modules(),
                          ids=lambda m: m.__name__)
 def test_docstring_examples(module):

@@ -521,7 +521,7 @@ def _optimizer(args, iterations):
     """The optimizer ``train`` compiles with (its ``lr`` a schedule over ``iterations`` updates per epoch when
     --schedule asks for one) and a description of it and of the schedule for the log."""
     from .optim import OPTIMIZERS
-    from .schedules import CosineDecay, OneCycle
+    from .optim.schedules import CosineDecay, OneCycle
 
     name = args.optimizer
     total = args.epochs * iterations

@@ -120,7 +120,7 @@ def load_dqn(cls, path, env):
         counters = _get(header, "counters", dict, path)
         try:
             if isinstance(settings.get("lr"), dict):
-                from ..schedules import get_schedule
+                from ..optim.schedules import get_schedule
 
                 settings = dict(settings, lr=get_schedule(settings["lr"].get("schedule"),
                                                           settings["lr"].get("config") or {}))

@@ -12,7 +12,8 @@ from .._core.validation import check_dtype, check_float, check_int
 from ..nn import Dense
 from ..losses import Huber, MeanSquaredError
 from ..model import Sequential
-from ..optim import Adam, _check_lr
+from ..optim import Adam
+from ..optim.base import _check_lr
 from ._common import (Interrupt, LinearDecay, check_env, check_gamma, check_seed, finite_reward, gymnasium,
                       summary)
 from .replay import ReplayBuffer

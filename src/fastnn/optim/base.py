@@ -13,8 +13,8 @@ import numbers
 
 import numpy as np
 
-from . import _kernels
-from ._core.validation import check_float
+from .. import _kernels
+from .._core.validation import check_float
 from .schedules import Schedule, get_schedule
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get_optimizer", "OPTIMIZERS"]
