@@ -16,8 +16,10 @@ import fastnn.nn.dense
 import fastnn.nn.dropout
 import fastnn.nn.pooling
 import fastnn.nn.reshaping
-import fastnn.optim.base
+import fastnn.optim.adam
+import fastnn.optim.rmsprop
 import fastnn.optim.schedules
+import fastnn.optim.sgd
 import fastnn.preprocessing
 
 
@@ -38,7 +40,8 @@ def _rl_modules():
 
 
 @pytest.mark.parametrize("module", [fastnn, fastnn.model, fastnn.nn.dense, fastnn.nn.conv,
-                                    fastnn.nn.pooling, fastnn.nn.reshaping, fastnn.nn.dropout, fastnn.optim.base, fastnn.preprocessing,
+                                    fastnn.nn.pooling, fastnn.nn.reshaping, fastnn.nn.dropout, fastnn.optim.sgd, fastnn.optim.adam,
+                                    fastnn.optim.rmsprop, fastnn.preprocessing,
                                     fastnn.optim.schedules, fastnn.callbacks, fastnn.losses, fastnn.cluster, fastnn.metrics,
                                     fastnn.autoencoder] + _rl_modules(),
                          ids=lambda m: m.__name__)
