@@ -20,7 +20,7 @@ import fastnn.optim.adam
 import fastnn.optim.rmsprop
 import fastnn.optim.schedules
 import fastnn.optim.sgd
-import fastnn.preprocessing
+import fastnn.data.preprocessing
 
 
 def _rl_modules():
@@ -41,7 +41,7 @@ def _rl_modules():
 
 @pytest.mark.parametrize("module", [fastnn, fastnn.model, fastnn.nn.dense, fastnn.nn.conv,
                                     fastnn.nn.pooling, fastnn.nn.reshaping, fastnn.nn.dropout, fastnn.optim.sgd, fastnn.optim.adam,
-                                    fastnn.optim.rmsprop, fastnn.preprocessing,
+                                    fastnn.optim.rmsprop, fastnn.data.preprocessing,
                                     fastnn.optim.schedules, fastnn.callbacks, fastnn.losses, fastnn.cluster, fastnn.metrics,
                                     fastnn.autoencoder] + _rl_modules(),
                          ids=lambda m: m.__name__)

@@ -23,7 +23,7 @@ from . import losses
 from .losses import BinaryCrossEntropy, CrossEntropy, Huber, MeanAbsoluteError, MeanSquaredError
 from .model import History, Sequential
 from .optim import SGD, Adam, AdamW, RMSprop
-from .preprocessing import LogScaler, MinMaxScaler, StandardScaler
+from .data.preprocessing import LogScaler, MinMaxScaler, StandardScaler
 from .regularizers import L1, L1L2, L2
 
 from ._core.blas_select import blas_in_use, select_gemm as _select_gemm

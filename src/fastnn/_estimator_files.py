@@ -49,7 +49,7 @@ _MAX_DEPTH = 8
 def _classes():
     """Estimator classes by name (the MLP estimators only when scikit-learn is there to be asked for)."""
     from .cluster import KMeans
-    from .preprocessing import LogScaler, MinMaxScaler, StandardScaler
+    from .data.preprocessing import LogScaler, MinMaxScaler, StandardScaler
 
     return {cls.__name__: cls for cls in (KMeans, StandardScaler, MinMaxScaler, LogScaler)}
 

@@ -320,7 +320,7 @@ def _report(model, X, y, labels, names, threads, out, prefix):
 
 def _read_builtin(name, verbose):
     """``(X_train, y_train), (X_test, y_test), class names`` of a built-in dataset, pixels as rows."""
-    from . import datasets
+    from .data import datasets
 
     loader = datasets.load_mnist if name == "mnist" else datasets.load_fashion_mnist
     train, test = loader(verbose=verbose, flatten=True)
@@ -330,7 +330,7 @@ def _read_builtin(name, verbose):
 
 def _read_file(path, label_column):
     """Features ``(n_rows, n_features)`` and labels of a user's file, checked to match."""
-    from . import datasets
+    from .data import datasets
 
     X, y = datasets.load_file(path, label_column=label_column)
     if X.ndim != 2:
@@ -823,7 +823,7 @@ def main(argv=None, out=None):
         args.threads = available_cores()
     if args.command == "train":
         _check_recipe(command, args)
-    from .datasets import DatasetError
+    from .data.datasets import DatasetError
     from .io import ModelFileError
 
     try:

@@ -394,7 +394,7 @@ def wrong_kind(path, header, expected):
 
 def _read_contents(z, path, prefix=""):
     """Everything load needs from the archive (the model's members under ``prefix``), validated."""
-    from .preprocessing import scaler_from_state
+    from .data.preprocessing import scaler_from_state
 
     header = read_header(z, path, prefix + "header.json")
     if header.get("format") != FORMAT:

@@ -422,7 +422,7 @@ class Sequential:
 
     @scaler.setter
     def scaler(self, value):
-        from .preprocessing import _Scaler
+        from .data.preprocessing import _Scaler
 
         if value is not None:
             if not isinstance(value, _Scaler):

@@ -128,7 +128,7 @@ def _log1p(g, x, dtype):
 def _scaler_nodes(g, scaler, x, dtype):
     """Nodes applying ``scaler`` to ``x`` (of ``dtype``): computed in float64 and rounded to ``dtype``, exactly
     as ``scaler.transform(X, dtype=dtype)`` does."""
-    from .preprocessing import LogScaler, MinMaxScaler, StandardScaler
+    from .data.preprocessing import LogScaler, MinMaxScaler, StandardScaler
 
     tp = g.onnx.TensorProto
     if dtype != np.float64:
