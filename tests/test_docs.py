@@ -7,7 +7,8 @@ import pytest
 import fastnn
 import fastnn.autoencoder
 import fastnn.callbacks
-import fastnn.cluster
+import fastnn.cluster.kmeans
+import fastnn.cluster.spectral
 import fastnn.losses
 import fastnn.metrics
 import fastnn.model
@@ -42,7 +43,8 @@ def _rl_modules():
 @pytest.mark.parametrize("module", [fastnn, fastnn.model, fastnn.nn.dense, fastnn.nn.conv,
                                     fastnn.nn.pooling, fastnn.nn.reshaping, fastnn.nn.dropout, fastnn.optim.sgd, fastnn.optim.adam,
                                     fastnn.optim.rmsprop, fastnn.data.preprocessing,
-                                    fastnn.optim.schedules, fastnn.callbacks, fastnn.losses, fastnn.cluster, fastnn.metrics,
+                                    fastnn.optim.schedules, fastnn.callbacks, fastnn.losses, fastnn.cluster.kmeans,
+                                    fastnn.cluster.spectral, fastnn.metrics,
                                     fastnn.autoencoder] + _rl_modules(),
                          ids=lambda m: m.__name__)
 def test_docstring_examples(module):
