@@ -51,22 +51,22 @@ def _estimator(**kw):
 
 def threads_seen_in_fit(n_threads=None):
     """Fit a small model here and return the thread counts fastnn's fit resolved (and what None resolves to)."""
-    import fastnn.training
+    import fastnn.training.trainer
 
     seen = []
-    original = fastnn.training.resolve_n_threads
+    original = fastnn.training.trainer.resolve_n_threads
 
     def spy(n, *args, **kwargs):
         seen.append(original(n, *args, **kwargs))
         return seen[-1]
 
-    fastnn.training.resolve_n_threads = spy
+    fastnn.training.trainer.resolve_n_threads = spy
     try:
         rng = np.random.default_rng(0)
         MLPClassifier(hidden_layer_sizes=(8,), max_iter=2, n_threads=n_threads).fit(
             rng.normal(size=(40, 4)), rng.integers(0, 2, 40))
     finally:
-        fastnn.training.resolve_n_threads = original
+        fastnn.training.trainer.resolve_n_threads = original
     return {"none": fastnn._core.threads.resolve_n_threads(None), "fit": sorted(set(seen)),
             "cores": fastnn._core.threads.available_cores()}
 

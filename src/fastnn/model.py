@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 
-from . import _data, _kernels, training
+from . import _kernels, training
 from ._core import threads as _threads
 from ._core.registry import register
 from ._core.threads import blas_single_thread, resolve_n_threads
@@ -17,7 +17,9 @@ from .nn.base import ACTIVATIONS, INITIALIZERS, _Layer, _Weighted
 from .losses import get_loss
 from .optim import get_optimizer
 from .regularizers import Regularizer
-from .training import PREDICT_BLOCK as _PREDICT_BLOCK, History
+from .training import data as _data
+from .training.history import History
+from .training.trainer import PREDICT_BLOCK as _PREDICT_BLOCK
 
 __all__ = ["Sequential", "History"]
 

@@ -1,6 +1,7 @@
 """The fit driver: what :meth:`fastnn.Sequential.fit` does with a model - check the run's arguments and data,
 build (or reuse) the engine, then per epoch run the compiled batches, collect the metrics, call the callbacks,
-write checkpoints, and restore the epoch's start when an update diverges - and the :class:`History` it returns.
+write checkpoints, and restore the epoch's start when an update diverges - recording the run in a
+:class:`~fastnn.training.history.History`.
 
 The functions take the model as their first argument; the model's public methods call them.
 """
@@ -11,13 +12,15 @@ import time
 
 import numpy as np
 
-from . import _data, _kernels
-from ._core.progress import EpochProgress
-from ._core.threads import blas_single_thread, resolve_n_threads
-from ._core.validation import check_float, check_int, warn_user
-from .callbacks import CallbackList
+from .. import _kernels
+from .._core.progress import EpochProgress
+from .._core.threads import blas_single_thread, resolve_n_threads
+from .._core.validation import check_float, check_int, warn_user
+from ..callbacks import CallbackList
+from . import data as _data
+from .history import History
 
-__all__ = ["History", "fit"]
+__all__ = ["fit", "PREDICT_BLOCK"]
 
 # Rows of one block in predict/evaluate (bounded memory whatever the number of samples).
 PREDICT_BLOCK = 1024
@@ -29,76 +32,6 @@ def _records(history):
     """The history as a list of per-epoch dicts (for checkpoints)."""
     keys = list(history.history)
     return [{k: history.history[k][i] for k in keys} for i in range(len(history.epoch))]
-
-
-class History:
-    """What ``fit`` recorded, one entry per epoch (Keras's ``History``).
-
-    Attributes
-    ----------
-    history : dict of str to list
-        ``'loss'`` (training loss including the regularization penalty, averaged over the epoch's batches
-        weighted by their sizes), ``'accuracy'`` (classification losses), ``'val_loss'`` and ``'val_accuracy'``
-        (when there is validation data), ``'iterations'`` (batches in the epoch) and ``'seconds'``.
-    epoch : list of int
-        Epoch numbers, counted from 0 over the model's life.
-    params : dict
-        The ``fit`` arguments that shape the run (epochs, batch_size, samples, iterations per epoch, n_threads).
-    """
-
-    def __init__(self, params=None):
-        self.history = {}
-        self.epoch = []
-        self.params = dict(params or {})
-
-    def _append(self, epoch, record):
-        self.epoch.append(epoch)
-        for key, value in record.items():
-            self.history.setdefault(key, []).append(value)
-
-    def __getitem__(self, key):
-        return self.history[key]
-
-    def __contains__(self, key):
-        return key in self.history
-
-    def __len__(self):
-        return len(self.epoch)
-
-    def __repr__(self):
-        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
-
-    def plot(self, path=None, metrics=None):
-        """Learning curves: loss (and accuracy, when recorded) by epoch, training beside validation.
-
-        Needs matplotlib (``pip install matplotlib``); see :func:`fastnn.plotting.plot_history`.
-
-        Parameters
-        ----------
-        path : str or path-like, optional
-            Also write the figure to this file, in the format its extension names (``.png``, ``.svg``,
-            ``.pdf``, ...).
-        metrics : list of str, optional
-            The panels to draw, e.g. ``['loss']``; by default loss and accuracy, when recorded.
-
-        Returns
-        -------
-        matplotlib.figure.Figure
-            One axes per metric, lines labelled ``'training'`` and ``'validation'``, epochs counted from 1.
-
-        Examples
-        --------
-        >>> import numpy as np, fastnn
-        >>> X = np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32)
-        >>> y = (X[:, 0] > 0).astype(np.int64)
-        >>> model = fastnn.Sequential([fastnn.Dense(3, 2, activation="softmax")], seed=0).compile()
-        >>> history = model.fit(X, y, epochs=5, validation_split=0.2, verbose=0)
-        >>> fig = history.plot()  # history.plot("curves.png") also writes it to curves.png
-        >>> [ax.get_title() for ax in fig.axes]
-        ['loss', 'accuracy']
-        """
-        from .plotting import plot_history
-        return plot_history(self, path=path, metrics=metrics)
 
 
 def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
@@ -185,7 +118,7 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
                 model.epochs_trained += 1
                 history._append(epoch, record)
                 if checkpoint is not None:
-                    from .io import save
+                    from ..io import save
 
                     save(model, checkpoint, fit_state={"epochs_done": e + 1, "epochs": epochs,
                                                       "records": _records(history)})
@@ -263,7 +196,7 @@ def _diverged(model, diverged, e, iterations, lr, progress, start, on_divergence
 
 def read_checkpoint(model, path):
     """The model a checkpointing ``fit`` saved in ``path`` and its fit state, checked against this model."""
-    from .io import load_model
+    from ..io import load_model
 
     ck = load_model(path)
     state = ck._fit_state

@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 
-from . import _kernels
-from ._core.validation import (check_class_labels, check_float, check_int, check_probability_rows, check_sample_weight,
+from .. import _kernels
+from .._core.validation import (check_class_labels, check_float, check_int, check_probability_rows, check_sample_weight,
                           check_targets)
-from .losses import CrossEntropy
+from ..losses import CrossEntropy
 
 # Losses that compare the activated output with target rows (regression).
 _ON_OUTPUT = (_kernels.LOSS_MSE, _kernels.LOSS_HUBER, _kernels.LOSS_MAE)
