@@ -5,13 +5,13 @@ import os
 import pytest
 
 import fastnn
-import fastnn.autoencoder
 import fastnn.callbacks
 import fastnn.cluster.kmeans
 import fastnn.cluster.spectral
 import fastnn.losses
 import fastnn.metrics
-import fastnn.model
+import fastnn.models.autoencoder
+import fastnn.models.sequential
 import fastnn.nn.conv
 import fastnn.nn.dense
 import fastnn.nn.dropout
@@ -40,12 +40,12 @@ def _rl_modules():
     return [fastnn.rl._common, fastnn.rl.dqn, fastnn.rl.qlearning, fastnn.rl.replay, fastnn.rl.plotting]
 
 
-@pytest.mark.parametrize("module", [fastnn, fastnn.model, fastnn.nn.dense, fastnn.nn.conv,
+@pytest.mark.parametrize("module", [fastnn, fastnn.models.sequential, fastnn.nn.dense, fastnn.nn.conv,
                                     fastnn.nn.pooling, fastnn.nn.reshaping, fastnn.nn.dropout, fastnn.optim.sgd, fastnn.optim.adam,
                                     fastnn.optim.rmsprop, fastnn.data.preprocessing,
                                     fastnn.optim.schedules, fastnn.callbacks, fastnn.losses, fastnn.cluster.kmeans,
                                     fastnn.cluster.spectral, fastnn.metrics,
-                                    fastnn.autoencoder] + _rl_modules(),
+                                    fastnn.models.autoencoder] + _rl_modules(),
                          ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

@@ -15,23 +15,23 @@ from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import callbacks, datasets, metrics, plotting, preprocessing, schedules
 from ._core.estimator import NotFittedError
-from .autoencoder import Autoencoder
 from .cluster import KMeans
 from .io import ModelFileError, load, save
 from .nn import AvgPool2D, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, Linear, MaxPool2D, Reshape
 from . import losses
 from .losses import BinaryCrossEntropy, CrossEntropy, Huber, MeanAbsoluteError, MeanSquaredError
-from .model import History, Sequential
+from .models import Autoencoder, Sequential
 from .optim import SGD, Adam, AdamW, RMSprop
 from .data.preprocessing import LogScaler, MinMaxScaler, StandardScaler
 from .regularizers import L1, L1L2, L2
+from .training import History
 
 from ._core.blas_select import blas_in_use, select_gemm as _select_gemm
 from ._core.threads import controller as _controller
 
 # The modules of earlier releases whose code now lives in subpackages stay attributes of the package, as they were
 # (``fastnn.layers.Dense`` after ``import fastnn``).
-for _name in ("layers",):
+for _name in ("autoencoder", "layers", "model"):
     _import_module(f"{__name__}.{_name}")
 del _name
 

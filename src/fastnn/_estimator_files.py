@@ -74,7 +74,7 @@ class _Writer:
         self.members = []
 
     def value(self, v, where):
-        from .model import Sequential
+        from .models import Sequential
 
         if v is None or isinstance(v, (bool, str)):
             return v
@@ -305,7 +305,7 @@ class Attributes:
         return v.astype(object)
 
     def model(self, name):
-        from .model import Sequential
+        from .models import Sequential
 
         v = self._get(name)
         if not isinstance(v, Sequential):

@@ -44,7 +44,7 @@ def _onnx():
 
 def _unwrap(model):
     """``(sequential, classes or None)`` for a fastnn Sequential or an estimator whose ``model_`` is one."""
-    from .model import Sequential
+    from .models import Sequential
 
     if isinstance(model, Sequential):
         return model, model.classes

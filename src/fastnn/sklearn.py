@@ -56,7 +56,7 @@ except ImportError as exc:  # pragma: no cover - exercised without scikit-learn 
 from ._core.registry import register
 from .callbacks import Callback
 from .nn import Dense, Dropout
-from .model import Sequential
+from .models import Sequential
 from .optim import SGD, Adam
 from .regularizers import L2
 

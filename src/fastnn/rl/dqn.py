@@ -11,7 +11,7 @@ from .._core.threads import blas_single_thread, resolve_n_threads
 from .._core.validation import check_dtype, check_float, check_int
 from ..nn import Dense
 from ..losses import Huber, MeanSquaredError
-from ..model import Sequential
+from ..models import Sequential
 from ..optim import Adam
 from ..optim.base import _check_lr
 from ._common import (Interrupt, LinearDecay, check_env, check_gamma, check_seed, finite_reward, gymnasium,

@@ -1,0 +1,1101 @@
+"""The model: a stack of layers (dense, convolution, pooling) trained by compiled mini-batch gradient descent."""
+import copy
+import functools
+import math
+import re
+import threading
+
+import numpy as np
+
+from .. import _kernels, training
+from .._core import threads as _threads
+from .._core.registry import register
+from .._core.threads import blas_single_thread, resolve_n_threads
+from .._core.validation import check_dtype, check_features, check_int, warn_user
+from ..nn import Dense, Dropout, Reshape
+from ..nn.base import ACTIVATIONS, INITIALIZERS, _Layer, _Weighted
+from ..losses import get_loss
+from ..optim import get_optimizer
+from ..regularizers import Regularizer
+from ..training import data as _data
+from ..training.trainer import PREDICT_BLOCK as _PREDICT_BLOCK
+
+__all__ = ["Sequential"]
+
+# OpenBLAS computes a product of at most this many multiply-adds on one thread, whatever its thread setting
+# (interface/gemm.c: 65536 * GEMM_MULTITHREAD_THRESHOLD); calls whose every product is that small run in the
+# calling thread without entering the BLAS limit (which costs far more than such a call).
+_SERIAL_PRODUCT = 65536 * 4
+# fit warns when the largest per-feature root-mean-square of the inputs is above this (or all below its inverse).
+_UNIT_SCALE_LIMIT = 20.0
+
+
+class _EngineLoan:
+    """The context of ``Sequential._borrow_engine``: a plain class (cheaper than a generator-based one in a
+    call that may last microseconds)."""
+
+    __slots__ = ("model", "rows", "lock", "version")
+
+    def __init__(self, model, rows):
+        self.model, self.rows, self.lock, self.version = model, rows, None, None
+
+    def __enter__(self):
+        model, lock = self.model, self.model._engine_lock
+        self.version = model._settings_version
+        if not lock.acquire(blocking=False):
+            return model._engine(self.rows)
+        engine = model._kept_engine
+        if engine is None or engine.capacity < self.rows or model._kept_version != self.version:
+            try:
+                engine = model._kept_engine = model._engine(max(self.rows, engine.capacity if engine else 0))
+                model._kept_version = self.version
+            except BaseException:
+                lock.release()
+                raise
+        self.lock = lock
+        return engine
+
+    def stale(self):
+        """Whether a layer's setting changed since the engine was taken (it computes with the old ones)."""
+        return self.version != self.model._settings_version
+
+    def __exit__(self, *exc):
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+
+def _exclusive(method):
+    """Run ``method`` holding the model's training lock, refusing (not waiting) when another thread holds it:
+    two threads training one model would interleave their updates."""
+    @functools.wraps(method)
+    def exclusive(self, *args, **kwargs):
+        if not self._train_lock.acquire(blocking=False):
+            raise RuntimeError(f"{method.__name__} cannot run: another thread is already training this model "
+                               "(fit, train_on_batch and loss_and_gradient take the model for themselves; "
+                               "predict and evaluate may run from any number of threads)")
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._train_lock.release()
+    return exclusive
+
+
+_LAYER_NAMES = "a fastnn layer (Dense, Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool2D, Flatten, Reshape, Dropout)"
+
+
+class _Stack:
+    """A checked stack of layers, laid out for the engine.
+
+    ``weighted``: the layers with parameters, in order (their parameters lie in this order in the flat buffer);
+    ``engine``: the engine's layers (Dense, Conv2D, pooling) and ``layout`` their rows of the layer table;
+    ``rates``: the dropout rate on each engine layer's input; ``input_shape``: one input sample's shape;
+    ``shapes``: each layer's output shape (of one sample); ``ends``: how many engine layers lie at or before
+    each layer.
+    """
+
+    def __init__(self, layers, input_shape=None):
+        if not layers:
+            raise ValueError("layers is empty: a model needs at least one Dense layer")
+        self.weighted, self.engine, self.layout, self.rates, self.shapes, self.ends = [], [], [], [], [], []
+        self.input_shape = shape = prev = pending = None
+        if input_shape is not None:  # declared: the first layer must take it
+            self.input_shape = shape = input_shape
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, _Layer):
+                raise TypeError(f"layers[{i}] must be {_LAYER_NAMES}, got {type(layer).__name__}")
+            if isinstance(layer, Dropout):
+                if pending is not None:
+                    raise ValueError(f"layers[{i}] is a Dropout right after another: use one Dropout with the rate "
+                                     "you want")
+                pending = layer.p
+                self.shapes.append(shape)
+                self.ends.append(len(self.engine))
+                continue
+            if isinstance(layer, _Weighted) and layer.weight is not None:
+                raise ValueError(f"layers[{i}] already belongs to a model; create a new {type(layer).__name__} "
+                                 "layer")
+            if shape is None:
+                if isinstance(layer, Dense):
+                    shape = self.input_shape = (layer.in_features,)
+                elif isinstance(layer, Reshape):
+                    self.input_shape, shape = layer.shape, (math.prod(layer.shape),)
+                else:
+                    raise ValueError(f"layers[{i}] ({layer!r}) cannot come first: the model's input shape is not "
+                                     "known; declare it, Sequential(layers, input_shape=(channels, height, width)), "
+                                     "or start the model with Reshape((channels, height, width))")
+            elif prev is None:
+                shape = _first_input(i, layer, shape)
+            try:
+                out = layer._output_shape(shape)
+            except ValueError as exc:
+                source = (f"the output of layers[{prev}] ({layers[prev]!r}), of shape {shape}" if prev is not None
+                          else f"input_shape={shape}" if input_shape is not None else f"inputs of shape {shape}")
+                raise ValueError(f"layers[{i}] ({layer!r}) cannot take {source}: {exc}") from None
+            if layer._engine_row:
+                self.engine.append(layer)
+                self.layout.append(layer._layout(shape))
+                pending = None
+                if isinstance(layer, _Weighted):
+                    self.weighted.append(layer)
+            shape, prev = out, i
+            self.shapes.append(out)
+            self.ends.append(len(self.engine))
+        if pending is not None:
+            raise ValueError("the last layer is a Dropout: dropout belongs between layers (or on the inputs), not "
+                             "on the model's output")
+        if not self.engine:
+            raise ValueError("layers holds no Dense, Conv2D or pooling layer")
+        # a Dropout first (on the inputs) passes on the input samples, of the shape the next layers fixed
+        self.shapes = [self.input_shape if s is None else s for s in self.shapes]
+        self.rates = _dropout_rates(layers)
+        if len(set(map(id, layers))) != len(layers):
+            raise ValueError("the same layer object appears twice in layers")
+        self.widths = [math.prod(self.input_shape)] + [
+            layer.out_features if isinstance(layer, Dense) else row[4] * row[5] * row[6]
+            for layer, row in zip(self.engine, self.layout)]
+
+
+def _check_input_shape(input_shape):
+    """``input_shape`` as a tuple of 1 to 4 positive ints (an int is one size)."""
+    if isinstance(input_shape, (int, np.integer)) and not isinstance(input_shape, (bool, np.bool_)):
+        input_shape = (input_shape,)
+    if not isinstance(input_shape, (tuple, list)):
+        raise TypeError(f"input_shape must be a tuple of ints such as (1, 28, 28), got {type(input_shape).__name__}")
+    if not 1 <= len(input_shape) <= 4:
+        raise ValueError(f"input_shape must hold 1 to 4 sizes, got {tuple(input_shape)}")
+    return tuple(check_int(v, "input_shape", minimum=1) for v in input_shape)
+
+
+def _first_input(i, layer, shape):
+    """The declared input shape as the first layer ``layers[i]`` takes it: flat for a Dense layer, whose
+    ``in_features`` must be its size; images ``(C, H, W)`` for Conv2D and pooling."""
+    if isinstance(layer, Dense):
+        if layer.in_features != math.prod(shape):
+            raise ValueError(f"layers[{i}] ({layer!r}) takes {layer.in_features} features, but input_shape={shape} "
+                             f"gives {math.prod(shape)} values a sample")
+        return (math.prod(shape),)
+    if layer._engine_row and len(shape) != 3:
+        hint = f" (one channel: input_shape={(1,) + shape})" if len(shape) == 2 else ""
+        raise ValueError(f"layers[{i}] ({layer!r}) takes images (channels, height, width), but input_shape={shape} "
+                         f"is not such a shape{hint}")
+    return shape
+
+
+class _Probe:
+    """An output layer as ``Loss.check_output`` sees it, with the activation about to be set."""
+
+    def __init__(self, activation, out_features):
+        self.activation, self.out_features = activation, out_features
+
+
+def _dropout_rates(layers):
+    """The dropout rate on each engine layer's input (0 where no Dropout comes before it)."""
+    rates, pending = [], 0.0
+    for layer in layers:
+        if isinstance(layer, Dropout):
+            pending = layer.p
+        elif layer._engine_row:
+            rates.append(pending)
+            pending = 0.0
+    return rates
+
+
+def _check_metrics(metrics, loss):
+    """The metric names ``compile`` was given, checked against what the loss records."""
+    if metrics is None:
+        return []
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    try:
+        names = list(metrics)
+    except TypeError:
+        raise TypeError(f"metrics must be a list of names, got {type(metrics).__name__}") from None
+    out = []
+    for name in names:
+        if not isinstance(name, str) or name.lower() not in ("accuracy", "acc"):
+            raise ValueError(f"unknown metric {name!r}: fastnn records 'accuracy' (for classification losses) "
+                             "beside the loss")
+        if not loss.has_accuracy:
+            raise ValueError(f"metric 'accuracy' needs a classification loss, not {loss.name!r}")
+        out.append("accuracy")
+    return out
+
+
+@register
+class Sequential:
+    """A network of layers applied in order: a multilayer perceptron of Dense layers, or a convolutional
+    network (Reshape, Conv2D, MaxPool2D/AvgPool2D, Flatten, then Dense layers).
+
+    Parameters
+    ----------
+    *layers : layers, or one list of layers
+        ``Sequential([a, b])`` (Keras) or ``Sequential(a, b)`` (PyTorch). Each layer must take the previous
+        one's output: shapes are computed here, and a mismatch raises a ``ValueError`` naming both layers.
+    input_shape : tuple of int, optional
+        The shape of one input sample (Keras's ``Input(shape)``), e.g. ``(1, 28, 28)`` for one-channel images
+        (channels first): a model of images may then start with ``Conv2D``. Checked against the first layer (a
+        ``Dense`` layer's ``in_features`` must be its size). By default the first layer decides it: a
+        ``Dense``'s ``(in_features,)``, or a ``Reshape((channels, height, width))`` (the older way of starting a
+        model of images, which still works).
+    seed : int or None, default=None
+        Seeds ``numpy.random.default_rng``, which draws the initial weights and then every shuffle of ``fit``:
+        the same seed and the same calls give the same model, bit for bit, whatever ``n_threads`` is.
+    dtype : {'float32', 'float64'}, default='float32'
+        Floating-point type of the parameters and of all computation. Inputs are converted to it.
+
+    Attributes
+    ----------
+    layers : list of layers
+        The layers; ``layers[i].weight`` and ``.bias`` (Dense, Conv2D) are writable views into :attr:`parameters`.
+    input_shape : tuple of int
+        The shape of one input sample: as given, or ``(n_features,)``, or ``(C, H, W)`` after a leading
+        ``Reshape``. Inputs are taken shaped ``(n_samples, *input_shape)`` or flat ``(n_samples, n_features)``,
+        and images of one channel ``(1, H, W)`` also as ``(n_samples, H, W)``.
+    parameters : ndarray of shape (n_params,)
+        All parameters in one flat buffer, ``[W_0, b_0, W_1, b_1, ...]``, each weight matrix in C order.
+    history : History or None
+        The record of the last ``fit`` (kept, epochs so far, if it was interrupted).
+    scaler : StandardScaler, MinMaxScaler, LogScaler or None
+        A fitted scaler that is part of the model: when set, ``fit``, ``predict``, ``evaluate`` and
+        ``loss_and_gradient`` transform their inputs with it first, and :meth:`save` stores it.
+    epochs_trained : int
+        Epochs completed over the model's life (saved with it; ``fit`` continues the count).
+    classes : list or None
+        The original class labels, by output unit, when the model was trained on labels that were mapped to
+        ``0 .. n_classes - 1`` (the command line does this); saved with the model.
+    metadata : dict
+        JSON-serialisable notes saved with the model (the command line records how the data was split).
+
+    Examples
+    --------
+    >>> import numpy as np, fastnn
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 4)).astype(np.float32)
+    >>> y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
+    >>> model = fastnn.Sequential([fastnn.Dense(4, 16, activation="relu"),
+    ...                            fastnn.Dense(16, 2, activation="softmax")], seed=0)
+    >>> model.compile(loss="cross_entropy", optimizer=fastnn.SGD(lr=0.1, momentum=0.9))  # returns the model
+    Sequential([Dense(4, 16, activation='relu'), Dense(16, 2, activation='softmax')], dtype='float32')
+    >>> history = model.fit(X, y, epochs=20, batch_size=20, verbose=0)
+    >>> model.evaluate(X, y)["accuracy"] > 0.9
+    True
+
+    A convolutional network declares its input's shape and takes images ``(n, 28, 28)`` as one channel:
+
+    >>> cnn = fastnn.Sequential([fastnn.Conv2D(1, 8, 3, activation="relu"), fastnn.MaxPool2D(2), fastnn.Flatten(),
+    ...                          fastnn.Dense(8 * 13 * 13, 10, "softmax")], input_shape=(1, 28, 28), seed=0)
+    >>> cnn.predict(np.zeros((2, 28, 28))).shape
+    (2, 10)
+    """
+
+    @staticmethod
+    def _check_layers(layers, input_shape=None):
+        """``layers`` checked and laid out for the engine (a ``_Stack``), without building a model (the file
+        reader checks a file's architecture before it allocates anything)."""
+        return _Stack(layers, input_shape)
+
+    def __init__(self, *layers, seed=None, dtype="float32", input_shape=None):
+        if len(layers) >= 1 and not isinstance(layers[0], _Layer):
+            # Keras style: one list of layers, optionally followed by seed and dtype given by position
+            if len(layers) > 3:
+                raise TypeError("Sequential takes a list of layers, or layers as separate arguments")
+            extra = layers[1:]
+            layers = layers[0]
+            if extra:
+                seed = extra[0]
+            if len(extra) > 1:
+                dtype = extra[1]
+        elif any(not isinstance(layer, _Layer) for layer in layers):
+            bad = next(i for i, layer in enumerate(layers) if not isinstance(layer, _Layer))
+            raise TypeError(f"layers[{bad}] must be {_LAYER_NAMES}, got {type(layers[bad]).__name__} "
+                            "(pass seed and dtype by keyword: Sequential(layer, layer, seed=0))")
+        try:
+            layers = list(layers)
+        except TypeError:
+            raise TypeError(f"layers must be a list of Dense layers, got {type(layers).__name__}") from None
+        stack = _Stack(layers, None if input_shape is None else _check_input_shape(input_shape))
+        if seed is not None:
+            seed = check_int(seed, "seed", minimum=0)
+        self.dtype = check_dtype(dtype)
+        self.seed = seed
+        self.layers = layers
+        self._dense = stack.weighted        # the layers with parameters (Dense, Conv2D)
+        self._engine_layers = stack.engine  # the engine's layer table: its layers, their rows, dropout on inputs
+        self._layout = stack.layout
+        self._dropout = stack.rates
+        self._shapes = stack.shapes
+        self._ends = stack.ends
+        #: The shape of one input sample: ``input_shape`` when given, else ``(n_features,)``, or ``(C, H, W)`` for
+        #: a model that starts with ``Reshape((C, H, W))``. Inputs come flat or shaped (see :meth:`fit`).
+        self.input_shape = stack.input_shape
+        # the key of the dropout masks: the seed, or fresh entropy for an unseeded model (saved with the model)
+        self._dropout_seed = seed if seed is not None else int(np.random.SeedSequence().entropy % (1 << 63))
+        self.widths = stack.widths
+        n = sum(layer.n_params for layer in self._dense)
+        self._params = np.zeros(n, dtype=self.dtype)
+        self._grads = np.zeros(n, dtype=self.dtype)
+        self._state = np.zeros((1, n), dtype=self.dtype)  # the optimizer's state rows (compile sizes them)
+        self._step = np.zeros(1, dtype=np.int64)          # updates applied: the schedule's and Adam's step
+        self._bind_layers()
+        self._rng = np.random.default_rng(seed)
+        self._initialize()
+        self.loss = None
+        self.metrics = []
+        self.optimizer = None
+        self.regularizer = None
+        self.history = None
+        self._scaler = None
+        self.classes = None
+        self.metadata = {}
+        self.epochs_trained = 0
+        self._fit_state = None
+        self._scale_warned = False
+        self._ties = None  # per Dense layer: the layer whose weights it shares, transposed, or -1 (Autoencoder)
+        self._train_lock = threading.Lock()
+        self._settings_version = 0  # counts changes of the layers' settings: a kept engine of an older one is stale
+        self._forget_engine()
+        for layer in self.layers:
+            layer._adopt(self)
+
+    def _bind_layers(self):
+        """Make every layer's ``weight`` and ``bias`` views into the flat parameter buffer."""
+        offset = 0
+        for layer in self._dense:
+            for spec in layer.params():
+                n = math.prod(spec.shape)
+                layer._bind(spec.name, self._params[offset:offset + n].reshape(spec.shape))
+                offset += n
+
+    def _check_layer_setting(self, layer, name, value):
+        """Refuse a layer setting this model cannot compute with (called before the layer takes it)."""
+        if name == "activation" and self.loss is not None and layer is self._engine_layers[-1]:
+            self.loss.check_output(_Probe(value, getattr(layer, "out_features", None)))
+
+    def _layer_changed(self, layer, name):
+        """A layer's ``activation``, dropout rate or ``trainable`` changed: the next engine is built with it."""
+        if name == "p":
+            self._dropout = _dropout_rates(self.layers)
+        self._settings_version += 1
+
+    # -- copying and pickling -----------------------------------------------------------------------------------
+
+    def __getstate__(self):
+        """State for ``pickle`` and ``copy.deepcopy``: the flat buffers once, the layers without their views
+        (rebound on unpickling), no lock. Pickle only data you trust; :meth:`save` is the safe format."""
+        state = self.__dict__.copy()
+        bare = {}
+        for layer in self._dense:
+            bare[id(layer)] = copy.copy(layer)  # belongs to no model (see _Layer.__getstate__)
+            for spec in layer.params():
+                bare[id(layer)]._bind(spec.name, None)
+        state["layers"] = [bare.get(id(layer), layer) for layer in self.layers]
+        state["_dense"] = [bare[id(layer)] for layer in self._dense]
+        state["_engine_layers"] = [bare.get(id(layer), layer) for layer in self._engine_layers]
+        for key in ("_train_lock", "_engine_lock", "_kept_engine", "_kept_hyper", "_kept_rows", "_backup"):
+            del state[key]
+        return state
+
+    def __setstate__(self, state):
+        state.setdefault("_ties", None)
+        state.setdefault("_settings_version", 0)
+        self.__dict__.update(state)
+        self._train_lock = threading.Lock()
+        self._forget_engine()
+        self._bind_layers()
+        for layer in self.layers:
+            layer._adopt(self)
+
+    def _forget_engine(self):
+        """Drop the kept engine and what was derived from the settings (after compile, or in a copy)."""
+        self._engine_lock = threading.Lock()
+        self._kept_engine = None
+        self._kept_version = None
+        self._kept_hyper = (None, None)
+        self._kept_rows = np.arange(0, dtype=np.int64)
+        self._backup = None
+
+    @property
+    def scaler(self):
+        """A fitted :class:`~fastnn.StandardScaler`, :class:`~fastnn.MinMaxScaler` or
+        :class:`~fastnn.LogScaler` applied to every input, or None."""
+        return self._scaler
+
+    @scaler.setter
+    def scaler(self, value):
+        from ..data.preprocessing import _Scaler
+
+        if value is not None:
+            if not isinstance(value, _Scaler):
+                raise TypeError("model.scaler must be a fitted fastnn.StandardScaler, MinMaxScaler or LogScaler "
+                                f"(or None), got {type(value).__module__}.{type(value).__name__}; scale the inputs "
+                                "yourself before fit/predict to use another scaler")
+            if getattr(value, value._fitted_attr, None) is None:
+                raise ValueError("model.scaler must be fitted: call scaler.fit(X_train) before attaching it")
+            if value.n_features_in_ != self.n_features:
+                raise ValueError(f"model.scaler was fitted on {value.n_features_in_} features, but the model takes "
+                                 f"{self.n_features}")
+        self._scaler = value
+
+    # -- set-up -------------------------------------------------------------------------------------------------
+
+    def _initialize(self):
+        """Every parameter tensor from its initialiser (``ParamSpec.init``), layer by layer, in buffer order."""
+        for layer in self._dense:
+            for spec in layer.params():
+                getattr(layer, spec.name)[...] = INITIALIZERS[spec.init](self._rng, spec.shape, layer.fans)
+
+    def compile(self, loss="cross_entropy", optimizer=None, regularizer=None, metrics=None):
+        """Choose the loss, the optimizer and the regularizer for ``fit``.
+
+        Parameters
+        ----------
+        loss : str or Loss, default='cross_entropy'
+            ``'cross_entropy'`` (softmax output), ``'binary_cross_entropy'`` (sigmoid output) or ``'mse'``;
+            Keras's names (``'sparse_categorical_crossentropy'``, ``'binary_crossentropy'``,
+            ``'mean_squared_error'``) work too.
+        optimizer : SGD, Adam, AdamW, RMSprop or str, optional
+            An optimizer, or its name with default settings (``'sgd'``, ``'adam'``, ``'adamw'``,
+            ``'rmsprop'``). Defaults to ``SGD(lr=0.01)``. Compiling resets the optimizer's state and update
+            count.
+        regularizer : Regularizer, optional
+            ``L1``, ``L2`` or ``L1L2`` penalty on the weights (not the biases), included in the reported loss.
+        metrics : list of str, optional
+            As in Keras; ``'accuracy'`` (or ``'acc'``) is the one metric, recorded for the classification losses
+            whether or not it is asked for (by an :class:`~fastnn.Autoencoder` only when asked for). Asking for it
+            with ``'mse'`` is an error.
+
+        Returns
+        -------
+        self
+        """
+        loss = get_loss(loss)
+        loss.check_output(self._engine_layers[-1])
+        optimizer = get_optimizer(optimizer)
+        if regularizer is not None and not isinstance(regularizer, Regularizer):
+            raise TypeError(f"regularizer must be fastnn.L1, L2, L1L2 or None, got {type(regularizer).__name__}")
+        self.metrics = _check_metrics(metrics, loss)
+        self.loss, self.optimizer, self.regularizer = loss, optimizer, regularizer
+        self._state = np.zeros((optimizer.n_state(), self.n_params), dtype=self.dtype)
+        self._step[0] = 0
+        self._forget_engine()
+        return self
+
+    def _require_compiled(self, what):
+        if self.loss is None:
+            raise RuntimeError(f"call model.compile(loss=...) before {what}")
+        if what != "evaluate":
+            self._check_tied_trainable()
+
+    # -- properties ---------------------------------------------------------------------------------------------
+
+    @property
+    def parameters(self):
+        return self._params
+
+    @property
+    def optimizer_state(self):
+        """The optimizer's state, ``(n_state, n_params)`` in the parameters' layout (SGD: the momentum buffer;
+        Adam: the two moment estimates, and the maximum of the second with ``amsgrad``), a writable view; saved
+        in model files and checkpoints."""
+        return self._state
+
+    @property
+    def n_params(self):
+        """Total number of parameters."""
+        return self._params.shape[0]
+
+    def _count_params(self):
+        """``(trainable, non-trainable)`` parameter counts, a tied matrix counted once."""
+        counts = [0, 0]
+        for l, (off, (start, stop)) in enumerate(zip(self._frozen(), self._param_ranges())):
+            shared = self._engine_layers[l].weight.size if self._ties is not None and self._ties[l] >= 0 else 0
+            counts[off] += stop - start - shared
+        return counts[0], counts[1]
+
+    @property
+    def n_features(self):
+        return self.widths[0]
+
+    @property
+    def n_outputs(self):
+        return self.widths[-1]
+
+    def _reg(self):
+        r = self.regularizer
+        return (r.l1, r.l2) if r is not None else (0.0, 0.0)
+
+    def penalty(self):
+        """Current regularization penalty (0 without a regularizer): of the trainable layers' weights (a frozen
+        layer's are not part of the loss, as in Keras), a tied matrix counted once."""
+        if self.regularizer is None:
+            return 0.0
+        return self.regularizer.penalty(
+            layer.weight for l, (layer, off) in enumerate(zip(self._engine_layers, self._frozen()))
+            if isinstance(layer, _Weighted) and not off and (self._ties is None or self._ties[l] < 0))
+
+    def _tensors(self):
+        """``(layer index among the weighted layers, layer, ParamSpec)`` of every parameter tensor, in buffer
+        order."""
+        return [(i, layer, spec) for i, layer in enumerate(self._dense) for spec in layer.params()]
+
+    def get_weights(self):
+        """Copies of every parameter tensor, ``[W_0, b_0, W_1, b_1, ...]`` (each layer's ``params()`` in order)."""
+        return [getattr(layer, spec.name).copy() for _, layer, spec in self._tensors()]
+
+    def set_weights(self, weights):
+        """Set all weights and biases from a list like :meth:`get_weights` returns (checked before any change)."""
+        weights, tensors = list(weights), self._tensors()
+        if len(weights) != len(tensors):
+            raise ValueError(f"weights must hold {len(tensors)} arrays, got {len(weights)}")
+        staged = []
+        for k, (value, (i, layer, spec)) in enumerate(zip(weights, tensors)):
+            arr = np.asarray(value)
+            what = f"weights[{k}] ({spec.name} of layer {i})"
+            if arr.dtype.kind not in "biuf":
+                raise TypeError(f"{what} must hold real numbers")
+            if arr.shape != tuple(spec.shape):
+                raise ValueError(f"{what} must have shape {tuple(spec.shape)}, got {arr.shape}")
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"{what} contains NaN or infinity")
+            staged.append(arr)
+        for arr, (_, layer, spec) in zip(staged, tensors):
+            getattr(layer, spec.name)[...] = arr
+
+    # -- data ---------------------------------------------------------------------------------------------------
+
+    def _inputs(self, X, name="X", scaler=None):
+        """Validated inputs of the model's dtype, transformed by ``scaler`` (default :attr:`scaler`) if any."""
+        scaler = self.scaler if scaler is None else scaler
+        X = _data.flat_inputs(self, X, name)
+        if scaler is not None:
+            X = scaler.transform(X, dtype=self.dtype)  # straight into the model's dtype: no float64 copy
+        suffix = f" (flat samples of shape {self.input_shape})" if len(self.input_shape) > 1 else ""
+        return check_features(X, name, self.dtype, self.n_features, suffix=suffix)
+
+    def save(self, path):
+        """Save architecture, weights, optimizer and random state and the scaler to ``path`` (see
+        :mod:`fastnn.io`); atomic, no pickle."""
+        from ..io import save
+
+        save(self, path)
+
+    def _engine(self, capacity):
+        """Workspaces for ``capacity`` rows; an uncompiled model (predict only) needs no loss."""
+        loss = self.loss.code if self.loss is not None else _kernels.LOSS_MSE
+        param = getattr(self.loss, "delta", 1.0) if self.loss is not None else 1.0
+        frozen = self._frozen()
+        for (start, stop), off in zip(self._param_ranges(), frozen):
+            if off:  # a frozen layer's gradient is never written: keep it zero (loss_and_gradient, clipping)
+                self._grads[start:stop] = 0
+        engine = _kernels.Engine(self._params, self._grads, self._state, self.widths,
+                                 [ACTIVATIONS[layer.activation] for layer in self._engine_layers], loss,
+                                 capacity, param, self._dropout, self._dropout_seed, _threads.machine_cores(),
+                                 self._layout, frozen)
+        if self._ties is not None:
+            engine.tie(self._ties)
+        return engine
+
+    def _param_ranges(self):
+        """``(start, stop)`` of each engine layer's parameters in the flat buffers (empty for pooling)."""
+        ranges, offset = [], 0
+        for layer in self._engine_layers:
+            n = layer.n_params if isinstance(layer, _Weighted) else 0
+            ranges.append((offset, offset + n))
+            offset += n
+        return ranges
+
+    def _frozen(self):
+        """Per engine layer: whether its parameters are left as they are (``trainable`` False). Both layers of a
+        tied pair count as frozen when either is (training refuses that mix: ``_check_tied_trainable``)."""
+        frozen = [not layer.trainable and isinstance(layer, _Weighted) for layer in self._engine_layers]
+        for l, s in enumerate(self._ties or ()):
+            if s >= 0:
+                frozen[l] = frozen[s] = frozen[l] or frozen[s]
+        return frozen
+
+    def _check_tied_trainable(self):
+        for l, s in enumerate(self._ties or ()):
+            if s >= 0 and self._engine_layers[l].trainable != self._engine_layers[s].trainable:
+                i, j = (next(k for k, layer in enumerate(self.layers) if layer is self._engine_layers[x])
+                        for x in (s, l))
+                raise ValueError(f"layers[{i}] and layers[{j}] share one weight matrix (tied=True): set their "
+                                 "trainable to the same value")
+
+    def _borrow_engine(self, rows):
+        """``with self._borrow_engine(rows) as engine``: the model's kept engine, grown to at least ``rows``
+        rows, held for the block; or, while another thread uses the kept one, a new engine. Keeping the engine
+        saves its set-up on every call; its size never changes results (blocks are passed per call)."""
+        return _EngineLoan(self, rows)
+
+    def _run(self, engine, rows, n_threads, call):
+        """``call(nt)``: in the calling thread when every product over ``rows`` rows is small enough for BLAS to
+        run it on one thread anyway (entering the BLAS limit would cost more than such a call), else on
+        ``n_threads`` threads with BLAS held at one thread."""
+        if rows * engine.row_work <= _SERIAL_PRODUCT:
+            return call(1)
+        nt = resolve_n_threads(n_threads)
+        with blas_single_thread():
+            return call(nt)
+
+    def _hyper(self):
+        """The optimizer's settings array for the engine, rebuilt only when a setting changed."""
+        opt, reg = self.optimizer, self.regularizer
+        key = (id(opt), opt._version, None if reg is None else (reg.l1, reg.l2))
+        if self._kept_hyper[0] != key:
+            self._kept_hyper = (key, opt._hyper(*self._reg()))
+        return self._kept_hyper[1]
+
+    def _rows(self, n):
+        """``arange(n)`` as int64, kept between calls."""
+        if self._kept_rows.shape[0] < n:
+            self._kept_rows = np.arange(max(n, 2 * self._kept_rows.shape[0]), dtype=np.int64)
+        return self._kept_rows[:n]
+
+    # -- training -----------------------------------------------------------------------------------------------
+
+    def _records_accuracy(self):
+        """Whether fit and evaluate record accuracy: for the classification losses."""
+        return self.loss.has_accuracy
+
+    def _is_classifier(self):
+        """Whether the outputs are class probabilities: a softmax or sigmoid output layer and, once compiled, a
+        classification loss."""
+        return self._engine_layers[-1].activation in ("softmax", "sigmoid") and (
+            self.loss is None or self.loss.has_accuracy)
+
+    def _metric_names(self, with_validation):
+        names = ["loss"] + (["accuracy"] if self._records_accuracy() else [])
+        return names + [f"val_{m}" for m in names] if with_validation else names
+
+    def _snapshot(self):
+        """What an update changes, copied into buffers kept between calls: restored when an update diverges."""
+        if self._backup is None or self._backup[1].shape != self._state.shape:
+            self._backup = (np.empty_like(self._params), np.empty_like(self._state), np.empty_like(self._step))
+        for dst, src in zip(self._backup, (self._params, self._state, self._step)):
+            np.copyto(dst, src)
+        return self._backup
+
+    def _restore(self, snapshot):
+        self._params[...], self._state[...], self._step[...] = snapshot
+
+    @_exclusive
+    def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
+            sample_weight=None, class_weight=None, callbacks=None, n_threads=None, verbose=1, checkpoint=None,
+            resume=False, on_divergence="raise"):
+        """Train the model with mini-batch gradient descent.
+
+        Each epoch is one pass over the training data in ``ceil(n_samples / batch_size)`` iterations (the last
+        batch may be smaller; it is trained, not dropped). The whole loop - shuffle gather, forward pass, loss,
+        backward pass and update, with the learning rate's schedule - runs in compiled code without the GIL,
+        returning to Python about every 0.1 s for progress output, at each epoch's end for validation and the
+        callbacks, and after every batch only when a callback has a batch hook. Ctrl-C stops training before
+        the next batch; the model then holds the result of the last complete update and :attr:`history` the
+        completed epochs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+            Training inputs; converted to the model's dtype (a C-contiguous array of that dtype is used
+            without a copy). Images may come flat, shaped ``(n_samples, C, H, W)`` or, for one channel,
+            ``(n_samples, H, W)`` (see :attr:`input_shape`).
+        y : array-like
+            Integer class labels ``(n_samples,)`` or one-hot/probability rows ``(n_samples, n_classes)`` for
+            cross-entropy; values in [0, 1] of shape ``(n_samples,)`` or ``(n_samples, n_outputs)`` for binary
+            cross-entropy; ``(n_samples, n_outputs)`` targets for the regression losses.
+        epochs : int, default=1
+            Number of passes over the data (0 trains nothing).
+        batch_size : int, default=32
+            Samples per update.
+        validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
+            Evaluated at the end of every epoch.
+        validation_split : float in [0, 1), default=0.0
+            Fraction of the samples, taken from the end before any shuffling, held out for validation. Giving
+            both this and ``validation_data`` is an error.
+        shuffle : bool, default=True
+            Shuffle the samples before each epoch (with the model's seeded generator).
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights: a batch's loss is ``sum(w_i * l_i) / sum(w_i)``, so integer weights on a full
+            batch equal repeating samples. Accuracy counts every sample once.
+        class_weight : dict or 'balanced', optional
+            Weight of each class (``{class: weight}``, missing classes weigh 1), multiplied into the sample
+            weights; 'balanced' uses scikit-learn's ``n_samples / (n_classes * count(class))``.
+        callbacks : list of Callback, optional
+            See :mod:`fastnn.callbacks` (EarlyStopping, ModelCheckpoint, ReduceLROnPlateau,
+            LearningRateScheduler, or your own, with epoch hooks and Keras's batch hooks
+            ``on_train_batch_begin``/``on_train_batch_end``, each called with the model first).
+        n_threads : int or None, default=None
+            Threads to use; None uses every available core (within OpenMP's limit: OMP_NUM_THREADS, or what a
+            joblib or Dask worker sets). BLAS is held at one thread meanwhile.
+        verbose : {0, 1, 2}, default=1
+            0 silent, 1 a progress bar and a line per epoch, 2 a line per epoch.
+        checkpoint : str or path-like, optional
+            Save the model (weights, optimizer state, random state, the history so far) to this file,
+            atomically, at the end of every epoch.
+        resume : bool, default=False
+            With ``checkpoint``: if the file exists, continue the run it records - restore its weights,
+            optimizer state, random state and history, then train the remaining epochs up to ``epochs``. The
+            result is the same, bit for bit, as a run that was never interrupted.
+        on_divergence : {'raise', 'warn'}, default='raise'
+            What a NaN or infinite training loss, or an update that makes a weight NaN or infinite, does: raise
+            ``FloatingPointError``, or warn (``RuntimeWarning``) and return the history so far. Either way the
+            weights and optimizer state are restored to their values at the start of that epoch.
+
+        Returns
+        -------
+        History
+
+        Raises
+        ------
+        FloatingPointError
+            If the training loss or a weight becomes NaN or infinite (``on_divergence='raise'``); the message
+            names the epoch and iteration.
+        RuntimeError
+            If another thread is training this model at the same moment.
+        KeyboardInterrupt
+            On Ctrl-C, which stops training before the next batch: the model holds the last complete update and
+            :attr:`history` the completed epochs.
+        """
+        return training.fit(self, X, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
+                            validation_split=validation_split, shuffle=shuffle, sample_weight=sample_weight,
+                            class_weight=class_weight, callbacks=callbacks, n_threads=n_threads, verbose=verbose,
+                            checkpoint=checkpoint, resume=resume, on_divergence=on_divergence)
+
+    def _warn_about_scale(self, X):
+        """Warn once per model when the training inputs (after the model's scaler) are far from unit scale, the
+        usual reason a network trains to chance or diverges (raw 0-255 pixels, say)."""
+        if self._scale_warned:
+            return
+        sample = X[::max(1, X.shape[0] // 2048)]
+        rms = np.sqrt(np.mean(np.square(sample, dtype=np.float64), axis=0))
+        largest = float(rms.max())
+        if largest == 0 or 1 / _UNIT_SCALE_LIMIT <= largest <= _UNIT_SCALE_LIMIT:
+            return
+        self._scale_warned = True
+        feature = int(rms.argmax())
+        warn_user(f"the inputs are far from unit scale (feature {feature} has root-mean-square {largest:.4g}); "
+                      "a network trains poorly or diverges on such inputs. Scale them first: "
+                      "model.scaler = fastnn.StandardScaler().fit(X_train), or X / 255 for 0-255 pixels")
+
+    @_exclusive
+    def loss_and_gradient(self, X, y, n_threads=None):
+        """Loss and its gradient with respect to :attr:`parameters`, on ``(X, y)`` taken as one batch.
+
+        The loss is the mean data loss plus the regularizer's penalty (the optimizer's ``weight_decay`` is not
+        part of it); the gradient has the layout of :attr:`parameters`. Nothing is updated. Useful for
+        finite-difference gradient checks (use ``dtype='float64'``).
+
+        A frozen layer (``trainable`` False) is left out as ``fit`` leaves it out: its entries of the gradient
+        are 0 and its weights add no penalty to the loss (the gradient of the layers before it still flows
+        through it).
+
+        A tied :class:`~fastnn.Autoencoder` stores each shared matrix twice and reports the shared matrix's
+        gradient on both copies (see :meth:`Autoencoder.loss_and_gradient`).
+
+        Returns
+        -------
+        loss : float
+        gradient : ndarray of shape (n_params,)
+        """
+        self._require_compiled("loss_and_gradient")
+        nt = resolve_n_threads(n_threads)
+        X = self._inputs(X)
+        labels, targets = _data.prepare_targets(self, y, "y", X.shape[0])
+        n = X.shape[0]
+        engine = self._engine(n)
+        sums = np.zeros(4)
+        with blas_single_thread():
+            status, _ = engine.train(X, np.arange(n, dtype=np.int64), labels, targets, None, n, 0, 1,
+                                     self.optimizer._hyper(*self._reg()), np.zeros(1, np.int64), nt, sums,
+                                     apply=False)
+        if status != 0:
+            return float("nan"), np.full_like(self._grads, np.nan)
+        return float(sums[0] + sums[1]) / n, self._grads.copy()
+
+    def _ready(self, X):
+        """Whether ``X`` can be used as it is: a non-empty C-contiguous 2-d array of the model's dtype and input
+        width, finite, with no scaler to apply (the cheap checks of the small-call paths)."""
+        return (type(X) is np.ndarray and X.dtype == self.dtype and X.ndim == 2 and X.flags.c_contiguous
+                and self._scaler is None and X.shape[1] == self.widths[0] and X.shape[0] > 0
+                and _kernels.all_finite(X))
+
+    @_exclusive
+    def train_on_batch(self, x, y, sample_weight=None, class_weight=None, n_threads=None):
+        """One update on the batch ``(x, y)``: the same step ``fit`` takes per batch (with the optimizer's
+        schedule and update count, without shuffling, callbacks or progress output).
+
+        Made for loops that call it many times (reinforcement learning, custom training loops): the model
+        keeps its workspaces between calls, arrays already of the model's dtype are used without copies, and a
+        batch small enough runs entirely in the calling thread, so a call costs a few microseconds beyond its
+        arithmetic. If the update would make a weight NaN or infinite, the model is left as it was and
+        ``FloatingPointError`` is raised.
+
+        Parameters
+        ----------
+        x : array-like of shape (batch_size, n_features) or (batch_size, *input_shape)
+            As in :meth:`fit`.
+        y : array-like
+            As in :meth:`fit`.
+        sample_weight : array-like of shape (batch_size,), optional
+        class_weight : dict or 'balanced', optional
+        n_threads : int or None, default=None
+
+        Returns
+        -------
+        float
+            The batch's loss (including the regularization penalty) before the update.
+
+        Examples
+        --------
+        >>> import numpy as np, fastnn
+        >>> model = fastnn.Sequential(fastnn.Dense(4, 64, "relu"), fastnn.Dense(64, 2), seed=0)
+        >>> model.compile(loss="huber", optimizer=fastnn.Adam(lr=1e-3))  # doctest: +ELLIPSIS
+        Sequential(...)
+        >>> x = np.ones((64, 4), np.float32); y = np.zeros((64, 2), np.float32)
+        >>> loss = model.train_on_batch(x, y)
+        """
+        self._require_compiled("train_on_batch")
+        X, labels, targets, weights = _data.batch_data(self, x, y, sample_weight, class_weight)
+        n = X.shape[0]
+        if n_threads is not None:
+            resolve_n_threads(n_threads)
+        with self._borrow_engine(n) as engine:
+            snapshot = self._snapshot()
+            totals = np.zeros(4)
+            status, _ = self._run(engine, n, n_threads, lambda nt: engine.train(
+                X, self._rows(n), labels, targets, weights, n, 0, 1, self._hyper(), self._step, nt, totals))
+        if status != 0:
+            self._restore(snapshot)
+            raise FloatingPointError("train_on_batch diverged: the loss or a weight became NaN or infinite; the "
+                                     "model was left as it was. Try a smaller learning rate or scale the inputs.")
+        return float(totals[0] + totals[1]) / n
+
+    # -- inference ----------------------------------------------------------------------------------------------
+
+    def predict(self, X, batch_size=None, n_threads=None, layer=None):
+        """Network outputs for ``X``: class probabilities for a softmax or sigmoid output.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+            As in :meth:`fit` (images of one channel may also come as ``(n_samples, H, W)``).
+        batch_size : int, optional
+            Rows processed per block (bounds memory); default 1024.
+        n_threads : int or None, default=None
+            Threads to use; None uses every available core (within OpenMP's limit).
+        layer : int, optional
+            Return the output of ``model.layers[layer]`` (0-based; negative counts from the end) instead of the
+            model's: a hidden representation. A ``Dropout`` passes its input on unchanged at inference.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, *that layer's output shape), of the model's dtype
+            ``(n_samples, width)`` for Dense layers, ``(n_samples, C, H, W)`` for convolution and pooling.
+
+        Examples
+        --------
+        >>> import numpy as np, fastnn
+        >>> model = fastnn.Sequential(fastnn.Dense(4, 8, "relu"), fastnn.Dense(8, 2, "softmax"), seed=0)
+        >>> model.predict(np.ones((3, 4)), layer=0).shape
+        (3, 8)
+        """
+        if layer is not None:
+            return self._predict_layer(X, layer, batch_size, n_threads)
+        if batch_size is None and n_threads is None and self._ready(X) and X.shape[0] <= _PREDICT_BLOCK:
+            return self._forward(X, X.shape[0], None)  # the fast path: nothing to convert or check further
+        block = _PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
+        if n_threads is not None:
+            resolve_n_threads(n_threads)
+        X = self._inputs(X)
+        return self._forward(X, min(block, X.shape[0]), n_threads)
+
+    def _predict_layer(self, X, layer, batch_size, n_threads):
+        """The output of ``self.layers[layer]``, shaped ``(n_samples, *its output shape)``: a forward pass through
+        the engine's layers up to it."""
+        n_layers = len(self.layers)
+        layer = check_int(layer, "layer", minimum=-n_layers, maximum=n_layers - 1) % n_layers
+        block = _PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
+        nt = resolve_n_threads(n_threads)
+        X = self._inputs(X)
+        m = self._ends[layer]
+        if m == 0:
+            out = X.copy()
+        elif m == len(self._engine_layers):
+            out = self._forward(X, min(block, X.shape[0]), n_threads)
+        else:
+            out = self._forward_dense_range(X, 0, m, block, nt)
+        return out.reshape((X.shape[0],) + self._shapes[layer])
+
+    def _forward_dense_range(self, X, first, end, block, nt):
+        """Outputs of the engine's layers ``first .. end - 1`` for ``X`` (validated, of layer ``first``'s input
+        width): an engine over that stretch of the flat buffers (each layer's parameters lie together in it)."""
+        start = sum(l.n_params for l in self._engine_layers[:first] if isinstance(l, _Weighted))
+        stop = start + sum(l.n_params for l in self._engine_layers[first:end] if isinstance(l, _Weighted))
+        engine = _kernels.Engine(self._params[start:stop], self._grads[start:stop],
+                                 np.empty((1, stop - start), self.dtype), self.widths[first:end + 1],
+                                 [ACTIVATIONS[l.activation] for l in self._engine_layers[first:end]],
+                                 _kernels.LOSS_MSE, min(block, X.shape[0]), 1.0, self._dropout[first:end],
+                                 self._dropout_seed, _threads.machine_cores(), self._layout[first:end])
+        out = np.empty((X.shape[0], self.widths[end]), dtype=self.dtype)
+        with blas_single_thread():
+            engine.forward(X, out, nt)
+        return out
+
+    def _forward(self, X, block, n_threads):
+        """Outputs of validated ``X``, ``block`` rows at a time. Work whose every product is small enough for
+        BLAS to run it on one thread anyway runs in the calling thread, without the BLAS limit's cost."""
+        out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
+        with self._borrow_engine(block) as engine:
+            if block == 1:  # single rows go through fastnn's own matrix-vector product: no BLAS involved
+                engine.forward(X, out, resolve_n_threads(n_threads), 1)
+            else:
+                self._run(engine, block, n_threads, lambda nt: engine.forward(X, out, nt, block))
+        return out
+
+    def predict_classes(self, X, batch_size=None, n_threads=None):
+        """Predicted class of each sample: the arg-max of a softmax (or several-unit sigmoid) output,
+        ``output > 0.5`` of a single sigmoid unit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        batch_size, n_threads
+            As in :meth:`predict`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            The labels ``model.classes[k]`` of the predicted output units ``k`` when :attr:`classes` is set (for
+            a single sigmoid unit ``classes`` holds two labels, negative then positive), else the indices ``k``
+            (int64).
+
+        Raises
+        ------
+        ValueError
+            If the model is not a classifier: its output layer must be ``softmax`` or ``sigmoid`` and, once
+            compiled, its loss ``'cross_entropy'`` or ``'binary_cross_entropy'``; or if :attr:`classes` does not
+            hold one label per class.
+
+        Examples
+        --------
+        >>> import numpy as np, fastnn
+        >>> model = fastnn.Sequential([fastnn.Dense(4, 3, "softmax")], seed=0)
+        >>> model.classes = ["cat", "dog", "bird"]
+        >>> model.predict_classes(np.ones((2, 4))).tolist()
+        ['dog', 'dog']
+        """
+        if not self._is_classifier():
+            output = self._engine_layers[-1].activation
+            what = (f"its output layer is {output!r}" if output not in ("softmax", "sigmoid") else
+                    f"its loss is {self.loss.name!r}" if self.loss is not None and not self.loss.has_accuracy else
+                    f"a {type(self).__name__} reconstructs its inputs")
+            raise ValueError(f"predict_classes needs a classifier (a 'softmax' or 'sigmoid' output layer and a "
+                             f"classification loss), but {what}: use predict for other models")
+        labels = None
+        if self.classes is not None:
+            labels = list(self.classes)
+            needed = 2 if self.n_outputs == 1 else self.n_outputs
+            if len(labels) != needed:
+                raise ValueError(f"model.classes holds {len(labels)} label{'s' if len(labels) != 1 else ''}, but "
+                                 f"this model's {self.n_outputs} output unit{'s' if self.n_outputs > 1 else ''} "
+                                 f"needs {needed}")
+        index = self._class_indices(X, batch_size=batch_size, n_threads=n_threads)
+        if labels is None:
+            return index
+        same_type = len({type(c.item() if isinstance(c, np.generic) else c) for c in labels}) == 1
+        return np.array(labels, dtype=None if same_type else object)[index]
+
+    def _class_indices(self, X, batch_size=None, n_threads=None):
+        """The index of each sample's predicted output unit (``output > 0.5`` for a single unit), int64."""
+        proba = self.predict(X, batch_size=batch_size, n_threads=n_threads)
+        if proba.shape[1] == 1:
+            return (proba[:, 0] > 0.5).astype(np.int64)
+        return proba.argmax(axis=1)
+
+    def _evaluate_prepared(self, engine, X, labels, targets, weights, nt, block):
+        """``{'loss': ..., 'accuracy': ...}`` of prepared data (the loss weighted when ``weights`` is given)."""
+        loss_sum, acc_sum, weight_sum = engine.evaluate(X, labels, targets, weights, nt, block)
+        result = {"loss": float(loss_sum / weight_sum + self.penalty())}
+        if self._records_accuracy():
+            result["accuracy"] = float(acc_sum / X.shape[0])
+        return result
+
+    def evaluate(self, X, y, batch_size=None, sample_weight=None, n_threads=None):
+        """Loss (including the regularization penalty) and, for classification losses, accuracy on ``(X, y)``.
+
+        Parameters
+        ----------
+        X, y : as in :meth:`fit`
+        batch_size : int, optional
+            Rows processed per block (bounds memory); default 1024.
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights of the loss, ``sum(w_i * l_i) / sum(w_i)``; accuracy counts every sample once.
+        n_threads : int or None, default=None
+
+        Returns
+        -------
+        dict
+            ``{'loss': float, 'accuracy': float}`` (``accuracy`` only for the classification losses; for binary
+            cross-entropy it is the fraction of output units on the right side of 0.5).
+        """
+        self._require_compiled("evaluate")
+        block = _PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
+        resolve_n_threads(n_threads)  # checked before any work
+        X = self._inputs(X)
+        labels, targets = _data.prepare_targets(self, y, "y", X.shape[0])
+        weights = _data.prepare_weights(self, sample_weight, None, labels, targets, X.shape[0])
+        block = min(block, X.shape[0])
+        with self._borrow_engine(block) as engine:
+            return self._run(engine, block, n_threads,
+                             lambda nt: self._evaluate_prepared(engine, X, labels, targets, weights, nt, block))
+
+    # -- display ------------------------------------------------------------------------------------------------
+
+    def summary(self, print_fn=None):
+        """Print a table of the layers, their output shapes and parameter counts (as Keras does): the total, and
+        how many are trainable and non-trainable (the layers whose ``trainable`` is False, marked frozen).
+
+        Parameters
+        ----------
+        print_fn : callable, optional
+            Called with the table's text instead of ``print`` (``str(model)`` gives the same text).
+        """
+        text = self._summary_text()
+        (print if print_fn is None else print_fn)(text)
+
+    def __str__(self):
+        return self._summary_text()
+
+    def _summary_text(self):
+        rows = [("Layer", "Output shape", "Activation", "Params"),
+                ("input", f"(None, {', '.join(map(str, self.input_shape))})", "", "0")]
+        counts = {}
+        frozen = {id(layer): off for layer, off in zip(self._engine_layers, self._frozen())}
+        for layer, shape in zip(self.layers, self._shapes):
+            kind = type(layer).__name__
+            i = counts[kind] = counts.get(kind, -1) + 1
+            name = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", kind).lower()  # MaxPool2D: max_pool2d
+            label = f"{name}_{i} ({' '.join(filter(None, (kind, layer._note())))})"
+            params = "0"
+            if layer.params():
+                params = f"{layer.n_params:,}" + (" (frozen)" if frozen[id(layer)] else "")
+            activation = layer.activation if "activation" in layer._LIVE else ""
+            rows.append((label, f"(None, {', '.join(map(str, shape))})", activation, params))
+        widths = [max(len(r[c]) for r in rows) for c in range(4)]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+        rule = "-" * len(lines[0])
+        trainable, fixed = self._count_params()
+        total = [f"Total params: {self.n_params:,} ({self.dtype.name})", f"Trainable params: {trainable:,}",
+                 f"Non-trainable params: {fixed:,}"]
+        if self._ties is not None:
+            shared = sum(self._engine_layers[l].weight.size for l, s in enumerate(self._ties) if s >= 0)
+            total.append(f"Tied weights: {shared:,} values stored twice (counted once in the trainable and "
+                         "non-trainable params)")
+        return "\n".join([lines[0], rule] + lines[1:] + [rule] + total)
+
+    def __repr__(self):
+        inner = ", ".join(repr(layer) for layer in self.layers)
+        first = next(layer for layer in self.layers if not isinstance(layer, Dropout))
+        implied = (first.in_features,) if isinstance(first, Dense) else getattr(first, "shape", None)
+        shape = "" if implied == self.input_shape else f", input_shape={self.input_shape}"
+        return f"Sequential([{inner}], dtype='{self.dtype.name}'{shape})"
