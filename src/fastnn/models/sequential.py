@@ -1,6 +1,5 @@
 """The model: a stack of layers (dense, convolution, pooling) trained by compiled mini-batch gradient descent."""
 import copy
-import functools
 import math
 import re
 import threading
@@ -12,13 +11,15 @@ from .._core import threads as _threads
 from .._core.registry import register
 from .._core.threads import blas_single_thread, resolve_n_threads
 from .._core.validation import check_dtype, check_features, check_int, warn_user
-from ..nn import Dense, Dropout, Reshape
+from ..nn import Dense, Dropout
 from ..nn.base import ACTIVATIONS, INITIALIZERS, _Layer, _Weighted
 from ..losses import get_loss
 from ..optim import get_optimizer
 from ..regularizers import Regularizer
 from ..training import data as _data
+from ..training.engine import EngineLoan, exclusive
 from ..training.trainer import PREDICT_BLOCK as _PREDICT_BLOCK
+from .stack import LAYER_NAMES, Stack, check_input_shape, dropout_rates
 
 __all__ = ["Sequential"]
 
@@ -30,175 +31,11 @@ _SERIAL_PRODUCT = 65536 * 4
 _UNIT_SCALE_LIMIT = 20.0
 
 
-class _EngineLoan:
-    """The context of ``Sequential._borrow_engine``: a plain class (cheaper than a generator-based one in a
-    call that may last microseconds)."""
-
-    __slots__ = ("model", "rows", "lock", "version")
-
-    def __init__(self, model, rows):
-        self.model, self.rows, self.lock, self.version = model, rows, None, None
-
-    def __enter__(self):
-        model, lock = self.model, self.model._engine_lock
-        self.version = model._settings_version
-        if not lock.acquire(blocking=False):
-            return model._engine(self.rows)
-        engine = model._kept_engine
-        if engine is None or engine.capacity < self.rows or model._kept_version != self.version:
-            try:
-                engine = model._kept_engine = model._engine(max(self.rows, engine.capacity if engine else 0))
-                model._kept_version = self.version
-            except BaseException:
-                lock.release()
-                raise
-        self.lock = lock
-        return engine
-
-    def stale(self):
-        """Whether a layer's setting changed since the engine was taken (it computes with the old ones)."""
-        return self.version != self.model._settings_version
-
-    def __exit__(self, *exc):
-        if self.lock is not None:
-            self.lock.release()
-            self.lock = None
-
-
-def _exclusive(method):
-    """Run ``method`` holding the model's training lock, refusing (not waiting) when another thread holds it:
-    two threads training one model would interleave their updates."""
-    @functools.wraps(method)
-    def exclusive(self, *args, **kwargs):
-        if not self._train_lock.acquire(blocking=False):
-            raise RuntimeError(f"{method.__name__} cannot run: another thread is already training this model "
-                               "(fit, train_on_batch and loss_and_gradient take the model for themselves; "
-                               "predict and evaluate may run from any number of threads)")
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            self._train_lock.release()
-    return exclusive
-
-
-_LAYER_NAMES = "a fastnn layer (Dense, Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool2D, Flatten, Reshape, Dropout)"
-
-
-class _Stack:
-    """A checked stack of layers, laid out for the engine.
-
-    ``weighted``: the layers with parameters, in order (their parameters lie in this order in the flat buffer);
-    ``engine``: the engine's layers (Dense, Conv2D, pooling) and ``layout`` their rows of the layer table;
-    ``rates``: the dropout rate on each engine layer's input; ``input_shape``: one input sample's shape;
-    ``shapes``: each layer's output shape (of one sample); ``ends``: how many engine layers lie at or before
-    each layer.
-    """
-
-    def __init__(self, layers, input_shape=None):
-        if not layers:
-            raise ValueError("layers is empty: a model needs at least one Dense layer")
-        self.weighted, self.engine, self.layout, self.rates, self.shapes, self.ends = [], [], [], [], [], []
-        self.input_shape = shape = prev = pending = None
-        if input_shape is not None:  # declared: the first layer must take it
-            self.input_shape = shape = input_shape
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, _Layer):
-                raise TypeError(f"layers[{i}] must be {_LAYER_NAMES}, got {type(layer).__name__}")
-            if isinstance(layer, Dropout):
-                if pending is not None:
-                    raise ValueError(f"layers[{i}] is a Dropout right after another: use one Dropout with the rate "
-                                     "you want")
-                pending = layer.p
-                self.shapes.append(shape)
-                self.ends.append(len(self.engine))
-                continue
-            if isinstance(layer, _Weighted) and layer.weight is not None:
-                raise ValueError(f"layers[{i}] already belongs to a model; create a new {type(layer).__name__} "
-                                 "layer")
-            if shape is None:
-                if isinstance(layer, Dense):
-                    shape = self.input_shape = (layer.in_features,)
-                elif isinstance(layer, Reshape):
-                    self.input_shape, shape = layer.shape, (math.prod(layer.shape),)
-                else:
-                    raise ValueError(f"layers[{i}] ({layer!r}) cannot come first: the model's input shape is not "
-                                     "known; declare it, Sequential(layers, input_shape=(channels, height, width)), "
-                                     "or start the model with Reshape((channels, height, width))")
-            elif prev is None:
-                shape = _first_input(i, layer, shape)
-            try:
-                out = layer._output_shape(shape)
-            except ValueError as exc:
-                source = (f"the output of layers[{prev}] ({layers[prev]!r}), of shape {shape}" if prev is not None
-                          else f"input_shape={shape}" if input_shape is not None else f"inputs of shape {shape}")
-                raise ValueError(f"layers[{i}] ({layer!r}) cannot take {source}: {exc}") from None
-            if layer._engine_row:
-                self.engine.append(layer)
-                self.layout.append(layer._layout(shape))
-                pending = None
-                if isinstance(layer, _Weighted):
-                    self.weighted.append(layer)
-            shape, prev = out, i
-            self.shapes.append(out)
-            self.ends.append(len(self.engine))
-        if pending is not None:
-            raise ValueError("the last layer is a Dropout: dropout belongs between layers (or on the inputs), not "
-                             "on the model's output")
-        if not self.engine:
-            raise ValueError("layers holds no Dense, Conv2D or pooling layer")
-        # a Dropout first (on the inputs) passes on the input samples, of the shape the next layers fixed
-        self.shapes = [self.input_shape if s is None else s for s in self.shapes]
-        self.rates = _dropout_rates(layers)
-        if len(set(map(id, layers))) != len(layers):
-            raise ValueError("the same layer object appears twice in layers")
-        self.widths = [math.prod(self.input_shape)] + [
-            layer.out_features if isinstance(layer, Dense) else row[4] * row[5] * row[6]
-            for layer, row in zip(self.engine, self.layout)]
-
-
-def _check_input_shape(input_shape):
-    """``input_shape`` as a tuple of 1 to 4 positive ints (an int is one size)."""
-    if isinstance(input_shape, (int, np.integer)) and not isinstance(input_shape, (bool, np.bool_)):
-        input_shape = (input_shape,)
-    if not isinstance(input_shape, (tuple, list)):
-        raise TypeError(f"input_shape must be a tuple of ints such as (1, 28, 28), got {type(input_shape).__name__}")
-    if not 1 <= len(input_shape) <= 4:
-        raise ValueError(f"input_shape must hold 1 to 4 sizes, got {tuple(input_shape)}")
-    return tuple(check_int(v, "input_shape", minimum=1) for v in input_shape)
-
-
-def _first_input(i, layer, shape):
-    """The declared input shape as the first layer ``layers[i]`` takes it: flat for a Dense layer, whose
-    ``in_features`` must be its size; images ``(C, H, W)`` for Conv2D and pooling."""
-    if isinstance(layer, Dense):
-        if layer.in_features != math.prod(shape):
-            raise ValueError(f"layers[{i}] ({layer!r}) takes {layer.in_features} features, but input_shape={shape} "
-                             f"gives {math.prod(shape)} values a sample")
-        return (math.prod(shape),)
-    if layer._engine_row and len(shape) != 3:
-        hint = f" (one channel: input_shape={(1,) + shape})" if len(shape) == 2 else ""
-        raise ValueError(f"layers[{i}] ({layer!r}) takes images (channels, height, width), but input_shape={shape} "
-                         f"is not such a shape{hint}")
-    return shape
-
-
 class _Probe:
     """An output layer as ``Loss.check_output`` sees it, with the activation about to be set."""
 
     def __init__(self, activation, out_features):
         self.activation, self.out_features = activation, out_features
-
-
-def _dropout_rates(layers):
-    """The dropout rate on each engine layer's input (0 where no Dropout comes before it)."""
-    rates, pending = [], 0.0
-    for layer in layers:
-        if isinstance(layer, Dropout):
-            pending = layer.p
-        elif layer._engine_row:
-            rates.append(pending)
-            pending = 0.0
-    return rates
 
 
 def _check_metrics(metrics, loss):
@@ -291,9 +128,9 @@ class Sequential:
 
     @staticmethod
     def _check_layers(layers, input_shape=None):
-        """``layers`` checked and laid out for the engine (a ``_Stack``), without building a model (the file
+        """``layers`` checked and laid out for the engine (a ``Stack``), without building a model (the file
         reader checks a file's architecture before it allocates anything)."""
-        return _Stack(layers, input_shape)
+        return Stack(layers, input_shape)
 
     def __init__(self, *layers, seed=None, dtype="float32", input_shape=None):
         if len(layers) >= 1 and not isinstance(layers[0], _Layer):
@@ -308,13 +145,13 @@ class Sequential:
                 dtype = extra[1]
         elif any(not isinstance(layer, _Layer) for layer in layers):
             bad = next(i for i, layer in enumerate(layers) if not isinstance(layer, _Layer))
-            raise TypeError(f"layers[{bad}] must be {_LAYER_NAMES}, got {type(layers[bad]).__name__} "
+            raise TypeError(f"layers[{bad}] must be {LAYER_NAMES}, got {type(layers[bad]).__name__} "
                             "(pass seed and dtype by keyword: Sequential(layer, layer, seed=0))")
         try:
             layers = list(layers)
         except TypeError:
             raise TypeError(f"layers must be a list of Dense layers, got {type(layers).__name__}") from None
-        stack = _Stack(layers, None if input_shape is None else _check_input_shape(input_shape))
+        stack = Stack(layers, None if input_shape is None else check_input_shape(input_shape))
         if seed is not None:
             seed = check_int(seed, "seed", minimum=0)
         self.dtype = check_dtype(dtype)
@@ -375,7 +212,7 @@ class Sequential:
     def _layer_changed(self, layer, name):
         """A layer's ``activation``, dropout rate or ``trainable`` changed: the next engine is built with it."""
         if name == "p":
-            self._dropout = _dropout_rates(self.layers)
+            self._dropout = dropout_rates(self.layers)
         self._settings_version += 1
 
     # -- copying and pickling -----------------------------------------------------------------------------------
@@ -626,7 +463,7 @@ class Sequential:
         """``with self._borrow_engine(rows) as engine``: the model's kept engine, grown to at least ``rows``
         rows, held for the block; or, while another thread uses the kept one, a new engine. Keeping the engine
         saves its set-up on every call; its size never changes results (blocks are passed per call)."""
-        return _EngineLoan(self, rows)
+        return EngineLoan(self, rows)
 
     def _run(self, engine, rows, n_threads, call):
         """``call(nt)``: in the calling thread when every product over ``rows`` rows is small enough for BLAS to
@@ -679,7 +516,7 @@ class Sequential:
     def _restore(self, snapshot):
         self._params[...], self._state[...], self._step[...] = snapshot
 
-    @_exclusive
+    @exclusive
     def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
             sample_weight=None, class_weight=None, callbacks=None, n_threads=None, verbose=1, checkpoint=None,
             resume=False, on_divergence="raise"):
@@ -777,7 +614,7 @@ class Sequential:
                       "a network trains poorly or diverges on such inputs. Scale them first: "
                       "model.scaler = fastnn.StandardScaler().fit(X_train), or X / 255 for 0-255 pixels")
 
-    @_exclusive
+    @exclusive
     def loss_and_gradient(self, X, y, n_threads=None):
         """Loss and its gradient with respect to :attr:`parameters`, on ``(X, y)`` taken as one batch.
 
@@ -819,7 +656,7 @@ class Sequential:
                 and self._scaler is None and X.shape[1] == self.widths[0] and X.shape[0] > 0
                 and _kernels.all_finite(X))
 
-    @_exclusive
+    @exclusive
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None, n_threads=None):
         """One update on the batch ``(x, y)``: the same step ``fit`` takes per batch (with the optimizer's
         schedule and update count, without shuffling, callbacks or progress output).

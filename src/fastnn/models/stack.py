@@ -1,0 +1,124 @@
+"""A model's layers checked against each other and laid out for the engine: :class:`Stack` computes every layer's
+shapes from the model's input shape, refuses layers that do not fit together (naming both) and gives the engine's
+layer table, the layers with parameters in buffer order and the dropout rate on each engine layer's input."""
+import math
+
+import numpy as np
+
+from .._core.validation import check_int
+from ..nn import Dense, Dropout, Reshape
+from ..nn.base import _Layer, _Weighted
+
+__all__ = ["Stack", "check_input_shape", "dropout_rates", "LAYER_NAMES"]
+
+LAYER_NAMES = "a fastnn layer (Dense, Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool2D, Flatten, Reshape, Dropout)"
+
+
+class Stack:
+    """A checked stack of layers, laid out for the engine.
+
+    ``weighted``: the layers with parameters, in order (their parameters lie in this order in the flat buffer);
+    ``engine``: the engine's layers (Dense, Conv2D, pooling) and ``layout`` their rows of the layer table;
+    ``rates``: the dropout rate on each engine layer's input; ``input_shape``: one input sample's shape;
+    ``shapes``: each layer's output shape (of one sample); ``ends``: how many engine layers lie at or before
+    each layer.
+    """
+
+    def __init__(self, layers, input_shape=None):
+        if not layers:
+            raise ValueError("layers is empty: a model needs at least one Dense layer")
+        self.weighted, self.engine, self.layout, self.rates, self.shapes, self.ends = [], [], [], [], [], []
+        self.input_shape = shape = prev = pending = None
+        if input_shape is not None:  # declared: the first layer must take it
+            self.input_shape = shape = input_shape
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, _Layer):
+                raise TypeError(f"layers[{i}] must be {LAYER_NAMES}, got {type(layer).__name__}")
+            if isinstance(layer, Dropout):
+                if pending is not None:
+                    raise ValueError(f"layers[{i}] is a Dropout right after another: use one Dropout with the rate "
+                                     "you want")
+                pending = layer.p
+                self.shapes.append(shape)
+                self.ends.append(len(self.engine))
+                continue
+            if isinstance(layer, _Weighted) and layer.weight is not None:
+                raise ValueError(f"layers[{i}] already belongs to a model; create a new {type(layer).__name__} "
+                                 "layer")
+            if shape is None:
+                if isinstance(layer, Dense):
+                    shape = self.input_shape = (layer.in_features,)
+                elif isinstance(layer, Reshape):
+                    self.input_shape, shape = layer.shape, (math.prod(layer.shape),)
+                else:
+                    raise ValueError(f"layers[{i}] ({layer!r}) cannot come first: the model's input shape is not "
+                                     "known; declare it, Sequential(layers, input_shape=(channels, height, width)), "
+                                     "or start the model with Reshape((channels, height, width))")
+            elif prev is None:
+                shape = _first_input(i, layer, shape)
+            try:
+                out = layer._output_shape(shape)
+            except ValueError as exc:
+                source = (f"the output of layers[{prev}] ({layers[prev]!r}), of shape {shape}" if prev is not None
+                          else f"input_shape={shape}" if input_shape is not None else f"inputs of shape {shape}")
+                raise ValueError(f"layers[{i}] ({layer!r}) cannot take {source}: {exc}") from None
+            if layer._engine_row:
+                self.engine.append(layer)
+                self.layout.append(layer._layout(shape))
+                pending = None
+                if isinstance(layer, _Weighted):
+                    self.weighted.append(layer)
+            shape, prev = out, i
+            self.shapes.append(out)
+            self.ends.append(len(self.engine))
+        if pending is not None:
+            raise ValueError("the last layer is a Dropout: dropout belongs between layers (or on the inputs), not "
+                             "on the model's output")
+        if not self.engine:
+            raise ValueError("layers holds no Dense, Conv2D or pooling layer")
+        # a Dropout first (on the inputs) passes on the input samples, of the shape the next layers fixed
+        self.shapes = [self.input_shape if s is None else s for s in self.shapes]
+        self.rates = dropout_rates(layers)
+        if len(set(map(id, layers))) != len(layers):
+            raise ValueError("the same layer object appears twice in layers")
+        self.widths = [math.prod(self.input_shape)] + [
+            layer.out_features if isinstance(layer, Dense) else row[4] * row[5] * row[6]
+            for layer, row in zip(self.engine, self.layout)]
+
+
+def check_input_shape(input_shape):
+    """``input_shape`` as a tuple of 1 to 4 positive ints (an int is one size)."""
+    if isinstance(input_shape, (int, np.integer)) and not isinstance(input_shape, (bool, np.bool_)):
+        input_shape = (input_shape,)
+    if not isinstance(input_shape, (tuple, list)):
+        raise TypeError(f"input_shape must be a tuple of ints such as (1, 28, 28), got {type(input_shape).__name__}")
+    if not 1 <= len(input_shape) <= 4:
+        raise ValueError(f"input_shape must hold 1 to 4 sizes, got {tuple(input_shape)}")
+    return tuple(check_int(v, "input_shape", minimum=1) for v in input_shape)
+
+
+def _first_input(i, layer, shape):
+    """The declared input shape as the first layer ``layers[i]`` takes it: flat for a Dense layer, whose
+    ``in_features`` must be its size; images ``(C, H, W)`` for Conv2D and pooling."""
+    if isinstance(layer, Dense):
+        if layer.in_features != math.prod(shape):
+            raise ValueError(f"layers[{i}] ({layer!r}) takes {layer.in_features} features, but input_shape={shape} "
+                             f"gives {math.prod(shape)} values a sample")
+        return (math.prod(shape),)
+    if layer._engine_row and len(shape) != 3:
+        hint = f" (one channel: input_shape={(1,) + shape})" if len(shape) == 2 else ""
+        raise ValueError(f"layers[{i}] ({layer!r}) takes images (channels, height, width), but input_shape={shape} "
+                         f"is not such a shape{hint}")
+    return shape
+
+
+def dropout_rates(layers):
+    """The dropout rate on each engine layer's input (0 where no Dropout comes before it)."""
+    rates, pending = [], 0.0
+    for layer in layers:
+        if isinstance(layer, Dropout):
+            pending = layer.p
+        elif layer._engine_row:
+            rates.append(pending)
+            pending = 0.0
+    return rates
