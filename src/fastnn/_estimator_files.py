@@ -48,10 +48,7 @@ _MAX_DEPTH = 8
 
 def _classes():
     """Estimator classes by name (the MLP estimators only when scikit-learn is there to be asked for)."""
-    from .cluster import KMeans
-    from .data.preprocessing import LogScaler, MinMaxScaler, StandardScaler
-
-    return {cls.__name__: cls for cls in (KMeans, StandardScaler, MinMaxScaler, LogScaler)}
+    return {name: registry.get(name) for name in ("KMeans", "StandardScaler", "MinMaxScaler", "LogScaler")}
 
 
 def _mlp_class(name):
@@ -74,8 +71,7 @@ class _Writer:
         self.members = []
 
     def value(self, v, where):
-        from .models import Sequential
-
+        Sequential = registry.get("Sequential")
         if v is None or isinstance(v, (bool, str)):
             return v
         if isinstance(v, np.generic) and not isinstance(v, np.ndarray):
@@ -305,10 +301,8 @@ class Attributes:
         return v.astype(object)
 
     def model(self, name):
-        from .models import Sequential
-
         v = self._get(name)
-        if not isinstance(v, Sequential):
+        if not isinstance(v, registry.get("Sequential")):
             raise ValueError(f"attribute {name} must be a fastnn model")
         return v
 

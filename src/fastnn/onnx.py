@@ -21,6 +21,8 @@ import numbers
 
 import numpy as np
 
+from ._core import registry
+
 __all__ = ["to_onnx", "save"]
 
 #: Lowest opset written: Softmax works along one axis (not on a flattened 2-D view) from opset 13 on.
@@ -44,8 +46,7 @@ def _onnx():
 
 def _unwrap(model):
     """``(sequential, classes or None)`` for a fastnn Sequential or an estimator whose ``model_`` is one."""
-    from .models import Sequential
-
+    Sequential = registry.get("Sequential")
     if isinstance(model, Sequential):
         return model, model.classes
     inner = getattr(model, "model_", None)

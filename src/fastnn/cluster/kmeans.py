@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import _kmeans
 from .._core.estimator import Estimator
+from .._core.registry import register
 from .._core.threads import blas_single_thread, resolve_n_threads
 from .._core.validation import check_features, check_float, check_int, check_sample_weight, warn_user
 
@@ -64,6 +65,7 @@ def _kmeans_plusplus(X, k, x_norms, rng, weights):
     return centers
 
 
+@register
 class KMeans(Estimator):
     """k-means clustering (Lloyd's algorithm) with scikit-learn's parameters and fitted attributes.
 

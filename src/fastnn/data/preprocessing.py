@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import _kernels
 from .._core.estimator import Estimator
+from .._core.registry import register
 from .._core.validation import check_dtype
 
 __all__ = ["StandardScaler", "MinMaxScaler", "LogScaler", "scaler_from_state", "get_scaler"]
@@ -155,6 +156,7 @@ class _Scaler(Estimator):
         return f"{type(self).__name__}({params})"
 
 
+@register
 class StandardScaler(_Scaler):
     """Standardize features: ``(X - mean_) / scale_``.
 
@@ -233,6 +235,7 @@ class StandardScaler(_Scaler):
             raise ValueError("scaler state 'scale_' must be positive")
 
 
+@register
 class MinMaxScaler(_Scaler):
     """Scale each feature to ``feature_range``: ``X * scale_ + min_``.
 
@@ -299,6 +302,7 @@ class MinMaxScaler(_Scaler):
             raise ValueError("scaler state 'scale_' must be non-zero")
 
 
+@register
 class LogScaler(_Scaler):
     """``log1p`` scaling for heavy-tailed non-negative features: ``transform(X) = log(1 + X)``.
 
