@@ -219,7 +219,9 @@ def test_import_fastnn_does_not_import_onnx():
 def test_docstring_examples():
     import doctest
 
-    result = doctest.testmod(fonnx, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    import fastnn.saving.onnx
+
+    result = doctest.testmod(fastnn.saving.onnx, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
 
 

@@ -16,7 +16,7 @@ from importlib.metadata import PackageNotFoundError, version as _version
 from . import callbacks, datasets, metrics, plotting, preprocessing, schedules
 from ._core.estimator import NotFittedError
 from .cluster import KMeans
-from .io import ModelFileError, load, save
+from .saving.format import ModelFileError, load, save
 from .nn import AvgPool2D, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, Linear, MaxPool2D, Reshape
 from . import losses
 from .losses import BinaryCrossEntropy, CrossEntropy, Huber, MeanAbsoluteError, MeanSquaredError
@@ -31,7 +31,7 @@ from ._core.threads import controller as _controller
 
 # The modules of earlier releases whose code now lives in subpackages stay attributes of the package, as they were
 # (``fastnn.layers.Dense`` after ``import fastnn``).
-for _name in ("autoencoder", "layers", "model"):
+for _name in ("autoencoder", "io", "layers", "model"):
     _import_module(f"{__name__}.{_name}")
 del _name
 

@@ -729,7 +729,7 @@ def _train(args, out, on_epoch_end=None):
 def _agent_file_note(path):
     """What to do with ``path`` when it is a reinforcement-learning agent file rather than a model (None when it is
     not one)."""
-    from .io import ModelFileError, guarded, open_archive, read_header
+    from .saving.format import ModelFileError, guarded, open_archive, read_header
 
     try:
         with open_archive(path) as z:
@@ -748,7 +748,7 @@ def _agent_file_note(path):
 
 
 def _evaluate(args, out):
-    from .io import ModelFileError, load_model
+    from .saving.format import ModelFileError, load_model
 
     try:
         model = load_model(args.model)
@@ -824,7 +824,7 @@ def main(argv=None, out=None):
     if args.command == "train":
         _check_recipe(command, args)
     from .data.datasets import DatasetError
-    from .io import ModelFileError
+    from .saving.format import ModelFileError
 
     try:
         if args.command == "cluster":

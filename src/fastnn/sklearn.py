@@ -318,7 +318,7 @@ class _BaseMLP(BaseEstimator):
     def _is_classifier(self):
         return False
 
-    # -- files (fastnn.save / fastnn.load, see fastnn._estimator_files) -------------------------------------------
+    # -- files (fastnn.save / fastnn.load, see fastnn.saving.estimators) ----------------------------------------
 
     _FILE_ATTRIBUTES = ("model_", "n_features_in_", "n_outputs_", "out_activation_", "n_iter_", "t_", "loss_",
                         "loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_", "_rate",

@@ -1,6 +1,6 @@
 """fastnn's classes and file formats by name, for the code that saves and loads them.
 
-The file code (:mod:`fastnn.io`) lies below the classes it rebuilds - models, estimators, agents - and finds
+The file code (:mod:`fastnn.saving`) lies below the classes it rebuilds - models, estimators, agents - and finds
 them here by name instead of importing the modules above it (fastnn's modules import only downwards; an
 import-linter contract in the tests checks it). A class registers itself with :func:`register`. A class or file
 format whose module is not imported with ``fastnn`` (it may need an optional package, such as the scikit-learn
@@ -16,7 +16,7 @@ _formats = {}
 # for a missing optional package, says what to install).
 _CLASS_MODULES = {"MLPClassifier": "fastnn.sklearn", "MLPRegressor": "fastnn.sklearn",
                   "DQN": "fastnn.rl.dqn", "QLearning": "fastnn.rl.qlearning"}
-_FORMAT_MODULES = {"fastnn-estimator": "fastnn._estimator_files", "fastnn-rl": "fastnn.rl._io"}
+_FORMAT_MODULES = {"fastnn-estimator": "fastnn.saving.estimators", "fastnn-rl": "fastnn.rl._io"}
 
 
 def register(cls):

@@ -127,7 +127,7 @@ class KMeans(Estimator):
         changed = {k: v for k, v in self.get_params().items() if not _same(v, _DEFAULTS[k])}
         return "KMeans(" + ", ".join(f"{k}={v!r}" for k, v in changed.items()) + ")"
 
-    # -- files (fastnn.save / fastnn.load, see fastnn._estimator_files) -------------------------------------------
+    # -- files (fastnn.save / fastnn.load, see fastnn.saving.estimators) ----------------------------------------
 
     def _file_attributes(self):
         """The fitted attributes a file keeps."""

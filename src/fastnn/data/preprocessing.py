@@ -124,7 +124,7 @@ class _Scaler(Estimator):
         self.n_features_in_ = n
         self._validate_state()
 
-    # -- files (fastnn.save / fastnn.load, see fastnn._estimator_files) -------------------------------------------
+    # -- files (fastnn.save / fastnn.load, see fastnn.saving.estimators) ----------------------------------------
 
     def _file_attributes(self):
         """The fitted attributes a file keeps."""

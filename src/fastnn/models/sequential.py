@@ -413,7 +413,7 @@ class Sequential:
     def save(self, path):
         """Save architecture, weights, optimizer and random state and the scaler to ``path`` (see
         :mod:`fastnn.io`); atomic, no pickle."""
-        from ..io import save
+        from ..saving.format import save
 
         save(self, path)
 

@@ -99,7 +99,8 @@ class _Layer:
     #: The constructor's arguments, by the kind of value a file holds for each (``size``: a positive int;
     #: ``pair``: two ints; ``padding``: two ints or ``"same"``; ``shape``: 1 to 4 positive ints; ``name``: a
     #: string; ``rate``: a number). :meth:`get_config` returns them, :meth:`from_config` takes them back, and
-    #: model files store a layer as its class name and config (``fastnn.io`` checks each value by its kind).
+    #: model files store a layer as its class name and config (``fastnn.saving.format`` checks each value by its
+    #: kind).
     _CONFIG = {}
     #: Whether the layer is a row of the engine's layer table (``_layout``); views (Reshape, Flatten) and
     #: Dropout (which marks the next row's input) are not.

@@ -24,7 +24,8 @@ import zipfile
 import numpy as np
 
 from .._core import registry
-from ..io import MAX_HEADER_BYTES, ModelFileError, _fail, _get, _npy_bytes, _read_array, write_members, wrong_kind
+from ..saving.format import (MAX_HEADER_BYTES, ModelFileError, _fail, _get, _npy_bytes, _read_array, write_members,
+                             wrong_kind)
 
 FORMAT = "fastnn-rl"
 FORMAT_VERSION = 1

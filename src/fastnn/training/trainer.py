@@ -118,7 +118,7 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
                 model.epochs_trained += 1
                 history._append(epoch, record)
                 if checkpoint is not None:
-                    from ..io import save
+                    from ..saving.format import save
 
                     save(model, checkpoint, fit_state={"epochs_done": e + 1, "epochs": epochs,
                                                       "records": _records(history)})
@@ -196,7 +196,7 @@ def _diverged(model, diverged, e, iterations, lr, progress, start, on_divergence
 
 def read_checkpoint(model, path):
     """The model a checkpointing ``fit`` saved in ``path`` and its fit state, checked against this model."""
-    from ..io import load_model
+    from ..saving.format import load_model
 
     ck = load_model(path)
     state = ck._fit_state

@@ -19,7 +19,7 @@ Values JSON cannot hold are written as tagged objects:
   dtype and shape have been checked against the header;
 * ``{"objects": [...], "shape": [n]}``: a one-dimensional array of Python objects (strings or numbers, such as
   class labels or feature names taken from pandas);
-* ``{"model": prefix}``: a fastnn model stored in the model format of :mod:`fastnn.io`, its members under
+* ``{"model": prefix}``: a fastnn model stored in the model format of :mod:`fastnn.saving.format`, its members under
   ``prefix`` (``model_/header.json``, ``model_/parameters.npy``, ...).
 
 Loading checks the header's size and every field, rebuilds the estimator from its parameters, then checks each
@@ -33,8 +33,8 @@ import numbers
 
 import numpy as np
 
-from ._core import registry
-from .io import (MAX_HEADER_BYTES, SAVABLE, ModelFileError, _fail, _get, _npy_bytes, _read_array, guarded,
+from .._core import registry
+from .format import (MAX_HEADER_BYTES, SAVABLE, ModelFileError, _fail, _get, _npy_bytes, _read_array, guarded,
                  model_members, read_model, write_members)
 
 FORMAT = "fastnn-estimator"
@@ -110,8 +110,8 @@ class _Writer:
 
 def save_estimator(est, path):
     """Write ``est`` (fitted or not) to ``path`` atomically (see the module documentation)."""
-    from . import __version__
-    from ._core.validation import check_output_path
+    from .. import __version__
+    from .._core.validation import check_output_path
 
     if not is_saved_estimator(est):
         raise TypeError(f"fastnn.save saves {SAVABLE}, got {type(est).__module__}.{type(est).__name__}")

@@ -1,0 +1,311 @@
+"""Export to ONNX, for serving a trained model with ONNX Runtime or any other ONNX engine.
+
+>>> import fastnn, fastnn.onnx
+>>> model = fastnn.Sequential([fastnn.Dense(4, 8, "relu"), fastnn.Dense(8, 3, "softmax")], seed=0)
+>>> fastnn.onnx.save(model, "model.onnx")  # doctest: +SKIP
+
+The graph has one input, ``"input"`` of shape ``(N, n_features)`` and the model's dtype (float32 or float64),
+and the output ``"output"`` of shape ``(N, n_outputs)``: what :meth:`Sequential.predict` returns (class
+probabilities for a softmax or sigmoid output layer). An attached scaler (``model.scaler``) comes first, computed
+in float64 and then rounded to the model's dtype, as fastnn computes it. Each ``Dense`` layer is a ``Gemm``
+followed by its activation; ``Dropout`` is the identity at inference and leaves no node. When the model has
+``classes`` (or a scikit-learn-style estimator wrapping it has ``classes_``) a second output ``"label"`` of shape
+``(N,)`` holds the predicted class: ``classes[argmax(output)]``, or ``classes[output > 0.5]`` for a single sigmoid
+unit, as :meth:`Sequential.predict_classes` decides.
+
+onnx is an optional extra (``pip install onnx onnxruntime``: onnxruntime runs the exported models), imported only
+when a model is exported.
+"""
+import math
+import numbers
+
+import numpy as np
+
+from .._core import registry
+
+__all__ = ["to_onnx", "save"]
+
+#: Lowest opset written: Softmax works along one axis (not on a flattened 2-D view) from opset 13 on.
+MIN_OPSET = 13
+#: First opset with a ``Gelu`` operator; below it GELU is written with ``Erf``.
+GELU_OPSET = 20
+
+
+def _onnx():
+    """The ``onnx`` module, or an ImportError that says how to install it."""
+    try:
+        import onnx
+        import onnx.checker  # noqa: F401
+        import onnx.defs  # noqa: F401
+        import onnx.helper  # noqa: F401
+        import onnx.numpy_helper  # noqa: F401
+    except ImportError as exc:
+        raise ImportError("ONNX export needs onnx: pip install onnx onnxruntime") from exc
+    return onnx
+
+
+def _unwrap(model):
+    """``(sequential, classes or None)`` for a fastnn Sequential or an estimator whose ``model_`` is one."""
+    Sequential = registry.get("Sequential")
+    if isinstance(model, Sequential):
+        return model, model.classes
+    inner = getattr(model, "model_", None)
+    if isinstance(inner, Sequential):
+        classes = getattr(model, "classes_", None)
+        return inner, inner.classes if classes is None else classes
+    raise TypeError("to_onnx needs a fastnn.Sequential or a fitted estimator whose model_ is one, got "
+                    f"{type(model).__module__}.{type(model).__name__}")
+
+
+def _class_table(classes, n_outputs):
+    """``classes`` as a NumPy array for the label initializer (int64, float64, bool or str), checked."""
+    if isinstance(classes, (str, bytes, dict)) or not hasattr(classes, "__iter__"):
+        raise ValueError(f"classes must be a list of class labels, got {type(classes).__name__}")
+    values = [c.item() if isinstance(c, np.generic) else c for c in classes]
+    expected = 2 if n_outputs == 1 else n_outputs
+    if len(values) != expected:
+        unit = "a single output unit (a binary classifier)" if n_outputs == 1 else f"{n_outputs} output units"
+        raise ValueError(f"classes holds {len(values)} labels, but a model with {unit} needs {expected}")
+    if len(set(values)) != len(values):
+        raise ValueError("classes holds a label twice")
+    if all(isinstance(c, str) for c in values):
+        return np.array(values, dtype=object)
+    if all(isinstance(c, bool) for c in values):
+        return np.array(values, dtype=bool)
+    if all(isinstance(c, numbers.Integral) and not isinstance(c, bool) for c in values):
+        return np.array(values, dtype=np.int64)
+    if all(isinstance(c, numbers.Real) and not isinstance(c, bool) for c in values):
+        arr = np.array(values, dtype=np.float64)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("classes must hold finite numbers")
+        return arr
+    raise ValueError("classes must be all strings, all integers or all numbers, got "
+                     f"{sorted({type(c).__name__ for c in values})}")
+
+
+class _Graph:
+    """Nodes and initializers collected while the graph is written, with unique names."""
+
+    def __init__(self, onnx):
+        self.onnx = onnx
+        self.nodes = []
+        self.initializers = []
+        self._count = 0
+
+    def name(self, stem):
+        self._count += 1
+        return f"{stem}_{self._count}"
+
+    def const(self, stem, value, dtype=None):
+        arr = np.asarray(value, dtype=dtype)
+        name = self.name(stem)
+        if arr.dtype == object:  # strings
+            tensor = self.onnx.helper.make_tensor(name, self.onnx.TensorProto.STRING, arr.shape,
+                                                  [s.encode("utf-8") for s in arr.ravel()])
+        else:
+            tensor = self.onnx.numpy_helper.from_array(np.ascontiguousarray(arr), name)
+        self.initializers.append(tensor)
+        return name
+
+    def op(self, op_type, inputs, stem=None, output=None, **attrs):
+        output = output or self.name(stem or op_type.lower())
+        self.nodes.append(self.onnx.helper.make_node(op_type, list(inputs), [output], name=self.name(op_type),
+                                                     **attrs))
+        return output
+
+
+def _log1p(g, x, dtype):
+    """log1p(x) to a few ulps without a Log1p operator: with u = 1 + x (rounded) and d = u - 1, log(u) * x / d,
+    or x itself where u rounds to 1 (Goldberg, "What every computer scientist should know about floating-point
+    arithmetic", theorem 4)."""
+    one = g.const("one", 1.0, dtype)
+    u = g.op("Add", [x, one], "one_plus_x")
+    d = g.op("Sub", [u, one], "u_minus_one")
+    ratio = g.op("Div", [g.op("Mul", [g.op("Log", [u], "log_u"), x], "log_u_x"), d], "log1p_ratio")
+    tiny = g.op("Equal", [d, g.const("zero", 0.0, dtype)], "u_is_one")
+    return g.op("Where", [tiny, x, ratio], "log1p")
+
+
+def _scaler_nodes(g, scaler, x, dtype):
+    """Nodes applying ``scaler`` to ``x`` (of ``dtype``): computed in float64 and rounded to ``dtype``, exactly
+    as ``scaler.transform(X, dtype=dtype)`` does."""
+    from ..data.preprocessing import LogScaler, MinMaxScaler, StandardScaler
+
+    tp = g.onnx.TensorProto
+    if dtype != np.float64:
+        x = g.op("Cast", [x], "input_float64", to=tp.DOUBLE)
+    if isinstance(scaler, StandardScaler):
+        x = g.op("Sub", [x, g.const("scaler_mean", scaler.mean_, np.float64)], "centred")
+        x = g.op("Div", [x, g.const("scaler_scale", scaler.scale_, np.float64)], "scaled")
+    elif isinstance(scaler, MinMaxScaler):
+        x = g.op("Mul", [x, g.const("scaler_scale", scaler.scale_, np.float64)], "scaled")
+        x = g.op("Add", [x, g.const("scaler_min", scaler.min_, np.float64)], "shifted")
+    elif isinstance(scaler, LogScaler):
+        x = _log1p(g, x, np.float64)
+    else:  # pragma: no cover - Sequential.scaler admits these three only
+        raise TypeError(f"cannot export a {type(scaler).__name__}")
+    if dtype != np.float64:
+        x = g.op("Cast", [x], "scaled_input", to=tp.FLOAT)
+    return x
+
+
+def _activation_nodes(g, activation, x, dtype, opset):
+    """Nodes applying ``activation`` (a Dense layer's name for it) to ``x``."""
+    if activation == "identity":
+        return x
+    simple = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}
+    if activation in simple:
+        return g.op(simple[activation], [x])
+    # ONNX Runtime runs Elu, Softplus and Erf on float32 only: float64 models get them written out
+    wide = dtype == np.float64
+    if activation == "softplus":
+        if not wide:
+            return g.op("Softplus", [x])
+        # max(x, 0) + log1p(exp(-|x|)), as fastnn's kernel computes it
+        e = g.op("Exp", [g.op("Neg", [g.op("Abs", [x], "abs_x")], "minus_abs_x")], "exp_minus_abs_x")
+        return g.op("Add", [g.op("Relu", [x]), _log1p(g, e, dtype)], "softplus")
+    if activation == "softmax":
+        return g.op("Softmax", [x], axis=-1)
+    if activation == "leaky_relu":
+        from .._kernels import LEAKY_SLOPE
+
+        if dtype == np.float32:
+            return g.op("LeakyRelu", [x], alpha=float(LEAKY_SLOPE))
+        # LeakyRelu's alpha is a float32 attribute (0.01 rounded), and ONNX Runtime has no float64 kernel for it:
+        # x if x > 0 else slope * x, with the slope in float64
+        positive = g.op("Greater", [x, g.const("zero", 0.0, dtype)], "positive")
+        return g.op("Where", [positive, x, g.op("Mul", [x, g.const("slope", LEAKY_SLOPE, dtype)], "slope_x")],
+                    "leaky_relu")
+    if activation == "elu":
+        from .._kernels import ELU_ALPHA
+
+        if not wide:
+            return g.op("Elu", [x], alpha=float(ELU_ALPHA))
+        # x if x > 0 else alpha * (exp(x) - 1)
+        positive = g.op("Greater", [x, g.const("zero", 0.0, dtype)], "positive")
+        expm1 = g.op("Sub", [g.op("Exp", [g.op("Min", [x, g.const("zero", 0.0, dtype)], "negative_part")]),
+                             g.const("one", 1.0, dtype)], "expm1")
+        return g.op("Where", [positive, x, g.op("Mul", [expm1, g.const("alpha", ELU_ALPHA, dtype)], "elu_neg")],
+                    "elu")
+    if activation == "gelu":
+        if opset >= GELU_OPSET and not wide:
+            return g.op("Gelu", [x], approximate="none")
+        # 0.5 * x * (1 + erf(x / sqrt(2))), in the order fastnn's kernel computes it. A float64 model's erf is
+        # computed in float32 (ONNX Runtime has no float64 Erf), so its GELU layers agree with predict to about
+        # 1e-7 relative, not to float64 rounding.
+        t = g.op("Mul", [x, g.const("sqrt_half", math.sqrt(0.5), dtype)], "x_over_sqrt2")
+        if wide:
+            t32 = g.op("Cast", [t], "x_over_sqrt2_float32", to=g.onnx.TensorProto.FLOAT)
+            erf = g.op("Cast", [g.op("Erf", [t32])], "erf", to=g.onnx.TensorProto.DOUBLE)
+        else:
+            erf = g.op("Erf", [t])
+        one_plus = g.op("Add", [erf, g.const("one", 1.0, dtype)], "one_plus_erf")
+        half_x = g.op("Mul", [x, g.const("half", 0.5, dtype)], "half_x")
+        return g.op("Mul", [half_x, one_plus], "gelu")
+    raise ValueError(f"cannot export activation {activation!r}")  # pragma: no cover - Dense checks its names
+
+
+def to_onnx(model, opset=17, name=None):
+    """The ONNX graph of a fastnn model, for inference.
+
+    Parameters
+    ----------
+    model : Sequential, or an estimator with a ``model_`` attribute that is one
+        A model built (its weights set), trained or not; its scaler, if any, is part of the graph. An
+        estimator's ``classes_`` (or else the model's ``classes``) add the ``"label"`` output.
+    opset : int, default=17
+        ONNX opset of the default domain, 13 or later. From opset 20 GELU is written as ``Gelu``; below it with
+        ``Erf``. ONNX Runtime 1.16 runs opsets up to 19.
+    name : str, optional
+        Name of the graph; default ``"fastnn_Sequential"``.
+
+    Returns
+    -------
+    onnx.ModelProto
+        Checked with ``onnx.checker.check_model``. Input ``"input"`` ``(N, n_features)``; outputs ``"output"``
+        ``(N, n_outputs)`` and, with classes, ``"label"`` ``(N,)``.
+
+    Raises
+    ------
+    TypeError
+        ``model`` is not a fastnn model.
+    ValueError
+        Weights or biases that are NaN or infinite, invalid ``classes``, an opset out of range, a model with
+        layers other than Dense and Dropout (convolutions and pooling are not exported).
+    ImportError
+        onnx is not installed.
+    """
+    seq, classes = _unwrap(model)
+    from ..nn import Dense, Dropout
+
+    other = next((layer for layer in seq.layers if not isinstance(layer, (Dense, Dropout))), None)
+    if other is not None:
+        raise ValueError(f"ONNX export covers Dense and Dropout layers; this model holds {other!r}")
+    if isinstance(opset, bool) or not isinstance(opset, numbers.Integral):
+        raise TypeError(f"opset must be an integer, got {type(opset).__name__}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a string or None, got {type(name).__name__}")
+    dense = [layer for layer in seq.layers if isinstance(layer, Dense)]
+    if not np.all(np.isfinite(seq.parameters)):
+        bad = next(i for i, layer in enumerate(dense)
+                   if not (np.all(np.isfinite(layer.weight)) and np.all(np.isfinite(layer.bias))))
+        raise ValueError(f"cannot export a model whose weights are not finite: Dense layer {bad} holds NaN or "
+                         "infinity (did training diverge?)")
+    table = None if classes is None else _class_table(classes, seq.n_outputs)
+    onnx = _onnx()
+    opset = int(opset)
+    latest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= latest:
+        raise ValueError(f"opset must be between {MIN_OPSET} and {latest} (this onnx's latest), got {opset}")
+
+    dtype = np.dtype(seq.dtype)
+    elem = onnx.helper.np_dtype_to_tensor_dtype(dtype)
+    g = _Graph(onnx)
+    x = "input"
+    if seq.scaler is not None:
+        x = _scaler_nodes(g, seq.scaler, x, dtype)
+    for i, layer in enumerate(dense):
+        w = g.const(f"dense{i}_weight", layer.weight, dtype)
+        b = g.const(f"dense{i}_bias", layer.bias, dtype)
+        x = g.op("Gemm", [x, w, b], f"dense{i}_z", transB=1)
+        x = _activation_nodes(g, layer.activation, x, dtype, opset)
+    g.op("Identity", [x], output="output")
+
+    outputs = [onnx.helper.make_tensor_value_info("output", elem, ["N", seq.n_outputs])]
+    if table is not None:
+        if seq.n_outputs == 1:
+            positive = g.op("Greater", ["output", g.const("threshold", [0.5], dtype)], "positive")
+            index = g.op("Cast", [positive], "positive_int", to=onnx.TensorProto.INT64)
+            index = g.op("Squeeze", [index, g.const("axis_1", [1], np.int64)], "class_index")
+        else:
+            index = g.op("ArgMax", ["output"], "class_index", axis=1, keepdims=0)
+        g.op("Gather", [g.const("classes", table), index], output="label", axis=0)
+        label_type = (onnx.TensorProto.STRING if table.dtype == object
+                      else onnx.helper.np_dtype_to_tensor_dtype(table.dtype))
+        outputs.append(onnx.helper.make_tensor_value_info("label", label_type, ["N"]))
+
+    graph = onnx.helper.make_graph(
+        g.nodes, name or "fastnn_Sequential",
+        [onnx.helper.make_tensor_value_info("input", elem, ["N", seq.n_features])], outputs,
+        initializer=g.initializers)
+    opset_id = onnx.helper.make_opsetid("", opset)
+    from .. import __version__
+
+    proto = onnx.helper.make_model(graph, opset_imports=[opset_id], producer_name="fastnn",
+                                   producer_version=__version__)
+    try:  # the oldest IR version that has this opset, so that older runtimes load the file
+        proto.ir_version = onnx.helper.find_min_ir_version_for([opset_id])
+    except Exception:  # pragma: no cover - onnx versions without the table keep make_model's
+        pass
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
+def save(model, path, opset=17):
+    """Write :func:`to_onnx` ``(model, opset)`` to ``path`` (atomically: a complete file or none)."""
+    from .._core.validation import check_output_path
+    from .format import write_atomically
+
+    path = check_output_path(path)
+    data = to_onnx(model, opset=opset).SerializeToString()
+    write_atomically(path, lambda f: f.write(data))
