@@ -44,7 +44,7 @@ def add_parser(sub, add_data_args, positive_int, non_negative_int, epilog, forma
 
 
 def _scores(y, labels, inertia, seconds):
-    from . import metrics
+    from .. import metrics
 
     parts = []
     if y is not None:
@@ -57,13 +57,13 @@ def run(args, out, read_builtin, read_file):
     import fastnn
 
     if args.save or args.plot:
-        from ._core.validation import check_output_path
+        from .._core.validation import check_output_path
 
         for path in (args.save, args.plot):
             if path:
                 check_output_path(path)
     if args.plot:
-        from .plotting import check_destination
+        from ..plotting import check_destination
 
         check_destination(args.plot)
     if args.dataset:

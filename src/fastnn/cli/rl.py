@@ -41,17 +41,17 @@ def add_parser(sub, positive_int, non_negative_int, epilog, formatter):
 
 
 def run(args, out):
-    from ._core.progress import on_terminal
-    from .rl import DQN, QLearning, plot_returns
-    from .rl._common import gymnasium
+    from .._core.progress import on_terminal
+    from ..rl import DQN, QLearning, plot_returns
+    from ..rl._common import gymnasium
 
     gym = gymnasium()
     if args.save:
-        from ._core.validation import check_output_path
+        from .._core.validation import check_output_path
 
         check_output_path(args.save)
     if args.plot:
-        from .plotting import check_destination
+        from ..plotting import check_destination
 
         check_destination(args.plot)
     try:

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from .metrics import confusion_matrix
+from ..metrics import confusion_matrix
 
 __all__ = ["main", "build_parser", "format_confusion_matrix", "regression_scores"]
 
@@ -142,13 +142,13 @@ def _add_data_args(p, command):
 
 
 def build_parser():
-    from . import _cli_cluster, _cli_rl
+    from . import cluster, rl
 
-    everything = TRAIN_EXAMPLES + EVALUATE_EXAMPLES + _cli_cluster.EXAMPLES + _cli_rl.EXAMPLES
+    everything = TRAIN_EXAMPLES + EVALUATE_EXAMPLES + cluster.EXAMPLES + rl.EXAMPLES
     parser = _Parser(prog="fastnn", description="Train and evaluate multilayer perceptrons on "
                                      "the CPU with fastnn.", epilog=_epilog(everything),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    from . import __version__
+    from .. import __version__
 
     parser.add_argument("--version", action="version", version=f"fastnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -232,10 +232,10 @@ def build_parser():
                        epilog=_epilog(EVALUATE_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
     e.add_argument("model", metavar="MODEL", help="a saved model file")
     _add_data_args(e, "evaluate")
-    _cli_cluster.add_parser(sub, _add_data_args, _positive_int, _non_negative_int, _epilog(_cli_cluster.EXAMPLES),
-                            argparse.RawDescriptionHelpFormatter)
-    _cli_rl.add_parser(sub, _positive_int, _non_negative_int, _epilog(_cli_rl.EXAMPLES, data_files=False),
+    cluster.add_parser(sub, _add_data_args, _positive_int, _non_negative_int, _epilog(cluster.EXAMPLES),
                        argparse.RawDescriptionHelpFormatter)
+    rl.add_parser(sub, _positive_int, _non_negative_int, _epilog(rl.EXAMPLES, data_files=False),
+                  argparse.RawDescriptionHelpFormatter)
     parser.commands = dict(sub.choices)  # each subcommand's parser, for checks made after parsing
     return parser
 
@@ -320,7 +320,7 @@ def _report(model, X, y, labels, names, threads, out, prefix):
 
 def _read_builtin(name, verbose):
     """``(X_train, y_train), (X_test, y_test), class names`` of a built-in dataset, pixels as rows."""
-    from .data import datasets
+    from ..data import datasets
 
     loader = datasets.load_mnist if name == "mnist" else datasets.load_fashion_mnist
     train, test = loader(verbose=verbose, flatten=True)
@@ -330,7 +330,7 @@ def _read_builtin(name, verbose):
 
 def _read_file(path, label_column):
     """Features ``(n_rows, n_features)`` and labels of a user's file, checked to match."""
-    from .data import datasets
+    from ..data import datasets
 
     X, y = datasets.load_file(path, label_column=label_column)
     if X.ndim != 2:
@@ -467,7 +467,7 @@ def _model_classes(model):
 
 def _prepared(X, scaler, dtype, what):
     """``X`` scaled and converted to the model's dtype, once (no float64 copy of integer data)."""
-    from ._core.validation import check_features
+    from .._core.validation import check_features
 
     return check_features(X if scaler is None else scaler.transform(X, dtype=dtype), what, dtype)
 
@@ -520,8 +520,8 @@ def _iterations_per_epoch(n_samples, val_split, batch_size):
 def _optimizer(args, iterations):
     """The optimizer ``train`` compiles with (its ``lr`` a schedule over ``iterations`` updates per epoch when
     --schedule asks for one) and a description of it and of the schedule for the log."""
-    from .optim import OPTIMIZERS
-    from .optim.schedules import CosineDecay, OneCycle
+    from ..optim import OPTIMIZERS
+    from ..optim.schedules import CosineDecay, OneCycle
 
     name = args.optimizer
     total = args.epochs * iterations
@@ -632,11 +632,11 @@ def _train(args, out, on_epoch_end=None):
     t_start = time.perf_counter()
     # before the data is read and the network trained: a bad destination wastes no run
     if args.save:
-        from ._core.validation import check_output_path
+        from .._core.validation import check_output_path
 
         check_output_path(args.save)
     if args.plot:
-        from .plotting import check_destination
+        from ..plotting import check_destination
 
         check_destination(args.plot)
     Xtr, Xte, ytr, yte, names, metadata = _training_data(args)
@@ -729,7 +729,7 @@ def _train(args, out, on_epoch_end=None):
 def _agent_file_note(path):
     """What to do with ``path`` when it is a reinforcement-learning agent file rather than a model (None when it is
     not one)."""
-    from .saving.format import ModelFileError, guarded, open_archive, read_header
+    from ..saving.format import ModelFileError, guarded, open_archive, read_header
 
     try:
         with open_archive(path) as z:
@@ -748,7 +748,7 @@ def _agent_file_note(path):
 
 
 def _evaluate(args, out):
-    from .saving.format import ModelFileError, load_model
+    from ..saving.format import ModelFileError, load_model
 
     try:
         model = load_model(args.model)
@@ -815,7 +815,7 @@ def main(argv=None, out=None):
         command.error("one of the arguments --dataset --data is required")
     if args.dataset and args.command == "evaluate" and args.test_split:
         command.error("--test-split goes with --data; a built-in dataset is scored on its own test set")
-    from ._core.threads import available_cores
+    from .._core.threads import available_cores
 
     if args.threads is not None and args.threads > available_cores():
         sys.stderr.write(f"fastnn: note: --threads {args.threads} is more than the {available_cores()} cores this "
@@ -823,18 +823,18 @@ def main(argv=None, out=None):
         args.threads = available_cores()
     if args.command == "train":
         _check_recipe(command, args)
-    from .data.datasets import DatasetError
-    from .saving.format import ModelFileError
+    from ..data.datasets import DatasetError
+    from ..saving.format import ModelFileError
 
     try:
         if args.command == "cluster":
-            from . import _cli_cluster
+            from . import cluster
 
-            code = _cli_cluster.run(args, out, _read_builtin, _read_file)
+            code = cluster.run(args, out, _read_builtin, _read_file)
         elif args.command == "rl":
-            from . import _cli_rl
+            from . import rl
 
-            code = _cli_rl.run(args, out)
+            code = rl.run(args, out)
         else:
             code = _train(args, out) if args.command == "train" else _evaluate(args, out)
         out.flush()  # inside the try: a closed pipe shows up here
