@@ -42,10 +42,11 @@ def main(argv=None):
 
     import fastnn
     from fastnn import cli
+    from fastnn.cli import train
 
     train_parser = cli.build_parser()
     train_args = train_parser.parse_args(["train", *recipe, "--threads", str(args.threads), "--quiet"])
-    cli._check_recipe(train_parser, train_args)
+    train.check_recipe(train_parser, train_args)
     if train_args.task != "classification":
         parser.error("time to accuracy needs a classification task")
 
@@ -57,7 +58,7 @@ def main(argv=None):
         rows.append((epoch + 1, logs["seconds"], total, logs.get("val_accuracy", float("nan")), acc))
 
     log = io.StringIO()
-    code = cli._train(train_args, log, on_epoch_end=score)
+    code = train.run(train_args, log, on_epoch_end=score)
     if code != 0:
         sys.stderr.write(log.getvalue())
         return code

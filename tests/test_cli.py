@@ -10,6 +10,8 @@ import pytest
 
 import fastnn
 from fastnn.cli import main, regression_scores
+from fastnn.cli._data import split_rows
+from fastnn.cli.train import run_length
 
 
 @pytest.fixture
@@ -109,7 +111,7 @@ def test_evaluate_test_split_refuses_a_file_whose_held_out_rows_differ(blobs, tm
     assert run(["evaluate", str(model_path), "--data", str(shuffled)])[0] == 0  # the whole file is fine
     edited = tmp_path / "edited.npz"
     X2 = X.copy()
-    X2[fastnn.cli._split(300, 0.2, 0, "")[1][7], 2] += 1.0  # one value of one held-out row
+    X2[split_rows(300, 0.2, 0, "")[1][7], 2] += 1.0  # one value of one held-out row
     np.savez(edited, X=X2, y=y)
     assert run(["evaluate", str(model_path), "--data", str(edited), "--test-split"])[0] == 1
     as_csv = tmp_path / "same.csv"
@@ -586,7 +588,7 @@ def test_default_recipe(blobs, tmp_path):
     args = fastnn.cli.build_parser().parse_args(["train", "--dataset", "fashion-mnist"])
     assert (args.hidden, args.epochs, args.batch_size, args.optimizer, args.l2, args.dropout, args.scale) == \
         ([256, 128], None, None, "sgd", 5e-4, None, "standard")
-    assert fastnn.cli._run_length(args, 60_000) == (6, 128, "")  # Fashion-MNIST: 6 epochs of batch 128
+    assert run_length(args, 60_000) == (6, 128, "")  # Fashion-MNIST: 6 epochs of batch 128
     text, model = _train_and_load(blobs, tmp_path)
     schedule = fastnn.schedules.OneCycle(max_lr=0.05, total_steps=21)
     assert model.optimizer == fastnn.SGD(lr=schedule, momentum=0.9, nesterov=True)
@@ -641,7 +643,7 @@ def test_defaults_on_small_data_match_scikit_learns_mlp(tmp_path, name):
         code, text = run(["train", "--data", str(path), "--seed", str(seed), "--quiet", "--threads", "1"])
         assert code == 0, text
         ours.append(float(re.search(r"test accuracy: ([0-9.]+)", text).group(1)))
-        train, test, _ = fastnn.cli._split(len(y), 0.2, seed, name)
+        train, test, _ = split_rows(len(y), 0.2, seed, name)
         scaler = StandardScaler().fit(X[train])
         mlp = MLPClassifier(max_iter=3000, random_state=seed).fit(scaler.transform(X[train]), y[train])
         assert mlp.n_iter_ < mlp.max_iter  # converged
@@ -765,7 +767,6 @@ def _epoch_records(text):
 
 
 def test_early_stopping_stops_and_keeps_the_best_epoch(noise, tmp_path):
-    from fastnn.cli import _split
 
     model_path = tmp_path / "m.fnn"
     code, text = run(["train", "--data", str(noise), "--hidden", "128", "128", "--epochs", "60", "--lr", "0.003",
@@ -784,7 +785,7 @@ def test_early_stopping_stops_and_keeps_the_best_epoch(noise, tmp_path):
     model = fastnn.load(model_path)
     with np.load(noise) as f:
         X, y = f["X"], f["y"]
-    train_rows, _, _ = _split(250, 0.2, 0, "noise")
+    train_rows, _, _ = split_rows(250, 0.2, 0, "noise")
     val_rows = train_rows[int(len(train_rows) * 0.8):]
     assert model.evaluate(X[val_rows], y[val_rows])["loss"] == pytest.approx(best[2], abs=6e-5)
 
@@ -821,12 +822,13 @@ def test_fashion_mnist_defaults(fashion_mnist, tmp_path, monkeypatch):
 def test_train_calls_on_epoch_end_with_the_test_set(blobs):
     """The hook benchmarks/time_to_accuracy.py scores the test set with: once per epoch, with the prepared test
     rows, outside the epoch's recorded seconds."""
-    from fastnn.cli import _train, build_parser
+    from fastnn.cli import build_parser
+    from fastnn.cli.train import run
 
     calls = []
     args = build_parser().parse_args(["train", "--data", str(blobs), "--hidden", "8", "--epochs", "3", "--quiet"])
     out = io.StringIO()
-    code = _train(args, out, on_epoch_end=lambda model, epoch, logs, X, y: calls.append(
+    code = run(args, out, on_epoch_end=lambda model, epoch, logs, X, y: calls.append(
         (epoch, logs["seconds"], X.shape, y.shape, model.evaluate(X, y)["accuracy"])))
     assert code == 0
     assert [c[0] for c in calls] == [0, 1, 2]

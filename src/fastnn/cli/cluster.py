@@ -1,8 +1,12 @@
 """``fastnn cluster``: k-means on the scaled inputs beside k-means on an autoencoder's codes, with the scores that
 clustering is judged by (clustering accuracy and NMI against the labels, inertia) and an optional picture."""
+import argparse
 import time
 
 import numpy as np
+
+from ._args import add_data_args, epilog, non_negative_int, positive_int
+from ._data import read_builtin, read_file
 
 EXAMPLES = """\
   fastnn cluster --dataset fashion-mnist                k-means on pixels, autoencoder codes, their spectral embedding
@@ -10,7 +14,7 @@ EXAMPLES = """\
 """
 
 
-def add_parser(sub, add_data_args, positive_int, non_negative_int, epilog, formatter):
+def add_parser(sub):
     c = sub.add_parser("cluster", help="k-means on the inputs and on an autoencoder's codes, scored against the "
                                        "labels",
                        description="Cluster a dataset with k-means: on the scaled inputs, on the codes of an "
@@ -19,7 +23,7 @@ def add_parser(sub, add_data_args, positive_int, non_negative_int, epilog, forma
                                    "to classes), normalized mutual information, inertia and seconds for each. For "
                                    "the built-in image datasets the autoencoder is 784-500-500-2000-K (K clusters) "
                                    "unless --autoencoder or --no-autoencoder says otherwise.",
-                       epilog=epilog, formatter_class=formatter)
+                       epilog=epilog(EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_args(c, "cluster")
     c.add_argument("--clusters", type=positive_int, default=10, metavar="K", help="number of clusters (default: 10)")
     c.add_argument("--autoencoder", type=positive_int, nargs="+", default=None, metavar="N",
@@ -53,7 +57,7 @@ def _scores(y, labels, inertia, seconds):
     return ", ".join(parts + [f"inertia {inertia:.4g}", f"{seconds:.1f}s"])
 
 
-def run(args, out, read_builtin, read_file):
+def run(args, out):
     import fastnn
 
     if args.save or args.plot:

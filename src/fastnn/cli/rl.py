@@ -1,7 +1,10 @@
 """``fastnn rl``: train a reinforcement-learning agent on a Gymnasium environment (DQN or tabular Q-learning),
 with a progress bar, then evaluate its greedy policy."""
+import argparse
 import sys
 import time
+
+from ._args import epilog, non_negative_int, positive_int
 
 EXAMPLES = """\
   fastnn rl --env CartPole-v1 --algo dqn --timesteps 50000   a Deep Q-Network (needs gymnasium)
@@ -10,7 +13,7 @@ EXAMPLES = """\
 """
 
 
-def add_parser(sub, positive_int, non_negative_int, epilog, formatter):
+def add_parser(sub):
     r = sub.add_parser("rl", help="train a DQN or Q-learning agent on a Gymnasium environment and evaluate it",
                        description="Train an agent on a Gymnasium environment: a Deep Q-Network (--algo dqn; a Box "
                                    "observation space and Discrete actions, e.g. CartPole-v1) or tabular "
@@ -19,7 +22,8 @@ def add_parser(sub, positive_int, non_negative_int, epilog, formatter):
                                    "the last 100, steps/s), then the mean return of the greedy policy over "
                                    "evaluation episodes. "
                                    "Needs Gymnasium: pip install gymnasium.",
-                       epilog=epilog, formatter_class=formatter)
+                       epilog=epilog(EXAMPLES, data_files=False),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("--env", default="CartPole-v1", help="a Gymnasium environment id (default: CartPole-v1)")
     r.add_argument("--algo", choices=["dqn", "qlearning"], default="dqn", help="the agent (default: dqn)")
     r.add_argument("--timesteps", type=positive_int, default=50_000,
