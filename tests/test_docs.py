@@ -8,6 +8,7 @@ import fastnn
 import fastnn.callbacks
 import fastnn.cluster.kmeans
 import fastnn.cluster.spectral
+import fastnn.data.preprocessing
 import fastnn.losses
 import fastnn.metrics
 import fastnn.models.autoencoder
@@ -21,7 +22,6 @@ import fastnn.optim.adam
 import fastnn.optim.rmsprop
 import fastnn.optim.schedules
 import fastnn.optim.sgd
-import fastnn.data.preprocessing
 
 
 def _rl_modules():
@@ -40,12 +40,11 @@ def _rl_modules():
     return [fastnn.rl._common, fastnn.rl.dqn, fastnn.rl.qlearning, fastnn.rl.replay, fastnn.rl.plotting]
 
 
-@pytest.mark.parametrize("module", [fastnn, fastnn.models.sequential, fastnn.nn.dense, fastnn.nn.conv,
-                                    fastnn.nn.pooling, fastnn.nn.reshaping, fastnn.nn.dropout, fastnn.optim.sgd, fastnn.optim.adam,
-                                    fastnn.optim.rmsprop, fastnn.data.preprocessing,
-                                    fastnn.optim.schedules, fastnn.callbacks, fastnn.losses, fastnn.cluster.kmeans,
-                                    fastnn.cluster.spectral, fastnn.metrics,
-                                    fastnn.models.autoencoder] + _rl_modules(),
+@pytest.mark.parametrize("module", [fastnn, fastnn.models.sequential, fastnn.models.autoencoder, fastnn.nn.dense,
+                                    fastnn.nn.conv, fastnn.nn.pooling, fastnn.nn.reshaping, fastnn.nn.dropout,
+                                    fastnn.optim.sgd, fastnn.optim.adam, fastnn.optim.rmsprop, fastnn.optim.schedules,
+                                    fastnn.data.preprocessing, fastnn.callbacks, fastnn.losses, fastnn.cluster.kmeans,
+                                    fastnn.cluster.spectral, fastnn.metrics] + _rl_modules(),
                          ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
