@@ -40,7 +40,6 @@ import warnings
 import numpy as np
 
 try:
-    import sklearn  # noqa: F401
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import accuracy_score, r2_score
