@@ -13,17 +13,16 @@ Sequential([Dense(784, 256, activation='relu'), Dense(256, 10, activation='softm
 from importlib import import_module as _import_module
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import callbacks, datasets, metrics, plotting, preprocessing, schedules
+from . import callbacks, datasets, losses, metrics, plotting, preprocessing, schedules
 from ._core.estimator import NotFittedError
 from .cluster import KMeans
-from .saving.format import ModelFileError, load, save
-from .nn import AvgPool2D, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, Linear, MaxPool2D, Reshape
-from . import losses
+from .data.preprocessing import LogScaler, MinMaxScaler, StandardScaler
 from .losses import BinaryCrossEntropy, CrossEntropy, Huber, MeanAbsoluteError, MeanSquaredError
 from .models import Autoencoder, Sequential
+from .nn import AvgPool2D, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, Linear, MaxPool2D, Reshape
 from .optim import SGD, Adam, AdamW, RMSprop
-from .data.preprocessing import LogScaler, MinMaxScaler, StandardScaler
 from .regularizers import L1, L1L2, L2
+from .saving.format import ModelFileError, load, save
 from .training import History
 
 from ._core.blas_select import blas_in_use, select_gemm as _select_gemm

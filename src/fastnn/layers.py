@@ -1,5 +1,5 @@
-"""The layers, by their names of earlier releases: they live in :mod:`fastnn.nn` (the layer interface, activations
-and initialisers in :mod:`fastnn.nn.base`)."""
+"""``fastnn.layers``: the layers, activations and initialisers. The code lives in :mod:`fastnn.nn`, one module per
+layer family, over the layer interface in :mod:`fastnn.nn.base`."""
 from .nn import AvgPool2D, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, Linear, MaxPool2D, Reshape
 from .nn.base import ACTIVATIONS, INITIALIZERS, ParamSpec
 
