@@ -65,9 +65,6 @@ cdef enum:
 # settings from Python (fastnn.optim builds it).
 OPT_SGD, OPT_ADAM, OPT_ADAMW, OPT_RMSPROP = 0, 1, 2, 3
 SCHED_CONSTANT, SCHED_COSINE, SCHED_EXPONENTIAL, SCHED_ONECYCLE = 0, 1, 2, 3
-HYPER_FIELDS = ("kind", "lr", "momentum", "nesterov", "weight_decay", "l1", "l2", "beta1", "beta2", "eps", "alpha",
-                "amsgrad", "sched_kind", "sched0", "sched1", "sched2", "sched3", "sched4", "sched5")
-HYPER_SIZE = len(HYPER_FIELDS)
 
 cdef enum:
     K_SGD = 0
