@@ -19,13 +19,19 @@ LOSS_BINARY_CROSS_ENTROPY = 2
 LOSS_HUBER = 3
 LOSS_MAE = 4
 # Layer kinds of the engine's layer table (Reshape and Flatten are views: no kind, no kernel).
-LAYER_DENSE, LAYER_CONV2D, LAYER_MAXPOOL2D, LAYER_AVGPOOL2D = 0, 1, 2, 3
+LAYER_DENSE, LAYER_CONV2D, LAYER_MAXPOOL2D, LAYER_AVGPOOL2D, LAYER_RNN, LAYER_LSTM, LAYER_GRU = range(7)
+#: The fields of a layer's shapes (``Geom``), in the order of a layout tuple after its kind.
+GEOM_FIELDS = ("c", "h", "w", "co", "ho", "wo", "kh", "kw", "sh", "sw", "ph", "pw", "steps", "feats", "hidden", "seq",
+               "cell_act")
 
 cdef enum:
     DENSE = 0
     CONV2D = 1
     MAXPOOL2D = 2
     AVGPOOL2D = 3
+    RNN = 4
+    LSTM = 5
+    GRU = 6
 
 cdef enum:
     IDENTITY = 0

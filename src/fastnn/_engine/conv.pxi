@@ -138,6 +138,8 @@ cdef int _conv_gradient_tasks(const Geom *g, int n_in, int n_out, int split, Gra
             out[j].i0 = 0
             out[j].i1 = K
             out[j].ld = K
+            out[j].b0 = out[j].j0
+            out[j].b1 = out[j].j1
             out[j].work = <Py_ssize_t> (out[j].j1 - out[j].j0) * K * g.ho * g.wo
     return nb
 
@@ -172,6 +174,8 @@ KINDS[CONV2D].n_bias = _conv_bias
 KINDS[CONV2D].workspace = _conv_workspace
 KINDS[CONV2D].row_work = _conv_row_work
 KINDS[CONV2D].kept = _conv_kept
+KINDS[CONV2D].cache = _no_values
+KINDS[CONV2D].backward_first = False
 KINDS[CONV2D].pass_work = _image_pass_work
 KINDS[CONV2D].forward_tasks = _image_tasks
 KINDS[CONV2D].backward_tasks = _image_tasks

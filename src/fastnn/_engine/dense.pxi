@@ -198,6 +198,8 @@ cdef int _dense_gradient_tasks(const Geom *g, int n_in, int n_out, int split, Gr
                 out[n].i0 = i * n_in // ni
                 out[n].i1 = (i + 1) * n_in // ni
                 out[n].ld = n_in
+                out[n].b0 = out[n].j0 if i == 0 else 0  # the tile of input 0 takes the biases
+                out[n].b1 = out[n].j1 if i == 0 else 0
                 out[n].work = <Py_ssize_t> (out[n].j1 - out[n].j0) * (out[n].i1 - out[n].i0)
             n += 1
     return n
@@ -237,6 +239,8 @@ KINDS[DENSE].n_bias = _dense_bias
 KINDS[DENSE].workspace = _no_values
 KINDS[DENSE].row_work = _dense_row_work
 KINDS[DENSE].kept = _no_values
+KINDS[DENSE].cache = _no_values
+KINDS[DENSE].backward_first = False
 KINDS[DENSE].pass_work = _dense_pass_work
 KINDS[DENSE].forward_tasks = _dense_forward_tasks
 KINDS[DENSE].backward_tasks = _dense_backward_tasks

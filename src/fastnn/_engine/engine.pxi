@@ -65,6 +65,7 @@ cdef class Engine:
         cdef Py_ssize_t off = 0
         cdef const KindRow *row
         cdef const char *wrong
+        cdef Py_ssize_t per_row
         cdef GradTask *found
         layout = _check_layout(layout, widths, L)
         frozen = [False] * L if frozen is None else [bool(f) for f in frozen]
@@ -121,9 +122,7 @@ cdef class Engine:
         for l in range(L):
             self.net.act[l] = activations[l]
             self.net.kind[l] = layout[l][0]
-            (self.net.geom[l].c, self.net.geom[l].h, self.net.geom[l].w, self.net.geom[l].co, self.net.geom[l].ho,
-             self.net.geom[l].wo, self.net.geom[l].kh, self.net.geom[l].kw, self.net.geom[l].sh,
-             self.net.geom[l].sw, self.net.geom[l].ph, self.net.geom[l].pw) = layout[l][1:]
+            self.net.geom[l] = dict(zip(GEOM_FIELDS, layout[l][1:]))
             row = &KINDS[self.net.kind[l]]
             wrong = row.check(&self.net.geom[l], self.net.width[l], self.net.width[l + 1])
             if wrong != NULL:
@@ -183,6 +182,15 @@ cdef class Engine:
         for l in range(L + 1):
             if args[l] is not None:
                 self.net.ws.arg[l] = <int32_t *> <size_t> args[l].ctypes.data
+        caches = [None] * L
+        self.net.ws.cache = <void **> calloc(L, sizeof(void *))
+        if self.net.ws.cache == NULL:
+            raise MemoryError()
+        for l in range(L):
+            per_row = KINDS[self.net.kind[l]].cache(&self.net.geom[l], self.net.width[l], self.net.width[l + 1])
+            if per_row > 0:
+                caches[l] = np.zeros(capacity * per_row, dtype=dtype)
+                self.net.ws.cache[l] = <void *> <size_t> caches[l].ctypes.data
         self._scratch = None
         self._reserve(cores)
         if any(KINDS[self.net.kind[l]].kept(&self.net.geom[l], self.net.width[l], self.net.width[l + 1]) > 0
@@ -201,7 +209,7 @@ cdef class Engine:
         self._sample_loss = np.empty(capacity, dtype=dtype)
         self._sample_correct = np.empty(capacity, dtype=dtype)
         self._task_penalty = np.empty(max(len(tasks), 1), dtype=np.float64)
-        self._keep = (params, grads, state, buffers, deltas, inputs, dropped, masks, args)
+        self._keep = (params, grads, state, buffers, deltas, inputs, dropped, masks, args, caches)
 
     def _keep_columns(self, Py_ssize_t rows):
         """Room for every convolution's im2col columns of a training batch of ``rows`` rows, so that the weight
@@ -244,6 +252,7 @@ cdef class Engine:
         free(self.net.tasks)
         free(self.net.tie)
         free(self.net.ws.columns)
+        free(self.net.ws.cache)
         free(self.net.kind)
         free(self.net.geom)
         free(self.net.ws.arg)
@@ -371,13 +380,26 @@ cdef class Engine:
 
 
 def _check_layout(layout, widths, int L):
-    """The layer table as a list of ``L`` tuples of 13 ints, ``(kind, c, h, w, co, ho, wo, kh, kw, sh, sw, ph,
-    pw)`` (all dense when None); each kind checks its shapes against ``widths`` when the engine is built."""
+    """The layer table as a list of ``L`` tuples of ints, ``(kind,) + shapes`` in the order of GEOM_FIELDS (all
+    dense when None). A row may be such a tuple (missing shapes are 0) or a dict ``{"kind": k, field: value}``;
+    each kind checks its shapes against ``widths`` when the engine is built."""
+    n = 1 + len(GEOM_FIELDS)
     if layout is None:
-        return [(LAYER_DENSE,) + (0,) * 12] * L
-    layout = [tuple(int(v) for v in row) for row in layout]
-    if len(layout) != L or any(len(row) != 13 for row in layout):
-        raise ValueError("layout must hold one tuple of 13 integers per layer")
+        return [(LAYER_DENSE,) + (0,) * (n - 1)] * L
+    rows = []
+    for row in layout:
+        if isinstance(row, dict):
+            unknown = set(row) - {"kind", *GEOM_FIELDS}
+            if unknown:
+                raise ValueError(f"layout rows have no field {sorted(unknown)[0]!r}")
+            row = (row["kind"],) + tuple(row.get(k, 0) for k in GEOM_FIELDS)
+        row = tuple(int(v) for v in row)
+        if not 1 <= len(row) <= n:
+            raise ValueError(f"layout rows hold a kind and at most {n - 1} shapes")
+        rows.append(row + (0,) * (n - len(row)))
+    layout = rows
+    if len(layout) != L:
+        raise ValueError("layout must hold one row per layer")
     for l, row in enumerate(layout):
         if not 0 <= row[0] < N_KINDS:
             raise ValueError(f"layout[{l}]: unknown layer kind {row[0]}")

@@ -12,13 +12,13 @@ cdef inline void _task_gradient(Net *net, floating *params, int t, Py_ssize_t B,
 
 cdef double _task_update(Net *net, floating *params, int t, Step *h, bint apply) noexcept nogil:
     """The update of one task's weights (rows j0..j1, columns i0..i1 of a tile whose rows lie ``ld`` apart) and
-    biases (j0..j1, by the task holding column 0) from their gradients; returns its penalty."""
+    biases (b0..b1) from their gradients; returns its penalty."""
     cdef const GradTask *task = &net.tasks[t]
     cdef int l = task.layer, j0 = task.j0, j1 = task.j1, i0 = task.i0, i1 = task.i1, ld = task.ld
     cdef Py_ssize_t j, wj
     cdef floating *grads = <floating *> net.ws.grads
     cdef floating *state = <floating *> net.state
-    cdef Py_ssize_t wo = net.w_off[l] + <Py_ssize_t> j0 * ld + i0, bo = net.b_off[l] + j0
+    cdef Py_ssize_t wo = net.w_off[l] + <Py_ssize_t> j0 * ld + i0, bo = net.b_off[l] + task.b0
     cdef double penalty = 0
     if i1 - i0 == ld:  # whole rows: one contiguous range
         penalty = _update_range(params + wo, grads + wo, state + wo, <Py_ssize_t> (j1 - j0) * ld, h, True, apply)
@@ -26,8 +26,8 @@ cdef double _task_update(Net *net, floating *params, int t, Step *h, bint apply)
         for j in range(j1 - j0):
             wj = wo + j * ld
             penalty += _update_range(params + wj, grads + wj, state + wj, i1 - i0, h, True, apply)
-    if i0 == 0 and KINDS[net.kind[l]].n_bias(&net.geom[l], net.width[l], net.width[l + 1]) > 0:
-        penalty += _update_range(params + bo, grads + bo, state + bo, j1 - j0, h, False, apply)
+    if task.b1 > task.b0:
+        penalty += _update_range(params + bo, grads + bo, state + bo, task.b1 - task.b0, h, False, apply)
     return penalty
 
 

@@ -8,16 +8,21 @@
 # ---------------------------------------------------------------------------------------------------------------
 
 cdef struct Geom:
-    # The shapes of a layer with a spatial layout (CONV2D, MAXPOOL2D, AVGPOOL2D): input c x h x w, output
-    # co x ho x wo, kernel (or pooling window) kh x kw, stride sh, sw, padding ph, pw (top and left). Zero for DENSE.
+    # The shapes of a layer beyond its widths, by kind. Spatial kinds (CONV2D, MAXPOOL2D, AVGPOOL2D): input
+    # c x h x w, output co x ho x wo, kernel (or pooling window) kh x kw, stride sh, sw, padding ph, pw (top and
+    # left). Recurrent kinds (RNN, LSTM, GRU): ``steps`` time steps of ``feats`` inputs, ``hidden`` units,
+    # ``seq`` 1 when the output is every step's state (else the last one's), ``cell_act`` the simple RNN's
+    # activation (TANH or RELU). Unused fields are zero.
     int c, h, w, co, ho, wo, kh, kw, sh, sw, ph, pw
+    int steps, feats, hidden, seq, cell_act
 
 
 cdef struct GradTask:
-    # One weight-gradient/update task: output features (or channels) j0..j1 x input features i0..i1 of layer
-    # ``layer``; ``ld`` is the distance between the rows of its weight tile (a dense layer's inputs; a
-    # convolution's kernel size) and ``work`` its multiply-adds per batch row.
-    int layer, j0, j1, i0, i1, ld
+    # One weight-gradient/update task: output features (or channels, or gate units) j0..j1 x input features
+    # i0..i1 of layer ``layer``'s weights; ``ld`` is the distance between the rows of its weight tile (a dense
+    # layer's inputs; a convolution's kernel size); bias values b0..b1 (from the layer's b_off; none when equal)
+    # go with it; ``work`` is its multiply-adds per batch row.
+    int layer, j0, j1, i0, i1, ld, b0, b1
     Py_ssize_t work
 
 
@@ -31,6 +36,8 @@ cdef struct Workspace:
     uint8_t **mask      # mask[i]: which units of A[i] dropout kept, per row (NULL without dropout)
     uint64_t *drop_key  # drop_key[i]: the current batch's random key for the mask of A[i]
     int32_t **arg       # arg[l + 1]: the arg-max indices of max-pooling layer l (cap x width[l + 1]), else NULL
+    void **cache        # cache[l]: what layer l's backward pass needs from its forward pass beyond its input and
+                        # output (a recurrent layer's gates and states of every step), cap rows of it, or NULL
     void **columns      # columns[l]: convolution l's im2col columns of a training batch, kept from the forward
                         # pass for the weight gradient (cols_rows x K x P), else NULL; or NULL
     Py_ssize_t cols_rows
@@ -101,6 +108,7 @@ cdef struct KindRow:
     size_fn n_bias              # values of the bias
     size_fn workspace           # values of one thread's scratch
     size_fn row_work            # the largest single product per batch row (multiply-adds)
+    size_fn cache               # values per row the forward pass leaves for the backward pass (Workspace.cache)
     size_fn kept                # values per row of a training batch kept from the forward pass for the weight
                                 # gradient (a convolution's im2col columns), or 0
     tasks_fn forward_tasks      # tasks of a forward pass over n_rows rows
@@ -115,10 +123,11 @@ cdef struct KindRow:
     gradient_f gradient_f       # one task's gradients (the data term) into the workspace's grads
     gradient_d gradient_d
     bint splits_columns         # forward tasks are column blocks: a softmax then runs on whole rows after them
+    bint backward_first         # its weight gradient needs its backward pass, even as the first layer
 
 
 cdef enum:
-    N_KINDS = 4
+    N_KINDS = 7
 
 cdef KindRow KINDS[N_KINDS]
 

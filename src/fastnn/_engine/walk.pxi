@@ -29,17 +29,19 @@ cdef void _forward(Net *net, const floating *x, Py_ssize_t n_rows, int nt, bint 
 
 
 cdef void _backward(Net *net, const floating *params, Py_ssize_t n_rows, int nt) noexcept nogil:
-    """Propagate ``D[L]`` back to ``D[1]`` (the input gradient ``D[0]`` is never needed), each layer's tasks as its
-    kind splits them."""
+    """Propagate ``D[L]`` back to ``D[1]`` (the input gradient ``D[0]`` is never needed; a first layer whose weight
+    gradient needs its backward pass runs it without one), each layer's tasks as its kind splits them."""
     cdef int l
     cdef const KindRow *row
     cdef Job job
-    for l in range(net.n_layers - 1, 0, -1):
+    for l in range(net.n_layers - 1, -1, -1):
         row = &KINDS[net.kind[l]]
+        if l == 0 and not row.backward_first:  # the input's gradient is never needed
+            break
         job = _job(JOB_BACKWARD, net, params, l)
         job.n_rows = n_rows
         _run(&job, row.backward_tasks(net, l, n_rows), nt, row.pass_work(net, l, n_rows))
-        if row.splits_columns and net.act[l - 1] == SOFTMAX:  # softmax's derivative needs whole rows
+        if row.splits_columns and l > 0 and net.act[l - 1] == SOFTMAX:  # softmax's derivative needs whole rows
             _activation_backward(SOFTMAX, <floating *> net.ws.A[l], NULL, <floating *> net.ws.D[l], n_rows,
                                  net.width[l], net.width[l])
 

@@ -1,0 +1,126 @@
+"""Recurrent kinds of the engine (RNN, LSTM, GRU): PyTorch's math through the NumPy twin, gradients by finite
+differences, and thread-invariance."""
+import numpy as np
+import pytest
+
+from fastnn import _kernels as K
+from fastnn import _reference as ref
+
+GATES = {K.LAYER_RNN: 1, K.LAYER_LSTM: 4, K.LAYER_GRU: 3}
+CELLS = {K.LAYER_RNN: "rnn", K.LAYER_LSTM: "lstm", K.LAYER_GRU: "gru"}
+SGD = K.Settings(K.OPT_SGD, {"momentum": 0.0, "nesterov": False}, lr=0.1)
+
+
+def row(kind, T, F, H, seq, act=K.ACT_TANH):
+    return {"kind": kind, "steps": T, "feats": F, "hidden": H, "seq": int(seq), "cell_act": act}
+
+
+def split(p, kind, F, H):
+    """PyTorch's tensors from a recurrent layer's stretch of the flat buffer: W = [W_ih | W_hh], then the bias
+    pairs (b_ih[j], b_hh[j])."""
+    GH = GATES[kind] * H
+    W = p[:GH * (F + H)].reshape(GH, F + H)
+    b = p[GH * (F + H):GH * (F + H) + 2 * GH].reshape(GH, 2)
+    return W[:, :F], W[:, F:], b[:, 0], b[:, 1]
+
+
+def engine(params, widths, layout, acts, loss, n, frozen=None):
+    grads = np.zeros_like(params)
+    eng = K.Engine(params, grads, np.zeros((1, params.size), params.dtype), widths, acts, loss, n, layout=layout,
+                   cores=2, frozen=frozen)
+    return eng, grads
+
+
+@pytest.mark.parametrize("kind", list(GATES))
+@pytest.mark.parametrize("seq", [False, True])
+@pytest.mark.parametrize("act", [K.ACT_TANH, K.ACT_RELU])
+def test_forward_equals_the_numpy_twin(kind, seq, act, rng):
+    if kind != K.LAYER_RNN and act == K.ACT_RELU:
+        pytest.skip("only the simple RNN has an activation")
+    T, F, H, n = 6, 5, 7, 41  # 41 rows: two full tiles and a part
+    GH = GATES[kind] * H
+    params = rng.uniform(-0.4, 0.4, GH * (F + H) + 2 * GH)
+    X = rng.standard_normal((n, T * F))
+    eng, _ = engine(params, [T * F, T * H if seq else H], [row(kind, T, F, H, seq, act)], [K.ACT_IDENTITY],
+                    K.LOSS_MSE, n)
+    out = np.empty((n, T * H if seq else H))
+    eng.forward(X, out, 2)
+    W_ih, W_hh, b_ih, b_hh = split(params, kind, F, H)
+    expected = ref.recurrent_forward(CELLS[kind], X.reshape(n, T, F), W_ih, W_hh, b_ih, b_hh, seq,
+                                     "tanh" if act == K.ACT_TANH else "relu")
+    np.testing.assert_allclose(out, expected.reshape(n, -1), rtol=1e-12, atol=1e-13)
+
+
+def test_the_numpy_twin_equals_pytorch(rng):
+    torch = pytest.importorskip("torch")
+    n, T, F, H = 3, 4, 5, 6
+    x = rng.standard_normal((n, T, F))
+    for name, cls in (("rnn", torch.nn.RNN), ("lstm", torch.nn.LSTM), ("gru", torch.nn.GRU)):
+        net = cls(F, H, batch_first=True).double()
+        out, _ = net(torch.from_numpy(x))
+        mine = ref.recurrent_forward(name, x, *(getattr(net, k).detach().numpy() for k in
+                                                ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")),
+                                     return_sequences=True)
+        np.testing.assert_allclose(mine, out.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+def _loss_and_gradient(params, widths, layout, acts, loss, X, labels=None, targets=None, n_threads=1):
+    n = X.shape[0]
+    eng, grads = engine(params, widths, layout, acts, loss, n)
+    sums = np.zeros(4)
+    status, _ = eng.train(X, np.arange(n, dtype=np.int64), labels, targets, None, n, 0, 1, SGD,
+                          np.zeros(1, np.int64), n_threads, sums, apply=False)
+    assert status == 0
+    return sums[0] / n, grads.copy()
+
+
+def _check_gradient(params, *args, **kwargs):
+    _, g = _loss_and_gradient(params, *args, **kwargs)
+    eps = 1e-6
+    num = np.empty_like(params)
+    for i in range(params.size):
+        e = np.zeros_like(params)
+        e[i] = eps
+        num[i] = (_loss_and_gradient(params + e, *args, **kwargs)[0]
+                  - _loss_and_gradient(params - e, *args, **kwargs)[0]) / (2 * eps)
+    np.testing.assert_allclose(g, num, rtol=1e-5, atol=1e-7)
+    _, g2 = _loss_and_gradient(params, *args, **dict(kwargs, n_threads=2))
+    assert np.array_equal(g, g2)  # bit-identical for any number of threads
+
+
+@pytest.mark.parametrize("kind", list(GATES))
+@pytest.mark.parametrize("seq", [False, True])
+def test_gradient_of_a_recurrent_first_layer_by_finite_differences(kind, seq, rng):
+    T, F, H, n, K_out = 5, 3, 4, 19, 3
+    GH = GATES[kind] * H
+    w = T * H if seq else H
+    params = rng.uniform(-0.5, 0.5, GH * (F + H) + 2 * GH + K_out * (w + 1))
+    X = rng.standard_normal((n, T * F))
+    y = rng.integers(0, K_out, n).astype(np.int32)
+    _check_gradient(params, [T * F, w, K_out], [row(kind, T, F, H, seq), (K.LAYER_DENSE,)],
+                    [K.ACT_IDENTITY, K.ACT_SOFTMAX], K.LOSS_CROSS_ENTROPY, X, labels=y)
+
+
+@pytest.mark.parametrize("first, second", [(K.LAYER_LSTM, K.LAYER_GRU), (K.LAYER_GRU, K.LAYER_RNN),
+                                           (K.LAYER_RNN, K.LAYER_LSTM)])
+def test_gradient_through_stacked_recurrent_layers(first, second, rng):
+    T, F, H1, H2, n = 4, 3, 5, 4, 21
+    n1 = GATES[first] * H1 * (F + H1) + 2 * GATES[first] * H1
+    n2 = GATES[second] * H2 * (H1 + H2) + 2 * GATES[second] * H2
+    params = rng.uniform(-0.5, 0.5, n1 + n2 + 2 * H2 + 2)
+    X = rng.standard_normal((n, T * F))
+    Y = rng.standard_normal((n, 2))
+    _check_gradient(params, [T * F, T * H1, H2, 2],
+                    [row(first, T, F, H1, True), row(second, T, H1, H2, False, K.ACT_RELU), (K.LAYER_DENSE,)],
+                    [K.ACT_IDENTITY, K.ACT_IDENTITY, K.ACT_IDENTITY], K.LOSS_MSE, X, targets=Y)
+
+
+def test_recurrent_layouts_are_checked(rng):
+    params = np.zeros(4 * 3 * (2 + 3) + 24)
+    with pytest.raises(ValueError, match="shapes do not match"):
+        engine(params, [7, 3], [row(K.LAYER_LSTM, 3, 2, 3, False)], [0], K.LOSS_MSE, 4)
+    with pytest.raises(ValueError, match="tanh or relu"):
+        engine(np.zeros(1 * 3 * 5 + 6), [6, 3], [row(K.LAYER_RNN, 3, 2, 3, False, K.ACT_SIGMOID)], [0],
+               K.LOSS_MSE, 4)
+    with pytest.raises(ValueError, match="no field"):
+        engine(params, [6, 3], [dict(row(K.LAYER_LSTM, 3, 2, 3, False), depth=2)], [0], K.LOSS_MSE, 4)
