@@ -124,3 +124,27 @@ def test_recurrent_layouts_are_checked(rng):
                K.LOSS_MSE, 4)
     with pytest.raises(ValueError, match="no field"):
         engine(params, [6, 3], [dict(row(K.LAYER_LSTM, 3, 2, 3, False), depth=2)], [0], K.LOSS_MSE, 4)
+
+
+def test_embedding_then_lstm_gradient_by_finite_differences(rng):
+    """Indices repeat within and across rows: their gradients add up in the shared vectors."""
+    T, V, E, H, n = 5, 6, 3, 4, 23
+    n_emb, n_lstm = V * E, 4 * H * (E + H) + 8 * H
+    params = rng.uniform(-0.5, 0.5, n_emb + n_lstm + 2 * (H + 1))
+    X = rng.integers(0, V, (n, T)).astype(np.float64)
+    y = rng.integers(0, 2, n).astype(np.int32)
+    layout = [{"kind": K.LAYER_EMBEDDING, "steps": T, "feats": V, "hidden": E}, row(K.LAYER_LSTM, T, E, H, False),
+              (K.LAYER_DENSE,)]
+    _check_gradient(params, [T, T * E, H, 2], layout, [K.ACT_IDENTITY] * 2 + [K.ACT_SOFTMAX],
+                    K.LOSS_CROSS_ENTROPY, X, labels=y)
+
+
+def test_embedding_forward_looks_up_rows(rng):
+    T, V, E, n = 3, 5, 2, 40
+    W = rng.standard_normal((V, E))
+    X = rng.integers(0, V, (n, T)).astype(np.float64)
+    eng, _ = engine(W.ravel().copy(), [T, T * E], [{"kind": K.LAYER_EMBEDDING, "steps": T, "feats": V, "hidden": E}],
+                    [K.ACT_IDENTITY], K.LOSS_MSE, n)
+    out = np.empty((n, T * E))
+    eng.forward(X, out, 2)
+    np.testing.assert_array_equal(out, W[X.astype(int)].reshape(n, -1))

@@ -19,7 +19,8 @@ LOSS_BINARY_CROSS_ENTROPY = 2
 LOSS_HUBER = 3
 LOSS_MAE = 4
 # Layer kinds of the engine's layer table (Reshape and Flatten are views: no kind, no kernel).
-LAYER_DENSE, LAYER_CONV2D, LAYER_MAXPOOL2D, LAYER_AVGPOOL2D, LAYER_RNN, LAYER_LSTM, LAYER_GRU = range(7)
+(LAYER_DENSE, LAYER_CONV2D, LAYER_MAXPOOL2D, LAYER_AVGPOOL2D, LAYER_RNN, LAYER_LSTM, LAYER_GRU,
+ LAYER_EMBEDDING) = range(8)
 #: The fields of a layer's shapes (``Geom``), in the order of a layout tuple after its kind.
 GEOM_FIELDS = ("c", "h", "w", "co", "ho", "wo", "kh", "kw", "sh", "sw", "ph", "pw", "steps", "feats", "hidden", "seq",
                "cell_act")
@@ -32,6 +33,7 @@ cdef enum:
     RNN = 4
     LSTM = 5
     GRU = 6
+    EMBEDDING = 7
 
 cdef enum:
     IDENTITY = 0

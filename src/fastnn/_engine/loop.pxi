@@ -56,7 +56,7 @@ cdef Py_ssize_t _train_batches(Net *net, const floating *X, const int64_t *perm,
         _backward(net, params, B, nt)
         if apply:
             _begin_step(h, step[0])
-        _update_tasks(net, params, B, h, apply, nt, task_penalty)
+        _update_tasks(net, params, B, h, apply, nt, task_penalty, h.clipnorm if apply else 0.0)
         batch_pen = 0
         for t in range(net.n_tasks):
             batch_pen += task_penalty[t]

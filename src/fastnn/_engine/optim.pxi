@@ -296,6 +296,8 @@ cdef class Settings:
     RMSpropSettings, from ``options``, which must name exactly that struct's fields).
 
     ``schedule`` is None (a constant ``lr``) or ``(kind, params)``: a schedule code and up to six floats.
+    ``clipnorm`` > 0 scales each step's gradients so that their global 2-norm is at most it
+    (``torch.nn.utils.clip_grad_norm_``).
     """
     cdef Step step
     cdef SGDSettings sgd
@@ -303,7 +305,7 @@ cdef class Settings:
     cdef RMSpropSettings rmsprop
 
     def __init__(self, int kind, options, double lr=0.0, double weight_decay=0.0, double l1=0.0, double l2=0.0,
-                 schedule=None):
+                 schedule=None, double clipnorm=0.0):
         memset(&self.step, 0, sizeof(Step))
         if not 0 <= kind < N_OPTIMIZERS:
             raise ValueError(f"unknown optimizer kind {kind}")
@@ -322,6 +324,7 @@ cdef class Settings:
         self.step.weight_decay = weight_decay
         self.step.l1 = l1
         self.step.l2 = l2
+        self.step.clipnorm = clipnorm
         self.step.corr[0] = self.step.corr[1] = 1
         if schedule is not None:
             sched_kind, params = schedule

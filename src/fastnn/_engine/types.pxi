@@ -12,7 +12,8 @@ cdef struct Geom:
     # c x h x w, output co x ho x wo, kernel (or pooling window) kh x kw, stride sh, sw, padding ph, pw (top and
     # left). Recurrent kinds (RNN, LSTM, GRU): ``steps`` time steps of ``feats`` inputs, ``hidden`` units,
     # ``seq`` 1 when the output is every step's state (else the last one's), ``cell_act`` the simple RNN's
-    # activation (TANH or RELU). Unused fields are zero.
+    # activation (TANH or RELU). EMBEDDING: ``steps`` indices a row into ``feats`` vectors of ``hidden`` values.
+    # Unused fields are zero.
     int c, h, w, co, ho, wo, kh, kw, sh, sw, ph, pw
     int steps, feats, hidden, seq, cell_act
 
@@ -127,7 +128,7 @@ cdef struct KindRow:
 
 
 cdef enum:
-    N_KINDS = 7
+    N_KINDS = 8
 
 cdef KindRow KINDS[N_KINDS]
 
@@ -164,6 +165,7 @@ cdef struct Step:
     double l2
     int sched_kind      # learning-rate schedule: S_CONSTANT, S_COSINE, S_EXPONENTIAL, S_ONECYCLE
     double sched[6]
+    double clipnorm     # scale the gradients so that their global 2-norm is at most this (<= 0: never)
     double corr[2]      # per-step corrections the optimizer's begin function sets (Adam: 1 - beta1^t, sqrt(1 - beta2^t))
     Py_ssize_t stride   # distance between the optimizer's state rows (n_params)
 
