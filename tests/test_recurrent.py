@@ -148,3 +148,55 @@ def test_embedding_forward_looks_up_rows(rng):
     out = np.empty((n, T * E))
     eng.forward(X, out, 2)
     np.testing.assert_array_equal(out, W[X.astype(int)].reshape(n, -1))
+
+
+def _per_step_case(rng, loss):
+    """LSTM (every step) -> Dense on each step (steps T) -> Dense on each step: per-step outputs and targets."""
+    T, F, H, M, Ko, n = 4, 3, 5, 6, 3, 19
+    n_lstm = 4 * H * (F + H) + 8 * H
+    params = rng.uniform(-0.5, 0.5, n_lstm + M * (H + 1) + Ko * (M + 1))
+    layout = [row(K.LAYER_LSTM, T, F, H, True), {"kind": K.LAYER_DENSE, "steps": T},
+              {"kind": K.LAYER_DENSE, "steps": T}]
+    X = rng.standard_normal((n, T * F))
+    acts = [K.ACT_IDENTITY, K.ACT_TANH, K.ACT_SOFTMAX if loss == K.LOSS_CROSS_ENTROPY else K.ACT_IDENTITY]
+    return params, [T * F, T * H, T * M, T * Ko], layout, acts, X, (T, F, H, M, Ko, n, n_lstm)
+
+
+def test_dense_on_every_step_with_a_loss_averaged_over_steps(rng):
+    params, widths, layout, acts, X, (T, F, H, M, Ko, n, n_lstm) = _per_step_case(rng, K.LOSS_CROSS_ENTROPY)
+    labels = rng.integers(0, Ko, (n, T)).astype(np.int32)
+    _check_gradient(params, widths, layout, acts, K.LOSS_CROSS_ENTROPY, X, labels=labels.ravel())
+    # the forward pass and the loss: PyTorch's Linear on the last axis, cross-entropy's mean over every step
+    eng, _ = engine(params, widths, layout, acts, K.LOSS_CROSS_ENTROPY, n)
+    out = np.empty((n, T * Ko))
+    eng.forward(X, out, 2)
+    W_ih, W_hh, b_ih, b_hh = split(params, K.LAYER_LSTM, F, H)
+    h = ref.recurrent_forward("lstm", X.reshape(n, T, F), W_ih, W_hh, b_ih, b_hh, True)
+    W1 = params[n_lstm:n_lstm + M * H].reshape(M, H)
+    b1 = params[n_lstm + M * H:n_lstm + M * (H + 1)]
+    W2 = params[n_lstm + M * (H + 1):-Ko].reshape(Ko, M)
+    z = np.tanh(h @ W1.T + b1) @ W2.T + params[-Ko:]
+    p = np.exp(z - z.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    np.testing.assert_allclose(out, p.reshape(n, -1), rtol=1e-12, atol=1e-14)
+    loss, _, weight = eng.evaluate(X, labels.ravel(), None, None, 1)
+    expected = -np.log(np.take_along_axis(p, labels[..., None], -1)).mean()
+    np.testing.assert_allclose(loss / weight, expected, rtol=1e-12)
+
+
+def test_per_step_regression_with_sample_weights(rng):
+    params, widths, layout, acts, X, (T, F, H, M, Ko, n, _) = _per_step_case(rng, K.LOSS_MSE)
+    Y = rng.standard_normal((n, T * Ko))
+    w = rng.uniform(0.5, 2, n)
+
+    def lg(p, n_threads=1):
+        eng, grads = engine(p, widths, layout, acts, K.LOSS_MSE, n)
+        sums = np.zeros(4)
+        eng.train(X, np.arange(n, dtype=np.int64), None, Y, w, n, 0, 1, SGD, np.zeros(1, np.int64), n_threads, sums,
+                  apply=False)
+        return sums[0] / n, grads.copy()
+
+    _, g = lg(params)
+    num = np.array([(lg(params + e)[0] - lg(params - e)[0]) / 2e-6 for e in np.eye(params.size) * 1e-6])
+    np.testing.assert_allclose(g, num, rtol=1e-5, atol=1e-7)
+    assert np.array_equal(g, lg(params, 2)[1])

@@ -93,7 +93,6 @@ cdef class Engine:
         self.net.ws.cap = capacity
         self.net.width = <int *> malloc((L + 1) * sizeof(int))
         self.net.act = <int *> malloc(L * sizeof(int))
-        self.net.blocks = <int *> malloc((L + 1) * sizeof(int))
         self.net.w_off = <Py_ssize_t *> malloc(L * sizeof(Py_ssize_t))
         self.net.b_off = <Py_ssize_t *> malloc(L * sizeof(Py_ssize_t))
         self.net.ws.A = <void **> malloc((L + 1) * sizeof(void *))
@@ -111,12 +110,11 @@ cdef class Engine:
         self.net.seed = seed
         self.net.is_double = self.is_double
         if (self.net.ws.Ad == NULL or self.net.ws.mask == NULL or self.net.drop == NULL or self.net.ws.drop_key == NULL
-                or self.net.width == NULL or self.net.blocks == NULL or self.net.act == NULL or self.net.w_off == NULL
+                or self.net.width == NULL or self.net.act == NULL or self.net.w_off == NULL
                 or self.net.b_off == NULL or self.net.ws.A == NULL or self.net.ws.D == NULL or self.net.ws.Z == NULL):
             raise MemoryError()
         for l in range(L + 1):
             self.net.width[l] = widths[l]
-            self.net.blocks[l] = _column_blocks(self.net.width[l])
         split = max(1, -(-int(cores) // 4))  # tiles per dimension beyond the column blocks: 1 up to 4 cores
         self.net.row_tiles = split
         for l in range(L):
@@ -238,7 +236,6 @@ cdef class Engine:
 
     def __dealloc__(self):
         free(self.net.width)
-        free(self.net.blocks)
         free(self.net.act)
         free(self.net.w_off)
         free(self.net.b_off)

@@ -42,7 +42,7 @@ cdef void _dropout_rows(Net *net, int l, Py_ssize_t r0, Py_ssize_t r1) noexcept 
     cdef Py_ssize_t r
     if net.ws.training and net.ws.Ad[l + 1] != NULL:
         for r in range(r0, r1):
-            _dropout_columns(net, l + 1, r, r + 1, 0, net.width[l + 1])
+            _dropout_columns(net, l + 1, r, r + 1, 0, net.width[l + 1], net.width[l + 1])
 
 
 cdef void _input_gradient_rows(Net *net, int l, floating *D, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:

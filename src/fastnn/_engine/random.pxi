@@ -44,11 +44,11 @@ def dropout_mask(uint64_t seed, int64_t step, int buffer, Py_ssize_t n_rows, Py_
     return out
 
 
-cdef void _dropout_columns(Net *net, int i, Py_ssize_t r0, Py_ssize_t r1, int j0, int j1) noexcept nogil:
-    """Dropout of units ``j0 .. j1`` of ``A[i]`` into ``Ad[i]``: a unit is kept when the top 32 bits of
-    ``mix(key + row * width + unit)`` reach ``rate * 2**32``, and kept units are scaled by ``1 / (1 - rate)``
+cdef void _dropout_columns(Net *net, int i, Py_ssize_t r0, Py_ssize_t r1, int j0, int j1, int w) noexcept nogil:
+    """Dropout of units ``j0 .. j1`` of rows ``r0 .. r1`` of ``A[i]`` (rows of ``w`` units: a whole row, or one
+    step of it) into ``Ad[i]``: a unit is kept when the top 32 bits of ``mix(key + row * w + unit)`` (its place in
+    the buffer) reach ``rate * 2**32``, and kept units are scaled by ``1 / (1 - rate)``
     (inverted dropout: inference needs no scaling)."""
-    cdef int w = net.width[i]
     cdef Py_ssize_t r, j, idx
     cdef uint64_t key = net.ws.drop_key[i]
     cdef uint64_t threshold = _keep_threshold(net.drop[i])

@@ -55,7 +55,6 @@ cdef struct Net:
     int *kind           # kind of layer l: a row of KINDS
     Geom *geom          # shapes of layer l (spatial kinds)
     int *width          # width[0] = inputs, width[l + 1] = outputs of layer l
-    int *blocks         # blocks[i]: number of column blocks width[i] is split into (fixed by the width alone)
     int *act            # activation of layer l
     Py_ssize_t *w_off   # offset of layer l's weights in the flat parameter buffer
     Py_ssize_t *b_off   # offset of its bias
