@@ -200,3 +200,12 @@ def test_per_step_regression_with_sample_weights(rng):
     num = np.array([(lg(params + e)[0] - lg(params - e)[0]) / 2e-6 for e in np.eye(params.size) * 1e-6])
     np.testing.assert_allclose(g, num, rtol=1e-5, atol=1e-7)
     assert np.array_equal(g, lg(params, 2)[1])
+
+
+def test_the_cells_float32_sigmoid_and_tanh_are_accurate():
+    x = np.linspace(-100, 100, 400001).astype(np.float32)
+    sig, tanh = K.cell_functions(x)
+    xd = x.astype(np.float64)
+    np.testing.assert_allclose(sig, 1 / (1 + np.exp(-xd)), rtol=3e-7, atol=1e-30)
+    np.testing.assert_allclose(tanh, np.tanh(xd), rtol=0, atol=2e-7)
+    assert np.all(np.isfinite(K.cell_functions(np.array([-1e30, 1e30, -np.inf, np.inf], np.float32))[0]))

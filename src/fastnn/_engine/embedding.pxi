@@ -3,10 +3,11 @@
 
 cdef void _embedding_forward(Net *net, const floating *params, int l, const floating *inp, Py_ssize_t n_rows,
                              Py_ssize_t t_task, bint activate, int slot) noexcept nogil:
-    """Tile ``t_task`` (RNN_TILE rows): each step's index to its row of the weight ``(feats, hidden)``."""
+    """Tile ``t_task`` (as a recurrent layer's): each step's index to its row of the weight ``(feats, hidden)``."""
     cdef const Geom *g = &net.geom[l]
     cdef int T = g.steps, E = g.hidden, t
-    cdef Py_ssize_t r0 = t_task * RNN_TILE, r1 = min(r0 + RNN_TILE, n_rows), r
+    cdef Py_ssize_t r0, r1, r
+    _rnn_tile(net, n_rows, t_task, &r0, &r1)
     cdef const floating *W = params + net.w_off[l]
     cdef floating *out = <floating *> net.ws.A[l + 1]
     for r in range(r0, r1):

@@ -117,6 +117,7 @@ cdef class Engine:
             self.net.width[l] = widths[l]
         split = max(1, -(-int(cores) // 4))  # tiles per dimension beyond the column blocks: 1 up to 4 cores
         self.net.row_tiles = split
+        self.net.cores = max(1, cores)
         for l in range(L):
             self.net.act[l] = activations[l]
             self.net.kind[l] = layout[l][0]

@@ -5,7 +5,8 @@
 # A recurrent layer reads rows of ``steps x feats`` values (batch first) and writes every step's hidden state
 # (``seq``: rows of ``steps x hidden``) or the last one's. Its weights are one matrix ``W = [W_ih | W_hh]`` of
 # ``G*hidden`` rows (G gates: 1, 4 for LSTM's i, f, g, o, 3 for GRU's r, z, n) and ``feats + hidden`` columns,
-# its biases ``G*hidden`` pairs ``(b_ih, b_hh)``. A task is a tile of RNN_TILE rows through every step: the
+# its biases ``G*hidden`` pairs ``(b_ih, b_hh)``. A task is a tile of rows through every step (as many tiles as
+# the machine has cores, of at least RNN_MIN_TILE rows, fixed by the batch's size and the machine): the
 # input's products for all steps in one call, then one product with W_hh a step. What backpropagation through
 # time needs (the activated gates, the states before each step, LSTM's cell states, GRU's W_hn h + b_hn, and the
 # gates' gradients for the weight gradients) lies in the layer's cache, region by region, each ``cap x steps``
@@ -13,12 +14,17 @@
 # ---------------------------------------------------------------------------------------------------------------
 
 cdef enum:
-    RNN_TILE = 16           # rows of a task
+    RNN_MIN_TILE = 16       # fewest rows of a task
     R_GATES = 0             # cache regions: activated gates (a simple RNN: its state), G*hidden a step
     R_HPREV = 1             # the state before each step (zero before the first), hidden a step
     R_DGI = 2               # the gates' pre-activation gradients (for W_ih, b_ih), G*hidden a step
     R_EXTRA = 3             # LSTM: cell states; GRU: W_hn h + b_hn; hidden a step
     R_DGH = 4               # GRU: the gradients for W_hh and b_hh, G*hidden a step
+    N_STEP_REGIONS = 5
+    R_DH = 5                # a row's regions beyond the steps': the state's gradient (hidden), LSTM's cell
+    R_DC = 6                # state's gradient (hidden), a GRU step's state products (G*hidden)
+    R_GH = 7
+    N_REGIONS = 8
 
 
 cdef inline int _gates(int kind) noexcept nogil:
@@ -26,124 +32,57 @@ cdef inline int _gates(int kind) noexcept nogil:
 
 
 cdef inline Py_ssize_t _region_width(int kind, int k, int H) noexcept nogil:
-    """Values a step of cache region ``k`` holds for a layer of ``kind`` (0: the kind has no such region)."""
+    """Values a step (regions below N_STEP_REGIONS) or a row (the others) of cache region ``k`` holds for a layer
+    of ``kind`` (0: the kind has no such region)."""
     cdef int GH = _gates(kind) * H
     if k == R_GATES or k == R_DGI:
         return GH
-    if k == R_HPREV:
+    if k == R_HPREV or k == R_DH or k == R_DC:  # (a simple RNN's R_DC stays unused)
         return H
     if k == R_EXTRA:
         return H if kind != RNN else 0
-    return GH if kind == GRU else 0
+    if k == R_GH:
+        return GH if kind == GRU else 0
+    return GH if kind == GRU else 0  # R_DGH
 
 
 cdef inline floating *_region(Net *net, int l, int k, floating *dummy) noexcept nogil:
-    """Row 0, step 0 of cache region ``k`` of layer ``l``."""
+    """Row 0 (step 0) of cache region ``k`` of layer ``l``: regions of every step first, ``cap x steps`` rows
+    each, then regions of one row a sample, ``cap`` rows each."""
     cdef const Geom *g = &net.geom[l]
     cdef Py_ssize_t off = 0
     cdef int i
     for i in range(k):
-        off += _region_width(net.kind[l], i, g.hidden)
-    return (<floating *> net.ws.cache[l]) + net.ws.cap * g.steps * off
+        off += _region_width(net.kind[l], i, g.hidden) * (g.steps if i < N_STEP_REGIONS else 1)
+    return (<floating *> net.ws.cache[l]) + net.ws.cap * off
 
 
-cdef inline floating _sig(floating x) noexcept nogil:
-    return 1 / (1 + _exp(-x))
+cdef inline Py_ssize_t _rnn_tiles(Net *net, Py_ssize_t n_rows) noexcept nogil:
+    """Tiles of a pass over ``n_rows`` rows: one a core, each of at least RNN_MIN_TILE rows."""
+    return max(<Py_ssize_t> 1, min(<Py_ssize_t> net.cores, n_rows // RNN_MIN_TILE))
 
 
-cdef void _cell_forward(int kind, int cell_act, floating *gates, floating *extra, const floating *c_prev,
-                        const floating *h_prev, const floating *gh, floating *h, int H) noexcept nogil:
-    """One row's step: ``gates`` holds the pre-activations (GRU: of the input's part only, ``gh`` the state's
-    part with its bias) and receives the activated gates; ``h`` receives the new state. LSTM: ``extra`` receives
-    the cell state (``c_prev`` the last one, or NULL); GRU: ``extra`` receives ``W_hn h + b_hn``."""
-    cdef int j
-    cdef floating i, f, c, o, r, z, n, v
-    if kind == LSTM:
-        for j in range(H):
-            i = _sig(gates[j])
-            f = _sig(gates[H + j])
-            c = _tanh(gates[2 * H + j])
-            o = _sig(gates[3 * H + j])
-            gates[j] = i
-            gates[H + j] = f
-            gates[2 * H + j] = c
-            gates[3 * H + j] = o
-            v = i * c + (f * c_prev[j] if c_prev != NULL else 0)
-            extra[j] = v
-            h[j] = o * _tanh(v)
-    elif kind == GRU:
-        for j in range(H):
-            r = _sig(gates[j] + gh[j])
-            z = _sig(gates[H + j] + gh[H + j])
-            n = _tanh(gates[2 * H + j] + r * gh[2 * H + j])
-            gates[j] = r
-            gates[H + j] = z
-            gates[2 * H + j] = n
-            extra[j] = gh[2 * H + j]
-            h[j] = (1 - z) * n + z * h_prev[j]
-    else:
-        for j in range(H):
-            v = gates[j]
-            v = _tanh(v) if cell_act == TANH else (v if v > 0 else 0)
-            gates[j] = v
-            h[j] = v
-
-
-cdef void _cell_backward(int kind, int cell_act, const floating *gates, const floating *extra,
-                         const floating *c_prev, const floating *h_prev, floating *dh, floating *dc, floating *dgi,
-                         floating *dgh, int H) noexcept nogil:
-    """One row's step backwards from ``dh`` (the state's gradient; LSTM: ``dc`` the cell state's, carried to the
-    step before): the gates' pre-activation gradients into ``dgi`` (GRU: ``dgh`` for the state's part). GRU
-    leaves in ``dh`` the part of the last state's gradient that bypasses the gates (``dh * z``)."""
-    cdef int j
-    cdef floating i, f, c, o, r, z, n, t, d, dcv, dn
-    if kind == LSTM:
-        for j in range(H):
-            i = gates[j]
-            f = gates[H + j]
-            c = gates[2 * H + j]
-            o = gates[3 * H + j]
-            t = _tanh(extra[j])
-            d = dh[j]
-            dcv = dc[j] + d * o * (1 - t * t)
-            dgi[j] = dcv * c * i * (1 - i)
-            dgi[H + j] = (dcv * c_prev[j] if c_prev != NULL else 0) * f * (1 - f)
-            dgi[2 * H + j] = dcv * i * (1 - c * c)
-            dgi[3 * H + j] = d * t * o * (1 - o)
-            dc[j] = dcv * f
-    elif kind == GRU:
-        for j in range(H):
-            r = gates[j]
-            z = gates[H + j]
-            n = gates[2 * H + j]
-            d = dh[j]
-            dn = d * (1 - z) * (1 - n * n)
-            dgi[j] = dn * extra[j] * r * (1 - r)
-            dgi[H + j] = d * (h_prev[j] - n) * z * (1 - z)
-            dgi[2 * H + j] = dn
-            dgh[j] = dgi[j]
-            dgh[H + j] = dgi[H + j]
-            dgh[2 * H + j] = dn * r
-            dh[j] = d * z
-    else:
-        for j in range(H):
-            v = gates[j]
-            dgi[j] = dh[j] * ((1 - v * v) if cell_act == TANH else (1 if v > 0 else 0))
+cdef inline void _rnn_tile(Net *net, Py_ssize_t n_rows, Py_ssize_t t, Py_ssize_t *r0, Py_ssize_t *r1) noexcept nogil:
+    cdef Py_ssize_t nt = _rnn_tiles(net, n_rows)
+    r0[0] = t * n_rows // nt
+    r1[0] = (t + 1) * n_rows // nt
 
 
 cdef void _recurrent_forward(Net *net, const floating *params, int l, const floating *inp, Py_ssize_t n_rows,
                              Py_ssize_t t_task, bint activate, int slot) noexcept nogil:
-    """Tile ``t_task`` (RNN_TILE rows) of recurrent layer ``l`` through every step."""
+    """Tile ``t_task`` of recurrent layer ``l`` through every step."""
     cdef const Geom *g = &net.geom[l]
     cdef int kind = net.kind[l], T = g.steps, F = g.feats, H = g.hidden, G = _gates(kind), GH = G * H
     cdef int ld = F + H, t, j
-    cdef Py_ssize_t r0 = t_task * RNN_TILE, r1 = min(r0 + RNN_TILE, n_rows), n = r1 - r0, k, m
+    cdef Py_ssize_t r0, r1, n, k, m
+    _rnn_tile(net, n_rows, t_task, &r0, &r1)
+    n = r1 - r0
     cdef const floating *W = params + net.w_off[l]
     cdef const floating *b = params + net.b_off[l]
     cdef floating *gates = _region(net, l, R_GATES, <floating *> NULL) + r0 * T * GH
     cdef floating *hp = _region(net, l, R_HPREV, <floating *> NULL) + r0 * T * H
     cdef floating *extra = _region(net, l, R_EXTRA, <floating *> NULL) + r0 * T * H
-    cdef floating *gh = <floating *> _slot(net, slot)
+    cdef floating *gh = _region(net, l, R_GH, <floating *> NULL) + r0 * GH
     cdef floating *out = (<floating *> net.ws.A[l + 1]) + r0 * net.width[l + 1]
     cdef floating *row
     cdef floating *h
@@ -186,15 +125,17 @@ cdef void _recurrent_backward(Net *net, const floating *params, int l, Py_ssize_
     cdef const Geom *g = &net.geom[l]
     cdef int kind = net.kind[l], T = g.steps, F = g.feats, H = g.hidden, G = _gates(kind), GH = G * H
     cdef int ld = F + H, t, j, w_out = net.width[l + 1]
-    cdef Py_ssize_t r0 = t_task * RNN_TILE, r1 = min(r0 + RNN_TILE, n_rows), n = r1 - r0, k, m
+    cdef Py_ssize_t r0, r1, n, k, m
+    _rnn_tile(net, n_rows, t_task, &r0, &r1)
+    n = r1 - r0
     cdef const floating *W = params + net.w_off[l]
     cdef floating *gates = _region(net, l, R_GATES, <floating *> NULL) + r0 * T * GH
     cdef floating *hp = _region(net, l, R_HPREV, <floating *> NULL) + r0 * T * H
     cdef floating *extra = _region(net, l, R_EXTRA, <floating *> NULL) + r0 * T * H
     cdef floating *dgi = _region(net, l, R_DGI, <floating *> NULL) + r0 * T * GH
     cdef floating *dgh = _region(net, l, R_DGH, <floating *> NULL) + r0 * T * GH
-    cdef floating *dh = <floating *> _slot(net, slot)
-    cdef floating *dc = dh + RNN_TILE * H
+    cdef floating *dh = _region(net, l, R_DH, <floating *> NULL) + r0 * H
+    cdef floating *dc = _region(net, l, R_DC, <floating *> NULL) + r0 * H
     cdef const floating *dy = (<floating *> net.ws.D[l + 1]) + r0 * w_out
     memset(dh, 0, n * H * sizeof(floating))
     memset(dc, 0, n * H * sizeof(floating))
@@ -209,7 +150,8 @@ cdef void _recurrent_backward(Net *net, const floating *params, int l, Py_ssize_
                 for j in range(H):
                     dh[k * H + j] += dy[k * w_out + j]
             m = k * T + t
-            _cell_backward(kind, g.cell_act, gates + m * GH, extra + m * H, extra + (m - 1) * H if t > 0 else NULL,
+            # LSTM's cell state before the step: the last one, or (step 0) the zero state before it
+            _cell_backward(kind, g.cell_act, gates + m * GH, extra + m * H, extra + (m - 1) * H if t > 0 else hp + m * H,
                            hp + m * H, dh + k * H, dc + k * H, dgi + m * GH, dgh + m * GH, H)
         if t > 0:  # the state before this step: through W_hh (GRU: plus the part that bypassed the gates)
             gemm(NoTrans, NoTrans, <int> n, H, GH, <floating> 1.0, dgh + t * GH, T * GH, W + F, ld,
@@ -234,18 +176,25 @@ cdef void _recurrent_gradient(Net *net, floating *params, const GradTask *task, 
     cdef const floating *hp = _region(net, l, R_HPREV, <floating *> NULL)
     cdef floating *gw = grads + net.w_off[l] + <Py_ssize_t> j0 * ld
     cdef floating *gb = grads + net.b_off[l]
-    cdef double si, sh
+    cdef double *si = <double *> _slot(net, slot)
+    cdef double *sh = si + (j1 - j0)
+    cdef const floating *row_i
+    cdef const floating *row_h
     gemm(Trans, NoTrans, j1 - j0, F, <int> M, <floating> 1.0, dgi + j0, GH, <floating *> _layer_input(net, l), F,
          <floating> 0.0, gw, ld)
     gemm(Trans, NoTrans, j1 - j0, H, <int> M, <floating> 1.0, dgh + j0, GH, hp, H, <floating> 0.0, gw + F, ld)
-    for j in range(j0, j1):
-        si = 0
-        sh = 0
-        for m in range(M):
-            si += dgi[m * GH + j]
-            sh += dgh[m * GH + j]
-        gb[2 * j] = <floating> si
-        gb[2 * j + 1] = <floating> sh
+    for j in range(j1 - j0):
+        si[j] = 0
+        sh[j] = 0
+    for m in range(M):  # in row and step order, each sum in double
+        row_i = dgi + m * GH + j0
+        row_h = dgh + m * GH + j0
+        for j in range(j1 - j0):
+            si[j] += row_i[j]
+            sh[j] += row_h[j]
+    for j in range(j1 - j0):
+        gb[2 * (j0 + j)] = <floating> si[j]
+        gb[2 * (j0 + j) + 1] = <floating> sh[j]
 
 
 cdef const char *_recurrent_fits(const Geom *g, int n_in, int n_out) noexcept nogil:
@@ -253,13 +202,18 @@ cdef const char *_recurrent_fits(const Geom *g, int n_in, int n_out) noexcept no
         return b"sizes must be positive"
     if <Py_ssize_t> g.steps * g.feats != n_in or (<Py_ssize_t> g.steps * g.hidden if g.seq else g.hidden) != n_out:
         return b"shapes do not match the widths"
-    if g.cell_act != TANH and g.cell_act != RELU:
-        return b"a simple RNN's activation is tanh or relu"
     return NULL
 
 
+cdef const char *_rnn_fits(const Geom *g, int n_in, int n_out) noexcept nogil:
+    cdef const char *wrong = _recurrent_fits(g, n_in, n_out)
+    if wrong == NULL and g.cell_act != TANH and g.cell_act != RELU:
+        return b"a simple RNN's activation is tanh or relu"
+    return wrong
+
+
 cdef Py_ssize_t _recurrent_tasks(Net *net, int l, Py_ssize_t n_rows) noexcept nogil:
-    return (n_rows + RNN_TILE - 1) // RNN_TILE
+    return _rnn_tiles(net, n_rows)
 
 
 cdef Py_ssize_t _rnn_weights(const Geom *g, int n_in, int n_out) noexcept nogil:
@@ -287,8 +241,8 @@ cdef Py_ssize_t _gru_bias(const Geom *g, int n_in, int n_out) noexcept nogil:
 
 
 cdef Py_ssize_t _recurrent_workspace(const Geom *g, int n_in, int n_out) noexcept nogil:
-    """A tile's state gradients (dh, dc) and, for a GRU step, its state's gate products (at most 4 gates)."""
-    return <Py_ssize_t> RNN_TILE * (2 * g.hidden + 4 * g.hidden)
+    """A weight-gradient task's bias sums: two doubles a gate unit (at most 4 gates), as values of either dtype."""
+    return 2 * 2 * 4 * g.hidden
 
 
 cdef Py_ssize_t _rnn_row_work(const Geom *g, int n_in, int n_out) noexcept nogil:
@@ -306,9 +260,9 @@ cdef Py_ssize_t _gru_row_work(const Geom *g, int n_in, int n_out) noexcept nogil
 cdef Py_ssize_t _recurrent_cache(int kind, const Geom *g) noexcept nogil:
     cdef Py_ssize_t total = 0
     cdef int k
-    for k in range(5):
-        total += _region_width(kind, k, g.hidden)
-    return total * g.steps
+    for k in range(N_REGIONS):
+        total += _region_width(kind, k, g.hidden) * (g.steps if k < N_STEP_REGIONS else 1)
+    return total
 
 
 cdef Py_ssize_t _rnn_cache(const Geom *g, int n_in, int n_out) noexcept nogil:
@@ -324,8 +278,9 @@ cdef Py_ssize_t _gru_cache(const Geom *g, int n_in, int n_out) noexcept nogil:
 
 
 cdef Py_ssize_t _recurrent_task_work(Net *net, int l, Py_ssize_t n_rows, Py_ssize_t t, bint backward) noexcept nogil:
-    return (min((t + 1) * RNN_TILE, n_rows) - t * RNN_TILE) * KINDS[net.kind[l]].row_work(
-        &net.geom[l], net.width[l], net.width[l + 1])
+    cdef Py_ssize_t r0, r1
+    _rnn_tile(net, n_rows, t, &r0, &r1)
+    return (r1 - r0) * KINDS[net.kind[l]].row_work(&net.geom[l], net.width[l], net.width[l + 1])
 
 
 cdef Py_ssize_t _recurrent_pass_work(Net *net, int l, Py_ssize_t n_rows) noexcept nogil:
@@ -380,6 +335,7 @@ cdef void _fill_recurrent_row(KindRow *row, const char *name) noexcept:
 
 
 _fill_recurrent_row(&KINDS[RNN], b"rnn")
+KINDS[RNN].check = _rnn_fits
 KINDS[RNN].n_weights = _rnn_weights
 KINDS[RNN].n_bias = _rnn_bias
 KINDS[RNN].row_work = _rnn_row_work

@@ -65,6 +65,7 @@ cdef struct Net:
     double loss_param   # the Huber loss's delta
     uint64_t seed       # the model's dropout seed
     int row_tiles       # products split their rows into this many tiles (fixed by the machine's core count)
+    int cores           # the machine's core count (recurrent layers split a batch into up to this many tiles)
     bint is_double
     Py_ssize_t slot_size  # values of one thread's scratch (the largest of the kinds' workspaces)
     int n_tasks         # weight-gradient/update tasks
