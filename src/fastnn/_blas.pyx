@@ -8,7 +8,7 @@ Sizes of zero return at once (BLAS rejects leading dimensions below one).
 from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv
 
-# Optional ILP64 (64-bit integer) gemm entry points of another loaded BLAS, chosen by fastnn._blas_select;
+# Optional ILP64 (64-bit integer) gemm entry points of another loaded BLAS, chosen by fastnn._core.blas_select;
 # NULL means scipy's cython_blas.
 ctypedef void (*sgemm64_t)(const char *, const char *, const int64_t *, const int64_t *, const int64_t *,
                            const float *, const float *, const int64_t *, const float *, const int64_t *,

@@ -1,11 +1,13 @@
 # cython: language_level=3
 """Compiled kernels of fastnn: dense layers, activations, fused losses, the optimizer updates and the training
-engine, which walks a table of layer kinds (dense, convolution and pooling; the kernels on one image are in
-``_conv.pxd``). The module is assembled from the files of ``_engine/``, one concern each, included in order at
-the end of this file.
+engine, which walks a table of layer kinds: each kind (dense.pxi, conv.pxi, pooling.pxi) fills one row of
+``KINDS`` with its forward, backward, weight-gradient and workspace functions, and each optimizer one row of
+``OPTIMIZERS`` (optim.pxi). The module is assembled from the files of ``_engine/``, one concern each, included in
+order at the end of this file; ``types.pxi`` holds the network's spec (``Net``), one worker's buffers
+(``Workspace``) and the rows' types.
 
 Everything here trusts its inputs: shapes, dtypes, contiguity, finiteness and label ranges are checked in the
-Python layer (``fastnn._validation``) before any function of this module is called. ``_reference.py`` holds a
+Python layer (``fastnn._core.validation``) before any function of this module is called. ``_reference.py`` holds a
 pure-NumPy twin of every kernel; it is the written-down specification and the test oracle.
 
 Conventions
@@ -40,12 +42,18 @@ include "_engine/codes.pxi"
 include "_engine/math.pxi"
 include "_engine/activations.pxi"
 include "_engine/losses.pxi"
-include "_engine/net.pxi"
+include "_engine/types.pxi"
+include "_engine/random.pxi"
+include "_engine/optim.pxi"
 include "_engine/dense.pxi"
 include "_engine/images.pxi"
+include "_engine/conv.pxi"
+include "_engine/pooling.pxi"
+include "_engine/cells.pxi"
+include "_engine/recurrent.pxi"
+include "_engine/embedding.pxi"
 include "_engine/jobs.pxi"
 include "_engine/walk.pxi"
-include "_engine/optim.pxi"
 include "_engine/tasks.pxi"
 include "_engine/loop.pxi"
 include "_engine/engine.pxi"

@@ -512,3 +512,34 @@ class LayerNetwork:
             if l:
                 d = activation_backward(self.acts[l - 1], outs[l], dx.reshape(B, -1), zs[l - 1])
         return sl, grads
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def recurrent_forward(cell, x, W_ih, W_hh, b_ih, b_hh, return_sequences=False, activation="tanh"):
+    """PyTorch's ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` (one layer, batch first, zero initial state) on ``x`` of
+    shape (n, T, F): ``cell`` is "rnn", "lstm" (gates i, f, g, o) or "gru" (gates r, z, n). Returns every step's
+    hidden state (n, T, H) when ``return_sequences``, else the last one's (n, H)."""
+    n, T, _ = x.shape
+    H = W_hh.shape[1]
+    h = np.zeros((n, H), dtype=x.dtype)
+    c = np.zeros((n, H), dtype=x.dtype)
+    states = []
+    for t in range(T):
+        gi = x[:, t] @ W_ih.T + b_ih
+        gh = h @ W_hh.T + b_hh
+        if cell == "lstm":
+            i, f, g, o = np.split(gi + gh, 4, axis=1)
+            c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+            h = _sigmoid(o) * np.tanh(c)
+        elif cell == "gru":
+            r = _sigmoid(gi[:, :H] + gh[:, :H])
+            z = _sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])
+            m = np.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
+            h = (1 - z) * m + z * h
+        else:
+            h = np.tanh(gi + gh) if activation == "tanh" else np.maximum(gi + gh, 0)
+        states.append(h)
+    return np.stack(states, axis=1) if return_sequences else h

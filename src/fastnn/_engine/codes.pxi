@@ -19,13 +19,21 @@ LOSS_BINARY_CROSS_ENTROPY = 2
 LOSS_HUBER = 3
 LOSS_MAE = 4
 # Layer kinds of the engine's layer table (Reshape and Flatten are views: no kind, no kernel).
-LAYER_DENSE, LAYER_CONV2D, LAYER_MAXPOOL2D, LAYER_AVGPOOL2D = 0, 1, 2, 3
+(LAYER_DENSE, LAYER_CONV2D, LAYER_MAXPOOL2D, LAYER_AVGPOOL2D, LAYER_RNN, LAYER_LSTM, LAYER_GRU,
+ LAYER_EMBEDDING) = range(8)
+#: The fields of a layer's shapes (``Geom``), in the order of a layout tuple after its kind.
+GEOM_FIELDS = ("c", "h", "w", "co", "ho", "wo", "kh", "kw", "sh", "sw", "ph", "pw", "steps", "feats", "hidden", "seq",
+               "cell_act")
 
 cdef enum:
     DENSE = 0
     CONV2D = 1
     MAXPOOL2D = 2
     AVGPOOL2D = 3
+    RNN = 4
+    LSTM = 5
+    GRU = 6
+    EMBEDDING = 7
 
 cdef enum:
     IDENTITY = 0
@@ -65,9 +73,6 @@ cdef enum:
 # settings from Python (fastnn.optim builds it).
 OPT_SGD, OPT_ADAM, OPT_ADAMW, OPT_RMSPROP = 0, 1, 2, 3
 SCHED_CONSTANT, SCHED_COSINE, SCHED_EXPONENTIAL, SCHED_ONECYCLE = 0, 1, 2, 3
-HYPER_FIELDS = ("kind", "lr", "momentum", "nesterov", "weight_decay", "l1", "l2", "beta1", "beta2", "eps", "alpha",
-                "amsgrad", "sched_kind", "sched0", "sched1", "sched2", "sched3", "sched4", "sched5")
-HYPER_SIZE = len(HYPER_FIELDS)
 
 cdef enum:
     K_SGD = 0

@@ -67,8 +67,8 @@ cdef double _dqn_loss(Net *net, const Replay *rb, const DQNSettings *s, const in
     """Mean loss over the batch of ``Q(s, a) - y`` on the taken actions (the output ``A[L]``), and its gradient
     with respect to the output in ``D[L]`` (zero for the actions not taken)."""
     cdef int L = net.n_layers, K = net.width[L]
-    cdef const floating *q = <floating *> net.A[L]
-    cdef floating *d = <floating *> net.D[L]
+    cdef const floating *q = <floating *> net.ws.A[L]
+    cdef floating *d = <floating *> net.ws.D[L]
     cdef Py_ssize_t r
     cdef int64_t a
     cdef double e, total = 0, scale = 1.0 / B
@@ -83,7 +83,7 @@ cdef double _dqn_loss(Net *net, const Replay *rb, const DQNSettings *s, const in
             total += e * e
             d[r * K + a] = <floating> (2 * e * scale)
     if net.act[L - 1] != IDENTITY:
-        _activation_backward(net.act[L - 1], <floating *> net.A[L], <floating *> net.Z[L], d, B, K, K)
+        _activation_backward(net.act[L - 1], <floating *> net.ws.A[L], <floating *> net.ws.Z[L], d, B, K, K)
     return total * scale
 
 
@@ -92,8 +92,8 @@ cdef void _dqn_targets(Net *net, const floating *target_params, const Replay *rb
     """``y = r + gamma * (1 - done) * Q_target(s', a*)`` with ``a* = argmax Q_target(s')``, or with double Q
     learning ``argmax Q_online(s')``; the next states are gathered into ``A[0]``."""
     cdef int L = net.n_layers, K = net.width[L], n_in = net.width[0]
-    cdef floating *A0 = <floating *> net.A[0]
-    cdef const floating *out = <floating *> net.A[L]
+    cdef floating *A0 = <floating *> net.ws.A[0]
+    cdef const floating *out = <floating *> net.ws.A[L]
     cdef void *online = net.params
     cdef const floating *choose = qn   # the values the next action is chosen by
     cdef Py_ssize_t r, k, best
@@ -116,7 +116,7 @@ cdef void _dqn_targets(Net *net, const floating *target_params, const Replay *rb
             1 - (<const floating *> rb.dones)[rows[r]]) * v
 
 
-cdef int _dqn_apply(Net *net, floating *params, Hyper *h, const DQNSettings *s, Py_ssize_t B,
+cdef int _dqn_apply(Net *net, floating *params, Step *h, const DQNSettings *s, Py_ssize_t B,
                     double *task_penalty, int nt) noexcept nogil:
     """The gradient step after the backward pass (``_update_tasks``, clipping the gradient's norm to
     ``s.max_grad_norm`` when positive). Returns 1 when a parameter became NaN or infinite."""
@@ -128,7 +128,7 @@ cdef int _dqn_apply(Net *net, floating *params, Hyper *h, const DQNSettings *s, 
     return 0 if isfinite(total) else 1
 
 
-cdef int _dqn_updates(Net *net, floating *target_params, const Replay *rb, const DQNSettings *s, Hyper *h,
+cdef int _dqn_updates(Net *net, floating *target_params, const Replay *rb, const DQNSettings *s, Step *h,
                       int64_t *step, Py_ssize_t B, Py_ssize_t n_updates, int64_t *rows, floating *qn, floating *y,
                       double *task_penalty, int nt, double *loss_sum, Py_ssize_t *done) noexcept nogil:
     """``n_updates`` DQN updates on batches of ``B`` sampled rows. Returns 0 when all ran, 1 when an update's loss
@@ -144,8 +144,8 @@ cdef int _dqn_updates(Net *net, floating *target_params, const Replay *rb, const
         for r in range(B):
             rows[r] = <int64_t> (_draw(s.key, step[0], r) % <uint64_t> rb.size)
         _dqn_targets(net, target_params, rb, s, rows, qn, y, B, nt)
-        _gather_rows(<floating *> net.A[0], <const floating *> rb.obs, rows, 0, B, n_in)
-        _forward(net, <floating *> net.A[0], B, nt, True)
+        _gather_rows(<floating *> net.ws.A[0], <const floating *> rb.obs, rows, 0, B, n_in)
+        _forward(net, <floating *> net.ws.A[0], B, nt, True)
         loss = _dqn_loss(net, rb, s, rows, y, B)
         if not isfinite(loss):
             return 1
@@ -181,7 +181,7 @@ cdef Replay _replay(obs, next_obs, const int64_t[::1] actions, rewards, dones, P
 
 def dqn_update(Engine engine, target, obs, next_obs, const int64_t[::1] actions not None, rewards, dones,
                Py_ssize_t size, Py_ssize_t batch_size, Py_ssize_t n_updates, double gamma, int loss,
-               bint double_q, double max_grad_norm, uint64_t key, const double[::1] hyper not None,
+               bint double_q, double max_grad_norm, uint64_t key, Settings settings not None,
                int64_t[::1] step not None, int64_t[::1] rows not None, qn, y, int n_threads):
     """Run ``n_updates`` DQN updates of the engine's network (the online network) without the GIL.
 
@@ -191,12 +191,11 @@ def dqn_update(Engine engine, target, obs, next_obs, const int64_t[::1] actions 
     engine's layout; with ``double_q`` the action is the online network's arg-max), the loss ``loss``
     (LOSS_HUBER: smooth L1 with delta 1, or LOSS_MSE) of ``Q(s, a)`` on the taken actions, its gradient, the
     optional clipping of the gradient's global norm to ``max_grad_norm`` (> 0) and the optimizer's step
-    (``hyper``, ``step`` as in ``Engine.train``). ``rows`` (int64, batch_size), ``qn`` (batch_size x n_actions) and
+    (``settings``, ``step`` as in ``Engine.train``). ``rows`` (int64, batch_size), ``qn`` (batch_size x n_actions) and
     ``y`` (batch_size) are scratch of the engine's dtype. Returns ``(status, updates applied, loss sum)`` with
     status 0 (all ran), 1 (non-finite loss: that update not applied), 2 (an update made a parameter non-finite:
     partly applied) or 3 (SIGINT).
     """
-    cdef Hyper h
     cdef DQNSettings s
     cdef Net *net = &engine.net
     cdef int status, K = net.width[net.n_layers]
@@ -211,17 +210,17 @@ def dqn_update(Engine engine, target, obs, next_obs, const int64_t[::1] actions 
         if (not isinstance(arr, np.ndarray) or arr.dtype != dtype or arr.shape != shape
                 or not arr.flags.c_contiguous or not arr.flags.writeable):
             raise ValueError("target, qn and y must be writable C-contiguous arrays of the engine's dtype and shape")
-    if rows.shape[0] != batch_size or step.shape[0] != 1 or hyper.shape[0] != HYPER_SIZE:
-        raise ValueError("rows must hold batch_size values, step 1 and hyper HYPER_SIZE")
+    if rows.shape[0] != batch_size or step.shape[0] != 1:
+        raise ValueError("rows must hold batch_size values and step 1")
     cdef Replay rb = _replay(obs, next_obs, actions, rewards, dones, size, net, dtype)
-    _unpack_hyper(&h, hyper, n)
+    cdef Step h = settings.copy(n)
     s.gamma = gamma
     s.max_grad_norm = max_grad_norm
     s.loss = loss
     s.double_q = double_q
     s.key = key
-    net.single_row = batch_size == 1
-    net.training = False  # dropout off: the Q-network's forward passes are the same in targets and loss
+    net.ws.single_row = batch_size == 1
+    net.ws.training = False  # dropout off: the Q-network's forward passes are the same in targets and loss
     cdef void *tp = <void *> <size_t> target.ctypes.data
     cdef void *qp = <void *> <size_t> qn.ctypes.data
     cdef void *yp = <void *> <size_t> y.ctypes.data
@@ -247,10 +246,10 @@ cdef Py_ssize_t _greedy(Net *net, const floating *x) noexcept nogil:
         bad |= (x[k] - x[k]) != 0
     if bad:
         return -1
-    net.single_row = True
-    net.training = False
+    net.ws.single_row = True
+    net.ws.training = False
     _forward(net, x, 1, 1, True)
-    q = <floating *> net.A[L]
+    q = <floating *> net.ws.A[L]
     for k in range(K):
         bad |= (q[k] - q[k]) != 0
         if q[k] > q[best]:

@@ -44,6 +44,7 @@ cdef class Engine:
         penalty are untouched, while the backward pass still goes through it to the layers before.
     """
     cdef Net net
+    cdef Workspace ws
     cdef bint is_double
     cdef object _keep
     cdef object _scratch, _layout, _columns, _frozen
@@ -54,12 +55,18 @@ cdef class Engine:
 
     def __cinit__(self):
         memset(&self.net, 0, sizeof(Net))
+        memset(&self.ws, 0, sizeof(Workspace))
+        self.net.ws = &self.ws
 
     def __init__(self, params, grads, state, widths, activations, int loss, Py_ssize_t capacity,
                  double loss_param=1.0, dropout=None, uint64_t seed=0, int cores=1, layout=None, frozen=None):
         cdef int L = len(widths) - 1
-        cdef int l, t, j
+        cdef int l, t, n_tasks
         cdef Py_ssize_t off = 0
+        cdef const KindRow *row
+        cdef const char *wrong
+        cdef Py_ssize_t per_row
+        cdef GradTask *found
         layout = _check_layout(layout, widths, L)
         frozen = [False] * L if frozen is None else [bool(f) for f in frozen]
         if len(frozen) != L:
@@ -76,98 +83,83 @@ cdef class Engine:
                 raise ValueError("params and grads must be contiguous 1-d arrays of one dtype")
         if state.dtype != params.dtype or not state.flags.c_contiguous or state.ndim != 2 or state.shape[0] < 1:
             raise ValueError("state must be a contiguous (n_state, n_params) array of the parameters' dtype")
-        expected = sum(_layer_params(layout[l], widths[l], widths[l + 1]) for l in range(L))
-        if params.shape[0] != expected or grads.shape[0] != expected or state.shape[1] != expected:
-            raise ValueError(f"flat buffers must hold {expected} parameters")
         if L < 1 or capacity < 1:
             raise ValueError("a network needs at least one layer and a capacity of at least one row")
         dtype = params.dtype
         self.capacity = capacity
-        self.row_work = max(max(-(-int(widths[l + 1]) // _column_blocks(widths[l + 1])) * int(widths[l]),
-                                -(-int(widths[l]) // _column_blocks(widths[l])) * int(widths[l + 1]))
-                            if layout[l][0] == LAYER_DENSE else _layout_work(layout[l]) for l in range(L))
         self.net.n_layers = L
         self.net.loss = loss
         self.net.loss_param = loss_param
-        self.net.cap = capacity
+        self.net.ws.cap = capacity
         self.net.width = <int *> malloc((L + 1) * sizeof(int))
         self.net.act = <int *> malloc(L * sizeof(int))
-        self.net.blocks = <int *> malloc((L + 1) * sizeof(int))
         self.net.w_off = <Py_ssize_t *> malloc(L * sizeof(Py_ssize_t))
         self.net.b_off = <Py_ssize_t *> malloc(L * sizeof(Py_ssize_t))
-        self.net.A = <void **> malloc((L + 1) * sizeof(void *))
-        self.net.D = <void **> malloc((L + 1) * sizeof(void *))
-        self.net.Z = <void **> malloc((L + 1) * sizeof(void *))
-        self.net.Ad = <void **> calloc(L + 1, sizeof(void *))
-        self.net.mask = <uint8_t **> calloc(L + 1, sizeof(uint8_t *))
+        self.net.ws.A = <void **> malloc((L + 1) * sizeof(void *))
+        self.net.ws.D = <void **> malloc((L + 1) * sizeof(void *))
+        self.net.ws.Z = <void **> malloc((L + 1) * sizeof(void *))
+        self.net.ws.Ad = <void **> calloc(L + 1, sizeof(void *))
+        self.net.ws.mask = <uint8_t **> calloc(L + 1, sizeof(uint8_t *))
         self.net.drop = <double *> calloc(L + 1, sizeof(double))
-        self.net.drop_key = <uint64_t *> calloc(L + 1, sizeof(uint64_t))
+        self.net.ws.drop_key = <uint64_t *> calloc(L + 1, sizeof(uint64_t))
         self.net.kind = <int *> calloc(L, sizeof(int))
         self.net.geom = <Geom *> calloc(L, sizeof(Geom))
-        self.net.arg = <int32_t **> calloc(L + 1, sizeof(int32_t *))
-        if self.net.kind == NULL or self.net.geom == NULL or self.net.arg == NULL:
+        self.net.ws.arg = <int32_t **> calloc(L + 1, sizeof(int32_t *))
+        if self.net.kind == NULL or self.net.geom == NULL or self.net.ws.arg == NULL:
             raise MemoryError()
         self.net.seed = seed
         self.net.is_double = self.is_double
-        if (self.net.Ad == NULL or self.net.mask == NULL or self.net.drop == NULL or self.net.drop_key == NULL
-                or self.net.width == NULL or self.net.blocks == NULL or self.net.act == NULL or self.net.w_off == NULL
-                or self.net.b_off == NULL or self.net.A == NULL or self.net.D == NULL or self.net.Z == NULL):
+        if (self.net.ws.Ad == NULL or self.net.ws.mask == NULL or self.net.drop == NULL or self.net.ws.drop_key == NULL
+                or self.net.width == NULL or self.net.act == NULL or self.net.w_off == NULL
+                or self.net.b_off == NULL or self.net.ws.A == NULL or self.net.ws.D == NULL or self.net.ws.Z == NULL):
             raise MemoryError()
         for l in range(L + 1):
             self.net.width[l] = widths[l]
-            self.net.blocks[l] = _column_blocks(self.net.width[l])
         split = max(1, -(-int(cores) // 4))  # tiles per dimension beyond the column blocks: 1 up to 4 cores
         self.net.row_tiles = split
+        self.net.cores = max(1, cores)
         for l in range(L):
             self.net.act[l] = activations[l]
             self.net.kind[l] = layout[l][0]
-            (self.net.geom[l].c, self.net.geom[l].h, self.net.geom[l].w, self.net.geom[l].co, self.net.geom[l].ho,
-             self.net.geom[l].wo, self.net.geom[l].kh, self.net.geom[l].kw, self.net.geom[l].sh,
-             self.net.geom[l].sw, self.net.geom[l].ph, self.net.geom[l].pw) = layout[l][1:]
-            n_bias = self.net.width[l + 1] if layout[l][0] == LAYER_DENSE else layout[l][4]
-            n_bias = n_bias if layout[l][0] in (LAYER_DENSE, LAYER_CONV2D) else 0
+            self.net.geom[l] = dict(zip(GEOM_FIELDS, layout[l][1:]))
+            row = &KINDS[self.net.kind[l]]
+            wrong = row.check(&self.net.geom[l], self.net.width[l], self.net.width[l + 1])
+            if wrong != NULL:
+                raise ValueError(f"layout[{l}]: {wrong.decode()}")
             self.net.w_off[l] = off
-            off += _layer_params(layout[l], widths[l], widths[l + 1]) - n_bias
+            off += row.n_weights(&self.net.geom[l], self.net.width[l], self.net.width[l + 1])
             self.net.b_off[l] = off
-            off += n_bias
-        # Weight-gradient tasks: column blocks x input-feature tiles, largest first, so that dynamic scheduling
-        # ends with the small ones.
+            off += row.n_bias(&self.net.geom[l], self.net.width[l], self.net.width[l + 1])
+            self.row_work = max(self.row_work, row.row_work(&self.net.geom[l], self.net.width[l],
+                                                            self.net.width[l + 1]))
+            self.net.slot_size = max(self.net.slot_size, row.workspace(&self.net.geom[l], self.net.width[l],
+                                                                       self.net.width[l + 1]))
+        if params.shape[0] != off or grads.shape[0] != off or state.shape[1] != off:
+            raise ValueError(f"flat buffers must hold {off} parameters")
+        # Weight-gradient tasks, as each kind splits its layer; largest first (a stable order), so that dynamic
+        # scheduling ends with the small ones.
         tasks = []
         for l in range(L):
             if frozen[l]:
                 continue
-            if layout[l][0] == LAYER_CONV2D:  # blocks of output channels, whole kernels
-                co, k = layout[l][4], layout[l][1] * layout[l][7] * layout[l][8]
-                nb = _channel_blocks(co) * split
-                tasks += [(l, j * co // nb, (j + 1) * co // nb, 0, k) for j in range(nb)]
-            if layout[l][0] != LAYER_DENSE:
-                continue
-            nb = self.net.blocks[l + 1]
-            w = self.net.width[l + 1]
-            ni = max(1, min(split, self.net.width[l] // MIN_TILE_FEATURES))
-            for j in range(nb):
-                for i in range(ni):
-                    tasks.append((l, j * w // nb, (j + 1) * w // nb, i * int(widths[l]) // ni,
-                                  (i + 1) * int(widths[l]) // ni))
-        work = [(je - j) * (ie - i) * _task_rows(layout[l]) for (l, j, je, i, ie) in tasks]
-        tasks = [task for _, task in sorted(zip(work, tasks), key=lambda pair: -pair[0])]
-        self.net.task_work = sum(work)
-        n_tasks = len(tasks)
-        self.net.n_tasks = n_tasks
-        self.net.task_layer = <int *> malloc(max(n_tasks, 1) * sizeof(int))  # no tasks: every layer frozen
-        self.net.task_j0 = <int *> malloc(max(n_tasks, 1) * sizeof(int))
-        self.net.task_j1 = <int *> malloc(max(n_tasks, 1) * sizeof(int))
-        self.net.task_i0 = <int *> malloc(max(n_tasks, 1) * sizeof(int))
-        self.net.task_i1 = <int *> malloc(max(n_tasks, 1) * sizeof(int))
-        if (self.net.task_layer == NULL or self.net.task_j0 == NULL or self.net.task_j1 == NULL
-                or self.net.task_i0 == NULL or self.net.task_i1 == NULL):
+            row = &KINDS[self.net.kind[l]]
+            n_tasks = row.gradient_tasks(&self.net.geom[l], self.net.width[l], self.net.width[l + 1], split, NULL)
+            found = <GradTask *> malloc(max(n_tasks, 1) * sizeof(GradTask))
+            if found == NULL:
+                raise MemoryError()
+            row.gradient_tasks(&self.net.geom[l], self.net.width[l], self.net.width[l + 1], split, found)
+            for t in range(n_tasks):
+                found[t].layer = l
+                tasks.append(found[t])
+            free(found)
+        tasks.sort(key=lambda task: -task["work"])
+        self.net.task_work = sum(task["work"] for task in tasks)
+        self.net.n_tasks = len(tasks)
+        self.net.tasks = <GradTask *> malloc(max(len(tasks), 1) * sizeof(GradTask))  # none: every layer frozen
+        if self.net.tasks == NULL:
             raise MemoryError()
-        for t, (l, j, je, i, ie) in enumerate(tasks):
-            self.net.task_layer[t] = l
-            self.net.task_j0[t] = j
-            self.net.task_j1[t] = je
-            self.net.task_i0[t] = i
-            self.net.task_i1[t] = ie
+        for t, task in enumerate(tasks):
+            self.net.tasks[t] = task
         self._tasks = tasks
         self._layout = layout
         buffers = [np.empty((capacity, int(w)), dtype=dtype) for w in widths]
@@ -182,85 +174,89 @@ cdef class Engine:
         for l in range(L):
             self.net.drop[l] = rates[l]
             if rates[l] > 0:
-                self.net.Ad[l] = <void *> <size_t> dropped[l].ctypes.data
-                self.net.mask[l] = <uint8_t *> <size_t> masks[l].ctypes.data
+                self.net.ws.Ad[l] = <void *> <size_t> dropped[l].ctypes.data
+                self.net.ws.mask[l] = <uint8_t *> <size_t> masks[l].ctypes.data
         args = [None] + [np.empty((capacity, int(widths[l + 1])), dtype=np.int32)
                          if layout[l][0] == LAYER_MAXPOOL2D else None for l in range(L)]
         for l in range(L + 1):
             if args[l] is not None:
-                self.net.arg[l] = <int32_t *> <size_t> args[l].ctypes.data
-        self.net.slot_size = max([_layout_columns(layout[l]) for l in range(L)] + [0])
+                self.net.ws.arg[l] = <int32_t *> <size_t> args[l].ctypes.data
+        caches = [None] * L
+        self.net.ws.cache = <void **> calloc(L, sizeof(void *))
+        if self.net.ws.cache == NULL:
+            raise MemoryError()
+        for l in range(L):
+            per_row = KINDS[self.net.kind[l]].cache(&self.net.geom[l], self.net.width[l], self.net.width[l + 1])
+            if per_row > 0:
+                caches[l] = np.zeros(capacity * per_row, dtype=dtype)
+                self.net.ws.cache[l] = <void *> <size_t> caches[l].ctypes.data
         self._scratch = None
         self._reserve(cores)
-        if any(self.net.kind[l] == CONV2D for l in range(L)):  # where a training batch's columns will be kept
-            self.net.columns = <void **> calloc(L, sizeof(void *))
-            if self.net.columns == NULL:
+        if any(KINDS[self.net.kind[l]].kept(&self.net.geom[l], self.net.width[l], self.net.width[l + 1]) > 0
+               for l in range(L)):  # where a training batch's columns will be kept
+            self.net.ws.columns = <void **> calloc(L, sizeof(void *))
+            if self.net.ws.columns == NULL:
                 raise MemoryError()
         for l in range(L + 1):
-            self.net.A[l] = <void *> <size_t> buffers[l].ctypes.data
-            self.net.D[l] = <void *> <size_t> deltas[l].ctypes.data if l > 0 else NULL
-            self.net.Z[l] = <void *> <size_t> inputs[l].ctypes.data if inputs[l] is not None else NULL
+            self.net.ws.A[l] = <void *> <size_t> buffers[l].ctypes.data
+            self.net.ws.D[l] = <void *> <size_t> deltas[l].ctypes.data if l > 0 else NULL
+            self.net.ws.Z[l] = <void *> <size_t> inputs[l].ctypes.data if inputs[l] is not None else NULL
         self.net.params = <void *> <size_t> params.ctypes.data
-        self.net.grads = <void *> <size_t> grads.ctypes.data
+        self.net.ws.grads = <void *> <size_t> grads.ctypes.data
         self.net.state = <void *> <size_t> state.ctypes.data
-        self.net.n_params = expected
+        self.net.n_params = off
         self._sample_loss = np.empty(capacity, dtype=dtype)
         self._sample_correct = np.empty(capacity, dtype=dtype)
-        self._task_penalty = np.empty(max(n_tasks, 1), dtype=np.float64)
-        self._keep = (params, grads, state, buffers, deltas, inputs, dropped, masks, args)
+        self._task_penalty = np.empty(max(len(tasks), 1), dtype=np.float64)
+        self._keep = (params, grads, state, buffers, deltas, inputs, dropped, masks, args, caches)
 
     def _keep_columns(self, Py_ssize_t rows):
         """Room for every convolution's im2col columns of a training batch of ``rows`` rows, so that the weight
         gradients reuse the forward pass's columns instead of forming them again (sized by the batches trained
         on, never by the capacity a large ``predict`` grew the engine to)."""
         cdef int l, L = self.net.n_layers
-        cdef const Geom *g
+        cdef Py_ssize_t per_row
         kept = []
         for l in range(L):
-            if self.net.kind[l] == CONV2D and not self._frozen[l]:  # a frozen layer takes no weight gradient
-                g = &self.net.geom[l]
-                block = np.empty(rows * g.c * g.kh * g.kw * g.ho * g.wo,
-                                 dtype=np.float64 if self.is_double else np.float32)
+            per_row = KINDS[self.net.kind[l]].kept(&self.net.geom[l], self.net.width[l], self.net.width[l + 1])
+            if per_row > 0 and not self._frozen[l]:  # a frozen layer takes no weight gradient
+                block = np.empty(rows * per_row, dtype=np.float64 if self.is_double else np.float32)
                 kept.append(block)
-                self.net.columns[l] = <void *> <size_t> block.ctypes.data
+                self.net.ws.columns[l] = <void *> <size_t> block.ctypes.data
         self._columns = kept
-        self.net.cols_rows = rows
+        self.net.ws.cols_rows = rows
 
     def _reserve(self, int n_threads):
         """Give each of ``n_threads`` threads a workspace (im2col columns) if the network has convolutions."""
-        if self.net.slot_size == 0 or self.net.n_slots >= n_threads:
+        if self.net.slot_size == 0 or self.net.ws.n_slots >= n_threads:
             return
         n = max(n_threads, 1)
         self._scratch = np.empty(n * self.net.slot_size, dtype=np.float64 if self.is_double else np.float32)
-        self.net.scratch = <void *> <size_t> self._scratch.ctypes.data
-        self.net.n_slots = n
+        self.net.ws.scratch = <void *> <size_t> self._scratch.ctypes.data
+        self.net.ws.n_slots = n
 
     def __dealloc__(self):
         free(self.net.width)
-        free(self.net.blocks)
         free(self.net.act)
         free(self.net.w_off)
         free(self.net.b_off)
-        free(self.net.A)
-        free(self.net.D)
-        free(self.net.Z)
-        free(self.net.Ad)
-        free(self.net.mask)
+        free(self.net.ws.A)
+        free(self.net.ws.D)
+        free(self.net.ws.Z)
+        free(self.net.ws.Ad)
+        free(self.net.ws.mask)
         free(self.net.drop)
-        free(self.net.drop_key)
-        free(self.net.task_layer)
-        free(self.net.task_j0)
-        free(self.net.task_j1)
-        free(self.net.task_i0)
-        free(self.net.task_i1)
+        free(self.net.ws.drop_key)
+        free(self.net.tasks)
         free(self.net.tie)
-        free(self.net.columns)
+        free(self.net.ws.columns)
+        free(self.net.ws.cache)
         free(self.net.kind)
         free(self.net.geom)
-        free(self.net.arg)
+        free(self.net.ws.arg)
 
     def train(self, X, perm, labels, targets, weights, Py_ssize_t batch_size, Py_ssize_t first_batch,
-              Py_ssize_t last_batch, const double[::1] hyper not None, int64_t[::1] step not None, int n_threads,
+              Py_ssize_t last_batch, Settings settings not None, int64_t[::1] step not None, int n_threads,
               double[::1] totals not None, bint apply=True):
         """Run batches ``first_batch .. last_batch``; returns ``(status, batch)``: ``(0, last_batch)`` when all
         ran, ``(1, b)`` when batch ``b`` had a non-finite loss (not applied) or its update made a parameter
@@ -269,21 +265,20 @@ cdef class Engine:
 
         ``X`` is ``(n_samples, n_in)`` C-contiguous of the engine's dtype; ``perm`` int64 of length n_samples;
         exactly one of ``labels`` (int32, n_samples) and ``targets`` (n_samples, n_out) is not None; ``weights``
-        (n_samples,) of the engine's dtype or None. ``hyper`` (float64, HYPER_SIZE) holds the optimizer's
-        settings in the order of HYPER_FIELDS; ``step`` (int64, 1) the number of updates so far, advanced in
+        (n_samples,) of the engine's dtype or None. ``settings`` (a ``Settings``) holds the optimizer's
+        settings; ``step`` (int64, 1) the number of updates so far, advanced in
         place. ``totals`` (float64, 4) accumulates [loss x batch size sum, penalty x batch size sum, accuracy
         sum, samples] in batch order, so the epoch's sums do not depend on how the batches are split across calls.
         """
-        cdef Hyper h
+        cdef Step h = settings.copy(self.net.n_params)
         cdef Py_ssize_t diverged
         cdef Py_ssize_t n = X.shape[0]
         if min(batch_size, n) > self.capacity:
             raise ValueError("batch_size exceeds the engine's capacity")
-        if self.net.columns != NULL and min(batch_size, n) > self.net.cols_rows:  # a network of convolutions
+        if self.net.ws.columns != NULL and min(batch_size, n) > self.net.ws.cols_rows:  # a network of convolutions
             self._keep_columns(min(batch_size, n))
-        if totals.shape[0] != 4 or step.shape[0] != 1 or hyper.shape[0] != HYPER_SIZE:
-            raise ValueError("totals must hold 4 values, step 1 and hyper HYPER_SIZE")
-        _unpack_hyper(&h, hyper, self.net.n_params)
+        if totals.shape[0] != 4 or step.shape[0] != 1:
+            raise ValueError("totals must hold 4 values and step 1")
         self._reserve(n_threads)
         if self.is_double:
             diverged = _engine_train[double](&self.net, X, perm, labels, targets, weights, self._sample_loss,
@@ -333,29 +328,20 @@ cdef class Engine:
     def plan(self, Py_ssize_t batch):
         """How one training step over ``batch`` rows splits: a list of ``(phase, [multiply-adds of each
         independent task])`` in execution order (phases run one after another; tasks of a phase in parallel)."""
-        cdef Py_ssize_t rt = _row_tiles(&self.net, batch), k
-        cdef int l, nb, blk
+        cdef int l
+        cdef Py_ssize_t t
+        cdef const KindRow *row
         phases = []
         for l in range(self.net.n_layers):
-            if self.net.kind[l] != DENSE:  # image layers: one task an image
-                phases.append((f"forward {l}", [_layout_work(self._layout[l])] * batch))
-                continue
-            nb = self.net.blocks[l + 1]
-            w_out, w_in = self.net.width[l + 1], self.net.width[l]
-            phases.append((f"forward {l}", [((k + 1) * batch // rt - k * batch // rt) *
-                                            ((blk + 1) * w_out // nb - blk * w_out // nb) * w_in
-                                            for k in range(rt) for blk in range(nb)]))
+            row = &KINDS[self.net.kind[l]]
+            phases.append((f"forward {l}", [row.task_work(&self.net, l, batch, t, False)
+                                            for t in range(row.forward_tasks(&self.net, l, batch))]))
         for l in range(self.net.n_layers - 1, 0, -1):
-            if self.net.kind[l] != DENSE:
-                phases.append((f"backward {l}", [_layout_work(self._layout[l])] * batch))
-                continue
-            nb = self.net.blocks[l]
-            w_out, w_in = self.net.width[l + 1], self.net.width[l]
-            phases.append((f"backward {l}", [((k + 1) * batch // rt - k * batch // rt) *
-                                             ((blk + 1) * w_in // nb - blk * w_in // nb) * w_out
-                                             for k in range(rt) for blk in range(nb)]))
+            row = &KINDS[self.net.kind[l]]
+            phases.append((f"backward {l}", [row.task_work(&self.net, l, batch, t, True)
+                                             for t in range(row.backward_tasks(&self.net, l, batch))]))
         phases.append(("weight gradients and update",
-                       [(je - j) * (ie - i) * batch * _task_rows(self._layout[l]) for (l, j, je, i, ie) in self._tasks]))
+                       [self.net.tasks[t].work * batch for t in range(self.net.n_tasks)]))
         return phases
 
     def _block(self, block, Py_ssize_t n):
@@ -392,96 +378,27 @@ cdef class Engine:
 
 
 def _check_layout(layout, widths, int L):
-    """The layer table as a list of ``L`` tuples of 13 ints (all dense when None), checked against ``widths``."""
+    """The layer table as a list of ``L`` tuples of ints, ``(kind,) + shapes`` in the order of GEOM_FIELDS (all
+    dense when None). A row may be such a tuple (missing shapes are 0) or a dict ``{"kind": k, field: value}``;
+    each kind checks its shapes against ``widths`` when the engine is built."""
+    n = 1 + len(GEOM_FIELDS)
     if layout is None:
-        return [(LAYER_DENSE,) + (0,) * 12] * L
-    layout = [tuple(int(v) for v in row) for row in layout]
-    if len(layout) != L or any(len(row) != 13 for row in layout):
-        raise ValueError("layout must hold one tuple of 13 integers per layer")
-    for l, (kind, c, h, w, co, ho, wo, kh, kw, sh, sw, ph, pw) in enumerate(layout):
-        if kind == LAYER_DENSE:
-            continue
-        if kind not in (LAYER_CONV2D, LAYER_MAXPOOL2D, LAYER_AVGPOOL2D):
-            raise ValueError(f"layout[{l}]: unknown layer kind {kind}")
-        if min(c, h, w, co, ho, wo, kh, kw, sh, sw) < 1 or min(ph, pw) < 0:
-            raise ValueError(f"layout[{l}]: sizes must be positive")
-        if c * h * w != widths[l] or co * ho * wo != widths[l + 1]:
-            raise ValueError(f"layout[{l}]: shapes do not match the widths")
-        # im2col checks every read; pooling windows must lie inside the input
-        if kind != LAYER_CONV2D and (co != c or ph or pw or (ho - 1) * sh + kh > h or (wo - 1) * sw + kw > w):
-            raise ValueError(f"layout[{l}]: the pooling windows do not fit the input")
+        return [(LAYER_DENSE,) + (0,) * (n - 1)] * L
+    rows = []
+    for row in layout:
+        if isinstance(row, dict):
+            unknown = set(row) - {"kind", *GEOM_FIELDS}
+            if unknown:
+                raise ValueError(f"layout rows have no field {sorted(unknown)[0]!r}")
+            row = (row["kind"],) + tuple(row.get(k, 0) for k in GEOM_FIELDS)
+        row = tuple(int(v) for v in row)
+        if not 1 <= len(row) <= n:
+            raise ValueError(f"layout rows hold a kind and at most {n - 1} shapes")
+        rows.append(row + (0,) * (n - len(row)))
+    layout = rows
+    if len(layout) != L:
+        raise ValueError("layout must hold one row per layer")
+    for l, row in enumerate(layout):
+        if not 0 <= row[0] < N_KINDS:
+            raise ValueError(f"layout[{l}]: unknown layer kind {row[0]}")
     return layout
-
-
-def _layer_params(row, n_in, n_out):
-    """Parameters of a layer of the layout."""
-    kind = row[0]
-    if kind == LAYER_DENSE:
-        return int(n_out) * (int(n_in) + 1)
-    if kind == LAYER_CONV2D:
-        return row[4] * (row[1] * row[7] * row[8] + 1)
-    return 0
-
-
-def _layout_work(row):
-    """Multiply-adds of an image layer per image."""
-    if row[0] == LAYER_CONV2D:
-        return row[4] * row[1] * row[7] * row[8] * row[5] * row[6]
-    return row[4] * row[5] * row[6] * row[7] * row[8]
-
-
-def _layout_columns(row):
-    """Values of a convolution's workspace: a group's im2col columns and output (or gradient) channels."""
-    if row[0] != LAYER_CONV2D:
-        return 0
-    return IMAGE_GROUP * row[5] * row[6] * (row[1] * row[7] * row[8] + row[4])
-
-
-def _channel_blocks(co):
-    """Weight-gradient tasks of a convolution of ``co`` output channels (fixed by the shapes alone): each task
-    forms the im2col columns of every image once more, so blocks stay large."""
-    return max(1, min(4, co // 32))
-
-
-def _task_rows(row):
-    """Per-batch-row weight of a task of this layer, for ordering tasks by size."""
-    return row[5] * row[6] if row[0] == LAYER_CONV2D else 1
-
-
-cdef void _unpack_hyper(Hyper *h, const double[::1] a, Py_ssize_t stride):
-    """Fill ``h`` from the float64 array laid out as HYPER_FIELDS."""
-    cdef int k
-    memset(h, 0, sizeof(Hyper))
-    h.kind = <int> a[0]
-    h.lr = a[1]
-    h.momentum = a[2]
-    h.nesterov = a[3] != 0
-    h.weight_decay = a[4]
-    h.l1 = a[5]
-    h.l2 = a[6]
-    h.beta1 = a[7]
-    h.beta2 = a[8]
-    h.eps = a[9]
-    h.alpha = a[10]
-    h.amsgrad = a[11] != 0
-    h.sched_kind = <int> a[12]
-    for k in range(6):
-        h.sched[k] = a[13 + k]
-    h.stride = stride
-    h.bc1 = 1
-    h.bc2_sqrt = 1
-
-
-def schedule_rates(const double[::1] hyper not None, int64_t first_step, Py_ssize_t n):
-    """The learning rates of updates ``first_step .. first_step + n - 1`` under ``hyper``'s schedule (float64)."""
-    cdef Hyper h
-    cdef Py_ssize_t i
-    if hyper.shape[0] != HYPER_SIZE:
-        raise ValueError("hyper must hold HYPER_SIZE values")
-    _unpack_hyper(&h, hyper, 0)
-    out = np.empty(n, dtype=np.float64)
-    cdef double[::1] o = out
-    for i in range(n):
-        _begin_step(&h, first_step + i)
-        o[i] = h.lr
-    return out

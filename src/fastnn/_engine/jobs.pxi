@@ -7,15 +7,13 @@
 # ---------------------------------------------------------------------------------------------------------------
 
 cdef enum:
-    JOB_DENSE_FORWARD = 0   # task: (row tile, column block) of layer l's output
-    JOB_DENSE_BACKWARD = 1  # task: (row tile, column block) of D[l]
-    JOB_IMAGES_FORWARD = 2  # task: a group of IMAGE_GROUP images through image layer l
-    JOB_IMAGES_BACKWARD = 3
-    JOB_LOSS = 4            # task: a chunk of rows of the output layer's loss and gradient
-    JOB_GATHER = 5          # task: a chunk of the batch's rows copied into A[0]
-    JOB_GRADIENT_UPDATE = 6 # task: one weight-gradient tile, then its update
-    JOB_GRADIENT = 7        # task: one weight-gradient tile
-    JOB_UPDATE = 8          # task: one tile's update
+    JOB_FORWARD = 0         # task: one of layer l's forward tasks (its kind's forward_tasks)
+    JOB_BACKWARD = 1        # task: one of layer l's input-gradient tasks
+    JOB_LOSS = 2            # task: a chunk of rows of the output layer's loss and gradient
+    JOB_GATHER = 3          # task: a chunk of the batch's rows copied into A[0]
+    JOB_GRADIENT_UPDATE = 4 # task: one weight-gradient task, then its update
+    JOB_GRADIENT = 5        # task: one weight-gradient task
+    JOB_UPDATE = 6          # task: one task's update
 
 
 cdef struct Job:
@@ -25,7 +23,6 @@ cdef struct Job:
     int l               # the layer
     const void *inp     # the layer's input (row 0), or the data X (gather)
     Py_ssize_t n_rows   # rows of the batch or block
-    Py_ssize_t rt       # row tiles (dense)
     Py_ssize_t n_chunks # row chunks (loss, gather)
     bint activate
     const Data *data    # loss: labels/targets/weights; rows: the batch's sample indices (or NULL); first: the
@@ -35,7 +32,7 @@ cdef struct Job:
     void *out_a         # loss: per-sample losses; gather: A[0]
     void *out_b         # loss: per-sample accuracies
     bint apply          # loss: want the gradient; updates: apply them
-    Hyper *h
+    Step *h
     double *task_penalty
 
 
@@ -55,24 +52,21 @@ cdef inline Py_ssize_t _row_chunks(Py_ssize_t B, int nt) noexcept nogil:
 
 
 cdef void _job_step(Job *job, Py_ssize_t t, int slot, floating *params) noexcept nogil:
-    """Task ``t`` of ``job``."""
+    """Task ``t`` of ``job``; a layer's tasks go to the row of its kind."""
     cdef Net *net = job.net
     cdef int l = job.l
-    cdef Py_ssize_t k, nb, n = job.n_rows
-    if job.kind == JOB_DENSE_FORWARD:
-        nb = net.blocks[l + 1]
-        k = t // nb
-        _forward_columns(net, params, l, <const floating *> job.inp, k * n // job.rt, (k + 1) * n // job.rt,
-                         <int> (t % nb), job.activate)
-    elif job.kind == JOB_DENSE_BACKWARD:
-        nb = net.blocks[l]
-        k = t // nb
-        _backward_columns(net, params, l, k * n // job.rt, (k + 1) * n // job.rt, <int> (t % nb))
-    elif job.kind == JOB_IMAGES_FORWARD:
-        _group_forward(net, params, l, <const floating *> job.inp, t * IMAGE_GROUP, min((t + 1) * IMAGE_GROUP, n),
-                       job.activate, slot)
-    elif job.kind == JOB_IMAGES_BACKWARD:
-        _group_backward(net, params, l, t * IMAGE_GROUP, min((t + 1) * IMAGE_GROUP, n), slot)
+    cdef Py_ssize_t n = job.n_rows
+    cdef const KindRow *row = &KINDS[net.kind[l]]
+    if job.kind == JOB_FORWARD:
+        if floating is float:
+            row.forward_f(net, params, l, <const float *> job.inp, n, t, job.activate, slot)
+        else:
+            row.forward_d(net, params, l, <const double *> job.inp, n, t, job.activate, slot)
+    elif job.kind == JOB_BACKWARD:
+        if floating is float:
+            row.backward_f(net, params, l, n, t, slot)
+        else:
+            row.backward_d(net, params, l, n, t, slot)
     elif job.kind == JOB_LOSS:
         _loss_rows(net, t * n // job.n_chunks, (t + 1) * n // job.n_chunks, job.data, job.rows, job.first,
                    <floating> job.scale, <floating *> job.out_a, <floating *> job.out_b, job.apply)
@@ -80,7 +74,8 @@ cdef void _job_step(Job *job, Py_ssize_t t, int slot, floating *params) noexcept
         _gather_rows(<floating *> job.out_a, <const floating *> job.inp, job.rows, t * n // job.n_chunks,
                      (t + 1) * n // job.n_chunks, net.width[0])
     elif job.kind == JOB_GRADIENT_UPDATE:
-        job.task_penalty[t] = _feature_task(net, params, <int> t, n, job.h, job.apply, slot)
+        _task_gradient(net, params, <int> t, n, slot)
+        job.task_penalty[t] = _task_update(net, params, <int> t, job.h, job.apply)
     elif job.kind == JOB_GRADIENT:
         _task_gradient(net, params, <int> t, n, slot)
     elif job.kind == JOB_UPDATE:

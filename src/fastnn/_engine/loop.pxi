@@ -2,7 +2,7 @@
 
 cdef Py_ssize_t _train_batches(Net *net, const floating *X, const int64_t *perm, Py_ssize_t n_samples,
                                Py_ssize_t batch_size, Py_ssize_t first_batch, Py_ssize_t last_batch,
-                               const Data *data, Hyper *h, int64_t *step, int n_threads, floating *sample_loss,
+                               const Data *data, Step *h, int64_t *step, int n_threads, floating *sample_loss,
                                floating *sample_correct, double *task_penalty, double *out_sums,
                                bint apply) noexcept nogil:
     """Train on batches ``first_batch .. last_batch`` of the permutation ``perm``.
@@ -18,7 +18,7 @@ cdef Py_ssize_t _train_batches(Net *net, const floating *X, const int64_t *perm,
     cdef Py_ssize_t bi, start, B, r, c
     cdef int t, nt = n_threads
     cdef double batch_loss, batch_hits, batch_pen, wsum
-    cdef floating *A0 = <floating *> net.A[0]
+    cdef floating *A0 = <floating *> net.ws.A[0]
     cdef floating *params = <floating *> net.params
     cdef Job gather = _job(JOB_GATHER, net, params, 0)
     cdef const floating *weights = <const floating *> data.weights
@@ -39,8 +39,8 @@ cdef Py_ssize_t _train_batches(Net *net, const floating *X, const int64_t *perm,
             for r in range(B):
                 wsum += weights[perm[start + r]]
         for c in range(net.n_layers):
-            if net.Ad[c] != NULL:
-                net.drop_key[c] = _dropout_key(net.seed, step[0], c)
+            if net.ws.Ad[c] != NULL:
+                net.ws.drop_key[c] = _dropout_key(net.seed, step[0], c)
         _forward(net, A0, B, nt, _on_output(net.loss))
         _loss(net, B, data, perm + start, 0, <floating> (1.0 / wsum if wsum > 0 else 0.0), sample_loss,
               sample_correct, True, nt)
@@ -56,7 +56,7 @@ cdef Py_ssize_t _train_batches(Net *net, const floating *X, const int64_t *perm,
         _backward(net, params, B, nt)
         if apply:
             _begin_step(h, step[0])
-        _update_tasks(net, params, B, h, apply, nt, task_penalty)
+        _update_tasks(net, params, B, h, apply, nt, task_penalty, h.clipnorm if apply else 0.0)
         batch_pen = 0
         for t in range(net.n_tasks):
             batch_pen += task_penalty[t]
@@ -92,13 +92,13 @@ cdef Data _data(const int32_t[::1] labels, const floating[:, ::1] targets, const
 cdef Py_ssize_t _engine_train(Net *net, const floating[:, ::1] X, const int64_t[::1] perm,
                               const int32_t[::1] labels, const floating[:, ::1] targets,
                               const floating[::1] weights, floating[::1] sl, floating[::1] sc, double[::1] tp,
-                              Py_ssize_t batch_size, Py_ssize_t first_batch, Py_ssize_t last_batch, Hyper *h,
+                              Py_ssize_t batch_size, Py_ssize_t first_batch, Py_ssize_t last_batch, Step *h,
                               int64_t *step, int n_threads, double *sums, bint apply):
     """Typed entry of ``Engine.train``: unpack the buffers and run ``_train_batches`` without the GIL."""
     cdef Data data = _data(labels, targets, weights)
     cdef Py_ssize_t result
-    net.single_row = batch_size == 1 or X.shape[0] == 1
-    net.training = True
+    net.ws.single_row = batch_size == 1 or X.shape[0] == 1
+    net.ws.training = True
     with nogil:
         result = _train_batches(net, &X[0, 0], &perm[0], X.shape[0], batch_size, first_batch, last_batch, &data,
                                 h, step, n_threads, &sl[0], &sc[0], &tp[0], sums, apply)
@@ -114,11 +114,11 @@ cdef void _engine_forward(Net *net, const floating[:, ::1] X, floating[:, ::1] o
     sum of weights] are added to ``sums``."""
     cdef Py_ssize_t first, r, m, n = X.shape[0], K = net.width[net.n_layers]
     cdef bint with_loss = sums != NULL
-    cdef const floating *A_out = <floating *> net.A[net.n_layers]
+    cdef const floating *A_out = <floating *> net.ws.A[net.n_layers]
     cdef Data data = _data(labels, targets, weights)
     cdef const floating *w = <const floating *> data.weights
-    net.single_row = block == 1 or n == 1
-    net.training = False
+    net.ws.single_row = block == 1 or n == 1
+    net.ws.training = False
     with nogil:
         first = 0
         while first < n:

@@ -56,3 +56,15 @@ cdef inline floating _erf(floating x) noexcept nogil:
 cdef inline bint _needs_input(int act) noexcept nogil:
     """Whether the derivative of ``act`` needs the activation's input (not only its output)."""
     return act == GELU
+
+
+cdef extern from *:
+    """
+    /* Hot loops built twice, for x86-64-v3 (AVX2 and FMA) and the baseline, one chosen once per process by the
+       CPU it runs on: the same machine always takes the same code. */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 11
+    #define FASTNN_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+    #else
+    #define FASTNN_CLONES
+    #endif
+    """

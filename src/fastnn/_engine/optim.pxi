@@ -49,19 +49,22 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
         return sqrt(x)
 
 
-cdef int _sgd(floating *p, const floating *g, floating *v, Py_ssize_t n, Hyper *h, floating decay) noexcept nogil:
-    """PyTorch's SGD: ``g += decay*p; v = mu*v + g; p -= lr*(g + mu*v if nesterov else v)``. Returns whether a
-    new parameter is NaN or infinite (the OR of ``w - w != 0``, which only those give)."""
+cdef int _sgd(floating *p, const floating *g, floating *v, Py_ssize_t n, const Step *h, floating l2,
+             floating weight_decay) noexcept nogil:
+    """PyTorch's SGD: ``g += decay*p; v = mu*v + g; p -= lr*(g + mu*v if nesterov else v)`` (decay: the model's
+    L2 plus the optimizer's weight decay). Returns whether a new parameter is NaN or infinite (the OR of
+    ``w - w != 0``, which only those give)."""
+    cdef const SGDSettings *o = <const SGDSettings *> h.opt
     cdef Py_ssize_t i
     cdef int bad = 0
-    cdef floating w, gi, vi, lr = h.lr, mu = h.momentum
+    cdef floating w, gi, vi, lr = h.lr, mu = o.momentum, decay = l2 + weight_decay
     if mu == 0:
         for i in range(n):
             w = p[i]
             w = w - lr * (g[i] + decay * w)
             p[i] = w
             bad |= (w - w) != 0
-    elif h.nesterov:
+    elif o.nesterov:
         for i in range(n):
             w = p[i]
             gi = g[i] + decay * w
@@ -126,29 +129,51 @@ cdef extern from *:
                      int amsgrad) noexcept nogil
 
 
-cdef int _adam(floating *p, const floating *g, floating *m, Py_ssize_t n, Hyper *h, floating decay,
-               floating decoupled) noexcept nogil:
+cdef inline int _adam_step(floating *p, const floating *g, floating *m, Py_ssize_t n, const Step *h,
+                           floating decay, floating decoupled) noexcept nogil:
     """PyTorch's Adam / AdamW (``decoupled`` = AdamW's weight decay, applied as ``p *= 1 - lr*decoupled`` first):
     ``g += decay*p; m += (1-b1)(g - m); v = b2 v + (1-b2) g^2; [vmax = max(vmax, v)];
     p -= lr/bc1 * m / (sqrt(v or vmax)/sqrt(bc2) + eps)``. State rows: m, v[, vmax]. Returns whether a new
     parameter is NaN or infinite."""
+    cdef const AdamSettings *o = <const AdamSettings *> h.opt
     cdef floating *v = m + h.stride
     if floating is float:
-        return fastnn_sadam(p, g, m, v, v + h.stride, n, decay, 1 - h.lr * decoupled, 1 - h.beta1, h.beta2,
-                            1 - h.beta2, h.eps, h.lr / h.bc1, h.bc2_sqrt, h.amsgrad)
+        return fastnn_sadam(p, g, m, v, v + h.stride, n, decay, 1 - h.lr * decoupled, 1 - o.beta1, o.beta2,
+                            1 - o.beta2, o.eps, h.lr / h.corr[0], h.corr[1], o.amsgrad)
     else:
-        return fastnn_dadam(p, g, m, v, v + h.stride, n, decay, 1 - h.lr * decoupled, 1 - h.beta1, h.beta2,
-                            1 - h.beta2, h.eps, h.lr / h.bc1, h.bc2_sqrt, h.amsgrad)
+        return fastnn_dadam(p, g, m, v, v + h.stride, n, decay, 1 - h.lr * decoupled, 1 - o.beta1, o.beta2,
+                            1 - o.beta2, o.eps, h.lr / h.corr[0], h.corr[1], o.amsgrad)
 
 
-cdef int _rmsprop(floating *p, const floating *g, floating *sq, Py_ssize_t n, Hyper *h,
-                  floating decay) noexcept nogil:
+cdef int _adam(floating *p, const floating *g, floating *m, Py_ssize_t n, const Step *h, floating l2,
+               floating weight_decay) noexcept nogil:
+    """Adam: the weight decay is added to the gradient (as the model's L2)."""
+    return _adam_step(p, g, m, n, h, l2 + weight_decay, 0)
+
+
+cdef int _adamw(floating *p, const floating *g, floating *m, Py_ssize_t n, const Step *h, floating l2,
+                floating weight_decay) noexcept nogil:
+    """AdamW: the weight decay shrinks the weights apart from the gradient (the model's L2 stays in it)."""
+    return _adam_step(p, g, m, n, h, l2, weight_decay)
+
+
+cdef void _adam_begin(Step *h, int64_t step) noexcept nogil:
+    """Adam's bias corrections of update ``step``: ``1 - beta1^t`` and ``sqrt(1 - beta2^t)``, ``t = step + 1``."""
+    cdef const AdamSettings *o = <const AdamSettings *> h.opt
+    h.corr[0] = 1 - pow(o.beta1, <double> (step + 1))
+    h.corr[1] = sqrt(1 - pow(o.beta2, <double> (step + 1)))
+
+
+cdef int _rmsprop(floating *p, const floating *g, floating *sq, Py_ssize_t n, const Step *h, floating l2,
+                  floating weight_decay) noexcept nogil:
     """PyTorch's RMSprop: ``g += decay*p; sq = a sq + (1-a) g^2; avg = sqrt(sq) + eps``; then with momentum
     ``buf = mu buf + g/avg; p -= lr buf``, else ``p -= lr g/avg``. State rows: sq[, buf]."""
+    cdef const RMSpropSettings *o = <const RMSpropSettings *> h.opt
     cdef Py_ssize_t i
     cdef int bad = 0
     cdef floating *buf = sq + h.stride
-    cdef floating w, gi, si, bi, a = h.alpha, c = 1 - h.alpha, eps = h.eps, lr = h.lr, mu = h.momentum
+    cdef floating w, gi, si, bi, a = o.alpha, c = 1 - o.alpha, eps = o.eps, lr = h.lr, mu = o.momentum
+    cdef floating decay = l2 + weight_decay
     if mu == 0:
         for i in range(n):
             w = p[i]
@@ -172,7 +197,25 @@ cdef int _rmsprop(floating *p, const floating *g, floating *sq, Py_ssize_t n, Hy
     return bad
 
 
-cdef double _update_range(floating *p, floating *g, floating *state, Py_ssize_t n, Hyper *h,
+OPTIMIZERS[K_SGD].name = b"sgd"
+OPTIMIZERS[K_SGD].update_f = _sgd[float]
+OPTIMIZERS[K_SGD].update_d = _sgd[double]
+OPTIMIZERS[K_SGD].begin = NULL
+OPTIMIZERS[K_ADAM].name = b"adam"
+OPTIMIZERS[K_ADAM].update_f = _adam[float]
+OPTIMIZERS[K_ADAM].update_d = _adam[double]
+OPTIMIZERS[K_ADAM].begin = _adam_begin
+OPTIMIZERS[K_ADAMW].name = b"adamw"
+OPTIMIZERS[K_ADAMW].update_f = _adamw[float]
+OPTIMIZERS[K_ADAMW].update_d = _adamw[double]
+OPTIMIZERS[K_ADAMW].begin = _adam_begin
+OPTIMIZERS[K_RMSPROP].name = b"rmsprop"
+OPTIMIZERS[K_RMSPROP].update_f = _rmsprop[float]
+OPTIMIZERS[K_RMSPROP].update_d = _rmsprop[double]
+OPTIMIZERS[K_RMSPROP].begin = NULL
+
+
+cdef double _update_range(floating *p, floating *g, floating *state, Py_ssize_t n, Step *h,
                           bint regularize, bint apply) noexcept nogil:
     """One optimizer step on ``n`` parameters (``state`` points at their first state row; further rows lie
     ``h.stride`` apart). Returns the regularization penalty of the parameters before the step, or NaN when the
@@ -204,18 +247,14 @@ cdef double _update_range(floating *p, floating *g, floating *state, Py_ssize_t 
             for i in range(n):
                 g[i] = g[i] + l2 * p[i]
         return penalty
-    if h.kind == K_ADAM:
-        bad = _adam(p, g, state, n, h, l2 + decay, 0)
-    elif h.kind == K_ADAMW:
-        bad = _adam(p, g, state, n, h, l2, decay)
-    elif h.kind == K_RMSPROP:
-        bad = _rmsprop(p, g, state, n, h, l2 + decay)
+    if floating is float:
+        bad = OPTIMIZERS[h.kind].update_f(p, g, state, n, h, l2, decay)
     else:
-        bad = _sgd(p, g, state, n, h, l2 + decay)
+        bad = OPTIMIZERS[h.kind].update_d(p, g, state, n, h, l2, decay)
     return penalty if not bad else NAN
 
 
-cdef double _schedule_lr(Hyper *h, int64_t step) noexcept nogil:
+cdef double _schedule_lr(Step *h, int64_t step) noexcept nogil:
     """The learning rate of update ``step`` (counted from 0) under the schedule in ``h``; see fastnn.schedules
     for the formulas (Keras's CosineDecay and ExponentialDecay, PyTorch's OneCycleLR)."""
     cdef double t = <double> step, frac, start, end, lo
@@ -243,10 +282,74 @@ cdef double _schedule_lr(Hyper *h, int64_t step) noexcept nogil:
     return h.lr
 
 
-cdef void _begin_step(Hyper *h, int64_t step) noexcept nogil:
-    """Set the learning rate and Adam's bias corrections for update ``step`` (counted from 0)."""
+cdef void _begin_step(Step *h, int64_t step) noexcept nogil:
+    """Set the learning rate and the optimizer's corrections for update ``step`` (counted from 0)."""
     if h.sched_kind != S_CONSTANT:
         h.lr = _schedule_lr(h, step)
-    if h.kind == K_ADAM or h.kind == K_ADAMW:
-        h.bc1 = 1 - pow(h.beta1, <double> (step + 1))
-        h.bc2_sqrt = sqrt(1 - pow(h.beta2, <double> (step + 1)))
+    if OPTIMIZERS[h.kind].begin != NULL:
+        OPTIMIZERS[h.kind].begin(h, step)
+
+
+cdef class Settings:
+    """An optimizer's compiled settings, filled once by field name: what every update shares (kind, rate or
+    schedule, weight decay, the model's L1/L2) and the optimizer's own struct (SGDSettings, AdamSettings or
+    RMSpropSettings, from ``options``, which must name exactly that struct's fields).
+
+    ``schedule`` is None (a constant ``lr``) or ``(kind, params)``: a schedule code and up to six floats.
+    ``clipnorm`` > 0 scales each step's gradients so that their global 2-norm is at most it
+    (``torch.nn.utils.clip_grad_norm_``).
+    """
+    cdef Step step
+    cdef SGDSettings sgd
+    cdef AdamSettings adam
+    cdef RMSpropSettings rmsprop
+
+    def __init__(self, int kind, options, double lr=0.0, double weight_decay=0.0, double l1=0.0, double l2=0.0,
+                 schedule=None, double clipnorm=0.0):
+        memset(&self.step, 0, sizeof(Step))
+        if not 0 <= kind < N_OPTIMIZERS:
+            raise ValueError(f"unknown optimizer kind {kind}")
+        options = dict(options)
+        self.step.kind = kind
+        if kind == K_SGD:
+            self.sgd = options
+            self.step.opt = &self.sgd
+        elif kind == K_ADAM or kind == K_ADAMW:
+            self.adam = options
+            self.step.opt = &self.adam
+        else:
+            self.rmsprop = options
+            self.step.opt = &self.rmsprop
+        self.step.lr = lr
+        self.step.weight_decay = weight_decay
+        self.step.l1 = l1
+        self.step.l2 = l2
+        self.step.clipnorm = clipnorm
+        self.step.corr[0] = self.step.corr[1] = 1
+        if schedule is not None:
+            sched_kind, params = schedule
+            params = [float(v) for v in params]
+            if len(params) > 6:
+                raise ValueError("a schedule has at most six parameters")
+            self.step.sched_kind = sched_kind
+            for k, v in enumerate(params):
+                self.step.sched[k] = v
+
+    cdef Step copy(self, Py_ssize_t stride):
+        """This step's settings for state rows ``stride`` apart (a copy: an update changes its rate)."""
+        cdef Step h = self.step
+        h.stride = stride
+        return h
+
+
+def schedule_rates(int sched_kind, params, int64_t first_step, Py_ssize_t n):
+    """The learning rates of updates ``first_step .. first_step + n - 1`` under a schedule (float64)."""
+    cdef Settings s = Settings(K_SGD, {"momentum": 0.0, "nesterov": False}, schedule=(sched_kind, params))
+    cdef Step h = s.copy(0)
+    cdef Py_ssize_t i
+    out = np.empty(n, dtype=np.float64)
+    cdef double[::1] o = out
+    for i in range(n):
+        _begin_step(&h, first_step + i)
+        o[i] = h.lr
+    return out

@@ -84,16 +84,14 @@ def output_loss(int loss, int act, floating[:, ::1] z not None, floating[:, ::1]
 
 
 def optimizer_update(floating[::1] p not None, floating[::1] g not None, floating[:, ::1] state not None,
-                     const double[::1] hyper not None, int64_t step=0, bint regularize=True):
-    """One optimizer step in place on a flat buffer, as the engine takes it: ``hyper`` laid out as
-    HYPER_FIELDS, ``state`` its (n_state, n) rows, ``step`` the number of updates before this one (it sets the
-    schedule's rate and Adam's bias corrections). Returns the regularization penalty before the step (NaN when
-    the step made a parameter NaN or infinite)."""
-    cdef Hyper h
+                     Settings settings not None, int64_t step=0, bint regularize=True):
+    """One optimizer step in place on a flat buffer, as the engine takes it: ``state`` its (n_state, n) rows,
+    ``step`` the number of updates before this one (it sets the schedule's rate and Adam's bias corrections).
+    Returns the regularization penalty before the step (NaN when the step made a parameter NaN or infinite)."""
+    cdef Step h = settings.copy(p.shape[0])
     cdef double pen
-    if g.shape[0] != p.shape[0] or state.shape[1] != p.shape[0] or hyper.shape[0] != HYPER_SIZE:
-        raise ValueError("optimizer_update: p, g and the state rows differ in length, or hyper is malformed")
-    _unpack_hyper(&h, hyper, p.shape[0])
+    if g.shape[0] != p.shape[0] or state.shape[1] != p.shape[0]:
+        raise ValueError("optimizer_update: p, g and the state rows differ in length")
     if p.shape[0] == 0:
         return 0.0
     with nogil:
@@ -106,19 +104,12 @@ def sgd_update(floating[::1] p not None, floating[::1] g not None, floating[::1]
                double momentum=0.0, bint nesterov=False, double weight_decay=0.0, double l1=0.0, double l2=0.0,
                bint regularize=True):
     """One SGD step on a flat buffer in place; returns the regularization penalty before the step."""
-    cdef Hyper h
+    cdef Settings settings = Settings(K_SGD, {"momentum": momentum, "nesterov": nesterov}, lr=lr,
+                                      weight_decay=weight_decay, l1=l1, l2=l2)
+    cdef Step h = settings.copy(p.shape[0])
     cdef double pen
     if g.shape[0] != p.shape[0] or v.shape[0] != p.shape[0]:
         raise ValueError("sgd_update: p, g and v differ in length")
-    memset(&h, 0, sizeof(Hyper))
-    h.kind = K_SGD
-    h.lr = lr
-    h.momentum = momentum
-    h.nesterov = nesterov
-    h.weight_decay = weight_decay
-    h.l1 = l1
-    h.l2 = l2
-    h.stride = p.shape[0]
     if p.shape[0] == 0:
         return 0.0
     with nogil:

@@ -57,8 +57,7 @@ class Adam(Optimizer):
         return 3 if self.amsgrad else 2
 
     def _fields(self):
-        return {"beta1": self.betas[0], "beta2": self.betas[1], "eps": self.eps, "weight_decay": self.weight_decay,
-                "amsgrad": self.amsgrad}
+        return {"beta1": self.betas[0], "beta2": self.betas[1], "eps": self.eps, "amsgrad": self.amsgrad}
 
 
 class AdamW(Adam):

@@ -75,20 +75,17 @@ class Optimizer:
         raise NotImplementedError
 
     def _fields(self):
-        """Values of the compiled settings that differ from zero, by HYPER_FIELDS name."""
+        """This optimizer's own settings, by the field names of its compiled struct (``_engine/types.pxi``)."""
         raise NotImplementedError
 
     def _hyper(self, l1, l2):
-        """The float64 settings array the engine reads (layout ``_kernels.HYPER_FIELDS``)."""
-        values = dict.fromkeys(_kernels.HYPER_FIELDS, 0.0)
-        values.update(self._fields())
-        values["kind"] = self.kind
-        values["l1"], values["l2"] = l1, l2
+        """The compiled settings the engine reads (``_kernels.Settings``), with the model's L1/L2 penalties."""
         if isinstance(self._lr, Schedule):
-            values.update(self._lr._hyper_fields())
+            lr, schedule = 0.0, (self._lr.kind, self._lr._params())
         else:
-            values["lr"] = self._lr
-        return np.array([float(values[k]) for k in _kernels.HYPER_FIELDS], dtype=np.float64)
+            lr, schedule = self._lr, None
+        return _kernels.Settings(self.kind, self._fields(), lr=lr, weight_decay=self.weight_decay, l1=l1, l2=l2,
+                                 schedule=schedule)
 
     def get_config(self):
         """Settings as plain values; a scheduled ``lr`` as ``{"schedule": name, "config": {...}}``."""

@@ -45,4 +45,4 @@ class RMSprop(Optimizer):
         return 2 if self.momentum else 1
 
     def _fields(self):
-        return {"alpha": self.alpha, "eps": self.eps, "momentum": self.momentum, "weight_decay": self.weight_decay}
+        return {"alpha": self.alpha, "eps": self.eps, "momentum": self.momentum}

@@ -37,28 +37,15 @@ class Schedule:
     def get_config(self):
         raise NotImplementedError
 
-    def _hyper_fields(self):
-        """This schedule's entries of the engine's settings array (``_kernels.HYPER_FIELDS``)."""
-        fields = {"lr": 0.0, "sched_kind": self.kind}
-        fields.update((f"sched{k}", v) for k, v in enumerate(self._params()))
-        return fields
-
-    def _hyper(self):
-        """A settings array of plain SGD at this schedule's rates (what :meth:`rates` evaluates)."""
-        values = dict.fromkeys(_kernels.HYPER_FIELDS, 0.0)
-        values["kind"] = _kernels.OPT_SGD
-        values.update(self._hyper_fields())
-        return np.array([float(values[k]) for k in _kernels.HYPER_FIELDS], dtype=np.float64)
-
     def rates(self, steps):
         """Learning rates of updates ``0 .. steps - 1`` (float64 array)."""
         steps = check_int(steps, "steps", minimum=0)
-        return _kernels.schedule_rates(self._hyper(), 0, steps)
+        return _kernels.schedule_rates(self.kind, self._params(), 0, steps)
 
     def __call__(self, step):
         """The learning rate of update ``step`` (counted from 0)."""
         step = check_int(step, "step", minimum=0)
-        return float(_kernels.schedule_rates(self._hyper(), step, 1)[0])
+        return float(_kernels.schedule_rates(self.kind, self._params(), step, 1)[0])
 
     @property
     def initial_lr(self):

@@ -58,4 +58,4 @@ class SGD(Optimizer):
         return 1
 
     def _fields(self):
-        return {"momentum": self.momentum, "nesterov": self.nesterov, "weight_decay": self.weight_decay}
+        return {"momentum": self.momentum, "nesterov": self.nesterov}

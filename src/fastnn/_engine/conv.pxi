@@ -1,0 +1,190 @@
+# Included by _kernels.pyx: The CONV2D kind: im2col into a per-thread workspace and one product per group of images;
+# col2im for the input gradient; weight gradients by blocks of output channels; its row of KINDS.
+
+cdef void _gather_columns(const floating *x, Py_ssize_t ld_x, const Geom *g, int n, floating *cols) noexcept nogil:
+    """im2col of ``n`` images (rows of ``x``, ``ld_x`` apart), side by side: ``cols`` is ``K x n * P``."""
+    cdef int k, P = g.ho * g.wo
+    for k in range(n):
+        im2col(x + k * ld_x, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.ho, g.wo, cols + k * P,
+               <Py_ssize_t> n * P)
+
+
+cdef void _gather_channels(const floating *d, Py_ssize_t ld_d, int P, int c0, int c1, int n,
+                           floating *out) noexcept nogil:
+    """Channels ``c0 .. c1`` of ``n`` images' gradients (rows of ``d``, ``ld_d`` apart, each ``C x P``) side by
+    side: ``out`` is ``(c1 - c0) x n * P``."""
+    cdef int k, c
+    cdef Py_ssize_t N = <Py_ssize_t> n * P
+    for k in range(n):
+        for c in range(c0, c1):
+            memcpy(out + (c - c0) * N + k * P, d + k * ld_d + <Py_ssize_t> c * P, P * sizeof(floating))
+
+
+cdef inline bint _kept_columns(Net *net, int l, Py_ssize_t rows) noexcept nogil:
+    """Whether convolution ``l``'s columns of a training batch of ``rows`` rows are kept in ``columns[l]``."""
+    return net.ws.training and net.ws.columns != NULL and net.ws.columns[l] != NULL and rows <= net.ws.cols_rows
+
+
+cdef void _conv_forward(Net *net, const floating *params, int l, const floating *inp, Py_ssize_t n_rows,
+                        Py_ssize_t t, bint activate, int slot) noexcept nogil:
+    """Group ``t`` of the output of convolution ``l`` from ``inp`` (which points at row 0), then the activation
+    and the dropout on it. The group's im2col columns are formed side by side and multiplied by the weights in
+    one product, then the bias is added while scattering the result into each image's output."""
+    cdef const Geom *g = &net.geom[l]
+    cdef Py_ssize_t r0, r1, p
+    _image_rows(n_rows, t, &r0, &r1)
+    cdef int w_in = net.width[l], w_out = net.width[l + 1], c, n = <int> (r1 - r0), k
+    cdef int P = g.ho * g.wo, K = g.c * g.kh * g.kw
+    cdef Py_ssize_t N = <Py_ssize_t> n * P, r
+    cdef const floating *b = params + net.b_off[l]
+    cdef const floating *src
+    cdef floating *cols = <floating *> _slot(net, slot)
+    cdef floating *prod = cols + K * N
+    cdef floating *out
+    cdef floating bc
+    if _kept_columns(net, l, r1):  # training: the columns stay for the weight gradient
+        prod = cols
+        cols = (<floating *> net.ws.columns[l]) + r0 * K * P
+    _gather_columns(inp + r0 * w_in, w_in, g, n, cols)
+    gemm(NoTrans, NoTrans, g.co, <int> N, K, <floating> 1.0, params + net.w_off[l], K, cols, <int> N,
+         <floating> 0.0, prod, <int> N)
+    for k in range(n):
+        out = (<floating *> net.ws.A[l + 1]) + (r0 + k) * w_out
+        for c in range(g.co):
+            src = prod + c * N + k * P
+            bc = b[c]
+            for p in range(P):
+                out[<Py_ssize_t> c * P + p] = src[p] + bc
+    if activate:
+        for r in range(r0, r1):
+            out = (<floating *> net.ws.A[l + 1]) + r * w_out
+            if net.ws.Z[l + 1] != NULL:
+                memcpy((<floating *> net.ws.Z[l + 1]) + r * w_out, out, w_out * sizeof(floating))
+            _activation_forward(net.act[l], out, 1, w_out, w_out)
+        _dropout_rows(net, l, r0, r1)
+
+
+cdef void _conv_backward(Net *net, const floating *params, int l, Py_ssize_t n_rows, Py_ssize_t t,
+                         int slot) noexcept nogil:
+    """Group ``t`` of ``D[l]`` from ``D[l + 1]`` through convolution ``l >= 1``: col2im of ``W.T @ dY`` (one
+    product for the group), then the dropout mask and the derivative of layer ``l - 1``'s activation."""
+    cdef const Geom *g = &net.geom[l]
+    cdef Py_ssize_t r0, r1
+    _image_rows(n_rows, t, &r0, &r1)
+    cdef int w_in = net.width[l], w_out = net.width[l + 1], n = <int> (r1 - r0), k
+    cdef int P = g.ho * g.wo, K = g.c * g.kh * g.kw
+    cdef Py_ssize_t N = <Py_ssize_t> n * P
+    cdef floating *cols = <floating *> _slot(net, slot)
+    cdef floating *dys = cols + K * N
+    _gather_channels((<floating *> net.ws.D[l + 1]) + r0 * w_out, w_out, P, 0, g.co, n, dys)
+    gemm(Trans, NoTrans, K, <int> N, g.co, <floating> 1.0, params + net.w_off[l], K, dys, <int> N,
+         <floating> 0.0, cols, <int> N)
+    for k in range(n):
+        col2im(cols + k * P, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.ho, g.wo,
+               (<floating *> net.ws.D[l]) + (r0 + k) * w_in, N)
+    _input_gradient_rows(net, l, <floating *> net.ws.D[l], r0, r1)
+
+
+cdef void _conv_gradient(Net *net, floating *params, const GradTask *task, Py_ssize_t B, int slot) noexcept nogil:
+    """Weight and bias gradients of output channels j0..j1 of a convolution, summed over the batch's groups of
+    images in order (``dW += dY_group @ im2col(x_group).T``), from the columns the forward pass kept (or formed
+    again)."""
+    cdef int l = task.layer, j0 = task.j0, j1 = task.j1
+    cdef const Geom *g = &net.geom[l]
+    cdef int w_in = net.width[l], w_out = net.width[l + 1], P = g.ho * g.wo, K = g.c * g.kh * g.kw, j
+    cdef Py_ssize_t r
+    cdef floating *grads = <floating *> net.ws.grads
+    cdef const floating *D = <floating *> net.ws.D[l + 1]
+    cdef const floating *inp = <floating *> _layer_input(net, l)
+    cdef floating *cols = <floating *> _slot(net, slot)
+    cdef floating *dys
+    cdef Py_ssize_t wo = net.w_off[l] + <Py_ssize_t> j0 * K, N, grp
+    cdef double s
+    cdef int n
+    cdef bint kept = _kept_columns(net, l, B)
+    for grp in range(_groups(B)):
+        r = grp * IMAGE_GROUP
+        n = <int> min(<Py_ssize_t> IMAGE_GROUP, B - r)
+        N = <Py_ssize_t> n * P
+        if kept:
+            dys = <floating *> _slot(net, slot)
+            cols = (<floating *> net.ws.columns[l]) + r * K * P
+        else:
+            dys = cols + K * N
+            _gather_columns(inp + r * w_in, w_in, g, n, cols)
+        _gather_channels(D + r * w_out, w_out, P, j0, j1, n, dys)
+        gemm(NoTrans, Trans, j1 - j0, K, <int> N, <floating> 1.0, dys, <int> N, cols, <int> N,
+             <floating> (1.0 if r > 0 else 0.0), grads + wo, K)
+    for j in range(j0, j1):
+        s = 0
+        for r in range(B):
+            s += _lane_sum(D + r * w_out + <Py_ssize_t> j * P, P, False)
+        grads[net.b_off[l] + j] = <floating> s
+
+
+cdef inline int _channel_blocks(int co) noexcept nogil:
+    """Weight-gradient tasks of a convolution of ``co`` output channels (fixed by the shapes alone): each task
+    forms the im2col columns of every image once more, so blocks stay large."""
+    return max(1, min(4, co // 32))
+
+
+cdef int _conv_gradient_tasks(const Geom *g, int n_in, int n_out, int split, GradTask *out) noexcept nogil:
+    """Blocks of output channels, whole kernels."""
+    cdef int nb = _channel_blocks(g.co) * split, K = g.c * g.kh * g.kw, j
+    if out != NULL:
+        for j in range(nb):
+            out[j].j0 = j * g.co // nb
+            out[j].j1 = (j + 1) * g.co // nb
+            out[j].i0 = 0
+            out[j].i1 = K
+            out[j].ld = K
+            out[j].b0 = out[j].j0
+            out[j].b1 = out[j].j1
+            out[j].work = <Py_ssize_t> (out[j].j1 - out[j].j0) * K * g.ho * g.wo
+    return nb
+
+
+cdef Py_ssize_t _conv_weights(const Geom *g, int n_in, int n_out) noexcept nogil:
+    return <Py_ssize_t> g.co * g.c * g.kh * g.kw
+
+
+cdef Py_ssize_t _conv_bias(const Geom *g, int n_in, int n_out) noexcept nogil:
+    return g.co
+
+
+cdef Py_ssize_t _conv_workspace(const Geom *g, int n_in, int n_out) noexcept nogil:
+    """A group's im2col columns and its output (or gradient) channels."""
+    return <Py_ssize_t> IMAGE_GROUP * g.ho * g.wo * (g.c * g.kh * g.kw + g.co)
+
+
+cdef Py_ssize_t _conv_row_work(const Geom *g, int n_in, int n_out) noexcept nogil:
+    """Multiply-adds per image."""
+    return <Py_ssize_t> g.co * g.c * g.kh * g.kw * g.ho * g.wo
+
+
+cdef Py_ssize_t _conv_kept(const Geom *g, int n_in, int n_out) noexcept nogil:
+    """An image's im2col columns (K x P)."""
+    return <Py_ssize_t> g.c * g.kh * g.kw * g.ho * g.wo
+
+
+KINDS[CONV2D].name = b"conv2d"
+KINDS[CONV2D].check = _image_fits
+KINDS[CONV2D].n_weights = _conv_weights
+KINDS[CONV2D].n_bias = _conv_bias
+KINDS[CONV2D].workspace = _conv_workspace
+KINDS[CONV2D].row_work = _conv_row_work
+KINDS[CONV2D].kept = _conv_kept
+KINDS[CONV2D].cache = _no_values
+KINDS[CONV2D].backward_first = False
+KINDS[CONV2D].pass_work = _image_pass_work
+KINDS[CONV2D].forward_tasks = _image_tasks
+KINDS[CONV2D].backward_tasks = _image_tasks
+KINDS[CONV2D].task_work = _image_task_work
+KINDS[CONV2D].forward_f = _conv_forward[float]
+KINDS[CONV2D].forward_d = _conv_forward[double]
+KINDS[CONV2D].backward_f = _conv_backward[float]
+KINDS[CONV2D].backward_d = _conv_backward[double]
+KINDS[CONV2D].gradient_tasks = _conv_gradient_tasks
+KINDS[CONV2D].gradient_f = _conv_gradient[float]
+KINDS[CONV2D].gradient_d = _conv_gradient[double]
+KINDS[CONV2D].splits_columns = False
