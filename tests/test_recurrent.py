@@ -209,3 +209,153 @@ def test_the_cells_float32_sigmoid_and_tanh_are_accurate():
     np.testing.assert_allclose(sig, 1 / (1 + np.exp(-xd)), rtol=3e-7, atol=1e-30)
     np.testing.assert_allclose(tanh, np.tanh(xd), rtol=0, atol=2e-7)
     assert np.all(np.isfinite(K.cell_functions(np.array([-1e30, 1e30, -np.inf, np.inf], np.float32))[0]))
+
+
+# -- the layers --------------------------------------------------------------------------------------------------
+
+import fastnn  # noqa: E402
+
+
+def _sequences(rng, n=300, T=7, F=3):
+    X = rng.standard_normal((n, T, F)).astype(np.float32)
+    return X, (X[:, :, 0].sum(1) > 0).astype(np.int64)
+
+
+@pytest.mark.parametrize("cls", [fastnn.SimpleRNN, fastnn.LSTM, fastnn.GRU])
+def test_a_recurrent_model_predicts_as_pytorch_math_and_learns(cls, rng):
+    X, y = _sequences(rng)
+    model = fastnn.Sequential([cls(3, 16), fastnn.Dense(16, 2, "softmax")], input_shape=(7, 3), seed=0,
+                              dtype="float64")
+    layer = model.layers[0]
+    gates = {fastnn.SimpleRNN: 1, fastnn.LSTM: 4, fastnn.GRU: 3}[cls]
+    assert layer.weight_ih.shape == (gates * 16, 3) and layer.weight_hh.shape == (gates * 16, 16)
+    assert layer.bias_ih.shape == layer.bias_hh.shape == (gates * 16,)
+    assert np.abs(layer.weight).max() <= 1 / 4  # PyTorch's U(-1/sqrt(H), 1/sqrt(H))
+    h = ref.recurrent_forward(cls.__name__.lower().replace("simple", ""), X.astype(np.float64), layer.weight_ih,
+                              layer.weight_hh, layer.bias_ih, layer.bias_hh)
+    z = h @ model.layers[1].weight.T + model.layers[1].bias
+    p = np.exp(z - z.max(1, keepdims=True))
+    np.testing.assert_allclose(model.predict(X), p / p.sum(1, keepdims=True), rtol=1e-12, atol=1e-14)
+    model.compile("cross_entropy", optimizer=fastnn.Adam(1e-2, clipnorm=1.0))
+    model.fit(X, y, epochs=12, batch_size=32, verbose=0)
+    assert model.evaluate(X, y)["accuracy"] > 0.9
+
+
+def test_the_pytorch_views_are_writable(rng):
+    model = fastnn.Sequential([fastnn.GRU(3, 4)], input_shape=(2, 3), seed=0)
+    layer = model.layers[0]
+    layer.weight_hh = np.zeros((12, 4))
+    layer.bias_ih = np.arange(12)
+    assert np.all(layer.weight[:, 3:] == 0) and np.array_equal(layer.bias[:, 0], np.arange(12))
+    with pytest.raises(ValueError, match="weight_ih must have shape"):
+        layer.weight_ih = np.zeros((3, 3))
+
+
+def test_training_is_bit_identical_for_any_number_of_threads(rng):
+    X, y = _sequences(rng, n=200)
+    weights = []
+    for n_threads in (1, 2):
+        model = fastnn.Sequential([fastnn.LSTM(3, 8, return_sequences=True), fastnn.Dropout(0.2), fastnn.GRU(8, 8),
+                                   fastnn.Dense(8, 2, "softmax")], input_shape=(7, 3), seed=3)
+        model.compile("cross_entropy", optimizer=fastnn.Adam(1e-2))
+        model.fit(X, y, epochs=2, batch_size=32, verbose=0, n_threads=n_threads)
+        weights.append(model.parameters.copy())
+    assert np.array_equal(weights[0], weights[1])
+
+
+def test_dense_on_every_step_with_a_label_a_step(rng, tmp_path):
+    X, _ = _sequences(rng)
+    y = (np.cumsum(X[:, :, 0], 1) > 0).astype(np.int64)  # (n, steps)
+    model = fastnn.Sequential([fastnn.GRU(3, 16, return_sequences=True), fastnn.Dense(16, 2, "softmax")],
+                              input_shape=(7, 3), seed=0)
+    assert model.output_shape == (7, 2)
+    model.compile("cross_entropy", optimizer=fastnn.Adam(1e-2))
+    model.fit(X, y, epochs=10, batch_size=32, verbose=0)
+    assert model.predict(X[:3]).shape == (3, 7, 2)
+    assert model.predict_classes(X[:3]).shape == (3, 7)
+    assert np.mean(model.predict_classes(X) == y) == pytest.approx(model.evaluate(X, y)["accuracy"])
+    assert model.evaluate(X, y)["accuracy"] > 0.9
+    with pytest.raises(ValueError, match="a target for each of the output's 7 steps"):
+        model.evaluate(X, y[:, 0])
+    with pytest.raises(ValueError, match="class_weight"):
+        model.fit(X, y, epochs=1, class_weight="balanced", verbose=0)
+    path = tmp_path / "seq.fnn"
+    model.save(path)
+    np.testing.assert_array_equal(fastnn.load(path).predict(X), model.predict(X))
+
+
+def test_per_step_regression(rng):
+    X, _ = _sequences(rng, n=100)
+    Y = np.cumsum(X[:, :, :1], 1)  # (n, steps, 1)
+    model = fastnn.Sequential([fastnn.LSTM(3, 8, return_sequences=True), fastnn.Dense(8, 1)], input_shape=(7, 3),
+                              seed=0).compile("mse", optimizer=fastnn.Adam(1e-2))
+    before = model.evaluate(X, Y)["loss"]
+    model.fit(X, Y[:, :, 0], epochs=5, batch_size=20, verbose=0)  # (n, steps) targets for one unit a step
+    assert model.evaluate(X, Y)["loss"] < before
+    pred = model.predict(X)
+    assert pred.shape == (100, 7, 1)
+    np.testing.assert_allclose(model.evaluate(X, Y)["loss"], np.mean((pred - Y) ** 2), rtol=1e-5)
+
+
+def test_embedding_checks_its_indices_and_saves(rng, tmp_path):
+    tokens = rng.integers(0, 20, (300, 9))
+    y = (tokens == 3).any(1).astype(np.int64)
+    model = fastnn.Sequential([fastnn.Embedding(20, 8), fastnn.SimpleRNN(8, 16), fastnn.Dense(16, 2, "softmax")],
+                              input_shape=(9,), seed=0)
+    model.compile("cross_entropy", optimizer=fastnn.Adam(1e-2))
+    with _no_scale_warning():
+        model.fit(tokens, y, epochs=15, batch_size=32, verbose=0)
+    assert model.evaluate(tokens, y)["accuracy"] > 0.9
+    for bad, value in ((20, "20"), (-1, "-1"), (2.5, "2.5")):
+        X = tokens.astype(np.float64)
+        X[4, 2] = bad
+        with pytest.raises(ValueError, match=f"X holds {value}, not an index of the Embedding's 20 vectors"):
+            model.predict(X)
+    path = tmp_path / "emb.fnn"
+    model.save(path)
+    np.testing.assert_array_equal(fastnn.load(path).predict(tokens), model.predict(tokens))
+    np.testing.assert_array_equal(model.predict(tokens[:1].astype(np.float32)), model.predict(tokens[:1]))
+
+
+def _no_scale_warning():
+    import warnings
+
+    class _Check:
+        def __enter__(self):
+            self.ctx = warnings.catch_warnings(record=True)
+            self.caught = self.ctx.__enter__()
+            warnings.simplefilter("always")
+
+        def __exit__(self, *exc):
+            self.ctx.__exit__(*exc)
+            assert not [w for w in self.caught if "unit scale" in str(w.message)]
+
+    return _Check()
+
+
+def test_sequence_models_explain_what_they_need():
+    with pytest.raises(ValueError, match=r"declare it, Sequential\(layers, input_shape=\(steps, 28\)\)"):
+        fastnn.Sequential([fastnn.LSTM(28, 8), fastnn.Dense(8, 2)])
+    with pytest.raises(ValueError, match="must be the model's first layer"):
+        fastnn.Sequential([fastnn.Dense(4, 4), fastnn.Embedding(5, 2)])
+    with pytest.raises(ValueError, match="input_size=4 differs from the 3 features"):
+        fastnn.Sequential([fastnn.LSTM(4, 8)], input_shape=(5, 3))
+    with pytest.raises(ValueError, match="'tanh' or 'relu'"):
+        fastnn.SimpleRNN(3, 4, activation="sigmoid")
+    model = fastnn.Sequential([fastnn.LSTM(3, 8, return_sequences=True), fastnn.LSTM(8, 4)], input_shape=(5, 3))
+    assert model._shapes == [(5, 8), (4,)]
+    assert fastnn.LSTM.from_config(model.layers[0].get_config()).return_sequences is True
+    assert "lstm_0 (LSTM sequences)" in str(model) and "(None, 5, 8)" in str(model)
+
+
+def test_clipnorm_scales_the_step_as_pytorch(rng):
+    X, y = _sequences(rng, n=64)
+    model = fastnn.Sequential([fastnn.LSTM(3, 8), fastnn.Dense(8, 2, "softmax")], input_shape=(7, 3), seed=0,
+                              dtype="float64").compile("cross_entropy", optimizer=fastnn.SGD(0.5, clipnorm=0.01))
+    before = model.parameters.copy()
+    _, grad = model.loss_and_gradient(X, y)
+    model.train_on_batch(X, y)
+    scale = min(1.0, 0.01 / (np.linalg.norm(grad) + 1e-6))
+    np.testing.assert_allclose(model.parameters, before - 0.5 * scale * grad, rtol=1e-10, atol=1e-14)
+    with pytest.raises(ValueError, match="clipnorm"):
+        fastnn.Adam(clipnorm=0)

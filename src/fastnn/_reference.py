@@ -448,7 +448,10 @@ class LayerNetwork:
     are flat rows; image layers see them as ``(c, h, w)``."""
 
     def __init__(self, layout, weights, acts, loss):
-        self.layout = [tuple(row) for row in layout]
+        # a row may also be a dict {"kind": k, field: value} (missing shapes are 0)
+        fields = ("c", "h", "w", "co", "ho", "wo", "kh", "kw", "sh", "sw", "ph", "pw")
+        self.layout = [(row["kind"],) + tuple(row.get(k, 0) for k in fields) if isinstance(row, dict)
+                       else tuple(row) + (0,) * (13 - len(row)) for row in layout]
         self.params = [np.array(w) for w in weights]
         self.acts = list(acts)
         self.loss = loss

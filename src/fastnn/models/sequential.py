@@ -11,7 +11,7 @@ from .._core import threads as _threads
 from .._core.registry import register
 from .._core.threads import blas_single_thread, resolve_n_threads
 from .._core.validation import check_dtype, check_features, check_int, warn_user
-from ..nn import Dense, Dropout
+from ..nn import Dense, Dropout, Embedding
 from ..nn.base import ACTIVATIONS, INITIALIZERS, _Layer, _Weighted
 from ..losses import get_loss
 from ..optim import get_optimizer
@@ -358,6 +358,24 @@ class Sequential:
     def n_outputs(self):
         return self.widths[-1]
 
+    @property
+    def output_shape(self):
+        """The shape of one sample's output: ``(n_outputs,)``, ``(steps, units)`` for a sequence, ``(C, H, W)``
+        for images."""
+        return self._shapes[-1]
+
+    @property
+    def _output_steps(self):
+        """The steps of an output with a value (or row) a step (a Dense layer on every step of a sequence), whose
+        loss averages over samples and steps; else 1."""
+        row = self._layout[-1]
+        return row["steps"] if isinstance(row, dict) and row["kind"] == _kernels.LAYER_DENSE and row["steps"] > 1 else 1
+
+    def _shaped(self, out):
+        """Outputs ``(n_samples, n_outputs)`` as ``(n_samples, steps, units)`` for a sequence output."""
+        shape = self._shapes[-1]
+        return out.reshape((out.shape[0],) + shape) if len(shape) == 2 else out
+
     def _reg(self):
         r = self.regularizer
         return (r.l1, r.l2) if r is not None else (0.0, 0.0)
@@ -408,7 +426,15 @@ class Sequential:
         if scaler is not None:
             X = scaler.transform(X, dtype=self.dtype)  # straight into the model's dtype: no float64 copy
         suffix = f" (flat samples of shape {self.input_shape})" if len(self.input_shape) > 1 else ""
-        return check_features(X, name, self.dtype, self.n_features, suffix=suffix)
+        X = check_features(X, name, self.dtype, self.n_features, suffix=suffix)
+        first = self._engine_layers[0]
+        if isinstance(first, Embedding) and X.size:  # indices into the table, checked before any kernel runs
+            bad = (X < 0) | (X >= first.num_embeddings) | (X != np.floor(X))
+            if bad.any():
+                value = X[bad][0].item()
+                raise ValueError(f"{name} holds {value:g}, not an index of the Embedding's {first.num_embeddings} "
+                                 f"vectors (integers 0 .. {first.num_embeddings - 1})")
+        return X
 
     def save(self, path):
         """Save architecture, weights, optimizer and random state and the scaler to ``path`` (see
@@ -426,7 +452,7 @@ class Sequential:
             if off:  # a frozen layer's gradient is never written: keep it zero (loss_and_gradient, clipping)
                 self._grads[start:stop] = 0
         engine = _kernels.Engine(self._params, self._grads, self._state, self.widths,
-                                 [ACTIVATIONS[layer.activation] for layer in self._engine_layers], loss,
+                                 [ACTIVATIONS[layer._engine_activation] for layer in self._engine_layers], loss,
                                  capacity, param, self._dropout, self._dropout_seed, _threads.machine_cores(),
                                  self._layout, frozen)
         if self._ties is not None:
@@ -600,8 +626,9 @@ class Sequential:
 
     def _warn_about_scale(self, X):
         """Warn once per model when the training inputs (after the model's scaler) are far from unit scale, the
-        usual reason a network trains to chance or diverges (raw 0-255 pixels, say)."""
-        if self._scale_warned:
+        usual reason a network trains to chance or diverges (raw 0-255 pixels, say). Indices of an Embedding are
+        not features: no warning."""
+        if self._scale_warned or isinstance(self._engine_layers[0], Embedding):
             return
         sample = X[::max(1, X.shape[0] // 2048)]
         rms = np.sqrt(np.mean(np.square(sample, dtype=np.float64), axis=0))
@@ -654,7 +681,7 @@ class Sequential:
         width, finite, with no scaler to apply (the cheap checks of the small-call paths)."""
         return (type(X) is np.ndarray and X.dtype == self.dtype and X.ndim == 2 and X.flags.c_contiguous
                 and self._scaler is None and X.shape[1] == self.widths[0] and X.shape[0] > 0
-                and _kernels.all_finite(X))
+                and not isinstance(self._engine_layers[0], Embedding) and _kernels.all_finite(X))
 
     @exclusive
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None, n_threads=None):
@@ -739,12 +766,12 @@ class Sequential:
         if layer is not None:
             return self._predict_layer(X, layer, batch_size, n_threads)
         if batch_size is None and n_threads is None and self._ready(X) and X.shape[0] <= _PREDICT_BLOCK:
-            return self._forward(X, X.shape[0], None)  # the fast path: nothing to convert or check further
+            return self._shaped(self._forward(X, X.shape[0], None))  # the fast path: nothing to convert or check
         block = _PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
         if n_threads is not None:
             resolve_n_threads(n_threads)
         X = self._inputs(X)
-        return self._forward(X, min(block, X.shape[0]), n_threads)
+        return self._shaped(self._forward(X, min(block, X.shape[0]), n_threads))
 
     def _predict_layer(self, X, layer, batch_size, n_threads):
         """The output of ``self.layers[layer]``, shaped ``(n_samples, *its output shape)``: a forward pass through
@@ -770,7 +797,7 @@ class Sequential:
         stop = start + sum(l.n_params for l in self._engine_layers[first:end] if isinstance(l, _Weighted))
         engine = _kernels.Engine(self._params[start:stop], self._grads[start:stop],
                                  np.empty((1, stop - start), self.dtype), self.widths[first:end + 1],
-                                 [ACTIVATIONS[l.activation] for l in self._engine_layers[first:end]],
+                                 [ACTIVATIONS[l._engine_activation] for l in self._engine_layers[first:end]],
                                  _kernels.LOSS_MSE, min(block, X.shape[0]), 1.0, self._dropout[first:end],
                                  self._dropout_seed, _threads.machine_cores(), self._layout[first:end])
         out = np.empty((X.shape[0], self.widths[end]), dtype=self.dtype)
@@ -829,12 +856,13 @@ class Sequential:
             raise ValueError(f"predict_classes needs a classifier (a 'softmax' or 'sigmoid' output layer and a "
                              f"classification loss), but {what}: use predict for other models")
         labels = None
+        units = self.n_outputs // self._output_steps
         if self.classes is not None:
             labels = list(self.classes)
-            needed = 2 if self.n_outputs == 1 else self.n_outputs
+            needed = 2 if units == 1 else units
             if len(labels) != needed:
                 raise ValueError(f"model.classes holds {len(labels)} label{'s' if len(labels) != 1 else ''}, but "
-                                 f"this model's {self.n_outputs} output unit{'s' if self.n_outputs > 1 else ''} "
+                                 f"this model's {units} output unit{'s' if units > 1 else ''} "
                                  f"needs {needed}")
         index = self._class_indices(X, batch_size=batch_size, n_threads=n_threads)
         if labels is None:
@@ -845,6 +873,8 @@ class Sequential:
     def _class_indices(self, X, batch_size=None, n_threads=None):
         """The index of each sample's predicted output unit (``output > 0.5`` for a single unit), int64."""
         proba = self.predict(X, batch_size=batch_size, n_threads=n_threads)
+        if self._output_steps > 1:  # a class a step: (n_samples, steps)
+            return (proba[..., 0] > 0.5).astype(np.int64) if proba.shape[-1] == 1 else proba.argmax(axis=-1)
         if proba.shape[1] == 1:
             return (proba[:, 0] > 0.5).astype(np.int64)
         return proba.argmax(axis=1)

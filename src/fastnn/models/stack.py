@@ -6,12 +6,14 @@ import math
 import numpy as np
 
 from .._core.validation import check_int
-from ..nn import Dense, Dropout, Reshape
+from ..nn import Dense, Dropout, Embedding, Reshape
 from ..nn.base import _Layer, _Weighted
+from ..nn.recurrent import _Recurrent
 
 __all__ = ["Stack", "check_input_shape", "dropout_rates", "LAYER_NAMES"]
 
-LAYER_NAMES = "a fastnn layer (Dense, Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool2D, Flatten, Reshape, Dropout)"
+LAYER_NAMES = ("a fastnn layer (Dense, Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool2D, Flatten, Reshape, Dropout, "
+               "SimpleRNN, LSTM, GRU, Embedding)")
 
 
 class Stack:
@@ -28,6 +30,7 @@ class Stack:
         if not layers:
             raise ValueError("layers is empty: a model needs at least one Dense layer")
         self.weighted, self.engine, self.layout, self.rates, self.shapes, self.ends = [], [], [], [], [], []
+        self.engine_shapes = []
         self.input_shape = shape = prev = pending = None
         if input_shape is not None:  # declared: the first layer must take it
             self.input_shape = shape = input_shape
@@ -50,6 +53,11 @@ class Stack:
                     shape = self.input_shape = (layer.in_features,)
                 elif isinstance(layer, Reshape):
                     self.input_shape, shape = layer.shape, (math.prod(layer.shape),)
+                elif isinstance(layer, (_Recurrent, Embedding)):
+                    takes = ("steps" if isinstance(layer, Embedding)
+                             else f"steps, {layer.input_size}")
+                    raise ValueError(f"layers[{i}] ({layer!r}) cannot come first without the number of steps of "
+                                     f"the sequences: declare it, Sequential(layers, input_shape=({takes}))")
                 else:
                     raise ValueError(f"layers[{i}] ({layer!r}) cannot come first: the model's input shape is not "
                                      "known; declare it, Sequential(layers, input_shape=(channels, height, width)), "
@@ -62,9 +70,13 @@ class Stack:
                 source = (f"the output of layers[{prev}] ({layers[prev]!r}), of shape {shape}" if prev is not None
                           else f"input_shape={shape}" if input_shape is not None else f"inputs of shape {shape}")
                 raise ValueError(f"layers[{i}] ({layer!r}) cannot take {source}: {exc}") from None
+            if isinstance(layer, Embedding) and prev is not None:
+                raise ValueError(f"layers[{i}] ({layer!r}) must be the model's first layer: it takes integer "
+                                 "indices")
             if layer._engine_row:
                 self.engine.append(layer)
                 self.layout.append(layer._layout(shape))
+                self.engine_shapes.append(out)
                 pending = None
                 if isinstance(layer, _Weighted):
                     self.weighted.append(layer)
@@ -81,9 +93,7 @@ class Stack:
         self.rates = dropout_rates(layers)
         if len(set(map(id, layers))) != len(layers):
             raise ValueError("the same layer object appears twice in layers")
-        self.widths = [math.prod(self.input_shape)] + [
-            layer.out_features if isinstance(layer, Dense) else row[4] * row[5] * row[6]
-            for layer, row in zip(self.engine, self.layout)]
+        self.widths = [math.prod(self.input_shape)] + [math.prod(shape) for shape in self.engine_shapes]
 
 
 def check_input_shape(input_shape):
@@ -105,6 +115,8 @@ def _first_input(i, layer, shape):
             raise ValueError(f"layers[{i}] ({layer!r}) takes {layer.in_features} features, but input_shape={shape} "
                              f"gives {math.prod(shape)} values a sample")
         return (math.prod(shape),)
+    if isinstance(layer, (_Recurrent, Embedding)):
+        return shape  # each checks its sequences' shape
     if layer._engine_row and len(shape) != 3:
         hint = f" (one channel: input_shape={(1,) + shape})" if len(shape) == 2 else ""
         raise ValueError(f"layers[{i}] ({layer!r}) takes images (channels, height, width), but input_shape={shape} "

@@ -64,10 +64,21 @@ def _zeros(rng, shape, fans):
     return 0.0
 
 
+def _recurrent_uniform(rng, shape, fans):
+    limit = 1.0 / math.sqrt(fans[0])
+    return rng.uniform(-limit, limit, size=shape)
+
+
+def _normal(rng, shape, fans):
+    return rng.standard_normal(size=shape)
+
+
 #: Initialisers by name: ``init(rng, shape, (fan_in, fan_out))`` returns the values (or a scalar to fill with).
 #: He (Kaiming) uniform ``U(-sqrt(6 / fan_in), +)``, Glorot (Xavier) uniform ``U(-sqrt(6 / (fan_in + fan_out)),
-#: +)``, zeros.
-INITIALIZERS = {"he_uniform": _he_uniform, "glorot_uniform": _glorot_uniform, "zeros": _zeros}
+#: +)``, zeros, PyTorch's recurrent ``U(-1 / sqrt(fan_in), +)`` (``fan_in``: the hidden size) and the standard
+#: normal (PyTorch's embeddings).
+INITIALIZERS = {"he_uniform": _he_uniform, "glorot_uniform": _glorot_uniform, "zeros": _zeros,
+                "recurrent_uniform": _recurrent_uniform, "normal": _normal}
 
 
 def _activation_name(activation):
@@ -137,6 +148,12 @@ class _Layer:
     def params(self):
         """The layer's parameter tensors, in the order they lie in the model's flat buffer (none by default)."""
         return ()
+
+    @property
+    def _engine_activation(self):
+        """The activation the engine applies to the layer's output (by name): its ``activation`` setting, or
+        none."""
+        return getattr(self, "activation", "identity")
 
     def _note(self):
         """What ``summary()`` shows beside the layer's kind (its settings that matter at a glance)."""
@@ -224,6 +241,12 @@ class _Weighted(_Layer):
         target = getattr(self, "_" + name)
         if target is None:
             raise RuntimeError(f"this layer belongs to no model yet, so it has no {name} to set")
+        self._assign_into(target, value, name)
+
+    @staticmethod
+    def _assign_into(target, value, name):
+        """Copy ``value`` into the view ``target``, checked (real, of its shape, finite) first."""
+        shape = target.shape
         arr = np.asarray(value)
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")

@@ -42,7 +42,10 @@ class Dense(_Weighted):
     ``softplus`` layers, and Glorot-uniform,
     :math:`U(-\sqrt{6/(n_{in}+n_{out})}, \sqrt{6/(n_{in}+n_{out})})`, otherwise. Biases start at zero.
 
-    Shape: input ``(n_samples, in_features)``, output ``(n_samples, out_features)``.
+    Shape: input ``(n_samples, in_features)``, output ``(n_samples, out_features)``; on sequences (the output
+    of a recurrent layer with ``return_sequences=True``) input ``(n_samples, steps, in_features)``, output
+    ``(n_samples, steps, out_features)``: the layer applies to every step (PyTorch's ``Linear`` on the last
+    axis), and a loss on such an output averages over samples and steps.
 
     Examples
     --------
@@ -79,14 +82,16 @@ class Dense(_Weighted):
         return self.in_features, self.out_features
 
     def _output_shape(self, shape):
-        if len(shape) != 1:
-            raise ValueError("Dense takes flat inputs (n_samples, in_features): put a Flatten() before it")
-        if shape[0] != self.in_features:
-            raise ValueError(f"its in_features={self.in_features} differs from the {shape[0]} features it gets")
-        return (self.out_features,)
+        if len(shape) not in (1, 2):
+            raise ValueError("Dense takes flat inputs (n_samples, in_features), or sequences (n_samples, steps, "
+                             "in_features) on whose every step it applies: put a Flatten() before it")
+        if shape[-1] != self.in_features:
+            raise ValueError(f"its in_features={self.in_features} differs from the {shape[-1]} features it gets")
+        return shape[:-1] + (self.out_features,)
 
     def _layout(self, shape):
-        return (_kernels.LAYER_DENSE,) + (0,) * 12
+        # on sequences, every step (PyTorch's Linear on the last axis)
+        return {"kind": _kernels.LAYER_DENSE, "steps": shape[0] if len(shape) == 2 else 0}
 
     def __repr__(self):
         return f"Dense({self.in_features}, {self.out_features}, activation={self.activation!r})"

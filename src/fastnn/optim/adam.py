@@ -1,7 +1,7 @@
 """Adam and AdamW with PyTorch's update rules and defaults."""
 from .. import _kernels
 from .._core.validation import check_float
-from .base import _UNSET, _check_betas, _check_bool, _check_lr, Optimizer
+from .base import _UNSET, _check_betas, _check_bool, _check_clipnorm, _check_lr, Optimizer
 
 __all__ = ["Adam", "AdamW"]
 
@@ -31,6 +31,8 @@ class Adam(Optimizer):
         Use the running maximum of the second moment (one more state row).
     learning_rate : float, optional
         Keras's name for ``lr``.
+    clipnorm : float, optional
+        Clip each step's gradients to this global norm (see :attr:`Optimizer.clipnorm`); None: no clipping.
 
     Examples
     --------
@@ -44,7 +46,8 @@ class Adam(Optimizer):
     _default_weight_decay = 0.0
 
     def __init__(self, lr=_UNSET, betas=(0.9, 0.999), eps=1e-8, weight_decay=_UNSET, amsgrad=False,
-                 learning_rate=_UNSET):
+                 learning_rate=_UNSET, clipnorm=None):
+        self.clipnorm = _check_clipnorm(clipnorm)
         self._lr = _check_lr(lr, learning_rate, default=1e-3)
         self.betas = _check_betas(betas)
         self.eps = check_float(eps, "eps", low=0.0, low_inclusive=False)

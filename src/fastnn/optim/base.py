@@ -15,6 +15,11 @@ __all__ = ["Optimizer"]
 _UNSET = object()
 
 
+def _check_clipnorm(value):
+    """None, or a positive finite float."""
+    return None if value is None else check_float(value, "clipnorm", low=0.0, low_inclusive=False)
+
+
 def _check_lr(lr, learning_rate=_UNSET, default=_UNSET):
     """The ``lr`` argument (or Keras's ``learning_rate``; ``default`` when neither is given): a positive float
     or a schedule."""
@@ -50,6 +55,11 @@ class Optimizer:
     kind = None
     #: Settings that ``get_config`` reports, in the order of the constructor.
     _config_keys = ()
+    #: Clip each step's gradients to this global 2-norm (Keras's ``clipnorm``; PyTorch's
+    #: ``torch.nn.utils.clip_grad_norm_`` before ``step``): all of the model's gradients together are scaled by
+    #: ``min(1, clipnorm / (norm + 1e-6))``. The norm is of the loss's gradient, before the model's L1/L2 terms
+    #: and the weight decay are added. None: no clipping. Recurrent networks usually want it (1.0 is common).
+    clipnorm = None
     #: Counts changes of the settings, so that a model rebuilds its compiled copy of them only when needed.
     _version = 0
 
@@ -85,11 +95,15 @@ class Optimizer:
         else:
             lr, schedule = self._lr, None
         return _kernels.Settings(self.kind, self._fields(), lr=lr, weight_decay=self.weight_decay, l1=l1, l2=l2,
-                                 schedule=schedule)
+                                 schedule=schedule, clipnorm=self.clipnorm or 0.0)
+
+    def _keys(self):
+        """The settings ``get_config`` and ``repr`` show: the constructor's, and ``clipnorm`` when set."""
+        return self._config_keys + (("clipnorm",) if self.clipnorm is not None else ())
 
     def get_config(self):
         """Settings as plain values; a scheduled ``lr`` as ``{"schedule": name, "config": {...}}``."""
-        config = {k: getattr(self, k) for k in self._config_keys}
+        config = {k: getattr(self, k) for k in self._keys()}
         if isinstance(self._lr, Schedule):
             config["lr"] = {"schedule": type(self._lr).__name__, "config": self._lr.get_config()}
         if "betas" in config:
@@ -111,5 +125,5 @@ class Optimizer:
         return hash(type(self).__name__)
 
     def __repr__(self):
-        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._config_keys)
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._keys())
         return f"{type(self).__name__}({args})"

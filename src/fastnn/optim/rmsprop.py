@@ -1,7 +1,7 @@
 """RMSprop with PyTorch's update rule and defaults."""
 from .. import _kernels
 from .._core.validation import check_float
-from .base import _UNSET, _check_lr, Optimizer
+from .base import _UNSET, _check_clipnorm, _check_lr, Optimizer
 
 __all__ = ["RMSprop"]
 
@@ -23,6 +23,8 @@ class RMSprop(Optimizer):
     momentum : float in [0, 1), default=0.0
     weight_decay : float, default=0.0
     learning_rate : float, optional
+    clipnorm : float, optional
+        Clip each step's gradients to this global norm (see :attr:`Optimizer.clipnorm`); None: no clipping.
 
     Examples
     --------
@@ -34,7 +36,9 @@ class RMSprop(Optimizer):
     kind = _kernels.OPT_RMSPROP
     _config_keys = ("lr", "alpha", "eps", "momentum", "weight_decay")
 
-    def __init__(self, lr=_UNSET, alpha=0.99, eps=1e-8, momentum=0.0, weight_decay=0.0, learning_rate=_UNSET):
+    def __init__(self, lr=_UNSET, alpha=0.99, eps=1e-8, momentum=0.0, weight_decay=0.0, learning_rate=_UNSET,
+                 clipnorm=None):
+        self.clipnorm = _check_clipnorm(clipnorm)
         self._lr = _check_lr(lr, learning_rate, default=1e-2)
         self.alpha = check_float(alpha, "alpha", low=0.0, high=1.0, high_inclusive=False)
         self.eps = check_float(eps, "eps", low=0.0, low_inclusive=False)

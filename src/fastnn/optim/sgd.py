@@ -1,7 +1,7 @@
 """Stochastic gradient descent with momentum, Nesterov momentum and weight decay (PyTorch's ``SGD``)."""
 from .. import _kernels
 from .._core.validation import check_float
-from .base import _UNSET, _check_bool, _check_lr, Optimizer
+from .base import _UNSET, _check_bool, _check_clipnorm, _check_lr, Optimizer
 
 __all__ = ["SGD"]
 
@@ -35,6 +35,8 @@ class SGD(Optimizer):
         is).
     learning_rate : float, optional
         Keras's name for ``lr``; give one or the other.
+    clipnorm : float, optional
+        Clip each step's gradients to this global norm (see :attr:`Optimizer.clipnorm`); None: no clipping.
 
     Examples
     --------
@@ -46,7 +48,8 @@ class SGD(Optimizer):
     kind = _kernels.OPT_SGD
     _config_keys = ("lr", "momentum", "nesterov", "weight_decay")
 
-    def __init__(self, lr=_UNSET, momentum=0.0, nesterov=False, weight_decay=0.0, learning_rate=_UNSET):
+    def __init__(self, lr=_UNSET, momentum=0.0, nesterov=False, weight_decay=0.0, learning_rate=_UNSET, clipnorm=None):
+        self.clipnorm = _check_clipnorm(clipnorm)
         self._lr = _check_lr(lr, learning_rate, default=0.01)
         self.momentum = check_float(momentum, "momentum", low=0.0, high=1.0, high_inclusive=False)
         self.nesterov = _check_bool(nesterov, "nesterov")

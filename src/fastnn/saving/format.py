@@ -96,6 +96,8 @@ def _config_value(spec, key, kind, path, where):
     """Field ``key`` of a layer's spec, checked to be a value of ``kind`` (see ``_Layer._CONFIG``)."""
     if kind == "name" or (kind == "padding" and spec.get(key) == "same"):
         return _get(spec, key, str, path, where)
+    if kind == "flag":
+        return _get(spec, key, bool, path, where)
     if kind == "rate":
         value = _get(spec, key, (int, float), path, where)
         if not math.isfinite(value):

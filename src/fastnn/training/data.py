@@ -19,6 +19,8 @@ __all__ = ["flat_inputs", "prepare_targets", "prepare_weights", "prepare_fit_dat
 
 def prepare_targets(model, y, name, n_samples):
     """Validated targets as ``(labels, targets)``, exactly one of them not None."""
+    if model._output_steps > 1:
+        return _step_targets(model, y, name, n_samples)
     K = model.n_outputs
     if isinstance(model.loss, CrossEntropy):
         arr = np.asarray(y) if not isinstance(y, (str, bytes)) else y
@@ -28,6 +30,39 @@ def prepare_targets(model, y, name, n_samples):
     if model.loss.name == "binary_cross_entropy":
         return None, check_targets(y, name, n_samples, K, model.dtype, low=0.0, high=1.0)
     return None, check_targets(y, name, n_samples, K, model.dtype)
+
+
+def _step_targets(model, y, name, n_samples):
+    """Targets of an output with a value (or row) a step: labels ``(n_samples, steps)``, probability rows or
+    regression targets ``(n_samples, steps, K)`` (``(n_samples, steps)`` when ``K == 1``), flattened to what the
+    engine reads (labels or rows of step ``t`` of sample ``i`` at ``i * steps + t``)."""
+    S = model._output_steps
+    K = model.n_outputs // S
+    arr = np.asarray(y) if not isinstance(y, (str, bytes)) else None
+    if arr is None or arr.ndim < 2 or arr.shape[1] != S:
+        got = "a string" if arr is None else f"shape {arr.shape}"
+        raise ValueError(f"{name} must hold a target for each of the output's {S} steps, (n_samples, {S})"
+                         f"{f' or (n_samples, {S}, {K})' if K > 1 or not isinstance(model.loss, CrossEntropy) else ''}"
+                         f", got {got}")
+    if arr.shape[0] != n_samples:
+        raise ValueError(f"{name} has {arr.shape[0]} samples but X has {n_samples}")
+    if isinstance(model.loss, CrossEntropy):
+        if arr.ndim == 3 and arr.shape[2] == K and K > 1:
+            return None, check_probability_rows(arr.reshape(-1, K), name, n_samples * S, K, model.dtype).reshape(
+                n_samples, S * K)
+        if arr.ndim != 2:
+            raise ValueError(f"{name} must hold a class label a step, shape (n_samples, {S}), got shape {arr.shape}")
+        return check_class_labels(arr.reshape(-1), name, n_samples * S, K), None
+    if arr.ndim == 2 and K == 1:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or arr.shape[2] != K:
+        raise ValueError(f"{name} must hold {K} value{'s' if K > 1 else ''} a step, shape (n_samples, {S}, {K}), "
+                         f"got shape {arr.shape}")
+    low, high = (0.0, 1.0) if model.loss.name == "binary_cross_entropy" else (None, None)
+    flat = arr.reshape(n_samples, S * K)
+    if low is None:
+        return None, check_targets(flat, name, n_samples, S * K, model.dtype)
+    return None, check_targets(flat, name, n_samples, S * K, model.dtype, low=low, high=high)
 
 
 def flat_inputs(model, X, name):
@@ -73,6 +108,9 @@ def prepare_weights(model, sample_weight, class_weight, labels, targets, n, name
     if sample_weight is not None:
         weights *= check_sample_weight(sample_weight, name, n)
     if class_weight is not None:
+        if model._output_steps > 1:
+            raise ValueError("class_weight weighs a sample by its class, but this model's output has a class a step: "
+                             "weigh samples with sample_weight")
         weights *= class_weights(model, class_weight, labels, targets)
     if not weights.sum() > 0:
         given = " and ".join(k for k, v in ((name, sample_weight), ("class_weight", class_weight))
