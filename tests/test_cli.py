@@ -204,6 +204,23 @@ def test_train_cnn_saves_a_model_that_evaluates(tmp_path, monkeypatch, fake_mnis
     assert code == 0 and "accuracy" in text
 
 
+def test_train_lstm_reads_images_as_sequences_of_rows(tmp_path, monkeypatch, fake_mnist):
+    _builtin(tmp_path, monkeypatch, fake_mnist, "mnist", 200, 50)
+    path = tmp_path / "lstm.fnn"
+    code, text = run(["train", "--dataset", "mnist", "--model", "lstm", "--epochs", "1", "--quiet", "--save",
+                      str(path)])
+    assert code == 0, text
+    assert "model: lstm 28 steps of 28 pixels -> 128 -> 10 (softmax)" in text and "optimizer: adam" in text
+    model = fastnn.load(path)
+    assert type(model.layers[0]).__name__ == "LSTM" and model.input_shape == (28, 28)
+    assert model.optimizer.clipnorm == 1.0
+    code, text = run(["evaluate", str(path), "--dataset", "mnist"])
+    assert code == 0 and "accuracy" in text
+    code, _ = run(["train", "--data", str(tmp_path / "none.csv"), "--model", "lstm", "--optimizer", "sgd",
+                   "--nesterov", "--epochs", "1"])
+    assert code != 0
+
+
 def test_train_cnn_refuses_features_that_are_not_square_images(blobs, capsys):
     code, _ = run(["train", "--data", str(blobs), "--model", "cnn", "--epochs", "1", "--quiet"])
     assert code == 1 and "--model cnn needs one-channel square images" in capsys.readouterr().err
@@ -587,7 +604,7 @@ def test_default_recipe(blobs, tmp_path):
     training rows: 216 training rows make 7 updates an epoch."""
     args = fastnn.cli.build_parser().parse_args(["train", "--dataset", "fashion-mnist"])
     assert (args.hidden, args.epochs, args.batch_size, args.optimizer, args.l2, args.dropout, args.scale) == \
-        ([256, 128], None, None, "sgd", 5e-4, None, "standard")
+        ([256, 128], None, None, None, 5e-4, None, "standard")  # the optimizer: sgd (adam for --model lstm)
     assert run_length(args, 60_000) == (6, 128, "")  # Fashion-MNIST: 6 epochs of batch 128
     text, model = _train_and_load(blobs, tmp_path)
     schedule = fastnn.schedules.OneCycle(max_lr=0.05, total_steps=21)

@@ -22,6 +22,7 @@ EXAMPLES = """\
   fastnn train --dataset mnist --plot curves.png        also draw the learning curves (needs matplotlib)
   fastnn train --dataset mnist --optimizer adam --schedule cosine --early-stopping 3
   fastnn train --dataset fashion-mnist --model cnn --epochs 15   a convolutional network
+  fastnn train --dataset fashion-mnist --model lstm              each image as 28 steps of 28 pixels
 """
 # --lr when it is not given, by --optimizer: the constant rate, and cosine's initial rate.
 _DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}
@@ -58,11 +59,13 @@ def add_parser(sub):
                    help="classification (default): the labels are classes, numbers or text, mapped in sorted "
                         "order to output units; regression: numeric targets, standardized for training and "
                         "reported in their own units")
-    t.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
+    t.add_argument("--model", choices=["mlp", "cnn", "lstm"], default="mlp",
                    help="mlp (default): dense hidden layers (--hidden, --activation); cnn: the convolutional "
                         "network Reshape, Conv2D 32 3x3 relu, MaxPool2D 2, Conv2D 64 3x3 relu, MaxPool2D 2, "
                         "Flatten, Dropout (--dropout, default 0.5), then the output layer, for one-channel square "
-                        "images given as rows of pixels (MNIST, Fashion-MNIST)")
+                        "images given as rows of pixels (MNIST, Fashion-MNIST); lstm: each such image read as a "
+                        "sequence of its rows (28 steps of 28 pixels) by LSTM 128, then the output layer (Adam with "
+                        "clipnorm 1 unless --optimizer says otherwise)")
     t.add_argument("--hidden", type=positive_int, nargs="*", default=[256, 128], metavar="N",
                    help="sizes of the hidden layers (default: 256 128; none for a linear model)")
     t.add_argument("--activation", choices=["relu", "tanh", "sigmoid"], default="relu",
@@ -76,8 +79,8 @@ def add_parser(sub):
                         "at most 200 epochs)")
     t.add_argument("--batch-size", type=positive_int, default=None,
                    help="samples per update (default: 128; 32 for fewer than 4,096 training samples)")
-    t.add_argument("--optimizer", choices=list(_DEFAULT_LR), default="sgd",
-                   help="the update rule, with PyTorch's formulas (default: sgd)")
+    t.add_argument("--optimizer", choices=list(_DEFAULT_LR), default=None,
+                   help="the update rule, with PyTorch's formulas (default: sgd; adam for --model lstm)")
     t.add_argument("--lr", type=float_in(0, float("inf"), low_open=True), default=None,
                    help="learning rate; the initial rate with --schedule cosine, the peak with onecycle "
                         "(default: 0.01 for sgd, 0.001 for adam, adamw and rmsprop; with onecycle 5 times that: "
@@ -115,9 +118,14 @@ def add_parser(sub):
     return t
 
 
+def optimizer_name(args):
+    """--optimizer, or its default: sgd (adam for --model lstm)."""
+    return args.optimizer or ("adam" if getattr(args, "model", "mlp") == "lstm" else "sgd")
+
+
 def check_recipe(parser, args):
     """Refuse (exit status 2) settings of ``train`` that contradict each other."""
-    name = args.optimizer
+    name = args.optimizer = optimizer_name(args)
     if args.nesterov is not None and name != "sgd":
         flag = "--nesterov" if args.nesterov else "--no-nesterov"
         parser.error(f"{flag} goes with --optimizer sgd, not {name}")
@@ -162,7 +170,7 @@ def _optimizer(args, iterations):
     from ..optim import OPTIMIZERS
     from ..optim.schedules import CosineDecay, OneCycle
 
-    name = args.optimizer
+    name = args.optimizer = optimizer_name(args)
     total = args.epochs * iterations
     kind = args.schedule
     if kind is None:  # the default: onecycle, unless the run is too short for a cycle
@@ -194,6 +202,8 @@ def _optimizer(args, iterations):
         settings["nesterov"] = settings["momentum"] > 0 if args.nesterov is None else args.nesterov
     if args.weight_decay is not None:
         settings["weight_decay"] = args.weight_decay
+    if args.model == "lstm":  # recurrent networks want their gradients' norm clipped
+        settings["clipnorm"] = 1.0
     optimizer = OPTIMIZERS[name](**settings)
     shown = [f"lr {lr:g}"]
     if name in _DEFAULT_MOMENTUM:
@@ -261,6 +271,21 @@ def _cnn_layers(n_features, n_outputs, output, dropout, what):
     return body + tail, description
 
 
+def _lstm_layers(n_features, n_outputs, output, dropout, what):
+    """The layers of ``--model lstm`` for one-channel square images of ``n_features`` pixels (each read as a
+    sequence of its rows), the model's input shape and their description."""
+    import fastnn
+
+    side = math.isqrt(n_features)
+    if side * side != n_features or side < 2:
+        raise ValueError(f"{what}: --model lstm reads one-channel square images given as rows of pixels as sequences "
+                         f"of their rows, but the samples hold {n_features} features")
+    tail = ([fastnn.Dropout(dropout)] if dropout else []) + [fastnn.Dense(128, n_outputs, output)]
+    description = (f"lstm {side} steps of {side} pixels -> 128 -> {n_outputs} ({output}"
+                   f"{f', dropout {dropout:g}' if dropout else ''})")
+    return [fastnn.LSTM(side, 128)] + tail, (side, side), description
+
+
 # Numeric labels with more distinct values than this, and fewer than _MIN_ROWS_PER_CLASS rows a value on average,
 # are taken for a continuous target and refused for classification (text labels are taken as classes however many).
 _MANY_CLASSES = 20
@@ -309,8 +334,11 @@ def run(args, out, on_epoch_end=None):
         if names is not None:
             names = [names[c] for c in classes]
     output = "identity" if regression else "softmax"
+    input_shape = None
     if args.model == "cnn":
         layers, description = _cnn_layers(n_features, n_outputs, output, args.dropout, what)
+    elif args.model == "lstm":
+        layers, input_shape, description = _lstm_layers(n_features, n_outputs, output, args.dropout, what)
     else:
         widths = [n_features] + list(args.hidden)
         layers = []
@@ -321,7 +349,7 @@ def run(args, out, on_epoch_end=None):
         layers.append(fastnn.Dense(widths[-1], n_outputs, output))
         dropout = f", dropout {args.dropout:g}" if args.dropout and args.hidden else ""
         description = f"{' -> '.join(map(str, widths + [n_outputs]))} ({args.activation}, {output}{dropout})"
-    model = fastnn.Sequential(layers, seed=args.seed, dtype=args.dtype)
+    model = fastnn.Sequential(layers, seed=args.seed, dtype=args.dtype, input_shape=input_shape)
     reg = fastnn.L1L2(l1=args.l1, l2=args.l2) if (args.l1 or args.l2) else None
     args.epochs, args.batch_size, small_data = run_length(args, Xtr.shape[0])
     optimizer, recipe = _optimizer(args, _iterations_per_epoch(Xtr.shape[0], args.val_split, args.batch_size))

@@ -422,6 +422,11 @@ class Sequential:
     def _inputs(self, X, name="X", scaler=None):
         """Validated inputs of the model's dtype, transformed by ``scaler`` (default :attr:`scaler`) if any."""
         scaler = self.scaler if scaler is None else scaler
+        if isinstance(self._engine_layers[0], Embedding):
+            kind = getattr(X, "dtype", None) if isinstance(X, np.ndarray) else np.asarray(X).dtype
+            if kind is not None and kind.kind not in "iu":
+                raise TypeError(f"{X.__class__.__name__ if kind.kind == 'O' else kind} {name}: the model starts with "
+                                "an Embedding, which takes integer token ids (n_samples, steps)")
         X = _data.flat_inputs(self, X, name)
         if scaler is not None:
             X = scaler.transform(X, dtype=self.dtype)  # straight into the model's dtype: no float64 copy
