@@ -461,5 +461,9 @@ def test_onnx_export_of_a_model_with_a_declared_input_shape(rng):
     assert session.get_inputs()[0].shape == ["N", 64]  # samples flat, as predict also takes them
     out = session.run(["output"], {"input": X.reshape(10, 64)})[0]
     np.testing.assert_allclose(out, model.predict(X), rtol=1e-6, atol=1e-7)
-    with pytest.raises(ValueError, match="ONNX export covers Dense and Dropout layers"):
-        fastnn.onnx.to_onnx(_small_cnn([]))
+    from onnx.reference import ReferenceEvaluator  # ONNX Runtime has no float64 Conv
+
+    cnn = _small_cnn([])  # float64
+    X = rng.random((4,) + cnn.input_shape)
+    out = ReferenceEvaluator(fastnn.onnx.to_onnx(cnn)).run(["output"], {"input": X.reshape(4, -1)})[0]
+    np.testing.assert_allclose(out, cnn.predict(X), rtol=1e-10, atol=1e-14)

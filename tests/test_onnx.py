@@ -186,7 +186,7 @@ def test_non_finite_weights():
         fonnx.to_onnx(model)
     model.parameters[5] = 0
     model.layers[-1].bias[0] = np.inf
-    with pytest.raises(ValueError, match="Dense layer 2"):
+    with pytest.raises(ValueError, match=rf"layers\[{len(model.layers) - 1}\] holds NaN or infinity"):
         fonnx.to_onnx(model)
 
 
@@ -243,3 +243,53 @@ def test_round_trips_of_the_scikit_learn_estimators():
     np.testing.assert_array_equal(labels, clf.predict(X))
     out = _session(fonnx.to_onnx(reg)).run(None, {"input": X})[0]
     np.testing.assert_allclose(out.ravel(), reg.predict(X), rtol=1e-5, atol=1e-5)
+
+
+def _layer_cases(rng, dtype="float32"):
+    kw = {"seed": 0, "dtype": dtype}
+    return {
+        "cnn": (fastnn.Sequential([fastnn.Conv2D(1, 4, 3, activation="relu", padding="same"), fastnn.MaxPool2D(2),
+                                   fastnn.Conv2D(4, 3, 3, stride=2, padding=1, activation="tanh"),
+                                   fastnn.AvgPool2D(2), fastnn.Flatten(), fastnn.Dropout(0.2),
+                                   fastnn.Dense(3, 2, "softmax")], input_shape=(1, 10, 10), **kw),
+                rng.standard_normal((6, 1, 10, 10))),
+        "global_pool": (fastnn.Sequential([fastnn.Reshape((2, 6, 6)), fastnn.Conv2D(2, 4, 3, activation="relu"),
+                                           fastnn.GlobalAvgPool2D(), fastnn.Dense(4, 3, "softmax")], **kw),
+                        rng.standard_normal((6, 72))),
+        "stacked_recurrent": (fastnn.Sequential([fastnn.LSTM(3, 6, return_sequences=True), fastnn.GRU(6, 5),
+                                                 fastnn.Dense(5, 2, "softmax")], input_shape=(7, 3), **kw),
+                              rng.standard_normal((6, 7, 3))),
+        # (onnx's reference evaluator, which runs the float64 graphs, knows no Relu activation in RNN)
+        "rnn_every_step": (fastnn.Sequential([fastnn.SimpleRNN(3, 6, activation="relu" if dtype == "float32" else "tanh",
+                                                               return_sequences=True),
+                                              fastnn.Dense(6, 4, "softmax")], input_shape=(7, 3), **kw),
+                           rng.standard_normal((6, 7, 3))),
+        "embedding": (fastnn.Sequential([fastnn.Embedding(11, 4), fastnn.GRU(4, 6), fastnn.Dense(6, 1, "sigmoid")],
+                                        input_shape=(7,), **kw), rng.integers(0, 11, (6, 7))),
+    }
+
+
+@pytest.mark.parametrize("case", ["cnn", "global_pool", "stacked_recurrent", "rnn_every_step", "embedding"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_layer_kind_exports_and_equals_predict(case, dtype):
+    model, X = _layer_cases(np.random.default_rng(1), dtype)[case]
+    feed = X.reshape(len(X), -1)
+    feed = feed.astype(np.int64) if case == "embedding" else feed.astype(model.dtype)
+    proto = fonnx.to_onnx(model)
+    if dtype == "float32":
+        out = _session(proto).run(None, {"input": feed})[0]
+    else:  # ONNX Runtime has no float64 Conv, RNN, LSTM or GRU: onnx's reference evaluator runs the graph
+        from onnx.reference import ReferenceEvaluator
+
+        out = ReferenceEvaluator(proto).run(None, {"input": feed})[0]
+    ref = model.predict(X)
+    assert out.shape == ref.shape and out.dtype == model.dtype
+    assert _relative(out, ref) <= (1e-5 if dtype == "float32" else 1e-10)
+
+
+def test_labels_of_a_per_step_classifier():
+    model, X = _layer_cases(np.random.default_rng(2))["rnn_every_step"]
+    model.classes = ["a", "b", "c", "d"]
+    results = _session(fonnx.to_onnx(model)).run(None, {"input": X.reshape(len(X), -1).astype(np.float32)})
+    assert results[1].shape == (6, 7)
+    np.testing.assert_array_equal(results[1], model.predict_classes(X))

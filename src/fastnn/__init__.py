@@ -1,7 +1,8 @@
-"""fastnn: fast multilayer perceptrons and convolutional networks on multi-core CPUs.
+"""fastnn: fast multilayer perceptrons, convolutional and recurrent networks on multi-core CPUs.
 
-The forward pass, backpropagation and the parameter update run in typed Cython without the GIL; matrix
-products go through BLAS, elementwise work through OpenMP threads.
+The forward pass, backpropagation (through time, for recurrent layers) and the parameter update run in typed
+Cython without the GIL; matrix products go through BLAS, and each step's work is split into tasks fixed by the
+shapes that fastnn's own thread pool runs, so results are the same for any number of threads.
 
 >>> import fastnn
 >>> model = fastnn.Sequential([fastnn.Dense(784, 256, activation="relu"),

@@ -4,11 +4,12 @@
 >>> model = fastnn.Sequential([fastnn.Dense(4, 8, "relu"), fastnn.Dense(8, 3, "softmax")], seed=0)
 >>> fastnn.onnx.save(model, "model.onnx")  # doctest: +SKIP
 
-The graph has one input, ``"input"`` of shape ``(N, n_features)`` and the model's dtype (float32 or float64),
-and the output ``"output"`` of shape ``(N, n_outputs)``: what :meth:`Sequential.predict` returns (class
-probabilities for a softmax or sigmoid output layer). An attached scaler (``model.scaler``) comes first, computed
-in float64 and then rounded to the model's dtype, as fastnn computes it. Each ``Dense`` layer is a ``Gemm``
-followed by its activation; ``Dropout`` is the identity at inference and leaves no node. When the model has
+The graph has one input, ``"input"`` of shape ``(N, n_features)`` (flat samples) and the model's dtype (float32
+or float64; int64 token ids for a model that starts with an ``Embedding``), and the output ``"output"`` of shape
+``(N, *model.output_shape)``: what :meth:`Sequential.predict` returns (class probabilities for a softmax or
+sigmoid output layer). An attached scaler (``model.scaler``) comes first, computed in float64 and then rounded to
+the model's dtype, as fastnn computes it. Each layer kind has its exporter (see :func:`to_onnx`); ``Dropout`` is
+the identity at inference and leaves no node. When the model has
 ``classes`` (or a scikit-learn-style estimator wrapping it has ``classes_``) a second output ``"label"`` of shape
 ``(N,)`` holds the predicted class: ``classes[argmax(output)]``, or ``classes[output > 0.5]`` for a single sigmoid
 unit, as :meth:`Sequential.predict_classes` decides.
@@ -205,6 +206,90 @@ def _activation_nodes(g, activation, x, dtype, opset):
     raise ValueError(f"cannot export activation {activation!r}")  # pragma: no cover - Dense checks its names
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# One exporter per layer kind, by class name: ``export(g, layer, x, in_shape, out_shape, dtype, opset)`` returns the
+# output of the nodes it adds for ``x`` (batch first, shaped ``(N, *in_shape)``), shaped ``(N, *out_shape)``.
+# ---------------------------------------------------------------------------------------------------------------
+
+def _reshape(g, x, shape, stem):
+    return g.op("Reshape", [x, g.const(f"{stem}_shape", [-1, *shape], np.int64)], stem)
+
+
+def _export_dense(g, layer, x, in_shape, out_shape, dtype, opset):
+    i = g.name("dense")
+    b = g.const(f"{i}_bias", layer.bias, dtype)
+    if len(in_shape) == 1:
+        z = g.op("Gemm", [x, g.const(f"{i}_weight", layer.weight, dtype), b], f"{i}_z", transB=1)
+    else:  # on every step: the last axis
+        wt = g.const(f"{i}_weight_t", np.ascontiguousarray(layer.weight.T), dtype)
+        z = g.op("Add", [g.op("MatMul", [x, wt], f"{i}_xw"), b], f"{i}_z")
+    return _activation_nodes(g, layer.activation, z, dtype, opset)
+
+
+def _export_view(g, layer, x, in_shape, out_shape, dtype, opset):
+    return _reshape(g, x, out_shape, g.name("view"))
+
+
+def _export_conv(g, layer, x, in_shape, out_shape, dtype, opset):
+    i = g.name("conv")
+    (_, h, w), (_, ho, wo) = in_shape, out_shape
+    (kh, kw), (sh, sw) = layer.kernel_size, layer.stride
+    ph, pw = layer._pads()
+    pads = [ph, pw, max(0, (ho - 1) * sh + kh - h - ph), max(0, (wo - 1) * sw + kw - w - pw)]
+    z = g.op("Conv", [x, g.const(f"{i}_weight", layer.weight, dtype), g.const(f"{i}_bias", layer.bias, dtype)],
+             f"{i}_z", kernel_shape=[kh, kw], strides=[sh, sw], pads=pads)
+    return _activation_nodes(g, layer.activation, z, dtype, opset)
+
+
+def _export_pool(g, layer, x, in_shape, out_shape, dtype, opset):
+    op = "MaxPool" if type(layer).__name__ == "MaxPool2D" else "AveragePool"
+    return g.op(op, [x], g.name("pool"), kernel_shape=list(layer.pool_size), strides=list(layer.stride))
+
+
+def _export_global_pool(g, layer, x, in_shape, out_shape, dtype, opset):
+    return _reshape(g, g.op("GlobalAveragePool", [x], g.name("gap")), out_shape, g.name("gap_flat"))
+
+
+def _export_embedding(g, layer, x, in_shape, out_shape, dtype, opset):
+    i = g.name("embedding")
+    return g.op("Gather", [g.const(f"{i}_weight", layer.weight, dtype), x], f"{i}_vectors", axis=0)
+
+
+#: Rows of PyTorch's gate blocks in ONNX's order: LSTM i, f, g, o -> i, o, f, c; GRU r, z, n -> z, r, h.
+_GATE_ORDER = {"LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2], "SimpleRNN": [0]}
+
+
+def _export_recurrent(g, layer, x, in_shape, out_shape, dtype, opset):
+    kind = type(layer).__name__
+    i = g.name(kind.lower())
+    H, order = layer.hidden_size, _GATE_ORDER[kind]
+
+    def gates(a):
+        return np.concatenate([a[k * H:(k + 1) * H] for k in order])[None]
+
+    W, R = g.const(f"{i}_W", gates(layer.weight_ih), dtype), g.const(f"{i}_R", gates(layer.weight_hh), dtype)
+    B = g.const(f"{i}_B", np.concatenate([gates(layer.bias_ih), gates(layer.bias_hh)], axis=1), dtype)
+    attrs = {"hidden_size": H}
+    if kind == "GRU":
+        attrs["linear_before_reset"] = 1  # PyTorch's n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+    if kind == "SimpleRNN":
+        attrs["activations"] = ["Tanh" if layer.activation == "tanh" else "Relu"]
+    op = {"LSTM": "LSTM", "GRU": "GRU", "SimpleRNN": "RNN"}[kind]
+    steps_first = g.op("Transpose", [x], f"{i}_x", perm=[1, 0, 2])
+    all_steps, last = g.name(f"{i}_y"), g.name(f"{i}_y_h")
+    g.nodes.append(g.onnx.helper.make_node(op, [steps_first, W, R, B], [all_steps, last], name=g.name(op), **attrs))
+    if layer.return_sequences:  # Y: (T, 1, N, H)
+        y = g.op("Squeeze", [all_steps, g.const(f"{i}_axis", [1], np.int64)], f"{i}_steps")
+        return g.op("Transpose", [y], f"{i}_out", perm=[1, 0, 2])
+    return g.op("Squeeze", [last, g.const(f"{i}_axis", [0], np.int64)], f"{i}_out")  # Y_h: (1, N, H)
+
+
+_EXPORTERS = {"Dense": _export_dense, "Flatten": _export_view, "Reshape": _export_view, "Conv2D": _export_conv,
+              "MaxPool2D": _export_pool, "AvgPool2D": _export_pool, "GlobalAvgPool2D": _export_global_pool,
+              "Embedding": _export_embedding, "SimpleRNN": _export_recurrent, "LSTM": _export_recurrent,
+              "GRU": _export_recurrent, "Dropout": None}
+
+
 def to_onnx(model, opset=17, name=None):
     """The ONNX graph of a fastnn model, for inference.
 
@@ -222,36 +307,42 @@ def to_onnx(model, opset=17, name=None):
     Returns
     -------
     onnx.ModelProto
-        Checked with ``onnx.checker.check_model``. Input ``"input"`` ``(N, n_features)``; outputs ``"output"``
-        ``(N, n_outputs)`` and, with classes, ``"label"`` ``(N,)``.
+        Checked with ``onnx.checker.check_model``. Input ``"input"`` ``(N, n_features)`` (flat samples, as
+        ``predict`` takes them; int64 token ids ``(N, steps)`` for a model that starts with an ``Embedding``);
+        outputs ``"output"`` ``(N, *model.output_shape)`` and, with classes, ``"label"``.
+
+    Notes
+    -----
+    Every layer kind is exported: ``Dense`` as ``Gemm`` (``MatMul`` on every step of a sequence) and its
+    activation, ``Conv2D`` as ``Conv``, pooling as ``MaxPool``/``AveragePool``/``GlobalAveragePool``, ``Flatten``
+    and ``Reshape`` as ``Reshape``, ``Embedding`` as ``Gather``, and ``SimpleRNN``/``LSTM``/``GRU`` as ONNX's
+    ``RNN``/``LSTM``/``GRU`` (gates reordered to ONNX's, GRU with ``linear_before_reset``); ``Dropout`` leaves no
+    node.
 
     Raises
     ------
     TypeError
         ``model`` is not a fastnn model.
     ValueError
-        Weights or biases that are NaN or infinite, invalid ``classes``, an opset out of range, a model with
-        layers other than Dense and Dropout (convolutions and pooling are not exported).
+        Weights or biases that are NaN or infinite, invalid ``classes``, an opset out of range.
     ImportError
         onnx is not installed.
     """
     seq, classes = _unwrap(model)
-    from ..nn import Dense, Dropout
-
-    other = next((layer for layer in seq.layers if not isinstance(layer, (Dense, Dropout))), None)
+    other = next((layer for layer in seq.layers if type(layer).__name__ not in _EXPORTERS), None)
     if other is not None:
-        raise ValueError(f"ONNX export covers Dense and Dropout layers; this model holds {other!r}")
+        raise ValueError(f"ONNX export does not cover {type(other).__name__} layers: {other!r}")
     if isinstance(opset, bool) or not isinstance(opset, numbers.Integral):
         raise TypeError(f"opset must be an integer, got {type(opset).__name__}")
     if name is not None and not isinstance(name, str):
         raise TypeError(f"name must be a string or None, got {type(name).__name__}")
-    dense = [layer for layer in seq.layers if isinstance(layer, Dense)]
     if not np.all(np.isfinite(seq.parameters)):
-        bad = next(i for i, layer in enumerate(dense)
-                   if not (np.all(np.isfinite(layer.weight)) and np.all(np.isfinite(layer.bias))))
-        raise ValueError(f"cannot export a model whose weights are not finite: Dense layer {bad} holds NaN or "
+        bad = next(i for i, layer in enumerate(seq.layers)
+                   if any(not np.all(np.isfinite(getattr(layer, spec.name))) for spec in layer.params()))
+        raise ValueError(f"cannot export a model whose weights are not finite: layers[{bad}] holds NaN or "
                          "infinity (did training diverge?)")
-    table = None if classes is None else _class_table(classes, seq.n_outputs)
+    steps = seq._output_steps
+    table = None if classes is None else _class_table(classes, seq.n_outputs // steps)
     onnx = _onnx()
     opset = int(opset)
     latest = onnx.defs.onnx_opset_version()
@@ -260,33 +351,40 @@ def to_onnx(model, opset=17, name=None):
 
     dtype = np.dtype(seq.dtype)
     elem = onnx.helper.np_dtype_to_tensor_dtype(dtype)
+    tokens = type(seq._engine_layers[0]).__name__ == "Embedding"
     g = _Graph(onnx)
     x = "input"
     if seq.scaler is not None:
         x = _scaler_nodes(g, seq.scaler, x, dtype)
-    for i, layer in enumerate(dense):
-        w = g.const(f"dense{i}_weight", layer.weight, dtype)
-        b = g.const(f"dense{i}_bias", layer.bias, dtype)
-        x = g.op("Gemm", [x, w, b], f"dense{i}_z", transB=1)
-        x = _activation_nodes(g, layer.activation, x, dtype, opset)
+    shape = (seq.n_features,)
+    first = next(layer for layer in seq.layers if type(layer).__name__ != "Dropout")
+    if len(seq.input_shape) > 1 and type(first).__name__ != "Dense":  # a first Dense layer takes flat samples
+        x, shape = _reshape(g, x, seq.input_shape, "input_shaped"), seq.input_shape
+    for layer, out_shape in zip(seq.layers, seq._shapes):
+        export = _EXPORTERS[type(layer).__name__]
+        if export is not None:
+            x = export(g, layer, x, shape, out_shape, dtype, opset)
+        shape = out_shape
     g.op("Identity", [x], output="output")
 
-    outputs = [onnx.helper.make_tensor_value_info("output", elem, ["N", seq.n_outputs])]
+    outputs = [onnx.helper.make_tensor_value_info("output", elem, ["N", *seq.output_shape])]
     if table is not None:
-        if seq.n_outputs == 1:
+        units = seq.n_outputs // steps
+        if units == 1:
             positive = g.op("Greater", ["output", g.const("threshold", [0.5], dtype)], "positive")
             index = g.op("Cast", [positive], "positive_int", to=onnx.TensorProto.INT64)
-            index = g.op("Squeeze", [index, g.const("axis_1", [1], np.int64)], "class_index")
+            index = g.op("Squeeze", [index, g.const("last_axis", [-1], np.int64)], "class_index")
         else:
-            index = g.op("ArgMax", ["output"], "class_index", axis=1, keepdims=0)
+            index = g.op("ArgMax", ["output"], "class_index", axis=-1, keepdims=0)
         g.op("Gather", [g.const("classes", table), index], output="label", axis=0)
         label_type = (onnx.TensorProto.STRING if table.dtype == object
                       else onnx.helper.np_dtype_to_tensor_dtype(table.dtype))
-        outputs.append(onnx.helper.make_tensor_value_info("label", label_type, ["N"]))
+        outputs.append(onnx.helper.make_tensor_value_info("label", label_type, ["N", *seq.output_shape[:-1]]))
 
     graph = onnx.helper.make_graph(
         g.nodes, name or "fastnn_Sequential",
-        [onnx.helper.make_tensor_value_info("input", elem, ["N", seq.n_features])], outputs,
+        [onnx.helper.make_tensor_value_info("input", onnx.TensorProto.INT64 if tokens else elem,
+                                            ["N", seq.n_features])], outputs,
         initializer=g.initializers)
     opset_id = onnx.helper.make_opsetid("", opset)
     from .. import __version__
