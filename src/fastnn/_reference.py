@@ -546,3 +546,19 @@ def recurrent_forward(cell, x, W_ih, W_hh, b_ih, b_hh, return_sequences=False, a
             h = np.tanh(gi + gh) if activation == "tanh" else np.maximum(gi + gh, 0)
         states.append(h)
     return np.stack(states, axis=1) if return_sequences else h
+
+
+def batchnorm(x, gamma, beta, running_mean, running_var, training, eps=1e-5, momentum=0.1):
+    """PyTorch's ``BatchNorm1d``/``BatchNorm2d`` on ``x`` of shape (n, C) or (n, C, H, W): ``(y, running_mean,
+    running_var)``, the running statistics moved by a training call (unbiased variance), kept by another."""
+    axes = (0,) if x.ndim == 2 else (0, 2, 3)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    if training:
+        mean, var = x.mean(axis=axes), x.var(axis=axes)
+        n = x.size // x.shape[1]
+        running_mean = (1 - momentum) * running_mean + momentum * mean
+        running_var = (1 - momentum) * running_var + momentum * var * n / max(n - 1, 1)
+    else:
+        mean, var = running_mean, running_var
+    y = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps) * gamma.reshape(shape) + beta.reshape(shape)
+    return y, running_mean, running_var

@@ -20,10 +20,12 @@ LOSS_HUBER = 3
 LOSS_MAE = 4
 # Layer kinds of the engine's layer table (Reshape and Flatten are views: no kind, no kernel).
 (LAYER_DENSE, LAYER_CONV2D, LAYER_MAXPOOL2D, LAYER_AVGPOOL2D, LAYER_RNN, LAYER_LSTM, LAYER_GRU,
- LAYER_EMBEDDING) = range(8)
+ LAYER_EMBEDDING, LAYER_BATCHNORM) = range(9)
 #: The fields of a layer's shapes (``Geom``), in the order of a layout tuple after its kind.
 GEOM_FIELDS = ("c", "h", "w", "co", "ho", "wo", "kh", "kw", "sh", "sw", "ph", "pw", "steps", "feats", "hidden", "seq",
-               "cell_act")
+               "cell_act", "eps", "momentum")
+#: The fields of GEOM_FIELDS that hold floats (the others are ints).
+GEOM_FLOATS = ("eps", "momentum")
 
 cdef enum:
     DENSE = 0
@@ -34,6 +36,7 @@ cdef enum:
     LSTM = 5
     GRU = 6
     EMBEDDING = 7
+    BATCHNORM = 8
 
 cdef enum:
     IDENTITY = 0

@@ -171,6 +171,7 @@ KINDS[CONV2D].name = b"conv2d"
 KINDS[CONV2D].check = _image_fits
 KINDS[CONV2D].n_weights = _conv_weights
 KINDS[CONV2D].n_bias = _conv_bias
+KINDS[CONV2D].n_buffers = _no_values
 KINDS[CONV2D].workspace = _conv_workspace
 KINDS[CONV2D].row_work = _conv_row_work
 KINDS[CONV2D].kept = _conv_kept

@@ -269,6 +269,7 @@ KINDS[DENSE].name = b"dense"
 KINDS[DENSE].check = _fits
 KINDS[DENSE].n_weights = _dense_weights
 KINDS[DENSE].n_bias = _dense_bias
+KINDS[DENSE].n_buffers = _no_values
 KINDS[DENSE].workspace = _no_values
 KINDS[DENSE].row_work = _dense_row_work
 KINDS[DENSE].kept = _no_values

@@ -221,6 +221,7 @@ def dqn_update(Engine engine, target, obs, next_obs, const int64_t[::1] actions 
     s.key = key
     net.ws.single_row = batch_size == 1
     net.ws.training = False  # dropout off: the Q-network's forward passes are the same in targets and loss
+    net.ws.update_buffers = False
     cdef void *tp = <void *> <size_t> target.ctypes.data
     cdef void *qp = <void *> <size_t> qn.ctypes.data
     cdef void *yp = <void *> <size_t> y.ctypes.data

@@ -80,6 +80,7 @@ KINDS[EMBEDDING].name = b"embedding"
 KINDS[EMBEDDING].check = _embedding_fits
 KINDS[EMBEDDING].n_weights = _embedding_weights
 KINDS[EMBEDDING].n_bias = _no_values
+KINDS[EMBEDDING].n_buffers = _no_values
 KINDS[EMBEDDING].workspace = _no_values
 KINDS[EMBEDDING].row_work = _embedding_row_work
 KINDS[EMBEDDING].cache = _no_values

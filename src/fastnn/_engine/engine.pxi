@@ -48,7 +48,7 @@ cdef class Engine:
     cdef bint is_double
     cdef object _keep
     cdef object _scratch, _layout, _columns, _frozen
-    cdef object _sample_loss, _sample_correct, _task_penalty, _tasks
+    cdef object _sample_loss, _sample_correct, _task_penalty, _tasks, _buffers
     cdef readonly Py_ssize_t capacity
     #: The largest single product (multiply-adds) per batch row, over every BLAS call of a step.
     cdef readonly Py_ssize_t row_work
@@ -59,13 +59,14 @@ cdef class Engine:
         self.net.ws = &self.ws
 
     def __init__(self, params, grads, state, widths, activations, int loss, Py_ssize_t capacity,
-                 double loss_param=1.0, dropout=None, uint64_t seed=0, int cores=1, layout=None, frozen=None):
+                 double loss_param=1.0, dropout=None, uint64_t seed=0, int cores=1, layout=None, frozen=None,
+                 buffers=None):
         cdef int L = len(widths) - 1
         cdef int l, t, n_tasks
         cdef Py_ssize_t off = 0
         cdef const KindRow *row
         cdef const char *wrong
-        cdef Py_ssize_t per_row
+        cdef Py_ssize_t per_row, n_buf = 0
         cdef GradTask *found
         layout = _check_layout(layout, widths, L)
         frozen = [False] * L if frozen is None else [bool(f) for f in frozen]
@@ -104,6 +105,9 @@ cdef class Engine:
         self.net.ws.drop_key = <uint64_t *> calloc(L + 1, sizeof(uint64_t))
         self.net.kind = <int *> calloc(L, sizeof(int))
         self.net.geom = <Geom *> calloc(L, sizeof(Geom))
+        self.net.buf_off = <Py_ssize_t *> calloc(L, sizeof(Py_ssize_t))
+        if self.net.buf_off == NULL:
+            raise MemoryError()
         self.net.ws.arg = <int32_t **> calloc(L + 1, sizeof(int32_t *))
         if self.net.kind == NULL or self.net.geom == NULL or self.net.ws.arg == NULL:
             raise MemoryError()
@@ -130,12 +134,21 @@ cdef class Engine:
             off += row.n_weights(&self.net.geom[l], self.net.width[l], self.net.width[l + 1])
             self.net.b_off[l] = off
             off += row.n_bias(&self.net.geom[l], self.net.width[l], self.net.width[l + 1])
+            self.net.buf_off[l] = n_buf
+            n_buf += row.n_buffers(&self.net.geom[l], self.net.width[l], self.net.width[l + 1])
             self.row_work = max(self.row_work, row.row_work(&self.net.geom[l], self.net.width[l],
                                                             self.net.width[l + 1]))
             self.net.slot_size = max(self.net.slot_size, row.workspace(&self.net.geom[l], self.net.width[l],
                                                                        self.net.width[l + 1]))
         if params.shape[0] != off or grads.shape[0] != off or state.shape[1] != off:
             raise ValueError(f"flat buffers must hold {off} parameters")
+        if buffers is None:
+            buffers = np.zeros(n_buf, dtype=params.dtype)
+        if (buffers.dtype != params.dtype or not buffers.flags.c_contiguous or buffers.ndim != 1
+                or buffers.shape[0] != n_buf):
+            raise ValueError(f"buffers must be a contiguous array of {n_buf} values of the parameters' dtype")
+        self._buffers = buffers
+        self.net.buffers = <void *> <size_t> buffers.ctypes.data if n_buf else NULL
         # Weight-gradient tasks, as each kind splits its layer; largest first (a stable order), so that dynamic
         # scheduling ends with the small ones.
         tasks = []
@@ -253,6 +266,7 @@ cdef class Engine:
         free(self.net.ws.cache)
         free(self.net.kind)
         free(self.net.geom)
+        free(self.net.buf_off)
         free(self.net.ws.arg)
 
     def train(self, X, perm, labels, targets, weights, Py_ssize_t batch_size, Py_ssize_t first_batch,
@@ -391,7 +405,7 @@ def _check_layout(layout, widths, int L):
             if unknown:
                 raise ValueError(f"layout rows have no field {sorted(unknown)[0]!r}")
             row = (row["kind"],) + tuple(row.get(k, 0) for k in GEOM_FIELDS)
-        row = tuple(int(v) for v in row)
+        row = tuple(float(v) if k in GEOM_FLOATS else int(v) for k, v in zip(("kind",) + GEOM_FIELDS, row))
         if not 1 <= len(row) <= n:
             raise ValueError(f"layout rows hold a kind and at most {n - 1} shapes")
         rows.append(row + (0,) * (n - len(row)))

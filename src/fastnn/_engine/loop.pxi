@@ -99,6 +99,7 @@ cdef Py_ssize_t _engine_train(Net *net, const floating[:, ::1] X, const int64_t[
     cdef Py_ssize_t result
     net.ws.single_row = batch_size == 1 or X.shape[0] == 1
     net.ws.training = True
+    net.ws.update_buffers = apply
     with nogil:
         result = _train_batches(net, &X[0, 0], &perm[0], X.shape[0], batch_size, first_batch, last_batch, &data,
                                 h, step, n_threads, &sl[0], &sc[0], &tp[0], sums, apply)
@@ -119,6 +120,7 @@ cdef void _engine_forward(Net *net, const floating[:, ::1] X, floating[:, ::1] o
     cdef const floating *w = <const floating *> data.weights
     net.ws.single_row = block == 1 or n == 1
     net.ws.training = False
+    net.ws.update_buffers = False
     with nogil:
         first = 0
         while first < n:

@@ -75,6 +75,7 @@ cdef void _fill_pool_row(KindRow *row, const char *name) noexcept:
     row.check = _pool_fits
     row.n_weights = _no_values
     row.n_bias = _no_values
+    row.n_buffers = _no_values
     row.workspace = _no_values
     row.row_work = _pool_row_work
     row.kept = _no_values

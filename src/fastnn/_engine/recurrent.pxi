@@ -318,6 +318,7 @@ cdef int _gru_gradient_tasks(const Geom *g, int n_in, int n_out, int split, Grad
 cdef void _fill_recurrent_row(KindRow *row, const char *name) noexcept:
     row.name = name
     row.check = _recurrent_fits
+    row.n_buffers = _no_values
     row.kept = _no_values
     row.workspace = _recurrent_workspace
     row.forward_tasks = _recurrent_tasks

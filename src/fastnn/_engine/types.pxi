@@ -13,9 +13,10 @@ cdef struct Geom:
     # left). Recurrent kinds (RNN, LSTM, GRU): ``steps`` time steps of ``feats`` inputs, ``hidden`` units,
     # ``seq`` 1 when the output is every step's state (else the last one's), ``cell_act`` the simple RNN's
     # activation (TANH or RELU). EMBEDDING: ``steps`` indices a row into ``feats`` vectors of ``hidden`` values.
-    # Unused fields are zero.
+    # BATCHNORM: ``c`` channels of ``h x w`` positions, ``eps`` and ``momentum`` (PyTorch's). Unused fields are zero.
     int c, h, w, co, ho, wo, kh, kw, sh, sw, ph, pw
     int steps, feats, hidden, seq, cell_act
+    double eps, momentum
 
 
 cdef struct GradTask:
@@ -45,7 +46,8 @@ cdef struct Workspace:
     void *scratch       # per-thread workspaces of slot_size values (im2col columns), n_slots of them
     int n_slots
     void *grads         # the parameters' gradients, laid out as the parameters
-    bint training       # this call trains (dropout active), set per call
+    bint training       # this call trains (dropout active, batch statistics), set per call
+    bint update_buffers # this call updates the non-trained state (a training call that applies its updates)
     bint single_row     # this call works on one row at a time (matrix-vector products): set per call, so
                         # that the kind of product depends on the call's shape alone, never on a last block
 
@@ -72,6 +74,8 @@ cdef struct Net:
     GradTask *tasks
     Py_ssize_t task_work  # multiply-adds of all the weight-gradient tasks, per batch row
     void *params        # flat parameters [W_0, b_0, W_1, b_1, ...]
+    void *buffers       # flat non-trained state (BatchNorm's running statistics), layer by layer
+    Py_ssize_t *buf_off # offset of layer l's buffers in it
     void *state         # optimizer state: rows of n_params values (momentum; Adam's moments; ...)
     Py_ssize_t n_params # stride between the rows of state
     Workspace *ws       # the buffers of the worker running this pass
@@ -107,6 +111,7 @@ cdef struct KindRow:
     check_fn check              # NULL when the shapes fit, else what is wrong
     size_fn n_weights           # values of the weight tensor
     size_fn n_bias              # values of the bias
+    size_fn n_buffers           # values of non-trained state (saved, never touched by the optimizer)
     size_fn workspace           # values of one thread's scratch
     size_fn row_work            # the largest single product per batch row (multiply-adds)
     size_fn cache               # values per row the forward pass leaves for the backward pass (Workspace.cache)
@@ -128,7 +133,7 @@ cdef struct KindRow:
 
 
 cdef enum:
-    N_KINDS = 8
+    N_KINDS = 9
 
 cdef KindRow KINDS[N_KINDS]
 

@@ -174,7 +174,13 @@ class Sequential:
         self._grads = np.zeros(n, dtype=self.dtype)
         self._state = np.zeros((1, n), dtype=self.dtype)  # the optimizer's state rows (compile sizes them)
         self._step = np.zeros(1, dtype=np.int64)          # updates applied: the schedule's and Adam's step
+        # non-trained state (BatchNorm's running statistics), engine layer by engine layer
+        self._buffers = np.zeros(sum(math.prod(spec.shape) for layer in self._engine_layers
+                                     for spec in layer.buffers()), dtype=self.dtype)
         self._bind_layers()
+        for layer in self._engine_layers:
+            for spec in layer.buffers():
+                getattr(layer, "_" + spec.name)[...] = spec.fill
         self._rng = np.random.default_rng(seed)
         self._initialize()
         self.loss = None
@@ -196,13 +202,25 @@ class Sequential:
             layer._adopt(self)
 
     def _bind_layers(self):
-        """Make every layer's ``weight`` and ``bias`` views into the flat parameter buffer."""
+        """Make every layer's ``weight`` and ``bias`` views into the flat parameter buffer, and its non-trained
+        state views into the flat state buffer."""
         offset = 0
         for layer in self._dense:
             for spec in layer.params():
                 n = math.prod(spec.shape)
                 layer._bind(spec.name, self._params[offset:offset + n].reshape(spec.shape))
                 offset += n
+        offset = 0
+        for layer in self._engine_layers:
+            for spec in layer.buffers():
+                n = math.prod(spec.shape)
+                layer._bind_buffer(spec.name, self._buffers[offset:offset + n].reshape(spec.shape))
+                offset += n
+
+    def _buffer_range(self, first, end):
+        """``(start, stop)`` of engine layers ``first .. end - 1``'s non-trained state in the flat buffer."""
+        sizes = [sum(math.prod(spec.shape) for spec in layer.buffers()) for layer in self._engine_layers]
+        return sum(sizes[:first]), sum(sizes[:end])
 
     def _check_layer_setting(self, layer, name, value):
         """Refuse a layer setting this model cannot compute with (called before the layer takes it)."""
@@ -226,6 +244,8 @@ class Sequential:
             bare[id(layer)] = copy.copy(layer)  # belongs to no model (see _Layer.__getstate__)
             for spec in layer.params():
                 bare[id(layer)]._bind(spec.name, None)
+            for spec in layer.buffers():
+                bare[id(layer)]._bind_buffer(spec.name, None)
         state["layers"] = [bare.get(id(layer), layer) for layer in self.layers]
         state["_dense"] = [bare[id(layer)] for layer in self._dense]
         state["_engine_layers"] = [bare.get(id(layer), layer) for layer in self._engine_layers]
@@ -235,6 +255,7 @@ class Sequential:
 
     def __setstate__(self, state):
         state.setdefault("_ties", None)
+        state.setdefault("_buffers", np.zeros(0, dtype=state.get("dtype", np.float32)))
         state.setdefault("_settings_version", 0)
         self.__dict__.update(state)
         self._train_lock = threading.Lock()
@@ -459,7 +480,7 @@ class Sequential:
         engine = _kernels.Engine(self._params, self._grads, self._state, self.widths,
                                  [ACTIVATIONS[layer._engine_activation] for layer in self._engine_layers], loss,
                                  capacity, param, self._dropout, self._dropout_seed, _threads.machine_cores(),
-                                 self._layout, frozen)
+                                 self._layout, frozen, self._buffers)
         if self._ties is not None:
             engine.tie(self._ties)
         return engine
@@ -804,7 +825,8 @@ class Sequential:
                                  np.empty((1, stop - start), self.dtype), self.widths[first:end + 1],
                                  [ACTIVATIONS[l._engine_activation] for l in self._engine_layers[first:end]],
                                  _kernels.LOSS_MSE, min(block, X.shape[0]), 1.0, self._dropout[first:end],
-                                 self._dropout_seed, _threads.machine_cores(), self._layout[first:end])
+                                 self._dropout_seed, _threads.machine_cores(), self._layout[first:end], None,
+                                 self._buffers[slice(*self._buffer_range(first, end))])
         out = np.empty((X.shape[0], self.widths[end]), dtype=self.dtype)
         with blas_single_thread():
             engine.forward(X, out, nt)
@@ -959,6 +981,9 @@ class Sequential:
         trainable, fixed = self._count_params()
         total = [f"Total params: {self.n_params:,} ({self.dtype.name})", f"Trainable params: {trainable:,}",
                  f"Non-trainable params: {fixed:,}"]
+        if self._buffers.size:
+            total.append(f"Non-trained state: {self._buffers.size:,} values (running statistics, saved with the "
+                         "model)")
         if self._ties is not None:
             shared = sum(self._engine_layers[l].weight.size for l, s in enumerate(self._ties) if s >= 0)
             total.append(f"Tied weights: {shared:,} values stored twice (counted once in the trainable and "

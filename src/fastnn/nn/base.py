@@ -17,7 +17,7 @@ import numpy as np
 from .. import _kernels
 from .._core.validation import check_bool, check_int
 
-__all__ = ["ACTIVATIONS", "ParamSpec", "INITIALIZERS"]
+__all__ = ["ACTIVATIONS", "ParamSpec", "BufferSpec", "INITIALIZERS"]
 
 
 #: Activation names accepted by :class:`Dense`, mapped to kernel codes.
@@ -37,6 +37,16 @@ ACTIVATIONS = {
 _ALIASES = {"linear": "identity", "leakyrelu": "leaky_relu", "leaky-relu": "leaky_relu"}
 #: Activations initialised with He (Kaiming) uniform; the others get Glorot (Xavier) uniform.
 RELU_LIKE = ("relu", "leaky_relu", "elu", "gelu", "softplus")
+
+
+class BufferSpec(NamedTuple):
+    """One tensor of a layer's non-trained state (PyTorch's ``register_buffer``): ``name``, the layer's attribute
+    that views it; ``shape``; ``fill``, its starting value. Saved with the model, updated by the engine (BatchNorm's
+    running statistics), never by the optimizer."""
+
+    name: str
+    shape: tuple
+    fill: float
 
 
 class ParamSpec(NamedTuple):
@@ -73,12 +83,19 @@ def _normal(rng, shape, fans):
     return rng.standard_normal(size=shape)
 
 
+def _scale_shift(rng, shape, fans):
+    """Pairs ``(1, 0)``: a normalisation's scale and shift, as PyTorch starts them."""
+    out = np.zeros(shape)
+    out[:, 0] = 1
+    return out
+
+
 #: Initialisers by name: ``init(rng, shape, (fan_in, fan_out))`` returns the values (or a scalar to fill with).
 #: He (Kaiming) uniform ``U(-sqrt(6 / fan_in), +)``, Glorot (Xavier) uniform ``U(-sqrt(6 / (fan_in + fan_out)),
 #: +)``, zeros, PyTorch's recurrent ``U(-1 / sqrt(fan_in), +)`` (``fan_in``: the hidden size) and the standard
 #: normal (PyTorch's embeddings).
 INITIALIZERS = {"he_uniform": _he_uniform, "glorot_uniform": _glorot_uniform, "zeros": _zeros,
-                "recurrent_uniform": _recurrent_uniform, "normal": _normal}
+                "recurrent_uniform": _recurrent_uniform, "normal": _normal, "scale_shift": _scale_shift}
 
 
 def _activation_name(activation):
@@ -148,6 +165,15 @@ class _Layer:
     def params(self):
         """The layer's parameter tensors, in the order they lie in the model's flat buffer (none by default)."""
         return ()
+
+    def buffers(self):
+        """The layer's non-trained state tensors (:class:`BufferSpec`), in the order they lie in the model's flat
+        buffer of state (none by default)."""
+        return ()
+
+    def _bind_buffer(self, name, view):
+        """Make attribute ``name`` view ``view`` (the layer's part of the model's state buffer), or None."""
+        object.__setattr__(self, "_" + name, view)
 
     @property
     def _engine_activation(self):

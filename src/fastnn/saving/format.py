@@ -31,6 +31,8 @@ A ZIP archive holding
   object of notes, such as how the training data was split), both absent from files of older fastnn;
 * ``parameters.npy``: the flat parameter buffer ``[W_0, b_0, W_1, b_1, ...]`` in the model's dtype;
 * ``optimizer_state.npy``: the optimizer's state rows, shape ``(n_state, n_params)``, the model's dtype;
+* ``buffers.npy``: the non-trained state of the layers that have some (BatchNorm's running mean and variance),
+  layer by layer, in the model's dtype (only when there is any);
 * ``scaler/<name>.npy``: the fitted scaler's float64 statistics, one per attribute.
 
 The ``.npy`` members are standard NumPy files read with ``allow_pickle=False``. ``load`` checks the header's
@@ -238,6 +240,8 @@ def model_members(model, fit_state=None, prefix=""):
                          "a model file may hold: keep model.metadata small")
     members = [("header.json", header), ("parameters.npy", _npy_bytes(model.parameters)),
                ("optimizer_state.npy", _npy_bytes(model._state))]
+    if model._buffers.size:  # non-trained state (BatchNorm's running statistics)
+        members.append(("buffers.npy", _npy_bytes(model._buffers)))
     if model.scaler is not None:
         for key, arr in sorted(model.scaler.get_state()["arrays"].items()):
             members.append((f"scaler/{key}.npy", _npy_bytes(arr)))
@@ -443,8 +447,10 @@ def _read_contents(z, path, prefix=""):
         if not 1 <= n_state <= 3:
             _fail(path, f"optimizer n_state {n_state} is outside 1..3")
         state = _read_array(z, prefix + "optimizer_state.npy", dtype, (n_state, total), path)
-    for name, arr in (("parameters", params), ("optimizer state", state)):
-        if not np.all(np.isfinite(arr)):
+    n_buffers = sum(math.prod(spec.shape) for layer in stack.engine for spec in layer.buffers())
+    buffers = _read_array(z, prefix + "buffers.npy", dtype, (n_buffers,), path) if n_buffers else None
+    for name, arr in (("parameters", params), ("optimizer state", state), ("buffers", buffers)):
+        if arr is not None and not np.all(np.isfinite(arr)):
             _fail(path, f"{name} contain NaN or infinity")
     scaler = None
     sc = header.get("scaler")
@@ -479,7 +485,7 @@ def _read_contents(z, path, prefix=""):
         _fail(path, f"header field 'classes' {problem}")
     if header.get("metadata") is not None and not isinstance(header["metadata"], dict):
         _fail(path, "header field 'metadata' must be an object")
-    return header, layers, input_shape, seed, epochs, params, state, scaler, rng_state
+    return header, layers, input_shape, seed, epochs, params, (state, buffers), scaler, rng_state
 
 
 def _training_settings(header, path):
@@ -598,6 +604,7 @@ def read_model(z, path, prefix=""):
     """The model whose members lie under ``prefix`` in the open archive ``z`` of the file ``path``."""
     header, layers, input_shape, seed, epochs, params, state, scaler, rng_state = guarded(
         path, lambda: _read_contents(z, path, prefix))
+    state, buffers = state
 
     try:
         model = registry.get("Sequential")(layers, seed=seed, dtype=header["dtype"], input_shape=input_shape)
@@ -631,6 +638,8 @@ def read_model(z, path, prefix=""):
                     f"{model._state.shape[0]}")
     model.parameters[...] = params
     model._state[...] = state
+    if buffers is not None:
+        model._buffers[...] = buffers
     model._step[0] = step
     dropout_seed = header.get("dropout_seed")
     if dropout_seed is not None:

@@ -284,7 +284,16 @@ def _export_recurrent(g, layer, x, in_shape, out_shape, dtype, opset):
     return g.op("Squeeze", [last, g.const(f"{i}_axis", [0], np.int64)], f"{i}_out")  # Y_h: (1, N, H)
 
 
-_EXPORTERS = {"Dense": _export_dense, "Flatten": _export_view, "Reshape": _export_view, "Conv2D": _export_conv,
+def _export_batchnorm(g, layer, x, in_shape, out_shape, dtype, opset):
+    i = g.name("batchnorm")
+    inputs = [x] + [g.const(f"{i}_{name}", np.ascontiguousarray(value), dtype) for name, value in
+                    (("scale", layer.weight), ("shift", layer.bias), ("mean", layer.running_mean),
+                     ("var", layer.running_var))]
+    z = g.op("BatchNormalization", inputs, f"{i}_z", epsilon=float(layer.eps))
+    return _activation_nodes(g, layer.activation, z, dtype, opset)
+
+
+_EXPORTERS = {"Dense": _export_dense, "BatchNorm1d": _export_batchnorm, "BatchNorm2d": _export_batchnorm, "Flatten": _export_view, "Reshape": _export_view, "Conv2D": _export_conv,
               "MaxPool2D": _export_pool, "AvgPool2D": _export_pool, "GlobalAvgPool2D": _export_global_pool,
               "Embedding": _export_embedding, "SimpleRNN": _export_recurrent, "LSTM": _export_recurrent,
               "GRU": _export_recurrent, "Dropout": None}

@@ -1,0 +1,137 @@
+"""Batch normalization (BatchNorm1d, BatchNorm2d): PyTorch's math through the NumPy twin and PyTorch itself,
+gradients by finite differences, running statistics as saved non-trained state."""
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import _reference as ref
+
+
+def _dense_model(dtype="float64", activation="relu"):
+    return fastnn.Sequential([fastnn.Dense(4, 6), fastnn.BatchNorm1d(6, activation=activation),
+                              fastnn.Dense(6, 3, "softmax")], seed=0, dtype=dtype)
+
+
+def _conv_model(dtype="float64"):
+    return fastnn.Sequential([fastnn.Conv2D(2, 3, 3), fastnn.BatchNorm2d(3, momentum=0.3, activation="relu"),
+                              fastnn.Flatten(), fastnn.Dense(48, 2, "softmax")], input_shape=(2, 6, 6), seed=0,
+                             dtype=dtype)
+
+
+def test_forward_and_running_statistics_equal_the_numpy_twin(rng):
+    model = _conv_model()
+    X = rng.standard_normal((10, 2, 6, 6))
+    y = rng.integers(0, 2, 10)
+    bn = model.layers[1]
+    bn.weight = rng.uniform(0.5, 2, 3)
+    bn.bias = rng.standard_normal(3)
+    conv = ref.conv2d_forward(X, model.layers[0].weight, model.layers[0].bias)
+    mean, var = bn.running_mean.copy(), bn.running_var.copy()
+    out, mean, var = ref.batchnorm(conv, bn.weight, bn.bias, mean, var, training=True, momentum=0.3)
+    model.compile("cross_entropy", optimizer=fastnn.SGD(1e-3))
+    model.train_on_batch(X, y)  # the running statistics of this batch; then predict with the new weights
+    conv = ref.conv2d_forward(X, model.layers[0].weight, model.layers[0].bias)
+    np.testing.assert_allclose(bn.running_mean, mean, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(bn.running_var, var, rtol=1e-12, atol=1e-15)
+    expected, _, _ = ref.batchnorm(conv, bn.weight, bn.bias, mean, var, training=False)
+    np.testing.assert_allclose(model.predict(X, layer=1), np.maximum(expected, 0), rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("build", [_dense_model, _conv_model])
+def test_gradients_by_finite_differences(build, rng):
+    model = build()
+    shape = (12,) + model.input_shape
+    X, y = rng.standard_normal(shape), rng.integers(0, 2, 12)
+    model.compile("cross_entropy")
+    model.layers[1].weight = rng.uniform(0.5, 2, model.layers[1].num_features)
+    _, grad = model.loss_and_gradient(X, y)
+    params = model.parameters
+    num = np.empty_like(grad)
+    for i in range(params.size):
+        keep = params[i]
+        params[i] = keep + 1e-6
+        up, _ = model.loss_and_gradient(X, y)
+        params[i] = keep - 1e-6
+        down, _ = model.loss_and_gradient(X, y)
+        params[i] = keep
+        num[i] = (up - down) / 2e-6
+    np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-8)
+    running = model.layers[1].running_mean.copy()
+    model.evaluate(X, y)
+    assert np.array_equal(model.layers[1].running_mean, running)  # neither these calls nor predict move them
+
+
+@pytest.mark.parametrize("build", [_dense_model, _conv_model])
+def test_three_sgd_steps_equal_pytorch(build, rng):
+    torch = pytest.importorskip("torch")
+    model = build().compile("cross_entropy", optimizer=fastnn.SGD(0.1, momentum=0.9))
+    X = rng.standard_normal((16,) + model.input_shape)
+    y = rng.integers(0, 2, 16)
+    modules = []
+    for layer in model.layers:
+        if isinstance(layer, fastnn.Dense):
+            m = torch.nn.Linear(layer.in_features, layer.out_features).double()
+        elif isinstance(layer, fastnn.Conv2D):
+            m = torch.nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size).double()
+        elif isinstance(layer, fastnn.Flatten):
+            modules.append(torch.nn.Flatten())
+            continue
+        else:
+            cls = torch.nn.BatchNorm1d if isinstance(layer, fastnn.BatchNorm1d) else torch.nn.BatchNorm2d
+            m = cls(layer.num_features, eps=layer.eps, momentum=layer.momentum).double()
+        with torch.no_grad():
+            m.weight[...] = torch.from_numpy(np.array(layer.weight))
+            m.bias[...] = torch.from_numpy(np.array(layer.bias))
+        modules.append(m)
+        if isinstance(layer, (fastnn.BatchNorm1d, fastnn.BatchNorm2d)):
+            modules.append(torch.nn.ReLU())
+    net = torch.nn.Sequential(*modules)
+    opt = torch.optim.SGD(net.parameters(), 0.1, momentum=0.9)
+    for _ in range(3):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(torch.from_numpy(X)), torch.from_numpy(y)).backward()
+        opt.step()
+        model.train_on_batch(X, y)
+    bn, tbn = model.layers[1], next(m for m in modules if "BatchNorm" in type(m).__name__)
+    np.testing.assert_allclose(bn.running_mean, tbn.running_mean.numpy(), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(bn.running_var, tbn.running_var.numpy(), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(bn.weight, tbn.weight.detach().numpy(), rtol=1e-10, atol=1e-14)
+    net.eval()
+    expected = torch.softmax(net(torch.from_numpy(X)), 1).detach().numpy()
+    np.testing.assert_allclose(model.predict(X), expected, rtol=1e-10, atol=1e-14)
+
+
+def test_saved_with_the_model_bit_identical_across_threads_and_in_onnx(rng, tmp_path):
+    X = rng.standard_normal((64, 2, 6, 6)).astype(np.float32)
+    y = rng.integers(0, 2, 64)
+    states = []
+    for n_threads in (1, 2, 3):
+        model = _conv_model("float32").compile("cross_entropy", optimizer=fastnn.Adam(1e-2))
+        model.fit(X, y, epochs=2, batch_size=16, verbose=0, n_threads=n_threads)
+        states.append((model.parameters.copy(), model._buffers.copy()))
+    assert all(np.array_equal(a, b) for s in states[1:] for a, b in zip(states[0], s))
+    path = tmp_path / "bn.fnn"
+    model.save(path)
+    loaded = fastnn.load(path)
+    np.testing.assert_array_equal(loaded.layers[1].running_var, model.layers[1].running_var)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    assert "Non-trained state: 6 values" in str(model)
+    ort = pytest.importorskip("onnxruntime")
+    from fastnn.onnx import to_onnx
+
+    session = ort.InferenceSession(to_onnx(model).SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"input": X.reshape(64, -1)})[0], model.predict(X), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_batchnorm_settings_are_checked():
+    with pytest.raises(ValueError, match="softmax"):
+        fastnn.BatchNorm1d(4, activation="softmax")
+    with pytest.raises(ValueError, match="momentum"):
+        fastnn.BatchNorm2d(4, momentum=1.5)
+    with pytest.raises(ValueError, match=r"BatchNorm1d\(5\) takes \(5,\) features"):
+        fastnn.Sequential([fastnn.Dense(3, 4), fastnn.BatchNorm1d(5)])
+    with pytest.raises(ValueError, match="takes 3 channels, not 2"):
+        fastnn.Sequential([fastnn.Conv2D(1, 2, 3), fastnn.BatchNorm2d(3)], input_shape=(1, 5, 5))
+    copy = fastnn.BatchNorm2d.from_config(fastnn.BatchNorm2d(8, eps=1e-3, activation="relu").get_config())
+    assert (copy.eps, copy.activation) == (1e-3, "relu")
