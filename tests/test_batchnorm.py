@@ -135,3 +135,16 @@ def test_batchnorm_settings_are_checked():
         fastnn.Sequential([fastnn.Conv2D(1, 2, 3), fastnn.BatchNorm2d(3)], input_shape=(1, 5, 5))
     copy = fastnn.BatchNorm2d.from_config(fastnn.BatchNorm2d(8, eps=1e-3, activation="relu").get_config())
     assert (copy.eps, copy.activation) == (1e-3, "relu")
+
+
+def test_a_training_batch_of_one_row_is_refused_before_anything_changes(rng):
+    model = _dense_model().compile("cross_entropy")
+    X, y = rng.standard_normal((9, 4)), rng.integers(0, 3, 9)
+    before = model.parameters.copy()
+    with pytest.raises(ValueError, match="batch_size=4, 9 training rows make a batch of 1 row"):
+        model.fit(X, y, batch_size=4, verbose=0)
+    with pytest.raises(ValueError, match="a batch of 1 row"):
+        model.train_on_batch(X[:1], y[:1])
+    assert np.array_equal(model.parameters, before) and model.epochs_trained == 0
+    model.fit(X, y, batch_size=3, verbose=0)  # batches of 3 rows
+    assert model.predict(X[:1]).shape == (1, 3)  # inference on one row uses the running statistics

@@ -20,7 +20,7 @@ LOSS_HUBER = 3
 LOSS_MAE = 4
 # Layer kinds of the engine's layer table (Reshape and Flatten are views: no kind, no kernel).
 (LAYER_DENSE, LAYER_CONV2D, LAYER_MAXPOOL2D, LAYER_AVGPOOL2D, LAYER_RNN, LAYER_LSTM, LAYER_GRU,
- LAYER_EMBEDDING, LAYER_BATCHNORM) = range(9)
+ LAYER_EMBEDDING, LAYER_BATCHNORM, LAYER_ACTIVATION) = range(10)
 #: The fields of a layer's shapes (``Geom``), in the order of a layout tuple after its kind.
 GEOM_FIELDS = ("c", "h", "w", "co", "ho", "wo", "kh", "kw", "sh", "sw", "ph", "pw", "steps", "feats", "hidden", "seq",
                "cell_act", "eps", "momentum")
@@ -37,6 +37,7 @@ cdef enum:
     GRU = 6
     EMBEDDING = 7
     BATCHNORM = 8
+    ACTIVATION = 9
 
 cdef enum:
     IDENTITY = 0

@@ -133,7 +133,7 @@ cdef struct KindRow:
 
 
 cdef enum:
-    N_KINDS = 9
+    N_KINDS = 10
 
 cdef KindRow KINDS[N_KINDS]
 

@@ -225,7 +225,7 @@ class Sequential:
     def _check_layer_setting(self, layer, name, value):
         """Refuse a layer setting this model cannot compute with (called before the layer takes it)."""
         if name == "activation" and self.loss is not None and layer is self._engine_layers[-1]:
-            self.loss.check_output(_Probe(value, getattr(layer, "out_features", None)))
+            self.loss.check_output(_Probe(value, self.n_outputs // self._output_steps))
 
     def _layer_changed(self, layer, name):
         """A layer's ``activation``, dropout rate or ``trainable`` changed: the next engine is built with it."""
@@ -328,7 +328,7 @@ class Sequential:
         self
         """
         loss = get_loss(loss)
-        loss.check_output(self._engine_layers[-1])
+        loss.check_output(_Probe(self._engine_layers[-1]._engine_activation, self.n_outputs // self._output_steps))
         optimizer = get_optimizer(optimizer)
         if regularizer is not None and not isinstance(regularizer, Regularizer):
             raise TypeError(f"regularizer must be fastnn.L1, L2, L1L2 or None, got {type(regularizer).__name__}")
@@ -391,6 +391,15 @@ class Sequential:
         loss averages over samples and steps; else 1."""
         row = self._layout[-1]
         return row["steps"] if isinstance(row, dict) and row["kind"] == _kernels.LAYER_DENSE and row["steps"] > 1 else 1
+
+    def _check_batch_rows(self, sizes, what="a batch"):
+        """Refuse training batches of one row when a BatchNorm layer needs the batch's statistics (PyTorch refuses
+        them too: a variance of one value is 0)."""
+        bn = next((layer for layer in self._engine_layers if hasattr(layer, "running_var")), None)
+        if bn is not None and 1 in sizes:
+            raise ValueError(f"{what} of 1 row: {bn!r} normalises by the batch's statistics while training, which "
+                             "needs at least 2 rows a batch (PyTorch refuses it too); choose a batch_size that "
+                             "leaves no batch of one row")
 
     def _shaped(self, out):
         """Outputs ``(n_samples, n_outputs)`` as ``(n_samples, steps, units)`` for a sequence output."""
@@ -550,7 +559,7 @@ class Sequential:
     def _is_classifier(self):
         """Whether the outputs are class probabilities: a softmax or sigmoid output layer and, once compiled, a
         classification loss."""
-        return self._engine_layers[-1].activation in ("softmax", "sigmoid") and (
+        return self._engine_layers[-1]._engine_activation in ("softmax", "sigmoid") and (
             self.loss is None or self.loss.has_accuracy)
 
     def _metric_names(self, with_validation):
@@ -692,6 +701,7 @@ class Sequential:
         X = self._inputs(X)
         labels, targets = _data.prepare_targets(self, y, "y", X.shape[0])
         n = X.shape[0]
+        self._check_batch_rows([n])
         engine = self._engine(n)
         sums = np.zeros(4)
         with blas_single_thread():
@@ -746,6 +756,7 @@ class Sequential:
         """
         self._require_compiled("train_on_batch")
         X, labels, targets, weights = _data.batch_data(self, x, y, sample_weight, class_weight)
+        self._check_batch_rows([X.shape[0]])
         n = X.shape[0]
         if n_threads is not None:
             resolve_n_threads(n_threads)
@@ -876,7 +887,7 @@ class Sequential:
         ['dog', 'dog']
         """
         if not self._is_classifier():
-            output = self._engine_layers[-1].activation
+            output = self._engine_layers[-1]._engine_activation
             what = (f"its output layer is {output!r}" if output not in ("softmax", "sigmoid") else
                     f"its loss is {self.loss.name!r}" if self.loss is not None and not self.loss.has_accuracy else
                     f"a {type(self).__name__} reconstructs its inputs")

@@ -1,6 +1,7 @@
 """Layers, one module per family: :mod:`~fastnn.nn.dense`, :mod:`~fastnn.nn.conv`, :mod:`~fastnn.nn.pooling`,
 :mod:`~fastnn.nn.reshaping`, :mod:`~fastnn.nn.dropout`, :mod:`~fastnn.nn.recurrent` and :mod:`~fastnn.nn.embedding`,
 over the layer interface of :mod:`fastnn.nn.base`."""
+from .activation import Activation
 from .base import BufferSpec, ParamSpec
 from .conv import Conv2D
 from .dense import Dense, Linear
@@ -12,4 +13,5 @@ from .recurrent import GRU, LSTM, SimpleRNN
 from .reshaping import Flatten, Reshape
 
 __all__ = ["Dense", "Linear", "Dropout", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten", "Reshape",
-           "SimpleRNN", "LSTM", "GRU", "Embedding", "BatchNorm1d", "BatchNorm2d", "ParamSpec", "BufferSpec"]
+           "SimpleRNN", "LSTM", "GRU", "Embedding", "BatchNorm1d", "BatchNorm2d", "Activation", "ParamSpec",
+           "BufferSpec"]

@@ -67,6 +67,9 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
     scaler = ck.scaler if ck is not None and ck.scaler is not None else model.scaler
     train, val = _data.prepare_fit_data(model, X, y, sample_weight, class_weight, validation_data, validation_split,
                                         scaler)
+    rows = train[0].shape[0]
+    model._check_batch_rows([min(batch_size, rows), rows - (-(-rows // batch_size) - 1) * batch_size],
+                            f"with batch_size={batch_size}, {rows} training rows make a batch")
     model._warn_about_scale(train[0])
     metrics = model._metric_names(val is not None)
     model.stop_training = False
