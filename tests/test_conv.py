@@ -467,3 +467,15 @@ def test_onnx_export_of_a_model_with_a_declared_input_shape(rng):
     X = rng.random((4,) + cnn.input_shape)
     out = ReferenceEvaluator(fastnn.onnx.to_onnx(cnn)).run(["output"], {"input": X.reshape(4, -1)})[0]
     np.testing.assert_allclose(out, cnn.predict(X), rtol=1e-10, atol=1e-14)
+
+
+def test_inference_works_in_blocks_that_bound_memory(rng):
+    """A wide network predicts in blocks whose buffers stay within 256 MB whatever batch_size asks."""
+    model = fastnn.Sequential([fastnn.Conv2D(1, 32, 3, activation="relu"), fastnn.MaxPool2D(2), fastnn.Flatten(),
+                               fastnn.Dense(32 * 13 * 13, 10, "softmax")], input_shape=(1, 28, 28), seed=0)
+    rows = model._block_rows()
+    assert 500 < rows < 4096
+    X = rng.random((rows + 7, 28, 28)).astype(np.float32)
+    out = model.predict(X, batch_size=4096)
+    assert model._kept_engine.capacity <= rows
+    np.testing.assert_array_equal(out[:rows], model.predict(X[:rows], batch_size=rows))  # the same first block

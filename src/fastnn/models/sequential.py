@@ -21,6 +21,10 @@ from ..training.engine import EngineLoan, exclusive
 from ..training.trainer import PREDICT_BLOCK as _PREDICT_BLOCK
 from .stack import LAYER_NAMES, Stack, check_input_shape, dropout_rates
 
+#: Bytes an inference block's buffers may take (``predict``, ``evaluate``): blocks hold fewer rows than asked when
+#: a sample's layers are wide (a convolutional network's feature maps).
+INFERENCE_MEMORY = 256 << 20
+
 __all__ = ["Sequential"]
 
 # OpenBLAS computes a product of at most this many multiply-adds on one thread, whatever its thread setting
@@ -391,6 +395,14 @@ class Sequential:
         loss averages over samples and steps; else 1."""
         row = self._layout[-1]
         return row["steps"] if isinstance(row, dict) and row["kind"] == _kernels.LAYER_DENSE and row["steps"] > 1 else 1
+
+    def _block_rows(self):
+        """The most rows an inference block may hold so that the engine's buffers for it (each layer's output and
+        gradient, a recurrent layer's per-step cache) stay within INFERENCE_MEMORY bytes: ``predict`` and
+        ``evaluate`` work in blocks of at most this many rows whatever ``batch_size`` asks."""
+        per_row = 2 * sum(self.widths) + sum(12 * row["steps"] * row["hidden"] for row in self._layout
+                                             if isinstance(row, dict) and row.get("hidden"))
+        return max(1, INFERENCE_MEMORY // (per_row * self.dtype.itemsize))
 
     def _check_batch_rows(self, sizes, what="a batch"):
         """Refuse training batches of one row when a BatchNorm layer needs the batch's statistics (PyTorch refuses
@@ -781,7 +793,8 @@ class Sequential:
         X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
             As in :meth:`fit` (images of one channel may also come as ``(n_samples, H, W)``).
         batch_size : int, optional
-            Rows processed per block (bounds memory); default 1024.
+            Rows processed per block (bounds memory); default 1024, and fewer whatever is asked when the blocks'
+            buffers would take more than 256 MB (wide feature maps).
         n_threads : int or None, default=None
             Threads to use; None uses every available core (within OpenMP's limit).
         layer : int, optional
@@ -802,9 +815,11 @@ class Sequential:
         """
         if layer is not None:
             return self._predict_layer(X, layer, batch_size, n_threads)
-        if batch_size is None and n_threads is None and self._ready(X) and X.shape[0] <= _PREDICT_BLOCK:
+        if (batch_size is None and n_threads is None and self._ready(X)
+                and X.shape[0] <= min(_PREDICT_BLOCK, self._block_rows())):
             return self._shaped(self._forward(X, X.shape[0], None))  # the fast path: nothing to convert or check
-        block = _PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
+        block = min(_PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1),
+                    self._block_rows())
         if n_threads is not None:
             resolve_n_threads(n_threads)
         X = self._inputs(X)
@@ -815,7 +830,8 @@ class Sequential:
         the engine's layers up to it."""
         n_layers = len(self.layers)
         layer = check_int(layer, "layer", minimum=-n_layers, maximum=n_layers - 1) % n_layers
-        block = _PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
+        block = min(_PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1),
+                    self._block_rows())
         nt = resolve_n_threads(n_threads)
         X = self._inputs(X)
         m = self._ends[layer]
@@ -932,7 +948,8 @@ class Sequential:
         ----------
         X, y : as in :meth:`fit`
         batch_size : int, optional
-            Rows processed per block (bounds memory); default 1024.
+            Rows processed per block (bounds memory); default 1024, and fewer whatever is asked when the blocks'
+            buffers would take more than 256 MB (wide feature maps).
         sample_weight : array-like of shape (n_samples,), optional
             Weights of the loss, ``sum(w_i * l_i) / sum(w_i)``; accuracy counts every sample once.
         n_threads : int or None, default=None
@@ -944,7 +961,8 @@ class Sequential:
             cross-entropy it is the fraction of output units on the right side of 0.5).
         """
         self._require_compiled("evaluate")
-        block = _PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
+        block = min(_PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1),
+                    self._block_rows())
         resolve_n_threads(n_threads)  # checked before any work
         X = self._inputs(X)
         labels, targets = _data.prepare_targets(self, y, "y", X.shape[0])

@@ -87,7 +87,7 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
         for i, record in enumerate(resume_state["records"][:first_epoch]):
             history._append(model.epochs_trained - first_epoch + i, record)
     model.history = history
-    val_block = min(val[0].shape[0], PREDICT_BLOCK) if val is not None else 1
+    val_block = min(val[0].shape[0], PREDICT_BLOCK, model._block_rows()) if val is not None else 1
     loan = model._borrow_engine(max(min(batch_size, n), val_block))
     engine = loan.__enter__()
     sigint = threading.current_thread() is threading.main_thread() and _kernels.install_sigint() == 0
