@@ -65,8 +65,9 @@ def _check_metrics(metrics, loss):
 
 @register
 class Sequential:
-    """A network of layers applied in order: a multilayer perceptron of Dense layers, or a convolutional
-    network (Reshape, Conv2D, MaxPool2D/AvgPool2D, Flatten, then Dense layers).
+    """A network of layers applied in order: a multilayer perceptron of Dense layers, a convolutional network
+    (Conv2D, BatchNorm2d, MaxPool2D/AvgPool2D/GlobalAvgPool2D, Flatten, then Dense layers) or a recurrent one
+    (Embedding, SimpleRNN/LSTM/GRU, then Dense layers, on the last step or on every step).
 
     Parameters
     ----------
