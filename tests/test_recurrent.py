@@ -337,9 +337,21 @@ def _no_scale_warning():
     return _Check()
 
 
+def test_the_steps_come_from_the_first_sequences_when_not_declared(rng):
+    model = fastnn.Sequential([fastnn.LSTM(3, 8), fastnn.Dense(8, 2, "softmax")], seed=0)  # as PyTorch's
+    X, y = _sequences(rng, n=64)
+    model.compile("cross_entropy").fit(X, y, epochs=1, verbose=0)
+    assert model.input_shape == (7, 3) and model.widths[0] == 21
+    declared = fastnn.Sequential([fastnn.LSTM(3, 8), fastnn.Dense(8, 2, "softmax")], seed=0, input_shape=(7, 3))
+    declared.compile("cross_entropy").fit(X, y, epochs=1, verbose=0)
+    np.testing.assert_array_equal(model.parameters, declared.parameters)
+    with pytest.raises(ValueError, match=r"X has shape \(4, 9, 3\), but the model takes \(n_samples, 7, 3\)"):
+        model.predict(rng.standard_normal((4, 9, 3)))
+    tokens = fastnn.Sequential([fastnn.Embedding(5, 2), fastnn.GRU(2, 3), fastnn.Dense(3, 1)], seed=0)
+    assert tokens.predict(rng.integers(0, 5, (2, 6))).shape == (2, 1) and tokens.input_shape == (6,)
+
+
 def test_sequence_models_explain_what_they_need():
-    with pytest.raises(ValueError, match=r"declare it, Sequential\(layers, input_shape=\(steps, 28\)\)"):
-        fastnn.Sequential([fastnn.LSTM(28, 8), fastnn.Dense(8, 2)])
     with pytest.raises(ValueError, match="must be the model's first layer"):
         fastnn.Sequential([fastnn.Dense(4, 4), fastnn.Embedding(5, 2)])
     with pytest.raises(ValueError, match="input_size=4 differs from the 3 features"):

@@ -168,6 +168,7 @@ class Sequential:
         self._dropout = stack.rates
         self._shapes = stack.shapes
         self._ends = stack.ends
+        self._steps_free = stack.steps_free
         #: The shape of one input sample: ``input_shape`` when given, else ``(n_features,)``, or ``(C, H, W)`` for
         #: a model that starts with ``Reshape((C, H, W))``. Inputs come flat or shaped (see :meth:`fit`).
         self.input_shape = stack.input_shape
@@ -260,6 +261,7 @@ class Sequential:
 
     def __setstate__(self, state):
         state.setdefault("_ties", None)
+        state.setdefault("_steps_free", False)
         state.setdefault("_buffers", np.zeros(0, dtype=state.get("dtype", np.float32)))
         state.setdefault("_settings_version", 0)
         self.__dict__.update(state)
@@ -397,6 +399,22 @@ class Sequential:
         row = self._layout[-1]
         return row["steps"] if isinstance(row, dict) and row["kind"] == _kernels.LAYER_DENSE and row["steps"] > 1 else 1
 
+    def _fix_steps(self, X, name):
+        """A model that starts with a recurrent layer or an Embedding, built without ``input_shape``, takes its
+        steps from the first sequences it is given, ``(n, steps, features)`` (``(n, steps)`` of tokens), as Keras
+        builds a model on its first call; they are fixed from then on (and saved with it)."""
+        arr = X if isinstance(X, np.ndarray) else np.asarray(X) if not isinstance(X, (str, bytes)) else None
+        tokens = isinstance(self._engine_layers[0], Embedding)
+        if arr is None or arr.ndim != (2 if tokens else 3) or arr.shape[1] < 1:
+            return  # flat or malformed: the usual checks say what the model takes
+        shape = (arr.shape[1],) if tokens else (arr.shape[1], self.input_shape[1])
+        stack = Stack(self.layers, shape, owned=True)
+        self._layout, self._shapes, self._ends, self.widths = stack.layout, stack.shapes, stack.ends, stack.widths
+        self.input_shape = stack.input_shape
+        self._steps_free = False
+        self._settings_version += 1
+        self._forget_engine()
+
     def _block_rows(self):
         """The most rows an inference block may hold so that the engine's buffers for it (each layer's output and
         gradient, a recurrent layer's per-step cache) stay within INFERENCE_MEMORY bytes: ``predict`` and
@@ -465,6 +483,8 @@ class Sequential:
     def _inputs(self, X, name="X", scaler=None):
         """Validated inputs of the model's dtype, transformed by ``scaler`` (default :attr:`scaler`) if any."""
         scaler = self.scaler if scaler is None else scaler
+        if self._steps_free:
+            self._fix_steps(X, name)
         if isinstance(self._engine_layers[0], Embedding):
             kind = getattr(X, "dtype", None) if isinstance(X, np.ndarray) else np.asarray(X).dtype
             if kind is not None and kind.kind not in "iu":

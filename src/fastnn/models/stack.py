@@ -26,11 +26,14 @@ class Stack:
     each layer.
     """
 
-    def __init__(self, layers, input_shape=None):
+    def __init__(self, layers, input_shape=None, owned=False):
         if not layers:
             raise ValueError("layers is empty: a model needs at least one Dense layer")
         self.weighted, self.engine, self.layout, self.rates, self.shapes, self.ends = [], [], [], [], [], []
         self.engine_shapes = []
+        #: The model starts with a recurrent layer or an Embedding and was not told its steps: the first sequences
+        #: it is given fix them (``Sequential._fix_steps``).
+        self.steps_free = False
         self.input_shape = shape = prev = pending = None
         if input_shape is not None:  # declared: the first layer must take it
             self.input_shape = shape = input_shape
@@ -45,7 +48,7 @@ class Stack:
                 self.shapes.append(shape)
                 self.ends.append(len(self.engine))
                 continue
-            if isinstance(layer, _Weighted) and layer.weight is not None:
+            if isinstance(layer, _Weighted) and layer.weight is not None and not owned:
                 raise ValueError(f"layers[{i}] already belongs to a model; create a new {type(layer).__name__} "
                                  "layer")
             if shape is None:
@@ -53,11 +56,9 @@ class Stack:
                     shape = self.input_shape = (layer.in_features,)
                 elif isinstance(layer, Reshape):
                     self.input_shape, shape = layer.shape, (math.prod(layer.shape),)
-                elif isinstance(layer, (_Recurrent, Embedding)):
-                    takes = ("steps" if isinstance(layer, Embedding)
-                             else f"steps, {layer.input_size}")
-                    raise ValueError(f"layers[{i}] ({layer!r}) cannot come first without the number of steps of "
-                                     f"the sequences: declare it, Sequential(layers, input_shape=({takes}))")
+                elif isinstance(layer, (_Recurrent, Embedding)):  # steps taken from the first sequences given
+                    self.steps_free = True
+                    self.input_shape = shape = (1,) if isinstance(layer, Embedding) else (1, layer.input_size)
                 else:
                     raise ValueError(f"layers[{i}] ({layer!r}) cannot come first: the model's input shape is not "
                                      "known; declare it, Sequential(layers, input_shape=(channels, height, width)), "

@@ -28,8 +28,8 @@ class Embedding(_Weighted):
 
     Notes
     -----
-    An Embedding is a model's first layer, and the model declares its input's steps:
-    ``Sequential([Embedding(1000, 32), LSTM(32, 64), Dense(64, 2, "softmax")], input_shape=(steps,))``. Its
+    An Embedding is a model's first layer; the model takes its input's steps from ``input_shape=(steps,)`` or from
+    the first tokens it is given: ``Sequential([Embedding(1000, 32), LSTM(32, 64), Dense(64, 2, "softmax")])``. Its
     gradient is a sum over every row and step in a fixed order (dense, as PyTorch's default ``sparse=False``):
     results do not depend on the number of threads.
 

@@ -131,8 +131,9 @@ class SimpleRNN(_Recurrent):
 
     Notes
     -----
-    The number of steps is fixed by the model's ``input_shape=(steps, input_size)``, which a model that starts
-    with a recurrent layer must declare. Backpropagation through time runs in compiled code, in tiles of rows.
+    The number of steps is fixed by the model's ``input_shape=(steps, input_size)``, or, when a model that starts
+    with a recurrent layer does not declare it, by the first sequences it is given. Backpropagation through time
+    runs in compiled code, in tiles of rows.
 
     Examples
     --------
