@@ -188,13 +188,16 @@ cdef void _recurrent_gradient(Net *net, floating *params, const GradTask *task, 
         sh[j] = 0
     for m in range(M):  # in row and step order, each sum in double
         row_i = dgi + m * GH + j0
-        row_h = dgh + m * GH + j0
         for j in range(j1 - j0):
             si[j] += row_i[j]
-            sh[j] += row_h[j]
+    if dgh != dgi:  # GRU: the state's part has gradients of its own
+        for m in range(M):
+            row_h = dgh + m * GH + j0
+            for j in range(j1 - j0):
+                sh[j] += row_h[j]
     for j in range(j1 - j0):
         gb[2 * (j0 + j)] = <floating> si[j]
-        gb[2 * (j0 + j) + 1] = <floating> sh[j]
+        gb[2 * (j0 + j) + 1] = <floating> (sh[j] if dgh != dgi else si[j])
 
 
 cdef const char *_recurrent_fits(const Geom *g, int n_in, int n_out) noexcept nogil:
