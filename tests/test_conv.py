@@ -473,7 +473,7 @@ def test_inference_works_in_blocks_that_bound_memory(rng):
     """A wide network predicts in blocks whose buffers stay within 256 MB whatever batch_size asks."""
     model = fastnn.Sequential([fastnn.Conv2D(1, 32, 3, activation="relu"), fastnn.MaxPool2D(2), fastnn.Flatten(),
                                fastnn.Dense(32 * 13 * 13, 10, "softmax")], input_shape=(1, 28, 28), seed=0)
-    rows = model._block_rows()
+    rows = fastnn.training.inference.block_rows(model)
     assert 500 < rows < 4096
     X = rng.random((rows + 7, 28, 28)).astype(np.float32)
     out = model.predict(X, batch_size=4096)

@@ -5,6 +5,7 @@ import time
 import numpy as np
 
 from ..metrics import confusion_matrix
+from ..training.inference import class_indices
 from ._data import is_regression
 
 __all__ = ["format_confusion_matrix", "regression_scores", "report"]
@@ -71,7 +72,7 @@ def report(model, X, y, labels, names, threads, out, prefix):
                   f"({len(y):,} samples, {time.perf_counter() - t0:.2f}s)\n")
         return scores
     scores = model.evaluate(X, y, n_threads=threads)
-    pred = model._class_indices(X, n_threads=threads)
+    pred = class_indices(model, X, n_threads=threads)
     out.write(f"{prefix}accuracy: {scores['accuracy']:.4f}  ({prefix}loss {scores['loss']:.4f}, {len(y):,} "
               f"samples, {time.perf_counter() - t0:.2f}s)\n")
     cm = confusion_matrix(y, pred, labels=np.arange(len(labels)))

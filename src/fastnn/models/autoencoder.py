@@ -13,7 +13,8 @@ from .._core.threads import resolve_n_threads
 from .._core.validation import check_bool, check_features, check_float, check_int
 from ..nn import Dense, Dropout
 from ..nn.base import _activation_name
-from ..training.trainer import PREDICT_BLOCK as _PREDICT_BLOCK
+from ..training import inference
+from ..training.inference import PREDICT_BLOCK as _PREDICT_BLOCK
 from .sequential import Sequential
 
 __all__ = ["Autoencoder"]
@@ -180,7 +181,7 @@ class Autoencoder(Sequential):
         block = _PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
         Z = check_features(Z, "Z", self.dtype, self.code_size, fitted_by="the code size is")
         depth = self._depth()
-        return self._forward_dense_range(Z, depth, 2 * depth, block, resolve_n_threads(n_threads))
+        return inference.forward_range(self, Z, depth, 2 * depth, block, resolve_n_threads(n_threads))
 
     def reconstruct(self, X, batch_size=None, n_threads=None):
         """``decode(encode(X))`` in one pass (the model's output)."""

@@ -17,13 +17,10 @@ from ..losses import get_loss
 from ..optim import get_optimizer
 from ..regularizers import Regularizer
 from ..training import data as _data
+from ..training import inference
 from ..training.engine import EngineLoan, exclusive
-from ..training.trainer import PREDICT_BLOCK as _PREDICT_BLOCK
+from ..training.inference import PREDICT_BLOCK as _PREDICT_BLOCK
 from .stack import LAYER_NAMES, Stack, check_input_shape, dropout_rates
-
-#: Bytes an inference block's buffers may take (``predict``, ``evaluate``): blocks hold fewer rows than asked when
-#: a sample's layers are wide (a convolutional network's feature maps).
-INFERENCE_MEMORY = 256 << 20
 
 __all__ = ["Sequential"]
 
@@ -415,23 +412,6 @@ class Sequential:
         self._settings_version += 1
         self._forget_engine()
 
-    def _block_rows(self):
-        """The most rows an inference block may hold so that the engine's buffers for it (each layer's output and
-        gradient, a recurrent layer's per-step cache) stay within INFERENCE_MEMORY bytes: ``predict`` and
-        ``evaluate`` work in blocks of at most this many rows whatever ``batch_size`` asks."""
-        per_row = 2 * sum(self.widths) + sum(12 * row["steps"] * row["hidden"] for row in self._layout
-                                             if isinstance(row, dict) and row.get("hidden"))
-        return max(1, INFERENCE_MEMORY // (per_row * self.dtype.itemsize))
-
-    def _check_batch_rows(self, sizes, what="a batch"):
-        """Refuse training batches of one row when a BatchNorm layer needs the batch's statistics (PyTorch refuses
-        them too: a variance of one value is 0)."""
-        bn = next((layer for layer in self._engine_layers if hasattr(layer, "running_var")), None)
-        if bn is not None and 1 in sizes:
-            raise ValueError(f"{what} of 1 row: {bn!r} normalises by the batch's statistics while training, which "
-                             "needs at least 2 rows a batch (PyTorch refuses it too); choose a batch_size that "
-                             "leaves no batch of one row")
-
     def _shaped(self, out):
         """Outputs ``(n_samples, n_outputs)`` as ``(n_samples, steps, units)`` for a sequence output."""
         shape = self._shapes[-1]
@@ -734,7 +714,7 @@ class Sequential:
         X = self._inputs(X)
         labels, targets = _data.prepare_targets(self, y, "y", X.shape[0])
         n = X.shape[0]
-        self._check_batch_rows([n])
+        _data.check_batch_rows(self, [n])
         engine = self._engine(n)
         sums = np.zeros(4)
         with blas_single_thread():
@@ -789,7 +769,7 @@ class Sequential:
         """
         self._require_compiled("train_on_batch")
         X, labels, targets, weights = _data.batch_data(self, x, y, sample_weight, class_weight)
-        self._check_batch_rows([X.shape[0]])
+        _data.check_batch_rows(self, [X.shape[0]])
         n = X.shape[0]
         if n_threads is not None:
             resolve_n_threads(n_threads)
@@ -835,50 +815,16 @@ class Sequential:
         (3, 8)
         """
         if layer is not None:
-            return self._predict_layer(X, layer, batch_size, n_threads)
+            return inference.predict_layer(self, X, layer, batch_size, n_threads)
         if (batch_size is None and n_threads is None and self._ready(X)
-                and X.shape[0] <= min(_PREDICT_BLOCK, self._block_rows())):
+                and X.shape[0] <= min(_PREDICT_BLOCK, inference.block_rows(self))):
             return self._shaped(self._forward(X, X.shape[0], None))  # the fast path: nothing to convert or check
         block = min(_PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1),
-                    self._block_rows())
+                    inference.block_rows(self))
         if n_threads is not None:
             resolve_n_threads(n_threads)
         X = self._inputs(X)
         return self._shaped(self._forward(X, min(block, X.shape[0]), n_threads))
-
-    def _predict_layer(self, X, layer, batch_size, n_threads):
-        """The output of ``self.layers[layer]``, shaped ``(n_samples, *its output shape)``: a forward pass through
-        the engine's layers up to it."""
-        n_layers = len(self.layers)
-        layer = check_int(layer, "layer", minimum=-n_layers, maximum=n_layers - 1) % n_layers
-        block = min(_PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1),
-                    self._block_rows())
-        nt = resolve_n_threads(n_threads)
-        X = self._inputs(X)
-        m = self._ends[layer]
-        if m == 0:
-            out = X.copy()
-        elif m == len(self._engine_layers):
-            out = self._forward(X, min(block, X.shape[0]), n_threads)
-        else:
-            out = self._forward_dense_range(X, 0, m, block, nt)
-        return out.reshape((X.shape[0],) + self._shapes[layer])
-
-    def _forward_dense_range(self, X, first, end, block, nt):
-        """Outputs of the engine's layers ``first .. end - 1`` for ``X`` (validated, of layer ``first``'s input
-        width): an engine over that stretch of the flat buffers (each layer's parameters lie together in it)."""
-        start = sum(l.n_params for l in self._engine_layers[:first] if isinstance(l, _Weighted))
-        stop = start + sum(l.n_params for l in self._engine_layers[first:end] if isinstance(l, _Weighted))
-        engine = _kernels.Engine(self._params[start:stop], self._grads[start:stop],
-                                 np.empty((1, stop - start), self.dtype), self.widths[first:end + 1],
-                                 [ACTIVATIONS[l._engine_activation] for l in self._engine_layers[first:end]],
-                                 _kernels.LOSS_MSE, min(block, X.shape[0]), 1.0, self._dropout[first:end],
-                                 self._dropout_seed, _threads.machine_cores(), self._layout[first:end], None,
-                                 self._buffers[slice(*self._buffer_range(first, end))])
-        out = np.empty((X.shape[0], self.widths[end]), dtype=self.dtype)
-        with blas_single_thread():
-            engine.forward(X, out, nt)
-        return out
 
     def _forward(self, X, block, n_threads):
         """Outputs of validated ``X``, ``block`` rows at a time. Work whose every product is small enough for
@@ -939,20 +885,11 @@ class Sequential:
                 raise ValueError(f"model.classes holds {len(labels)} label{'s' if len(labels) != 1 else ''}, but "
                                  f"this model's {units} output unit{'s' if units > 1 else ''} "
                                  f"needs {needed}")
-        index = self._class_indices(X, batch_size=batch_size, n_threads=n_threads)
+        index = inference.class_indices(self, X, batch_size=batch_size, n_threads=n_threads)
         if labels is None:
             return index
         same_type = len({type(c.item() if isinstance(c, np.generic) else c) for c in labels}) == 1
         return np.array(labels, dtype=None if same_type else object)[index]
-
-    def _class_indices(self, X, batch_size=None, n_threads=None):
-        """The index of each sample's predicted output unit (``output > 0.5`` for a single unit), int64."""
-        proba = self.predict(X, batch_size=batch_size, n_threads=n_threads)
-        if self._output_steps > 1:  # a class a step: (n_samples, steps)
-            return (proba[..., 0] > 0.5).astype(np.int64) if proba.shape[-1] == 1 else proba.argmax(axis=-1)
-        if proba.shape[1] == 1:
-            return (proba[:, 0] > 0.5).astype(np.int64)
-        return proba.argmax(axis=1)
 
     def _evaluate_prepared(self, engine, X, labels, targets, weights, nt, block):
         """``{'loss': ..., 'accuracy': ...}`` of prepared data (the loss weighted when ``weights`` is given)."""
@@ -983,7 +920,7 @@ class Sequential:
         """
         self._require_compiled("evaluate")
         block = min(_PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1),
-                    self._block_rows())
+                    inference.block_rows(self))
         resolve_n_threads(n_threads)  # checked before any work
         X = self._inputs(X)
         labels, targets = _data.prepare_targets(self, y, "y", X.shape[0])

@@ -14,7 +14,7 @@ from ..losses import CrossEntropy
 # Losses that compare the activated output with target rows (regression).
 _ON_OUTPUT = (_kernels.LOSS_MSE, _kernels.LOSS_HUBER, _kernels.LOSS_MAE)
 
-__all__ = ["flat_inputs", "prepare_targets", "prepare_weights", "prepare_fit_data", "batch_data"]
+__all__ = ["flat_inputs", "prepare_targets", "prepare_weights", "prepare_fit_data", "batch_data", "check_batch_rows"]
 
 
 def prepare_targets(model, y, name, n_samples):
@@ -202,3 +202,13 @@ def batch_data(model, x, y, sample_weight, class_weight):
         labels, targets = prepare_targets(model, y, "y", n)
     weights = prepare_weights(model, sample_weight, class_weight, labels, targets, n)
     return X, labels, targets, weights
+
+
+def check_batch_rows(model, sizes, what="a batch"):
+    """Refuse training batches of one row when a BatchNorm layer needs the batch's statistics (PyTorch refuses
+    them too: a variance of one value is 0)."""
+    bn = next((layer for layer in model._engine_layers if hasattr(layer, "running_var")), None)
+    if bn is not None and 1 in sizes:
+        raise ValueError(f"{what} of 1 row: {bn!r} normalises by the batch's statistics while training, which "
+                         "needs at least 2 rows a batch (PyTorch refuses it too); choose a batch_size that "
+                         "leaves no batch of one row")

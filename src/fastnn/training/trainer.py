@@ -18,12 +18,11 @@ from .._core.threads import blas_single_thread, resolve_n_threads
 from .._core.validation import check_float, check_int, warn_user
 from ..callbacks import CallbackList
 from . import data as _data
+from .data import check_batch_rows
 from .history import History
+from .inference import PREDICT_BLOCK, block_rows
 
 __all__ = ["fit", "PREDICT_BLOCK"]
-
-# Rows of one block in predict/evaluate (bounded memory whatever the number of samples).
-PREDICT_BLOCK = 1024
 # Target seconds between returns to Python during fit (progress output and Ctrl-C).
 REPORT_SECONDS = 0.1
 
@@ -68,7 +67,7 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
     train, val = _data.prepare_fit_data(model, X, y, sample_weight, class_weight, validation_data, validation_split,
                                         scaler)
     rows = train[0].shape[0]
-    model._check_batch_rows([min(batch_size, rows), rows - (-(-rows // batch_size) - 1) * batch_size],
+    check_batch_rows(model, [min(batch_size, rows), rows - (-(-rows // batch_size) - 1) * batch_size],
                             f"with batch_size={batch_size}, {rows} training rows make a batch")
     model._warn_about_scale(train[0])
     metrics = model._metric_names(val is not None)
@@ -87,7 +86,7 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
         for i, record in enumerate(resume_state["records"][:first_epoch]):
             history._append(model.epochs_trained - first_epoch + i, record)
     model.history = history
-    val_block = min(val[0].shape[0], PREDICT_BLOCK, model._block_rows()) if val is not None else 1
+    val_block = min(val[0].shape[0], PREDICT_BLOCK, block_rows(model)) if val is not None else 1
     loan = model._borrow_engine(max(min(batch_size, n), val_block))
     engine = loan.__enter__()
     sigint = threading.current_thread() is threading.main_thread() and _kernels.install_sigint() == 0
