@@ -817,7 +817,7 @@ class Sequential:
         if layer is not None:
             return inference.predict_layer(self, X, layer, batch_size, n_threads)
         if (batch_size is None and n_threads is None and self._ready(X)
-                and X.shape[0] <= min(_PREDICT_BLOCK, inference.block_rows(self))):
+                and (X.shape[0] == 1 or X.shape[0] <= min(_PREDICT_BLOCK, inference.block_rows(self)))):
             return self._shaped(self._forward(X, X.shape[0], None))  # the fast path: nothing to convert or check
         block = min(_PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1),
                     inference.block_rows(self))
