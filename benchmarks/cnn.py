@@ -1,10 +1,11 @@
 """Seconds per training epoch of a small convolutional network: fastnn beside PyTorch (CPU) when importable.
 
-    python benchmarks/cnn.py [--threads 1 2] [--epochs 2] [--samples 60000] [--json FILE]
+    python benchmarks/cnn.py [--network keras batchnorm] [--threads 1 2] [--epochs 2] [--samples 60000] [--json FILE]
 
-The network: Reshape (1, 28, 28), Conv2D 1->32 3x3 ReLU, MaxPool2D 2, Conv2D 32->64 3x3 ReLU, MaxPool2D 2,
-Flatten, Dropout 0.5, Dense 1600->10 softmax; cross-entropy, Adam(1e-3), batch 128, float32, on MNIST-shaped
-random data. For each thread count every implementation trains ``--epochs`` epochs, interleaved (one epoch of
+The networks: ``keras``, Reshape (1, 28, 28), Conv2D 1->32 3x3 ReLU, MaxPool2D 2, Conv2D 32->64 3x3 ReLU,
+MaxPool2D 2, Flatten, Dropout 0.5, Dense 1600->10 softmax; ``batchnorm``, Conv2D 1->32 3x3, BatchNorm2d ReLU,
+MaxPool2D 2, Conv2D 32->64 3x3, BatchNorm2d ReLU, MaxPool2D 2, Flatten, Dense 1600->10 softmax. Cross-entropy,
+Adam(1e-3), batch 128, float32, on MNIST-shaped random data. For each thread count every implementation trains ``--epochs`` epochs, interleaved (one epoch of
 each in turn, so that all see the same machine noise); the table shows the minimum seconds per epoch, the
 seconds per 10,000 images and fastnn's speed-up over PyTorch at that thread count.
 """
@@ -20,15 +21,20 @@ import common  # noqa: E402
 BATCH = 128
 
 
-def fastnn_trainer(X, y, n_threads):
+def fastnn_trainer(X, y, n_threads, network="keras"):
     import fastnn
 
-    model = fastnn.Sequential([
-        fastnn.Reshape((1, 28, 28)),
-        fastnn.Conv2D(1, 32, kernel_size=3, activation="relu"), fastnn.MaxPool2D(2),
-        fastnn.Conv2D(32, 64, kernel_size=3, activation="relu"), fastnn.MaxPool2D(2),
-        fastnn.Flatten(), fastnn.Dropout(0.5), fastnn.Dense(1600, 10, activation="softmax"),
-    ], seed=0)
+    if network == "keras":
+        layers = [fastnn.Reshape((1, 28, 28)),
+                  fastnn.Conv2D(1, 32, kernel_size=3, activation="relu"), fastnn.MaxPool2D(2),
+                  fastnn.Conv2D(32, 64, kernel_size=3, activation="relu"), fastnn.MaxPool2D(2),
+                  fastnn.Flatten(), fastnn.Dropout(0.5), fastnn.Dense(1600, 10, activation="softmax")]
+    else:
+        layers = [fastnn.Reshape((1, 28, 28)),
+                  fastnn.Conv2D(1, 32, kernel_size=3), fastnn.BatchNorm2d(32, activation="relu"), fastnn.MaxPool2D(2),
+                  fastnn.Conv2D(32, 64, kernel_size=3), fastnn.BatchNorm2d(64, activation="relu"), fastnn.MaxPool2D(2),
+                  fastnn.Flatten(), fastnn.Dense(1600, 10, activation="softmax")]
+    model = fastnn.Sequential(layers, seed=0)
     model.compile("cross_entropy", fastnn.Adam(1e-3))
 
     def epoch():
@@ -36,19 +42,25 @@ def fastnn_trainer(X, y, n_threads):
     return epoch
 
 
-def torch_trainer(X, y, n_threads):
+def torch_trainer(X, y, n_threads, network="keras"):
     import torch
     nn = torch.nn
 
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
-                          nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.5), nn.Linear(1600, 10))
+    if network == "keras":
+        model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
+                              nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.5), nn.Linear(1600, 10))
+    else:
+        model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Conv2d(32, 64, 3), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                              nn.Linear(1600, 10))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     return common.torch_epoch(model, opt, torch.from_numpy(X).reshape(-1, 1, 28, 28), y, BATCH, n_threads)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--network", nargs="+", default=["keras"], choices=["keras", "batchnorm"])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--epochs", type=int, default=2, help="epochs per implementation (minimum is reported)")
     parser.add_argument("--samples", type=int, default=common.N_SAMPLES)
@@ -65,21 +77,24 @@ def main(argv=None):
         impls["torch"] = torch_trainer
     print(f"fastnn {fastnn.__version__}; {common.machine()}")
     print(f"BLAS: {common.blas_library()}")
-    print(f"CNN of the README, batch {BATCH}, Adam, {args.samples} samples, float32, minimum of {args.epochs} epochs, "
-          "implementations interleaved")
-    header = f"{'threads':<9}" + "".join(f"{name + ' s/epoch':>16}{'s/10k':>8}" for name in impls)
+    print(f"batch {BATCH}, Adam, {args.samples} samples, float32, minimum of {args.epochs} epochs, implementations "
+          "interleaved")
+    header = f"{'network':<11}{'threads':<9}" + "".join(f"{name + ' s/epoch':>16}{'s/10k':>8}" for name in impls)
     header += f"{'fastnn vs torch':>17}" if "torch" in impls else ""
     print(header)
     print("-" * len(header))
     records = []
-    for nt in args.threads:
-        best = common.time_interleaved({name: make(X, y, nt) for name, make in impls.items()}, args.epochs)
-        row = {"threads": nt, "samples": args.samples, "blas": common.blas_library(), **best}
-        records.append(row)
-        line = f"{nt:<9}" + "".join(f"{best[name]:>16.2f}{best[name] * 1e4 / args.samples:>8.2f}" for name in impls)
-        if "torch" in impls:
-            line += f"{best['torch'] / best['fastnn']:>16.2f}x"
-        print(line, flush=True)
+    for network in args.network:
+        for nt in args.threads:
+            best = common.time_interleaved({name: make(X, y, nt, network) for name, make in impls.items()},
+                                           args.epochs)
+            row = {"network": network, "threads": nt, "samples": args.samples, "blas": common.blas_library(), **best}
+            records.append(row)
+            line = f"{network:<11}{nt:<9}" + "".join(f"{best[name]:>16.2f}{best[name] * 1e4 / args.samples:>8.2f}"
+                                                     for name in impls)
+            if "torch" in impls:
+                line += f"{best['torch'] / best['fastnn']:>16.2f}x"
+            print(line, flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(records, f, indent=1)
