@@ -67,6 +67,7 @@ KINDS[ACTIVATION].n_buffers = _no_values
 KINDS[ACTIVATION].workspace = _no_values
 KINDS[ACTIVATION].row_work = _act_row_work
 KINDS[ACTIVATION].cache = _no_values
+KINDS[ACTIVATION].fixed = _no_values
 KINDS[ACTIVATION].kept = _no_values
 KINDS[ACTIVATION].forward_tasks = _act_tasks
 KINDS[ACTIVATION].backward_tasks = _act_tasks

@@ -19,35 +19,62 @@ cdef Py_ssize_t _bn_tasks(Net *net, int l, Py_ssize_t n_rows) noexcept nogil:
     return _bn_blocks(net, l)
 
 
+cdef inline double _lanes_total(double *lanes) noexcept nogil:
+    cdef double total = 0
+    cdef int k
+    for k in range(8):
+        total += lanes[k]
+    return total
+
+
 cdef void _bn_stats(Net *net, int l, const floating *x, Py_ssize_t n_rows, int c, double *mean,
-                    double *inv_std) noexcept nogil:
-    """Channel ``c``'s batch mean and ``1 / sqrt(var + eps)`` over ``n_rows`` rows of ``x`` (two passes, in
-    double)."""
+                    double *var) noexcept nogil:
+    """Channel ``c``'s batch mean and (biased) variance over ``n_rows`` rows of ``x``: two passes, each sum in
+    eight double lanes over the row's positions, rows in order (vectorisable, and one fixed order)."""
     cdef const Geom *g = &net.geom[l]
-    cdef int P = g.h * g.w, width = net.width[l]
-    cdef Py_ssize_t r
-    cdef double s = 0, q = 0, m
+    cdef int P = g.h * g.w, width = net.width[l], k
+    cdef Py_ssize_t r, p, P8 = P - P % 8
+    cdef double lanes[8]
+    cdef double m, v, rest
     cdef const floating *row
-    for r in range(n_rows):
-        s += _lane_sum(x + r * width + <Py_ssize_t> c * P, P, False)
-    m = s / (n_rows * P)
+    for k in range(8):
+        lanes[k] = 0
+    rest = 0
     for r in range(n_rows):
         row = x + r * width + <Py_ssize_t> c * P
-        for p in range(P):
-            q += (row[p] - m) * (row[p] - m)
+        for p in range(0, P8, 8):
+            for k in range(8):
+                lanes[k] += row[p + k]
+        for p in range(P8, P):
+            rest += row[p]
+    m = (_lanes_total(lanes) + rest) / (n_rows * P)
+    for k in range(8):
+        lanes[k] = 0
+    rest = 0
+    for r in range(n_rows):
+        row = x + r * width + <Py_ssize_t> c * P
+        for p in range(0, P8, 8):
+            for k in range(8):
+                v = row[p + k] - m
+                lanes[k] += v * v
+        for p in range(P8, P):
+            v = row[p] - m
+            rest += v * v
     mean[0] = m
-    inv_std[0] = q / (n_rows * P)  # the variance; made 1 / sqrt(var + eps) by the caller
+    var[0] = (_lanes_total(lanes) + rest) / (n_rows * P)
 
 
 cdef void _bn_forward(Net *net, const floating *params, int l, const floating *inp, Py_ssize_t n_rows,
                       Py_ssize_t t, bint activate, int slot) noexcept nogil:
-    """Channels of block ``t``: normalised (batch statistics while training, running ones at inference), scaled,
-    shifted, then the layer's activation and the next layer's dropout on their columns."""
+    """Channels of block ``t``: normalised (batch statistics while training, kept in the workspace for the
+    backward pass; running ones at inference), scaled, shifted, then the layer's activation and the next layer's
+    dropout on their columns."""
     cdef const Geom *g = &net.geom[l]
     cdef int C = g.c, P = g.h * g.w, width = net.width[l], nb = _bn_blocks(net, l), c
     cdef int c0 = <int> (t * C // nb), c1 = <int> ((t + 1) * C // nb)
     cdef const floating *ab = params + net.b_off[l]
     cdef floating *buf = (<floating *> net.buffers) + net.buf_off[l] if net.buffers != NULL else NULL
+    cdef double *stats = net.ws.fixed[l]    # per channel: mean, 1 / sqrt(var + eps), sum dy, sum dy * xhat
     cdef floating *out = <floating *> net.ws.A[l + 1]
     cdef Py_ssize_t r, p, N = n_rows * P
     cdef double mean, var, m = g.momentum
@@ -57,6 +84,8 @@ cdef void _bn_forward(Net *net, const floating *params, int l, const floating *i
     for c in range(c0, c1):
         if net.ws.training:
             _bn_stats(net, l, inp, n_rows, c, &mean, &var)
+            stats[4 * c] = mean
+            stats[4 * c + 1] = 1.0 / sqrt(var + g.eps)
             if net.ws.update_buffers:
                 buf[c] = <floating> ((1 - m) * buf[c] + m * mean)
                 buf[C + c] = <floating> ((1 - m) * buf[C + c] + m * (var * N / (N - 1) if N > 1 else var))
@@ -80,42 +109,56 @@ cdef void _bn_forward(Net *net, const floating *params, int l, const floating *i
             _dropout_columns(net, l + 1, 0, n_rows, c0 * P, c1 * P, width)
 
 
-cdef void _bn_sums(Net *net, int l, const floating *x, const floating *dy, Py_ssize_t n_rows, int c, double mean,
-                   double inv_std, double *sum_dy, double *sum_dy_xhat) noexcept nogil:
-    """``sum dy`` and ``sum dy * xhat`` of channel ``c`` over the batch, in row and position order."""
-    cdef int P = net.geom[l].h * net.geom[l].w, width = net.width[l]
-    cdef Py_ssize_t r, p, at
-    cdef double s = 0, q = 0
+cdef void _bn_sums(Net *net, int l, const floating *x, const floating *dy, Py_ssize_t n_rows, int c) noexcept nogil:
+    """``sum dy`` and ``sum dy * xhat`` of channel ``c`` over the batch (eight double lanes, rows in order), from
+    the statistics the forward pass kept, into the workspace beside them."""
+    cdef int P = net.geom[l].h * net.geom[l].w, width = net.width[l], k
+    cdef double *stats = net.ws.fixed[l]
+    cdef double mean = stats[4 * c], inv_std = stats[4 * c + 1], s_rest = 0, q_rest = 0
+    cdef double s[8]
+    cdef double q[8]
+    cdef Py_ssize_t r, p, at, P8 = P - P % 8
+    for k in range(8):
+        s[k] = 0
+        q[k] = 0
     for r in range(n_rows):
         at = r * width + <Py_ssize_t> c * P
-        for p in range(P):
-            s += dy[at + p]
-            q += dy[at + p] * (x[at + p] - mean) * inv_std
-    sum_dy[0] = s
-    sum_dy_xhat[0] = q
+        for p in range(0, P8, 8):
+            for k in range(8):
+                s[k] += dy[at + p + k]
+                q[k] += dy[at + p + k] * (x[at + p + k] - mean)
+        for p in range(P8, P):
+            s_rest += dy[at + p]
+            q_rest += dy[at + p] * (x[at + p] - mean)
+    stats[4 * c + 2] = _lanes_total(s) + s_rest
+    stats[4 * c + 3] = (_lanes_total(q) + q_rest) * inv_std
 
 
 cdef void _bn_backward(Net *net, const floating *params, int l, Py_ssize_t n_rows, Py_ssize_t t,
                        int slot) noexcept nogil:
     """Channels of block ``t`` of ``D[l]``: ``gamma / sigma * (dy - mean(dy) - xhat * mean(dy * xhat))``, then the
-    dropout mask and layer ``l - 1``'s activation on their columns."""
+    dropout mask and layer ``l - 1``'s activation on their columns; the sums stay for the weight gradient."""
     cdef const Geom *g = &net.geom[l]
     cdef int C = g.c, P = g.h * g.w, width = net.width[l], nb = _bn_blocks(net, l), c
     cdef int c0 = <int> (t * C // nb), c1 = <int> ((t + 1) * C // nb)
     cdef const floating *x = <floating *> _layer_input(net, l)
     cdef const floating *dy = <floating *> net.ws.D[l + 1]
     cdef floating *dx = <floating *> net.ws.D[l]
+    cdef double *stats = net.ws.fixed[l]
     cdef Py_ssize_t r, p, at, N = n_rows * P
-    cdef double mean, var, inv_std, sdy, sdyx, k
+    cdef floating k, shift, mean, slope
     for c in range(c0, c1):
-        _bn_stats(net, l, x, n_rows, c, &mean, &var)
-        inv_std = 1.0 / sqrt(var + g.eps)
-        _bn_sums(net, l, x, dy, n_rows, c, mean, inv_std, &sdy, &sdyx)
-        k = params[net.b_off[l] + 2 * c] * inv_std
+        _bn_sums(net, l, x, dy, n_rows, c)
+        # dx = k (dy - shift - (x - mean) slope): k = gamma inv_std, shift = sum(dy) / N, and
+        # slope = inv_std sum(dy xhat) / N (xhat = (x - mean) inv_std)
+        k = <floating> (params[net.b_off[l] + 2 * c] * stats[4 * c + 1])
+        shift = <floating> (stats[4 * c + 2] / N)
+        slope = <floating> (stats[4 * c + 1] * stats[4 * c + 3] / N)
+        mean = <floating> stats[4 * c]
         for r in range(n_rows):
             at = r * width + <Py_ssize_t> c * P
             for p in range(P):
-                dx[at + p] = <floating> (k * (dy[at + p] - sdy / N - (x[at + p] - mean) * inv_std * sdyx / N))
+                dx[at + p] = k * (dy[at + p] - shift - (x[at + p] - mean) * slope)
     if net.ws.Ad[l] != NULL:
         _mask_columns(dx + c0 * P, net.ws.mask[l] + c0 * P, n_rows, (c1 - c0) * P, width,
                       <floating> (1.0 / (1.0 - net.drop[l])))
@@ -125,17 +168,16 @@ cdef void _bn_backward(Net *net, const floating *params, int l, Py_ssize_t n_row
 
 
 cdef void _bn_gradient(Net *net, floating *params, const GradTask *task, Py_ssize_t B, int slot) noexcept nogil:
-    """``d gamma = sum dy * xhat`` and ``d beta = sum dy`` of channels j0..j1."""
+    """``d gamma = sum dy * xhat`` and ``d beta = sum dy`` of channels j0..j1: the backward pass's sums, or (a
+    first layer, which has no backward pass) computed here."""
     cdef int l = task.layer, c
-    cdef const floating *x = <floating *> _layer_input(net, l)
     cdef floating *gb = (<floating *> net.ws.grads) + net.b_off[l]
-    cdef double mean, var, inv_std, sdy, sdyx
+    cdef double *stats = net.ws.fixed[l]
     for c in range(task.j0, task.j1):
-        _bn_stats(net, l, x, B, c, &mean, &var)
-        inv_std = 1.0 / sqrt(var + net.geom[l].eps)
-        _bn_sums(net, l, x, <floating *> net.ws.D[l + 1], B, c, mean, inv_std, &sdy, &sdyx)
-        gb[2 * c] = <floating> sdyx
-        gb[2 * c + 1] = <floating> sdy
+        if l == 0:
+            _bn_sums(net, l, <floating *> _layer_input(net, l), <floating *> net.ws.D[l + 1], B, c)
+        gb[2 * c] = <floating> stats[4 * c + 3]
+        gb[2 * c + 1] = <floating> stats[4 * c + 2]
 
 
 cdef int _bn_gradient_tasks(const Geom *g, int n_in, int n_out, int split, GradTask *out) noexcept nogil:
@@ -160,6 +202,11 @@ cdef const char *_bn_fits(const Geom *g, int n_in, int n_out) noexcept nogil:
     if not (g.eps > 0) or not (0 <= g.momentum <= 1):
         return b"eps must be positive and momentum in [0, 1]"
     return NULL
+
+
+cdef Py_ssize_t _bn_fixed(const Geom *g, int n_in, int n_out) noexcept nogil:
+    """Per channel: the batch's mean and 1 / sqrt(var + eps), sum dy and sum dy * xhat."""
+    return 4 * g.c
 
 
 cdef Py_ssize_t _bn_pairs(const Geom *g, int n_in, int n_out) noexcept nogil:
@@ -187,6 +234,7 @@ KINDS[BATCHNORM].n_buffers = _bn_pairs
 KINDS[BATCHNORM].workspace = _no_values
 KINDS[BATCHNORM].row_work = _bn_row_work
 KINDS[BATCHNORM].cache = _no_values
+KINDS[BATCHNORM].fixed = _bn_fixed
 KINDS[BATCHNORM].kept = _no_values
 KINDS[BATCHNORM].forward_tasks = _bn_tasks
 KINDS[BATCHNORM].backward_tasks = _bn_tasks

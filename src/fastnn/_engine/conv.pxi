@@ -176,6 +176,7 @@ KINDS[CONV2D].workspace = _conv_workspace
 KINDS[CONV2D].row_work = _conv_row_work
 KINDS[CONV2D].kept = _conv_kept
 KINDS[CONV2D].cache = _no_values
+KINDS[CONV2D].fixed = _no_values
 KINDS[CONV2D].backward_first = False
 KINDS[CONV2D].pass_work = _image_pass_work
 KINDS[CONV2D].forward_tasks = _image_tasks

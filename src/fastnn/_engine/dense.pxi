@@ -274,6 +274,7 @@ KINDS[DENSE].workspace = _no_values
 KINDS[DENSE].row_work = _dense_row_work
 KINDS[DENSE].kept = _no_values
 KINDS[DENSE].cache = _no_values
+KINDS[DENSE].fixed = _no_values
 KINDS[DENSE].backward_first = False
 KINDS[DENSE].pass_work = _dense_pass_work
 KINDS[DENSE].forward_tasks = _dense_forward_tasks

@@ -84,6 +84,7 @@ KINDS[EMBEDDING].n_buffers = _no_values
 KINDS[EMBEDDING].workspace = _no_values
 KINDS[EMBEDDING].row_work = _embedding_row_work
 KINDS[EMBEDDING].cache = _no_values
+KINDS[EMBEDDING].fixed = _no_values
 KINDS[EMBEDDING].kept = _no_values
 KINDS[EMBEDDING].forward_tasks = _recurrent_tasks
 KINDS[EMBEDDING].backward_tasks = _recurrent_tasks

@@ -203,6 +203,15 @@ cdef class Engine:
             if per_row > 0:
                 caches[l] = np.zeros(capacity * per_row, dtype=dtype)
                 self.net.ws.cache[l] = <void *> <size_t> caches[l].ctypes.data
+        fixed = [None] * L
+        self.net.ws.fixed = <double **> calloc(L, sizeof(double *))
+        if self.net.ws.fixed == NULL:
+            raise MemoryError()
+        for l in range(L):
+            per_row = KINDS[self.net.kind[l]].fixed(&self.net.geom[l], self.net.width[l], self.net.width[l + 1])
+            if per_row > 0:
+                fixed[l] = np.zeros(per_row, dtype=np.float64)
+                self.net.ws.fixed[l] = <double *> <size_t> fixed[l].ctypes.data
         self._scratch = None
         self._reserve(cores)
         if any(KINDS[self.net.kind[l]].kept(&self.net.geom[l], self.net.width[l], self.net.width[l + 1]) > 0
@@ -221,7 +230,7 @@ cdef class Engine:
         self._sample_loss = np.empty(capacity, dtype=dtype)
         self._sample_correct = np.empty(capacity, dtype=dtype)
         self._task_penalty = np.empty(max(len(tasks), 1), dtype=np.float64)
-        self._keep = (params, grads, state, buffers, deltas, inputs, dropped, masks, args, caches)
+        self._keep = (params, grads, state, buffers, deltas, inputs, dropped, masks, args, caches, fixed)
 
     def _keep_columns(self, Py_ssize_t rows):
         """Room for every convolution's im2col columns of a training batch of ``rows`` rows, so that the weight
@@ -264,6 +273,7 @@ cdef class Engine:
         free(self.net.tie)
         free(self.net.ws.columns)
         free(self.net.ws.cache)
+        free(self.net.ws.fixed)
         free(self.net.kind)
         free(self.net.geom)
         free(self.net.buf_off)

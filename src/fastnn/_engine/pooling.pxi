@@ -80,6 +80,7 @@ cdef void _fill_pool_row(KindRow *row, const char *name) noexcept:
     row.row_work = _pool_row_work
     row.kept = _no_values
     row.cache = _no_values
+    row.fixed = _no_values
     row.backward_first = False
     row.pass_work = _image_pass_work
     row.forward_tasks = _image_tasks

@@ -322,6 +322,7 @@ cdef void _fill_recurrent_row(KindRow *row, const char *name) noexcept:
     row.name = name
     row.check = _recurrent_fits
     row.n_buffers = _no_values
+    row.fixed = _no_values
     row.kept = _no_values
     row.workspace = _recurrent_workspace
     row.forward_tasks = _recurrent_tasks

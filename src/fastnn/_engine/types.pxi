@@ -40,6 +40,8 @@ cdef struct Workspace:
     int32_t **arg       # arg[l + 1]: the arg-max indices of max-pooling layer l (cap x width[l + 1]), else NULL
     void **cache        # cache[l]: what layer l's backward pass needs from its forward pass beyond its input and
                         # output (a recurrent layer's gates and states of every step), cap rows of it, or NULL
+    double **fixed      # fixed[l]: values layer l keeps between its passes whatever the rows (BatchNorm's batch
+                        # statistics and sums), or NULL
     void **columns      # columns[l]: convolution l's im2col columns of a training batch, kept from the forward
                         # pass for the weight gradient (cols_rows x K x P), else NULL; or NULL
     Py_ssize_t cols_rows
@@ -115,6 +117,7 @@ cdef struct KindRow:
     size_fn workspace           # values of one thread's scratch
     size_fn row_work            # the largest single product per batch row (multiply-adds)
     size_fn cache               # values per row the forward pass leaves for the backward pass (Workspace.cache)
+    size_fn fixed               # doubles a layer keeps between its passes whatever the rows (Workspace.fixed)
     size_fn kept                # values per row of a training batch kept from the forward pass for the weight
                                 # gradient (a convolution's im2col columns), or 0
     tasks_fn forward_tasks      # tasks of a forward pass over n_rows rows
