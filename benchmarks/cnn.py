@@ -21,7 +21,8 @@ import common  # noqa: E402
 BATCH = 128
 
 
-def fastnn_trainer(X, y, n_threads, network="keras"):
+def fastnn_layers(network):
+    """The fastnn layers of ``network`` (the first a Reshape to one-channel 28 x 28 images)."""
     import fastnn
 
     if network == "keras":
@@ -34,7 +35,13 @@ def fastnn_trainer(X, y, n_threads, network="keras"):
                   fastnn.Conv2D(1, 32, kernel_size=3), fastnn.BatchNorm2d(32, activation="relu"), fastnn.MaxPool2D(2),
                   fastnn.Conv2D(32, 64, kernel_size=3), fastnn.BatchNorm2d(64, activation="relu"), fastnn.MaxPool2D(2),
                   fastnn.Flatten(), fastnn.Dense(1600, 10, activation="softmax")]
-    model = fastnn.Sequential(layers, seed=0)
+    return layers
+
+
+def fastnn_trainer(X, y, n_threads, network="keras"):
+    import fastnn
+
+    model = fastnn.Sequential(fastnn_layers(network), seed=0)
     model.compile("cross_entropy", fastnn.Adam(1e-3))
 
     def epoch():
@@ -42,11 +49,10 @@ def fastnn_trainer(X, y, n_threads, network="keras"):
     return epoch
 
 
-def torch_trainer(X, y, n_threads, network="keras"):
+def torch_network(network):
     import torch
     nn = torch.nn
 
-    torch.manual_seed(0)
     if network == "keras":
         model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
                               nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.5), nn.Linear(1600, 10))
@@ -54,8 +60,50 @@ def torch_trainer(X, y, n_threads, network="keras"):
         model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
                               nn.Conv2d(32, 64, 3), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                               nn.Linear(1600, 10))
+    return model
+
+
+def torch_trainer(X, y, n_threads, network="keras"):
+    import torch
+
+    torch.manual_seed(0)
+    model = torch_network(network)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     return common.torch_epoch(model, opt, torch.from_numpy(X).reshape(-1, 1, 28, 28), y, BATCH, n_threads)
+
+
+def _models(network):
+    """The fastnn model (compiled, declared input) and, when PyTorch is importable, its PyTorch twin."""
+    import fastnn
+
+    layers = fastnn_layers(network)
+    model = fastnn.Sequential(layers[1:], input_shape=(1, 28, 28), seed=0)
+    model.compile("cross_entropy", fastnn.Adam(1e-3))
+    torch_model = None
+    if common.available("torch"):
+        import torch
+
+        torch.manual_seed(0)
+        torch_model = torch_network(network)
+    return model, torch_model
+
+
+def learn_or_measure(args):
+    network = args.network[0]
+    model, torch_model = _models(network)
+    if args.predict_memory:
+        import tracemalloc
+
+        import numpy as np
+
+        X = np.random.default_rng(0).random((4096, 28, 28), dtype=np.float32)
+        tracemalloc.start()
+        model.predict(X, batch_size=4096)
+        print(f"{network}: predict of 4,096 images, batch_size=4096: traced peak "
+              f"{tracemalloc.get_traced_memory()[1] / 2 ** 20:.0f} MB")
+        return
+    print(f"{network} network on Fashion-MNIST, {args.threads[-1]} thread{'s' if args.threads[-1] > 1 else ''}")
+    common.learn_fashion_mnist(model, torch_model, args.learn, args.threads[-1], shape=(-1, 1, 28, 28))
 
 
 def main(argv=None):
@@ -66,7 +114,14 @@ def main(argv=None):
     parser.add_argument("--samples", type=int, default=common.N_SAMPLES)
     parser.add_argument("--json", metavar="FILE", help="also write the records as JSON")
     parser.add_argument("--no-others", action="store_true", help="skip PyTorch")
+    parser.add_argument("--learn", type=int, metavar="EPOCHS",
+                        help="instead: train the first --network on all of Fashion-MNIST for EPOCHS epochs, beside "
+                             "PyTorch, at the last --threads, and report test accuracy and training time")
+    parser.add_argument("--predict-memory", action="store_true",
+                        help="instead: the traced peak memory of predicting 4,096 images with the first --network")
     args = parser.parse_args(argv)
+    if args.learn or args.predict_memory:
+        return learn_or_measure(args)
     if args.epochs < 1:
         parser.error("--epochs must be >= 1")
     import fastnn

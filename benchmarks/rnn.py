@@ -1,6 +1,7 @@
 """Recurrent networks: fastnn's LSTM and GRU beside PyTorch's and the GEMM floor, interleaved in one run.
 
     python benchmarks/rnn.py [--threads 1 2] [--repeats 3] [--samples 10000] [--json FILE]
+    python benchmarks/rnn.py --learn 5 [--threads 2]   the LSTM on all of Fashion-MNIST, beside PyTorch
 
 Row-sequential Fashion-MNIST (each image read as 28 steps of 28 pixels; random MNIST-shaped data when the dataset
 is not installed): ``LSTM(28, 128)`` (or ``GRU``) then ``Dense(128, 10)`` softmax, cross-entropy, Adam (lr 1e-3),
@@ -106,6 +107,29 @@ def floor_epoch(cell, n):
     return run
 
 
+def learn(epochs, n_threads):
+    import fastnn
+
+    model = fastnn.Sequential([fastnn.LSTM(F, H), fastnn.Dense(H, K, "softmax")], input_shape=(T, F), seed=0)
+    model.compile("cross_entropy", fastnn.Adam(1e-3, clipnorm=1.0))
+    torch_model = None
+    if common.available("torch"):
+        import torch
+
+        class Last(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.rnn, self.head = torch.nn.LSTM(F, H, batch_first=True), torch.nn.Linear(H, K)
+
+            def forward(self, x):
+                return self.head(self.rnn(x)[0][:, -1])
+
+        torch.manual_seed(0)
+        torch_model = Last()
+    print(f"LSTM({F}, {H}) -> Dense({H}, {K}) on Fashion-MNIST, {n_threads} thread{'s' if n_threads > 1 else ''}")
+    common.learn_fashion_mnist(model, torch_model, epochs, n_threads, clipnorm=1.0, shape=(-1, T, F))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -113,7 +137,12 @@ def main(argv=None):
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--cells", nargs="+", default=["LSTM", "GRU"], choices=list(GATES))
     parser.add_argument("--json", help="write the figures to this file")
+    parser.add_argument("--learn", type=int, metavar="EPOCHS",
+                        help="instead: train LSTM(28, 128) (Adam 1e-3, clipnorm 1) on all of Fashion-MNIST for "
+                             "EPOCHS epochs, beside PyTorch, and report test accuracy and training time")
     args = parser.parse_args(argv)
+    if args.learn:
+        return learn(args.learn, args.threads[-1])
     X, y, source = load(args.samples)
     has_torch = common.available("torch")
     print(f"machine: {common.machine()}; data: {source}, {args.samples:,} images as {T} steps of {F} pixels")
