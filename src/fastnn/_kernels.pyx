@@ -1,10 +1,15 @@
 # cython: language_level=3
 """Compiled kernels of fastnn: dense layers, activations, fused losses, the optimizer updates and the training
-engine, which walks a table of layer kinds: each kind (dense.pxi, conv.pxi, pooling.pxi) fills one row of
-``KINDS`` with its forward, backward, weight-gradient and workspace functions, and each optimizer one row of
-``OPTIMIZERS`` (optim.pxi). The module is assembled from the files of ``_engine/``, one concern each, included in
-order at the end of this file; ``types.pxi`` holds the network's spec (``Net``), one worker's buffers
-(``Workspace``) and the rows' types.
+engine, which walks a table of layer kinds: each kind (dense.pxi, conv.pxi, pooling.pxi, recurrent.pxi,
+embedding.pxi, batchnorm.pxi, activation.pxi) fills one row of ``KINDS`` with its forward, backward,
+weight-gradient and workspace functions, and each optimizer one row of ``OPTIMIZERS`` (optim.pxi). The module is
+assembled from the files of ``_engine/``, one concern each, included in order at the end of this file;
+``types.pxi`` holds the network's spec (``Net``), one worker's buffers (``Workspace``) and the rows' types.
+
+The concerns are included ``.pxi`` files of one extension rather than ``.pxd`` headers shared between several:
+the kind and optimizer tables are filled when the module loads, their rows point at specialisations of fused
+(float/double) functions, and the thread pool is static per extension - all of which wants one compilation
+unit.
 
 Everything here trusts its inputs: shapes, dtypes, contiguity, finiteness and label ranges are checked in the
 Python layer (``fastnn._core.validation``) before any function of this module is called. ``_reference.py`` holds a
