@@ -12,7 +12,7 @@ from .._core.registry import register
 from .._core.threads import blas_single_thread, resolve_n_threads
 from .._core.validation import check_dtype, check_features, check_int, warn_user
 from ..nn import Dense, Dropout, Embedding
-from ..nn.base import ACTIVATIONS, INITIALIZERS, _Layer, _Weighted
+from ..nn.base import ACTIVATIONS, INITIALIZERS, _Layer, _Weighted, state_sizes
 from ..losses import get_loss
 from ..optim import get_optimizer
 from ..regularizers import Regularizer
@@ -178,8 +178,7 @@ class Sequential:
         self._state = np.zeros((1, n), dtype=self.dtype)  # the optimizer's state rows (compile sizes them)
         self._step = np.zeros(1, dtype=np.int64)          # updates applied: the schedule's and Adam's step
         # non-trained state (BatchNorm's running statistics), engine layer by engine layer
-        self._buffers = np.zeros(sum(math.prod(spec.shape) for layer in self._engine_layers
-                                     for spec in layer.buffers()), dtype=self.dtype)
+        self._buffers = np.zeros(sum(state_sizes(self._engine_layers)), dtype=self.dtype)
         self._bind_layers()
         for layer in self._engine_layers:
             for spec in layer.buffers():
@@ -207,22 +206,18 @@ class Sequential:
     def _bind_layers(self):
         """Make every layer's ``weight`` and ``bias`` views into the flat parameter buffer, and its non-trained
         state views into the flat state buffer."""
-        offset = 0
-        for layer in self._dense:
-            for spec in layer.params():
-                n = math.prod(spec.shape)
-                layer._bind(spec.name, self._params[offset:offset + n].reshape(spec.shape))
-                offset += n
-        offset = 0
-        for layer in self._engine_layers:
-            for spec in layer.buffers():
-                n = math.prod(spec.shape)
-                layer._bind_buffer(spec.name, self._buffers[offset:offset + n].reshape(spec.shape))
-                offset += n
+        for flat, layers, specs, bind in ((self._params, self._dense, "params", "_bind"),
+                                          (self._buffers, self._engine_layers, "buffers", "_bind_buffer")):
+            offset = 0
+            for layer in layers:
+                for spec in getattr(layer, specs)():
+                    n = math.prod(spec.shape)
+                    getattr(layer, bind)(spec.name, flat[offset:offset + n].reshape(spec.shape))
+                    offset += n
 
     def _buffer_range(self, first, end):
         """``(start, stop)`` of engine layers ``first .. end - 1``'s non-trained state in the flat buffer."""
-        sizes = [sum(math.prod(spec.shape) for spec in layer.buffers()) for layer in self._engine_layers]
+        sizes = state_sizes(self._engine_layers)
         return sum(sizes[:first]), sum(sizes[:end])
 
     def _check_layer_setting(self, layer, name, value):

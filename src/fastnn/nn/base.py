@@ -49,6 +49,11 @@ class BufferSpec(NamedTuple):
     fill: float
 
 
+def state_sizes(layers):
+    """Values of each layer's non-trained state (:meth:`_Layer.buffers`), in the layers' order."""
+    return [sum(math.prod(spec.shape) for spec in layer.buffers()) for layer in layers]
+
+
 class ParamSpec(NamedTuple):
     """One parameter tensor of a layer: ``name``, the layer's attribute that views it; ``shape``; ``init``, a
     key of :data:`INITIALIZERS`; ``decayed``, whether weight decay and L1/L2 penalties apply to it (weights,

@@ -54,6 +54,7 @@ import zipfile
 import numpy as np
 
 from .._core import registry
+from ..nn.base import state_sizes
 
 __all__ = ["save", "load", "load_model", "ModelFileError", "FORMAT_VERSION"]
 
@@ -447,7 +448,7 @@ def _read_contents(z, path, prefix=""):
         if not 1 <= n_state <= 3:
             _fail(path, f"optimizer n_state {n_state} is outside 1..3")
         state = _read_array(z, prefix + "optimizer_state.npy", dtype, (n_state, total), path)
-    n_buffers = sum(math.prod(spec.shape) for layer in stack.engine for spec in layer.buffers())
+    n_buffers = sum(state_sizes(stack.engine))
     buffers = _read_array(z, prefix + "buffers.npy", dtype, (n_buffers,), path) if n_buffers else None
     for name, arr in (("parameters", params), ("optimizer state", state), ("buffers", buffers)):
         if arr is not None and not np.all(np.isfinite(arr)):

@@ -207,8 +207,10 @@ def batch_data(model, x, y, sample_weight, class_weight):
 def check_batch_rows(model, sizes, what="a batch"):
     """Refuse training batches of one row when a BatchNorm layer needs the batch's statistics (PyTorch refuses
     them too: a variance of one value is 0)."""
+    if 1 not in sizes:
+        return
     bn = next((layer for layer in model._engine_layers if hasattr(layer, "running_var")), None)
-    if bn is not None and 1 in sizes:
+    if bn is not None:
         raise ValueError(f"{what} of 1 row: {bn!r} normalises by the batch's statistics while training, which "
                          "needs at least 2 rows a batch (PyTorch refuses it too); choose a batch_size that "
                          "leaves no batch of one row")
