@@ -351,6 +351,25 @@ def test_the_steps_come_from_the_first_sequences_when_not_declared(rng):
     assert tokens.predict(rng.integers(0, 5, (2, 6))).shape == (2, 1) and tokens.input_shape == (6,)
 
 
+def test_flat_rows_are_refused_by_a_recurrent_model(rng):
+    model = fastnn.Sequential([fastnn.LSTM(4, 8), fastnn.Dense(8, 2, "softmax")], seed=0, input_shape=(7, 4))
+    model.compile("cross_entropy")
+    before = model.parameters.copy()
+    X, y = rng.standard_normal((16, 7, 4)), rng.integers(0, 2, 16)
+    flat = r"X has shape \(16, 28\), but the model's first layer, LSTM, takes sequences \(n_samples, 7, 4\)"
+    for call in (model.predict, lambda X: model.fit(X, y, epochs=1, verbose=0), lambda X: model.evaluate(X, y)):
+        with pytest.raises(ValueError, match=flat + r": reshape the rows, X.reshape\(len\(X\), 7, 4\)"):
+            call(X.reshape(16, -1))
+    np.testing.assert_array_equal(model.parameters, before)
+    with pytest.raises(ValueError, match=r"X has shape \(16, 27\), but .* takes sequences \(n_samples, 7, 4\)$"):
+        model.predict(X.reshape(16, -1)[:, 1:])
+    free = fastnn.Sequential([fastnn.GRU(4, 8)], seed=0)
+    with pytest.raises(ValueError, match=r"takes sequences \(n_samples, steps, 4\): reshape the rows, "
+                                         r"X.reshape\(len\(X\), -1, 4\)"):
+        free.predict(X.reshape(16, -1))
+    assert model.predict(X).shape == (16, 2)
+
+
 def test_sequence_models_explain_what_they_need():
     with pytest.raises(ValueError, match="must be the model's first layer"):
         fastnn.Sequential([fastnn.Dense(4, 4), fastnn.Embedding(5, 2)])

@@ -109,8 +109,10 @@ def is_regression(model):
     return model.loss is not None and model.loss.name == "mse"
 
 
-def prepared(X, scaler, dtype, what):
-    """``X`` scaled and converted to the model's dtype, once (no float64 copy of integer data)."""
+def prepared(X, scaler, dtype, what, shape=None):
+    """``X`` scaled and converted to the model's dtype, once (no float64 copy of integer data); its rows shaped as
+    samples of ``shape`` (a model's ``input_shape``: sequences for a recurrent model) when given."""
     from .._core.validation import check_features
 
-    return check_features(X if scaler is None else scaler.transform(X, dtype=dtype), what, dtype)
+    X = check_features(X if scaler is None else scaler.transform(X, dtype=dtype), what, dtype)
+    return X if shape is None or len(shape) < 2 else X.reshape((X.shape[0],) + tuple(shape))

@@ -115,7 +115,7 @@ def run(args, out):
         if names is not None:
             names = [names[c] if isinstance(c, int) and 0 <= c < len(names) else "" for c in classes]
     scaler, model.scaler = model.scaler, None  # applied here, once
-    X = prepared(X, scaler, model.dtype, f"{what} features")
+    X = prepared(X, scaler, model.dtype, f"{what} features", model.input_shape)
     out.write(f"evaluating {args.model} on {scope}\n")
     report(model, X, y, classes, names, args.threads, out, prefix)
     return 0

@@ -358,8 +358,8 @@ def run(args, out, on_epoch_end=None):
     if scaler is not None:
         scaler.fit(Xtr)
     # Each part is scaled and converted to the model's dtype once; the raw arrays are then let go.
-    Xtr = prepared(Xtr, scaler, model.dtype, f"{what} features")
-    Xte = prepared(Xte, scaler, model.dtype, f"{what} features")
+    Xtr = prepared(Xtr, scaler, model.dtype, f"{what} features", model.input_shape)
+    Xte = prepared(Xte, scaler, model.dtype, f"{what} features", model.input_shape)
     if regression:
         out.write(f"data: {Xtr.shape[0]:,} training and {Xte.shape[0]:,} test samples, {n_features} features, "
                   f"{n_outputs} target{'s' if n_outputs > 1 else ''} (mean {listing(f'{v:.4g}' for v in y_mean)}, "

@@ -75,9 +75,16 @@ def flat_inputs(model, X, name):
     arr = X if isinstance(X, np.ndarray) else np.asarray(X)
     if arr.ndim >= 2 and (arr.shape[1:] == shape or (shape[0] == 1 and arr.shape[1:] == shape[1:])):
         return arr.reshape(arr.shape[0], -1)
-    if arr.ndim != 2:
+    if arr.ndim != 2 or _sequence_model(model):
         raise ValueError(shape_error(model, arr.shape, name))
     return arr
+
+
+def _sequence_model(model):
+    """Whether the model starts with a recurrent layer, which takes sequences ``(n_samples, steps, features)``
+    only: a flat row would hide which values belong to which step."""
+    row = model._layout[0]
+    return isinstance(row, dict) and row["kind"] in (_kernels.LAYER_RNN, _kernels.LAYER_LSTM, _kernels.LAYER_GRU)
 
 
 def shape_error(model, got, name):
@@ -86,8 +93,15 @@ def shape_error(model, got, name):
     takes = ", ".join(map(str, shape))
     forms = [f"(n_samples, {takes})"] + ([f"(n_samples, {', '.join(map(str, shape[1:]))})"]
                                          if shape[0] == 1 and len(shape) > 1 else [])
-    forms += [f"(n_samples, {n})"] if len(shape) > 1 else []
+    forms += [f"(n_samples, {n})"] if len(shape) > 1 and not _sequence_model(model) else []
     message = f"{name} has shape {got}, but the model takes {' or '.join(forms)}"
+    if len(got) == 2 and _sequence_model(model):
+        free, features = getattr(model, "_steps_free", False), shape[1]
+        message = (f"{name} has shape {got}, but the model's first layer, {type(model._engine_layers[0]).__name__}, "
+                   f"takes sequences (n_samples, {'steps' if free else shape[0]}, {features})")
+        if free and got[1] % features == 0:
+            return f"{message}: reshape the rows, {name}.reshape(len({name}), -1, {features})"
+        return message + (f": reshape the rows, {name}.reshape(len({name}), {takes})" if got[1] == n else "")
     if len(got) >= 2 and math.prod(got[1:]) == n:
         sample = ", ".join(map(str, got[1:]))
         if len(shape) == 1:
