@@ -235,7 +235,8 @@ class ModelCheckpoint(_Monitor):
                 return
             self.best = value
         path = self._format(epoch, logs)
-        model.save(path)
+        if getattr(model, "_writes_files", True):  # in a distributed fit, rank 0 writes the files
+            model.save(path)
         self.saved.append(path)
 
 

@@ -318,6 +318,59 @@ cdef class Engine:
             return 1, diverged
         return 2, -2 - diverged
 
+    def gradient(self, X, rows, labels, targets, weights, Py_ssize_t offset, double wsum, int64_t step,
+                 int n_threads, double[::1] sums not None):
+        """The data term of the gradient of one part of a batch: the rows ``X[rows]`` (``rows`` int64), which
+        lie at ``offset, offset + 1, ...`` in their whole batch, whose size (or sum of sample weights) is
+        ``wsum``. The loss's gradient is scaled by ``1 / wsum``, so the parts' gradients add up to the whole
+        batch's. Written to the gradient buffer without the regularizer's terms (``apply_gradients`` adds them)
+        and without an update; dropout's masks are those of the rows' places in the whole batch at update
+        ``step``. Adds [sum of the rows' (weighted) losses, sum of their accuracies, rows] to ``sums`` (float64,
+        3). Arrays as for ``train``."""
+        cdef Py_ssize_t B = rows.shape[0]
+        if B > self.capacity:
+            raise ValueError("rows exceed the engine's capacity")
+        if sums.shape[0] != 3:
+            raise ValueError("sums must hold 3 values")
+        if B == 0:  # this part of the batch is empty: it adds nothing
+            self._keep[1][...] = 0
+            return
+        if self.net.ws.columns != NULL and B > self.net.ws.cols_rows:
+            self._keep_columns(B)
+        self._reserve(n_threads)
+        if self.is_double:
+            _engine_gradient[double](&self.net, X, rows, labels, targets, weights, self._sample_loss,
+                                     self._sample_correct, offset, wsum, step, n_threads, &sums[0])
+        else:
+            _engine_gradient[float](&self.net, X, rows, labels, targets, weights, self._sample_loss,
+                                    self._sample_correct, offset, wsum, step, n_threads, &sums[0])
+
+    def apply_gradients(self, Settings settings not None, int64_t[::1] step not None, int n_threads):
+        """One update from the data terms in the gradient buffer (``gradient``'s, summed over a batch's parts):
+        tied matrices' gradients summed, the regularizer's terms added, the norm clipped, the optimizer's step at
+        update ``step[0]``, which then advances. Returns the regularization penalty before the step, or NaN when
+        the step made a parameter NaN or infinite (``step`` is then not advanced; the parameters and state are
+        partly updated: the caller restores them)."""
+        cdef Step h = settings.copy(self.net.n_params)
+        cdef double[::1] tp = self._task_penalty
+        cdef double penalty = 0
+        cdef int t
+        self._reserve(n_threads)
+        _begin_step(&h, step[0])
+        with nogil:
+            if self.is_double:
+                _apply_gradients[double](&self.net, <double *> self.net.params, &h, True, n_threads, &tp[0],
+                                         h.clipnorm)
+            else:
+                _apply_gradients[float](&self.net, <float *> self.net.params, &h, True, n_threads, &tp[0],
+                                        h.clipnorm)
+        for t in range(self.net.n_tasks):
+            penalty += tp[t]
+        if isfinite(penalty):
+            step[0] += 1
+            return penalty
+        return NAN
+
     def tie(self, ties):
         """Tie layers' weights: ``ties[l] = s`` makes layer ``l``'s weight matrix the transpose of layer ``s``'s
         (their shapes must agree), ``-1`` leaves it free. The parameters must already hold ``W_l = W_s.T``;

@@ -1,5 +1,37 @@
 # Included by _kernels.pyx: The batch loop of training, and blocks of forward passes for predict and evaluate.
 
+cdef double _batch_front(Net *net, const floating *X, const int64_t *rows, Py_ssize_t B, Py_ssize_t offset,
+                         const Data *data, double wsum, int64_t step, int nt, floating *sample_loss,
+                         floating *sample_correct, double *hits) noexcept nogil:
+    """The front half of a training step on the ``B`` rows ``X[rows[0 .. B]]``: gather them, run the forward pass
+    with dropout (masks keyed by the update ``step`` and each row's place ``offset + r`` in its batch) and the
+    loss, whose gradient is scaled by ``1 / wsum`` (the batch's size, or the sum of its sample weights). Returns
+    the sum of the rows' losses (weighted by the sample weights when there are any) and adds their accuracies to
+    ``hits``."""
+    cdef Py_ssize_t r
+    cdef int c
+    cdef double loss_sum = 0
+    cdef const floating *weights = <const floating *> data.weights
+    cdef floating *A0 = <floating *> net.ws.A[0]
+    cdef Job gather = _job(JOB_GATHER, net, net.params, 0)
+    gather.inp = X
+    gather.out_a = A0
+    gather.rows = rows
+    gather.n_rows = B
+    gather.n_chunks = _row_chunks(B, nt)
+    _run(&gather, gather.n_chunks, nt, B * net.width[0] * GATHER_WORK_FACTOR)
+    for c in range(net.n_layers):
+        if net.ws.Ad[c] != NULL:  # a mask element's counter is its place in the whole batch's buffer
+            net.ws.drop_key[c] = _dropout_key(net.seed, step, c) + <uint64_t> offset * <uint64_t> net.width[c]
+    _forward(net, A0, B, nt, _on_output(net.loss))
+    _loss(net, B, data, rows, 0, <floating> (1.0 / wsum if wsum > 0 else 0.0), sample_loss, sample_correct, True,
+          nt)
+    for r in range(B):
+        loss_sum += sample_loss[r] if weights == NULL else sample_loss[r] * weights[rows[r]]
+        hits[0] += sample_correct[r]
+    return loss_sum
+
+
 cdef Py_ssize_t _train_batches(Net *net, const floating *X, const int64_t *perm, Py_ssize_t n_samples,
                                Py_ssize_t batch_size, Py_ssize_t first_batch, Py_ssize_t last_batch,
                                const Data *data, Step *h, int64_t *step, int n_threads, floating *sample_loss,
@@ -15,40 +47,24 @@ cdef Py_ssize_t _train_batches(Net *net, const floating *X, const int64_t *perm,
     parameter NaN or infinite (the parameters and state are then partly updated: the caller restores them),
     training stopping there; or ``-2 - bi`` when SIGINT arrived and training stopped before batch ``bi``.
     """
-    cdef Py_ssize_t bi, start, B, r, c
+    cdef Py_ssize_t bi, start, B, r
     cdef int t, nt = n_threads
     cdef double batch_loss, batch_hits, batch_pen, wsum
-    cdef floating *A0 = <floating *> net.ws.A[0]
     cdef floating *params = <floating *> net.params
-    cdef Job gather = _job(JOB_GATHER, net, params, 0)
     cdef const floating *weights = <const floating *> data.weights
     for bi in range(first_batch, last_batch):
         if fastnn_was_interrupted():
             return -2 - bi
         start = bi * batch_size
         B = min(batch_size, n_samples - start)
-        gather.inp = X
-        gather.out_a = A0
-        gather.rows = perm + start
-        gather.n_rows = B
-        gather.n_chunks = _row_chunks(B, nt)
-        _run(&gather, gather.n_chunks, nt, B * net.width[0] * GATHER_WORK_FACTOR)
         wsum = B
         if weights != NULL:
             wsum = 0
             for r in range(B):
                 wsum += weights[perm[start + r]]
-        for c in range(net.n_layers):
-            if net.ws.Ad[c] != NULL:
-                net.ws.drop_key[c] = _dropout_key(net.seed, step[0], c)
-        _forward(net, A0, B, nt, _on_output(net.loss))
-        _loss(net, B, data, perm + start, 0, <floating> (1.0 / wsum if wsum > 0 else 0.0), sample_loss,
-              sample_correct, True, nt)
-        batch_loss = 0
         batch_hits = 0
-        for r in range(B):
-            batch_loss += sample_loss[r] if weights == NULL else sample_loss[r] * weights[perm[start + r]]
-            batch_hits += sample_correct[r]
+        batch_loss = _batch_front(net, X, perm + start, B, 0, data, wsum, step[0], nt, sample_loss, sample_correct,
+                                  &batch_hits)
         if weights != NULL:  # the weighted mean, counted as B samples' worth in the epoch's sums
             batch_loss = batch_loss / wsum * B if wsum > 0 else 0.0
         if not isfinite(batch_loss):
@@ -104,6 +120,25 @@ cdef Py_ssize_t _engine_train(Net *net, const floating[:, ::1] X, const int64_t[
         result = _train_batches(net, &X[0, 0], &perm[0], X.shape[0], batch_size, first_batch, last_batch, &data,
                                 h, step, n_threads, &sl[0], &sc[0], &tp[0], sums, apply)
     return result
+
+
+cdef void _engine_gradient(Net *net, const floating[:, ::1] X, const int64_t[::1] rows, const int32_t[::1] labels,
+                           const floating[:, ::1] targets, const floating[::1] weights, floating[::1] sl,
+                           floating[::1] sc, Py_ssize_t offset, double wsum, int64_t step, int n_threads,
+                           double *sums):
+    """Typed entry of ``Engine.gradient``: one part of a batch, front half, backward pass and weight gradients,
+    without the GIL."""
+    cdef Data data = _data(labels, targets, weights)
+    cdef Py_ssize_t B = rows.shape[0]
+    net.ws.single_row = B == 1
+    net.ws.training = True
+    net.ws.update_buffers = False
+    with nogil:
+        sums[0] += _batch_front(net, &X[0, 0], &rows[0], B, offset, &data, wsum, step, n_threads, &sl[0], &sc[0],
+                                &sums[1])
+        sums[2] += B
+        _backward(net, <floating *> net.params, B, n_threads)
+        _gradient_tasks(net, <floating *> net.params, B, n_threads)
 
 
 cdef void _engine_forward(Net *net, const floating[:, ::1] X, floating[:, ::1] out, const int32_t[::1] labels,

@@ -65,12 +65,38 @@ cdef void _clip_gradients(Net *net, floating *grads, double max_norm) noexcept n
             grads[i] = grads[i] * c
 
 
+cdef void _gradient_tasks(Net *net, floating *params, Py_ssize_t B, int nt) noexcept nogil:
+    """The data term of every weight gradient, into the gradient buffer (no update)."""
+    cdef Job job = _job(JOB_GRADIENT, net, params, 0)
+    job.n_rows = B
+    _run(&job, net.n_tasks, nt, net.task_work * B)
+
+
+cdef void _apply_gradients(Net *net, floating *params, Step *h, bint apply, int nt, double *task_penalty,
+                           double max_norm) noexcept nogil:
+    """Every task's update from the data terms in the gradient buffer: the tied ones summed and the norm clipped
+    first (``max_norm > 0``), then the updates (a tied copy's penalty is its source's, counted once)."""
+    cdef int t
+    cdef Job job = _job(JOB_UPDATE, net, params, 0)
+    job.h = h
+    job.apply = apply
+    job.task_penalty = task_penalty
+    if net.tie != NULL:
+        _tie_gradients(net, <floating *> net.ws.grads)
+    if max_norm > 0:
+        _clip_gradients(net, <floating *> net.ws.grads, max_norm)
+    _run(&job, net.n_tasks, nt, net.n_params * 4)  # a few operations a parameter
+    if net.tie != NULL:
+        for t in range(net.n_tasks):
+            if net.tie[net.tasks[t].layer] >= 0 and task_penalty[t] == task_penalty[t]:  # keep NaN: divergence
+                task_penalty[t] = 0
+
+
 cdef void _update_tasks(Net *net, floating *params, Py_ssize_t B, Step *h, bint apply, int nt,
                         double *task_penalty, double max_norm=0) noexcept nogil:
     """Every weight gradient and its update: tile by tile, each tile updated while its gradient is in cache.
-    With tied layers or a gradient norm to clip to (``max_norm > 0``), every gradient first, then the tied ones
-    summed and the norm clipped, then the updates (a tied copy's penalty is its source's, counted once)."""
-    cdef int t
+    With tied layers or a gradient norm to clip to (``max_norm > 0``), every gradient first, then
+    ``_apply_gradients``."""
     cdef Job job = _job(JOB_GRADIENT_UPDATE, net, params, 0)
     job.n_rows = B
     job.h = h
@@ -79,15 +105,5 @@ cdef void _update_tasks(Net *net, floating *params, Py_ssize_t B, Step *h, bint 
     if net.tie == NULL and max_norm <= 0:
         _run(&job, net.n_tasks, nt, net.task_work * B)
         return
-    job.kind = JOB_GRADIENT
-    _run(&job, net.n_tasks, nt, net.task_work * B)
-    if net.tie != NULL:
-        _tie_gradients(net, <floating *> net.ws.grads)
-    if max_norm > 0:
-        _clip_gradients(net, <floating *> net.ws.grads, max_norm)
-    job.kind = JOB_UPDATE
-    _run(&job, net.n_tasks, nt, net.n_params * 4)  # a few operations a parameter
-    if net.tie != NULL:
-        for t in range(net.n_tasks):
-            if net.tie[net.tasks[t].layer] >= 0 and task_penalty[t] == task_penalty[t]:  # keep NaN: divergence
-                task_penalty[t] = 0
+    _gradient_tasks(net, params, B, nt)
+    _apply_gradients(net, params, h, apply, nt, task_penalty, max_norm)

@@ -6,6 +6,7 @@ points farthest from their centers, a last assignment so that ``labels_`` match 
 scikit-learn, whose threads merge partial sums in whatever order they finish, every sum here is taken in one
 order, so the same seed gives the same clustering, bit for bit, whatever ``n_threads`` is.
 """
+import contextlib
 import math
 
 import numpy as np
@@ -23,17 +24,21 @@ def _row_norms(X):
     return np.einsum("ij,ij->i", X, X, dtype=np.float64)
 
 
-def _mean_variance(X, block=4096):
+def _mean_variance(X, block=4096, dp=None):
     """The mean over features of each feature's variance, summed in float64 a block of rows at a time (no
-    float64 copy of ``X``)."""
+    float64 copy of ``X``); with ``dp`` (a DataParallel), of every rank's rows."""
     n = X.shape[0]
     total = np.zeros(X.shape[1])
     for i in range(0, n, block):
         total += X[i:i + block].sum(axis=0, dtype=np.float64)
+    if dp is not None:
+        total, n = dp.sum(total), dp.sum([n])[0]
     mean = total / n
     sq = np.zeros(X.shape[1])
-    for i in range(0, n, block):
+    for i in range(0, X.shape[0], block):
         sq += np.square(X[i:i + block] - mean).sum(axis=0)
+    if dp is not None:
+        sq = dp.sum(sq)
     return float(np.mean(sq / n))
 
 
@@ -182,47 +187,77 @@ class KMeans(Estimator):
             seed = check_int(seed, "random_state", minimum=0)
         return k, max_iter, tol, init, n_init, np.random.default_rng(seed)
 
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None, distribute=None):
         """Cluster ``X`` (array-like of shape (n_samples, n_features)); ``y`` is ignored.
+
+        With ``distribute`` (a :class:`fastnn.distributed.DataParallel`), the processes of an MPI job share the
+        work: each rank assigns its block of the rows (or, with ``local_data=True``, its own rows), and the
+        clusters' sums and counts are summed over the ranks in a fixed order, so every rank ends with the same
+        centers - those of one process up to the order of the sums (with the same data on every rank), and
+        ``labels_`` of all the rows (of the rank's own rows with ``local_data``). The seeding runs on rank 0
+        (on its own rows with ``local_data``) and is sent to the others.
 
         Returns
         -------
         self
         """
-        X = self._validate(X, reset=True)
-        weights = np.ones(X.shape[0]) if sample_weight is None else \
-            check_sample_weight(sample_weight, "sample_weight", X.shape[0])
-        if not weights.sum() > 0:
-            raise ValueError("sample_weight is zero for every sample: nothing to cluster")
-        k, max_iter, tol, init, n_init, rng = self._check_params(X)
-        nt = resolve_n_threads(self.n_threads, "n_threads")
-        x_norms = _row_norms(X) if isinstance(init, str) and init == "k-means++" else None
-        tol = tol * _mean_variance(X) if tol else 0.0
-        w = weights.astype(X.dtype)
+        if distribute is not None and not hasattr(distribute, "_kmeans_part"):
+            raise TypeError(f"distribute must be a fastnn.distributed.DataParallel, got {type(distribute).__name__}")
+        with contextlib.nullcontext() if distribute is None else distribute.guard():
+            X = self._validate(X, reset=True)
+            weights = np.ones(X.shape[0]) if sample_weight is None else \
+                check_sample_weight(sample_weight, "sample_weight", X.shape[0])
+            if not weights.sum() > 0 and distribute is None:
+                raise ValueError("sample_weight is zero for every sample: nothing to cluster")
+            k, max_iter, tol, init, n_init, rng = self._check_params(X)
+            nt = resolve_n_threads(self.n_threads, "n_threads")
+            best = self._fit_runs(X, weights, k, max_iter, tol, init, n_init, rng, nt, distribute)
+        self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_ = best
+        self.n_features_in_ = X.shape[1]
+        found = len(np.unique(self.labels_ if distribute is None or not distribute.local_data else
+                              distribute._gather_rows(np.unique(self.labels_))))
+        if found < k:  # scikit-learn's check: fewer distinct points than clusters
+            warn_user(f"only {found} distinct clusters found for n_clusters={k}: the data may hold fewer distinct "
+                      "points than clusters", RuntimeWarning)
+        return self
+
+    def _fit_runs(self, X, weights, k, max_iter, tol, init, n_init, rng, nt, dp):
+        """The best of ``n_init`` runs: ``(centers, labels, inertia, n_iter)``. With ``dp``, each rank runs
+        Lloyd's iterations on its part of the rows (``X`` holds every rank's rows unless ``dp.local_data``)."""
+        if dp is None:
+            part, offset = (X, weights), 0
+            tol = tol * _mean_variance(X) if tol else 0.0
+        else:
+            part, offset, tol = dp._kmeans_part(X, weights, tol, _mean_variance)
+        x_norms = _row_norms(X) if isinstance(init, str) and init == "k-means++" and \
+            (dp is None or dp.rank == 0) else None
         best = None
         with blas_single_thread():
             for _ in range(n_init):
-                if isinstance(init, str):
+                if dp is not None and dp.rank != 0:
+                    centers = None  # rank 0's seeding, sent below
+                elif isinstance(init, str):
                     if init == "k-means++":
                         centers = _kmeans_plusplus(X, k, x_norms, rng, weights)
                     else:
                         centers = X[rng.choice(X.shape[0], k, replace=False)].copy()
                 else:
                     centers = init.copy()
-                run = self._lloyd(X, w, weights, centers, max_iter, tol, nt)
+                if dp is not None:
+                    centers = dp.broadcast(centers)
+                run = self._lloyd(*part, centers, max_iter, tol, nt, dp, offset)
                 if best is None or run[2] < best[2]:
                     best = run
-        self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_ = best
-        self.n_features_in_ = X.shape[1]
-        found = len(np.unique(self.labels_))
-        if found < k:  # scikit-learn's check: fewer distinct points than clusters
-            warn_user(f"only {found} distinct clusters found for n_clusters={k}: the data may hold fewer distinct "
-                      "points than clusters", RuntimeWarning)
-        return self
+        if dp is not None and not dp.local_data:
+            best = best[:1] + (dp._gather_rows(best[1]),) + best[2:]
+        return best
 
-    def _lloyd(self, X, w, weights, centers, max_iter, tol, nt):
+    def _lloyd(self, X, weights, centers, max_iter, tol, nt, dp=None, offset=0):
+        """Lloyd's iterations from ``centers`` on the rows ``X`` (this rank's, the first at ``offset`` among all
+        ranks' rows, with ``dp``)."""
         n, d = X.shape
         k = centers.shape[0]
+        w = weights.astype(X.dtype)
         labels = np.empty(n, dtype=np.int32)
         dist = np.empty(n, dtype=X.dtype)
         sums = np.empty((k, d), dtype=np.float64)
@@ -231,21 +266,24 @@ class KMeans(Estimator):
         n_iter = 0
         for n_iter in range(1, max_iter + 1):
             _kmeans.lloyd_step(X, wp, centers, labels, dist, sums, nt, False)
-            if np.array_equal(labels, previous):  # nothing moved: the centers are final (scikit-learn's rule)
+            moved = not np.array_equal(labels, previous)
+            counts = np.bincount(labels, weights=weights, minlength=k)
+            if dp is not None:  # the sums, counts and moves of every rank
+                moved = dp._sum_clusters(sums, counts, moved)
+            if not moved:  # nothing moved: the centers are final (scikit-learn's rule)
                 break
             previous[:] = labels
-            counts = np.bincount(labels, weights=weights, minlength=k)
             empty = np.flatnonzero(counts == 0)
             if empty.size:  # scikit-learn's rule: the points farthest from their centers start the empty clusters
-                _kmeans.lloyd_step(X, wp, centers, labels, dist, sums, nt, True)  # the distances, this once
-                far = np.argsort(-dist.astype(np.float64), kind="stable")[:empty.size]
-                for c, i in zip(empty, far):
-                    old = labels[i]
-                    sums[old] -= weights[i] * X[i]
-                    counts[old] -= weights[i]
-                    sums[c] = weights[i] * X[i]
-                    counts[c] = weights[i]
-                    labels[i] = c
+                _kmeans.lloyd_step(X, wp, centers, labels, dist, sums if dp is None else np.empty_like(sums), nt,
+                                   True)  # the distances, this once
+                for c, (i, row, wi, old) in zip(empty, _farthest(X, weights, labels, dist, empty.size, dp, offset)):
+                    sums[old] -= wi * row
+                    counts[old] -= wi
+                    sums[c] = wi * row
+                    counts[c] = wi
+                    if 0 <= i - offset < n:
+                        labels[i - offset] = c
             new = (sums / counts[:, None]).astype(X.dtype)
             shift = float(np.sum((new.astype(np.float64) - centers) ** 2))
             centers = new
@@ -253,6 +291,8 @@ class KMeans(Estimator):
                 break
         _kmeans.lloyd_step(X, wp, centers, labels, dist, sums, nt)  # labels that match the final centers
         inertia = float(dist.astype(np.float64) @ weights)
+        if dp is not None:
+            inertia = float(dp.sum([inertia])[0])
         return centers, labels.astype(np.int64), inertia, n_iter
 
     def _fitted(self, X):
@@ -297,6 +337,18 @@ class KMeans(Estimator):
 
 _DEFAULTS = dict(n_clusters=8, init="k-means++", n_init="auto", max_iter=300, tol=1e-4, random_state=None,
                  n_threads=None)
+
+
+def _farthest(X, weights, labels, dist, m, dp, offset):
+    """The ``m`` points farthest from their centers, farthest first (ties by index): ``(index, row, weight,
+    label)`` each; with ``dp``, over every rank's rows (indices among all of them)."""
+    far = np.argsort(-dist.astype(np.float64), kind="stable")[:m]
+    found = [(offset + int(i), X[i].copy(), weights[i], int(labels[i]), float(dist[i])) for i in far]
+    if dp is not None:
+        found = [f for part in dp.comm.allgather(found) for f in part]
+        found.sort(key=lambda f: (-f[4], f[0]))
+        found = found[:m]
+    return [f[:4] for f in found]
 
 
 def _same(a, b):

@@ -588,7 +588,7 @@ class Sequential:
     @exclusive
     def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
             sample_weight=None, class_weight=None, callbacks=None, n_threads=None, verbose=1, checkpoint=None,
-            resume=False, on_divergence="raise"):
+            resume=False, on_divergence="raise", distribute=None):
         """Train the model with mini-batch gradient descent.
 
         Each epoch is one pass over the training data in ``ceil(n_samples / batch_size)`` iterations (the last
@@ -646,6 +646,10 @@ class Sequential:
             What a NaN or infinite training loss, or an update that makes a weight NaN or infinite, does: raise
             ``FloatingPointError``, or warn (``RuntimeWarning``) and return the history so far. Either way the
             weights and optimizer state are restored to their values at the start of that epoch.
+        distribute : fastnn.distributed.DataParallel, optional
+            Train over the processes of an MPI job (``mpiexec -n 4 python train.py``): each batch of
+            ``batch_size`` rows is split between the ranks, their gradients summed, and every rank applies the
+            same update. See :mod:`fastnn.distributed`.
 
         Returns
         -------
@@ -665,7 +669,8 @@ class Sequential:
         return training.fit(self, X, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
                             validation_split=validation_split, shuffle=shuffle, sample_weight=sample_weight,
                             class_weight=class_weight, callbacks=callbacks, n_threads=n_threads, verbose=verbose,
-                            checkpoint=checkpoint, resume=resume, on_divergence=on_divergence)
+                            checkpoint=checkpoint, resume=resume, on_divergence=on_divergence,
+                            distribute=distribute)
 
     def _warn_about_scale(self, X):
         """Warn once per model when the training inputs (after the model's scaler) are far from unit scale, the
@@ -888,10 +893,13 @@ class Sequential:
 
     def _evaluate_prepared(self, engine, X, labels, targets, weights, nt, block):
         """``{'loss': ..., 'accuracy': ...}`` of prepared data (the loss weighted when ``weights`` is given)."""
-        loss_sum, acc_sum, weight_sum = engine.evaluate(X, labels, targets, weights, nt, block)
+        return self._scores(*engine.evaluate(X, labels, targets, weights, nt, block), X.shape[0])
+
+    def _scores(self, loss_sum, acc_sum, weight_sum, rows):
+        """``{'loss': ..., 'accuracy': ...}`` from the sums of per-sample losses, accuracies and weights."""
         result = {"loss": float(loss_sum / weight_sum + self.penalty())}
         if self._records_accuracy():
-            result["accuracy"] = float(acc_sum / X.shape[0])
+            result["accuracy"] = float(acc_sum / rows)
         return result
 
     def evaluate(self, X, y, batch_size=None, sample_weight=None, n_threads=None):

@@ -35,9 +35,28 @@ def _records(history):
 
 def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
         sample_weight=None, class_weight=None, callbacks=None, n_threads=None, verbose=1, checkpoint=None,
-        resume=False, on_divergence="raise"):
+        resume=False, on_divergence="raise", distribute=None):
     """The body of :meth:`Sequential.fit` (see its documentation): validate, then per epoch run the
-    compiled batches, collect the metrics and call the callbacks."""
+    compiled batches, collect the metrics and call the callbacks. With ``distribute`` (a
+    :class:`fastnn.distributed.DataParallel`) each batch's gradient is summed over its ranks, and an exception
+    on one rank ends them all."""
+    if distribute is None:
+        return _fit(model, X, y, epochs, batch_size, validation_data, validation_split, shuffle, sample_weight,
+                    class_weight, callbacks, n_threads, verbose, checkpoint, resume, on_divergence, None)
+    if not (hasattr(distribute, "_train_batches") and hasattr(distribute, "guard")):
+        raise TypeError(f"distribute must be a fastnn.distributed.DataParallel, got {type(distribute).__name__}")
+    with distribute.guard():
+        model._writes_files = distribute.rank == 0
+        try:
+            return _fit(model, X, y, epochs, batch_size, validation_data, validation_split, shuffle, sample_weight,
+                        class_weight, callbacks, n_threads, verbose if distribute.rank == 0 else 0, checkpoint,
+                        resume, on_divergence, distribute)
+        finally:
+            del model._writes_files
+
+
+def _fit(model, X, y, epochs, batch_size, validation_data, validation_split, shuffle, sample_weight, class_weight,
+         callbacks, n_threads, verbose, checkpoint, resume, on_divergence, distribute):
     model._require_compiled("fit")
     epochs = check_int(epochs, "epochs", minimum=0)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
@@ -77,8 +96,9 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
     if ck is not None:  # every input is valid: now take over the checkpoint's state
         apply_checkpoint(model, ck)
     n = train[0].shape[0]
-    iterations = -(-n // batch_size)
-    history = History({"epochs": epochs, "batch_size": batch_size, "samples": n, "iterations": iterations,
+    samples, iterations = (n, -(-n // batch_size)) if distribute is None else \
+        distribute._begin_fit(model, n, batch_size)
+    history = History({"epochs": epochs, "batch_size": batch_size, "samples": samples, "iterations": iterations,
                        "n_threads": nt})
     first_epoch = 0
     if resume_state is not None:
@@ -103,7 +123,7 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
                 progress = EpochProgress(e + 1, epochs, iterations, verbose)
                 lr = model.optimizer.current_lr(int(model._step[0]))
                 totals, diverged = train_epoch(model, engine, train, batch_size, shuffle, nt, progress,
-                                                     callback_list)
+                                               callback_list, distribute, iterations)
                 if diverged is not None:
                     _diverged(model, diverged, e, iterations, lr, progress, start, on_divergence)
                     break
@@ -112,14 +132,15 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
                 if model._records_accuracy():
                     record["accuracy"] = float(totals[2]) / seen
                 if val is not None:
-                    scores = model._evaluate_prepared(engine, *val, nt, val_block)
+                    scores = model._evaluate_prepared(engine, *val, nt, val_block) if distribute is None else \
+                        model._scores(*distribute._validation_sums(engine, val, nt, val_block))
                     record.update({f"val_{k}": v for k, v in scores.items()})
                 record["lr"] = lr
                 record["iterations"] = -(-seen // batch_size)
                 record["seconds"] = time.perf_counter() - start
                 model.epochs_trained += 1
                 history._append(epoch, record)
-                if checkpoint is not None:
+                if checkpoint is not None and (distribute is None or distribute.rank == 0):
                     from ..saving.format import save
 
                     save(model, checkpoint, fit_state={"epochs_done": e + 1, "epochs": epochs,
@@ -136,14 +157,24 @@ def fit(model, X, y, epochs=1, batch_size=32, validation_data=None, validation_s
     return history
 
 
-def train_epoch(model, engine, data, batch_size, shuffle, nt, progress, callbacks=None):
+def train_epoch(model, engine, data, batch_size, shuffle, nt, progress, callbacks=None, distribute=None,
+                iterations=None):
     """One epoch of compiled batches, returning to Python about every ``REPORT_SECONDS`` for progress output
     and Ctrl-C, and at every batch when ``callbacks`` has batch hooks. Returns the epoch's totals and, if a
-    batch diverged, ``(batch, snapshot)``, else None."""
+    batch diverged, ``(batch, snapshot)``, else None. With ``distribute``, its ranks share each batch (and
+    ``iterations`` is theirs)."""
     X, labels, targets, weights = data
     n = X.shape[0]
-    iterations = -(-n // batch_size)
-    perm = model._rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64)
+    if distribute is None:
+        iterations = -(-n // batch_size)
+        perm = model._rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64)
+        run = engine.train
+    else:
+        perm = distribute._permutation(model, n, shuffle)
+
+        def run(X, perm, labels, targets, weights, batch_size, b, end, hyper, step, nt, sums):
+            return distribute._train_batches(model, engine, (X, labels, targets, weights), perm, batch_size, b,
+                                             end, hyper, nt, sums)
     snapshot = model._snapshot()
     hyper = model._hyper()
     totals = np.zeros(4)
@@ -157,8 +188,7 @@ def train_epoch(model, engine, data, batch_size, shuffle, nt, progress, callback
             callbacks.on_train_batch_begin(model, b, {"batch": b, "size": min(batch_size, n - b * batch_size)})
             hyper = model._hyper()  # a hook may have changed the learning rate
         t0 = time.perf_counter()
-        status, stop = engine.train(X, perm, labels, targets, weights, batch_size, b, end, hyper, model._step, nt,
-                                    sums)
+        status, stop = run(X, perm, labels, targets, weights, batch_size, b, end, hyper, model._step, nt, sums)
         dt = time.perf_counter() - t0
         if hooks:
             totals += sums
