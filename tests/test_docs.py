@@ -12,6 +12,7 @@ import fastnn.data.preprocessing
 import fastnn.losses
 import fastnn.metrics
 import fastnn.models.autoencoder
+import fastnn.models.container
 import fastnn.models.sequential
 import fastnn.nn.conv
 import fastnn.nn.dense
@@ -40,7 +41,7 @@ def _rl_modules():
     return [fastnn.rl._common, fastnn.rl.dqn, fastnn.rl.qlearning, fastnn.rl.replay, fastnn.rl.plotting]
 
 
-@pytest.mark.parametrize("module", [fastnn, fastnn.models.sequential, fastnn.models.autoencoder, fastnn.nn.dense,
+@pytest.mark.parametrize("module", [fastnn, fastnn.models.sequential, fastnn.models.autoencoder, fastnn.models.container, fastnn.nn.dense,
                                     fastnn.nn.conv, fastnn.nn.pooling, fastnn.nn.reshaping, fastnn.nn.dropout,
                                     fastnn.optim.sgd, fastnn.optim.adam, fastnn.optim.rmsprop, fastnn.optim.schedules,
                                     fastnn.data.preprocessing, fastnn.callbacks, fastnn.losses, fastnn.cluster.kmeans,

@@ -113,6 +113,24 @@ class Autoencoder(Sequential):
             if s >= 0:
                 self._dense[l].weight[...] = self._dense[s].weight.T
 
+    def add(self, layer):
+        """Refused: an autoencoder's layers are fixed by its widths (build a new one, or a
+        :class:`~fastnn.Sequential`)."""
+        raise TypeError("an Autoencoder's layers are fixed by its widths: build a new Autoencoder, or a Sequential "
+                        "of the layers you want")
+
+    def get_config(self):
+        """The constructor's arguments (Keras's ``get_config``); :meth:`from_config` builds a new autoencoder of
+        this architecture, with new weights."""
+        return {"widths": list(self.encoder_widths), "activation": self.activation,
+                "output_activation": self.output_activation, "code_activation": self.code_activation,
+                "input_noise": self.input_noise, "tied": self.tied, "seed": self.seed, "dtype": self.dtype.name}
+
+    @classmethod
+    def from_config(cls, config):
+        """A new autoencoder from :meth:`get_config`'s values."""
+        return cls(**config)
+
     @property
     def code_size(self):
         return self.encoder_widths[-1]

@@ -20,6 +20,7 @@ from ..training import data as _data
 from ..training import inference
 from ..training.engine import EngineLoan, exclusive
 from ..training.inference import PREDICT_BLOCK as _PREDICT_BLOCK
+from .container import Container, assign_names, check_names
 from .stack import LAYER_NAMES, Stack, check_input_shape, dropout_rates
 
 __all__ = ["Sequential"]
@@ -61,7 +62,7 @@ def _check_metrics(metrics, loss):
 
 
 @register
-class Sequential:
+class Sequential(Container):
     """A network of layers applied in order: a multilayer perceptron of Dense layers, a convolutional network
     (Conv2D, BatchNorm2d, MaxPool2D/AvgPool2D/GlobalAvgPool2D, Flatten, then Dense layers) or a recurrent one
     (Embedding, SimpleRNN/LSTM/GRU, then Dense layers, on the last step or on every step).
@@ -153,38 +154,20 @@ class Sequential:
             layers = list(layers)
         except TypeError:
             raise TypeError(f"layers must be a list of Dense layers, got {type(layers).__name__}") from None
-        stack = Stack(layers, None if input_shape is None else check_input_shape(input_shape))
+        declared = None if input_shape is None else check_input_shape(input_shape)
+        stack = Stack(layers, declared) if layers else None  # no layers yet: Keras's Sequential() then add()
+        if stack is not None:
+            check_names(layers)
         if seed is not None:
             seed = check_int(seed, "seed", minimum=0)
         self.dtype = check_dtype(dtype)
         self.seed = seed
-        self.layers = layers
-        self._dense = stack.weighted        # the layers with parameters (Dense, Conv2D)
-        self._engine_layers = stack.engine  # the engine's layer table: its layers, their rows, dropout on inputs
-        self._layout = stack.layout
-        self._dropout = stack.rates
-        self._shapes = stack.shapes
-        self._ends = stack.ends
-        self._steps_free = stack.steps_free
-        #: The shape of one input sample: ``input_shape`` when given, else ``(n_features,)``, or ``(C, H, W)`` for
-        #: a model that starts with ``Reshape((C, H, W))``. Inputs come flat or shaped (see :meth:`fit`).
-        self.input_shape = stack.input_shape
+        self.layers = []
+        self._declared_shape = self.input_shape = declared
         # the key of the dropout masks: the seed, or fresh entropy for an unseeded model (saved with the model)
         self._dropout_seed = seed if seed is not None else int(np.random.SeedSequence().entropy % (1 << 63))
-        self.widths = stack.widths
-        n = sum(layer.n_params for layer in self._dense)
-        self._params = np.zeros(n, dtype=self.dtype)
-        self._grads = np.zeros(n, dtype=self.dtype)
-        self._state = np.zeros((1, n), dtype=self.dtype)  # the optimizer's state rows (compile sizes them)
         self._step = np.zeros(1, dtype=np.int64)          # updates applied: the schedule's and Adam's step
-        # non-trained state (BatchNorm's running statistics), engine layer by engine layer
-        self._buffers = np.zeros(sum(state_sizes(self._engine_layers)), dtype=self.dtype)
-        self._bind_layers()
-        for layer in self._engine_layers:
-            for spec in layer.buffers():
-                getattr(layer, "_" + spec.name)[...] = spec.fill
         self._rng = np.random.default_rng(seed)
-        self._initialize()
         self.loss = None
         self.metrics = []
         self.optimizer = None
@@ -200,8 +183,103 @@ class Sequential:
         self._train_lock = threading.Lock()
         self._settings_version = 0  # counts changes of the layers' settings: a kept engine of an older one is stale
         self._forget_engine()
+        if stack is not None:
+            self._build(layers, stack)
+
+    def _build(self, layers, stack):
+        """Lay out ``layers`` (checked as ``stack``) in the model: the layers it held already keep their parameters,
+        optimizer state and non-trained state (they come first in the flat buffers); the new ones are initialised
+        from the model's generator, as they would have been had they been given to the constructor."""
+        built = self._built
+        new_weighted = stack.weighted[len(self._dense) if built else 0:]
+        n_old, nb_old = (self._params.size, self._buffers.size) if built else (0, 0)
+        self.layers = layers
+        self._dense = stack.weighted        # the layers with parameters (Dense, Conv2D)
+        self._engine_layers = stack.engine  # the engine's layer table: its layers, their rows, dropout on inputs
+        self._layout = stack.layout
+        self._dropout = stack.rates
+        self._shapes = stack.shapes
+        self._ends = stack.ends
+        self._steps_free = stack.steps_free
+        #: The shape of one input sample: ``input_shape`` when given, else ``(n_features,)``, or ``(C, H, W)`` for
+        #: a model that starts with ``Reshape((C, H, W))``. Inputs come flat or shaped (see :meth:`fit`).
+        self.input_shape = stack.input_shape
+        self.widths = stack.widths
+        n = sum(layer.n_params for layer in self._dense)
+        params = np.zeros(n, dtype=self.dtype)
+        state = np.zeros((self._state.shape[0] if built else 1, n), dtype=self.dtype)  # compile sizes its rows
+        buffers = np.zeros(sum(state_sizes(self._engine_layers)), dtype=self.dtype)
+        if built:  # the layers held already lie first: copy their values over
+            params[:n_old], state[:, :n_old], buffers[:nb_old] = self._params, self._state, self._buffers
+        self._params, self._state, self._buffers = params, state, buffers
+        self._grads = np.zeros(n, dtype=self.dtype)
+        self._bind_layers()
+        offset = 0
+        for layer in self._engine_layers:  # non-trained state: the new layers' start values
+            for spec in layer.buffers():
+                if offset >= nb_old:
+                    getattr(layer, "_" + spec.name)[...] = spec.fill
+                offset += math.prod(spec.shape)
+        self._initialize(new_weighted)
+        assign_names(layers)
+        self._settings_version += 1
+        self._forget_engine()
         for layer in self.layers:
             layer._adopt(self)
+
+    def add(self, layer):
+        """Add ``layer`` on top of the model (Keras's ``model.add``).
+
+        The layers held already keep their weights (and the optimizer's state); the new layer is initialised from
+        the model's generator, so ``Sequential(seed=0)`` followed by ``add`` for each layer gives the weights of
+        ``Sequential([...], seed=0)``. Checked first (the shapes, a name already taken, a compiled model's loss
+        against the new output layer): a refused layer leaves the model as it was.
+
+        Parameters
+        ----------
+        layer : a fastnn layer
+            A layer that belongs to no model yet.
+
+        Examples
+        --------
+        >>> import fastnn
+        >>> model = fastnn.Sequential(seed=0)
+        >>> model.add(fastnn.Dense(4, 8, activation="relu"))
+        >>> model.add(fastnn.Dense(8, 3, activation="softmax"))
+        >>> len(model), [layer.name for layer in model]
+        (2, ['dense', 'dense_1'])
+        """
+        if not isinstance(layer, _Layer):
+            raise TypeError(f"layer must be {LAYER_NAMES}, got {type(layer).__name__}")
+        if layer._models() or (isinstance(layer, _Weighted) and layer.weight is not None):
+            raise ValueError(f"layer ({layer!r}) already belongs to a model; create a new {type(layer).__name__} "
+                             "layer")
+        if self._ties is not None:
+            raise TypeError(f"a {type(self).__name__}'s layers are fixed by its construction: build a new one")
+        layers = self.layers + [layer]
+        check_names(layers)
+        if not any(l._engine_row for l in layers):  # Dropout, Reshape, ...: built with the first Dense or Conv2D
+            assign_names(layers)
+            self.layers = layers
+            return
+        shape = self.input_shape if self._built and not self._steps_free else self._declared_shape
+        stack = Stack(layers, shape, owned=True, open_end=True)
+        if self.loss is not None:
+            self.loss.check_output(_Probe(stack.engine[-1]._engine_activation, stack.widths[-1]))
+        self._build(layers, stack)
+
+    @property
+    def _built(self):
+        """Whether the model holds its layers' parameters (it has a Dense, Conv2D or pooling layer)."""
+        return "_params" in self.__dict__
+
+    def __getattr__(self, name):
+        # called only for attributes not found: those a model gets with its first Dense, Conv2D or pooling layer
+        if not name.startswith("__") and "layers" in self.__dict__ and not self._built:
+            raise AttributeError(f"this {type(self).__name__} has no Dense, Conv2D or pooling layer yet: add its "
+                                 "layers first, model.add(layer)")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
 
     def _bind_layers(self):
         """Make every layer's ``weight`` and ``bias`` views into the flat parameter buffer, and its non-trained
@@ -222,11 +300,15 @@ class Sequential:
 
     def _check_layer_setting(self, layer, name, value):
         """Refuse a layer setting this model cannot compute with (called before the layer takes it)."""
+        if name == "name" and any(l.name == value for l in self.layers if l is not layer):
+            raise ValueError(f"this model has a layer named {value!r} already: layer names are unique in a model")
         if name == "activation" and self.loss is not None and layer is self._engine_layers[-1]:
             self.loss.check_output(_Probe(value, self.n_outputs // self._output_steps))
 
     def _layer_changed(self, layer, name):
         """A layer's ``activation``, dropout rate or ``trainable`` changed: the next engine is built with it."""
+        if name == "name":
+            return  # nothing the engine computes with
         if name == "p":
             self._dropout = dropout_rates(self.layers)
         self._settings_version += 1
@@ -238,15 +320,16 @@ class Sequential:
         (rebound on unpickling), no lock. Pickle only data you trust; :meth:`save` is the safe format."""
         state = self.__dict__.copy()
         bare = {}
-        for layer in self._dense:
+        for layer in self._dense if self._built else ():
             bare[id(layer)] = copy.copy(layer)  # belongs to no model (see _Layer.__getstate__)
             for spec in layer.params():
                 bare[id(layer)]._bind(spec.name, None)
             for spec in layer.buffers():
                 bare[id(layer)]._bind_buffer(spec.name, None)
         state["layers"] = [bare.get(id(layer), layer) for layer in self.layers]
-        state["_dense"] = [bare[id(layer)] for layer in self._dense]
-        state["_engine_layers"] = [bare.get(id(layer), layer) for layer in self._engine_layers]
+        if self._built:
+            state["_dense"] = [bare[id(layer)] for layer in self._dense]
+            state["_engine_layers"] = [bare.get(id(layer), layer) for layer in self._engine_layers]
         for key in ("_train_lock", "_engine_lock", "_kept_engine", "_kept_hyper", "_kept_rows", "_backup"):
             del state[key]
         return state
@@ -256,10 +339,13 @@ class Sequential:
         state.setdefault("_steps_free", False)
         state.setdefault("_buffers", np.zeros(0, dtype=state.get("dtype", np.float32)))
         state.setdefault("_settings_version", 0)
+        state.setdefault("_declared_shape", None)
         self.__dict__.update(state)
         self._train_lock = threading.Lock()
         self._forget_engine()
-        self._bind_layers()
+        if self._built:
+            self._bind_layers()
+        assign_names(self.layers)  # models pickled before layers had names
         for layer in self.layers:
             layer._adopt(self)
 
@@ -296,9 +382,10 @@ class Sequential:
 
     # -- set-up -------------------------------------------------------------------------------------------------
 
-    def _initialize(self):
-        """Every parameter tensor from its initialiser (``ParamSpec.init``), layer by layer, in buffer order."""
-        for layer in self._dense:
+    def _initialize(self, layers=None):
+        """Every parameter tensor of ``layers`` (default: all) from its initialiser (``ParamSpec.init``), layer by
+        layer, in buffer order."""
+        for layer in self._dense if layers is None else layers:
             for spec in layer.params():
                 getattr(layer, spec.name)[...] = INITIALIZERS[spec.init](self._rng, spec.shape, layer.fans)
 
@@ -341,6 +428,8 @@ class Sequential:
     def _require_compiled(self, what):
         if self.loss is None:
             raise RuntimeError(f"call model.compile(loss=...) before {what}")
+        if isinstance(self.layers[-1], Dropout):
+            raise ValueError("the last layer is a Dropout: add the output layer before training")
         if what != "evaluate":
             self._check_tied_trainable()
 
@@ -940,7 +1029,7 @@ class Sequential:
         (print if print_fn is None else print_fn)(text)
 
     def __str__(self):
-        return self._summary_text()
+        return self._summary_text() if self._built else repr(self)
 
     def _summary_text(self):
         rows = [("Layer", "Output shape", "Activation", "Params"),
@@ -974,6 +1063,8 @@ class Sequential:
 
     def __repr__(self):
         inner = ", ".join(repr(layer) for layer in self.layers)
+        if not self._built:
+            return f"Sequential([{inner}], dtype='{self.dtype.name}')"
         first = next(layer for layer in self.layers if not isinstance(layer, Dropout))
         implied = (first.in_features,) if isinstance(first, Dense) else getattr(first, "shape", None)
         shape = "" if implied == self.input_shape else f", input_shape={self.input_shape}"
