@@ -14,6 +14,7 @@ from .._core.validation import check_dtype, check_features, check_int, warn_user
 from ..nn import Dense, Dropout, Embedding
 from ..nn.base import ACTIVATIONS, INITIALIZERS, _Layer, _Weighted, state_sizes
 from ..losses import get_loss
+from ..metrics import Metric, get_metric
 from ..optim import get_optimizer
 from ..regularizers import Regularizer
 from ..training import data as _data
@@ -40,25 +41,32 @@ class _Probe:
         self.activation, self.out_features = activation, out_features
 
 
-def _check_metrics(metrics, loss):
-    """The metric names ``compile`` was given, checked against what the loss records."""
+def _check_metrics(metrics, loss, units):
+    """The metrics ``compile`` was given, checked against the loss and the output: ``(names, metrics)``, the
+    names recorded and the :class:`~fastnn.metrics.Metric` of each beyond accuracy (which the engine counts)."""
     if metrics is None:
-        return []
-    if isinstance(metrics, str):
+        return [], []
+    if isinstance(metrics, (str, Metric)):
         metrics = [metrics]
     try:
-        names = list(metrics)
+        given = list(metrics)
     except TypeError:
         raise TypeError(f"metrics must be a list of names, got {type(metrics).__name__}") from None
-    out = []
-    for name in names:
-        if not isinstance(name, str) or name.lower() not in ("accuracy", "acc"):
-            raise ValueError(f"unknown metric {name!r}: fastnn records 'accuracy' (for classification losses) "
-                             "beside the loss")
-        if not loss.has_accuracy:
-            raise ValueError(f"metric 'accuracy' needs a classification loss, not {loss.name!r}")
-        out.append("accuracy")
-    return out
+    names, extra = [], []
+    for item in given:
+        if isinstance(item, str) and item.lower() in ("accuracy", "acc"):
+            if not loss.has_accuracy:
+                raise ValueError(f"metric 'accuracy' needs a classification loss, not {loss.name!r}")
+            name = "accuracy"
+        else:
+            metric = get_metric(item)
+            inference.check_metric(metric, loss, units)
+            extra.append(metric)
+            name = metric.name
+        if name in names:
+            raise ValueError(f"metrics holds {name!r} twice (give a TopKAccuracy another name=)")
+        names.append(name)
+    return names, extra
 
 
 @register
@@ -170,6 +178,7 @@ class Sequential(Container):
         self._rng = np.random.default_rng(seed)
         self.loss = None
         self.metrics = []
+        self._extra_metrics = []  # the compiled metrics beyond accuracy (fastnn.metrics.Metric)
         self.optimizer = None
         self.regularizer = None
         self.history = None
@@ -340,6 +349,7 @@ class Sequential(Container):
         state.setdefault("_buffers", np.zeros(0, dtype=state.get("dtype", np.float32)))
         state.setdefault("_settings_version", 0)
         state.setdefault("_declared_shape", None)
+        state.setdefault("_extra_metrics", [])
         self.__dict__.update(state)
         self._train_lock = threading.Lock()
         self._forget_engine()
@@ -418,7 +428,7 @@ class Sequential(Container):
         optimizer = get_optimizer(optimizer)
         if regularizer is not None and not isinstance(regularizer, Regularizer):
             raise TypeError(f"regularizer must be fastnn.L1, L2, L1L2 or None, got {type(regularizer).__name__}")
-        self.metrics = _check_metrics(metrics, loss)
+        self.metrics, self._extra_metrics = _check_metrics(metrics, loss, self.n_outputs // self._output_steps)
         self.loss, self.optimizer, self.regularizer = loss, optimizer, regularizer
         self._state = np.zeros((optimizer.n_state(), self.n_params), dtype=self.dtype)
         self._step[0] = 0
@@ -659,9 +669,27 @@ class Sequential(Container):
         return self._engine_layers[-1]._engine_activation in ("softmax", "sigmoid") and (
             self.loss is None or self.loss.has_accuracy)
 
-    def _metric_names(self, with_validation):
-        names = ["loss"] + (["accuracy"] if self._records_accuracy() else [])
-        return names + [f"val_{m}" for m in names] if with_validation else names
+    def _metric_names(self, with_validation, with_training=True):
+        """What each epoch records: the loss, accuracy and the compiled metrics (on the training data when it is
+        at hand: not for batches from a generator), then the same on the validation data."""
+        base = ["loss"] + (["accuracy"] if self._records_accuracy() else [])
+        extra = [metric.name for metric in self._extra_metrics]
+        names = base + (extra if with_training else [])
+        return names + [f"val_{m}" for m in base + extra] if with_validation else names
+
+    def _outputs_prepared(self, engine, X, nt, block):
+        """The outputs of validated ``X`` through a borrowed ``engine``."""
+        out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
+        engine.forward(X, out, nt, min(block, X.shape[0]))
+        return out
+
+    def _epoch_metrics(self, engine, train, nt, block):
+        """The compiled metrics beyond accuracy on the training data (prepared), from the epoch's final model."""
+        if not self._extra_metrics or train is None:
+            return {}
+        X, labels, targets, _ = train
+        return inference.metric_scores(self, self._extra_metrics, self._outputs_prepared(engine, X, nt, block),
+                                       labels, targets)
 
     def _snapshot(self):
         """What an update changes, copied into buffers kept between calls: restored when an update diverges."""
@@ -675,9 +703,9 @@ class Sequential(Container):
         self._params[...], self._state[...], self._step[...] = snapshot
 
     @exclusive
-    def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
+    def fit(self, X, y=None, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
             sample_weight=None, class_weight=None, callbacks=None, n_threads=None, verbose=1, checkpoint=None,
-            resume=False, on_divergence="raise"):
+            resume=False, on_divergence="raise", initial_epoch=0, steps_per_epoch=None):
         """Train the model with mini-batch gradient descent.
 
         Each epoch is one pass over the training data in ``ceil(n_samples / batch_size)`` iterations (the last
@@ -690,10 +718,14 @@ class Sequential(Container):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape), or batches
             Training inputs; converted to the model's dtype (a C-contiguous array of that dtype is used
             without a copy). Images may come flat, shaped ``(n_samples, C, H, W)`` or, for one channel,
-            ``(n_samples, H, W)`` (see :attr:`input_shape`).
+            ``(n_samples, H, W)`` (see :attr:`input_shape`). Or, for data produced on the fly, a Python generator,
+            an iterator or any other iterable (a PyTorch ``DataLoader``) of batches ``(x, y)`` or ``(x, y,
+            sample_weight)``, as Keras takes them: ``y`` is then None, each batch is checked and trained as
+            :meth:`train_on_batch` trains it, ``shuffle`` and ``batch_size`` do not apply, and the compiled
+            metrics beyond accuracy are recorded on the validation data only.
         y : array-like
             Integer class labels ``(n_samples,)`` or one-hot/probability rows ``(n_samples, n_classes)`` for
             cross-entropy; values in [0, 1] of shape ``(n_samples,)`` or ``(n_samples, n_outputs)`` for binary
@@ -735,10 +767,34 @@ class Sequential(Container):
             What a NaN or infinite training loss, or an update that makes a weight NaN or infinite, does: raise
             ``FloatingPointError``, or warn (``RuntimeWarning``) and return the history so far. Either way the
             weights and optimizer state are restored to their values at the start of that epoch.
+        initial_epoch : int, default=0
+            Keras's: the epoch to start at, counted from 0, so that ``epochs`` is the index of the final epoch
+            (``fit(X, y, epochs=10, initial_epoch=6)`` trains 4 epochs, numbered 6 to 9 in the history and the
+            callbacks); :attr:`epochs_trained` is set to it first. Not with ``resume`` (which takes the epoch from
+            the checkpoint).
+        steps_per_epoch : int, optional
+            With batches from a generator: the batches of one epoch (Keras's); the next epoch takes the batches
+            that follow. Without it an epoch runs to the end of the iterable (and the next epoch iterates it again,
+            which a generator cannot: training then stops with a warning, as Keras's does when its input runs
+            out).
 
         Returns
         -------
         History
+
+        Examples
+        --------
+        Batches produced on the fly, Keras's way:
+
+        >>> import numpy as np, fastnn
+        >>> def batches(rng=np.random.default_rng(0)):
+        ...     while True:
+        ...         x = rng.normal(size=(32, 4))
+        ...         yield x, (x[:, 0] > 0).astype(int)
+        >>> model = fastnn.Sequential([fastnn.Dense(4, 2, activation="softmax")], seed=0).compile(optimizer="adam")
+        >>> history = model.fit(batches(), epochs=3, steps_per_epoch=20, verbose=0)
+        >>> history.epoch, history.history["iterations"]
+        ([0, 1, 2], [20, 20, 20])
 
         Raises
         ------
@@ -754,7 +810,8 @@ class Sequential(Container):
         return training.fit(self, X, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
                             validation_split=validation_split, shuffle=shuffle, sample_weight=sample_weight,
                             class_weight=class_weight, callbacks=callbacks, n_threads=n_threads, verbose=verbose,
-                            checkpoint=checkpoint, resume=resume, on_divergence=on_divergence)
+                            checkpoint=checkpoint, resume=resume, on_divergence=on_divergence,
+                            initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch)
 
     def _warn_about_scale(self, X):
         """Warn once per model when the training inputs (after the model's scaler) are far from unit scale, the
@@ -870,7 +927,7 @@ class Sequential(Container):
 
     # -- inference ----------------------------------------------------------------------------------------------
 
-    def predict(self, X, batch_size=None, n_threads=None, layer=None):
+    def predict(self, X, batch_size=None, n_threads=None, layer=None, verbose=0):
         """Network outputs for ``X``: class probabilities for a softmax or sigmoid output.
 
         Parameters
@@ -885,6 +942,8 @@ class Sequential(Container):
         layer : int, optional
             Return the output of ``model.layers[layer]`` (0-based; negative counts from the end) instead of the
             model's: a hidden representation. A ``Dropout`` passes its input on unchanged at inference.
+        verbose : {0, 1, 2}, default=0
+            Keras's: 0 silent; 1 or 2 print one line when done (samples and seconds).
 
         Returns
         -------
@@ -898,6 +957,8 @@ class Sequential(Container):
         >>> model.predict(np.ones((3, 4)), layer=0).shape
         (3, 8)
         """
+        if verbose:
+            return inference.reported(self, "predict", verbose, lambda: self.predict(X, batch_size, n_threads, layer))
         if layer is not None:
             return inference.predict_layer(self, X, layer, batch_size, n_threads)
         if (batch_size is None and n_threads is None and self._ready(X)
@@ -981,9 +1042,11 @@ class Sequential(Container):
         result = {"loss": float(loss_sum / weight_sum + self.penalty())}
         if self._records_accuracy():
             result["accuracy"] = float(acc_sum / X.shape[0])
+        if self._extra_metrics:
+            result.update(self._epoch_metrics(engine, (X, labels, targets, weights), nt, block))
         return result
 
-    def evaluate(self, X, y, batch_size=None, sample_weight=None, n_threads=None):
+    def evaluate(self, X, y, batch_size=None, sample_weight=None, n_threads=None, verbose=0):
         """Loss (including the regularization penalty) and, for classification losses, accuracy on ``(X, y)``.
 
         Parameters
@@ -993,15 +1056,22 @@ class Sequential(Container):
             Rows processed per block (bounds memory); default 1024, and fewer whatever is asked when the blocks'
             buffers would take more than 256 MB (wide feature maps).
         sample_weight : array-like of shape (n_samples,), optional
-            Weights of the loss, ``sum(w_i * l_i) / sum(w_i)``; accuracy counts every sample once.
+            Weights of the loss, ``sum(w_i * l_i) / sum(w_i)``; accuracy and the other metrics count every sample
+            once.
         n_threads : int or None, default=None
+        verbose : {0, 1, 2}, default=0
+            Keras's: 0 silent; 1 or 2 print one line when done (samples, seconds and the scores).
 
         Returns
         -------
         dict
             ``{'loss': float, 'accuracy': float}`` (``accuracy`` only for the classification losses; for binary
-            cross-entropy it is the fraction of output units on the right side of 0.5).
+            cross-entropy it is the fraction of output units on the right side of 0.5), and the metrics
+            ``compile`` was given (``mae``, ``f1``, ...; see :mod:`fastnn.metrics`).
         """
+        if verbose:
+            return inference.reported(self, "evaluate", verbose,
+                                      lambda: self.evaluate(X, y, batch_size, sample_weight, n_threads))
         self._require_compiled("evaluate")
         block = min(_PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1),
                     inference.block_rows(self))
