@@ -23,6 +23,7 @@ import fastnn.optim.adam
 import fastnn.optim.rmsprop
 import fastnn.optim.schedules
 import fastnn.optim.sgd
+import fastnn.training.lr_finder
 
 
 def _rl_modules():
@@ -45,7 +46,7 @@ def _rl_modules():
                                     fastnn.nn.conv, fastnn.nn.pooling, fastnn.nn.reshaping, fastnn.nn.dropout,
                                     fastnn.optim.sgd, fastnn.optim.adam, fastnn.optim.rmsprop, fastnn.optim.schedules,
                                     fastnn.data.preprocessing, fastnn.callbacks, fastnn.losses, fastnn.cluster.kmeans,
-                                    fastnn.cluster.spectral, fastnn.metrics] + _rl_modules(),
+                                    fastnn.cluster.spectral, fastnn.metrics, fastnn.training.lr_finder] + _rl_modules(),
                          ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
