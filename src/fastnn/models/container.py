@@ -16,6 +16,7 @@ from .._core.validation import check_dtype
 from ..nn.base import _Layer
 from ..nn.normalization import _BatchNorm
 from ..nn.recurrent import _Recurrent
+from ..training.data import tensor_to_array
 
 __all__ = ["Container", "IncompatibleKeys", "assign_names", "check_names", "default_name"]
 
@@ -77,13 +78,6 @@ def _tensors(layer):
         params = [(spec.name, spec.name) for spec in layer.params()]
     buffers = [(spec.name, spec.name) for spec in layer.buffers()]
     return [(key, getattr(layer, attribute)) for key, attribute in (*params, *buffers)]
-
-
-def _as_array(value):
-    """A NumPy array of ``value``; a PyTorch tensor is detached and moved to the CPU first."""
-    if hasattr(value, "detach") and hasattr(value, "cpu"):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
 
 
 class Container:
@@ -270,7 +264,7 @@ class Container:
         for key, view in views.items():
             if key not in state_dict:
                 continue
-            arr = _as_array(state_dict[key])
+            arr = np.asarray(tensor_to_array(state_dict[key]))
             if arr.dtype.kind not in "biuf":
                 raise TypeError(f"state_dict[{key!r}] must hold real numbers, got dtype {arr.dtype}")
             if arr.shape != view.shape:

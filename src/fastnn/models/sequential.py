@@ -270,6 +270,7 @@ class Sequential(Container):
         if not any(l._engine_row for l in layers):  # Dropout, Reshape, ...: built with the first Dense or Conv2D
             assign_names(layers)
             self.layers = layers
+            layer._adopt(self)
             return
         shape = self.input_shape if self._built and not self._steps_free else self._declared_shape
         stack = Stack(layers, shape, owned=True, open_end=True)

@@ -15,7 +15,7 @@ from ..losses import CrossEntropy
 _ON_OUTPUT = (_kernels.LOSS_MSE, _kernels.LOSS_HUBER, _kernels.LOSS_MAE)
 
 __all__ = ["flat_inputs", "prepare_targets", "prepare_weights", "prepare_fit_data", "prepare_validation", "batch_data",
-           "batch_stream", "stream_batch", "BatchStream", "check_batch_rows"]
+           "batch_stream", "stream_batch", "BatchStream", "check_batch_rows", "tensor_to_array"]
 
 
 def prepare_targets(model, y, name, n_samples):
@@ -242,13 +242,13 @@ def stream_batch(model, batch, class_weight, b):
     if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
         raise ValueError(f"batch {b} of the epoch is {type(batch).__name__}: a generator for fit must give "
                          "(x, y) or (x, y, sample_weight) tuples")
-    x, y = (_as_array(v) for v in batch[:2])
-    weights = _as_array(batch[2]) if len(batch) == 3 else None
+    x, y = (tensor_to_array(v) for v in batch[:2])
+    weights = tensor_to_array(batch[2]) if len(batch) == 3 else None
     return batch_data(model, x, y, weights, class_weight)
 
 
-def _as_array(value):
-    """An array of ``value``; a PyTorch tensor is detached and moved to the CPU first."""
+def tensor_to_array(value):
+    """``value``, or for a PyTorch tensor its values as a NumPy array (detached and moved to the CPU first)."""
     if value is not None and not isinstance(value, np.ndarray) and hasattr(value, "detach") and hasattr(value, "cpu"):
         value = value.detach().cpu().numpy()
     return value
