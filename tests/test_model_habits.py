@@ -241,3 +241,11 @@ def test_state_dict_loads_into_torch_and_back():
     back = fastnn.Sequential([fastnn.Dense(4, 8), fastnn.Dense(8, 3)], dtype="float64", seed=5)
     back.load_state_dict(net.state_dict())
     np.testing.assert_array_equal(back.predict(X), model.predict(X))
+
+
+def test_names_are_saved_with_the_model(tmp_path):
+    model = fastnn.Sequential([fastnn.Dense(4, 8, name="encoder"), fastnn.Dense(8, 2)])
+    model.save(tmp_path / "m.fnn")
+    loaded = fastnn.load(tmp_path / "m.fnn")
+    assert [layer.name for layer in loaded] == ["encoder", "dense"]
+    assert loaded.get_layer("encoder").weight.shape == (8, 4)
