@@ -124,3 +124,13 @@ def test_metrics_survive_save_and_load(tmp_path):
     model.save(tmp_path / "m.fnn")
     loaded = fastnn.load(tmp_path / "m.fnn")
     assert loaded.metrics == ["f1", "top_2_accuracy"] and loaded.evaluate(X, y) == model.evaluate(X, y)
+
+
+def test_autoencoder_records_reconstruction_metrics():
+    X = np.random.default_rng(0).random((60, 5))
+    ae = fastnn.Autoencoder([5, 2], output_activation="sigmoid", dtype="float64", seed=0)
+    ae.compile("mse", metrics=["mae"])
+    history = ae.fit(X, epochs=2, verbose=0)
+    R = ae.reconstruct(X)
+    assert abs(history.history["mae"][-1] - skm.mean_absolute_error(X, R)) < 1e-10
+    assert abs(ae.evaluate(X, verbose=0)["mae"] - skm.mean_absolute_error(X, R)) < 1e-10

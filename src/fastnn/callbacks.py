@@ -397,8 +397,13 @@ class TensorBoard(Callback):
 
     Examples
     --------
-    >>> import fastnn
-    >>> board = fastnn.callbacks.TensorBoard(log_dir="logs/run1")  # doctest: +SKIP
+    >>> import numpy as np, fastnn, tempfile
+    >>> X = np.random.default_rng(0).normal(size=(64, 3)); y = (X[:, 0] > 0).astype(int)
+    >>> model = fastnn.Sequential([fastnn.Dense(3, 2, activation="softmax")], seed=0).compile()
+    >>> board = fastnn.callbacks.TensorBoard(log_dir=tempfile.mkdtemp())  # then: tensorboard --logdir <log_dir>
+    >>> history = model.fit(X, y, epochs=2, validation_split=0.25, verbose=0, callbacks=[board])
+    >>> sorted(os.listdir(board.log_dir))
+    ['train', 'validation']
     """
 
     #: What is written: the record's training and validation metrics, by Keras's tags.

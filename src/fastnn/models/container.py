@@ -112,7 +112,15 @@ class Container:
 
     def __call__(self, X, training=False):
         """``model(X)`` is ``model.predict(X)`` (Keras's and PyTorch's call); ``training=True`` is refused:
-        dropout and batch statistics are used only by ``fit`` and ``train_on_batch``."""
+        dropout and batch statistics are used only by ``fit`` and ``train_on_batch``.
+
+        Examples
+        --------
+        >>> import numpy as np, fastnn
+        >>> model = fastnn.Sequential([fastnn.Dense(4, 2, activation="softmax")], seed=0)
+        >>> model(np.ones((3, 4))).shape
+        (3, 2)
+        """
         if training is not False:
             raise ValueError("model(X, training=True) is not supported: fastnn trains in fit and train_on_batch; "
                              "model(X) gives the outputs at inference (as predict)")
@@ -145,7 +153,14 @@ class Container:
 
     def count_params(self):
         """The number of parameters, trainable or frozen (Keras's ``count_params``); a tied matrix counts once,
-        and non-trained state (BatchNorm's running statistics) is not counted."""
+        and non-trained state (BatchNorm's running statistics) is not counted.
+
+        Examples
+        --------
+        >>> import fastnn
+        >>> fastnn.Sequential([fastnn.Dense(4, 8), fastnn.BatchNorm1d(8), fastnn.Dense(8, 2)]).count_params()
+        74
+        """
         trainable, frozen = self._count_params()
         return trainable + frozen
 
