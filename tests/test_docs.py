@@ -12,6 +12,7 @@ import fastnn.data.preprocessing
 import fastnn.losses
 import fastnn.metrics
 import fastnn.models.autoencoder
+import fastnn.models.container
 import fastnn.models.sequential
 import fastnn.nn.conv
 import fastnn.nn.dense
@@ -22,6 +23,7 @@ import fastnn.optim.adam
 import fastnn.optim.rmsprop
 import fastnn.optim.schedules
 import fastnn.optim.sgd
+import fastnn.training.lr_finder
 
 
 def _rl_modules():
@@ -40,11 +42,11 @@ def _rl_modules():
     return [fastnn.rl._common, fastnn.rl.dqn, fastnn.rl.qlearning, fastnn.rl.replay, fastnn.rl.plotting]
 
 
-@pytest.mark.parametrize("module", [fastnn, fastnn.models.sequential, fastnn.models.autoencoder, fastnn.nn.dense,
+@pytest.mark.parametrize("module", [fastnn, fastnn.models.sequential, fastnn.models.autoencoder, fastnn.models.container, fastnn.nn.dense,
                                     fastnn.nn.conv, fastnn.nn.pooling, fastnn.nn.reshaping, fastnn.nn.dropout,
                                     fastnn.optim.sgd, fastnn.optim.adam, fastnn.optim.rmsprop, fastnn.optim.schedules,
                                     fastnn.data.preprocessing, fastnn.callbacks, fastnn.losses, fastnn.cluster.kmeans,
-                                    fastnn.cluster.spectral, fastnn.metrics] + _rl_modules(),
+                                    fastnn.cluster.spectral, fastnn.metrics, fastnn.training.lr_finder] + _rl_modules(),
                          ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

@@ -97,7 +97,7 @@ def test_bad_optimizer(kwargs, exc, match):
     (lambda: fastnn.Dense(3, 0), ValueError, "out_features must be >= 1"),
     (lambda: fastnn.Dense(3.0, 2), TypeError, "in_features must be an integer"),
     (lambda: fastnn.Dense(3, 2, activation="swish"), ValueError, "activation must be one of"),
-    (lambda: fastnn.Sequential([]), ValueError, "layers is empty"),
+    (lambda: fastnn.Sequential([]).predict(np.zeros((1, 2))), AttributeError, "no Dense, Conv2D or pooling layer yet"),
     (lambda: fastnn.Sequential([fastnn.Dense(3, 4), fastnn.Dense(5, 2)]), ValueError, "in_features=5"),
     (lambda: fastnn.Sequential([fastnn.Dense(3, 4), "relu"]), TypeError, r"layers\[1\]"),
     (lambda: fastnn.Sequential([fastnn.Dense(3, 4)], dtype="int32"), ValueError, "dtype"),

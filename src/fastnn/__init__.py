@@ -26,6 +26,7 @@ from .optim import SGD, Adam, AdamW, RMSprop
 from .regularizers import L1, L1L2, L2
 from .saving.format import ModelFileError, load, save
 from .training import History
+from .training.lr_finder import lr_find
 
 from ._core.blas_select import blas_in_use, select_gemm as _select_gemm
 from ._core.threads import controller as _controller
@@ -50,5 +51,5 @@ __all__ = [
     "CrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "Huber", "MeanAbsoluteError", "losses",
     "callbacks", "schedules", "StandardScaler", "MinMaxScaler", "LogScaler",
     "load", "save", "ModelFileError", "NotFittedError", "datasets", "metrics", "plotting", "preprocessing",
-    "blas_in_use", "__version__",
+    "blas_in_use", "lr_find", "__version__",
 ]

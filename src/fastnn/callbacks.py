@@ -28,17 +28,19 @@ same, bit for bit). ``fit`` warns (``UserWarning``) about a callback's other ``o
 (a misspelt hook, or one of Keras's that fastnn does not have, such as ``on_predict_begin``), and refuses a hook
 that cannot take its arguments (Keras's ``on_epoch_end(epoch, logs)`` without the model) before training.
 """
+import csv
 import inspect
 import math
 import numbers
 import os
+import sys
 
 import numpy as np
 
 from ._core.validation import check_float, check_int, warn_user
 
 __all__ = ["Callback", "EarlyStopping", "ModelCheckpoint", "ReduceLROnPlateau", "LearningRateScheduler",
-           "CallbackList"]
+           "CSVLogger", "TensorBoard", "TerminateOnNaN", "LambdaCallback", "CallbackList"]
 
 
 class Callback:
@@ -324,6 +326,193 @@ class LearningRateScheduler(Callback):
             raise ValueError(f"LearningRateScheduler: schedule({epoch}, {model.optimizer.lr}) returned {lr!r}; "
                              "a learning rate must be a finite number above 0")
         model.optimizer.lr = float(lr)
+
+
+class CSVLogger(Callback):
+    """Write each epoch's record to a CSV file (Keras's ``CSVLogger``): a header row ``epoch`` and the record's
+    keys in sorted order (``accuracy``, ``iterations``, ``loss``, ``lr``, ``seconds``, ``val_accuracy``,
+    ``val_loss``, ...), then one row an epoch, ``epoch`` counted from 0 as ``History.epoch``.
+
+    Parameters
+    ----------
+    filename : str or path-like
+    separator : str, default=','
+        The one character between values.
+    append : bool, default=False
+        Add to an existing file (its header is kept; a header is written only into an empty file) instead of
+        overwriting it.
+
+    Examples
+    --------
+    >>> import numpy as np, fastnn, tempfile, os
+    >>> X = np.random.default_rng(0).normal(size=(64, 3)); y = (X[:, 0] > 0).astype(int)
+    >>> model = fastnn.Sequential([fastnn.Dense(3, 2, activation="softmax")], seed=0).compile()
+    >>> path = os.path.join(tempfile.mkdtemp(), "training.log")
+    >>> history = model.fit(X, y, epochs=2, verbose=0, callbacks=[fastnn.callbacks.CSVLogger(path)])
+    >>> open(path).readline().strip()
+    'epoch,accuracy,iterations,loss,lr,seconds'
+    """
+
+    def __init__(self, filename, separator=",", append=False):
+        self.filename = os.fspath(filename)
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise ValueError(f"separator must be one character, got {separator!r}")
+        if not isinstance(append, (bool, np.bool_)):
+            raise TypeError(f"append must be a bool, got {type(append).__name__}")
+        self.separator, self.append = separator, bool(append)
+        self._file = self._writer = self.keys = None
+
+    def on_train_begin(self, model, logs):
+        folder = os.path.dirname(os.path.abspath(self.filename))
+        if not os.path.isdir(folder):
+            raise ValueError(f"CSVLogger: folder {folder} does not exist")
+        header = not (self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0)
+        self._file = open(self.filename, "a" if self.append else "w", newline="", encoding="utf-8")
+        self._header, self.keys, self._writer = header, None, None
+
+    def on_epoch_end(self, model, epoch, logs):
+        if self.keys is None:
+            self.keys = sorted(logs)
+            self._writer = csv.DictWriter(self._file, fieldnames=["epoch"] + self.keys, delimiter=self.separator)
+            if self._header:
+                self._writer.writeheader()
+        self._writer.writerow({"epoch": epoch, **{k: logs.get(k, "NA") for k in self.keys}})
+        self._file.flush()
+
+    def on_train_end(self, model, logs):
+        if self._file is not None:
+            self._file.close()
+            self._file = self._writer = None
+
+
+class TensorBoard(Callback):
+    """Write each epoch's record as scalars that TensorBoard shows (Keras's ``TensorBoard``, through the
+    ``tensorboardX`` package: ``pip install tensorboardX``): the training values under ``log_dir/train`` and the
+    validation values under ``log_dir/validation``, each tagged ``epoch_<name>`` (``epoch_loss``,
+    ``epoch_accuracy``, ...; the learning rate as ``epoch_learning_rate``), at step ``epoch``. View them with
+    ``tensorboard --logdir log_dir``.
+
+    Parameters
+    ----------
+    log_dir : str or path-like, default='logs'
+
+    Examples
+    --------
+    >>> import numpy as np, fastnn, tempfile
+    >>> X = np.random.default_rng(0).normal(size=(64, 3)); y = (X[:, 0] > 0).astype(int)
+    >>> model = fastnn.Sequential([fastnn.Dense(3, 2, activation="softmax")], seed=0).compile()
+    >>> board = fastnn.callbacks.TensorBoard(log_dir=tempfile.mkdtemp())  # then: tensorboard --logdir <log_dir>
+    >>> history = model.fit(X, y, epochs=2, validation_split=0.25, verbose=0, callbacks=[board])
+    >>> sorted(os.listdir(board.log_dir))
+    ['train', 'validation']
+    """
+
+    #: What is written: the record's training and validation metrics, by Keras's tags.
+    _SKIPPED = ("iterations", "seconds")
+
+    def __init__(self, log_dir="logs"):
+        self.log_dir = os.fspath(log_dir)
+        self._writer_class = _summary_writer()
+        self._writers = {}
+
+    def on_train_begin(self, model, logs):
+        self._writers = {}
+
+    def _writer(self, part):
+        if part not in self._writers:
+            self._writers[part] = self._writer_class(os.path.join(self.log_dir, part))
+        return self._writers[part]
+
+    def on_epoch_end(self, model, epoch, logs):
+        for key, value in logs.items():
+            if key in self._SKIPPED or not isinstance(value, numbers.Real):
+                continue
+            part, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
+            tag = "epoch_learning_rate" if name == "lr" else f"epoch_{name}"
+            self._writer(part).add_scalar(tag, float(value), epoch)
+        for writer in self._writers.values():
+            writer.flush()
+
+    def on_train_end(self, model, logs):
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
+
+
+def _summary_writer():
+    """tensorboardX's ``SummaryWriter``, or an ImportError saying what to install."""
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        raise ImportError("fastnn.callbacks.TensorBoard writes TensorBoard's files with the tensorboardX package: "
+                          "pip install tensorboardX") from None
+    return SummaryWriter
+
+
+class TerminateOnNaN(Callback):
+    """Stop training when the loss becomes NaN or infinite (Keras's ``TerminateOnNaN``), without an exception.
+
+    fastnn notices a NaN or infinite loss (or weight) at the batch where it happens; with this callback ``fit``
+    then prints ``Batch <b>: Invalid loss, terminating training`` as Keras does and returns the history of the
+    completed epochs, instead of raising ``FloatingPointError`` (``on_divergence``). As always, the weights and
+    the optimizer's state are those of the start of that epoch (Keras leaves the NaN weights).
+
+    Examples
+    --------
+    >>> import fastnn
+    >>> callbacks = [fastnn.callbacks.TerminateOnNaN()]
+    """
+
+    #: Read by ``fit``: a diverging update stops training quietly.
+    _stops_on_divergence = True
+
+    def on_epoch_end(self, model, epoch, logs):
+        loss = logs.get("loss")
+        if isinstance(loss, numbers.Real) and not math.isfinite(loss):
+            print(f"Epoch {epoch}: Invalid loss, terminating training", file=sys.stdout)
+            model.stop_training = True
+
+
+class LambdaCallback(Callback):
+    """A callback of plain functions (Keras's ``LambdaCallback``), with Keras's arguments, without the model:
+    ``on_epoch_begin(epoch, logs)``, ``on_epoch_end(epoch, logs)``, ``on_train_batch_begin(batch, logs)`` and
+    ``on_train_batch_end(batch, logs)`` (or their older names ``on_batch_begin`` and ``on_batch_end``),
+    ``on_train_begin(logs)`` and ``on_train_end(logs)``. Only the hooks given are called (a batch hook makes
+    ``fit`` return to Python at every batch).
+
+    Examples
+    --------
+    >>> import numpy as np, fastnn
+    >>> X = np.random.default_rng(0).normal(size=(64, 3)); y = (X[:, 0] > 0).astype(int)
+    >>> model = fastnn.Sequential([fastnn.Dense(3, 2, activation="softmax")], seed=0).compile()
+    >>> losses = []
+    >>> log = fastnn.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: losses.append(logs["loss"]))
+    >>> history = model.fit(X, y, epochs=3, verbose=0, callbacks=[log])
+    >>> losses == history.history["loss"]
+    True
+    """
+
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_batch_begin=None, on_batch_end=None,
+                 on_train_begin=None, on_train_end=None, on_train_batch_begin=None, on_train_batch_end=None):
+        given = {"on_epoch_begin": on_epoch_begin, "on_epoch_end": on_epoch_end, "on_batch_begin": on_batch_begin,
+                 "on_batch_end": on_batch_end, "on_train_begin": on_train_begin, "on_train_end": on_train_end,
+                 "on_train_batch_begin": on_train_batch_begin, "on_train_batch_end": on_train_batch_end}
+        for name, function in given.items():
+            if function is None:
+                continue
+            args = _HOOKS[name]
+            if not callable(function):
+                raise TypeError(f"{name} must be callable as {name}({', '.join(args)}), got "
+                                f"{type(function).__name__}")
+            try:
+                inspect.signature(function).bind(*(None,) * len(args))
+            except TypeError:
+                raise TypeError(f"{name} must take {len(args)} argument{'s' if len(args) > 1 else ''}, "
+                                f"({', '.join(args)}), as Keras's LambdaCallback calls it") from None
+            except ValueError:  # builtins without a signature
+                pass
+            # an instance attribute of the model-first form fit calls (only for the hooks given)
+            setattr(self, name, lambda model, *values, _function=function: _function(*values))
 
 
 # The hooks fit calls, with the arguments it passes after the model, and the batch hooks' older names.

@@ -182,6 +182,10 @@ class DataParallel:
 
     def _check_model(self, model):
         kinds = [row["kind"] if isinstance(row, dict) else row[0] for row in model._layout]
+        if self.local_data and getattr(model, "_extra_metrics", None):
+            raise ValueError("with local_data=True each rank holds other rows, so metrics computed from predictions "
+                             f"({', '.join(map(str, model._extra_metrics))}) would differ between the ranks: "
+                             "compile without them (the loss and accuracy are summed over the ranks)")
         if _kernels.LAYER_BATCHNORM in kinds:
             raise ValueError("DataParallel cannot train a model with BatchNorm: its batch statistics would need "
                              "every rank's rows of the batch; use Dropout or a regularizer instead")

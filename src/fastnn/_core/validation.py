@@ -36,6 +36,13 @@ def check_bool(value, name):
     return bool(value)
 
 
+def check_verbose(verbose):
+    """``verbose`` as 0, 1 or 2 (Keras's levels), or a ValueError."""
+    if verbose not in (0, 1, 2) or isinstance(verbose, (bool, np.bool_)):
+        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    return int(verbose)
+
+
 def check_int(value, name, minimum=None, maximum=None):
     """A Python or NumPy integer (not bool) within bounds."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):

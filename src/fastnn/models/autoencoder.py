@@ -113,6 +113,24 @@ class Autoencoder(Sequential):
             if s >= 0:
                 self._dense[l].weight[...] = self._dense[s].weight.T
 
+    def add(self, layer):
+        """Refused: an autoencoder's layers are fixed by its widths (build a new one, or a
+        :class:`~fastnn.Sequential`)."""
+        raise TypeError("an Autoencoder's layers are fixed by its widths: build a new Autoencoder, or a Sequential "
+                        "of the layers you want")
+
+    def get_config(self):
+        """The constructor's arguments (Keras's ``get_config``); :meth:`from_config` builds a new autoencoder of
+        this architecture, with new weights."""
+        return {"widths": list(self.encoder_widths), "activation": self.activation,
+                "output_activation": self.output_activation, "code_activation": self.code_activation,
+                "input_noise": self.input_noise, "tied": self.tied, "seed": self.seed, "dtype": self.dtype.name}
+
+    @classmethod
+    def from_config(cls, config):
+        """A new autoencoder from :meth:`get_config`'s values."""
+        return cls(**config)
+
     @property
     def code_size(self):
         return self.encoder_widths[-1]
@@ -131,12 +149,13 @@ class Autoencoder(Sequential):
         return super().fit(X, X if y is None else y, epochs=epochs, batch_size=batch_size,
                            validation_data=validation_data, **kwargs)
 
-    def evaluate(self, X, y=None, batch_size=None, sample_weight=None, n_threads=None):
+    def evaluate(self, X, y=None, batch_size=None, sample_weight=None, n_threads=None, verbose=0):
         """Reconstruction loss (including the regularization penalty) on ``X``: :meth:`Sequential.evaluate` with
         ``X`` as its own target (``y`` defaults to ``X``). Returns ``{'loss': float}``, with ``'accuracy'`` only
-        when ``compile`` was asked for it (``metrics=['accuracy']``), as in Keras."""
+        when ``compile`` was asked for it (``metrics=['accuracy']``), as in Keras, and the other metrics it was
+        given (``'mae'``, ``'mse'``). ``verbose`` as in :meth:`Sequential.evaluate`."""
         return super().evaluate(X, X if y is None else y, batch_size=batch_size, sample_weight=sample_weight,
-                                n_threads=n_threads)
+                                n_threads=n_threads, verbose=verbose)
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, n_threads=None):
         """One update on the batch ``x`` with ``x`` as its own target (``y`` defaults to ``x``); see

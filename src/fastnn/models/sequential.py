@@ -14,12 +14,14 @@ from .._core.validation import check_dtype, check_features, check_int, warn_user
 from ..nn import Dense, Dropout, Embedding
 from ..nn.base import ACTIVATIONS, INITIALIZERS, _Layer, _Weighted, state_sizes
 from ..losses import get_loss
+from ..metrics import Metric, get_metric
 from ..optim import get_optimizer
 from ..regularizers import Regularizer
 from ..training import data as _data
 from ..training import inference
 from ..training.engine import EngineLoan, exclusive
 from ..training.inference import PREDICT_BLOCK as _PREDICT_BLOCK
+from .container import Container, assign_names, check_names
 from .stack import LAYER_NAMES, Stack, check_input_shape, dropout_rates
 
 __all__ = ["Sequential"]
@@ -39,29 +41,36 @@ class _Probe:
         self.activation, self.out_features = activation, out_features
 
 
-def _check_metrics(metrics, loss):
-    """The metric names ``compile`` was given, checked against what the loss records."""
+def _check_metrics(metrics, loss, units):
+    """The metrics ``compile`` was given, checked against the loss and the output: ``(names, metrics)``, the
+    names recorded and the :class:`~fastnn.metrics.Metric` of each beyond accuracy (which the engine counts)."""
     if metrics is None:
-        return []
-    if isinstance(metrics, str):
+        return [], []
+    if isinstance(metrics, (str, Metric)):
         metrics = [metrics]
     try:
-        names = list(metrics)
+        given = list(metrics)
     except TypeError:
         raise TypeError(f"metrics must be a list of names, got {type(metrics).__name__}") from None
-    out = []
-    for name in names:
-        if not isinstance(name, str) or name.lower() not in ("accuracy", "acc"):
-            raise ValueError(f"unknown metric {name!r}: fastnn records 'accuracy' (for classification losses) "
-                             "beside the loss")
-        if not loss.has_accuracy:
-            raise ValueError(f"metric 'accuracy' needs a classification loss, not {loss.name!r}")
-        out.append("accuracy")
-    return out
+    names, extra = [], []
+    for item in given:
+        if isinstance(item, str) and item.lower() in ("accuracy", "acc"):
+            if not loss.has_accuracy:
+                raise ValueError(f"metric 'accuracy' needs a classification loss, not {loss.name!r}")
+            name = "accuracy"
+        else:
+            metric = get_metric(item)
+            inference.check_metric(metric, loss, units)
+            extra.append(metric)
+            name = metric.name
+        if name in names:
+            raise ValueError(f"metrics holds {name!r} twice (give a TopKAccuracy another name=)")
+        names.append(name)
+    return names, extra
 
 
 @register
-class Sequential:
+class Sequential(Container):
     """A network of layers applied in order: a multilayer perceptron of Dense layers, a convolutional network
     (Conv2D, BatchNorm2d, MaxPool2D/AvgPool2D/GlobalAvgPool2D, Flatten, then Dense layers) or a recurrent one
     (Embedding, SimpleRNN/LSTM/GRU, then Dense layers, on the last step or on every step).
@@ -153,40 +162,23 @@ class Sequential:
             layers = list(layers)
         except TypeError:
             raise TypeError(f"layers must be a list of Dense layers, got {type(layers).__name__}") from None
-        stack = Stack(layers, None if input_shape is None else check_input_shape(input_shape))
+        declared = None if input_shape is None else check_input_shape(input_shape)
+        stack = Stack(layers, declared) if layers else None  # no layers yet: Keras's Sequential() then add()
+        if stack is not None:
+            check_names(layers)
         if seed is not None:
             seed = check_int(seed, "seed", minimum=0)
         self.dtype = check_dtype(dtype)
         self.seed = seed
-        self.layers = layers
-        self._dense = stack.weighted        # the layers with parameters (Dense, Conv2D)
-        self._engine_layers = stack.engine  # the engine's layer table: its layers, their rows, dropout on inputs
-        self._layout = stack.layout
-        self._dropout = stack.rates
-        self._shapes = stack.shapes
-        self._ends = stack.ends
-        self._steps_free = stack.steps_free
-        #: The shape of one input sample: ``input_shape`` when given, else ``(n_features,)``, or ``(C, H, W)`` for
-        #: a model that starts with ``Reshape((C, H, W))``. Inputs come flat or shaped (see :meth:`fit`).
-        self.input_shape = stack.input_shape
+        self.layers = []
+        self._declared_shape = self.input_shape = declared
         # the key of the dropout masks: the seed, or fresh entropy for an unseeded model (saved with the model)
         self._dropout_seed = seed if seed is not None else int(np.random.SeedSequence().entropy % (1 << 63))
-        self.widths = stack.widths
-        n = sum(layer.n_params for layer in self._dense)
-        self._params = np.zeros(n, dtype=self.dtype)
-        self._grads = np.zeros(n, dtype=self.dtype)
-        self._state = np.zeros((1, n), dtype=self.dtype)  # the optimizer's state rows (compile sizes them)
         self._step = np.zeros(1, dtype=np.int64)          # updates applied: the schedule's and Adam's step
-        # non-trained state (BatchNorm's running statistics), engine layer by engine layer
-        self._buffers = np.zeros(sum(state_sizes(self._engine_layers)), dtype=self.dtype)
-        self._bind_layers()
-        for layer in self._engine_layers:
-            for spec in layer.buffers():
-                getattr(layer, "_" + spec.name)[...] = spec.fill
         self._rng = np.random.default_rng(seed)
-        self._initialize()
         self.loss = None
         self.metrics = []
+        self._extra_metrics = []  # the compiled metrics beyond accuracy (fastnn.metrics.Metric)
         self.optimizer = None
         self.regularizer = None
         self.history = None
@@ -200,8 +192,104 @@ class Sequential:
         self._train_lock = threading.Lock()
         self._settings_version = 0  # counts changes of the layers' settings: a kept engine of an older one is stale
         self._forget_engine()
+        if stack is not None:
+            self._build(layers, stack)
+
+    def _build(self, layers, stack):
+        """Lay out ``layers`` (checked as ``stack``) in the model: the layers it held already keep their parameters,
+        optimizer state and non-trained state (they come first in the flat buffers); the new ones are initialised
+        from the model's generator, as they would have been had they been given to the constructor."""
+        built = self._built
+        new_weighted = stack.weighted[len(self._dense) if built else 0:]
+        n_old, nb_old = (self._params.size, self._buffers.size) if built else (0, 0)
+        self.layers = layers
+        self._dense = stack.weighted        # the layers with parameters (Dense, Conv2D)
+        self._engine_layers = stack.engine  # the engine's layer table: its layers, their rows, dropout on inputs
+        self._layout = stack.layout
+        self._dropout = stack.rates
+        self._shapes = stack.shapes
+        self._ends = stack.ends
+        self._steps_free = stack.steps_free
+        #: The shape of one input sample: ``input_shape`` when given, else ``(n_features,)``, or ``(C, H, W)`` for
+        #: a model that starts with ``Reshape((C, H, W))``. Inputs come flat or shaped (see :meth:`fit`).
+        self.input_shape = stack.input_shape
+        self.widths = stack.widths
+        n = sum(layer.n_params for layer in self._dense)
+        params = np.zeros(n, dtype=self.dtype)
+        state = np.zeros((self._state.shape[0] if built else 1, n), dtype=self.dtype)  # compile sizes its rows
+        buffers = np.zeros(sum(state_sizes(self._engine_layers)), dtype=self.dtype)
+        if built:  # the layers held already lie first: copy their values over
+            params[:n_old], state[:, :n_old], buffers[:nb_old] = self._params, self._state, self._buffers
+        self._params, self._state, self._buffers = params, state, buffers
+        self._grads = np.zeros(n, dtype=self.dtype)
+        self._bind_layers()
+        offset = 0
+        for layer in self._engine_layers:  # non-trained state: the new layers' start values
+            for spec in layer.buffers():
+                if offset >= nb_old:
+                    getattr(layer, "_" + spec.name)[...] = spec.fill
+                offset += math.prod(spec.shape)
+        self._initialize(new_weighted)
+        assign_names(layers)
+        self._settings_version += 1
+        self._forget_engine()
         for layer in self.layers:
             layer._adopt(self)
+
+    def add(self, layer):
+        """Add ``layer`` on top of the model (Keras's ``model.add``).
+
+        The layers held already keep their weights (and the optimizer's state); the new layer is initialised from
+        the model's generator, so ``Sequential(seed=0)`` followed by ``add`` for each layer gives the weights of
+        ``Sequential([...], seed=0)``. Checked first (the shapes, a name already taken, a compiled model's loss
+        against the new output layer): a refused layer leaves the model as it was.
+
+        Parameters
+        ----------
+        layer : a fastnn layer
+            A layer that belongs to no model yet.
+
+        Examples
+        --------
+        >>> import fastnn
+        >>> model = fastnn.Sequential(seed=0)
+        >>> model.add(fastnn.Dense(4, 8, activation="relu"))
+        >>> model.add(fastnn.Dense(8, 3, activation="softmax"))
+        >>> len(model), [layer.name for layer in model]
+        (2, ['dense', 'dense_1'])
+        """
+        if not isinstance(layer, _Layer):
+            raise TypeError(f"layer must be {LAYER_NAMES}, got {type(layer).__name__}")
+        if layer._models() or (isinstance(layer, _Weighted) and layer.weight is not None):
+            raise ValueError(f"layer ({layer!r}) already belongs to a model; create a new {type(layer).__name__} "
+                             "layer")
+        if self._ties is not None:
+            raise TypeError(f"a {type(self).__name__}'s layers are fixed by its construction: build a new one")
+        layers = self.layers + [layer]
+        check_names(layers)
+        if not any(l._engine_row for l in layers):  # Dropout, Reshape, ...: built with the first Dense or Conv2D
+            assign_names(layers)
+            self.layers = layers
+            layer._adopt(self)
+            return
+        shape = self.input_shape if self._built and not self._steps_free else self._declared_shape
+        stack = Stack(layers, shape, owned=True, open_end=True)
+        if self.loss is not None:
+            self.loss.check_output(_Probe(stack.engine[-1]._engine_activation, stack.widths[-1]))
+        self._build(layers, stack)
+
+    @property
+    def _built(self):
+        """Whether the model holds its layers' parameters (it has a Dense, Conv2D or pooling layer)."""
+        return "_params" in self.__dict__
+
+    def __getattr__(self, name):
+        # called only for attributes not found: those a model gets with its first Dense, Conv2D or pooling layer
+        if not name.startswith("__") and "layers" in self.__dict__ and not self._built:
+            raise AttributeError(f"this {type(self).__name__} has no Dense, Conv2D or pooling layer yet: add its "
+                                 "layers first, model.add(layer)")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
 
     def _bind_layers(self):
         """Make every layer's ``weight`` and ``bias`` views into the flat parameter buffer, and its non-trained
@@ -222,11 +310,15 @@ class Sequential:
 
     def _check_layer_setting(self, layer, name, value):
         """Refuse a layer setting this model cannot compute with (called before the layer takes it)."""
+        if name == "name" and any(l.name == value for l in self.layers if l is not layer):
+            raise ValueError(f"this model has a layer named {value!r} already: layer names are unique in a model")
         if name == "activation" and self.loss is not None and layer is self._engine_layers[-1]:
             self.loss.check_output(_Probe(value, self.n_outputs // self._output_steps))
 
     def _layer_changed(self, layer, name):
         """A layer's ``activation``, dropout rate or ``trainable`` changed: the next engine is built with it."""
+        if name == "name":
+            return  # nothing the engine computes with
         if name == "p":
             self._dropout = dropout_rates(self.layers)
         self._settings_version += 1
@@ -238,15 +330,16 @@ class Sequential:
         (rebound on unpickling), no lock. Pickle only data you trust; :meth:`save` is the safe format."""
         state = self.__dict__.copy()
         bare = {}
-        for layer in self._dense:
+        for layer in self._dense if self._built else ():
             bare[id(layer)] = copy.copy(layer)  # belongs to no model (see _Layer.__getstate__)
             for spec in layer.params():
                 bare[id(layer)]._bind(spec.name, None)
             for spec in layer.buffers():
                 bare[id(layer)]._bind_buffer(spec.name, None)
         state["layers"] = [bare.get(id(layer), layer) for layer in self.layers]
-        state["_dense"] = [bare[id(layer)] for layer in self._dense]
-        state["_engine_layers"] = [bare.get(id(layer), layer) for layer in self._engine_layers]
+        if self._built:
+            state["_dense"] = [bare[id(layer)] for layer in self._dense]
+            state["_engine_layers"] = [bare.get(id(layer), layer) for layer in self._engine_layers]
         for key in ("_train_lock", "_engine_lock", "_kept_engine", "_kept_hyper", "_kept_rows", "_backup"):
             del state[key]
         return state
@@ -256,10 +349,14 @@ class Sequential:
         state.setdefault("_steps_free", False)
         state.setdefault("_buffers", np.zeros(0, dtype=state.get("dtype", np.float32)))
         state.setdefault("_settings_version", 0)
+        state.setdefault("_declared_shape", None)
+        state.setdefault("_extra_metrics", [])
         self.__dict__.update(state)
         self._train_lock = threading.Lock()
         self._forget_engine()
-        self._bind_layers()
+        if self._built:
+            self._bind_layers()
+        assign_names(self.layers)  # models pickled before layers had names
         for layer in self.layers:
             layer._adopt(self)
 
@@ -296,9 +393,10 @@ class Sequential:
 
     # -- set-up -------------------------------------------------------------------------------------------------
 
-    def _initialize(self):
-        """Every parameter tensor from its initialiser (``ParamSpec.init``), layer by layer, in buffer order."""
-        for layer in self._dense:
+    def _initialize(self, layers=None):
+        """Every parameter tensor of ``layers`` (default: all) from its initialiser (``ParamSpec.init``), layer by
+        layer, in buffer order."""
+        for layer in self._dense if layers is None else layers:
             for spec in layer.params():
                 getattr(layer, spec.name)[...] = INITIALIZERS[spec.init](self._rng, spec.shape, layer.fans)
 
@@ -331,7 +429,7 @@ class Sequential:
         optimizer = get_optimizer(optimizer)
         if regularizer is not None and not isinstance(regularizer, Regularizer):
             raise TypeError(f"regularizer must be fastnn.L1, L2, L1L2 or None, got {type(regularizer).__name__}")
-        self.metrics = _check_metrics(metrics, loss)
+        self.metrics, self._extra_metrics = _check_metrics(metrics, loss, self.n_outputs // self._output_steps)
         self.loss, self.optimizer, self.regularizer = loss, optimizer, regularizer
         self._state = np.zeros((optimizer.n_state(), self.n_params), dtype=self.dtype)
         self._step[0] = 0
@@ -341,6 +439,8 @@ class Sequential:
     def _require_compiled(self, what):
         if self.loss is None:
             raise RuntimeError(f"call model.compile(loss=...) before {what}")
+        if isinstance(self.layers[-1], Dropout):
+            raise ValueError("the last layer is a Dropout: add the output layer before training")
         if what != "evaluate":
             self._check_tied_trainable()
 
@@ -570,9 +670,27 @@ class Sequential:
         return self._engine_layers[-1]._engine_activation in ("softmax", "sigmoid") and (
             self.loss is None or self.loss.has_accuracy)
 
-    def _metric_names(self, with_validation):
-        names = ["loss"] + (["accuracy"] if self._records_accuracy() else [])
-        return names + [f"val_{m}" for m in names] if with_validation else names
+    def _metric_names(self, with_validation, with_training=True):
+        """What each epoch records: the loss, accuracy and the compiled metrics (on the training data when it is
+        at hand: not for batches from a generator), then the same on the validation data."""
+        base = ["loss"] + (["accuracy"] if self._records_accuracy() else [])
+        extra = [metric.name for metric in self._extra_metrics]
+        names = base + (extra if with_training else [])
+        return names + [f"val_{m}" for m in base + extra] if with_validation else names
+
+    def _outputs_prepared(self, engine, X, nt, block):
+        """The outputs of validated ``X`` through a borrowed ``engine``."""
+        out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
+        engine.forward(X, out, nt, min(block, X.shape[0]))
+        return out
+
+    def _epoch_metrics(self, engine, train, nt, block):
+        """The compiled metrics beyond accuracy on the training data (prepared), from the epoch's final model."""
+        if not self._extra_metrics or train is None:
+            return {}
+        X, labels, targets, _ = train
+        return inference.metric_scores(self, self._extra_metrics, self._outputs_prepared(engine, X, nt, block),
+                                       labels, targets)
 
     def _snapshot(self):
         """What an update changes, copied into buffers kept between calls: restored when an update diverges."""
@@ -586,9 +704,9 @@ class Sequential:
         self._params[...], self._state[...], self._step[...] = snapshot
 
     @exclusive
-    def fit(self, X, y, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
+    def fit(self, X, y=None, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
             sample_weight=None, class_weight=None, callbacks=None, n_threads=None, verbose=1, checkpoint=None,
-            resume=False, on_divergence="raise", distribute=None):
+            resume=False, on_divergence="raise", initial_epoch=0, steps_per_epoch=None, distribute=None):
         """Train the model with mini-batch gradient descent.
 
         Each epoch is one pass over the training data in ``ceil(n_samples / batch_size)`` iterations (the last
@@ -601,10 +719,14 @@ class Sequential:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape), or batches
             Training inputs; converted to the model's dtype (a C-contiguous array of that dtype is used
             without a copy). Images may come flat, shaped ``(n_samples, C, H, W)`` or, for one channel,
-            ``(n_samples, H, W)`` (see :attr:`input_shape`).
+            ``(n_samples, H, W)`` (see :attr:`input_shape`). Or, for data produced on the fly, a Python generator,
+            an iterator or any other iterable (a PyTorch ``DataLoader``) of batches ``(x, y)`` or ``(x, y,
+            sample_weight)``, as Keras takes them: ``y`` is then None, each batch is checked and trained as
+            :meth:`train_on_batch` trains it, ``shuffle`` and ``batch_size`` do not apply, and the compiled
+            metrics beyond accuracy are recorded on the validation data only.
         y : array-like
             Integer class labels ``(n_samples,)`` or one-hot/probability rows ``(n_samples, n_classes)`` for
             cross-entropy; values in [0, 1] of shape ``(n_samples,)`` or ``(n_samples, n_outputs)`` for binary
@@ -646,6 +768,16 @@ class Sequential:
             What a NaN or infinite training loss, or an update that makes a weight NaN or infinite, does: raise
             ``FloatingPointError``, or warn (``RuntimeWarning``) and return the history so far. Either way the
             weights and optimizer state are restored to their values at the start of that epoch.
+        initial_epoch : int, default=0
+            Keras's: the epoch to start at, counted from 0, so that ``epochs`` is the index of the final epoch
+            (``fit(X, y, epochs=10, initial_epoch=6)`` trains 4 epochs, numbered 6 to 9 in the history and the
+            callbacks); :attr:`epochs_trained` is set to it first. Not with ``resume`` (which takes the epoch from
+            the checkpoint).
+        steps_per_epoch : int, optional
+            With batches from a generator: the batches of one epoch (Keras's); the next epoch takes the batches
+            that follow. Without it an epoch runs to the end of the iterable (and the next epoch iterates it again,
+            which a generator cannot: training then stops with a warning, as Keras's does when its input runs
+            out).
         distribute : fastnn.distributed.DataParallel, optional
             Train over the processes of an MPI job (``mpiexec -n 4 python train.py``): each batch of
             ``batch_size`` rows is split between the ranks, their gradients summed, and every rank applies the
@@ -654,6 +786,20 @@ class Sequential:
         Returns
         -------
         History
+
+        Examples
+        --------
+        Batches produced on the fly, Keras's way:
+
+        >>> import numpy as np, fastnn
+        >>> def batches(rng=np.random.default_rng(0)):
+        ...     while True:
+        ...         x = rng.normal(size=(32, 4))
+        ...         yield x, (x[:, 0] > 0).astype(int)
+        >>> model = fastnn.Sequential([fastnn.Dense(4, 2, activation="softmax")], seed=0).compile(optimizer="adam")
+        >>> history = model.fit(batches(), epochs=3, steps_per_epoch=20, verbose=0)
+        >>> history.epoch, history.history["iterations"]
+        ([0, 1, 2], [20, 20, 20])
 
         Raises
         ------
@@ -670,7 +816,7 @@ class Sequential:
                             validation_split=validation_split, shuffle=shuffle, sample_weight=sample_weight,
                             class_weight=class_weight, callbacks=callbacks, n_threads=n_threads, verbose=verbose,
                             checkpoint=checkpoint, resume=resume, on_divergence=on_divergence,
-                            distribute=distribute)
+                            initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch, distribute=distribute)
 
     def _warn_about_scale(self, X):
         """Warn once per model when the training inputs (after the model's scaler) are far from unit scale, the
@@ -786,7 +932,7 @@ class Sequential:
 
     # -- inference ----------------------------------------------------------------------------------------------
 
-    def predict(self, X, batch_size=None, n_threads=None, layer=None):
+    def predict(self, X, batch_size=None, n_threads=None, layer=None, verbose=0):
         """Network outputs for ``X``: class probabilities for a softmax or sigmoid output.
 
         Parameters
@@ -801,6 +947,8 @@ class Sequential:
         layer : int, optional
             Return the output of ``model.layers[layer]`` (0-based; negative counts from the end) instead of the
             model's: a hidden representation. A ``Dropout`` passes its input on unchanged at inference.
+        verbose : {0, 1, 2}, default=0
+            Keras's: 0 silent; 1 or 2 print one line when done (samples and seconds).
 
         Returns
         -------
@@ -814,6 +962,8 @@ class Sequential:
         >>> model.predict(np.ones((3, 4)), layer=0).shape
         (3, 8)
         """
+        if verbose:
+            return inference.reported(self, "predict", verbose, lambda: self.predict(X, batch_size, n_threads, layer))
         if layer is not None:
             return inference.predict_layer(self, X, layer, batch_size, n_threads)
         if (batch_size is None and n_threads is None and self._ready(X)
@@ -892,8 +1042,11 @@ class Sequential:
         return np.array(labels, dtype=None if same_type else object)[index]
 
     def _evaluate_prepared(self, engine, X, labels, targets, weights, nt, block):
-        """``{'loss': ..., 'accuracy': ...}`` of prepared data (the loss weighted when ``weights`` is given)."""
-        return self._scores(*engine.evaluate(X, labels, targets, weights, nt, block), X.shape[0])
+        """``{'loss': ..., 'accuracy': ..., other compiled metrics}`` of prepared data (the loss weighted when
+        ``weights`` is given)."""
+        result = self._scores(*engine.evaluate(X, labels, targets, weights, nt, block), X.shape[0])
+        result.update(self._epoch_metrics(engine, (X, labels, targets, weights), nt, block))
+        return result
 
     def _scores(self, loss_sum, acc_sum, weight_sum, rows):
         """``{'loss': ..., 'accuracy': ...}`` from the sums of per-sample losses, accuracies and weights."""
@@ -902,7 +1055,7 @@ class Sequential:
             result["accuracy"] = float(acc_sum / rows)
         return result
 
-    def evaluate(self, X, y, batch_size=None, sample_weight=None, n_threads=None):
+    def evaluate(self, X, y, batch_size=None, sample_weight=None, n_threads=None, verbose=0):
         """Loss (including the regularization penalty) and, for classification losses, accuracy on ``(X, y)``.
 
         Parameters
@@ -912,15 +1065,22 @@ class Sequential:
             Rows processed per block (bounds memory); default 1024, and fewer whatever is asked when the blocks'
             buffers would take more than 256 MB (wide feature maps).
         sample_weight : array-like of shape (n_samples,), optional
-            Weights of the loss, ``sum(w_i * l_i) / sum(w_i)``; accuracy counts every sample once.
+            Weights of the loss, ``sum(w_i * l_i) / sum(w_i)``; accuracy and the other metrics count every sample
+            once.
         n_threads : int or None, default=None
+        verbose : {0, 1, 2}, default=0
+            Keras's: 0 silent; 1 or 2 print one line when done (samples, seconds and the scores).
 
         Returns
         -------
         dict
             ``{'loss': float, 'accuracy': float}`` (``accuracy`` only for the classification losses; for binary
-            cross-entropy it is the fraction of output units on the right side of 0.5).
+            cross-entropy it is the fraction of output units on the right side of 0.5), and the metrics
+            ``compile`` was given (``mae``, ``f1``, ...; see :mod:`fastnn.metrics`).
         """
+        if verbose:
+            return inference.reported(self, "evaluate", verbose,
+                                      lambda: self.evaluate(X, y, batch_size, sample_weight, n_threads))
         self._require_compiled("evaluate")
         block = min(_PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1),
                     inference.block_rows(self))
@@ -948,7 +1108,7 @@ class Sequential:
         (print if print_fn is None else print_fn)(text)
 
     def __str__(self):
-        return self._summary_text()
+        return self._summary_text() if self._built else repr(self)
 
     def _summary_text(self):
         rows = [("Layer", "Output shape", "Activation", "Params"),
@@ -982,6 +1142,8 @@ class Sequential:
 
     def __repr__(self):
         inner = ", ".join(repr(layer) for layer in self.layers)
+        if not self._built:
+            return f"Sequential([{inner}], dtype='{self.dtype.name}')"
         first = next(layer for layer in self.layers if not isinstance(layer, Dropout))
         implied = (first.in_features,) if isinstance(first, Dense) else getattr(first, "shape", None)
         shape = "" if implied == self.input_shape else f", input_shape={self.input_shape}"

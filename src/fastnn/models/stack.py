@@ -23,10 +23,10 @@ class Stack:
     ``engine``: the engine's layers (Dense, Conv2D, pooling) and ``layout`` their rows of the layer table;
     ``rates``: the dropout rate on each engine layer's input; ``input_shape``: one input sample's shape;
     ``shapes``: each layer's output shape (of one sample); ``ends``: how many engine layers lie at or before
-    each layer.
+    each layer. ``open_end``: a last Dropout is allowed (a model being built by ``add``, refused by ``compile``).
     """
 
-    def __init__(self, layers, input_shape=None, owned=False):
+    def __init__(self, layers, input_shape=None, owned=False, open_end=False):
         if not layers:
             raise ValueError("layers is empty: a model needs at least one Dense layer")
         self.weighted, self.engine, self.layout, self.rates, self.shapes, self.ends = [], [], [], [], [], []
@@ -84,7 +84,7 @@ class Stack:
             shape, prev = out, i
             self.shapes.append(out)
             self.ends.append(len(self.engine))
-        if pending is not None:
+        if pending is not None and not open_end:
             raise ValueError("the last layer is a Dropout: dropout belongs between layers (or on the inputs), not "
                              "on the model's output")
         if not self.engine:

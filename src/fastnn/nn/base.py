@@ -8,6 +8,8 @@ arguments (:meth:`get_config` / :meth:`from_config`, by which model files store 
 engine's layer table (``_layout``). The model lays every layer's parameters out in one flat buffer in the order
 ``params`` gives, binds them to the layer's attributes, initialises them and saves them from that alone.
 """
+import functools
+import inspect
 import math
 import weakref
 from typing import NamedTuple
@@ -146,12 +148,22 @@ class _Layer:
     #: False): the next ``fit`` call, or the next epoch of a running one, follows it. Saved in model files.
     #: Layers without parameters accept it and are unaffected.
     trainable = True
+    #: The layer's name (Keras's ``layer.name``): given by ``name=`` to any layer's constructor or set later, else
+    #: given by the model it joins, unique within it (``"dense"``, ``"dense_1"``, ...; see ``Sequential.get_layer``).
+    name = None
+
+    def __init_subclass__(cls, **kwargs):
+        # every layer's constructor takes Keras's ``name=`` keyword, without each family repeating it
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            cls.__init__ = _takes_name(init)
 
     def __setattr__(self, name, value):
         if name in self._READONLY:
             raise AttributeError(f"{type(self).__name__}.{name} cannot be set")
         fixed = name in self._FIXED
-        check = self._FIXED[name] if fixed else self._LIVE.get(name, _check_trainable if name == "trainable" else None)
+        check = self._FIXED[name] if fixed else self._LIVE.get(name, _COMMON.get(name))
         if check is None:
             object.__setattr__(self, name, value)
             return
@@ -222,6 +234,31 @@ def _check_activation(layer, value):
 
 def _check_trainable(layer, value):
     return check_bool(value, "trainable")
+
+
+def _check_name(layer, value):
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"name must be a non-empty string, got {value!r}")
+    return value
+
+
+#: The settings every layer has, and their checks.
+_COMMON = {"trainable": _check_trainable, "name": _check_name}
+
+
+def _takes_name(init):
+    """``init`` taking also the keyword ``name=`` (set after ``init`` ran, when given)."""
+    @functools.wraps(init)
+    def __init__(self, *args, name=None, **kwargs):
+        init(self, *args, **kwargs)
+        if name is not None:
+            self.name = name
+    signature = inspect.signature(init)
+    params = list(signature.parameters.values())
+    at = next((i for i, p in enumerate(params) if p.kind is p.VAR_KEYWORD), len(params))
+    params.insert(at, inspect.Parameter("name", inspect.Parameter.KEYWORD_ONLY, default=None))
+    __init__.__signature__ = signature.replace(parameters=params)
+    return __init__
 
 
 class _Weighted(_Layer):

@@ -18,7 +18,8 @@ A ZIP archive holding
   ``out_features`` and ``activation``; ``Dropout`` with ``p``; ``Conv2D`` with ``in_channels``,
   ``out_channels``, ``kernel_size``, ``stride``, ``padding`` (pairs, or ``"same"``) and ``activation``;
   ``MaxPool2D`` and ``AvgPool2D`` with ``pool_size`` and ``stride``; ``Reshape`` with ``shape``; ``Flatten``;
-  ``trainable`` is false for a frozen layer, true when absent; files of format 2 and 1 hold a Dense layer as
+  ``trainable`` is false for a frozen layer, true when absent; ``name``, the layer's name (absent from files of
+  older fastnn, whose layers get the default names); files of format 2 and 1 hold a Dense layer as
   ``{"in_features", "out_features", "activation"}`` and a Dropout as ``{"dropout": rate}``),
   ``dropout_seed`` (the key of the dropout masks), ``loss`` (a name) and
   ``loss_config`` (its settings, such as the Huber loss's ``delta``), ``optimizer`` (``name``: the class,
@@ -92,7 +93,7 @@ def _check_classes(classes, n_outputs):
 def _layer_spec(layer):
     """A layer as a JSON object: its class name, its config and whether it trains (see the module
     documentation)."""
-    return {"layer": type(layer).__name__, **layer.get_config(), "trainable": layer.trainable}
+    return {"layer": type(layer).__name__, **layer.get_config(), "trainable": layer.trainable, "name": layer.name}
 
 
 def _config_value(spec, key, kind, path, where):
@@ -136,7 +137,10 @@ def _read_layer(spec, path, where):
         _fail(path, f"{where} has unknown layer {name!r}")
     config = {key: _config_value(spec, key, kind, path, where) for key, kind in cls._CONFIG.items()}
     try:
-        return cls.from_config(config)
+        layer = cls.from_config(config)
+        if spec.get("name") is not None:
+            layer.name = _get(spec, "name", str, path, where)
+        return layer
     except (ValueError, TypeError) as exc:
         _fail(path, f"{where} is not a valid {name} ({exc})")
 

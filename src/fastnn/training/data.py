@@ -14,7 +14,8 @@ from ..losses import CrossEntropy
 # Losses that compare the activated output with target rows (regression).
 _ON_OUTPUT = (_kernels.LOSS_MSE, _kernels.LOSS_HUBER, _kernels.LOSS_MAE)
 
-__all__ = ["flat_inputs", "prepare_targets", "prepare_weights", "prepare_fit_data", "batch_data", "check_batch_rows"]
+__all__ = ["flat_inputs", "prepare_targets", "prepare_weights", "prepare_fit_data", "prepare_validation", "batch_data",
+           "batch_stream", "stream_batch", "BatchStream", "check_batch_rows", "tensor_to_array"]
 
 
 def prepare_targets(model, y, name, n_samples):
@@ -170,19 +171,10 @@ def prepare_fit_data(model, X, y, sample_weight, class_weight, validation_data, 
     labels, targets = prepare_targets(model, y, "y", X.shape[0])
     if sample_weight is not None:
         sample_weight = check_sample_weight(sample_weight, "sample_weight", X.shape[0])
-    val = None
-    if validation_data is not None:
-        if validation_split:
-            raise ValueError("give validation_data or validation_split, not both")
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-            raise ValueError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, sample_weight)")
-        Xv = model._inputs(validation_data[0], "validation_data[0]", scaler=scaler)
-        lv, tv = prepare_targets(model, validation_data[1], "validation_data[1]", Xv.shape[0])
-        wv = None
-        if len(validation_data) == 3 and validation_data[2] is not None:
-            wv = prepare_weights(model, validation_data[2], None, lv, tv, Xv.shape[0], "validation_data[2]")
-        val = (Xv, lv, tv, wv)
-    elif validation_split:
+    if validation_data is not None and validation_split:
+        raise ValueError("give validation_data or validation_split, not both")
+    val = prepare_validation(model, validation_data, scaler)
+    if validation_split:
         split = int(X.shape[0] * (1.0 - validation_split))
         if split < 1 or split >= X.shape[0]:
             raise ValueError(f"validation_split={validation_split} leaves {split} of {X.shape[0]} samples for "
@@ -196,6 +188,84 @@ def prepare_fit_data(model, X, y, sample_weight, class_weight, validation_data, 
     weights = prepare_weights(model, sample_weight, class_weight, labels, targets, X.shape[0],
                                     where=" in the training part" if validation_split else "")
     return (X, labels, targets, weights), val
+
+
+def prepare_validation(model, validation_data, scaler):
+    """Validated ``validation_data`` as ``(X, labels, targets, weights)``, or None."""
+    if validation_data is None:
+        return None
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        raise ValueError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, sample_weight)")
+    Xv = model._inputs(validation_data[0], "validation_data[0]", scaler=scaler)
+    lv, tv = prepare_targets(model, validation_data[1], "validation_data[1]", Xv.shape[0])
+    wv = None
+    if len(validation_data) == 3 and validation_data[2] is not None:
+        wv = prepare_weights(model, validation_data[2], None, lv, tv, Xv.shape[0], "validation_data[2]")
+    return Xv, lv, tv, wv
+
+
+class BatchStream:
+    """Batches for ``fit`` from a Python generator, an iterator or any iterable of ``(x, y)`` (a PyTorch
+    ``DataLoader``, say), as Keras takes them: with ``steps_per_epoch``, each epoch draws that many batches and the
+    next epoch goes on where it stopped; without, an epoch runs to the end of the iterable, and the next epoch
+    iterates it again (an iterator or generator, which cannot start again, then has nothing left)."""
+
+    def __init__(self, source, steps_per_epoch):
+        self.source = source
+        self.steps_per_epoch = steps_per_epoch
+        self.iterator = iter(source) if steps_per_epoch is not None else None
+        self.ended = False
+
+    def epoch(self, steps):
+        """The batches of one epoch; ``ended`` tells afterwards whether the source ran out."""
+        self.ended = False
+        iterator = self.iterator if self.iterator is not None else iter(self.source)
+        b = 0
+        while steps is None or b < steps:
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                self.ended = steps is not None or iterator is self.source
+                return
+            yield batch
+            b += 1
+
+
+def batch_stream(X, y, sample_weight, validation_split, steps_per_epoch):
+    """A :class:`BatchStream` when ``X`` is a generator, an iterator or an iterable of batches other than an array
+    (and then ``y`` and ``sample_weight`` must be None), else None (``steps_per_epoch`` is then refused)."""
+    if isinstance(X, (np.ndarray, list, tuple, str, bytes, dict)) or hasattr(X, "__array__") \
+            or hasattr(X, "shape") or not (hasattr(X, "__next__") or hasattr(X, "__iter__")):
+        if steps_per_epoch is not None:
+            raise ValueError("steps_per_epoch is for batches from a generator or an iterable of (x, y) batches; with "
+                             "arrays, an epoch is ceil(n_samples / batch_size) batches")
+        return None
+    if y is not None:
+        raise ValueError(f"X is {type(X).__name__}, an iterable of batches: it must give (x, y) pairs, and y must be "
+                         "None")
+    if sample_weight is not None:
+        raise ValueError("sample_weight goes with the batches of a generator: give (x, y, sample_weight) batches")
+    if validation_split:
+        raise ValueError("validation_split needs arrays; with batches from a generator, give validation_data")
+    return BatchStream(X, steps_per_epoch)
+
+
+def stream_batch(model, batch, class_weight, b):
+    """Batch ``b`` of a stream, ``(x, y)`` or ``(x, y, sample_weight)``, checked as ``train_on_batch`` checks
+    one."""
+    if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
+        raise ValueError(f"batch {b} of the epoch is {type(batch).__name__}: a generator for fit must give "
+                         "(x, y) or (x, y, sample_weight) tuples")
+    x, y = (tensor_to_array(v) for v in batch[:2])
+    weights = tensor_to_array(batch[2]) if len(batch) == 3 else None
+    return batch_data(model, x, y, weights, class_weight)
+
+
+def tensor_to_array(value):
+    """``value``, or for a PyTorch tensor its values as a NumPy array (detached and moved to the CPU first)."""
+    if value is not None and not isinstance(value, np.ndarray) and hasattr(value, "detach") and hasattr(value, "cpu"):
+        value = value.detach().cpu().numpy()
+    return value
 
 
 def batch_data(model, x, y, sample_weight, class_weight):

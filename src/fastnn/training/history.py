@@ -11,7 +11,9 @@ class History:
     history : dict of str to list
         ``'loss'`` (training loss including the regularization penalty, averaged over the epoch's batches
         weighted by their sizes), ``'accuracy'`` (classification losses), ``'val_loss'`` and ``'val_accuracy'``
-        (when there is validation data), ``'iterations'`` (batches in the epoch) and ``'seconds'``.
+        (when there is validation data), the metrics ``compile`` was given (``'f1'``, ``'val_f1'``, ...; see
+        :mod:`fastnn.metrics`), ``'lr'`` (the rate of the epoch's first update), ``'iterations'`` (batches in the
+        epoch) and ``'seconds'``.
     epoch : list of int
         Epoch numbers, counted from 0 over the model's life.
     params : dict

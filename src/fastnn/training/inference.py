@@ -1,13 +1,18 @@
 """Inference beyond the model's own forward pass: a layer's output (``predict(X, layer=k)``), class indices, and
 the size of the blocks ``predict`` and ``evaluate`` work in so that memory stays bounded."""
+import sys
+import time
+
 import numpy as np
 
 from .. import _kernels
 from .._core import threads as _threads
 from .._core.threads import blas_single_thread, resolve_n_threads
-from .._core.validation import check_int
+from .._core.progress import format_metrics
+from .._core.validation import check_int, check_verbose
 from ..nn.base import ACTIVATIONS, _Weighted
-__all__ = ["predict_layer", "forward_range", "class_indices", "block_rows", "INFERENCE_MEMORY", "PREDICT_BLOCK"]
+__all__ = ["predict_layer", "forward_range", "class_indices", "block_rows", "metric_scores", "check_metric",
+           "reported", "INFERENCE_MEMORY", "PREDICT_BLOCK"]
 
 #: Rows of one block in predict/evaluate by default (bounded memory whatever the number of samples).
 PREDICT_BLOCK = 1024
@@ -71,3 +76,82 @@ def class_indices(model, X, batch_size=None, n_threads=None):
     if proba.shape[1] == 1:
         return (proba[:, 0] > 0.5).astype(np.int64)
     return proba.argmax(axis=1)
+
+
+def _classes(model, K, labels, targets):
+    """The true class of each row: the label, the arg-max of a probability row, or a target >= 0.5 (one unit)."""
+    if labels is not None:
+        return labels.astype(np.int64)
+    return targets.argmax(axis=1) if K > 1 else (targets[:, 0] >= 0.5).astype(np.int64)
+
+
+def _forms(model, outputs, labels, targets):
+    """The data of each form a :class:`~fastnn.metrics.Metric` takes (``needs``), from a model's outputs and its
+    prepared targets; an output with a value a step counts every step as a row."""
+    K = model.n_outputs // model._output_steps
+    out = outputs.reshape(-1, K).astype(np.float64)
+    rows = None if targets is None else targets.reshape(-1, K).astype(np.float64)
+    cross_entropy = model.loss.name == "cross_entropy"
+
+    def rows_form():
+        return (rows if rows is not None else np.eye(K)[labels.astype(np.int64)]), out
+
+    def scores_form():
+        return _classes(model, K, labels, rows), out
+
+    def classes_form():
+        if cross_entropy:
+            return _classes(model, K, labels, rows), out.argmax(axis=1), "binary" if K == 2 else "macro"
+        if K == 1:
+            return (rows[:, 0] >= 0.5).astype(np.int64), (out[:, 0] > 0.5).astype(np.int64), "binary"
+        return (rows >= 0.5).astype(np.int64), (out > 0.5).astype(np.int64), "macro"  # multilabel
+
+    def binary_form():
+        return _classes(model, K, labels, rows), out[:, 1] if cross_entropy else out[:, 0]
+
+    return {"rows": rows_form, "scores": scores_form, "classes": classes_form, "binary": binary_form}
+
+
+def check_metric(metric, loss, units):
+    """Refuse a metric that a model of ``units`` output units (a step) trained with ``loss`` cannot give."""
+    needs = metric.needs
+    if needs != "rows" and not loss.has_accuracy:
+        raise ValueError(f"metric {metric.name!r} needs a classification loss, not {loss.name!r}")
+    if needs == "scores" and (loss.name != "cross_entropy" or units < 2):
+        raise ValueError(f"metric {metric.name!r} ranks the classes of a softmax output (cross_entropy), which this "
+                         "model does not have")
+    if needs == "binary" and units != (2 if loss.name == "cross_entropy" else 1):
+        raise ValueError(f"metric {metric.name!r} is for two classes (one sigmoid unit, or two softmax units); this "
+                         f"model has {units} output units")
+
+
+def metric_scores(model, metrics, outputs, labels, targets):
+    """``{name: value}`` of each compiled metric beyond accuracy, from the model's outputs and the prepared
+    targets."""
+    forms, cache = _forms(model, outputs, labels, targets), {}
+    scores = {}
+    for metric in metrics:
+        if metric.needs not in cache:
+            cache[metric.needs] = forms[metric.needs]()
+        data = cache[metric.needs]
+        if metric.needs == "classes":
+            scores[metric.name] = metric(data[0], data[1], average=data[2])
+        else:
+            scores[metric.name] = metric(*data)
+    return scores
+
+
+def reported(model, what, verbose, call):
+    """``call()`` (a silent ``predict`` or ``evaluate``), then, as Keras's ``verbose``, one line on standard output:
+    the samples, the seconds and, for ``evaluate``, the scores."""
+    check_verbose(verbose)
+    start = time.perf_counter()
+    result = call()
+    seconds = time.perf_counter() - start
+    n = result.shape[0] if isinstance(result, np.ndarray) else None
+    parts = [what] + ([f"{n:,} samples"] if n is not None else []) + [f"{seconds:.2f}s"]
+    if isinstance(result, dict):
+        parts.append(format_metrics(result))
+    sys.stdout.write(" - ".join(parts) + "\n")
+    sys.stdout.flush()
+    return result
