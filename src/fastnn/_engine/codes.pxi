@@ -23,7 +23,7 @@ LOSS_MAE = 4
  LAYER_EMBEDDING, LAYER_BATCHNORM, LAYER_ACTIVATION) = range(10)
 #: The fields of a layer's shapes (``Geom``), in the order of a layout tuple after its kind.
 GEOM_FIELDS = ("c", "h", "w", "co", "ho", "wo", "kh", "kw", "sh", "sw", "ph", "pw", "steps", "feats", "hidden", "seq",
-               "cell_act", "eps", "momentum")
+               "cell_act", "eps", "momentum", "no_bias")
 #: The fields of GEOM_FIELDS that hold floats (the others are ints).
 GEOM_FLOATS = ("eps", "momentum")
 

@@ -15,8 +15,10 @@ A ZIP archive holding
   ``dtype``, ``input_shape`` (the shape of one input sample, a list of sizes; absent from files of older fastnn,
   whose models take the shape their first layer implies), ``layers`` (each layer as ``{"layer": class name,
   its config, "trainable"}``, the config being ``layer.get_config()``: ``Dense`` with ``in_features``,
-  ``out_features`` and ``activation``; ``Dropout`` with ``p``; ``Conv2D`` with ``in_channels``,
-  ``out_channels``, ``kernel_size``, ``stride``, ``padding`` (pairs, or ``"same"``) and ``activation``;
+  ``out_features``, ``activation``, ``use_bias`` and ``kernel_initializer`` (a name or null); ``Dropout`` with
+  ``p``; ``Conv2D`` with ``in_channels``, ``out_channels``, ``kernel_size``, ``stride``, ``padding`` (pairs, or
+  ``"same"``), ``activation``, ``use_bias`` and ``kernel_initializer`` (files of older fastnn lack these two:
+  a bias and the default initialiser);
   ``MaxPool2D`` and ``AvgPool2D`` with ``pool_size`` and ``stride``; ``Reshape`` with ``shape``; ``Flatten``;
   ``trainable`` is false for a frozen layer, true when absent; files of format 2 and 1 hold a Dense layer as
   ``{"in_features", "out_features", "activation"}`` and a Dropout as ``{"dropout": rate}``),
@@ -29,7 +31,8 @@ A ZIP archive holding
   ``epochs_done``, ``epochs`` and per-epoch history ``records``); optionally ``classes`` (null, or the original
   class labels by output unit: a list of integers, floats or strings, one per output) and ``metadata`` (a JSON
   object of notes, such as how the training data was split), both absent from files of older fastnn;
-* ``parameters.npy``: the flat parameter buffer ``[W_0, b_0, W_1, b_1, ...]`` in the model's dtype;
+* ``parameters.npy``: the flat parameter buffer ``[W_0, b_0, W_1, b_1, ...]`` in the model's dtype (a layer with
+  ``use_bias`` false has its ``W`` alone);
 * ``optimizer_state.npy``: the optimizer's state rows, shape ``(n_state, n_params)``, the model's dtype;
 * ``buffers.npy``: the non-trained state of the layers that have some (BatchNorm's running mean and variance),
   layer by layer, in the model's dtype (only when there is any);
@@ -101,6 +104,8 @@ def _config_value(spec, key, kind, path, where):
         return _get(spec, key, str, path, where)
     if kind == "flag":
         return _get(spec, key, bool, path, where)
+    if kind == "initializer":  # a name or None
+        return None if spec.get(key, "") is None else _get(spec, key, str, path, where)
     if kind == "rate":
         value = _get(spec, key, (int, float), path, where)
         if not math.isfinite(value):
@@ -134,7 +139,9 @@ def _read_layer(spec, path, where):
         cls = None
     if not (isinstance(cls, type) and issubclass(cls, _Layer)):
         _fail(path, f"{where} has unknown layer {name!r}")
-    config = {key: _config_value(spec, key, kind, path, where) for key, kind in cls._CONFIG.items()}
+    # settings newer than a file's format (``_Layer._CONFIG_ADDED``) take their defaults when it lacks them
+    config = {key: _config_value(spec, key, kind, path, where) for key, kind in cls._CONFIG.items()
+              if key in spec or key not in cls._CONFIG_ADDED}
     try:
         return cls.from_config(config)
     except (ValueError, TypeError) as exc:
