@@ -571,3 +571,23 @@ def batchnorm(x, gamma, beta, running_mean, running_var, training, eps=1e-5, mom
         mean, var = running_mean, running_var
     y = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps) * gamma.reshape(shape) + beta.reshape(shape)
     return y, running_mean, running_var
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """PyTorch's ``nn.functional.layer_norm``: ``x`` normalised over its last ``len(normalized_shape)`` dimensions
+    (biased variance), then scaled by ``weight`` and shifted by ``bias`` (None: not)."""
+    axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    y = (x - mean) / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
+    return y * (1 if weight is None else weight) + (0 if bias is None else bias)
+
+
+def layer_norm_backward(x, dy, normalized_shape, weight=None, eps=1e-5):
+    """Gradients ``(dx, dweight, dbias)`` of ``layer_norm`` given the output's gradient ``dy``."""
+    axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
+    lead = tuple(range(x.ndim - len(normalized_shape)))
+    inv = 1 / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
+    xhat = (x - x.mean(axis=axes, keepdims=True)) * inv
+    g = dy * (1 if weight is None else weight)
+    dx = inv * (g - g.mean(axis=axes, keepdims=True) - xhat * (g * xhat).mean(axis=axes, keepdims=True))
+    return dx, (dy * xhat).sum(axis=lead), dy.sum(axis=lead)

@@ -295,11 +295,23 @@ def _export_batchnorm(g, layer, x, in_shape, out_shape, dtype, opset):
     return _activation_nodes(g, layer.activation, z, dtype, opset)
 
 
+def _export_layernorm(g, layer, x, in_shape, out_shape, dtype, opset):
+    if opset < 17:
+        raise ValueError(f"LayerNorm exports as ONNX's LayerNormalization, which needs opset 17 or later, not {opset}")
+    i = g.name("layernorm")
+    ones = np.ones(layer.normalized_shape)
+    scale = g.const(f"{i}_scale", ones if layer.weight is None else np.ascontiguousarray(layer.weight), dtype)
+    shift = [] if layer.bias is None else [g.const(f"{i}_shift", np.ascontiguousarray(layer.bias), dtype)]
+    return g.op("LayerNormalization", [x, scale] + shift, f"{i}_y", axis=-len(layer.normalized_shape),
+                epsilon=float(layer.eps))
+
+
 def _export_activation(g, layer, x, in_shape, out_shape, dtype, opset):
     return _activation_nodes(g, layer.activation, x, dtype, opset)
 
 
-_EXPORTERS = {"Dense": _export_dense, "Activation": _export_activation, "BatchNorm1d": _export_batchnorm, "BatchNorm2d": _export_batchnorm, "Flatten": _export_view, "Reshape": _export_view, "Conv2D": _export_conv,
+_EXPORTERS = {"Dense": _export_dense, "Activation": _export_activation, "BatchNorm1d": _export_batchnorm, "BatchNorm2d": _export_batchnorm,
+              "LayerNorm": _export_layernorm, "Flatten": _export_view, "Reshape": _export_view, "Conv2D": _export_conv,
               "MaxPool2D": _export_pool, "AvgPool2D": _export_pool, "GlobalAvgPool2D": _export_global_pool,
               "Embedding": _export_embedding, "SimpleRNN": _export_recurrent, "LSTM": _export_recurrent,
               "GRU": _export_recurrent, "Dropout": None}
