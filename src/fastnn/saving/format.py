@@ -148,11 +148,19 @@ def _read_layer(spec, path, where):
         _fail(path, f"{where} is not a valid {name} ({exc})")
 
 
+def _compiled(model):
+    """Whether the file records how ``model`` was compiled: not when uncompiled, nor with a loss written in
+    Python (:class:`~fastnn.losses.CustomLoss`, which a file cannot hold: it stores the weights of an uncompiled
+    model)."""
+    return model.loss is not None and model.loss.name is not None
+
+
 def _header(model, fit_state=None):
     from .. import __version__
 
-    opt = model.optimizer
-    reg = model.regularizer
+    compiled = _compiled(model)
+    opt = model.optimizer if compiled else None
+    reg = model.regularizer if compiled else None
     classes, problem = _check_classes(model.classes, model.n_outputs)
     if problem:
         raise ValueError(f"model.classes {problem}")
@@ -171,9 +179,9 @@ def _header(model, fit_state=None):
         "input_shape": list(model.input_shape),
         "layers": [_layer_spec(l) for l in model.layers],
         "dropout_seed": model._dropout_seed,
-        "loss": model.loss.name if model.loss is not None else None,
-        "loss_config": model.loss.get_config() if model.loss is not None else None,
-        "metrics": list(model.metrics) if model.loss is not None else None,
+        "loss": model.loss.name if compiled else None,
+        "loss_config": model.loss.get_config() if compiled else None,
+        "metrics": list(model.metrics) if compiled else None,
         "optimizer": None if opt is None else {"name": type(opt).__name__, "config": opt.get_config(),
                                                "n_state": int(model._state.shape[0]), "step": int(model._step[0])},
         "regularizer": None if reg is None else {"l1": reg.l1, "l2": reg.l2},
@@ -247,7 +255,8 @@ def model_members(model, fit_state=None, prefix=""):
         raise ValueError(f"the model's header would take {len(header)} bytes, more than the {MAX_HEADER_BYTES} "
                          "a model file may hold: keep model.metadata small")
     members = [("header.json", header), ("parameters.npy", _npy_bytes(model.parameters)),
-               ("optimizer_state.npy", _npy_bytes(model._state))]
+               ("optimizer_state.npy", _npy_bytes(model._state if _compiled(model) else
+                                                  np.zeros((1, model.n_params), model.dtype)))]
     if model._buffers.size:  # non-trained state (BatchNorm's running statistics)
         members.append(("buffers.npy", _npy_bytes(model._buffers)))
     if model.scaler is not None:
