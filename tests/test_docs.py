@@ -17,6 +17,7 @@ import fastnn.models.sequential
 import fastnn.nn.conv
 import fastnn.nn.dense
 import fastnn.nn.dropout
+import fastnn.nn.normalization
 import fastnn.nn.pooling
 import fastnn.nn.reshaping
 import fastnn.optim.adam
@@ -44,6 +45,7 @@ def _rl_modules():
 
 @pytest.mark.parametrize("module", [fastnn, fastnn.models.sequential, fastnn.models.autoencoder, fastnn.models.container, fastnn.nn.dense,
                                     fastnn.nn.conv, fastnn.nn.pooling, fastnn.nn.reshaping, fastnn.nn.dropout,
+                                    fastnn.nn.normalization,
                                     fastnn.optim.sgd, fastnn.optim.adam, fastnn.optim.rmsprop, fastnn.optim.schedules,
                                     fastnn.data.preprocessing, fastnn.callbacks, fastnn.losses, fastnn.cluster.kmeans,
                                     fastnn.cluster.spectral, fastnn.metrics, fastnn.training.lr_finder] + _rl_modules(),

@@ -69,7 +69,7 @@ def test_format_is_documented_zip_without_pickle(tmp_path, trained):
     assert {"header.json", "parameters.npy", "optimizer_state.npy"} <= names
     assert header["format"] == "fastnn-model" and header["format_version"] == 3
     assert header["layers"][0] == {"layer": "Dense", "in_features": 6, "out_features": 20, "activation": "relu",
-                                   "trainable": True, "name": "dense"}
+                                   "use_bias": True, "kernel_initializer": None, "trainable": True, "name": "dense"}
     with np.load(path, allow_pickle=False) as f:  # the arrays are plain .npy members
         np.testing.assert_array_equal(f["parameters"], model.parameters)
 
@@ -325,8 +325,8 @@ def test_cnn_round_trip_and_resume(tmp_path, cnn):
     with zipfile.ZipFile(path) as z:
         header = json.loads(z.read("header.json"))
     assert header["layers"][1] == {"layer": "Conv2D", "in_channels": 3, "out_channels": 4, "kernel_size": [3, 3],
-                                   "stride": [1, 1], "padding": "same", "activation": "relu", "trainable": True,
-                                   "name": "conv2d"}
+                                   "stride": [1, 1], "padding": "same", "activation": "relu", "use_bias": True,
+                                   "kernel_initializer": None, "trainable": True, "name": "conv2d"}
     assert header["layers"][2] == {"layer": "MaxPool2D", "pool_size": [2, 2], "stride": [2, 2], "trainable": True,
                                    "name": "max_pool2d"}
     assert header["layers"][0] == {"layer": "Reshape", "shape": [3, 8, 7], "trainable": True, "name": "reshape"}

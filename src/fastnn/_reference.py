@@ -14,7 +14,8 @@ MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY, HUBER, MAE = range(5)
 
 
 def dense_forward(x, W, b):
-    return x @ W.T + b
+    """``x @ W.T + b`` (``b`` None: no bias)."""
+    return x @ W.T if b is None else x @ W.T + b
 
 
 def activation_forward(act, z):
@@ -370,7 +371,9 @@ def conv2d_forward(x, W, b, stride=(1, 1), padding=(0, 0), out_size=None):
     out_size = out_size or conv_output_size(x.shape[2:], (kh, kw), stride, padding)
     (sh, sw), (Ho, Wo) = stride, out_size
     xp = _padded(x, kh, kw, stride, padding, out_size)
-    out = np.zeros((x.shape[0], W.shape[0], Ho, Wo), dtype=np.result_type(x, W)) + b[None, :, None, None]
+    out = np.zeros((x.shape[0], W.shape[0], Ho, Wo), dtype=np.result_type(x, W))
+    if b is not None:  # None: no bias
+        out += b[None, :, None, None]
     for i in range(kh):
         for j in range(kw):
             patch = xp[:, :, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw]
@@ -443,35 +446,39 @@ DENSE, CONV2D, MAXPOOL2D, AVGPOOL2D = range(4)
 
 class LayerNetwork:
     """A network of the engine's layer kinds in plain NumPy: ``layout`` the engine's layer table (per layer
-    ``(kind, c, h, w, co, ho, wo, kh, kw, sh, sw, ph, pw)``), ``weights`` ``[W, b, ...]`` of the Dense and Conv2D
-    layers in order, ``acts`` an activation code per layer (pooling: identity), ``loss`` a loss code. Samples
-    are flat rows; image layers see them as ``(c, h, w)``."""
+    ``(kind, c, h, w, co, ho, wo, kh, kw, sh, sw, ph, pw)``, or a dict of these fields and ``no_bias``),
+    ``weights`` ``[W, b, ...]`` of the Dense and Conv2D layers in order (a layer with ``no_bias`` has its ``W``
+    alone), ``acts`` an activation code per layer (pooling: identity), ``loss`` a loss code. Samples are flat
+    rows; image layers see them as ``(c, h, w)``."""
 
     def __init__(self, layout, weights, acts, loss):
         # a row may also be a dict {"kind": k, field: value} (missing shapes are 0)
         fields = ("c", "h", "w", "co", "ho", "wo", "kh", "kw", "sh", "sw", "ph", "pw")
         self.layout = [(row["kind"],) + tuple(row.get(k, 0) for k in fields) if isinstance(row, dict)
-                       else tuple(row) + (0,) * (13 - len(row)) for row in layout]
+                       else tuple(row[:13]) + (0,) * (13 - len(row[:13])) for row in layout]
+        self.biased = [not (isinstance(row, dict) and row.get("no_bias")) for row in layout]
         self.params = [np.array(w) for w in weights]
         self.acts = list(acts)
         self.loss = loss
 
     def _layer(self, l):
         """Index of layer ``l``'s weight in ``params`` (None for pooling)."""
-        k = sum(row[0] in (DENSE, CONV2D) for row in self.layout[:l])
-        return 2 * k if self.layout[l][0] in (DENSE, CONV2D) else None
+        k = sum(1 + self.biased[i] for i, row in enumerate(self.layout[:l]) if row[0] in (DENSE, CONV2D))
+        return k if self.layout[l][0] in (DENSE, CONV2D) else None
+
+    def _bias(self, l):
+        """Layer ``l``'s bias, or None."""
+        return self.params[self._layer(l) + 1] if self.biased[l] else None
 
     def _apply(self, l, x):
         """Pre-activation of layer ``l`` (and the max-pool arg-max) for flat rows ``x``."""
         kind, c, h, w, co, ho, wo, kh, kw, sh, sw, ph, pw = self.layout[l]
         B = x.shape[0]
         if kind == DENSE:
-            k = self._layer(l)
-            return dense_forward(x, self.params[k], self.params[k + 1]), None
+            return dense_forward(x, self.params[self._layer(l)], self._bias(l)), None
         img = x.reshape(B, c, h, w)
         if kind == CONV2D:
-            k = self._layer(l)
-            return conv2d_forward(img, self.params[k], self.params[k + 1], (sh, sw), (ph, pw), (ho, wo)) \
+            return conv2d_forward(img, self.params[self._layer(l)], self._bias(l), (sh, sw), (ph, pw), (ho, wo)) \
                 .reshape(B, -1), None
         if kind == MAXPOOL2D:
             out, arg = max_pool2d(img, (kh, kw), (sh, sw))
@@ -503,15 +510,17 @@ class LayerNetwork:
             kind, c, h, w, co, ho, wo, kh, kw, sh, sw, ph, pw = self.layout[l]
             k = self._layer(l)
             if kind == DENSE:
-                grads[k], grads[k + 1] = d.T @ outs[l], d.sum(axis=0)
+                grads[k], db = d.T @ outs[l], d.sum(axis=0)
                 dx = d @ self.params[k]
             elif kind == CONV2D:
-                dx, grads[k], grads[k + 1] = conv2d_backward(outs[l].reshape(B, c, h, w), self.params[k],
-                                                             d.reshape(B, co, ho, wo), (sh, sw), (ph, pw))
+                dx, grads[k], db = conv2d_backward(outs[l].reshape(B, c, h, w), self.params[k],
+                                                   d.reshape(B, co, ho, wo), (sh, sw), (ph, pw))
             elif kind == MAXPOOL2D:
                 dx = max_pool2d_backward(d.reshape(B, co, ho, wo), args[l], (c, h, w))
             else:
                 dx = avg_pool2d_backward(d.reshape(B, co, ho, wo), (kh, kw), (sh, sw), (c, h, w))
+            if kind in (DENSE, CONV2D) and self.biased[l]:
+                grads[k + 1] = db
             if l:
                 d = activation_backward(self.acts[l - 1], outs[l], dx.reshape(B, -1), zs[l - 1])
         return sl, grads
@@ -562,3 +571,23 @@ def batchnorm(x, gamma, beta, running_mean, running_var, training, eps=1e-5, mom
         mean, var = running_mean, running_var
     y = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps) * gamma.reshape(shape) + beta.reshape(shape)
     return y, running_mean, running_var
+
+
+def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """PyTorch's ``nn.functional.layer_norm``: ``x`` normalised over its last ``len(normalized_shape)`` dimensions
+    (biased variance), then scaled by ``weight`` and shifted by ``bias`` (None: not)."""
+    axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    y = (x - mean) / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
+    return y * (1 if weight is None else weight) + (0 if bias is None else bias)
+
+
+def layer_norm_backward(x, dy, normalized_shape, weight=None, eps=1e-5):
+    """Gradients ``(dx, dweight, dbias)`` of ``layer_norm`` given the output's gradient ``dy``."""
+    axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
+    lead = tuple(range(x.ndim - len(normalized_shape)))
+    inv = 1 / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
+    xhat = (x - x.mean(axis=axes, keepdims=True)) * inv
+    g = dy * (1 if weight is None else weight)
+    dx = inv * (g - g.mean(axis=axes, keepdims=True) - xhat * (g * xhat).mean(axis=axes, keepdims=True))
+    return dx, (dy * xhat).sum(axis=lead), dy.sum(axis=lead)

@@ -186,6 +186,9 @@ class DataParallel:
             raise ValueError("with local_data=True each rank holds other rows, so metrics computed from predictions "
                              f"({', '.join(map(str, model._extra_metrics))}) would differ between the ranks: "
                              "compile without them (the loss and accuracy are summed over the ranks)")
+        if getattr(model.loss, "code", None) == _kernels.LOSS_GIVEN:
+            raise ValueError("DataParallel trains with the compiled losses; a loss written in Python "
+                             f"({type(model.loss).__name__}) is not supported")
         if _kernels.LAYER_BATCHNORM in kinds:
             raise ValueError("DataParallel cannot train a model with BatchNorm: its batch statistics would need "
                              "every rank's rows of the batch; use Dropout or a regularizer instead")

@@ -18,12 +18,14 @@ LOSS_CROSS_ENTROPY = 1
 LOSS_BINARY_CROSS_ENTROPY = 2
 LOSS_HUBER = 3
 LOSS_MAE = 4
+#: The gradient with respect to the output is given by the caller (a loss computed in Python).
+LOSS_GIVEN = 5
 # Layer kinds of the engine's layer table (Reshape and Flatten are views: no kind, no kernel).
 (LAYER_DENSE, LAYER_CONV2D, LAYER_MAXPOOL2D, LAYER_AVGPOOL2D, LAYER_RNN, LAYER_LSTM, LAYER_GRU,
- LAYER_EMBEDDING, LAYER_BATCHNORM, LAYER_ACTIVATION) = range(10)
+ LAYER_EMBEDDING, LAYER_BATCHNORM, LAYER_ACTIVATION, LAYER_LAYERNORM) = range(11)
 #: The fields of a layer's shapes (``Geom``), in the order of a layout tuple after its kind.
 GEOM_FIELDS = ("c", "h", "w", "co", "ho", "wo", "kh", "kw", "sh", "sw", "ph", "pw", "steps", "feats", "hidden", "seq",
-               "cell_act", "eps", "momentum")
+               "cell_act", "eps", "momentum", "no_bias", "affine")
 #: The fields of GEOM_FIELDS that hold floats (the others are ints).
 GEOM_FLOATS = ("eps", "momentum")
 
@@ -38,6 +40,7 @@ cdef enum:
     EMBEDDING = 7
     BATCHNORM = 8
     ACTIVATION = 9
+    LAYERNORM = 10
 
 cdef enum:
     IDENTITY = 0
@@ -72,6 +75,7 @@ cdef enum:
     BINARY_CROSS_ENTROPY = 2
     HUBER = 3
     MAE = 4
+    GIVEN = 5
 
 # Optimizer kinds, learning-rate schedule kinds, and the layout of the float64 array that carries an optimizer's
 # settings from Python (fastnn.optim builds it).

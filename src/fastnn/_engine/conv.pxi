@@ -52,7 +52,7 @@ cdef void _conv_forward(Net *net, const floating *params, int l, const floating 
         out = (<floating *> net.ws.A[l + 1]) + (r0 + k) * w_out
         for c in range(g.co):
             src = prod + c * N + k * P
-            bc = b[c]
+            bc = 0 if g.no_bias else b[c]
             for p in range(P):
                 out[<Py_ssize_t> c * P + p] = src[p] + bc
     if activate:
@@ -86,7 +86,7 @@ cdef void _conv_backward(Net *net, const floating *params, int l, Py_ssize_t n_r
 
 
 cdef void _conv_gradient(Net *net, floating *params, const GradTask *task, Py_ssize_t B, int slot) noexcept nogil:
-    """Weight and bias gradients of output channels j0..j1 of a convolution, summed over the batch's groups of
+    """Weight and bias (if any) gradients of output channels j0..j1 of a convolution, summed over the batch's groups of
     images in order (``dW += dY_group @ im2col(x_group).T``), from the columns the forward pass kept (or formed
     again)."""
     cdef int l = task.layer, j0 = task.j0, j1 = task.j1
@@ -115,7 +115,7 @@ cdef void _conv_gradient(Net *net, floating *params, const GradTask *task, Py_ss
         _gather_channels(D + r * w_out, w_out, P, j0, j1, n, dys)
         gemm(NoTrans, Trans, j1 - j0, K, <int> N, <floating> 1.0, dys, <int> N, cols, <int> N,
              <floating> (1.0 if r > 0 else 0.0), grads + wo, K)
-    for j in range(j0, j1):
+    for j in range(j0, j1 if not g.no_bias else j0):
         s = 0
         for r in range(B):
             s += _lane_sum(D + r * w_out + <Py_ssize_t> j * P, P, False)
@@ -138,8 +138,8 @@ cdef int _conv_gradient_tasks(const Geom *g, int n_in, int n_out, int split, Gra
             out[j].i0 = 0
             out[j].i1 = K
             out[j].ld = K
-            out[j].b0 = out[j].j0
-            out[j].b1 = out[j].j1
+            out[j].b0 = out[j].j0 if not g.no_bias else 0
+            out[j].b1 = out[j].j1 if not g.no_bias else 0
             out[j].work = <Py_ssize_t> (out[j].j1 - out[j].j0) * K * g.ho * g.wo
     return nb
 
@@ -149,7 +149,7 @@ cdef Py_ssize_t _conv_weights(const Geom *g, int n_in, int n_out) noexcept nogil
 
 
 cdef Py_ssize_t _conv_bias(const Geom *g, int n_in, int n_out) noexcept nogil:
-    return g.co
+    return 0 if g.no_bias else g.co
 
 
 cdef Py_ssize_t _conv_workspace(const Geom *g, int n_in, int n_out) noexcept nogil:

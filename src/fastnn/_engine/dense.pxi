@@ -99,7 +99,10 @@ cdef void _forward_columns(Net *net, const floating *params, int l, const floati
     out = (<floating *> net.ws.A[l + 1]) + r0 * w_out + j0
     inp = inp + r0 * w_in
     for r in range(n_rows):
-        memcpy(out + r * w_out, b, (j1 - j0) * sizeof(floating))
+        if net.geom[l].no_bias:
+            memset(out + r * w_out, 0, (j1 - j0) * sizeof(floating))
+        else:
+            memcpy(out + r * w_out, b, (j1 - j0) * sizeof(floating))
     if net.ws.single_row and s == 1:  # one row: a matrix-vector product (BLAS's gemm would pack the whole weight block for it)
         _matvec(params + net.w_off[l] + j0 * w_in, inp, out, j1 - j0, w_in)
     else:
@@ -190,7 +193,7 @@ cdef void _dense_gradient(Net *net, floating *params, const GradTask *task, Py_s
                           int slot) noexcept nogil:
     """The data term of the weight gradients of one tile (output features j0..j1 x input features i0..i1) of a
     dense layer (over every row and step); the tile holding input feature 0 does the biases of its output features
-    too."""
+    too (unless the layer has none)."""
     cdef int l = task.layer, j0 = task.j0, j1 = task.j1, i0 = task.i0, i1 = task.i1, s = _dense_steps(&net.geom[l])
     cdef int w_in = net.width[l] // s, w_out = net.width[l + 1] // s
     cdef Py_ssize_t r, j
@@ -201,7 +204,7 @@ cdef void _dense_gradient(Net *net, floating *params, const GradTask *task, Py_s
     gemm(Trans, NoTrans, j1 - j0, i1 - i0, <int> B, <floating> 1.0, D + j0, w_out,
          (<floating *> _layer_input(net, l)) + i0, w_in, <floating> 0.0, grads + net.w_off[l] + j0 * w_in + i0,
          w_in)
-    if i0 == 0:
+    if i0 == 0 and not net.geom[l].no_bias:
         for j in range(j0, j1):
             gb[j] = 0
         for r in range(B):
@@ -225,8 +228,8 @@ cdef int _dense_gradient_tasks(const Geom *g, int n_in, int n_out, int split, Gr
                 out[n].i0 = i * n_in // ni
                 out[n].i1 = (i + 1) * n_in // ni
                 out[n].ld = n_in
-                out[n].b0 = out[n].j0 if i == 0 else 0  # the tile of input 0 takes the biases
-                out[n].b1 = out[n].j1 if i == 0 else 0
+                out[n].b0 = out[n].j0 if i == 0 and not g.no_bias else 0  # the tile of input 0 takes the biases
+                out[n].b1 = out[n].j1 if i == 0 and not g.no_bias else 0
                 out[n].work = <Py_ssize_t> (out[n].j1 - out[n].j0) * (out[n].i1 - out[n].i0)
             n += 1
     return n
@@ -237,7 +240,7 @@ cdef Py_ssize_t _dense_weights(const Geom *g, int n_in, int n_out) noexcept nogi
 
 
 cdef Py_ssize_t _dense_bias(const Geom *g, int n_in, int n_out) noexcept nogil:
-    return n_out // _dense_steps(g)
+    return 0 if g.no_bias else n_out // _dense_steps(g)
 
 
 cdef Py_ssize_t _no_values(const Geom *g, int n_in, int n_out) noexcept nogil:

@@ -427,6 +427,18 @@ cdef class Engine:
             raise ValueError("block must be between 1 and the engine's capacity")
         return min(b, max(n, 1))
 
+    def train_forward(self, X, out, int64_t step, int n_threads):
+        """Write the outputs of a training pass over the rows of ``X`` (at most the capacity) into ``out``
+        (n_rows, n_out): dropout masks of update ``step`` and batch statistics, as ``train`` computes them for
+        that update, with nothing updated (the outputs a loss computed in Python needs)."""
+        if X.shape[0] < 1 or X.shape[0] > self.capacity:
+            raise ValueError("X must hold between 1 row and the engine's capacity")
+        self._reserve(n_threads)
+        if self.is_double:
+            _engine_train_forward[double](&self.net, X, out, step, n_threads)
+        else:
+            _engine_train_forward[float](&self.net, X, out, step, n_threads)
+
     def forward(self, X, out, int n_threads, block=None):
         """Write the network's output for every row of ``X`` into ``out`` (n_samples, n_out), ``block`` rows
         (default: the capacity) at a time. Block sizes shape the products, hence the last bits of results."""

@@ -141,6 +141,25 @@ cdef void _engine_gradient(Net *net, const floating[:, ::1] X, const int64_t[::1
         _gradient_tasks(net, <floating *> net.params, B, n_threads)
 
 
+cdef void _engine_train_forward(Net *net, const floating[:, ::1] X, floating[:, ::1] out, int64_t step,
+                                int n_threads):
+    """Typed entry of ``Engine.train_forward``: the rows copied into the batch buffer, the dropout keys of update
+    ``step``, a training forward pass without updating the non-trained state, its output copied out."""
+    cdef Py_ssize_t n = X.shape[0]
+    cdef int c
+    cdef floating *A0 = <floating *> net.ws.A[0]
+    net.ws.single_row = n == 1
+    net.ws.training = True
+    net.ws.update_buffers = False
+    with nogil:
+        memcpy(A0, &X[0, 0], n * net.width[0] * sizeof(floating))
+        for c in range(net.n_layers):
+            if net.ws.Ad[c] != NULL:
+                net.ws.drop_key[c] = _dropout_key(net.seed, step, c)
+        _forward(net, A0, n, n_threads, _on_output(net.loss))
+        memcpy(&out[0, 0], net.ws.A[net.n_layers], n * net.width[net.n_layers] * sizeof(floating))
+
+
 cdef void _engine_forward(Net *net, const floating[:, ::1] X, floating[:, ::1] out, const int32_t[::1] labels,
                           const floating[:, ::1] targets, const floating[::1] weights, floating[::1] sl,
                           floating[::1] sc, int n_threads, Py_ssize_t block, double *sums):

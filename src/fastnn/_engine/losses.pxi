@@ -15,7 +15,7 @@ cdef struct Data:
 cdef inline bint _on_output(int loss) noexcept nogil:
     """Whether ``loss`` compares the activated output with the targets (regression losses), rather than taking
     the logits (the cross-entropies, which fuse their activation in)."""
-    return loss == MSE or loss == HUBER or loss == MAE
+    return loss == MSE or loss == HUBER or loss == MAE or loss == GIVEN
 
 
 cdef void _output_rows(int loss, int act, floating *z, floating *d, Py_ssize_t n_rows, Py_ssize_t K,
@@ -30,7 +30,8 @@ cdef void _output_rows(int loss, int act, floating *z, floating *d, Py_ssize_t n
     ``first + r``. Targets come from ``labels`` (integer classes) when not NULL, else from ``targets`` (``K``
     values a sample), both in ``data``. The gradient is written to ``d`` when ``want_grad``, multiplied by ``scale`` (1 / batch
     size, or 1 / the batch's weight sum) and by the sample's weight when ``weights`` is not NULL. ``delta`` is
-    the Huber loss's threshold. Per-sample losses are not weighted.
+    the Huber loss's threshold. Per-sample losses are not weighted. ``GIVEN``: the targets are the gradient with
+    respect to the output, copied as they are (neither ``scale`` nor weights apply), and the losses are 0.
     """
     cdef Py_ssize_t r, k, i, y, amax, tmax
     cdef floating *zr
@@ -117,6 +118,12 @@ cdef void _output_rows(int loss, int act, floating *z, floating *d, Py_ssize_t n
                     v = v if v > -dl else -dl
                     dr[k] = v * (sr * inv_k)
             sample_loss[r] = lsum * inv_k
+            sample_correct[r] = 0
+        elif loss == GIVEN:  # a loss computed by the caller, who gives its gradient
+            if want_grad:
+                for k in range(K):
+                    dr[k] = tr[k]
+            sample_loss[r] = 0
             sample_correct[r] = 0
         elif loss == MAE:  # PyTorch's L1Loss; the gradient of |e| at e = 0 is 0
             lsum = 0

@@ -13,10 +13,14 @@ cdef struct Geom:
     # left). Recurrent kinds (RNN, LSTM, GRU): ``steps`` time steps of ``feats`` inputs, ``hidden`` units,
     # ``seq`` 1 when the output is every step's state (else the last one's), ``cell_act`` the simple RNN's
     # activation (TANH or RELU). EMBEDDING: ``steps`` indices a row into ``feats`` vectors of ``hidden`` values.
-    # BATCHNORM: ``c`` channels of ``h x w`` positions, ``eps`` and ``momentum`` (PyTorch's). Unused fields are zero.
+    # BATCHNORM: ``c`` channels of ``h x w`` positions, ``eps`` and ``momentum`` (PyTorch's). ``no_bias`` (DENSE,
+    # CONV2D): 1 when the layer has no bias (Keras's ``use_bias=False``; its bias takes no values). LAYERNORM:
+    # ``steps`` groups of ``c`` values a row, each normalised, ``eps``, ``affine`` 1 with the scale and shift
+    # parameters. Unused fields are zero.
     int c, h, w, co, ho, wo, kh, kw, sh, sw, ph, pw
     int steps, feats, hidden, seq, cell_act
     double eps, momentum
+    int no_bias, affine
 
 
 cdef struct GradTask:
@@ -136,7 +140,7 @@ cdef struct KindRow:
 
 
 cdef enum:
-    N_KINDS = 10
+    N_KINDS = 11
 
 cdef KindRow KINDS[N_KINDS]
 

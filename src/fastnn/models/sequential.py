@@ -600,7 +600,7 @@ class Sequential(Container):
                                  self._layout, frozen, self._buffers)
         if self._ties is not None:
             engine.tie(self._ties)
-        return engine
+        return engine if self.loss is None else self.loss._engine(engine, self.output_shape)
 
     def _param_ranges(self):
         """``(start, stop)`` of each engine layer's parameters in the flat buffers (empty for pooling)."""

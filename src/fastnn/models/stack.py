@@ -6,14 +6,14 @@ import math
 import numpy as np
 
 from .._core.validation import check_int
-from ..nn import Dense, Dropout, Embedding, Reshape
+from ..nn import Dense, Dropout, Embedding, LayerNorm, Reshape
 from ..nn.base import _Layer, _Weighted
 from ..nn.recurrent import _Recurrent
 
 __all__ = ["Stack", "check_input_shape", "dropout_rates", "LAYER_NAMES"]
 
 LAYER_NAMES = ("a fastnn layer (Dense, Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool2D, Flatten, Reshape, Dropout, "
-               "SimpleRNN, LSTM, GRU, Embedding)")
+               "SimpleRNN, LSTM, GRU, Embedding, BatchNorm1d, BatchNorm2d, LayerNorm, Activation)")
 
 
 class Stack:
@@ -116,8 +116,8 @@ def _first_input(i, layer, shape):
             raise ValueError(f"layers[{i}] ({layer!r}) takes {layer.in_features} features, but input_shape={shape} "
                              f"gives {math.prod(shape)} values a sample")
         return (math.prod(shape),)
-    if isinstance(layer, (_Recurrent, Embedding)):
-        return shape  # each checks its sequences' shape
+    if isinstance(layer, (_Recurrent, Embedding, LayerNorm)):
+        return shape  # each checks the shape it takes
     if layer._engine_row and len(shape) != 3:
         hint = f" (one channel: input_shape={(1,) + shape})" if len(shape) == 2 else ""
         raise ValueError(f"layers[{i}] ({layer!r}) takes images (channels, height, width), but input_shape={shape} "

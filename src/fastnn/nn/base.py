@@ -19,7 +19,7 @@ import numpy as np
 from .. import _kernels
 from .._core.validation import check_bool, check_int
 
-__all__ = ["ACTIVATIONS", "ParamSpec", "BufferSpec", "INITIALIZERS"]
+__all__ = ["ACTIVATIONS", "ParamSpec", "BufferSpec", "INITIALIZERS", "KERNEL_INITIALIZERS"]
 
 
 #: Activation names accepted by :class:`Dense`, mapped to kernel codes.
@@ -81,6 +81,40 @@ def _zeros(rng, shape, fans):
     return 0.0
 
 
+#: Keras's ``VarianceScaling``: the standard deviation of a standard normal truncated at two standard deviations
+#: (its draws are divided by it, so that the truncated values keep the variance asked for).
+_TRUNCATED_STD = 0.87962566103423978
+
+
+def _truncated_normal(rng, shape, std):
+    """``N(0, std^2)`` values, those more than two standard deviations from 0 drawn again (Keras's
+    ``TruncatedNormal``)."""
+    values = rng.standard_normal(size=shape)
+    outside = np.abs(values) > 2
+    while outside.any():
+        values[outside] = rng.standard_normal(size=int(outside.sum()))
+        outside = np.abs(values) > 2
+    return values * std
+
+
+def _he_normal(rng, shape, fans):
+    return _truncated_normal(rng, shape, math.sqrt(2.0 / fans[0]) / _TRUNCATED_STD)
+
+
+def _glorot_normal(rng, shape, fans):
+    return _truncated_normal(rng, shape, math.sqrt(2.0 / (fans[0] + fans[1])) / _TRUNCATED_STD)
+
+
+def _orthogonal(rng, shape, fans):
+    """Keras's ``Orthogonal`` (gain 1) on the weight as ``shape[0]`` rows of ``prod(shape[1:])`` values
+    (PyTorch's orientation): the QR decomposition of a standard normal matrix, signs fixed by ``R``'s diagonal, so
+    that the rows (when there are no more rows than columns) or the columns are orthonormal."""
+    rows, cols = shape[0], math.prod(shape[1:])
+    q, r = np.linalg.qr(rng.standard_normal(size=(max(rows, cols), min(rows, cols))))
+    q *= np.sign(np.diag(r))
+    return (q.T if rows < cols else q).reshape(shape)
+
+
 def _recurrent_uniform(rng, shape, fans):
     limit = 1.0 / math.sqrt(fans[0])
     return rng.uniform(-limit, limit, size=shape)
@@ -98,11 +132,16 @@ def _scale_shift(rng, shape, fans):
 
 
 #: Initialisers by name: ``init(rng, shape, (fan_in, fan_out))`` returns the values (or a scalar to fill with).
-#: He (Kaiming) uniform ``U(-sqrt(6 / fan_in), +)``, Glorot (Xavier) uniform ``U(-sqrt(6 / (fan_in + fan_out)),
-#: +)``, zeros, PyTorch's recurrent ``U(-1 / sqrt(fan_in), +)`` (``fan_in``: the hidden size) and the standard
-#: normal (PyTorch's embeddings).
-INITIALIZERS = {"he_uniform": _he_uniform, "glorot_uniform": _glorot_uniform, "zeros": _zeros,
+#: Keras's formulas and names: He (Kaiming) uniform ``U(-sqrt(6 / fan_in), +)``, Glorot (Xavier) uniform
+#: ``U(-sqrt(6 / (fan_in + fan_out)), +)``, He normal and Glorot normal (truncated normals of variance ``2 /
+#: fan_in`` and ``2 / (fan_in + fan_out)``), orthogonal and zeros; then PyTorch's recurrent ``U(-1 / sqrt(fan_in),
+#: +)`` (``fan_in``: the hidden size), the standard normal (PyTorch's embeddings) and a normalisation's ``(1, 0)``
+#: pairs.
+INITIALIZERS = {"he_uniform": _he_uniform, "glorot_uniform": _glorot_uniform, "he_normal": _he_normal,
+                "glorot_normal": _glorot_normal, "orthogonal": _orthogonal, "zeros": _zeros,
                 "recurrent_uniform": _recurrent_uniform, "normal": _normal, "scale_shift": _scale_shift}
+#: The names a layer's ``kernel_initializer`` takes (Keras's).
+KERNEL_INITIALIZERS = ("he_normal", "he_uniform", "glorot_uniform", "glorot_normal", "orthogonal", "zeros")
 
 
 def _activation_name(activation):
@@ -137,6 +176,9 @@ class _Layer:
     #: model files store a layer as its class name and config (``fastnn.saving.format`` checks each value by its
     #: kind).
     _CONFIG = {}
+    #: Keys of ``_CONFIG`` added after model files first stored the layer: a file without them gets the
+    #: constructor's defaults (``initializer``: an initialiser's name or None).
+    _CONFIG_ADDED = ("use_bias", "kernel_initializer")
     #: Whether the layer is a row of the engine's layer table (``_layout``); views (Reshape, Flatten) and
     #: Dropout (which marks the next row's input) are not.
     _engine_row = False
@@ -261,6 +303,20 @@ def _takes_name(init):
     return __init__
 
 
+def _check_use_bias(layer, value):
+    return check_bool(value, "use_bias")
+
+
+def _check_kernel_initializer(layer, value):
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"kernel_initializer must be a string or None, got {type(value).__name__}")
+    if value.lower() not in KERNEL_INITIALIZERS:
+        raise ValueError(f"kernel_initializer must be one of {list(KERNEL_INITIALIZERS)} or None, got {value!r}")
+    return value.lower()
+
+
 class _Weighted(_Layer):
     """What layers with parameters share: ``weight`` and ``bias`` as writable views into the model's flat
     parameter buffer, bound by the model (``weight_shape`` and ``bias_shape`` give their shapes)."""
@@ -268,17 +324,26 @@ class _Weighted(_Layer):
     _weight = None
     _bias = None
     _engine_row = True
+    #: Whether the layer has a bias (Keras's ``use_bias``; Dense and Conv2D take it as an argument).
+    use_bias = True
+    #: The weight's initialiser (a key of :data:`KERNEL_INITIALIZERS`), or None for the layer's default.
+    kernel_initializer = None
 
     def params(self):
-        """The weight (He-uniform initialised before a ReLU-like activation, Glorot-uniform otherwise; decayed)
-        and the bias (zeros; not decayed)."""
-        init = "he_uniform" if self.activation in RELU_LIKE else "glorot_uniform"
-        return (ParamSpec("weight", self.weight_shape, init, True),
-                ParamSpec("bias", self.bias_shape, "zeros", False))
+        """The weight (``kernel_initializer``; by default He-uniform before a ReLU-like activation and
+        Glorot-uniform otherwise; decayed) and, with ``use_bias``, the bias (zeros; not decayed)."""
+        init = self.kernel_initializer or ("he_uniform" if self.activation in RELU_LIKE else "glorot_uniform")
+        weight = ParamSpec("weight", self.weight_shape, init, True)
+        return (weight, ParamSpec("bias", self.bias_shape, "zeros", False)) if self.use_bias else (weight,)
 
     def _bind(self, name, view):
         """Make attribute ``name`` view ``view`` (the layer's part of the model's flat buffer), or None."""
         object.__setattr__(self, "_" + name, view)
+
+    def _repr_options(self):
+        """``use_bias`` and ``kernel_initializer`` for ``repr``, where they differ from their defaults."""
+        return ((", use_bias=False" if not self.use_bias else "")
+                + (f", kernel_initializer={self.kernel_initializer!r}" if self.kernel_initializer else ""))
 
     @property
     def n_params(self):
@@ -303,6 +368,8 @@ class _Weighted(_Layer):
 
     @bias.setter
     def bias(self, value):
+        if not self.use_bias:
+            raise AttributeError(f"this {type(self).__name__} has no bias (use_bias=False)")
         self._assign("bias", value, self.bias_shape)
 
     def _assign(self, name, value, shape):

@@ -2,7 +2,7 @@
 from .. import _kernels
 from .._core.registry import register
 from .._core.validation import check_int
-from .base import _activation_name, _image_shape, _pair, _Weighted
+from .base import _activation_name, _check_kernel_initializer, _check_use_bias, _image_shape, _pair, _Weighted
 
 __all__ = ["Conv2D"]
 
@@ -26,12 +26,17 @@ class Conv2D(_Weighted):
         so that the output has the input's size: ``(k - 1) // 2`` before and the rest after.
     activation : str or None, default=None
         As for :class:`Dense`, except ``'softmax'``.
+    use_bias : bool, default=True
+        Whether the layer adds a bias per output channel (Keras's name); ``False``: no bias parameter at all.
+    kernel_initializer : str or None, default=None
+        As for :class:`Dense` (Keras's names), with the fans of Notes.
 
     Attributes
     ----------
     weight : ndarray of shape (out_channels, in_channels, kh, kw)
         Writable view into the model's parameter buffer once the layer is part of a model.
-    bias : ndarray of shape (out_channels,)
+    bias : ndarray of shape (out_channels,) or None
+        None with ``use_bias=False``.
     activation : str
         May be set at any time, as for :class:`Dense`; the other settings are fixed once the layer belongs to a
         model.
@@ -76,19 +81,23 @@ class Conv2D(_Weighted):
     _FIXED = {"in_channels": lambda self, v: check_int(v, "in_channels", minimum=1),
               "out_channels": lambda self, v: check_int(v, "out_channels", minimum=1),
               "kernel_size": lambda self, v: _pair(v, "kernel_size", 1),
-              "stride": _check_stride, "padding": _check_padding}
+              "stride": _check_stride, "padding": _check_padding, "use_bias": _check_use_bias,
+              "kernel_initializer": _check_kernel_initializer}
     _LIVE = {"activation": _check_activation}
 
     _CONFIG = {"in_channels": "size", "out_channels": "size", "kernel_size": "pair", "stride": "pair",
-               "padding": "padding", "activation": "name"}
+               "padding": "padding", "activation": "name", "use_bias": "flag", "kernel_initializer": "initializer"}
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, activation=None):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, activation=None, use_bias=True,
+                 kernel_initializer=None):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = kernel_size
         self.stride = stride
         self.padding = padding
         self.activation = activation
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
         self._weight = None
         self._bias = None
 
@@ -124,9 +133,11 @@ class Conv2D(_Weighted):
 
     def _layout(self, shape):
         out = self._output_shape(shape)
-        return (_kernels.LAYER_CONV2D,) + tuple(shape) + out + self.kernel_size + self.stride + self._pads()
+        fields = ("c", "h", "w", "co", "ho", "wo", "kh", "kw", "sh", "sw", "ph", "pw")
+        values = tuple(shape) + out + self.kernel_size + self.stride + self._pads()
+        return {"kind": _kernels.LAYER_CONV2D, **dict(zip(fields, values)), "no_bias": int(not self.use_bias)}
 
     def __repr__(self):
         padding = repr(self.padding)
         return (f"Conv2D({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={padding}, activation={self.activation!r})")
+                f"stride={self.stride}, padding={padding}, activation={self.activation!r}{self._repr_options()})")

@@ -2,7 +2,7 @@
 from .. import _kernels
 from .._core.registry import register
 from .._core.validation import check_int
-from .base import _check_activation, _Weighted
+from .base import _check_activation, _check_kernel_initializer, _check_use_bias, _Weighted
 
 __all__ = ["Dense", "Linear"]
 
@@ -22,14 +22,23 @@ class Dense(_Weighted):
         Applied to the output; ``None`` and ``'linear'`` mean the identity. As in PyTorch's defaults,
         ``leaky_relu`` has negative slope 0.01, ``elu`` has alpha 1, ``softplus`` is ``log(1 + e^z)`` and
         ``gelu`` is the exact ``z * Phi(z)`` (the normal CDF, via ``erf``).
+    use_bias : bool, default=True
+        Whether the layer adds a bias ``b`` (Keras's name). ``False``: the layer has no bias parameter at all
+        (``bias`` is None; parameter counts, model files and ONNX exports leave it out).
+    kernel_initializer : {None, 'he_normal', 'he_uniform', 'glorot_uniform', 'glorot_normal', 'orthogonal', \
+'zeros'}, default=None
+        How the model initialises the weight (Keras's names and formulas, with ``fan_in = in_features`` and
+        ``fan_out = out_features``; ``he_normal`` and ``glorot_normal`` are truncated normals of variance
+        ``2 / fan_in`` and ``2 / (fan_in + fan_out)``; ``orthogonal`` gives orthonormal rows, or columns when
+        there are more rows). None: He-uniform or Glorot-uniform by the activation (see Notes).
 
     Attributes
     ----------
     weight : ndarray of shape (out_features, in_features)
         Writable view into the model's parameter buffer, once the layer is part of a
         :class:`~fastnn.Sequential`; ``None`` before. Assigning an array copies it in.
-    bias : ndarray of shape (out_features,)
-        Likewise.
+    bias : ndarray of shape (out_features,) or None
+        Likewise; None with ``use_bias=False``.
     activation : str
         May be set at any time (checked as the argument is): the model's next ``predict``, ``evaluate`` and
         ``fit`` use it, and :meth:`~fastnn.Sequential.save` writes it. ``in_features`` and ``out_features`` are
@@ -53,18 +62,24 @@ class Dense(_Weighted):
     >>> layer = fastnn.Dense(784, 128, activation="relu")
     >>> layer
     Dense(784, 128, activation='relu')
+    >>> fastnn.Dense(64, 32, use_bias=False, kernel_initializer="orthogonal")
+    Dense(64, 32, activation='identity', use_bias=False, kernel_initializer='orthogonal')
     """
 
     _FIXED = {"in_features": lambda self, v: check_int(v, "in_features", minimum=1),
-              "out_features": lambda self, v: check_int(v, "out_features", minimum=1)}
+              "out_features": lambda self, v: check_int(v, "out_features", minimum=1),
+              "use_bias": _check_use_bias, "kernel_initializer": _check_kernel_initializer}
     _LIVE = {"activation": _check_activation}
 
-    _CONFIG = {"in_features": "size", "out_features": "size", "activation": "name"}
+    _CONFIG = {"in_features": "size", "out_features": "size", "activation": "name", "use_bias": "flag",
+               "kernel_initializer": "initializer"}
 
-    def __init__(self, in_features, out_features, activation=None):
+    def __init__(self, in_features, out_features, activation=None, use_bias=True, kernel_initializer=None):
         self.in_features = in_features
         self.out_features = out_features
         self.activation = activation
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
         self._weight = None
         self._bias = None
 
@@ -91,10 +106,11 @@ class Dense(_Weighted):
 
     def _layout(self, shape):
         # on sequences, every step (PyTorch's Linear on the last axis)
-        return {"kind": _kernels.LAYER_DENSE, "steps": shape[0] if len(shape) == 2 else 0}
+        return {"kind": _kernels.LAYER_DENSE, "steps": shape[0] if len(shape) == 2 else 0,
+                "no_bias": int(not self.use_bias)}
 
     def __repr__(self):
-        return f"Dense({self.in_features}, {self.out_features}, activation={self.activation!r})"
+        return f"Dense({self.in_features}, {self.out_features}, activation={self.activation!r}{self._repr_options()})"
 
 
 #: PyTorch's name for :class:`Dense`.

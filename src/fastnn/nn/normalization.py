@@ -1,11 +1,14 @@
-"""Batch normalization: :class:`BatchNorm1d` (after a dense layer) and :class:`BatchNorm2d` (after a convolution),
-PyTorch's layers, with their running statistics as non-trained state."""
+"""Normalization layers, PyTorch's: :class:`BatchNorm1d` (after a dense layer) and :class:`BatchNorm2d` (after a
+convolution), with their running statistics as non-trained state, and :class:`LayerNorm` (each sample, or each
+step of a sequence, normalised on its own)."""
+import math
+
 from .. import _kernels
 from .._core.registry import register
-from .._core.validation import check_float, check_int
+from .._core.validation import check_bool, check_float, check_int
 from .base import BufferSpec, ParamSpec, _activation_name, _image_shape, _Weighted
 
-__all__ = ["BatchNorm1d", "BatchNorm2d"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 
 
 def _check_activation(layer, value):
@@ -155,3 +158,122 @@ class BatchNorm2d(_BatchNorm):
 
     def _layout(self, shape):
         return self._layout_of(shape, *shape)
+
+
+def _check_normalized_shape(layer, value):
+    """An int or a tuple of 1 to 4 positive ints, as a tuple."""
+    if isinstance(value, (tuple, list)):
+        if not 1 <= len(value) <= 4:
+            raise ValueError(f"normalized_shape must hold 1 to 4 sizes, got {tuple(value)}")
+        return tuple(check_int(v, "normalized_shape", minimum=1) for v in value)
+    return (check_int(value, "normalized_shape", minimum=1),)
+
+
+@register
+class LayerNorm(_Weighted):
+    r"""Layer normalization (PyTorch's ``nn.LayerNorm``): each sample's last ``len(normalized_shape)`` dimensions
+    normalised by their own mean and (biased) variance,
+
+    .. math:: y = \frac{x - \mathrm{E}[x]}{\sqrt{\mathrm{Var}[x] + \epsilon}} \gamma + \beta,
+
+    the same in training and at inference. After a ``Dense`` layer it normalises each sample's features; after a
+    recurrent layer with ``return_sequences=True`` (``(n, T, F)``, ``normalized_shape=F``) each step's.
+
+    Parameters
+    ----------
+    normalized_shape : int or tuple of int
+        The trailing dimensions of a sample to normalise over (an int: the last one).
+    eps : float, default=1e-5
+        Added to the variance.
+    elementwise_affine : bool, default=True
+        Whether the layer has the scale ``weight`` (starting at 1) and shift ``bias`` (starting at 0) of shape
+        ``normalized_shape``; neither is decayed or penalised.
+
+    Attributes
+    ----------
+    weight, bias : ndarray of shape normalized_shape, or None
+        ``gamma`` and ``beta``, writable views once the layer belongs to a model (None without
+        ``elementwise_affine``).
+
+    Notes
+    -----
+    No statistic is shared between samples: a batch of one row trains as any other, and results are
+    bit-identical for any ``n_threads``. ONNX export writes ``LayerNormalization`` (opset 17 and later).
+
+    Examples
+    --------
+    >>> import numpy as np, fastnn
+    >>> model = fastnn.Sequential([fastnn.Dense(4, 8), fastnn.LayerNorm(8), fastnn.Activation("relu"),
+    ...                            fastnn.Dense(8, 2)], seed=0)
+    >>> model.predict(np.ones((3, 4))).shape
+    (3, 2)
+    """
+
+    _FIXED = {"normalized_shape": _check_normalized_shape,
+              "eps": lambda self, v: check_float(v, "eps", low=0.0, low_inclusive=False),
+              "elementwise_affine": lambda self, v: check_bool(v, "elementwise_affine")}
+    _LIVE = {}
+    _CONFIG = {"normalized_shape": "shape", "eps": "rate", "elementwise_affine": "flag"}
+    #: What the engine applies to the layer's output: nothing (as PyTorch's LayerNorm).
+    _engine_activation = "identity"
+    _affine = None
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True):
+        self.normalized_shape = normalized_shape
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        self._weight = None
+        self._bias = None
+
+    @property
+    def _size(self):
+        return math.prod(self.normalized_shape)
+
+    def params(self):
+        """The pairs ``(gamma_j, beta_j)``, starting at ``(1, 0)``, never decayed; none without
+        ``elementwise_affine``."""
+        return (ParamSpec("affine", (self._size, 2), "scale_shift", False),) if self.elementwise_affine else ()
+
+    def _bind(self, name, view):
+        object.__setattr__(self, "_affine", view)
+        for part, attr in enumerate(("_weight", "_bias")):
+            object.__setattr__(self, attr, None if view is None else view[:, part].reshape(self.normalized_shape))
+
+    def _assign(self, name, value, shape):
+        if not self.elementwise_affine:
+            raise AttributeError(f"this LayerNorm has no {name} (elementwise_affine=False)")
+        super()._assign(name, value, shape)
+
+    @property
+    def affine(self):
+        """``(prod(normalized_shape), 2)``: the pairs ``(gamma_j, beta_j)`` as the model's buffer holds them
+        (``weight`` and ``bias`` view its columns)."""
+        return self._affine
+
+    @property
+    def weight_shape(self):
+        return self.normalized_shape
+
+    @property
+    def bias_shape(self):
+        return self.normalized_shape
+
+    @property
+    def fans(self):
+        return self._size, self._size
+
+    def _output_shape(self, shape):
+        n = len(self.normalized_shape)
+        if tuple(shape[-n:]) != self.normalized_shape or len(shape) < n:
+            raise ValueError(f"LayerNorm({self.normalized_shape}) normalises the last dimensions "
+                             f"{self.normalized_shape} of a sample, but gets samples of shape {tuple(shape)}")
+        return shape
+
+    def _layout(self, shape):
+        return {"kind": _kernels.LAYER_LAYERNORM, "c": self._size, "steps": math.prod(shape) // self._size,
+                "eps": self.eps, "affine": int(self.elementwise_affine)}
+
+    def __repr__(self):
+        shape = self.normalized_shape[0] if len(self.normalized_shape) == 1 else self.normalized_shape
+        extra = "" if self.elementwise_affine else ", elementwise_affine=False"
+        return f"LayerNorm({shape}, eps={self.eps}{extra})"

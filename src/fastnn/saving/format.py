@@ -15,8 +15,10 @@ A ZIP archive holding
   ``dtype``, ``input_shape`` (the shape of one input sample, a list of sizes; absent from files of older fastnn,
   whose models take the shape their first layer implies), ``layers`` (each layer as ``{"layer": class name,
   its config, "trainable"}``, the config being ``layer.get_config()``: ``Dense`` with ``in_features``,
-  ``out_features`` and ``activation``; ``Dropout`` with ``p``; ``Conv2D`` with ``in_channels``,
-  ``out_channels``, ``kernel_size``, ``stride``, ``padding`` (pairs, or ``"same"``) and ``activation``;
+  ``out_features``, ``activation``, ``use_bias`` and ``kernel_initializer`` (a name or null); ``Dropout`` with
+  ``p``; ``Conv2D`` with ``in_channels``, ``out_channels``, ``kernel_size``, ``stride``, ``padding`` (pairs, or
+  ``"same"``), ``activation``, ``use_bias`` and ``kernel_initializer`` (files of older fastnn lack these two:
+  a bias and the default initialiser);
   ``MaxPool2D`` and ``AvgPool2D`` with ``pool_size`` and ``stride``; ``Reshape`` with ``shape``; ``Flatten``;
   ``trainable`` is false for a frozen layer, true when absent; ``name``, the layer's name (absent from files of
   older fastnn, whose layers get the default names); files of format 2 and 1 hold a Dense layer as
@@ -30,7 +32,8 @@ A ZIP archive holding
   ``epochs_done``, ``epochs`` and per-epoch history ``records``); optionally ``classes`` (null, or the original
   class labels by output unit: a list of integers, floats or strings, one per output) and ``metadata`` (a JSON
   object of notes, such as how the training data was split), both absent from files of older fastnn;
-* ``parameters.npy``: the flat parameter buffer ``[W_0, b_0, W_1, b_1, ...]`` in the model's dtype;
+* ``parameters.npy``: the flat parameter buffer ``[W_0, b_0, W_1, b_1, ...]`` in the model's dtype (a layer with
+  ``use_bias`` false has its ``W`` alone);
 * ``optimizer_state.npy``: the optimizer's state rows, shape ``(n_state, n_params)``, the model's dtype;
 * ``buffers.npy``: the non-trained state of the layers that have some (BatchNorm's running mean and variance),
   layer by layer, in the model's dtype (only when there is any);
@@ -102,6 +105,8 @@ def _config_value(spec, key, kind, path, where):
         return _get(spec, key, str, path, where)
     if kind == "flag":
         return _get(spec, key, bool, path, where)
+    if kind == "initializer":  # a name or None
+        return None if spec.get(key, "") is None else _get(spec, key, str, path, where)
     if kind == "rate":
         value = _get(spec, key, (int, float), path, where)
         if not math.isfinite(value):
@@ -135,7 +140,9 @@ def _read_layer(spec, path, where):
         cls = None
     if not (isinstance(cls, type) and issubclass(cls, _Layer)):
         _fail(path, f"{where} has unknown layer {name!r}")
-    config = {key: _config_value(spec, key, kind, path, where) for key, kind in cls._CONFIG.items()}
+    # settings newer than a file's format (``_Layer._CONFIG_ADDED``) take their defaults when it lacks them
+    config = {key: _config_value(spec, key, kind, path, where) for key, kind in cls._CONFIG.items()
+              if key in spec or key not in cls._CONFIG_ADDED}
     try:
         layer = cls.from_config(config)
         if spec.get("name") is not None:
@@ -145,11 +152,19 @@ def _read_layer(spec, path, where):
         _fail(path, f"{where} is not a valid {name} ({exc})")
 
 
+def _compiled(model):
+    """Whether the file records how ``model`` was compiled: not when uncompiled, nor with a loss written in
+    Python (:class:`~fastnn.losses.CustomLoss`, which a file cannot hold: it stores the weights of an uncompiled
+    model)."""
+    return model.loss is not None and model.loss.name is not None
+
+
 def _header(model, fit_state=None):
     from .. import __version__
 
-    opt = model.optimizer
-    reg = model.regularizer
+    compiled = _compiled(model)
+    opt = model.optimizer if compiled else None
+    reg = model.regularizer if compiled else None
     classes, problem = _check_classes(model.classes, model.n_outputs)
     if problem:
         raise ValueError(f"model.classes {problem}")
@@ -168,9 +183,9 @@ def _header(model, fit_state=None):
         "input_shape": list(model.input_shape),
         "layers": [_layer_spec(l) for l in model.layers],
         "dropout_seed": model._dropout_seed,
-        "loss": model.loss.name if model.loss is not None else None,
-        "loss_config": model.loss.get_config() if model.loss is not None else None,
-        "metrics": list(model.metrics) if model.loss is not None else None,
+        "loss": model.loss.name if compiled else None,
+        "loss_config": model.loss.get_config() if compiled else None,
+        "metrics": list(model.metrics) if compiled else None,
         "optimizer": None if opt is None else {"name": type(opt).__name__, "config": opt.get_config(),
                                                "n_state": int(model._state.shape[0]), "step": int(model._step[0])},
         "regularizer": None if reg is None else {"l1": reg.l1, "l2": reg.l2},
@@ -244,7 +259,8 @@ def model_members(model, fit_state=None, prefix=""):
         raise ValueError(f"the model's header would take {len(header)} bytes, more than the {MAX_HEADER_BYTES} "
                          "a model file may hold: keep model.metadata small")
     members = [("header.json", header), ("parameters.npy", _npy_bytes(model.parameters)),
-               ("optimizer_state.npy", _npy_bytes(model._state))]
+               ("optimizer_state.npy", _npy_bytes(model._state if _compiled(model) else
+                                                  np.zeros((1, model.n_params), model.dtype)))]
     if model._buffers.size:  # non-trained state (BatchNorm's running statistics)
         members.append(("buffers.npy", _npy_bytes(model._buffers)))
     if model.scaler is not None:

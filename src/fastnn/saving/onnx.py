@@ -217,12 +217,13 @@ def _reshape(g, x, shape, stem):
 
 def _export_dense(g, layer, x, in_shape, out_shape, dtype, opset):
     i = g.name("dense")
-    b = g.const(f"{i}_bias", layer.bias, dtype)
+    b = [g.const(f"{i}_bias", layer.bias, dtype)] if layer.use_bias else []  # Gemm's C is optional
     if len(in_shape) == 1:
-        z = g.op("Gemm", [x, g.const(f"{i}_weight", layer.weight, dtype), b], f"{i}_z", transB=1)
+        z = g.op("Gemm", [x, g.const(f"{i}_weight", layer.weight, dtype)] + b, f"{i}_z", transB=1)
     else:  # on every step: the last axis
         wt = g.const(f"{i}_weight_t", np.ascontiguousarray(layer.weight.T), dtype)
-        z = g.op("Add", [g.op("MatMul", [x, wt], f"{i}_xw"), b], f"{i}_z")
+        z = g.op("MatMul", [x, wt], f"{i}_xw")
+        z = g.op("Add", [z] + b, f"{i}_z") if b else z
     return _activation_nodes(g, layer.activation, z, dtype, opset)
 
 
@@ -236,8 +237,9 @@ def _export_conv(g, layer, x, in_shape, out_shape, dtype, opset):
     (kh, kw), (sh, sw) = layer.kernel_size, layer.stride
     ph, pw = layer._pads()
     pads = [ph, pw, max(0, (ho - 1) * sh + kh - h - ph), max(0, (wo - 1) * sw + kw - w - pw)]
-    z = g.op("Conv", [x, g.const(f"{i}_weight", layer.weight, dtype), g.const(f"{i}_bias", layer.bias, dtype)],
-             f"{i}_z", kernel_shape=[kh, kw], strides=[sh, sw], pads=pads)
+    b = [g.const(f"{i}_bias", layer.bias, dtype)] if layer.use_bias else []  # Conv's B is optional
+    z = g.op("Conv", [x, g.const(f"{i}_weight", layer.weight, dtype)] + b, f"{i}_z", kernel_shape=[kh, kw],
+             strides=[sh, sw], pads=pads)
     return _activation_nodes(g, layer.activation, z, dtype, opset)
 
 
@@ -293,11 +295,23 @@ def _export_batchnorm(g, layer, x, in_shape, out_shape, dtype, opset):
     return _activation_nodes(g, layer.activation, z, dtype, opset)
 
 
+def _export_layernorm(g, layer, x, in_shape, out_shape, dtype, opset):
+    if opset < 17:
+        raise ValueError(f"LayerNorm exports as ONNX's LayerNormalization, which needs opset 17 or later, not {opset}")
+    i = g.name("layernorm")
+    ones = np.ones(layer.normalized_shape)
+    scale = g.const(f"{i}_scale", ones if layer.weight is None else np.ascontiguousarray(layer.weight), dtype)
+    shift = [] if layer.bias is None else [g.const(f"{i}_shift", np.ascontiguousarray(layer.bias), dtype)]
+    return g.op("LayerNormalization", [x, scale] + shift, f"{i}_y", axis=-len(layer.normalized_shape),
+                epsilon=float(layer.eps))
+
+
 def _export_activation(g, layer, x, in_shape, out_shape, dtype, opset):
     return _activation_nodes(g, layer.activation, x, dtype, opset)
 
 
-_EXPORTERS = {"Dense": _export_dense, "Activation": _export_activation, "BatchNorm1d": _export_batchnorm, "BatchNorm2d": _export_batchnorm, "Flatten": _export_view, "Reshape": _export_view, "Conv2D": _export_conv,
+_EXPORTERS = {"Dense": _export_dense, "Activation": _export_activation, "BatchNorm1d": _export_batchnorm, "BatchNorm2d": _export_batchnorm,
+              "LayerNorm": _export_layernorm, "Flatten": _export_view, "Reshape": _export_view, "Conv2D": _export_conv,
               "MaxPool2D": _export_pool, "AvgPool2D": _export_pool, "GlobalAvgPool2D": _export_global_pool,
               "Embedding": _export_embedding, "SimpleRNN": _export_recurrent, "LSTM": _export_recurrent,
               "GRU": _export_recurrent, "Dropout": None}
