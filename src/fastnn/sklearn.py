@@ -711,12 +711,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     Attributes
     ----------
     n_features_in_, feature_names_in_, loss_, loss_curve_, best_loss_, validation_scores_,
-    best_validation_score_, n_iter_, t_, n_layers_, n_outputs_, out_activation_ : as in scikit-learn
-        (``loss_curve_`` and the other stochastic solvers' records are not set by ``solver='lbfgs'``)
-    coefs_ : list of ndarray of shape (n_in, n_out)
-        Writable views of the network's weight matrices (transposed: fastnn stores ``(n_out, n_in)``).
-    intercepts_ : list of ndarray of shape (n_out,)
-        Writable views of the biases.
+    best_validation_score_, n_iter_, t_, n_layers_, n_outputs_, out_activation_, coefs_, intercepts_ : as in
+        :class:`MLPClassifier`
     model_ : fastnn.Sequential
         The trained network.
     """
