@@ -202,6 +202,36 @@ def test_sparse_input_equals_dense(solver, fmt):
         np.testing.assert_allclose(sparse.loss_curve_, dense.loss_curve_, rtol=1e-12)
 
 
+def test_sparse_input_with_a_batch_of_zero_weights():
+    import scipy.sparse as sp
+
+    X, rng = _data(n=40, d=3)
+    y = (X[:, 0] > 0).astype(int)
+    w = np.ones(40)
+    w[:10] = 0  # the first two batches of 5 weigh nothing
+    params = dict(solver="adam", batch_size=5, shuffle=False, max_iter=3, hidden_layer_sizes=(4,), random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sparse = MLPClassifier(**params).fit(sp.csr_matrix(X), y, sample_weight=w)
+        without = MLPClassifier(**params).fit(sp.csr_matrix(X[10:]), y[10:])
+    # the two weightless batches are skipped: the same as training on the other rows alone
+    assert sparse.n_iter_ == 3
+    np.testing.assert_allclose(sparse.predict_proba(X), without.predict_proba(X), rtol=1e-6)
+
+
+def test_float32_predictions_do_not_depend_on_the_other_rows():
+    """scikit-learn's check_methods_subset_invariance, on a wider network: a row's prediction is the same, bit
+    for bit, alone, in a small block or in a large one."""
+    X, rng = _data(n=300, d=20)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(hidden_layer_sizes=(128, 64), max_iter=5, random_state=0).fit(X, y)
+    full = clf.predict_proba(X)
+    for rows in (slice(7, 8), slice(0, 5), slice(3, 67), slice(10, 300)):
+        np.testing.assert_array_equal(clf.predict_proba(X[rows]), full[rows])
+
+
 def test_sparse_rows_are_made_dense_a_block_at_a_time(monkeypatch):
     """Never the whole matrix: fit and predict make at most a block of rows dense at once."""
     import scipy.sparse as sp

@@ -7,7 +7,8 @@ more parameters are fastnn's: ``dropout`` (rate on every hidden layer's output),
 
 ``X`` may be a ``scipy.sparse`` matrix (converted to CSR): training and prediction turn it into dense rows one
 batch (or block of rows) at a time, never the whole matrix at once. Sparse and dense inputs give the same
-network (without dropout, whose masks then differ).
+network, except with dropout (whose masks then differ) and for a mini-batch whose sample weights are all 0, which
+sparse input skips and dense input takes a step of the penalty alone on.
 
 ``fastnn.save(est, path)`` writes an estimator in fastnn's safe file format (no pickle): its parameters and, when
 fitted, its network (``model_``), ``classes_`` (strings included) and the other fitted attributes;
@@ -371,6 +372,8 @@ class _BaseMLP(BaseEstimator):
             for start in range(0, n, batch_size):
                 rows = perm[start:start + batch_size]
                 weights = None if sample_weight is None else sample_weight[rows]
+                if weights is not None and not weights.sum() > 0:
+                    continue  # nothing to learn from (dense input takes a step of the penalty alone here)
                 total += rows.shape[0] * model.train_on_batch(X[rows].toarray(), targets[rows], weights,
                                                               n_threads=self.n_threads)
             model.stop_training = False
