@@ -18,8 +18,9 @@ def digits():
 def test_lloyd_equals_scikit_learn_from_the_same_start(digits, dtype, tol):
     X = digits.astype(dtype)
     init = X[np.random.default_rng(0).choice(len(X), 10, replace=False)]
-    ours = fastnn.KMeans(10, init=init, n_init=1, tol=1e-6).fit(X)
+    ours = fastnn.KMeans(10, init=init, n_init=1, tol=1e-6, algorithm="lloyd").fit(X)
     theirs = sklearn_cluster.KMeans(10, init=init, n_init=1, tol=1e-6, algorithm="lloyd").fit(X)
+    assert ours.get_params()["algorithm"] == theirs.get_params()["algorithm"] == "lloyd"
     np.testing.assert_array_equal(ours.labels_, theirs.labels_)
     np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=tol, atol=tol)
     assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=tol)
@@ -77,10 +78,14 @@ def test_reproducible_with_a_seed_and_fitted_attributes(digits):
     (dict(n_clusters=2, init=np.zeros((2, 3))), np.zeros((5, 2)), ValueError, "init has 3 features"),
     (dict(), np.array([[np.nan, 0.0]] * 9), ValueError, "NaN"),
     (dict(max_iter=0), np.zeros((9, 2)), ValueError, "max_iter"),
+    (dict(algorithm="elkan"), np.zeros((9, 2)), ValueError, "algorithm must be 'lloyd'.*got 'elkan'"),
+    (dict(algorithm="auto"), np.zeros((9, 2)), ValueError, "algorithm must be 'lloyd'"),
 ])
 def test_bad_input(kwargs, X, exc, match):
+    km = fastnn.KMeans(**kwargs)
     with pytest.raises(exc, match=match):
-        fastnn.KMeans(**kwargs).fit(X)
+        km.fit(X)
+    assert not hasattr(km, "cluster_centers_")  # refused before anything changed
 
 
 def test_predict_before_fit_and_feature_count():

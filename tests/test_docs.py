@@ -36,11 +36,13 @@ def _rl_modules():
         return []
     import fastnn.rl._common
     import fastnn.rl.dqn
+    import fastnn.rl.evaluation
     import fastnn.rl.plotting
     import fastnn.rl.qlearning
     import fastnn.rl.replay
 
-    return [fastnn.rl._common, fastnn.rl.dqn, fastnn.rl.qlearning, fastnn.rl.replay, fastnn.rl.plotting]
+    return [fastnn.rl._common, fastnn.rl.dqn, fastnn.rl.evaluation, fastnn.rl.qlearning, fastnn.rl.replay,
+            fastnn.rl.plotting]
 
 
 @pytest.mark.parametrize("module", [fastnn, fastnn.models.sequential, fastnn.models.autoencoder, fastnn.models.container, fastnn.nn.dense,

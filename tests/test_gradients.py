@@ -51,3 +51,22 @@ def test_gradient_of_wide_layers_threaded(numeric_gradient):
     _, grad = model.loss_and_gradient(X, y, n_threads=2)
     idx = rng.choice(model.n_params, 150, replace=False)
     np.testing.assert_allclose(grad[idx], numeric_gradient(model, X, y, indices=idx)[idx], rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+def test_loss_and_gradient_with_sample_weight_equals_repeated_rows(loss):
+    """Integer sample weights give the loss and gradient of the rows repeated (weight 0: the row left out)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(12, 4))
+    y = rng.integers(0, 3, 12) if loss == "cross_entropy" else rng.normal(size=(12, 3))
+    w = rng.integers(0, 4, 12)
+    w[0] = 2
+    model = fastnn.Sequential([fastnn.Dense(4, 5, "tanh"), fastnn.Dense(5, 3, "softmax" if loss != "mse" else
+                                                                          "identity")], seed=0, dtype="float64")
+    model.compile(loss=loss, regularizer=fastnn.L2(0.1))
+    weighted = model.loss_and_gradient(X, y, sample_weight=w)
+    repeated = model.loss_and_gradient(np.repeat(X, w, axis=0), np.repeat(y, w, axis=0))
+    assert weighted[0] == pytest.approx(repeated[0], rel=1e-12)
+    np.testing.assert_allclose(weighted[1], repeated[1], rtol=1e-10, atol=1e-14)
+    with pytest.raises(ValueError, match="sample_weight"):
+        model.loss_and_gradient(X, y, sample_weight=w[:5])

@@ -293,3 +293,87 @@ def test_labels_of_a_per_step_classifier():
     results = _session(fonnx.to_onnx(model)).run(None, {"input": X.reshape(len(X), -1).astype(np.float32)})
     assert results[1].shape == (6, 7)
     np.testing.assert_array_equal(results[1], model.predict_classes(X))
+
+
+def _binary_data(n=120, dtype=np.float64):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(n, 5)) * 30 + 5
+    y = np.where(X[:, 0] + X[:, 1] > 10, "spam", "ham")
+    return X.astype(dtype), y
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_binary_classifier_exports_two_probability_columns_and_labels(dtype):
+    """As skl2onnx's converters: predict_proba's (n, 2) probabilities and the labels."""
+    pytest.importorskip("sklearn")
+    from fastnn.sklearn import MLPClassifier
+
+    X, y = _binary_data()
+    X = (X - 5) / 30
+    clf = MLPClassifier(solver="lbfgs", hidden_layer_sizes=(8,), random_state=0, dtype=dtype).fit(X, y)
+    proto = fonnx.to_onnx(clf)
+    assert [o.name for o in proto.graph.output] == ["output", "label"]
+    assert proto.graph.output[0].type.tensor_type.shape.dim[1].dim_value == 2
+    proba, labels = _session(proto).run(None, {"input": X.astype(dtype)})
+    assert proba.shape == (120, 2)
+    np.testing.assert_allclose(proba, clf.predict_proba(X), rtol=1e-5, atol=1e-6 if dtype == "float32" else 1e-12)
+    np.testing.assert_array_equal(labels, clf.predict(X))
+    assert set(labels.tolist()) == {"spam", "ham"}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("scalers", [["standard"], ["log", "minmax"]])
+def test_pipeline_of_scalers_and_estimator_is_one_graph(dtype, scalers):
+    pytest.importorskip("sklearn")
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.pipeline import make_pipeline
+
+    from fastnn.sklearn import MLPClassifier, MLPRegressor
+
+    X, y = _binary_data()
+    X = np.abs(X)
+    steps = [fastnn.preprocessing.get_scaler(name) for name in scalers]
+    clf = make_pipeline(*steps, "passthrough", MLPClassifier(solver="lbfgs", hidden_layer_sizes=(8,), max_iter=30,
+                                                             random_state=0, dtype=dtype))
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(X, y)
+    proto = fonnx.to_onnx(clf)
+    ops = [node.op_type for node in proto.graph.node]
+    assert ops.index("Gemm") > ops.index("Sub" if scalers == ["standard"] else "Log")  # scalers first
+    X_in = X.astype(dtype)
+    proba, labels = _session(proto).run(None, {"input": X_in})
+    np.testing.assert_allclose(proba, clf.predict_proba(X_in), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(labels, clf.predict(X_in))
+    reg = make_pipeline(*[fastnn.preprocessing.get_scaler(name) for name in scalers],
+                        MLPRegressor(solver="lbfgs", hidden_layer_sizes=(8,), max_iter=50, random_state=0,
+                                     dtype=dtype))
+    with pytest.warns(ConvergenceWarning):  # not converged in 50 iterations
+        reg.fit(X, X[:, 0] / 30)
+    out = _session(fonnx.to_onnx(reg)).run(None, {"input": X_in})[0]
+    np.testing.assert_allclose(out.ravel(), reg.predict(X_in), rtol=1e-5, atol=1e-6)
+    if dtype == "float64":  # ONNX's reference implementation, to float64 rounding
+        from onnx.reference import ReferenceEvaluator
+
+        proba_ref, labels_ref = ReferenceEvaluator(proto).run(None, {"input": X_in})
+        np.testing.assert_allclose(proba_ref, clf.predict_proba(X_in), rtol=1e-12, atol=1e-14)
+        np.testing.assert_array_equal(labels_ref, clf.predict(X_in))
+
+
+def test_pipeline_errors():
+    pytest.importorskip("sklearn")
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler as SkStandardScaler
+
+    from fastnn.sklearn import MLPClassifier
+
+    X, y = _binary_data()
+    clf = MLPClassifier(solver="lbfgs", hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        pipe = make_pipeline(SkStandardScaler(), clf).fit(X, y)
+    with pytest.raises(TypeError, match="step 'standardscaler' is a StandardScaler"):
+        fonnx.to_onnx(pipe)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        fonnx.to_onnx(make_pipeline(fastnn.StandardScaler(), pipe.steps[-1][1]))
+    with pytest.raises(ValueError, match="has 2 features, its model takes 5"):
+        fonnx.to_onnx(make_pipeline(fastnn.StandardScaler().fit(X[:, :2]), pipe.steps[-1][1]))

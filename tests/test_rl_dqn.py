@@ -73,14 +73,17 @@ def test_learn_continues_and_counts():
 def test_predict_and_evaluate():
     agent = rl.DQN(gym.make("CartPole-v1"), seed=0, **SMALL)
     obs, _ = gym.make("CartPole-v1").reset(seed=0)
-    assert agent.predict(obs) in (0, 1)
-    assert agent.predict(obs, deterministic=True) == agent.predict(obs.astype(np.float64))
+    action, state = agent.predict(obs)  # Stable-Baselines3's form: (actions, None)
+    assert state is None and action.shape == () and action.dtype == np.int64 and int(action) in (0, 1)
+    assert agent.predict(obs, deterministic=True)[0] == agent.predict(obs.astype(np.float64), deterministic=True)[0]
     r = agent.evaluate(n_episodes=3)
     assert r["episodes"] == 3 and r["mean_return"] > 0
     with pytest.raises(ValueError, match="NaN"):
         agent.predict(np.full(4, np.nan))
-    with pytest.raises(ValueError, match="4 values"):
+    with pytest.raises(ValueError, match=r"shape \(4,\), or \(n, \*\(4,\)\) for a batch, got \(3,\)"):
         agent.predict(np.zeros(3))
+    with pytest.raises(ValueError, match="got \\(2, 3\\)"):
+        agent.predict(np.zeros((2, 3)))
 
 
 class _Spoil(gym.Wrapper):

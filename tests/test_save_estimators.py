@@ -285,3 +285,17 @@ def test_bad_mlp_files_are_refused(tmp_path, rng, change, match):
     _rewrite(path, change)
     with pytest.raises(ModelFileError, match=match):
         fastnn.load(path)
+
+
+def test_lbfgs_estimator_round_trip(tmp_path):
+    """An estimator fitted by L-BFGS (no loss curve, as in scikit-learn) saves and loads."""
+    from fastnn.sklearn import MLPClassifier
+
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    y = (X[:, 0] > 0).astype(int)
+    clf = MLPClassifier(solver="lbfgs", hidden_layer_sizes=(4,), random_state=0).fit(X, y)
+    fastnn.save(clf, tmp_path / "clf.fnn")
+    back = fastnn.load(tmp_path / "clf.fnn")
+    assert np.array_equal(back.predict_proba(X), clf.predict_proba(X))
+    assert not hasattr(back, "loss_curve_") and back.n_layers_ == clf.n_layers_ == 3
+    assert back.n_iter_ == clf.n_iter_ and back.loss_ == clf.loss_

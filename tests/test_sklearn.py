@@ -8,6 +8,7 @@ import pytest
 pytest.importorskip("sklearn", minversion="1.6")
 
 from sklearn import neural_network as sk_nn
+from sklearn.base import clone
 from sklearn.datasets import load_digits, make_classification
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, train_test_split
@@ -20,26 +21,26 @@ from fastnn.sklearn import MLPClassifier, MLPRegressor
 SMALL = dict(hidden_layer_sizes=(16,), max_iter=100, learning_rate_init=0.01)
 
 
-def _expected_failures(est):
-    failures = {
-        # repeating a sample and giving it weight 2 differ in mini-batch training (the batches and the shuffle
-        # differ), as for scikit-learn's own MLP with solver='sgd' or 'adam'
-        "check_sample_weight_equivalence_on_dense_data":
-            "mini-batches and shuffles differ between repeated and weighted samples",
-    }
-    if est.dtype == "float32":
-        # float32 outputs of a row differ in the last bits (about 6e-7 relative) between a single row (fastnn's
-        # matrix-vector product) and a block of rows (BLAS), above the check's rtol=1e-7; float64 passes
-        failures["check_methods_subset_invariance"] = "float32 rounding differs between row-block sizes"
-    return failures
+#: Parameters a check runs with, as scikit-learn's own test suite sets them for its MLPs
+#: (sklearn.utils._test_common.instance_generator.PER_ESTIMATOR_CHECK_PARAMS): weighted and repeated samples are
+#: the same objective, which full-batch L-BFGS minimises alike (mini-batches and shuffles differ between them).
+#: The check compares predictions to rtol=1e-7, below one float32 rounding step (1.2e-7): it runs in float64, the
+#: precision scikit-learn's MLP computes the check's float64 data in.
+CHECK_PARAMS = dict.fromkeys(["check_sample_weight_equivalence_on_dense_data",
+                              "check_sample_weight_equivalence_on_sparse_data"], dict(solver="lbfgs", dtype="float64"))
 
 
 @parametrize_with_checks(
     [MLPClassifier(**SMALL), MLPRegressor(**SMALL),
-     MLPClassifier(dtype="float64", **SMALL), MLPRegressor(dtype="float64", **SMALL)],
-    expected_failed_checks=_expected_failures,
+     MLPClassifier(dtype="float64", **SMALL), MLPRegressor(dtype="float64", **SMALL),
+     MLPClassifier(solver="lbfgs", hidden_layer_sizes=(16,), max_iter=100),
+     MLPRegressor(solver="lbfgs", hidden_layer_sizes=(16,), max_iter=100)],
 )
 def test_estimator_checks(estimator, check):
+    """Every check of scikit-learn's, no expected failure (float32 included)."""
+    name = getattr(check, "func", check).__name__
+    if name in CHECK_PARAMS:
+        estimator = clone(estimator).set_params(**CHECK_PARAMS[name])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
@@ -117,6 +118,144 @@ def test_sgd_matches_scikit_learn(case, schedule):
     np.testing.assert_allclose(ours.predict(X[:10]) if case != "binary" else ours.predict_proba(X[:10]),
                                theirs.predict(X[:10]) if case != "binary" else theirs.predict_proba(X[:10]),
                                rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("case", list(SGD_CASES))
+def test_lbfgs_matches_scikit_learn(case):
+    """solver='lbfgs' from the same initial weights takes scikit-learn's L-BFGS-B path: the same objective
+    (loss scale, L2 penalty, sample weights), options and iteration count."""
+    X, rng = _data(n=80)
+    y = SGD_CASES[case]["y"](X, rng)
+    ours_cls, theirs_cls = ((MLPClassifier, sk_nn.MLPClassifier) if SGD_CASES[case]["kind"] == "clf"
+                            else (MLPRegressor, sk_nn.MLPRegressor))
+    params = dict(hidden_layer_sizes=(7, 5), activation="tanh", solver="lbfgs", alpha=0.01, max_iter=1,
+                  warm_start=True, random_state=0)
+    w = rng.integers(1, 4, size=X.shape[0]).astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = ours_cls(dtype="float64", **params).fit(X, y)
+        theirs = theirs_cls(**params).fit(X, y)
+        theirs.coefs_ = [np.array(c, dtype=np.float64) for c in ours.coefs_]
+        theirs.intercepts_ = [np.array(b, dtype=np.float64) for b in ours.intercepts_]
+        ours.set_params(max_iter=15).fit(X, y, sample_weight=w)
+        theirs.set_params(max_iter=15).fit(X, y, sample_weight=w)
+    assert ours.n_iter_ == theirs.n_iter_ == 15 and not hasattr(ours, "loss_curve_")
+    assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-9)
+    for mine, their in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(mine, their, rtol=1e-7, atol=1e-10)
+
+
+def test_lbfgs_on_small_data():
+    X, y = load_digits(return_X_y=True)
+    X_tr, X_te, y_tr, y_te = train_test_split(X / 16.0, y, test_size=0.3, random_state=0, stratify=y)
+    clf = MLPClassifier(solver="lbfgs", hidden_layer_sizes=(32,), alpha=1e-2, max_iter=20, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="lbfgs failed to converge after 20 iteration"):
+        clf.fit(X_tr, y_tr)
+    assert clf.n_iter_ == 20 and clf.score(X_te, y_te) > 0.92
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf.set_params(max_iter=200).fit(X_tr, y_tr)  # converges (gradient below tol): no warning
+    assert clf.n_iter_ < 200 and clf.score(X_te, y_te) > 0.95
+    reg = MLPRegressor(solver="lbfgs", hidden_layer_sizes=(8,), tol=1e-3, random_state=0).fit(X_tr, y_tr / 9.0)
+    assert reg.n_iter_ < 200 and reg.score(X_te, y_te / 9.0) > 0.7  # converged: no warning
+
+
+def test_coefs_and_intercepts_are_scikit_learns_shapes_and_views():
+    X, rng = _data(n=60)
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPClassifier(hidden_layer_sizes=(7, 5), max_iter=5, dropout=0.1, random_state=0).fit(X, y)
+        theirs = sk_nn.MLPClassifier(hidden_layer_sizes=(7, 5), max_iter=5, random_state=0).fit(X, y)
+    assert [c.shape for c in ours.coefs_] == [c.shape for c in theirs.coefs_] == [(6, 7), (7, 5), (5, 3)]
+    assert [b.shape for b in ours.intercepts_] == [b.shape for b in theirs.intercepts_] == [(7,), (5,), (3,)]
+    assert ours.n_layers_ == theirs.n_layers_ == 4 and ours.n_outputs_ == theirs.n_outputs_ == 3
+    assert ours.out_activation_ == theirs.out_activation_ == "softmax"
+    ours.coefs_[2][...] = 0  # views: writing them changes the network
+    ours.intercepts_[2][...] = [0, 5, 0]
+    np.testing.assert_array_equal(ours.predict(X), 1)
+    with pytest.raises(AttributeError):
+        MLPClassifier().coefs_
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "adam", "sgd"])
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sparse_input_equals_dense(solver, fmt):
+    import scipy.sparse as sp
+
+    X, rng = _data(n=150, d=20)
+    X[rng.random(X.shape) < 0.8] = 0
+    y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 0)
+    w = rng.random(150) + 0.5
+    Xs = sp.csr_matrix(X) if fmt == "csr" else sp.csc_matrix(X)
+    params = dict(solver=solver, hidden_layer_sizes=(8,), batch_size=32, max_iter=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        dense = MLPClassifier(**params).fit(X, y, sample_weight=w)
+        sparse = MLPClassifier(**params).fit(Xs, y, sample_weight=w)
+        reg_dense = MLPRegressor(**params).fit(X, X[:, 0] - X[:, 3])
+        reg_sparse = MLPRegressor(**params).fit(Xs, X[:, 0] - X[:, 3])
+    np.testing.assert_array_equal(sparse.predict_proba(Xs), dense.predict_proba(X))
+    np.testing.assert_array_equal(sparse.predict(Xs), dense.predict(X))
+    np.testing.assert_array_equal(reg_sparse.predict(Xs), reg_dense.predict(X))
+    if solver != "lbfgs":  # the epoch's loss summed batch by batch: equal to the last bits
+        np.testing.assert_allclose(sparse.loss_curve_, dense.loss_curve_, rtol=1e-12)
+
+
+def test_sparse_input_with_a_batch_of_zero_weights():
+    import scipy.sparse as sp
+
+    X, rng = _data(n=40, d=3)
+    y = (X[:, 0] > 0).astype(int)
+    w = np.ones(40)
+    w[:10] = 0  # the first two batches of 5 weigh nothing
+    params = dict(solver="adam", batch_size=5, shuffle=False, max_iter=3, hidden_layer_sizes=(4,), random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sparse = MLPClassifier(**params).fit(sp.csr_matrix(X), y, sample_weight=w)
+        without = MLPClassifier(**params).fit(sp.csr_matrix(X[10:]), y[10:])
+    # the two weightless batches are skipped: the same as training on the other rows alone
+    assert sparse.n_iter_ == 3
+    np.testing.assert_allclose(sparse.predict_proba(X), without.predict_proba(X), rtol=1e-6)
+
+
+def test_float32_predictions_do_not_depend_on_the_other_rows():
+    """scikit-learn's check_methods_subset_invariance, on a wider network: a row's prediction is the same, bit
+    for bit, alone, in a small block or in a large one."""
+    X, rng = _data(n=300, d=20)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(hidden_layer_sizes=(128, 64), max_iter=5, random_state=0).fit(X, y)
+    full = clf.predict_proba(X)
+    for rows in (slice(7, 8), slice(0, 5), slice(3, 67), slice(10, 300)):
+        np.testing.assert_array_equal(clf.predict_proba(X[rows]), full[rows])
+
+
+def test_sparse_rows_are_made_dense_a_block_at_a_time(monkeypatch):
+    """Never the whole matrix: fit and predict make at most a block of rows dense at once."""
+    import scipy.sparse as sp
+
+    import fastnn.sklearn as fsk
+
+    X, rng = _data(n=2500, d=5)
+    Xs = sp.random(2500, 5, density=0.3, format="csr", random_state=0)
+    y = (Xs.toarray()[:, 0] > 0.2).astype(int)
+    largest = []
+    toarray = sp.csr_matrix.toarray
+
+    def spy(self, *args, **kwargs):
+        largest.append(self.shape[0])
+        return toarray(self, *args, **kwargs)
+
+    monkeypatch.setattr(sp.csr_matrix, "toarray", spy)
+    for solver in ("lbfgs", "adam"):
+        clf = MLPClassifier(solver=solver, hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(Xs, y)
+        clf.predict_proba(Xs)
+    assert largest and max(largest) <= fsk._SPARSE_ROWS < 2500
 
 
 def test_sgd_equals_hand_trained_sequential():
@@ -246,8 +385,11 @@ def test_adaptive_learning_rate_divides_by_five():
 def test_errors_and_determinism():
     X, rng = _data(n=60)
     y = (X[:, 0] > 0).astype(int)
-    with pytest.raises(ValueError, match="lbfgs"):
-        MLPClassifier(solver="lbfgs").fit(X, y)
+    with pytest.raises(ValueError, match="dropout must be 0 with solver='lbfgs'"):
+        MLPClassifier(solver="lbfgs", dropout=0.1).fit(X, y)
+    assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")  # scikit-learn's rule
+    with pytest.raises(AttributeError, match="has no attribute 'partial_fit'"):
+        MLPRegressor(solver="lbfgs").partial_fit(X, X[:, 0])
     with pytest.raises(ValueError, match="poisson"):
         MLPRegressor(loss="poisson").fit(X, X[:, 0])
     with pytest.raises(ValueError, match="alpha"):

@@ -2,9 +2,13 @@
 scikit-learn's, trained by :class:`fastnn.Sequential`.
 
 Needs scikit-learn 1.6 or later (``pip install "scikit-learn>=1.6"``). The parameters, their defaults, the fitted
-attributes and the convergence rule are scikit-learn's; ``solver='lbfgs'`` and ``MLPRegressor(loss='poisson')``
-are not supported. Three more parameters are fastnn's: ``dropout`` (rate on every hidden layer's output),
-``n_threads`` and ``dtype``.
+attributes and the convergence rule are scikit-learn's; ``MLPRegressor(loss='poisson')`` is not supported. Three
+more parameters are fastnn's: ``dropout`` (rate on every hidden layer's output), ``n_threads`` and ``dtype``.
+
+``X`` may be a ``scipy.sparse`` matrix (converted to CSR): training and prediction turn it into dense rows one
+batch (or block of rows) at a time, never the whole matrix at once. Sparse and dense inputs give the same
+network, except with dropout (whose masks then differ) and for a mini-batch whose sample weights are all 0, which
+sparse input skips and dense input takes a step of the penalty alone on.
 
 ``fastnn.save(est, path)`` writes an estimator in fastnn's safe file format (no pickle): its parameters and, when
 fitted, its network (``model_``), ``classes_`` (strings included) and the other fitted attributes;
@@ -32,12 +36,23 @@ How scikit-learn's training maps onto fastnn
   epochs the momentum buffer is rescaled by ``old_lr / new_lr``, which keeps the two equal.
 * **Adam** differs only in where epsilon goes: scikit-learn adds it to ``sqrt(v)`` before the bias correction,
   fastnn (as PyTorch) after it.
+* **L-BFGS** (``solver='lbfgs'``, scikit-learn's advice for small data sets) is ``scipy.optimize.minimize(
+  method='L-BFGS-B')`` on the whole training set's loss and gradient (:meth:`Sequential.loss_and_gradient`),
+  with scikit-learn's objective (its loss scale and ``0.5 * alpha * ||W||^2 / sum(sample_weight)``) and options
+  (``maxiter=max_iter``, ``maxfun=max_fun``, ``gtol=tol``); ``n_iter_`` and the ``ConvergenceWarning`` come from
+  scikit-learn's own check of the result. ``loss_curve_`` is not set, as in scikit-learn; ``partial_fit`` is not
+  available, and ``dropout`` must be 0 (the objective must not change between calls).
 * **Initial weights** are fastnn's (He uniform for relu, Glorot uniform otherwise), not scikit-learn's.
+* **Predictions** are computed in blocks of a fixed number of rows (``_ROW_BLOCK``, the last one padded), so that
+  a sample's prediction does not depend on which other samples it is predicted with, bit for bit (a product's
+  last bits depend on the shape of the call).
 """
 import numbers
 import warnings
 
 import numpy as np
+import scipy.optimize
+import scipy.sparse
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -46,6 +61,8 @@ try:
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import LabelBinarizer
     from sklearn.utils import check_random_state
+    from sklearn.utils._available_if import available_if
+    from sklearn.utils.optimize import _check_optimize_result
     from sklearn.utils._param_validation import Integral, Interval, Options, Real, StrOptions
     from sklearn.utils.multiclass import type_of_target, unique_labels
     from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
@@ -62,6 +79,24 @@ from .regularizers import L2
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+#: Rows of every block a prediction is computed in (the last block padded with zeros).
+_ROW_BLOCK = 64
+#: Rows made dense at once from a sparse matrix (prediction, and L-BFGS's loss and gradient).
+_SPARSE_ROWS = 16 * _ROW_BLOCK
+
+
+def _dense_rows(X, rows):
+    """``X[rows]`` as a dense array (rows of a CSR matrix made dense; a slice of an array as it is)."""
+    part = X[rows]
+    return part.toarray() if scipy.sparse.issparse(part) else part
+
+
+def _check_solver(est):
+    """scikit-learn's rule: ``partial_fit`` exists for the stochastic solvers only."""
+    if est.solver not in ("sgd", "adam"):
+        raise AttributeError(f"partial_fit is only available for stochastic optimizers. {est.solver} is not "
+                             "stochastic.")
+    return True
 
 
 class _Convergence(Callback):
@@ -174,13 +209,29 @@ class _BaseMLP(BaseEstimator):
         "dtype": [StrOptions({"float32", "float64"})],
     }
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    @property
+    def coefs_(self):
+        """Each Dense layer's weight matrix as scikit-learn shapes it, ``(n_in, n_out)``: writable views (the
+        transposes) of ``model_``'s weights, of the estimator's dtype."""
+        return [layer.weight.T for layer in self.model_.layers if isinstance(layer, Dense)]
+
+    @property
+    def intercepts_(self):
+        """Each Dense layer's bias, ``(n_out,)``: writable views of ``model_``'s biases."""
+        return [layer.bias for layer in self.model_.layers if isinstance(layer, Dense)]
+
     # -- checks -------------------------------------------------------------------------------------------------
 
     def _check_settings(self):
         self._validate_params()
-        if self.solver == "lbfgs":
-            raise ValueError("solver='lbfgs' is not supported by fastnn's MLP estimators: use solver='adam' or "
-                             "'sgd' (mini-batch training), or sklearn.neural_network for L-BFGS")
+        if self.solver == "lbfgs" and self.dropout > 0:
+            raise ValueError("dropout must be 0 with solver='lbfgs': L-BFGS needs the same objective at every "
+                             "evaluation, and dropout draws new masks each time")
         sizes = self.hidden_layer_sizes
         sizes = [sizes] if not hasattr(sizes, "__iter__") else list(sizes)
         for s in sizes:
@@ -218,8 +269,17 @@ class _BaseMLP(BaseEstimator):
         self.t_ = 0
         self.n_outputs_ = y2d.shape[1]
         self.out_activation_ = self._out_activation()
-        self.loss_curve_ = []
+        self.n_layers_ = len(self._check_settings()) + 2
+        for name in ("loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_"):
+            self.__dict__.pop(name, None)
         self._no_improvement_count = 0
+        if self.solver != "lbfgs":
+            self._initialize_curves()
+
+    def _initialize_curves(self):
+        """The stochastic solvers' bookkeeping: the loss curve and the no-improvement count."""
+        self._no_improvement_count = 0
+        self.loss_curve_ = []
         if self.early_stopping:
             self.validation_scores_ = []
             self.best_validation_score_ = -np.inf
@@ -248,12 +308,16 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         self._scale = self._loss_scale()
+        if self.solver != "lbfgs" and not hasattr(self, "loss_curve_"):
+            self._initialize_curves()  # warm start after L-BFGS: the stochastic solvers' bookkeeping begins
         if reset:
             self.model_ = self._build(X.shape[1], self.n_outputs_, _ACTIVATIONS.get(self.out_activation_,
                                                                                    self.out_activation_), rs)
         if reset or not incremental or not hasattr(self, "_rate"):
             self._rate = float(self.learning_rate_init)
             self.model_.compile(loss=self._fastnn_loss(), optimizer=self._optimizer())
+        if self.solver == "lbfgs":
+            return self._fit_lbfgs(X, self._fastnn_targets(y), sample_weight)
 
         validation = None
         if self.early_stopping:
@@ -284,8 +348,12 @@ class _BaseMLP(BaseEstimator):
         epochs = 1 if incremental else int(self.max_iter)
         if not incremental:
             self.n_iter_ = 0
-        self.model_.fit(X, self._fastnn_targets(y), epochs=epochs, batch_size=batch_size, shuffle=bool(self.shuffle),
-                        sample_weight=sample_weight, callbacks=[monitor], n_threads=self.n_threads, verbose=0)
+        if scipy.sparse.issparse(X):
+            self._fit_sparse(X, self._fastnn_targets(y), sample_weight, epochs, batch_size, monitor)
+        else:
+            self.model_.fit(X, self._fastnn_targets(y), epochs=epochs, batch_size=batch_size,
+                            shuffle=bool(self.shuffle), sample_weight=sample_weight, callbacks=[monitor],
+                            n_threads=self.n_threads, verbose=0)
         if validation is not None:
             self.model_.parameters[...] = self._best_params
             del self._best_params
@@ -294,10 +362,87 @@ class _BaseMLP(BaseEstimator):
                           "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
         return self
 
+    def _fit_sparse(self, X, targets, sample_weight, epochs, batch_size, monitor):
+        """The epochs of ``model_.fit`` over a CSR matrix: the same shuffles (the model's generator), batches and
+        updates, each batch's rows made dense when it is trained on."""
+        model, n = self.model_, X.shape[0]
+        for epoch in range(epochs):
+            perm = model._rng.permutation(n) if self.shuffle else np.arange(n)
+            total = 0.0
+            for start in range(0, n, batch_size):
+                rows = perm[start:start + batch_size]
+                weights = None if sample_weight is None else sample_weight[rows]
+                if weights is not None and not weights.sum() > 0:
+                    continue  # nothing to learn from (dense input takes a step of the penalty alone here)
+                total += rows.shape[0] * model.train_on_batch(X[rows].toarray(), targets[rows], weights,
+                                                              n_threads=self.n_threads)
+            model.stop_training = False
+            monitor.on_epoch_end(model, epoch, {"loss": total / n})
+            if model.stop_training:
+                break
+
+    def _fit_lbfgs(self, X, targets, sample_weight):
+        """scikit-learn's ``_fit_lbfgs``: L-BFGS-B over the flat parameters, on the whole training set."""
+        model = self.model_
+        weight_sum = float(X.shape[0] if sample_weight is None else np.sum(sample_weight))
+        model.regularizer = L2(float(self.alpha) / (weight_sum * self._scale)) if self.alpha > 0 else None
+        params = model.parameters
+
+        def loss_and_gradient(x):
+            params[...] = x
+            loss, grad = self._loss_and_gradient(X, targets, sample_weight)
+            return self._sklearn_loss(loss), grad.astype(np.float64) * self._scale
+
+        result = scipy.optimize.minimize(loss_and_gradient, params.astype(np.float64), method="L-BFGS-B",
+                                         jac=True, options={"maxfun": self.max_fun, "maxiter": self.max_iter,
+                                                            "gtol": self.tol})
+        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        params[...] = result.x
+        self.loss_ = self._sklearn_loss(self._loss_and_gradient(X, targets, sample_weight)[0])
+        if not np.all(np.isfinite(params)):
+            raise ValueError("Solver produced non-finite parameter weights. The input data may contain large "
+                             "values and need to be preprocessed.")
+        return self
+
+    def _loss_and_gradient(self, X, targets, sample_weight):
+        """fastnn's loss (with the penalty) and gradient on all of ``X``: one call, or for a sparse ``X`` blocks
+        of dense rows, combined in proportion to their (weighted) sizes."""
+        model, n = self.model_, X.shape[0]
+        if not scipy.sparse.issparse(X):
+            return model.loss_and_gradient(X, targets, n_threads=self.n_threads, sample_weight=sample_weight)
+        total = float(n) if sample_weight is None else float(np.sum(sample_weight))
+        loss, grad = 0.0, np.zeros(model.n_params)
+        for start in range(0, n, _SPARSE_ROWS):
+            rows = slice(start, start + _SPARSE_ROWS)
+            weights = None if sample_weight is None else sample_weight[rows]
+            share = (min(n, start + _SPARSE_ROWS) - start if weights is None else float(np.sum(weights))) / total
+            if share == 0:
+                continue
+            part_loss, part_grad = model.loss_and_gradient(X[rows].toarray(), targets[rows],
+                                                           n_threads=self.n_threads, sample_weight=weights)
+            loss += share * part_loss
+            grad += share * part_grad
+        return loss, grad
+
+    def _outputs(self, X):
+        """``model_.predict(X)`` as float64, computed in blocks of ``_ROW_BLOCK`` rows (the last one padded with
+        zero rows), from dense rows ``_SPARSE_ROWS`` at a time for a sparse ``X``."""
+        model, n = self.model_, X.shape[0]
+        out = np.empty((n, model.n_outputs), dtype=np.float64)
+        step = _SPARSE_ROWS if scipy.sparse.issparse(X) else max(n, 1)
+        for start in range(0, n, step):
+            part = _dense_rows(X, slice(start, start + step))
+            m = part.shape[0]
+            pad = -m % _ROW_BLOCK
+            if pad:
+                part = np.concatenate([part, np.zeros((pad, part.shape[1]), dtype=part.dtype)])
+            out[start:start + m] = model.predict(part, batch_size=_ROW_BLOCK, n_threads=self.n_threads)[:m]
+        return out
+
     def _forward(self, X):
         check_is_fitted(self, "model_")
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
-        return np.asarray(self.model_.predict(X, n_threads=self.n_threads), dtype=np.float64)
+        X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False)
+        return self._outputs(X)
 
     def fit(self, X, y, sample_weight=None):
         """Fit the model to ``X`` and ``y`` (``max_iter`` epochs at most; see the class's description).
@@ -347,11 +492,15 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("model_ must be compiled and of the estimator's dtype")
         fitted = dict(model_=model, n_features_in_=n_features, n_outputs_=n_outputs,
                       out_activation_=out_activation, n_iter_=attrs.integer("n_iter_"), t_=attrs.integer("t_"),
-                      loss_=attrs.real("loss_", default=None), loss_curve_=attrs.reals("loss_curve_"),
+                      loss_=attrs.real("loss_", default=None), loss_curve_=attrs.reals("loss_curve_", optional=True),
                       best_loss_=attrs.real("best_loss_", finite=False, optional=True),
                       validation_scores_=attrs.reals("validation_scores_", optional=True),
                       best_validation_score_=attrs.real("best_validation_score_", finite=False, optional=True),
                       _no_improvement_count=attrs.integer("_no_improvement_count", default=0))
+        if fitted["loss_curve_"] is None:  # fitted by L-BFGS: no stochastic solver's records
+            for name in ("loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_"):
+                del fitted[name]
+        fitted["n_layers_"] = sum(isinstance(layer, Dense) for layer in model.layers) + 1
         rate = attrs.real("_rate", default=None)
         if rate is not None:
             if not rate > 0:
@@ -369,7 +518,7 @@ class _BaseMLP(BaseEstimator):
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier: scikit-learn's ``MLPClassifier`` trained by :class:`fastnn.Sequential`.
 
-    Parameters are scikit-learn's (``solver='lbfgs'`` is refused), plus ``dropout`` (rate on the hidden layers'
+    Parameters are scikit-learn's, plus ``dropout`` (rate on the hidden layers'
     outputs), ``n_threads`` (None: every core within OpenMP's limit) and ``dtype`` (``'float32'`` or
     ``'float64'``). Binary targets train one logistic output, multiclass a softmax, multilabel targets (a 0/1
     matrix) one logistic output per label with binary cross-entropy.
@@ -377,7 +526,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     Attributes
     ----------
     classes_, n_features_in_, feature_names_in_, loss_, loss_curve_, best_loss_, validation_scores_,
-    best_validation_score_, n_iter_, t_, n_outputs_, out_activation_ : as in scikit-learn
+    best_validation_score_, n_iter_, t_, n_layers_, n_outputs_, out_activation_ : as in scikit-learn
+        (``loss_curve_`` and the other stochastic solvers' records are not set by ``solver='lbfgs'``)
+    coefs_ : list of ndarray of shape (n_in, n_out)
+        Writable views of the network's weight matrices (transposed: fastnn stores ``(n_out, n_in)``).
+    intercepts_ : list of ndarray of shape (n_out,)
+        Writable views of the biases.
     model_ : fastnn.Sequential
         The trained network.
 
@@ -433,7 +587,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return True
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, multi_output=True, dtype=(np.float64, np.float32), reset=reset)
+        X, y = validate_data(self, X, y, accept_sparse="csr", multi_output=True, dtype=(np.float64, np.float32),
+                             reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if reset and not incremental:
@@ -477,7 +632,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return accuracy_score(y, self._predict_checked(X), sample_weight=sample_weight)
 
     def _predict_checked(self, X):
-        out = np.asarray(self.model_.predict(X, n_threads=self.n_threads), dtype=np.float64)
+        out = self._outputs(X)
         if self.n_outputs_ == 1:
             out = out.ravel()
         return self._label_binarizer.inverse_transform(out)
@@ -486,15 +641,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """Fit the model to ``X`` and the labels ``y`` (see :meth:`_BaseMLP.fit`)."""
         return self._fit(X, y, sample_weight, incremental=False)
 
+    @available_if(_check_solver)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
-        """One epoch over ``(X, y)``; ``classes`` (all labels) is needed on the first call.
+        """One epoch over ``(X, y)``; ``classes`` (all labels) is needed on the first call. Only for the
+        stochastic solvers (``'sgd'``, ``'adam'``), as in scikit-learn.
 
         Returns
         -------
         self
         """
-        if self.solver == "lbfgs":
-            self._check_settings()
         if not hasattr(self, "classes_"):
             if classes is None and not type_of_target(y).startswith("multilabel"):
                 raise ValueError("classes must be passed on the first call to partial_fit.")
@@ -509,7 +664,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict(self, X):
         """Predicted labels (for multilabel targets, the 0/1 indicator matrix)."""
         check_is_fitted(self, "model_")
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        X = validate_data(self, X, accept_sparse="csr", dtype=(np.float64, np.float32), reset=False)
         return self._predict_checked(X)
 
     def _file_attributes(self):
@@ -552,14 +707,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor: scikit-learn's ``MLPRegressor`` trained by :class:`fastnn.Sequential`.
 
-    Parameters are scikit-learn's (``loss='squared_error'`` only; ``solver='lbfgs'`` is refused), plus
+    Parameters are scikit-learn's (``loss='squared_error'`` only), plus
     ``dropout``, ``n_threads`` and ``dtype``. The output layer is linear (``out_activation_ == 'identity'``);
     ``y`` may have several columns.
 
     Attributes
     ----------
     n_features_in_, feature_names_in_, loss_, loss_curve_, best_loss_, validation_scores_,
-    best_validation_score_, n_iter_, t_, n_outputs_, out_activation_ : as in scikit-learn
+    best_validation_score_, n_iter_, t_, n_layers_, n_outputs_, out_activation_, coefs_, intercepts_ : as in
+        :class:`MLPClassifier`
     model_ : fastnn.Sequential
         The trained network.
     """
@@ -608,8 +764,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return sizes
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=(np.float64, np.float32),
-                             reset=reset)
+        X, y = validate_data(self, X, y, accept_sparse="csr", multi_output=True, y_numeric=True,
+                             dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y
@@ -634,13 +790,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return (y.reshape(-1, 1) if y.ndim == 1 else y).astype(self.dtype)
 
     def _score_model(self, X, y, sample_weight):
-        pred = np.asarray(self.model_.predict(X, n_threads=self.n_threads), dtype=np.float64)
+        pred = self._outputs(X)
         if self.n_outputs_ == 1:
             pred = pred.ravel()
         return r2_score(y, pred, sample_weight=sample_weight)
 
+    @available_if(_check_solver)
     def partial_fit(self, X, y, sample_weight=None):
-        """One epoch over ``(X, y)``.
+        """One epoch over ``(X, y)``; only for the stochastic solvers (``'sgd'``, ``'adam'``), as in scikit-learn.
 
         Returns
         -------

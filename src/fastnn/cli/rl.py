@@ -77,7 +77,7 @@ def run(args, out):
         if not (isinstance(space_s, gym.spaces.Discrete) and isinstance(space_a, gym.spaces.Discrete)):
             raise TypeError(f"--algo qlearning needs Discrete states and actions; {args.env} has {space_s} and "
                             f"{space_a} (use --algo dqn)")
-        agent = QLearning(int(space_s.n), int(space_a.n), seed=args.seed)
+        agent = QLearning.from_env(env, seed=args.seed)
         out.write(f"Q-learning on {args.env}: {args.episodes:,} episodes, {space_s.n} states x {space_a.n} actions, "
                   f"seed {args.seed}\n")
         out.flush()

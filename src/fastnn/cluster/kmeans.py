@@ -88,6 +88,9 @@ class KMeans(Estimator):
     n_threads : int or None, default=None
         Threads to use (None: every core, within OpenMP's limit, e.g. in a joblib worker); results are the same for
         any value.
+    algorithm : {'lloyd'}, default='lloyd'
+        scikit-learn's name of the algorithm, Lloyd's iterations: the only one here (scikit-learn's ``'elkan'``
+        is refused with a ValueError).
 
     Attributes
     ----------
@@ -119,7 +122,7 @@ class KMeans(Estimator):
     _file_format = "fastnn-estimator"
 
     def __init__(self, n_clusters=8, init="k-means++", n_init="auto", max_iter=300, tol=1e-4, random_state=None,
-                 n_threads=None):
+                 n_threads=None, algorithm="lloyd"):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
@@ -127,6 +130,7 @@ class KMeans(Estimator):
         self.tol = tol
         self.random_state = random_state
         self.n_threads = n_threads
+        self.algorithm = algorithm
 
     def __repr__(self):
         changed = {k: v for k, v in self.get_params().items() if not _same(v, _DEFAULTS[k])}
@@ -162,6 +166,9 @@ class KMeans(Estimator):
     # -- fitting ----------------------------------------------------------------------------------------------
 
     def _check_params(self, X):
+        if not (isinstance(self.algorithm, str) and self.algorithm == "lloyd"):
+            raise ValueError(f"algorithm must be 'lloyd' (Lloyd's iterations, the only algorithm of fastnn's KMeans), "
+                             f"got {self.algorithm!r}")
         k = check_int(self.n_clusters, "n_clusters", minimum=1)
         if k > X.shape[0]:
             raise ValueError(f"n_clusters={k} is more than the {X.shape[0]} samples")
@@ -336,7 +343,7 @@ class KMeans(Estimator):
 
 
 _DEFAULTS = dict(n_clusters=8, init="k-means++", n_init="auto", max_iter=300, tol=1e-4, random_state=None,
-                 n_threads=None)
+                 n_threads=None, algorithm="lloyd")
 
 
 def _farthest(X, weights, labels, dist, m, dp, offset):

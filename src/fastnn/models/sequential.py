@@ -836,10 +836,11 @@ class Sequential(Container):
                       "model.scaler = fastnn.StandardScaler().fit(X_train), or X / 255 for 0-255 pixels")
 
     @exclusive
-    def loss_and_gradient(self, X, y, n_threads=None):
+    def loss_and_gradient(self, X, y, n_threads=None, sample_weight=None):
         """Loss and its gradient with respect to :attr:`parameters`, on ``(X, y)`` taken as one batch.
 
-        The loss is the mean data loss plus the regularizer's penalty (the optimizer's ``weight_decay`` is not
+        The loss is the mean data loss (with ``sample_weight``, the weighted mean ``sum(w l) / sum(w)``, as
+        ``fit`` weighs a batch) plus the regularizer's penalty (the optimizer's ``weight_decay`` is not
         part of it); the gradient has the layout of :attr:`parameters`. Nothing is updated. Useful for
         finite-difference gradient checks (use ``dtype='float64'``).
 
@@ -861,10 +862,11 @@ class Sequential(Container):
         labels, targets = _data.prepare_targets(self, y, "y", X.shape[0])
         n = X.shape[0]
         _data.check_batch_rows(self, [n])
+        weights = _data.prepare_weights(self, sample_weight, None, labels, targets, n)
         engine = self._engine(n)
         sums = np.zeros(4)
         with blas_single_thread():
-            status, _ = engine.train(X, np.arange(n, dtype=np.int64), labels, targets, None, n, 0, 1,
+            status, _ = engine.train(X, np.arange(n, dtype=np.int64), labels, targets, weights, n, 0, 1,
                                      self.optimizer._hyper(*self._reg()), np.zeros(1, np.int64), nt, sums,
                                      apply=False)
         if status != 0:

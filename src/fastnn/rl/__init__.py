@@ -5,8 +5,10 @@ environment.
 """
 from ._common import LinearDecay
 from .dqn import DQN
+from .evaluation import EvalCallback, StopTrainingOnRewardThreshold, evaluate_policy
 from .plotting import plot_returns
 from .qlearning import QLearning
 from .replay import ReplayBuffer
 
-__all__ = ["DQN", "LinearDecay", "QLearning", "ReplayBuffer", "plot_returns"]
+__all__ = ["DQN", "EvalCallback", "LinearDecay", "QLearning", "ReplayBuffer", "StopTrainingOnRewardThreshold",
+           "evaluate_policy", "plot_returns"]

@@ -21,6 +21,18 @@ def gymnasium():
     return gym
 
 
+def make_env(env):
+    """``env``, or for a string the environment ``gymnasium.make(env)`` makes (Stable-Baselines3's habit of
+    passing an environment id)."""
+    if isinstance(env, str):
+        gym = gymnasium()
+        try:
+            return gym.make(env)
+        except gym.error.Error as exc:
+            raise ValueError(f"env {env!r}: {exc}") from None
+    return env
+
+
 def check_env(env, observation, what):
     """``env`` if it is a Gymnasium environment with a ``Discrete`` action space and an observation space of
     the class ``observation`` (``'Box'`` or ``'Discrete'``); a TypeError naming what is wrong otherwise."""

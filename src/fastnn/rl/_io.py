@@ -4,7 +4,8 @@ atomically and validated on load.
 Format (``format`` ``"fastnn-rl"``, ``format_version`` 1)
 ------------------------------------------------------
 ``header.json`` holds ``algo`` (``"DQN"`` or ``"QLearning"``), ``library_version``, ``settings`` (the
-constructor's arguments but the environment), the spaces' sizes ``n_features``/``n_states`` and ``n_actions``,
+constructor's arguments but the environment), the spaces' sizes ``n_features``/``n_states`` and ``n_actions``
+(DQN also ``observation_shape``, the shape of one observation; files without it had flat observations),
 and ``counters``: for DQN ``num_timesteps``, ``n_updates``, ``optimizer_step`` (Adam's step), ``total_timesteps``
 (the end of the last learn call, which sets the exploration schedule's progress), ``exploration_rate``, ``key`` (the
 key of the counter-based random streams), ``seeded`` (whether the first reset was seeded), ``episodes`` (the
@@ -110,7 +111,27 @@ def save_dqn(agent, path, include_buffer=False):
     if include_buffer:
         arrays.update({f"buffer/{k}": v for k, v in rb.arrays().items()})
     _write(path, {"algo": "DQN", "settings": settings, "n_features": agent.q_net.n_features,
-                  "n_actions": agent.n_actions, "counters": counters}, arrays)
+                  "observation_shape": list(agent._obs_shape), "n_actions": agent.n_actions, "counters": counters},
+           arrays)
+
+
+def _spaces_only(header, path):
+    """A stand-in environment with the saved spaces (an unbounded ``Box`` of the observation shape and the
+    ``Discrete`` actions) to build an agent loaded without its environment; it cannot be stepped."""
+    from ._common import gymnasium
+
+    gym = gymnasium()
+    n_features, n_actions = _get(header, "n_features", int, path), _get(header, "n_actions", int, path)
+    shape = header.get("observation_shape", [n_features])
+    if (not isinstance(shape, list) or not shape or not all(type(v) is int and v > 0 for v in shape)
+            or int(np.prod(shape)) != n_features or n_actions < 1):
+        _fail(path, "invalid observation_shape or n_actions")
+
+    class SpacesOnly(gym.Env):
+        observation_space = gym.spaces.Box(-np.inf, np.inf, shape=tuple(shape), dtype=np.float32)
+        action_space = gym.spaces.Discrete(n_actions)
+
+    return SpacesOnly()
 
 
 def load_dqn(cls, path, env):
@@ -125,7 +146,7 @@ def load_dqn(cls, path, env):
 
                 settings = dict(settings, lr=get_schedule(settings["lr"].get("schedule"),
                                                           settings["lr"].get("config") or {}))
-            agent = cls(env, **settings)
+            agent = cls(env if env is not None else _spaces_only(header, path), **settings)
         except TypeError as exc:
             if "environment" in str(exc) or "space" in str(exc):
                 raise
@@ -175,6 +196,8 @@ def load_dqn(cls, path, env):
         for k, v in arrays.items():
             getattr(agent.replay_buffer, k)[...] = v
         agent.replay_buffer.pos, agent.replay_buffer.full = pos, full
+    if env is None:
+        agent.env = None  # to learn: DQN.load(path, env=env) or agent.set_env(env)
     return agent
 
 

@@ -15,7 +15,7 @@ from ..models import Sequential
 from ..optim import Adam
 from ..optim.base import _check_lr
 from ._common import (Interrupt, LinearDecay, check_env, check_gamma, check_seed, finite_reward, gymnasium,
-                      summary)
+                      make_env, summary)
 from .replay import ReplayBuffer
 
 __all__ = ["DQN"]
@@ -47,11 +47,15 @@ class DQN:
 
     Parameters
     ----------
-    env : gymnasium.Env
+    env : gymnasium.Env or str
         An environment with a ``Box`` observation space (observations of more than one dimension are flattened)
-        and a ``Discrete`` action space.
+        and a ``Discrete`` action space, or a registered environment id (``"CartPole-v1"``), made with
+        ``gymnasium.make`` as Stable-Baselines3 does.
     hidden : tuple of int, default=(64, 64)
         Widths of the hidden layers (ReLU) of the Q-network; the output layer is linear, one unit an action.
+    policy_kwargs : dict, optional
+        Stable-Baselines3's way of giving the layer widths: ``dict(net_arch=[256, 256])`` (the same as
+        ``hidden=(256, 256)``; give the widths one way only). ``net_arch`` is the only key understood.
     lr : float or Schedule, default=2.3e-3
         Adam's learning rate (betas 0.9, 0.999, eps 1e-8: PyTorch's defaults, as Stable-Baselines3), or a
         :mod:`fastnn.schedules` schedule of it over the updates.
@@ -85,6 +89,9 @@ class DQN:
 
     Attributes
     ----------
+    observation_space, action_space : gymnasium.spaces.Space
+        The spaces the agent acts in (a loaded agent without an environment: a ``Box`` of the saved shape,
+        unbounded, and the ``Discrete`` actions).
     q_net : Sequential
         The online network (compiled with Adam; its :attr:`~fastnn.Sequential.parameters` are the weights).
     target_parameters : ndarray of shape (n_params,)
@@ -105,8 +112,11 @@ class DQN:
     ...              seed=0)
     >>> dqn.learn(total_timesteps=500).num_timesteps
     500
-    >>> dqn.predict(dqn.env.reset(seed=0)[0]) in (0, 1)
+    >>> action, _ = dqn.predict(dqn.env.reset(seed=0)[0], deterministic=True)
+    >>> int(action) in (0, 1)
     True
+    >>> rl.DQN("CartPole-v1", policy_kwargs=dict(net_arch=[256, 256])).q_net.widths
+    [4, 256, 256, 2]
     """
 
     #: The kind of file fastnn.save writes it to (see fastnn._core.registry).
@@ -115,14 +125,10 @@ class DQN:
     def __init__(self, env, hidden=(64, 64), lr=2.3e-3, buffer_size=100_000, learning_starts=1_000, batch_size=256,
                  gamma=0.99, train_freq=256, gradient_steps=128, target_update_interval=10, tau=1.0,
                  exploration_fraction=0.16, exploration_initial_eps=1.0, exploration_final_eps=0.04, loss="huber",
-                 max_grad_norm=10.0, double_q=True, seed=None, n_threads=1, dtype="float32"):
-        check_env(env, "Box", "DQN")
+                 max_grad_norm=10.0, double_q=True, seed=None, n_threads=1, dtype="float32", policy_kwargs=None):
+        env = check_env(make_env(env), "Box", "DQN")
         self.env = env
-        try:
-            hidden = tuple(hidden)
-        except TypeError:
-            raise TypeError(f"hidden must be a sequence of layer widths, got {type(hidden).__name__}") from None
-        self.hidden = tuple(check_int(h, "hidden", minimum=1) for h in hidden)
+        self.hidden = _net_arch(hidden, policy_kwargs)
         self.lr = _check_lr(lr)
         self.buffer_size = check_int(buffer_size, "buffer_size", minimum=1)
         self.learning_starts = check_int(learning_starts, "learning_starts", minimum=0)
@@ -151,7 +157,9 @@ class DQN:
         self.dtype = check_dtype(dtype)
         self.exploration_schedule = LinearDecay(self.exploration_initial_eps, self.exploration_final_eps,
                                                 self.exploration_fraction)
+        self.observation_space, self.action_space = env.observation_space, env.action_space
         n_in, n_actions = int(np.prod(env.observation_space.shape)), int(env.action_space.n)
+        self._obs_shape = tuple(env.observation_space.shape)
         self._flatten = len(env.observation_space.shape) > 1  # observations are flattened into rows
         self.n_actions = n_actions
         widths = (n_in,) + self.hidden + (n_actions,)
@@ -215,16 +223,66 @@ class DQN:
                              "left as it was before that step")
         return row
 
-    def predict(self, obs, deterministic=True):
-        """The action for one observation: the greedy one (``deterministic``), else epsilon-greedy with the
-        current exploration rate (drawn from the agent's own stream)."""
-        row = np.array(obs, dtype=self.dtype, copy=True).reshape(-1)  # a copy in the agent's dtype
-        if row.shape[0] != self.q_net.n_features:
-            raise ValueError(f"obs must hold {self.q_net.n_features} values, got {row.shape[0]}")
-        if not _kernels.all_finite(row.reshape(1, -1)):
-            raise ValueError("obs contains NaN or infinity")
+    def predict(self, observation, state=None, episode_start=None, deterministic=False):
+        """Actions for one observation or a batch of them, as Stable-Baselines3's ``predict``.
+
+        Parameters
+        ----------
+        observation : array-like of shape obs_shape or (n, *obs_shape)
+            One observation of the observation space's shape, or a batch of them (rows).
+        state, episode_start : None
+            Stable-Baselines3's recurrent-policy arguments, unused (a DQN has no state).
+        deterministic : bool, default=False
+            The greedy actions; else epsilon-greedy with the current :attr:`exploration_rate` (drawn from the
+            agent's own random stream), as Stable-Baselines3's DQN.
+
+        Returns
+        -------
+        actions : ndarray of int64, of shape () for one observation, (n,) for a batch
+        state : None
+
+        Examples
+        --------
+        >>> import gymnasium as gym, numpy as np
+        >>> from fastnn import rl
+        >>> agent = rl.DQN("CartPole-v1", seed=0)
+        >>> actions, _ = agent.predict(np.zeros((3, 4)), deterministic=True)
+        >>> actions.shape
+        (3,)
+        """
+        obs = np.asarray(observation)
+        if obs.dtype.kind not in "biuf":
+            raise TypeError(f"observation must hold numbers, got {obs.dtype}")
+        single = obs.shape == self._obs_shape
+        if not single and obs.shape[1:] != self._obs_shape:
+            raise ValueError(f"observation must have the observation space's shape {self._obs_shape}, or "
+                             f"(n, *{self._obs_shape}) for a batch, got {obs.shape}")
+        rows = np.array(obs, dtype=self.dtype).reshape(1 if single else obs.shape[0], self.q_net.n_features)
+        if not _kernels.all_finite(rows):
+            raise ValueError("observation contains NaN or infinity")
         eps = 0.0 if deterministic else self.exploration_rate
-        return int(_kernels.dqn_act(self._current_engine(), row, eps, self._key_of(3), self.num_timesteps))
+        if single:
+            action = _kernels.dqn_act(self._current_engine(), rows[0], eps, self._key_of(3), self.num_timesteps)
+            return np.array(action, dtype=np.int64), None
+        actions = np.argmax(self.q_net.predict(rows), axis=1).astype(np.int64) if rows.shape[0] else \
+            np.zeros(0, dtype=np.int64)
+        if eps > 0:  # the batch's exploration from the agent's key and step count
+            rng = np.random.default_rng([self._key_of(4), self.num_timesteps])
+            explore = rng.random(rows.shape[0]) < eps
+            actions[explore] = rng.integers(self.n_actions, size=int(explore.sum()))
+        return actions, None
+
+    def set_env(self, env):
+        """Act and learn in ``env`` (an environment or an id) from now on, as Stable-Baselines3's ``set_env``: its
+        spaces must match the agent's; the next step starts a new episode."""
+        env = check_env(make_env(env), "Box", "DQN")
+        n_in, n_actions = int(np.prod(env.observation_space.shape)), int(env.action_space.n)
+        if (n_in, n_actions) != (self.q_net.n_features, self.n_actions):
+            raise ValueError(f"env has {n_in} observation values and {n_actions} actions, the agent "
+                             f"{self.q_net.n_features} and {self.n_actions}")
+        self.env, self.observation_space, self.action_space = env, env.observation_space, env.action_space
+        self._obs_shape = tuple(env.observation_space.shape)
+        self._last_obs = None
 
     # -- learning -----------------------------------------------------------------------------------------------
 
@@ -288,6 +346,9 @@ class DQN:
         total_timesteps = check_int(total_timesteps, "total_timesteps", minimum=0)
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable or None")
+        if self.env is None:
+            raise ValueError("the agent has no environment to learn in: load it with DQN.load(path, env=env) or "
+                             "call agent.set_env(env)")
         self._nt = resolve_n_threads(self.n_threads)
         self._total_timesteps = self.num_timesteps + total_timesteps
         bar = _Progress(total_timesteps, progress, self)
@@ -346,6 +407,8 @@ class DQN:
         training environment's spec, or ``env``); ``seed`` seeds its first reset (default: the agent's seed plus
         one). Returns ``{"mean_return", "std_return", "episodes"}``."""
         n_episodes = check_int(n_episodes, "n_episodes", minimum=1)
+        if env is None and self.env is None:
+            raise ValueError("the agent has no environment: pass env= (a loaded agent without one)")
         if env is None:
             spec = getattr(self.env, "spec", None)
             if spec is None:
@@ -385,11 +448,40 @@ class DQN:
         save_dqn(self, path, include_buffer)
 
     @classmethod
-    def load(cls, path, env):
-        """An agent saved by :meth:`save`, acting in ``env`` (whose spaces must match)."""
+    def load(cls, path, env=None):
+        """An agent saved by :meth:`save`, as Stable-Baselines3's ``DQN.load``: without ``env`` it predicts (an
+        environment is only needed to learn on: ``env=`` here or :meth:`set_env` later); with ``env`` (an
+        environment or an id, whose spaces must match) it is ready to learn on.
+
+        Examples
+        --------
+        >>> from fastnn import rl
+        >>> rl.DQN("CartPole-v1", seed=0).save("cartpole.fnn")  # doctest: +SKIP
+        >>> agent = rl.DQN.load("cartpole.fnn")  # doctest: +SKIP
+        >>> action, _ = agent.predict(obs, deterministic=True)  # doctest: +SKIP
+        """
         from ._io import load_dqn
 
-        return load_dqn(cls, path, env)
+        return load_dqn(cls, path, None if env is None else make_env(env))
+
+
+def _net_arch(hidden, policy_kwargs):
+    """The hidden widths from ``hidden`` or Stable-Baselines3's ``policy_kwargs=dict(net_arch=[...])``."""
+    if policy_kwargs is not None:
+        if not isinstance(policy_kwargs, dict):
+            raise TypeError(f"policy_kwargs must be a dict, got {type(policy_kwargs).__name__}")
+        other = sorted(set(policy_kwargs) - {"net_arch"})
+        if other:
+            raise ValueError(f"policy_kwargs: only 'net_arch' is understood, got {other}")
+        if "net_arch" in policy_kwargs:
+            if not isinstance(hidden, (tuple, list)) or tuple(hidden) != (64, 64):
+                raise ValueError("give the hidden widths once: hidden= or policy_kwargs=dict(net_arch=...)")
+            hidden = policy_kwargs["net_arch"]
+    try:
+        hidden = tuple(hidden)
+    except TypeError:
+        raise TypeError(f"hidden must be a sequence of layer widths, got {type(hidden).__name__}") from None
+    return tuple(check_int(h, "hidden", minimum=1) for h in hidden)
 
 
 class _Progress:

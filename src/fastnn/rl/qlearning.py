@@ -8,7 +8,7 @@ from .._core.progress import ProgressBar
 from .._core.registry import register
 from .._core.validation import check_float, check_int
 from ._common import (Interrupt, LinearDecay, check_env, check_epsilon, check_gamma, check_seed, finite_reward,
-                      summary)
+                      make_env, summary)
 
 __all__ = ["QLearning"]
 
@@ -88,10 +88,51 @@ class QLearning:
                              f"{self.n_states} and {self.n_actions}")
         return int(obs.start), int(act.start)
 
-    def predict(self, state):
-        """The greedy action in ``state`` (ties: the lowest index)."""
-        state = check_int(state, "state", minimum=0, maximum=self.n_states - 1)
-        return int(np.argmax(self.q_table[state]))
+    @classmethod
+    def from_env(cls, env, **kwargs):
+        """An agent sized for ``env`` (a Gymnasium environment or an id for ``gymnasium.make``): ``n_states`` and
+        ``n_actions`` read from its ``Discrete`` observation and action spaces; ``kwargs`` as in the constructor.
+
+        Examples
+        --------
+        >>> import gymnasium as gym
+        >>> from fastnn import rl
+        >>> rl.QLearning.from_env(gym.make("FrozenLake-v1"), lr=0.5).q_table.shape
+        (16, 4)
+        """
+        env = check_env(make_env(env), "Discrete", "QLearning")
+        return cls(int(env.observation_space.n), int(env.action_space.n), **kwargs)
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        """Actions for one state or a batch of them, in Stable-Baselines3's form (so that
+        :func:`~fastnn.rl.evaluate_policy` and :class:`~fastnn.rl.EvalCallback` take a Q-learning agent too).
+
+        Parameters
+        ----------
+        observation : int or array-like of int
+            A state index (``0 .. n_states - 1``, the observation of a ``Discrete`` space starting at 0) or an
+            array of them.
+        state, episode_start : None
+            Unused (Stable-Baselines3's recurrent-policy arguments).
+        deterministic : bool, default=True
+            The greedy actions (ties: the lowest index); else epsilon-greedy with the schedule's final
+            ``epsilon``, drawn from the agent's generator.
+
+        Returns
+        -------
+        actions : ndarray of int64, of the shape of ``observation``
+        state : None
+        """
+        obs = np.asarray(observation)
+        if obs.dtype.kind not in "iu" and not (obs.dtype.kind == "f" and np.all(obs == np.round(obs))):
+            raise TypeError(f"observation must hold state indices (integers), got {obs.dtype}")
+        if obs.size and (obs.min() < 0 or obs.max() >= self.n_states):
+            raise ValueError(f"observation must hold states in 0..{self.n_states - 1}, got {observation!r}")
+        actions = np.argmax(self.q_table[obs.astype(np.int64)], axis=-1).astype(np.int64)
+        if not deterministic:
+            explore = self._rng.random(actions.shape) < self.epsilon.end
+            actions = np.where(explore, self._rng.integers(self.n_actions, size=actions.shape), actions)
+        return actions, None
 
     def learn(self, env, episodes=20_000, callback=None, progress=False):
         """Learn from ``episodes`` episodes of ``env`` (a Gymnasium environment with Discrete observation and

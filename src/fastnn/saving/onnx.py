@@ -14,6 +14,13 @@ the identity at inference and leaves no node. When the model has
 ``(N,)`` holds the predicted class: ``classes[argmax(output)]``, or ``classes[output > 0.5]`` for a single sigmoid
 unit, as :meth:`Sequential.predict_classes` decides.
 
+A binary classifier estimator (``fastnn.sklearn.MLPClassifier`` with two classes, one sigmoid unit) exports what
+its ``predict_proba`` returns, as skl2onnx's converters do: ``"output"`` holds the ``(N, 2)`` probabilities
+``[1 - p, p]`` and ``"label"`` the predicted labels. A scikit-learn ``Pipeline`` of fastnn's scalers
+(``StandardScaler``, ``MinMaxScaler``, ``LogScaler``; ``'passthrough'`` steps allowed) ending in such an
+estimator exports as one graph: each scaler's nodes (computed in float64 and rounded to the model's dtype, as
+its ``transform`` rounds a float32 input) and then the estimator's.
+
 onnx is an optional extra (``pip install onnx onnxruntime``: onnxruntime runs the exported models), imported only
 when a model is exported.
 """
@@ -56,6 +63,24 @@ def _unwrap(model):
         return inner, inner.classes if classes is None else classes
     raise TypeError("to_onnx needs a fastnn.Sequential or a fitted estimator whose model_ is one, got "
                     f"{type(model).__module__}.{type(model).__name__}")
+
+
+def _pipeline(model):
+    """``(scalers, final step)`` of a scikit-learn ``Pipeline``; ``([], model)`` for anything else."""
+    if not (type(model).__module__.startswith("sklearn.") and type(model).__name__ == "Pipeline"):
+        return [], model
+    from ..data.preprocessing import LogScaler, MinMaxScaler, StandardScaler
+
+    scalers = []
+    for name, step in model.steps[:-1]:
+        if step is None or (isinstance(step, str) and step == "passthrough"):
+            continue
+        if not isinstance(step, (StandardScaler, MinMaxScaler, LogScaler)):
+            raise TypeError(f"to_onnx exports a Pipeline of fastnn's scalers (StandardScaler, MinMaxScaler, "
+                            f"LogScaler) and a fastnn estimator; step {name!r} is a {type(step).__name__}")
+        step._check_fitted()
+        scalers.append(step)
+    return scalers, model.steps[-1][1]
 
 
 def _class_table(classes, n_outputs):
@@ -322,9 +347,11 @@ def to_onnx(model, opset=17, name=None):
 
     Parameters
     ----------
-    model : Sequential, or an estimator with a ``model_`` attribute that is one
+    model : Sequential, an estimator with a ``model_`` attribute that is one, or a scikit-learn Pipeline
         A model built (its weights set), trained or not; its scaler, if any, is part of the graph. An
-        estimator's ``classes_`` (or else the model's ``classes``) add the ``"label"`` output.
+        estimator's ``classes_`` (or else the model's ``classes``) add the ``"label"`` output; a binary
+        classifier estimator's ``"output"`` is ``predict_proba``'s ``(N, 2)``. A ``Pipeline`` of fastnn's
+        fitted scalers ending in such an estimator exports as one graph, the scalers first.
     opset : int, default=17
         ONNX opset of the default domain, 13 or later. From opset 20 GELU is written as ``Gelu``; below it with
         ``Erf``. ONNX Runtime 1.16 runs opsets up to 19.
@@ -336,7 +363,8 @@ def to_onnx(model, opset=17, name=None):
     onnx.ModelProto
         Checked with ``onnx.checker.check_model``. Input ``"input"`` ``(N, n_features)`` (flat samples, as
         ``predict`` takes them; int64 token ids ``(N, steps)`` for a model that starts with an ``Embedding``);
-        outputs ``"output"`` ``(N, *model.output_shape)`` and, with classes, ``"label"``.
+        outputs ``"output"`` ``(N, *model.output_shape)`` (``(N, 2)`` for a binary classifier estimator) and,
+        with classes, ``"label"``.
 
     Notes
     -----
@@ -349,13 +377,21 @@ def to_onnx(model, opset=17, name=None):
     Raises
     ------
     TypeError
-        ``model`` is not a fastnn model.
+        ``model`` is not a fastnn model, or a pipeline step is not one of fastnn's scalers.
     ValueError
         Weights or biases that are NaN or infinite, invalid ``classes``, an opset out of range.
     ImportError
         onnx is not installed.
     """
+    scalers, model = _pipeline(model)
     seq, classes = _unwrap(model)
+    for scaler in scalers:
+        if scaler.n_features_in_ != seq.n_features:
+            raise ValueError(f"a pipeline's {type(scaler).__name__} has {scaler.n_features_in_} features, its "
+                             f"model takes {seq.n_features}")
+    # a binary classifier estimator's predict_proba: (N, 2) probabilities from one sigmoid unit
+    two_columns = (seq is not model and hasattr(model, "predict_proba") and seq.n_outputs == 1
+                   and classes is not None)
     other = next((layer for layer in seq.layers if type(layer).__name__ not in _EXPORTERS), None)
     if other is not None:
         raise ValueError(f"ONNX export does not cover {type(other).__name__} layers: {other!r}")
@@ -381,6 +417,8 @@ def to_onnx(model, opset=17, name=None):
     tokens = type(seq._engine_layers[0]).__name__ == "Embedding"
     g = _Graph(onnx)
     x = "input"
+    for scaler in scalers:
+        x = _scaler_nodes(g, scaler, x, dtype)
     if seq.scaler is not None:
         x = _scaler_nodes(g, seq.scaler, x, dtype)
     shape = (seq.n_features,)
@@ -392,13 +430,19 @@ def to_onnx(model, opset=17, name=None):
         if export is not None:
             x = export(g, layer, x, shape, out_shape, dtype, opset)
         shape = out_shape
+    output_shape = seq.output_shape
+    sigmoid_unit = x  # the positive class's probability of a single sigmoid unit
+    if two_columns:
+        negative = g.op("Sub", [g.const("one", [[1.0]], dtype), sigmoid_unit], "negative_class")
+        x = g.op("Concat", [negative, sigmoid_unit], "probabilities", axis=-1)
+        output_shape = (2,)
     g.op("Identity", [x], output="output")
 
-    outputs = [onnx.helper.make_tensor_value_info("output", elem, ["N", *seq.output_shape])]
+    outputs = [onnx.helper.make_tensor_value_info("output", elem, ["N", *output_shape])]
     if table is not None:
         units = seq.n_outputs // steps
         if units == 1:
-            positive = g.op("Greater", ["output", g.const("threshold", [0.5], dtype)], "positive")
+            positive = g.op("Greater", [sigmoid_unit, g.const("threshold", [0.5], dtype)], "positive")
             index = g.op("Cast", [positive], "positive_int", to=onnx.TensorProto.INT64)
             index = g.op("Squeeze", [index, g.const("last_axis", [-1], np.int64)], "class_index")
         else:
