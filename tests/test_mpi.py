@@ -111,3 +111,26 @@ def test_rows_split_into_contiguous_blocks_in_rank_order():
     assert [part_bounds(10, 3, r) for r in range(3)] == [(0, 4), (4, 7), (7, 10)]
     assert [part_bounds(2, 3, r) for r in range(3)] == [(0, 1), (1, 2), (2, 2)]
     assert np.sum([hi - lo for lo, hi in (part_bounds(1023, 7, r) for r in range(7))]) == 1023
+
+
+def test_command_line_trains_over_mpi_and_reports_once(tmp_path):
+    import numpy as np
+
+    import fastnn
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 4))
+    data = tmp_path / "points.csv"
+    np.savetxt(data, np.column_stack([(X[:, 0] + X[:, 1] > 0).astype(int), X]), delimiter=",", fmt="%.6g")
+    args = ["-m", "fastnn", "train", "--data", str(data), "--label-column", "0", "--epochs", "3", "--dtype",
+            "float64", "--quiet", "--save"]
+    proc = subprocess.run([MPIEXEC, "-n", "2", sys.executable] + args + [str(tmp_path / "two.fnn"), "--distributed"],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("saved model to") == 1 and proc.stdout.count("test accuracy") == 1
+    assert "distributed: 2 processes (MPI ranks) share each batch of 32" in proc.stdout
+    one = subprocess.run([sys.executable] + args + [str(tmp_path / "one.fnn")], capture_output=True, text=True,
+                         timeout=180)
+    assert one.returncode == 0, one.stderr
+    a, b = fastnn.load(tmp_path / "one.fnn"), fastnn.load(tmp_path / "two.fnn")
+    np.testing.assert_allclose(b.parameters, a.parameters, rtol=0, atol=1e-12 * np.abs(a.parameters).max())

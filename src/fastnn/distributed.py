@@ -76,7 +76,8 @@ class DataParallel:
 
     Notes
     -----
-    At the start of ``fit`` the model's weights, optimizer state, update count and random state are sent from
+    Without ``n_threads``, the ranks on one machine share its cores (``cores // ranks`` threads each), so that
+    ``mpiexec -n 2`` on a 2-core machine runs 2 ranks of 1 thread. At the start of ``fit`` the model's weights, optimizer state, update count and random state are sent from
     rank 0 to the others (as DistributedDataParallel does), so models built without a seed still agree.
     Validation scores are reduced over the ranks, so callbacks (EarlyStopping, ReduceLROnPlateau) decide alike
     everywhere. Progress output, ``checkpoint=`` files and :class:`~fastnn.callbacks.ModelCheckpoint` files come
@@ -91,11 +92,19 @@ class DataParallel:
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
         self._tmp = None
+        #: The ranks on this machine: by default each takes ``cores // node_ranks`` threads, never more threads
+        #: than cores in all.
+        self.node_ranks = self.comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size() if self.size > 1 else 1
         self._phase = "before"  # of a run: "before" the ranks' agreement to start, "running", or "refused"
 
     def __repr__(self):
         return (f"DataParallel(rank {self.rank} of {self.size}"
                 f"{', local_data=True' if self.local_data else ''})")
+
+    def threads(self, n_threads, resolved):
+        """The threads of this rank: ``n_threads`` as given, else its share of the machine's (``resolved`` is what
+        one process would take)."""
+        return resolved if n_threads is not None else max(1, resolved // self.node_ranks)
 
     # -- collective operations, each in a fixed order -------------------------------------------------------------
 

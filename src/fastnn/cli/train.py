@@ -2,6 +2,7 @@
 scores, and save it."""
 import argparse
 import contextlib
+import io
 import math
 import os
 import time
@@ -23,6 +24,7 @@ EXAMPLES = """\
   fastnn train --dataset mnist --optimizer adam --schedule cosine --early-stopping 3
   fastnn train --dataset fashion-mnist --model cnn --epochs 15   a convolutional network
   fastnn train --dataset fashion-mnist --model lstm              each image as 28 steps of 28 pixels
+  mpiexec -n 2 fastnn train --dataset fashion-mnist --distributed  2 processes share each batch (over MPI)
 """
 # --lr when it is not given, by --optimizer: the constant rate, and cosine's initial rate.
 _DEFAULT_LR = {"sgd": 0.01, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}
@@ -115,6 +117,10 @@ def add_parser(sub):
                                                   "(training and validation) to FILE: .png, .svg, .pdf, ... "
                                                   "(needs matplotlib: pip install matplotlib)")
     t.add_argument("--quiet", action="store_true", help="no progress bar, only the epoch lines and results")
+    t.add_argument("--distributed", action="store_true",
+                   help="run under mpiexec: the processes (ranks) share each batch, summing their gradients, and "
+                        "end with the same model; rank 0 writes the output, the model and the plot (needs "
+                        "pip install mpi4py mpich; see fastnn.distributed)")
     return t
 
 
@@ -304,6 +310,13 @@ def run(args, out, on_epoch_end=None):
     import fastnn
 
     t_start = time.perf_counter()
+    dp = None
+    if args.distributed:
+        from ..distributed import DataParallel
+
+        dp = DataParallel()
+        if dp.rank != 0:  # rank 0 reports; the others train beside it
+            out, args.save, args.plot = io.StringIO(), None, None
     # before the data is read and the network trained: a bad destination wastes no run
     if args.save:
         from .._core.validation import check_output_path
@@ -370,6 +383,8 @@ def run(args, out, on_epoch_end=None):
         out.write(f"data: {Xtr.shape[0]:,} training and {Xte.shape[0]:,} test samples, {n_features} features, "
                   f"{n_outputs} classes{shown}; scaling: {args.scale}\n")
     out.write(f"model: {description}, {model.n_params:,} parameters, {args.dtype}; optimizer: {recipe}{small_data}\n")
+    if dp is not None:
+        out.write(f"distributed: {dp.size} processes (MPI ranks) share each batch of {args.batch_size}\n")
     out.flush()
     callbacks, stopper = [], None
     if args.early_stopping is not None:
@@ -381,7 +396,7 @@ def run(args, out, on_epoch_end=None):
     with contextlib.redirect_stdout(out):  # progress output goes where the report goes
         history = model.fit(Xtr, fit_targets, epochs=args.epochs, batch_size=args.batch_size,
                             validation_split=args.val_split, n_threads=args.threads, verbose=2 if args.quiet else 1,
-                            callbacks=callbacks)
+                            callbacks=callbacks, distribute=dp)
     train_seconds = sum(history.history.get("seconds", []))
     out.write(f"trained {len(history)} epochs in {train_seconds:.1f}s\n")
     if stopper is not None and len(history):

@@ -218,6 +218,8 @@ class KMeans(Estimator):
                 raise ValueError("sample_weight is zero for every sample: nothing to cluster")
             k, max_iter, tol, init, n_init, rng = self._check_params(X)
             nt = resolve_n_threads(self.n_threads, "n_threads")
+            if distribute is not None:
+                nt = distribute.threads(self.n_threads, nt)
             best = self._fit_runs(X, weights, k, max_iter, tol, init, n_init, rng, nt, distribute)
         self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_ = best
         self.n_features_in_ = X.shape[1]

@@ -89,6 +89,8 @@ def _fit(model, X, y, epochs, batch_size, validation_data, validation_split, shu
         raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
     check_verbose(verbose)
     nt = resolve_n_threads(n_threads)
+    if distribute is not None:
+        nt = distribute.threads(n_threads, nt)
     if on_divergence not in ("raise", "warn"):
         raise ValueError(f"on_divergence must be 'raise' or 'warn', got {on_divergence!r}")
     if not isinstance(resume, (bool, np.bool_)):
