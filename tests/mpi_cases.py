@@ -102,6 +102,15 @@ def case_fit(dp, out):
     a.fit(seqs, targets, epochs=2, batch_size=16, verbose=0)
     b.fit(seqs, targets, epochs=2, batch_size=16, verbose=0, distribute=dp)
     found["rnn"] = {"relative": _relative(a.parameters, b.parameters), "same_on_ranks": _same_on_ranks(dp, b.parameters)}
+    # uint8 rows, scaled as each batch is gathered, train as their scaled float copy
+    U = np.clip(X * 40 + 128, 0, 255).astype(np.uint8)
+    scaler = fastnn.StandardScaler().fit(U)
+    a, b = _dense("float32"), _dense("float32")
+    a.fit(scaler.transform(U), y, epochs=2, batch_size=50, validation_split=0.2, verbose=0)
+    b.scaler = scaler
+    b.fit(U, y, epochs=2, batch_size=50, validation_split=0.2, verbose=0, distribute=dp)
+    found["uint8"] = {"relative": _relative(a.parameters.astype(np.float64), b.parameters.astype(np.float64)),
+                      "same_on_ranks": _same_on_ranks(dp, b.parameters)}
     # float32 trains alike on every rank
     f32 = _dense("float32")
     f32.fit(X.astype(np.float32), y, epochs=2, batch_size=50, verbose=0, distribute=dp)

@@ -31,6 +31,7 @@ import numpy as np
 
 from . import _kernels
 from ._core.validation import check_bool
+from .training.data import batch_part, row_blocks
 
 __all__ = ["DataParallel"]
 
@@ -274,7 +275,8 @@ class DataParallel:
             else:
                 wsum = float(np.sum(weights[perm[bi * batch_size:bi * batch_size + B]], dtype=np.float64))
             local[:] = 0
-            engine.gradient(X, rows, labels, targets, weights, offset, wsum, int(model._step[0]), nt, local)
+            Xb, rows, lb, tb, wb = batch_part(data, rows)  # uint8 or memory-mapped rows converted here
+            engine.gradient(Xb, rows, lb, tb, wb, offset, wsum, int(model._step[0]), nt, local)
             self.allreduce_(grads)
             loss_sum, hits, _ = self.sum(local)
             batch_loss = loss_sum if weights is None else (loss_sum / wsum * B if wsum > 0 else 0.0)
@@ -291,8 +293,10 @@ class DataParallel:
         scores its block of the rows (its own rows with ``local_data``)."""
         X, labels, targets, weights = val
         lo, hi = (0, X.shape[0]) if self.local_data else part_bounds(X.shape[0], self.size, self.rank)
-        part = [None if a is None else a[lo:hi] for a in (X, labels, targets, weights)]
-        sums = engine.evaluate(*part, nt, block) if hi > lo else (0.0, 0.0, 0.0)
+        sums = np.zeros(3)
+        for first, stop, part in row_blocks(X[lo:hi], block) if hi > lo else ():
+            sums += engine.evaluate(part, *(None if a is None else a[lo + first:lo + stop]
+                                            for a in (labels, targets, weights)), nt, block)
         return tuple(float(v) for v in self.sum(list(sums) + [hi - lo]))
 
 

@@ -555,11 +555,15 @@ class Sequential(Container):
 
     # -- data ---------------------------------------------------------------------------------------------------
 
-    def _inputs(self, X, name="X", scaler=None):
-        """Validated inputs of the model's dtype, transformed by ``scaler`` (default :attr:`scaler`) if any."""
+    def _inputs(self, X, name="X", scaler=None, lazy=False):
+        """Validated inputs of the model's dtype, transformed by ``scaler`` (default :attr:`scaler`) if any. With
+        ``lazy``, integer arrays and memory-mapped files come back as rows converted a block at a time
+        (:class:`fastnn.training.data.Rows`)."""
         scaler = self.scaler if scaler is None else scaler
         if self._steps_free:
             self._fix_steps(X, name)
+        if lazy and _data.lazy_source(self, X, scaler):
+            return _data.lazy_inputs(self, X, name, scaler)
         if isinstance(self._engine_layers[0], Embedding):
             kind = getattr(X, "dtype", None) if isinstance(X, np.ndarray) else np.asarray(X).dtype
             if kind is not None and kind.kind not in "iu":
@@ -681,7 +685,8 @@ class Sequential(Container):
     def _outputs_prepared(self, engine, X, nt, block):
         """The outputs of validated ``X`` through a borrowed ``engine``."""
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        engine.forward(X, out, nt, min(block, X.shape[0]))
+        for lo, hi, part in _data.row_blocks(X, block):
+            engine.forward(part, out[lo:hi], nt, min(block, hi - lo))
         return out
 
     def _epoch_metrics(self, engine, train, nt, block):
@@ -825,6 +830,8 @@ class Sequential(Container):
         if self._scale_warned or isinstance(self._engine_layers[0], Embedding):
             return
         sample = X[::max(1, X.shape[0] // 2048)]
+        if isinstance(sample, _data.Rows):
+            sample = sample.take(slice(None))
         rms = np.sqrt(np.mean(np.square(sample, dtype=np.float64), axis=0))
         largest = float(rms.max())
         if largest == 0 or 1 / _UNIT_SCALE_LIMIT <= largest <= _UNIT_SCALE_LIMIT:
@@ -975,7 +982,7 @@ class Sequential(Container):
                     inference.block_rows(self))
         if n_threads is not None:
             resolve_n_threads(n_threads)
-        X = self._inputs(X)
+        X = self._inputs(X, lazy=True)
         return self._shaped(self._forward(X, min(block, X.shape[0]), n_threads))
 
     def _forward(self, X, block, n_threads):
@@ -983,10 +990,11 @@ class Sequential(Container):
         BLAS to run it on one thread anyway runs in the calling thread, without the BLAS limit's cost."""
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         with self._borrow_engine(block) as engine:
-            if block == 1:  # single rows go through fastnn's own matrix-vector product: no BLAS involved
-                engine.forward(X, out, resolve_n_threads(n_threads), 1)
-            else:
-                self._run(engine, block, n_threads, lambda nt: engine.forward(X, out, nt, block))
+            for lo, hi, part in _data.row_blocks(X, block):
+                if block == 1:  # single rows go through fastnn's own matrix-vector product: no BLAS involved
+                    engine.forward(part, out[lo:hi], resolve_n_threads(n_threads), 1)
+                else:
+                    self._run(engine, block, n_threads, lambda nt: engine.forward(part, out[lo:hi], nt, block))
         return out
 
     def predict_classes(self, X, batch_size=None, n_threads=None):
@@ -1046,7 +1054,11 @@ class Sequential(Container):
     def _evaluate_prepared(self, engine, X, labels, targets, weights, nt, block):
         """``{'loss': ..., 'accuracy': ..., other compiled metrics}`` of prepared data (the loss weighted when
         ``weights`` is given)."""
-        result = self._scores(*engine.evaluate(X, labels, targets, weights, nt, block), X.shape[0])
+        sums = np.zeros(3)
+        for lo, hi, part in _data.row_blocks(X, block):
+            sums += engine.evaluate(part, *(None if a is None else a[lo:hi] for a in (labels, targets, weights)), nt,
+                                    block)
+        result = self._scores(*sums, X.shape[0])
         result.update(self._epoch_metrics(engine, (X, labels, targets, weights), nt, block))
         return result
 
@@ -1087,7 +1099,7 @@ class Sequential(Container):
         block = min(_PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1),
                     inference.block_rows(self))
         resolve_n_threads(n_threads)  # checked before any work
-        X = self._inputs(X)
+        X = self._inputs(X, lazy=True)
         labels, targets = _data.prepare_targets(self, y, "y", X.shape[0])
         weights = _data.prepare_weights(self, sample_weight, None, labels, targets, X.shape[0])
         block = min(block, X.shape[0])

@@ -167,7 +167,7 @@ def class_weights(model, class_weight, labels, targets):
 def prepare_fit_data(model, X, y, sample_weight, class_weight, validation_data, validation_split, scaler):
     """Validated training and validation data: ``(train, val)``, each ``(X, labels, targets, weights)``
     (``val`` None without validation)."""
-    X = model._inputs(X, scaler=scaler)
+    X = model._inputs(X, scaler=scaler, lazy=True)
     labels, targets = prepare_targets(model, y, "y", X.shape[0])
     if sample_weight is not None:
         sample_weight = check_sample_weight(sample_weight, "sample_weight", X.shape[0])
@@ -196,7 +196,7 @@ def prepare_validation(model, validation_data, scaler):
         return None
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
         raise ValueError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, sample_weight)")
-    Xv = model._inputs(validation_data[0], "validation_data[0]", scaler=scaler)
+    Xv = model._inputs(validation_data[0], "validation_data[0]", scaler=scaler, lazy=True)
     lv, tv = prepare_targets(model, validation_data[1], "validation_data[1]", Xv.shape[0])
     wv = None
     if len(validation_data) == 3 and validation_data[2] is not None:
@@ -298,3 +298,94 @@ def check_batch_rows(model, sizes, what="a batch"):
         raise ValueError(f"{what} of 1 row: {bn!r} normalises by the batch's statistics while training, which "
                          "needs at least 2 rows a batch (PyTorch refuses it too); choose a batch_size that "
                          "leaves no batch of one row")
+
+
+# Rows converted at a time from a lazy source: about this many bytes of the model's dtype.
+CHUNK_BYTES = 32 << 20
+
+
+class Rows:
+    """Inputs converted a block of rows at a time, never whole: integer arrays (uint8 pixels) and memory-mapped
+    files (``np.memmap``) whose values need a conversion or the model's scaler. ``take(rows)`` gives the rows
+    (a slice or an index array) in the model's dtype, scaled: the same values, bit for bit, as converting the
+    whole array first; ``rows[a:b]`` is another lazy source over those rows."""
+
+    def __init__(self, source, dtype, scaler, name):
+        self.source, self.dtype, self.scaler, self.name = source, np.dtype(dtype), scaler, name
+        self.shape = source.shape
+        self.ndim = 2
+        self.chunk_rows = max(1, CHUNK_BYTES // (self.dtype.itemsize * max(1, source.shape[1])))
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            raise TypeError("lazy rows are sliced, or read with take(rows)")
+        return Rows(self.source[index], self.dtype, self.scaler, self.name)
+
+    def take(self, rows):
+        block = self.source[rows]
+        if self.scaler is not None:
+            return self.scaler.transform(block, dtype=self.dtype)
+        return np.ascontiguousarray(block, dtype=self.dtype)
+
+    def check_finite(self):
+        """Refuse NaN or infinity (read once, a block at a time), before anything trains."""
+        if self.source.dtype.kind not in "f":
+            return self  # integers are always finite
+        for lo in range(0, self.shape[0], self.chunk_rows):
+            block = self.source[lo:lo + self.chunk_rows]
+            if not _kernels.all_finite(np.ascontiguousarray(block)):
+                raise ValueError(f"{self.name} contains NaN or infinity")
+        return self
+
+
+def lazy_source(model, X, scaler):
+    """Whether ``X`` is read a block at a time (see :class:`Rows`): integer arrays, and memory-mapped files that
+    need a conversion or a scaler. Not for an Embedding's token ids, which are integers by nature."""
+    if not isinstance(X, np.ndarray) or X.ndim < 2 or X.dtype.kind not in "iuf":
+        return False
+    first = model._layout[0]
+    if isinstance(first, dict) and first["kind"] == _kernels.LAYER_EMBEDDING:
+        return False
+    if X.dtype.kind in "iu":
+        return True
+    return isinstance(X, np.memmap) and (scaler is not None or X.dtype != model.dtype)
+
+
+def lazy_inputs(model, X, name, scaler):
+    """``X`` as :class:`Rows` of ``(n_samples, n_features)``, checked as ``Sequential._inputs`` checks arrays."""
+    X = flat_inputs(model, X, name)
+    if X.ndim != 2:
+        raise ValueError(shape_error(model, X.shape, name))
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has 0 samples")
+    if X.shape[1] != model.n_features:
+        raise ValueError(f"{name} has {X.shape[1]} features, but the model expects {model.n_features}")
+    if scaler is not None and getattr(scaler, "n_features_in_", X.shape[1]) != X.shape[1]:
+        raise ValueError(f"{name} has {X.shape[1]} features, but the model's scaler was fitted on "
+                         f"{scaler.n_features_in_}")
+    return Rows(X, model.dtype, scaler, name).check_finite()
+
+
+def batch_part(data, rows):
+    """``(X, rows, labels, targets, weights)`` for an engine call on the rows ``rows`` of ``data``: as they are
+    for arrays; for :class:`Rows`, those rows converted, in order, with their targets."""
+    X, labels, targets, weights = data
+    if not isinstance(X, Rows):
+        return X, rows, labels, targets, weights
+    pick = (lambda a: None if a is None else np.ascontiguousarray(a[rows]))
+    return X.take(rows), np.arange(len(rows), dtype=np.int64), pick(labels), pick(targets), pick(weights)
+
+
+def row_blocks(X, block):
+    """``(first, stop, array)`` of consecutive blocks of ``X``: the whole array once, or for :class:`Rows` chunks
+    of a multiple of ``block`` rows, converted."""
+    if not isinstance(X, Rows):
+        yield 0, X.shape[0], X
+        return
+    step = max(block, X.chunk_rows // block * block)
+    for lo in range(0, X.shape[0], step):
+        hi = min(lo + step, X.shape[0])
+        yield lo, hi, X.take(slice(lo, hi))

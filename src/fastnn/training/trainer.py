@@ -293,6 +293,14 @@ def train_epoch(model, engine, data, batch_size, shuffle, nt, progress, callback
         iterations = -(-n // batch_size)
         perm = model._rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64)
         run = engine.train
+        if isinstance(X, _data.Rows):  # a chunk of batches at a time, converted as gathered
+            per_chunk = max(1, X.chunk_rows // batch_size)
+
+            def run(X, perm, labels, targets, weights, batch_size, b, end, hyper, step, nt, sums):
+                end = min(end, b + per_chunk)
+                part = _data.batch_part((X, labels, targets, weights), perm[b * batch_size:end * batch_size])
+                status, stop = engine.train(*part, batch_size, 0, end - b, hyper, step, nt, sums)
+                return status, (end if status == 0 else b + stop)
     else:
         perm = distribute._permutation(model, n, shuffle)
 
