@@ -221,6 +221,18 @@ def case_killed(dp, out):
     return {"finished": True}
 
 
+def case_interrupt(dp, out):
+    """Trains until Ctrl-C (the test sends SIGINT to mpiexec once every rank has started)."""
+    class Started(fastnn.callbacks.Callback):  # a file a rank, once it trains
+        def on_epoch_begin(self, model, epoch, logs):
+            if epoch == 0:
+                open(os.path.join(os.path.dirname(out), f"started-{dp.rank}"), "w").close()
+
+    X, y = _data(n=2000)
+    _dense().fit(X, y, epochs=100000, batch_size=16, verbose=0, distribute=dp, callbacks=[Started()])
+    return {"finished": True}
+
+
 def case_refusals(dp, out):
     found = {}
     model = fastnn.Sequential([fastnn.Dense(12, 8), fastnn.BatchNorm1d(8), fastnn.Dense(8, 3, "softmax")], seed=0)

@@ -96,6 +96,26 @@ def test_a_killed_rank_ends_the_job(tmp_path):
     assert proc.returncode != 0 and result is None
 
 
+def test_ctrl_c_ends_every_rank_and_is_reported_once(tmp_path):
+    import signal
+    import time
+
+    proc = subprocess.Popen([MPIEXEC, "-n", "2", sys.executable, SCRIPT, "interrupt", str(tmp_path / "out.json")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not all((tmp_path / f"started-{r}").exists() for r in (0, 1)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)  # as Ctrl-C in the terminal: mpiexec passes it to every rank
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # pragma: no cover - the failure this test is for
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0
+    assert err.count("failed; ending every rank") == 1 and "KeyboardInterrupt" in err, err
+
+
 def test_without_mpi4py_the_error_says_what_to_install(monkeypatch):
     import fastnn.distributed
 

@@ -181,6 +181,8 @@ class DataParallel:
             raise RuntimeError(f"rank {r} of {self.size} refused the run ({e}); so do the other ranks")
 
     def _abort(self, exc):
+        if isinstance(exc, KeyboardInterrupt) and self.rank != 0:  # Ctrl-C reaches every rank: rank 0 says it
+            self.comm.Abort(130)
         lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
         text = "".join(lines).rstrip("\n").replace("\n", f"\n[rank {self.rank}] ")
         sys.stderr.write(f"[rank {self.rank}] fastnn: rank {self.rank} of {self.size} failed; ending every rank\n"
