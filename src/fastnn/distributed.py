@@ -25,6 +25,7 @@ to the order of those sums (about 1e-16 relative per batch in float64).
 Install MPI and its Python bindings with ``pip install mpi4py mpich``.
 """
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -36,6 +37,9 @@ from .training.data import batch_part, row_blocks
 __all__ = ["DataParallel"]
 
 _INSTALL = "pip install mpi4py mpich"
+# How long a rank other than 0 interrupted by Ctrl-C waits for rank 0 (which had it too) to report it and end the
+# job, before it reports and ends the job itself.
+_QUIET_SECONDS = 2.0
 
 
 def _mpi():
@@ -181,8 +185,8 @@ class DataParallel:
             raise RuntimeError(f"rank {r} of {self.size} refused the run ({e}); so do the other ranks")
 
     def _abort(self, exc):
-        if isinstance(exc, KeyboardInterrupt) and self.rank != 0:  # Ctrl-C reaches every rank: rank 0 says it
-            self.comm.Abort(130)
+        if isinstance(exc, KeyboardInterrupt) and self.rank != 0:
+            time.sleep(_QUIET_SECONDS)  # Ctrl-C reaches every rank: rank 0 reports it and ends the job meanwhile
         lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
         text = "".join(lines).rstrip("\n").replace("\n", f"\n[rank {self.rank}] ")
         sys.stderr.write(f"[rank {self.rank}] fastnn: rank {self.rank} of {self.size} failed; ending every rank\n"
