@@ -264,3 +264,34 @@ def test_dropout_around_channels_last_layers():
     assert last._dropout == [0.2, 0.0, 0.5, 0.0, 0.1]
     history = last.fit(Xl, np.arange(10) % 3, epochs=2, batch_size=5, verbose=0)
     assert np.all(np.isfinite(history["loss"]))
+
+
+def test_reshape_and_layernorm_after_channels_last_images_see_them_in_keras_order():
+    last = dict(data_format="channels_last")
+    model = fastnn.Sequential([fastnn.Conv2D(3, 4, 3, **last), fastnn.Reshape((12, 4)), fastnn.LayerNorm(4),
+                               fastnn.Flatten(), fastnn.Dense(48, 2)], input_shape=(H, W, C), seed=0, dtype="float64")
+    _, Xl = _images(5)
+    conv = model.predict(Xl, layer=0)
+    assert conv.shape == (5, 4, 3, 4)
+    np.testing.assert_array_equal(model.predict(Xl, layer=1), conv.reshape(5, 12, 4))
+    # each position's channels normalised: Keras's LayerNormalization(axis=-1) on (n, H, W, C)
+    expected = (conv - conv.mean(-1, keepdims=True)) / np.sqrt(conv.var(-1, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(model.predict(Xl, layer=2), expected.reshape(5, 12, 4), rtol=0, atol=1e-12)
+
+
+def test_a_model_built_by_add_and_copies_of_a_model_predict_the_same():
+    import copy
+    import pickle
+
+    def layers():
+        return [fastnn.Conv2D(C, 4, 3, data_format="channels_last"), fastnn.Activation("relu"), fastnn.Dropout(0.2),
+                fastnn.Flatten(), fastnn.Dense(4 * 4 * 3, 2, "softmax")]
+    built = fastnn.Sequential(layers(), input_shape=(H, W, C), seed=0)
+    added = fastnn.Sequential(input_shape=(H, W, C), seed=0)
+    for layer in layers():
+        added.add(layer)
+    _, Xl = _images(5)
+    Xl = Xl.astype(np.float32)
+    assert added._dropout == built._dropout == [0.0, 0.0, 0.0, 0.2, 0.0]  # on the permutation's input
+    for model in (added, copy.deepcopy(built), pickle.loads(pickle.dumps(built))):
+        np.testing.assert_array_equal(model.predict(Xl), built.predict(Xl))
