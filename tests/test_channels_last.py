@@ -175,6 +175,13 @@ def test_a_declared_input_shape_says_how_channels_last_images_are_shaped():
         fastnn.Sequential([fastnn.Conv2D(1, 2, 3, data_format="channels_last")], input_shape=(28, 28))
 
 
+def test_channels_last_layers_after_flat_samples_say_what_they_take():
+    with pytest.raises(ValueError, match=r"layers\[1\] \(MaxPool2D.*\) cannot take the output of layers\[0\] "
+                                         r"\(Dense.*\), of shape \(12,\): it takes images \(n_samples, height, "
+                                         r"width, channels\)"):
+        fastnn.Sequential([fastnn.Dense(4, 12), fastnn.MaxPool2D(2, data_format="channels_last")])
+
+
 def test_bad_data_format_arguments():
     for make in (lambda v: fastnn.Conv2D(1, 2, 3, data_format=v), lambda v: fastnn.MaxPool2D(2, data_format=v),
                  lambda v: fastnn.AvgPool2D(2, data_format=v), lambda v: fastnn.GlobalAvgPool2D(data_format=v),

@@ -95,6 +95,10 @@ class Stack:
                 self._permute(i, "out", shape[0], shape[1] * shape[2], user)
                 shape, cl = user, False
             try:
+                if fmt == "channels_last" and not cl and len(shape) != 3:
+                    raise ValueError("it takes images (n_samples, height, width, channels): declare "
+                                     "input_shape=(height, width, channels), or reshape samples with "
+                                     "Reshape((height, width, channels))")
                 out = layer._output_shape(shape)
             except ValueError as exc:
                 source = (f"the output of layers[{prev}] ({layers[prev]!r}), of shape {user}" if prev is not None
