@@ -229,12 +229,26 @@ def test_model_files_keep_the_data_format_and_old_files_load(tmp_path):
     np.testing.assert_array_equal(old.predict(X), first.predict(X))
 
 
+def _image_output(dtype="float64"):
+    """Channels-last images in, channels-last images out (an autoencoder's shape), the last layer a sigmoid
+    convolution."""
+    last = dict(data_format="channels_last")
+    return fastnn.Sequential([fastnn.Conv2D(C, 4, 3, padding="same", activation="relu", **last),
+                              fastnn.BatchNorm2d(4, **last), fastnn.Activation("tanh"),
+                              fastnn.Conv2D(4, C, 3, padding="same", activation="sigmoid", **last)],
+                             input_shape=(H, W, C), seed=0, dtype=dtype)
+
+
+@pytest.mark.parametrize("case", ["flatten", "image_output"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_onnx_export_of_a_channels_last_model(dtype):
+def test_onnx_export_of_a_channels_last_model(dtype, case):
     pytest.importorskip("onnx")
     from fastnn import onnx as fonnx
 
-    _, model = _pair(dtype)
+    model = _pair(dtype)[1] if case == "flatten" else _image_output(dtype)
+    if case == "image_output":
+        model.layers[1].running_mean[:] = [0.1, -0.2, 0.3, 0.0]
+        model.layers[1].running_var[:] = [0.5, 2.0, 1.0, 1.5]
     _, Xl = _images(6)
     feed = Xl.reshape(6, -1).astype(dtype)
     proto = fonnx.to_onnx(model)
@@ -250,7 +264,8 @@ def test_onnx_export_of_a_channels_last_model(dtype):
         out = ReferenceEvaluator(proto).run(None, {"input": feed})[0]
         tol = 1e-12
     expected = model.predict(feed)
-    assert np.abs(out - expected).max() <= tol * np.abs(expected).max()
+    assert out.shape == (6,) + model.output_shape
+    assert np.abs(out.reshape(expected.shape) - expected).max() <= tol * np.abs(expected).max()
 
 
 def test_dropout_around_channels_last_layers():
