@@ -173,6 +173,9 @@ def test_a_declared_input_shape_says_how_channels_last_images_are_shaped():
     with pytest.raises(ValueError, match=r"takes images \(height, width, channels\), but input_shape=\(28, 28\) is "
                                          r"not such a shape \(one channel: input_shape=\(28, 28, 1\)\)"):
         fastnn.Sequential([fastnn.Conv2D(1, 2, 3, data_format="channels_last")], input_shape=(28, 28))
+    with pytest.raises(ValueError, match=r"cannot take input_shape=\(28, 28, 1\): its in_channels=3 differs from "
+                                         r"the 1 channels it gets"):
+        fastnn.Sequential([fastnn.Conv2D(3, 2, 3, data_format="channels_last")], input_shape=(28, 28, 1))
 
 
 def test_channels_last_layers_after_flat_samples_say_what_they_take():
