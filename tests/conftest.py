@@ -47,6 +47,23 @@ def many_cores(monkeypatch):
     _kernels._tuning(parallel_min_work=before)
 
 
+def _thread_invariant(train, layer):
+    """``train(n_threads)`` -> ``(model, X)``: the models trained at 1, 2 and 3 threads hold the same parameters,
+    and predict (the output and ``layer``'s) the same, bit for bit."""
+    base, X = train(1)
+    for nt in (2, 3):
+        model, _ = train(nt)
+        np.testing.assert_array_equal(model.parameters, base.parameters)
+        np.testing.assert_array_equal(model.predict(X, n_threads=nt), base.predict(X, n_threads=1))
+        np.testing.assert_array_equal(model.predict(X, layer=layer, n_threads=nt), base.predict(X, layer=layer))
+
+
+@pytest.fixture
+def thread_invariant(many_cores):
+    """Check that training does not depend on the thread count (see ``_thread_invariant``), with many cores."""
+    return _thread_invariant
+
+
 def _numeric_gradient(model, X, y, eps=1e-6, indices=None):
     """Central differences of ``model.loss_and_gradient``'s loss with respect to the parameters (all, or
     ``indices``), for float64 gradient checks."""

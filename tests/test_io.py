@@ -326,9 +326,10 @@ def test_cnn_round_trip_and_resume(tmp_path, cnn):
         header = json.loads(z.read("header.json"))
     assert header["layers"][1] == {"layer": "Conv2D", "in_channels": 3, "out_channels": 4, "kernel_size": [3, 3],
                                    "stride": [1, 1], "padding": "same", "activation": "relu", "use_bias": True,
-                                   "kernel_initializer": None, "trainable": True, "name": "conv2d"}
-    assert header["layers"][2] == {"layer": "MaxPool2D", "pool_size": [2, 2], "stride": [2, 2], "trainable": True,
-                                   "name": "max_pool2d"}
+                                   "kernel_initializer": None, "data_format": "channels_first", "trainable": True,
+                                   "name": "conv2d"}
+    assert header["layers"][2] == {"layer": "MaxPool2D", "pool_size": [2, 2], "stride": [2, 2],
+                                   "data_format": "channels_first", "trainable": True, "name": "max_pool2d"}
     assert header["layers"][0] == {"layer": "Reshape", "shape": [3, 8, 7], "trainable": True, "name": "reshape"}
     loaded = fastnn.load(path)
     assert [repr(l) for l in loaded.layers] == [repr(l) for l in model.layers]

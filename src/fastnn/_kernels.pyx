@@ -1,9 +1,10 @@
 # cython: language_level=3
 """Compiled kernels of fastnn: dense layers, activations, fused losses, the optimizer updates and the training
 engine, which walks a table of layer kinds: each kind (dense.pxi, conv.pxi, pooling.pxi, recurrent.pxi,
-embedding.pxi, batchnorm.pxi, activation.pxi, layernorm.pxi) fills one row of ``KINDS`` with its forward, backward,
-weight-gradient and workspace functions, and each optimizer one row of ``OPTIMIZERS`` (optim.pxi). The module is
-assembled from the files of ``_engine/``, one concern each, included in order at the end of this file;
+embedding.pxi, batchnorm.pxi, activation.pxi, layernorm.pxi, permute.pxi) fills one row of ``KINDS`` with its
+forward, backward, weight-gradient and workspace functions, and each optimizer one row of ``OPTIMIZERS``
+(optim.pxi). The module is assembled from the files of ``_engine/``, one concern each, included in order at the end
+of this file;
 ``types.pxi`` holds the network's spec (``Net``), one worker's buffers (``Workspace``) and the rows' types.
 
 The concerns are included ``.pxi`` files of one extension rather than ``.pxd`` headers shared between several:
@@ -60,6 +61,7 @@ include "_engine/embedding.pxi"
 include "_engine/batchnorm.pxi"
 include "_engine/activation.pxi"
 include "_engine/layernorm.pxi"
+include "_engine/permute.pxi"
 include "_engine/jobs.pxi"
 include "_engine/walk.pxi"
 include "_engine/tasks.pxi"

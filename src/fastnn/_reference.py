@@ -442,12 +442,20 @@ def avg_pool2d_backward(dy, pool, stride, in_shape):
 
 
 DENSE, CONV2D, MAXPOOL2D, AVGPOOL2D = range(4)
+PERMUTE = 11
+
+
+def permute_rows(x, h, w):
+    """Each row of ``x`` (``h * w`` values, an ``h x w`` matrix) transposed to ``w x h``: the engine's PERMUTE kind
+    (``h = H * W, w = C``: channels-last images to channels first; ``h = C, w = H * W``: back)."""
+    return x.reshape(x.shape[0], h, w).transpose(0, 2, 1).reshape(x.shape[0], -1)
 
 
 class LayerNetwork:
     """A network of the engine's layer kinds in plain NumPy: ``layout`` the engine's layer table (per layer
     ``(kind, c, h, w, co, ho, wo, kh, kw, sh, sw, ph, pw)``, or a dict of these fields and ``no_bias``),
-    ``weights`` ``[W, b, ...]`` of the Dense and Conv2D layers in order (a layer with ``no_bias`` has its ``W``
+    ``weights`` ``[W, b, ...]`` of the Dense and Conv2D layers in order (PERMUTE: each row as an ``h x w`` matrix,
+    transposed) (a layer with ``no_bias`` has its ``W``
     alone), ``acts`` an activation code per layer (pooling: identity), ``loss`` a loss code. Samples are flat
     rows; image layers see them as ``(c, h, w)``."""
 
@@ -476,6 +484,8 @@ class LayerNetwork:
         B = x.shape[0]
         if kind == DENSE:
             return dense_forward(x, self.params[self._layer(l)], self._bias(l)), None
+        if kind == PERMUTE:
+            return permute_rows(x, h, w), None
         img = x.reshape(B, c, h, w)
         if kind == CONV2D:
             return conv2d_forward(img, self.params[self._layer(l)], self._bias(l), (sh, sw), (ph, pw), (ho, wo)) \
@@ -515,6 +525,8 @@ class LayerNetwork:
             elif kind == CONV2D:
                 dx, grads[k], db = conv2d_backward(outs[l].reshape(B, c, h, w), self.params[k],
                                                    d.reshape(B, co, ho, wo), (sh, sw), (ph, pw))
+            elif kind == PERMUTE:
+                dx = permute_rows(d, w, h)
             elif kind == MAXPOOL2D:
                 dx = max_pool2d_backward(d.reshape(B, co, ho, wo), args[l], (c, h, w))
             else:

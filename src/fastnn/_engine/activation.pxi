@@ -18,13 +18,20 @@ cdef void _act_forward(Net *net, const floating *params, int l, const floating *
     cdef int w = net.width[l]
     cdef Py_ssize_t r0, r1
     _act_rows(net, l, n_rows, t, &r0, &r1)
-    cdef floating *out = (<floating *> net.ws.A[l + 1]) + r0 * w
-    memcpy(out, inp + r0 * w, (r1 - r0) * w * sizeof(floating))
+    memcpy((<floating *> net.ws.A[l + 1]) + r0 * w, inp + r0 * w, (r1 - r0) * w * sizeof(floating))
     if activate:
-        if net.ws.Z[l + 1] != NULL:
-            memcpy((<floating *> net.ws.Z[l + 1]) + r0 * w, out, (r1 - r0) * w * sizeof(floating))
-        _activation_forward(net.act[l], out, r1 - r0, w, w)
-        _dropout_rows(net, l, r0, r1)
+        _activate_rows(net, l, <floating *> net.ws.A[l + 1], r0, r1)
+
+
+cdef void _activate_rows(Net *net, int l, floating *A, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    """Rows ``r0 .. r1`` of ``A`` (``A[l + 1]``, the output of a layer of its input's width) through the layer's
+    activation (kept before it in ``Z[l + 1]`` where the derivative needs it), then the next layer's dropout."""
+    cdef int w = net.width[l]
+    cdef floating *out = A + r0 * w
+    if net.ws.Z[l + 1] != NULL:
+        memcpy((<floating *> net.ws.Z[l + 1]) + r0 * w, out, (r1 - r0) * w * sizeof(floating))
+    _activation_forward(net.act[l], out, r1 - r0, w, w)
+    _dropout_rows(net, l, r0, r1)
 
 
 cdef void _act_backward(Net *net, const floating *params, int l, Py_ssize_t n_rows, Py_ssize_t t,

@@ -22,7 +22,7 @@ LOSS_MAE = 4
 LOSS_GIVEN = 5
 # Layer kinds of the engine's layer table (Reshape and Flatten are views: no kind, no kernel).
 (LAYER_DENSE, LAYER_CONV2D, LAYER_MAXPOOL2D, LAYER_AVGPOOL2D, LAYER_RNN, LAYER_LSTM, LAYER_GRU,
- LAYER_EMBEDDING, LAYER_BATCHNORM, LAYER_ACTIVATION, LAYER_LAYERNORM) = range(11)
+ LAYER_EMBEDDING, LAYER_BATCHNORM, LAYER_ACTIVATION, LAYER_LAYERNORM, LAYER_PERMUTE) = range(12)
 #: The fields of a layer's shapes (``Geom``), in the order of a layout tuple after its kind.
 GEOM_FIELDS = ("c", "h", "w", "co", "ho", "wo", "kh", "kw", "sh", "sw", "ph", "pw", "steps", "feats", "hidden", "seq",
                "cell_act", "eps", "momentum", "no_bias", "affine")
@@ -41,6 +41,7 @@ cdef enum:
     BATCHNORM = 8
     ACTIVATION = 9
     LAYERNORM = 10
+    PERMUTE = 11
 
 cdef enum:
     IDENTITY = 0

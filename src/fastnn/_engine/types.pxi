@@ -16,7 +16,7 @@ cdef struct Geom:
     # BATCHNORM: ``c`` channels of ``h x w`` positions, ``eps`` and ``momentum`` (PyTorch's). ``no_bias`` (DENSE,
     # CONV2D): 1 when the layer has no bias (Keras's ``use_bias=False``; its bias takes no values). LAYERNORM:
     # ``steps`` groups of ``c`` values a row, each normalised, ``eps``, ``affine`` 1 with the scale and shift
-    # parameters. Unused fields are zero.
+    # parameters. PERMUTE: each row's values as an ``h x w`` matrix, transposed. Unused fields are zero.
     int c, h, w, co, ho, wo, kh, kw, sh, sw, ph, pw
     int steps, feats, hidden, seq, cell_act
     double eps, momentum
@@ -140,7 +140,7 @@ cdef struct KindRow:
 
 
 cdef enum:
-    N_KINDS = 11
+    N_KINDS = 12
 
 cdef KindRow KINDS[N_KINDS]
 

@@ -21,6 +21,7 @@ from ..training import data as _data
 from ..training import inference
 from ..training.engine import EngineLoan, exclusive
 from ..training.inference import PREDICT_BLOCK as _PREDICT_BLOCK
+from ..nn.reshaping import engine_activations, output_layer
 from .container import Container, assign_names, check_names
 from .stack import LAYER_NAMES, Stack, check_input_shape, dropout_rates
 
@@ -82,7 +83,8 @@ class Sequential(Container):
         one's output: shapes are computed here, and a mismatch raises a ``ValueError`` naming both layers.
     input_shape : tuple of int, optional
         The shape of one input sample (Keras's ``Input(shape)``), e.g. ``(1, 28, 28)`` for one-channel images
-        (channels first): a model of images may then start with ``Conv2D``. Checked against the first layer (a
+        (channels first; ``(28, 28, 1)`` when the image layers take ``data_format="channels_last"``, as Keras):
+        a model of images may then start with ``Conv2D``. Checked against the first layer (a
         ``Dense`` layer's ``in_features`` must be its size). By default the first layer decides it: a
         ``Dense``'s ``(in_features,)``, or a ``Reshape((channels, height, width))`` (the older way of starting a
         model of images, which still works).
@@ -209,6 +211,11 @@ class Sequential(Container):
         self._dropout = stack.rates
         self._shapes = stack.shapes
         self._ends = stack.ends
+        self._owners = stack.owners  # the layer whose place each engine row takes
+        # channels-last images: which layers' outputs the engine holds channels first, where rows permute them, and
+        # whether the model's input is such images
+        self._transposed, self._permutes = stack.transposed, stack.permutes
+        self._channels_last_input = stack.channels_last_input
         self._steps_free = stack.steps_free
         #: The shape of one input sample: ``input_shape`` when given, else ``(n_features,)``, or ``(C, H, W)`` for
         #: a model that starts with ``Reshape((C, H, W))``. Inputs come flat or shaped (see :meth:`fit`).
@@ -275,7 +282,7 @@ class Sequential(Container):
         shape = self.input_shape if self._built and not self._steps_free else self._declared_shape
         stack = Stack(layers, shape, owned=True, open_end=True)
         if self.loss is not None:
-            self.loss.check_output(_Probe(stack.engine[-1]._engine_activation, stack.widths[-1]))
+            self.loss.check_output(_Probe(output_layer(stack.engine)._engine_activation, stack.widths[-1]))
         self._build(layers, stack)
 
     @property
@@ -312,7 +319,7 @@ class Sequential(Container):
         """Refuse a layer setting this model cannot compute with (called before the layer takes it)."""
         if name == "name" and any(l.name == value for l in self.layers if l is not layer):
             raise ValueError(f"this model has a layer named {value!r} already: layer names are unique in a model")
-        if name == "activation" and self.loss is not None and layer is self._engine_layers[-1]:
+        if name == "activation" and self.loss is not None and layer is output_layer(self._engine_layers):
             self.loss.check_output(_Probe(value, self.n_outputs // self._output_steps))
 
     def _layer_changed(self, layer, name):
@@ -320,7 +327,7 @@ class Sequential(Container):
         if name == "name":
             return  # nothing the engine computes with
         if name == "p":
-            self._dropout = dropout_rates(self.layers)
+            self._dropout = dropout_rates(self.layers, self._owners)
         self._settings_version += 1
 
     # -- copying and pickling -----------------------------------------------------------------------------------
@@ -351,6 +358,9 @@ class Sequential(Container):
         state.setdefault("_settings_version", 0)
         state.setdefault("_declared_shape", None)
         state.setdefault("_extra_metrics", [])
+        if "_owners" not in state and "_params" in state:  # pickled before channels-last images
+            state.update(_owners=[i for i, layer in enumerate(state["layers"]) if layer._engine_row],
+                         _transposed=[False] * len(state["layers"]), _permutes={}, _channels_last_input=False)
         self.__dict__.update(state)
         self._train_lock = threading.Lock()
         self._forget_engine()
@@ -425,7 +435,8 @@ class Sequential(Container):
         self
         """
         loss = get_loss(loss)
-        loss.check_output(_Probe(self._engine_layers[-1]._engine_activation, self.n_outputs // self._output_steps))
+        loss.check_output(_Probe(output_layer(self._engine_layers)._engine_activation,
+                                 self.n_outputs // self._output_steps))
         optimizer = get_optimizer(optimizer)
         if regularizer is not None and not isinstance(regularizer, Regularizer):
             raise TypeError(f"regularizer must be fastnn.L1, L2, L1L2 or None, got {type(regularizer).__name__}")
@@ -599,7 +610,7 @@ class Sequential(Container):
             if off:  # a frozen layer's gradient is never written: keep it zero (loss_and_gradient, clipping)
                 self._grads[start:stop] = 0
         engine = _kernels.Engine(self._params, self._grads, self._state, self.widths,
-                                 [ACTIVATIONS[layer._engine_activation] for layer in self._engine_layers], loss,
+                                 engine_activations(self._engine_layers), loss,
                                  capacity, param, self._dropout, self._dropout_seed, _threads.machine_cores(),
                                  self._layout, frozen, self._buffers)
         if self._ties is not None:
@@ -671,7 +682,7 @@ class Sequential(Container):
     def _is_classifier(self):
         """Whether the outputs are class probabilities: a softmax or sigmoid output layer and, once compiled, a
         classification loss."""
-        return self._engine_layers[-1]._engine_activation in ("softmax", "sigmoid") and (
+        return output_layer(self._engine_layers)._engine_activation in ("softmax", "sigmoid") and (
             self.loss is None or self.loss.has_accuracy)
 
     def _metric_names(self, with_validation, with_training=True):
@@ -1030,7 +1041,7 @@ class Sequential(Container):
         ['dog', 'dog']
         """
         if not self._is_classifier():
-            output = self._engine_layers[-1]._engine_activation
+            output = output_layer(self._engine_layers)._engine_activation
             what = (f"its output layer is {output!r}" if output not in ("softmax", "sigmoid") else
                     f"its loss is {self.loss.name!r}" if self.loss is not None and not self.loss.has_accuracy else
                     f"a {type(self).__name__} reconstructs its inputs")

@@ -178,7 +178,7 @@ class _Layer:
     _CONFIG = {}
     #: Keys of ``_CONFIG`` added after model files first stored the layer: a file without them gets the
     #: constructor's defaults (``initializer``: an initialiser's name or None).
-    _CONFIG_ADDED = ("use_bias", "kernel_initializer")
+    _CONFIG_ADDED = ("use_bias", "kernel_initializer", "data_format")
     #: Whether the layer is a row of the engine's layer table (``_layout``); views (Reshape, Flatten) and
     #: Dropout (which marks the next row's input) are not.
     _engine_row = False
@@ -307,14 +307,19 @@ def _check_use_bias(layer, value):
     return check_bool(value, "use_bias")
 
 
-def _check_kernel_initializer(layer, value):
-    if value is None:
+def _check_name_in(value, name, names, none=False):
+    """``value``, one of the strings ``names`` (any case; or None when ``none``), in lower case."""
+    if none and value is None:
         return None
     if not isinstance(value, str):
-        raise TypeError(f"kernel_initializer must be a string or None, got {type(value).__name__}")
-    if value.lower() not in KERNEL_INITIALIZERS:
-        raise ValueError(f"kernel_initializer must be one of {list(KERNEL_INITIALIZERS)} or None, got {value!r}")
+        raise TypeError(f"{name} must be a string{' or None' if none else ''}, got {type(value).__name__}")
+    if value.lower() not in names:
+        raise ValueError(f"{name} must be one of {list(names)}{' or None' if none else ''}, got {value!r}")
     return value.lower()
+
+
+def _check_kernel_initializer(layer, value):
+    return _check_name_in(value, "kernel_initializer", KERNEL_INITIALIZERS, none=True)
 
 
 class _Weighted(_Layer):
@@ -403,6 +408,20 @@ def _pair(value, name, minimum):
         return tuple(check_int(v, name, minimum=minimum) for v in value)
     v = check_int(value, name, minimum=minimum)
     return (v, v)
+
+
+#: Keras's ``data_format`` values: images ``(channels, height, width)`` (PyTorch's NCHW, the default) or
+#: ``(height, width, channels)`` (Keras's default layout).
+DATA_FORMATS = ("channels_first", "channels_last")
+
+
+def _check_data_format(layer, value):
+    return _check_name_in(value, "data_format", DATA_FORMATS)
+
+
+def _data_format_repr(layer):
+    """``data_format`` for ``repr``, where it is not the default."""
+    return ", data_format='channels_last'" if layer.data_format == "channels_last" else ""
 
 
 def _image_shape(shape, what):

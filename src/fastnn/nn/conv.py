@@ -2,15 +2,16 @@
 from .. import _kernels
 from .._core.registry import register
 from .._core.validation import check_int
-from .base import _activation_name, _check_kernel_initializer, _check_use_bias, _image_shape, _pair, _Weighted
+from .base import (_activation_name, _check_data_format, _check_kernel_initializer, _check_use_bias,
+                   _data_format_repr, _image_shape, _pair, _Weighted)
 
 __all__ = ["Conv2D"]
 
 
 @register
 class Conv2D(_Weighted):
-    r"""Two-dimensional convolution (PyTorch's ``Conv2d`` without dilation and groups), NCHW:
-    :math:`y[o] = f(b[o] + \sum_c W[o, c] \star x[c])`.
+    r"""Two-dimensional convolution (PyTorch's ``Conv2d`` without dilation and groups), NCHW or (Keras's
+    ``data_format="channels_last"``) NHWC: :math:`y[o] = f(b[o] + \sum_c W[o, c] \star x[c])`.
 
     Parameters
     ----------
@@ -30,6 +31,12 @@ class Conv2D(_Weighted):
         Whether the layer adds a bias per output channel (Keras's name); ``False``: no bias parameter at all.
     kernel_initializer : str or None, default=None
         As for :class:`Dense` (Keras's names), with the fans of Notes.
+    data_format : {'channels_first', 'channels_last'}, default='channels_first'
+        Keras's option: images ``(channels, height, width)`` (PyTorch's layout) or ``(height, width,
+        channels)`` (Keras's). The image layers next to each other (Conv2D, pooling, BatchNorm2d) take the same
+        one; a ``Flatten`` after a channels-last layer flattens in ``(h, w, c)`` order, as Keras does. The weight
+        keeps PyTorch's layout either way: a Keras kernel ``(kh, kw, in, out)`` is ``kernel.transpose(3, 2, 0,
+        1)``.
 
     Attributes
     ----------
@@ -43,7 +50,8 @@ class Conv2D(_Weighted):
 
     Notes
     -----
-    Shape: input ``(n_samples, in_channels, H, W)``, output ``(n_samples, out_channels, H_out, W_out)`` with
+    Shape: input ``(n_samples, in_channels, H, W)``, output ``(n_samples, out_channels, H_out, W_out)`` (with
+    ``channels_last``: ``(n_samples, H, W, in_channels)`` to ``(n_samples, H_out, W_out, out_channels)``) with
     ``H_out = (H + 2 * padding - kh) // stride + 1`` (likewise ``W_out``). Initialised like :class:`Dense`
     with ``fan_in = in_channels * kh * kw`` and ``fan_out = out_channels * kh * kw`` (He-uniform for the
     ReLU family, Glorot-uniform otherwise; Keras's rules), biases zero. Computed as im2col and one matrix
@@ -54,6 +62,17 @@ class Conv2D(_Weighted):
     >>> import fastnn
     >>> fastnn.Conv2D(1, 32, kernel_size=3, activation="relu")
     Conv2D(1, 32, kernel_size=(3, 3), stride=(1, 1), padding=(0, 0), activation='relu')
+
+    Keras's layout: images ``(n, 28, 28, 1)``, and a Keras kernel loaded into the weight:
+
+    >>> import numpy as np
+    >>> conv = fastnn.Conv2D(1, 8, 3, data_format="channels_last")
+    >>> model = fastnn.Sequential([conv, fastnn.GlobalAvgPool2D(data_format="channels_last")],
+    ...                           input_shape=(28, 28, 1))
+    >>> kernel = np.ones((3, 3, 1, 8))                  # Keras's (kh, kw, in, out)
+    >>> conv.weight = kernel.transpose(3, 2, 0, 1)      # PyTorch's (out, in, kh, kw)
+    >>> model.predict(np.ones((2, 28, 28, 1))).shape
+    (2, 8)
     """
 
     def _check_stride(self, value):
@@ -82,14 +101,15 @@ class Conv2D(_Weighted):
               "out_channels": lambda self, v: check_int(v, "out_channels", minimum=1),
               "kernel_size": lambda self, v: _pair(v, "kernel_size", 1),
               "stride": _check_stride, "padding": _check_padding, "use_bias": _check_use_bias,
-              "kernel_initializer": _check_kernel_initializer}
+              "kernel_initializer": _check_kernel_initializer, "data_format": _check_data_format}
     _LIVE = {"activation": _check_activation}
 
     _CONFIG = {"in_channels": "size", "out_channels": "size", "kernel_size": "pair", "stride": "pair",
-               "padding": "padding", "activation": "name", "use_bias": "flag", "kernel_initializer": "initializer"}
+               "padding": "padding", "activation": "name", "use_bias": "flag", "kernel_initializer": "initializer",
+               "data_format": "name"}
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, activation=None, use_bias=True,
-                 kernel_initializer=None):
+                 kernel_initializer=None, data_format="channels_first"):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = kernel_size
@@ -98,6 +118,7 @@ class Conv2D(_Weighted):
         self.activation = activation
         self.use_bias = use_bias
         self.kernel_initializer = kernel_initializer
+        self.data_format = data_format
         self._weight = None
         self._bias = None
 
@@ -140,4 +161,5 @@ class Conv2D(_Weighted):
     def __repr__(self):
         padding = repr(self.padding)
         return (f"Conv2D({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={padding}, activation={self.activation!r}{self._repr_options()})")
+                f"stride={self.stride}, padding={padding}, activation={self.activation!r}{self._repr_options()}"
+                f"{_data_format_repr(self)})")

@@ -6,7 +6,8 @@ import math
 from .. import _kernels
 from .._core.registry import register
 from .._core.validation import check_bool, check_float, check_int
-from .base import BufferSpec, ParamSpec, _activation_name, _image_shape, _Weighted
+from .base import (BufferSpec, ParamSpec, _activation_name, _check_data_format, _data_format_repr, _image_shape,
+                   _Weighted)
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 
@@ -141,7 +142,9 @@ class BatchNorm2d(_BatchNorm):
     statistics over the batch and every position; usually between a ``Conv2D`` (without activation) and the
     activation, which it can apply itself.
 
-    Parameters, attributes: as :class:`BatchNorm1d`, ``num_features`` the channels.
+    Parameters, attributes: as :class:`BatchNorm1d`, ``num_features`` the channels, and ``data_format``
+    (``'channels_first'``, the default, or Keras's ``'channels_last'``: images ``(n, H, W, C)``, normalised per
+    channel as Keras's ``BatchNormalization(axis=-1)``; see :class:`Conv2D`).
 
     Examples
     --------
@@ -149,6 +152,16 @@ class BatchNorm2d(_BatchNorm):
     >>> fastnn.BatchNorm2d(32, activation="relu")
     BatchNorm2d(32, eps=1e-05, momentum=0.1, activation='relu')
     """
+
+    _FIXED = {**_BatchNorm._FIXED, "data_format": _check_data_format}
+    _CONFIG = {**_BatchNorm._CONFIG, "data_format": "name"}
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, activation=None, data_format="channels_first"):
+        super().__init__(num_features, eps, momentum, activation)
+        self.data_format = data_format
+
+    def __repr__(self):
+        return super().__repr__()[:-1] + _data_format_repr(self) + ")"
 
     def _output_shape(self, shape):
         c, _, _ = _image_shape(shape, "BatchNorm2d")

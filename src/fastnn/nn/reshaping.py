@@ -2,9 +2,10 @@
 import math
 import numbers
 
+from .. import _kernels
 from .._core.registry import register
 from .._core.validation import check_int
-from .base import _Layer
+from .base import ACTIVATIONS, _Layer
 
 __all__ = ["Reshape", "Flatten"]
 
@@ -71,3 +72,44 @@ class Flatten(_Layer):
 
     def __repr__(self):
         return "Flatten()"
+
+
+class _Permute(_Layer):
+    """A row of the engine's layer table that no layer of the model is: each sample's values, read as a ``rows x
+    cols`` matrix, transposed. The model adds one where channels-last images meet the engine's NCHW layout
+    (:class:`~fastnn.models.stack.Stack`): ``(H*W) x C`` to ``C x (H*W)`` where they enter, ``C x (H*W)`` to
+    ``(H*W) x C`` where they leave (a Flatten then flattens in Keras's ``(h, w, c)`` order). ``carries``: at the
+    model's output, it applies the activation of the layer before it instead of that layer (an elementwise
+    function commutes with a permutation), so that the output layer's activation is what the loss sees
+    (:func:`~fastnn.models.stack.engine_activations`)."""
+
+    _engine_row = True
+    _engine_activation = "identity"
+
+    def __init__(self, rows, cols, carries=False):
+        self.rows, self.cols, self.carries = rows, cols, carries
+
+    def _output_shape(self, shape):
+        return shape
+
+    def _layout(self, shape):
+        return {"kind": _kernels.LAYER_PERMUTE, "h": self.rows, "w": self.cols}
+
+    def __repr__(self):
+        return f"_Permute({self.rows}, {self.cols})"
+
+
+def engine_activations(engine):
+    """The activation code of each of the engine's rows ``engine``: a layer's own, but identity for a layer whose
+    activation the permutation after it applies (:class:`~fastnn.nn.reshaping._Permute`)."""
+    names = [layer._engine_activation for layer in engine]
+    for r, layer in enumerate(engine):
+        if getattr(layer, "carries", False):
+            names[r - 1], names[r] = "identity", names[r - 1]
+    return [ACTIVATIONS[name] for name in names]
+
+
+def output_layer(engine):
+    """The layer whose activation gives the model's output: the last row, or the one before a permutation that
+    carries its activation."""
+    return engine[-2] if getattr(engine[-1], "carries", False) else engine[-1]

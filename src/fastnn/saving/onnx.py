@@ -240,6 +240,19 @@ def _reshape(g, x, shape, stem):
     return g.op("Reshape", [x, g.const(f"{stem}_shape", [-1, *shape], np.int64)], stem)
 
 
+def _channels_first(shape):
+    """A channels-last image shape ``(H, W, C)`` as ``(C, H, W)``; other shapes as they are."""
+    return (shape[2], shape[0], shape[1]) if len(shape) == 3 else shape
+
+
+def _permute(g, x, way):
+    """Channels-last images ``(N, H, W, C)`` into ONNX's ``(N, C, H, W)`` (``way`` ``"in"``), or back
+    (``"out"``: a Flatten after them then flattens in Keras's ``(h, w, c)`` order); None: ``x`` as it is."""
+    if way is None:
+        return x
+    return g.op("Transpose", [x], g.name(f"channels_{way}"), perm=[0, 3, 1, 2] if way == "in" else [0, 2, 3, 1])
+
+
 def _export_dense(g, layer, x, in_shape, out_shape, dtype, opset):
     i = g.name("dense")
     b = [g.const(f"{i}_bias", layer.bias, dtype)] if layer.use_bias else []  # Gemm's C is optional
@@ -372,7 +385,9 @@ def to_onnx(model, opset=17, name=None):
     activation, ``Conv2D`` as ``Conv``, pooling as ``MaxPool``/``AveragePool``/``GlobalAveragePool``, ``Flatten``
     and ``Reshape`` as ``Reshape``, ``Embedding`` as ``Gather``, and ``SimpleRNN``/``LSTM``/``GRU`` as ONNX's
     ``RNN``/``LSTM``/``GRU`` (gates reordered to ONNX's, GRU with ``linear_before_reset``); ``Dropout`` leaves no
-    node.
+    node. Image layers with ``data_format="channels_last"`` work on ``(N, C, H, W)`` as ONNX's operators do,
+    between a ``Transpose`` where the images enter them and one where they leave (before a ``Flatten``, or at
+    the output).
 
     Raises
     ------
@@ -425,11 +440,17 @@ def to_onnx(model, opset=17, name=None):
     first = next(layer for layer in seq.layers if type(layer).__name__ != "Dropout")
     if len(seq.input_shape) > 1 and type(first).__name__ != "Dense":  # a first Dense layer takes flat samples
         x, shape = _reshape(g, x, seq.input_shape, "input_shaped"), seq.input_shape
-    for layer, out_shape in zip(seq.layers, seq._shapes):
+    permutes = getattr(seq, "_permutes", {})
+    for i, (layer, out_shape) in enumerate(zip(seq.layers, seq._shapes)):
+        x = _permute(g, x, permutes.get(i))
         export = _EXPORTERS[type(layer).__name__]
         if export is not None:
-            x = export(g, layer, x, shape, out_shape, dtype, opset)
+            if getattr(layer, "data_format", None) == "channels_last":  # its nodes see (N, C, H, W)
+                x = export(g, layer, x, _channels_first(shape), _channels_first(out_shape), dtype, opset)
+            else:
+                x = export(g, layer, x, shape, out_shape, dtype, opset)
         shape = out_shape
+    x = _permute(g, x, permutes.get(len(seq.layers)))
     output_shape = seq.output_shape
     sigmoid_unit = x  # the positive class's probability of a single sigmoid unit
     if two_columns:

@@ -74,11 +74,24 @@ def flat_inputs(model, X, name):
     if isinstance(X, (str, bytes)) or (len(shape) == 1 and not (isinstance(X, np.ndarray) and X.ndim > 2)):
         return X
     arr = X if isinstance(X, np.ndarray) else np.asarray(X)
-    if arr.ndim >= 2 and (arr.shape[1:] == shape or (shape[0] == 1 and arr.shape[1:] == shape[1:])):
+    one, rest = _channel_axis(model)
+    if arr.ndim >= 2 and (arr.shape[1:] == shape or (one == 1 and arr.shape[1:] == rest)):
         return arr.reshape(arr.shape[0], -1)
     if arr.ndim != 2 or _sequence_model(model):
         raise ValueError(shape_error(model, arr.shape, name))
     return arr
+
+
+def _channel_axis(model):
+    """``(channels, the other sizes)`` of the model's input shape: images of one channel may come without the
+    channel axis. Channels come first, or last for a model whose first image layer takes Keras's
+    ``data_format="channels_last"``; ``(None, None)`` for inputs that are not images."""
+    shape = model.input_shape
+    if len(shape) != 3:
+        return None, None
+    if getattr(model, "_channels_last_input", False):
+        return shape[-1], shape[:-1]
+    return shape[0], shape[1:]
 
 
 def _sequence_model(model):
@@ -92,8 +105,8 @@ def shape_error(model, got, name):
     """Why inputs of shape ``got`` do not fit, and how to pass them."""
     shape, n = model.input_shape, model.n_features
     takes = ", ".join(map(str, shape))
-    forms = [f"(n_samples, {takes})"] + ([f"(n_samples, {', '.join(map(str, shape[1:]))})"]
-                                         if shape[0] == 1 and len(shape) > 1 else [])
+    one, rest = _channel_axis(model)
+    forms = [f"(n_samples, {takes})"] + ([f"(n_samples, {', '.join(map(str, rest))})"] if one == 1 else [])
     forms += [f"(n_samples, {n})"] if len(shape) > 1 and not _sequence_model(model) else []
     message = f"{name} has shape {got}, but the model takes {' or '.join(forms)}"
     if len(got) == 2 and _sequence_model(model):
@@ -108,10 +121,14 @@ def shape_error(model, got, name):
         if len(shape) == 1:
             return (f"{message}: flatten the samples, {name}.reshape(len({name}), -1), or declare the input's "
                     f"shape, Sequential(layers, input_shape=({sample}))")
-        if len(shape) == 3 and shape[0] > 1 and tuple(got[1:]) == shape[1:] + shape[:1]:
-            return f"{message}: its channels come last; put them first (as PyTorch), {name}.transpose(0, 3, 1, 2)"
-        return (f"{message}: reshape it to (n_samples, {takes}) (channels first, as PyTorch), "
-                f"{name}.reshape(len({name}), {takes})")
+        last = getattr(model, "_channels_last_input", False)
+        if one is not None and one > 1 and not last and tuple(got[1:]) == shape[1:] + shape[:1]:
+            return (f"{message}: its channels come last; put them first (as PyTorch), {name}.transpose(0, 3, 1, 2), "
+                    "or build the model's image layers with data_format='channels_last'")
+        if one is not None and one > 1 and last and tuple(got[1:]) == shape[-1:] + shape[:-1]:
+            return f"{message}: its channels come first; put them last (as Keras), {name}.transpose(0, 2, 3, 1)"
+        layout = " (channels last, as Keras)" if last else " (channels first, as PyTorch)" if one else ""
+        return f"{message}: reshape it to (n_samples, {takes}){layout}, {name}.reshape(len({name}), {takes})"
     return message + (f"; its samples hold {math.prod(got[1:])} values, not {n}" if len(got) >= 2 else "")
 
 

@@ -10,7 +10,8 @@ from .._core import threads as _threads
 from .._core.threads import blas_single_thread, resolve_n_threads
 from .._core.progress import format_metrics
 from .._core.validation import check_int, check_verbose
-from ..nn.base import ACTIVATIONS, _Weighted
+from ..nn.base import _Weighted
+from ..nn.reshaping import engine_activations
 __all__ = ["predict_layer", "forward_range", "class_indices", "block_rows", "metric_scores", "check_metric",
            "reported", "INFERENCE_MEMORY", "PREDICT_BLOCK"]
 
@@ -46,7 +47,10 @@ def predict_layer(model, X, layer, batch_size, n_threads):
         out = model._forward(X, min(block, X.shape[0]), n_threads)
     else:
         out = forward_range(model, X, 0, m, block, nt)
-    return out.reshape((X.shape[0],) + model._shapes[layer])
+    shape = model._shapes[layer]
+    if model._transposed[layer]:  # channels-last images, held (C, H, W) by the engine
+        return np.ascontiguousarray(out.reshape((X.shape[0], shape[2]) + shape[:2]).transpose(0, 2, 3, 1))
+    return out.reshape((X.shape[0],) + shape)
 
 
 def forward_range(model, X, first, end, block, nt):
@@ -57,7 +61,7 @@ def forward_range(model, X, first, end, block, nt):
     stop = start + sum(l.n_params for l in layers[first:end] if isinstance(l, _Weighted))
     engine = _kernels.Engine(model._params[start:stop], model._grads[start:stop],
                              np.empty((1, stop - start), model.dtype), model.widths[first:end + 1],
-                             [ACTIVATIONS[l._engine_activation] for l in layers[first:end]],
+                             engine_activations(layers[first:end]),
                              _kernels.LOSS_MSE, min(block, X.shape[0]), 1.0, model._dropout[first:end],
                              model._dropout_seed, _threads.machine_cores(), model._layout[first:end], None,
                              model._buffers[slice(*model._buffer_range(first, end))])
