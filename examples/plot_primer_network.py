@@ -16,7 +16,7 @@ import fastnn
 
 QUICK = os.environ.get("FASTNN_EXAMPLES_QUICK") == "1"
 n_train, epochs = (5000, 3) if QUICK else (60000, 8)
-classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+classes = fastnn.datasets.FASHION_MNIST_CLASSES
 
 (X, y), (X_test, y_test) = fastnn.datasets.load_fashion_mnist(flatten=True, scale=True)   # pixels in [0, 1]
 X, y = X[:n_train], y[:n_train]
