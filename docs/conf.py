@@ -52,6 +52,9 @@ GALLERY_ORDER = [
     "plot_primer_network.py",
     "plot_regression.py",
     "plot_cnn.py",
+    "plot_rnn_sunspots.py",
+    "plot_autoencoder.py",
+    "plot_clustering.py",
 ]
 
 
