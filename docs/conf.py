@@ -55,6 +55,8 @@ GALLERY_ORDER = [
     "plot_rnn_sunspots.py",
     "plot_autoencoder.py",
     "plot_clustering.py",
+    "plot_qlearning.py",
+    "plot_dqn.py",
 ]
 
 

@@ -17,7 +17,7 @@ from sklearn.decomposition import PCA
 import fastnn
 
 QUICK = os.environ.get("FASTNN_EXAMPLES_QUICK") == "1"
-n_train, epochs = (3000, 3) if QUICK else (10000, 8)
+n_train, epochs = (1500, 2) if QUICK else (10000, 8)
 classes = fastnn.datasets.FASHION_MNIST_CLASSES
 
 (X, y), (X_test, y_test) = fastnn.datasets.load_fashion_mnist(flatten=True, scale=True)

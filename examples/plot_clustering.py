@@ -18,7 +18,7 @@ import numpy as np
 import fastnn
 
 QUICK = os.environ.get("FASTNN_EXAMPLES_QUICK") == "1"
-n_samples, epochs = (3000, 3) if QUICK else (10000, 10)
+n_samples, epochs = (1500, 2) if QUICK else (10000, 10)
 
 (X, y), _ = fastnn.datasets.load_fashion_mnist(flatten=True, scale=True)
 X, y = X[:n_samples], y[:n_samples]
