@@ -57,6 +57,7 @@ GALLERY_ORDER = [
     "plot_clustering.py",
     "plot_qlearning.py",
     "plot_dqn.py",
+    "plot_speed.py",
 ]
 
 

@@ -16,8 +16,8 @@ SCRIPTS = sorted(f for f in os.listdir(EXAMPLES) if f.startswith("plot_") and f.
 FASHION_DIR = os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
 
 # Libraries an example may import (top-level names); fastnn only through its public names.
-ALLOWED = {"math", "os", "tempfile", "warnings", "numpy", "matplotlib", "sklearn", "gymnasium", "statsmodels",
-           "fastnn"}
+ALLOWED = {"math", "os", "tempfile", "time", "warnings", "numpy", "threadpoolctl", "matplotlib", "sklearn",
+           "gymnasium", "statsmodels", "fastnn"}
 PUBLIC_MODULES = {"callbacks", "cluster", "datasets", "distributed", "losses", "metrics", "onnx", "optim",
                   "plotting", "preprocessing", "regularizers", "rl", "schedules", "sklearn"}
 
