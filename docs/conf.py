@@ -27,14 +27,17 @@ extensions = [
 ]
 
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip",
-                    "auto_examples/*.json", "auto_examples/*.md5", "auto_examples/*.pickle"]
+exclude_patterns = ["_build"]
 html_theme = "alabaster"
 html_theme_options = {"description": "Fast neural networks on multi-core CPUs", "page_width": "1140px",
                       "sidebar_width": "230px"}
 
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False, "show-inheritance": True}
+# scikit-learn adds metadata-routing setters (set_fit_request, ...) to every estimator class; their docstrings
+# refer to scikit-learn's own glossary, which this site does not have.
+autodoc_default_options = {"members": True, "inherited-members": False, "show-inheritance": True,
+                           "exclude-members": "set_fit_request,set_partial_fit_request,set_predict_request,"
+                                              "set_score_request,set_transform_request"}
 autodoc_member_order = "bysource"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
