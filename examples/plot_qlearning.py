@@ -70,7 +70,7 @@ fig.tight_layout()
 lake = env.unwrapped.desc.astype(str)
 values = agent.q_table.max(axis=1).reshape(4, 4)
 policy = agent.q_table.argmax(axis=1).reshape(4, 4)
-arrows = {0: (-0.3, 0), 1: (0, 0.3), 2: (0.3, 0), 3: (0, -0.3)}          # left, down, right, up
+arrows = {0: (-0.25, 0), 1: (0, 0.25), 2: (0.25, 0), 3: (0, -0.25)}      # left, down, right, up
 fig, ax = plt.subplots(figsize=(5, 5))
 ax.imshow(values, cmap="Blues")
 for r in range(4):
@@ -79,8 +79,9 @@ for r in range(4):
             ax.text(c, r, lake[r, c], ha="center", va="center", fontsize=20, color="red" if lake[r, c] == "H" else "green")
             continue
         dx, dy = arrows[policy[r, c]]
-        ax.arrow(c - dx / 2, r - dy / 2, dx, dy, head_width=0.12, color="black")
-        ax.text(c, r + 0.35, f"{values[r, c]:.2f}", ha="center", fontsize=8)
+        ax.arrow(c - dx / 2, r - 0.1 - dy / 2, dx, dy, head_width=0.1, head_length=0.08, color="black")
+        ax.text(c, r + 0.4, f"{values[r, c]:.2f}", ha="center", fontsize=8,
+                color="white" if values[r, c] > values.max() * 0.75 else "black")
 ax.set(xticks=[], yticks=[], title="max Q and the greedy action")
 fig.tight_layout()
 print("state values max_a Q[s, a]:")
