@@ -282,8 +282,10 @@ def roc_auc_score(y_true, y_score):
 
 
 class Metric:
-    """A metric ``compile`` records: its ``name`` (the history's key), the function computing it and the form of
-    the data it takes from the model: ``'rows'`` (targets and outputs row by row: one-hot rows for class labels),
+    """A metric ``compile`` records.
+
+    It holds its ``name`` (the history's key), the function computing it and the form of the data it takes from
+    the model: ``'rows'`` (targets and outputs row by row: one-hot rows for class labels),
     ``'scores'`` (class indices and the output's scores), ``'classes'`` (true and predicted classes; the
     ``average`` is ``'binary'`` for a model of two classes, ``'macro'`` otherwise) or ``'binary'`` (labels 0/1 and
     the positive class's score; models of two classes only)."""

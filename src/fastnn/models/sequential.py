@@ -735,7 +735,7 @@ class Sequential(Container):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape), or batches
+        X : array-like of shape (n_samples, n_features) or (n_samples,) + input_shape, or batches
             Training inputs; converted to the model's dtype (a C-contiguous array of that dtype is used
             without a copy). Images may come flat, shaped ``(n_samples, C, H, W)`` or, for one channel,
             ``(n_samples, H, W)`` (see :attr:`input_shape`). Or, for data produced on the fly, a Python generator,
@@ -911,7 +911,7 @@ class Sequential(Container):
 
         Parameters
         ----------
-        x : array-like of shape (batch_size, n_features) or (batch_size, *input_shape)
+        x : array-like of shape (batch_size, n_features) or (batch_size,) + input_shape
             As in :meth:`fit`.
         y : array-like
             As in :meth:`fit`.
@@ -957,7 +957,7 @@ class Sequential(Container):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        X : array-like of shape (n_samples, n_features) or (n_samples,) + input_shape
             As in :meth:`fit` (images of one channel may also come as ``(n_samples, H, W)``).
         batch_size : int, optional
             Rows processed per block (bounds memory); default 1024, and fewer whatever is asked when the blocks'
@@ -1014,7 +1014,7 @@ class Sequential(Container):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, *input_shape)
+        X : array-like of shape (n_samples, n_features) or (n_samples,) + input_shape
         batch_size, n_threads
             As in :meth:`predict`.
 

@@ -17,17 +17,17 @@ class Dense(_Weighted):
         Size of each input sample.
     out_features : int
         Size of each output sample.
-    activation : {None, 'identity', 'relu', 'sigmoid', 'tanh', 'softmax', 'leaky_relu', 'elu', 'softplus', \
-'gelu'}, default=None
-        Applied to the output; ``None`` and ``'linear'`` mean the identity. As in PyTorch's defaults,
+    activation : str or None, default=None
+        Applied to the output: ``'identity'``, ``'relu'``, ``'sigmoid'``, ``'tanh'``, ``'softmax'``,
+        ``'leaky_relu'``, ``'elu'``, ``'softplus'`` or ``'gelu'``; ``None`` and ``'linear'`` mean the identity. As in PyTorch's defaults,
         ``leaky_relu`` has negative slope 0.01, ``elu`` has alpha 1, ``softplus`` is ``log(1 + e^z)`` and
         ``gelu`` is the exact ``z * Phi(z)`` (the normal CDF, via ``erf``).
     use_bias : bool, default=True
         Whether the layer adds a bias ``b`` (Keras's name). ``False``: the layer has no bias parameter at all
         (``bias`` is None; parameter counts, model files and ONNX exports leave it out).
-    kernel_initializer : {None, 'he_normal', 'he_uniform', 'glorot_uniform', 'glorot_normal', 'orthogonal', \
-'zeros'}, default=None
-        How the model initialises the weight (Keras's names and formulas, with ``fan_in = in_features`` and
+    kernel_initializer : str or None, default=None
+        How the model initialises the weight: ``'he_normal'``, ``'he_uniform'``, ``'glorot_uniform'``,
+        ``'glorot_normal'``, ``'orthogonal'`` or ``'zeros'`` (Keras's names and formulas, with ``fan_in = in_features`` and
         ``fan_out = out_features``; ``he_normal`` and ``glorot_normal`` are truncated normals of variance
         ``2 / fan_in`` and ``2 / (fan_in + fan_out)``; ``orthogonal`` gives orthonormal rows, or columns when
         there are more rows). None: He-uniform or Glorot-uniform by the activation (see Notes).

@@ -228,7 +228,7 @@ class DQN:
 
         Parameters
         ----------
-        observation : array-like of shape obs_shape or (n, *obs_shape)
+        observation : array-like of shape obs_shape or (n,) + obs_shape
             One observation of the observation space's shape, or a batch of them (rows).
         state, episode_start : None
             Stable-Baselines3's recurrent-policy arguments, unused (a DQN has no state).
