@@ -29,7 +29,7 @@ extensions = [
 templates_path = ["_templates"]
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
-html_theme_options = {"description": "Fast neural networks on multi-core CPUs", "page_width": "1140px",
+html_theme_options = {"description": "Fast neural networks on multi-core CPUs", "page_width": "1400px", "body_max_width": "none",
                       "sidebar_width": "230px"}
 
 autosummary_generate = True

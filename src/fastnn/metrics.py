@@ -156,9 +156,10 @@ def mean_squared_error(y_true, y_pred):
 
 
 def top_k_accuracy_score(y_true, y_score, k=5):
-    """Fraction of samples whose class is among the ``k`` highest scores (scikit-learn's
-    ``top_k_accuracy_score`` with ``labels`` the score columns ``0 .. n_classes - 1``; among equal scores the later
-    column ranks first, as there).
+    """Fraction of samples whose class is among the ``k`` highest scores.
+
+    As scikit-learn's ``top_k_accuracy_score`` with ``labels`` the score columns ``0, ..., n_classes - 1``; among
+    equal scores the later column ranks first, as there.
 
     Parameters
     ----------
@@ -301,8 +302,9 @@ class Metric:
 
 
 class TopKAccuracy(Metric):
-    """The fraction of samples whose class is among the ``k`` highest outputs (Keras's
-    ``SparseTopKCategoricalAccuracy``), recorded as ``'top_k_accuracy'`` for ``k=5`` and ``'top_<k>_accuracy'``
+    """The fraction of samples whose class is among the ``k`` highest outputs.
+
+    Keras's ``SparseTopKCategoricalAccuracy``, recorded as ``'top_k_accuracy'`` for ``k=5`` and ``'top_<k>_accuracy'``
     otherwise (or ``name``).
 
     Examples
@@ -337,8 +339,9 @@ _ALIASES = {"mean_absolute_error": "mae", "mean_squared_error": "mse", "sparse_t
 
 
 def get_metric(metric):
-    """The :class:`Metric` of a name in :data:`METRICS` (or Keras's spelling, or ``'top_<k>_accuracy'``), or the
-    metric itself."""
+    """The :class:`Metric` of a name, or the metric itself.
+
+    Names are those of :data:`METRICS`, Keras's spellings, or ``'top_<k>_accuracy'``."""
     if isinstance(metric, Metric):
         return metric
     if not isinstance(metric, str):

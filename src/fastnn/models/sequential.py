@@ -972,7 +972,7 @@ class Sequential(Container):
 
         Returns
         -------
-        ndarray of shape (n_samples, *that layer's output shape), of the model's dtype
+        ndarray of shape (n_samples,) + that layer's output shape, of the model's dtype
             ``(n_samples, width)`` for Dense layers, ``(n_samples, C, H, W)`` for convolution and pooling.
 
         Examples
