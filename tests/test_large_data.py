@@ -111,3 +111,30 @@ def test_images_and_sequences_come_as_uint8_too(small_chunks):
     np.testing.assert_array_equal(a.parameters, b.parameters)
     tokens = fastnn.Sequential([fastnn.Embedding(256, 4), fastnn.GRU(4, 5), fastnn.Dense(5, 2, "softmax")], seed=0)
     assert not isinstance(tokens._inputs(U[:, 0, 0], lazy=True), _data.Rows)  # token ids stay integers
+
+
+@pytest.mark.parametrize("chunk_bytes", [None, 20_000])
+def test_kmeans_clusters_uint8_pixels_a_chunk_at_a_time(chunk_bytes, monkeypatch, tmp_path):
+    import fastnn.cluster.kmeans as km
+
+    if chunk_bytes:
+        monkeypatch.setattr(km, "_CHUNK_BYTES", chunk_bytes)
+    rng = np.random.default_rng(0)
+    U = np.concatenate([rng.integers(0, 90, (150, 12)), rng.integers(160, 256, (150, 12))]).astype(np.uint8)
+    path = tmp_path / "pixels.u8"
+    U.tofile(path)
+    mapped = np.memmap(path, dtype=np.uint8, mode="r", shape=U.shape)
+    for init in ("k-means++", "random"):
+        a = fastnn.KMeans(3, init=init, random_state=0).fit(U.astype(np.float64))
+        b = fastnn.KMeans(3, init=init, random_state=0).fit(mapped)
+        assert b.cluster_centers_.dtype == np.float64
+        np.testing.assert_allclose(b.cluster_centers_, a.cluster_centers_, rtol=1e-12)
+        np.testing.assert_array_equal(b.labels_, a.labels_)
+        assert b.inertia_ == pytest.approx(a.inertia_, rel=1e-12) and b.n_iter_ == a.n_iter_
+        np.testing.assert_array_equal(b.predict(mapped), a.predict(U.astype(np.float64)))
+        np.testing.assert_allclose(b.transform(U), a.transform(U.astype(np.float64)), rtol=1e-12)
+        assert b.score(U) == pytest.approx(a.score(U.astype(np.float64)), rel=1e-12)
+        if chunk_bytes is None:  # one chunk: the same arithmetic as the float64 copy
+            np.testing.assert_array_equal(b.cluster_centers_, a.cluster_centers_)
+    f32 = fastnn.KMeans(3, random_state=0).fit(U.astype(np.float32))
+    np.testing.assert_array_equal(f32.predict(U), f32.predict(U.astype(np.float32)))  # in the centers' dtype

@@ -20,6 +20,44 @@ from .._core.validation import check_features, check_float, check_int, check_sam
 __all__ = ["KMeans"]
 
 
+# Integer data (uint8 pixels, a memory-mapped file of them) is converted about this many bytes of rows at a time.
+_CHUNK_BYTES = 32 << 20
+
+
+def _dtype(X):
+    """The floats an array is clustered in: float32 and float64 as they are, integers in float64 (scikit-learn's
+    rule), converted a chunk of rows at a time."""
+    return X.dtype if X.dtype.kind == "f" else np.dtype(np.float64)
+
+
+def _chunks(X, dtype=None):
+    """``(first, stop, rows)`` of ``X`` in ``dtype`` (default its clustering dtype): the array itself when it has
+    it, else converted chunks of about ``_CHUNK_BYTES``."""
+    dtype = _dtype(X) if dtype is None else np.dtype(dtype)
+    if X.dtype == dtype:
+        yield 0, X.shape[0], X
+        return
+    step = max(1, _CHUNK_BYTES // (dtype.itemsize * max(1, X.shape[1])))
+    for lo in range(0, X.shape[0], step):
+        hi = min(lo + step, X.shape[0])
+        yield lo, hi, np.ascontiguousarray(X[lo:hi], dtype=dtype)
+
+
+def _lloyd_step(X, w, centers, labels, dist, sums, nt, exact=True):
+    """``_kmeans.lloyd_step`` over the chunks of ``X``, their sums added in order."""
+    part = None
+    for lo, hi, rows in _chunks(X, centers.dtype):
+        if lo == 0 and hi == X.shape[0]:
+            _kmeans.lloyd_step(rows, w, centers, labels, dist, sums, nt, exact)
+            return
+        if part is None:
+            part = np.empty_like(sums)
+            sums[...] = 0
+        _kmeans.lloyd_step(rows, None if w is None else w[lo:hi], centers, labels[lo:hi], dist[lo:hi], part, nt,
+                           exact)
+        sums += part
+
+
 def _row_norms(X):
     return np.einsum("ij,ij->i", X, X, dtype=np.float64)
 
@@ -47,13 +85,14 @@ def _kmeans_plusplus(X, k, x_norms, rng, weights):
     probability proportional to the (weighted) squared distance to the nearest center so far."""
     n = X.shape[0]
     trials = 2 + int(math.log(k))
-    centers = np.empty((k, X.shape[1]), dtype=X.dtype)
+    centers = np.empty((k, X.shape[1]), dtype=_dtype(X))
     first = rng.choice(n, p=weights / weights.sum())
     centers[0] = X[first]
 
     def sq_dist(points):
         # the products in X's own dtype: a float64 copy of X per draw would cost its whole size again
-        d = x_norms[None, :] - 2 * (points @ X.T).astype(np.float64) + _row_norms(points)[:, None]
+        products = np.concatenate([(points @ rows.T).astype(np.float64) for _, _, rows in _chunks(X)], axis=1)
+        d = x_norms[None, :] - 2 * products + _row_norms(points)[:, None]
         return np.maximum(d, 0)
 
     closest = sq_dist(centers[:1])[0]
@@ -179,7 +218,7 @@ class KMeans(Estimator):
             if init not in ("k-means++", "random"):
                 raise ValueError(f"init must be 'k-means++', 'random' or an array, got {init!r}")
         else:
-            init = check_features(init, "init", X.dtype, X.shape[1], fitted_by="X has")
+            init = check_features(init, "init", _dtype(X), X.shape[1], fitted_by="X has")
             if init.shape[0] != k:
                 raise ValueError(f"init has {init.shape[0]} centers but n_clusters={k}")
         if self.n_init == "auto":
@@ -211,7 +250,7 @@ class KMeans(Estimator):
         if distribute is not None and not hasattr(distribute, "_kmeans_part"):
             raise TypeError(f"distribute must be a fastnn.distributed.DataParallel, got {type(distribute).__name__}")
         with contextlib.nullcontext() if distribute is None else distribute.guard():
-            X = self._validate(X, reset=True)
+            X = self._validate(X, reset=True, keep_integers=True)  # integers: converted a chunk at a time
             weights = np.ones(X.shape[0]) if sample_weight is None else \
                 check_sample_weight(sample_weight, "sample_weight", X.shape[0])
             if not weights.sum() > 0 and distribute is None:
@@ -249,7 +288,7 @@ class KMeans(Estimator):
                     if init == "k-means++":
                         centers = _kmeans_plusplus(X, k, x_norms, rng, weights)
                     else:
-                        centers = X[rng.choice(X.shape[0], k, replace=False)].copy()
+                        centers = X[rng.choice(X.shape[0], k, replace=False)].astype(_dtype(X))
                 else:
                     centers = init.copy()
                 if dp is not None:
@@ -266,15 +305,15 @@ class KMeans(Estimator):
         ranks' rows, with ``dp``)."""
         n, d = X.shape
         k = centers.shape[0]
-        w = weights.astype(X.dtype)
+        w = weights.astype(_dtype(X))
         labels = np.empty(n, dtype=np.int32)
-        dist = np.empty(n, dtype=X.dtype)
+        dist = np.empty(n, dtype=_dtype(X))
         sums = np.empty((k, d), dtype=np.float64)
         wp = None if np.all(weights == 1) else w
         previous = np.full(n, -1, dtype=np.int32)
         n_iter = 0
         for n_iter in range(1, max_iter + 1):
-            _kmeans.lloyd_step(X, wp, centers, labels, dist, sums, nt, False)
+            _lloyd_step(X, wp, centers, labels, dist, sums, nt, False)
             moved = not np.array_equal(labels, previous)
             counts = np.bincount(labels, weights=weights, minlength=k)
             if dp is not None:  # the sums, counts and moves of every rank
@@ -284,7 +323,7 @@ class KMeans(Estimator):
             previous[:] = labels
             empty = np.flatnonzero(counts == 0)
             if empty.size:  # scikit-learn's rule: the points farthest from their centers start the empty clusters
-                _kmeans.lloyd_step(X, wp, centers, labels, dist, sums if dp is None else np.empty_like(sums), nt,
+                _lloyd_step(X, wp, centers, labels, dist, sums if dp is None else np.empty_like(sums), nt,
                                    True)  # the distances, this once
                 for c, (i, row, wi, old) in zip(empty, _farthest(X, weights, labels, dist, empty.size, dp, offset)):
                     sums[old] -= wi * row
@@ -293,19 +332,20 @@ class KMeans(Estimator):
                     counts[c] = wi
                     if 0 <= i - offset < n:
                         labels[i - offset] = c
-            new = (sums / counts[:, None]).astype(X.dtype)
+            new = (sums / counts[:, None]).astype(_dtype(X))
             shift = float(np.sum((new.astype(np.float64) - centers) ** 2))
             centers = new
             if shift <= tol:
                 break
-        _kmeans.lloyd_step(X, wp, centers, labels, dist, sums, nt)  # labels that match the final centers
+        _lloyd_step(X, wp, centers, labels, dist, sums, nt)  # labels that match the final centers
         inertia = float(dist.astype(np.float64) @ weights)
         if dp is not None:
             inertia = float(dp.sum([inertia])[0])
         return centers, labels.astype(np.int64), inertia, n_iter
 
     def _fitted(self, X):
-        return self._validate(X, dtype=self.cluster_centers_.dtype if self.__sklearn_is_fitted__() else None)
+        return self._validate(X, dtype=self.cluster_centers_.dtype if self.__sklearn_is_fitted__() else None,
+                              keep_integers=True)
 
     def predict(self, X):
         """Index of the nearest center for each sample."""
@@ -313,11 +353,11 @@ class KMeans(Estimator):
 
     def _predict(self, X):
         labels = np.empty(X.shape[0], dtype=np.int32)
-        dist = np.empty(X.shape[0], dtype=X.dtype)
+        dist = np.empty(X.shape[0], dtype=self.cluster_centers_.dtype)
         sums = np.empty(self.cluster_centers_.shape, dtype=np.float64)
         with blas_single_thread():
-            _kmeans.lloyd_step(X, None, self.cluster_centers_, labels, dist, sums,
-                               resolve_n_threads(self.n_threads, "n_threads"))
+            _lloyd_step(X, None, self.cluster_centers_, labels, dist, sums,
+                        resolve_n_threads(self.n_threads, "n_threads"))
         return labels.astype(np.int64)
 
     def fit_predict(self, X, y=None, sample_weight=None):
@@ -329,8 +369,9 @@ class KMeans(Estimator):
 
     def _transform(self, X):
         C = self.cluster_centers_
-        d = _row_norms(X)[:, None] - 2 * (X @ C.T).astype(np.float64) + _row_norms(C)[None, :]
-        return np.sqrt(np.maximum(d, 0)).astype(X.dtype)
+        products = np.concatenate([(rows @ C.T).astype(np.float64) for _, _, rows in _chunks(X, C.dtype)])
+        d = _row_norms(X)[:, None] - 2 * products + _row_norms(C)[None, :]
+        return np.sqrt(np.maximum(d, 0)).astype(C.dtype)
 
     def fit_transform(self, X, y=None, sample_weight=None):
         return self.fit(X, sample_weight=sample_weight).transform(X)
@@ -352,7 +393,7 @@ def _farthest(X, weights, labels, dist, m, dp, offset):
     """The ``m`` points farthest from their centers, farthest first (ties by index): ``(index, row, weight,
     label)`` each; with ``dp``, over every rank's rows (indices among all of them)."""
     far = np.argsort(-dist.astype(np.float64), kind="stable")[:m]
-    found = [(offset + int(i), X[i].copy(), weights[i], int(labels[i]), float(dist[i])) for i in far]
+    found = [(offset + int(i), X[i].astype(_dtype(X)), weights[i], int(labels[i]), float(dist[i])) for i in far]
     if dp is not None:
         found = [f for part in dp.comm.allgather(found) for f in part]
         found.sort(key=lambda f: (-f[4], f[0]))
