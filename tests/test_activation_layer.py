@@ -17,7 +17,7 @@ def test_same_model_as_the_fused_activation(rng):
     np.testing.assert_array_equal(split.parameters, fused.parameters)
     np.testing.assert_array_equal(split.predict(X), fused.predict(X))
     assert split.predict(X, layer=2).min() >= 0
-    assert "activation_0 (Activation)" in str(split)
+    assert "activation (Activation)" in str(split)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "gelu", "elu", "softplus"])

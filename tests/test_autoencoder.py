@@ -208,7 +208,7 @@ def test_summary_of_a_denoising_autoencoder(capsys):
     ae.summary()
     print(ae)
     out = capsys.readouterr().out
-    assert "dropout_0 (Dropout 0.3)" in out and "(None, 30)" in out and str(ae) in out
+    assert "dropout (Dropout 0.3)" in out and "(None, 30)" in out and str(ae) in out
 
 
 def test_reconstruction_records_no_accuracy_unless_asked(data):

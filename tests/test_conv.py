@@ -141,8 +141,8 @@ def test_images_flat_or_shaped_and_the_model_api():
     model.fit(X, y, epochs=2, batch_size=8, validation_split=0.25, verbose=0)
     assert set(model.evaluate(X, y)) == {"loss", "accuracy"}
     text = str(model)
-    assert "conv2d_0 (Conv2D)" in text and "(None, 4, 6, 6)" in text and "max_pool2d_0 (MaxPool2D)" in text
-    assert "(None, 4, 3, 3)" in text and "flatten_0 (Flatten)" in text and "(None, 36)" in text
+    assert "conv2d (Conv2D)" in text and "(None, 4, 6, 6)" in text and "max_pool2d (MaxPool2D)" in text
+    assert "(None, 4, 3, 3)" in text and "flatten (Flatten)" in text and "(None, 36)" in text
     with pytest.raises(ValueError, match=r"\(n_samples, 1, 8, 8\) or \(n_samples, 8, 8\) or \(n_samples, 64\)"):
         model.predict(np.zeros((2, 2, 8, 8)))
 
@@ -313,7 +313,7 @@ def test_a_cnn_with_input_shape_equals_one_that_starts_with_reshape():
     assert repr(reshaped).endswith("dtype='float64')")
     lines = str(declared).splitlines()
     assert lines[2].split() == ["input", "(None,", "1,", "8,", "8)", "0"]
-    assert lines[3].startswith("conv2d_0 (Conv2D)")
+    assert lines[3].startswith("conv2d (Conv2D)")
 
 
 def test_fashion_mnist_as_loaded_trains_a_cnn_without_reshape():

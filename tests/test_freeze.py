@@ -181,8 +181,8 @@ def test_summary_counts_trainable_and_non_trainable_params():
     model.layers[0].trainable = False
     text = str(model)
     assert "Total params: 1,091 (float32)\nTrainable params: 867\nNon-trainable params: 224" in text
-    rows = {line.split()[0]: line for line in text.splitlines() if line.startswith("dense_")}
-    assert rows["dense_0"].endswith("224 (frozen)") and rows["dense_1"].rstrip().endswith("792")
+    rows = {line.split()[0]: line for line in text.splitlines() if line.startswith("dense")}
+    assert rows["dense"].endswith("224 (frozen)") and rows["dense_1"].rstrip().endswith("792")
     model.layers[0].trainable = True
     assert "Trainable params: 1,091\nNon-trainable params: 0" in str(model) and "(frozen)" not in str(model)
 

@@ -33,8 +33,8 @@ def test_a_layer_without_bias_has_no_bias_parameter():
         dense.bias = np.zeros(5)
     text = str(model)
     assert f"Total params: {model.n_params}" in text
-    assert text.split("conv2d_0")[1].splitlines()[0].split()[-1] == "54"
-    assert text.split("dense_0")[1].splitlines()[0].split()[-1] == "80"
+    assert text.split("conv2d (")[1].splitlines()[0].split()[-1] == "54"
+    assert text.split("dense (")[1].splitlines()[0].split()[-1] == "80"
     assert repr(dense) == "Dense(16, 5, activation='relu', use_bias=False)"
     with pytest.raises(TypeError, match="use_bias"):
         fastnn.Dense(3, 2, use_bias="no")

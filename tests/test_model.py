@@ -495,8 +495,8 @@ def test_summary_of_a_model_that_starts_with_dropout(images, rng):
             else [fastnn.Dense(6, 4, "relu")])
     m = fastnn.Sequential([fastnn.Dropout(0.2)] + body + [fastnn.Dense(4, 2, "softmax")], seed=0)
     text = m._summary_text()
-    assert str(m) == text and "dropout_0 (Dropout 0.2)" in text
-    row = next(line for line in text.splitlines() if line.startswith("dropout_0"))
+    assert str(m) == text and "dropout (Dropout 0.2)" in text
+    row = next(line for line in text.splitlines() if line.startswith("dropout ("))
     assert f"(None, {', '.join(map(str, m.input_shape))})" in row
     printed = []
     m.summary(print_fn=printed.append)

@@ -380,7 +380,7 @@ def test_sequence_models_explain_what_they_need():
     model = fastnn.Sequential([fastnn.LSTM(3, 8, return_sequences=True), fastnn.LSTM(8, 4)], input_shape=(5, 3))
     assert model._shapes == [(5, 8), (4,)]
     assert fastnn.LSTM.from_config(model.layers[0].get_config()).return_sequences is True
-    assert "lstm_0 (LSTM sequences)" in str(model) and "(None, 5, 8)" in str(model)
+    assert "lstm (LSTM sequences)" in str(model) and "(None, 5, 8)" in str(model)
 
 
 def test_clipnorm_scales_the_step_as_pytorch(rng):

@@ -1,7 +1,6 @@
 """The model: a stack of layers (dense, convolution, pooling) trained by compiled mini-batch gradient descent."""
 import copy
 import math
-import re
 import threading
 
 import numpy as np
@@ -1138,13 +1137,10 @@ class Sequential(Container):
     def _summary_text(self):
         rows = [("Layer", "Output shape", "Activation", "Params"),
                 ("input", f"(None, {', '.join(map(str, self.input_shape))})", "", "0")]
-        counts = {}
         frozen = {id(layer): off for layer, off in zip(self._engine_layers, self._frozen())}
         for layer, shape in zip(self.layers, self._shapes):
             kind = type(layer).__name__
-            i = counts[kind] = counts.get(kind, -1) + 1
-            name = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", kind).lower()  # MaxPool2D: max_pool2d
-            label = f"{name}_{i} ({' '.join(filter(None, (kind, layer._note())))})"
+            label = f"{layer.name} ({' '.join(filter(None, (kind, layer._note())))})"  # Keras's: dense (Dense)
             params = "0"
             if layer.params():
                 params = f"{layer.n_params:,}" + (" (frozen)" if frozen[id(layer)] else "")
