@@ -249,3 +249,16 @@ def test_names_are_saved_with_the_model(tmp_path):
     loaded = fastnn.load(tmp_path / "m.fnn")
     assert [layer.name for layer in loaded] == ["encoder", "dense"]
     assert loaded.get_layer("encoder").weight.shape == (8, 4)
+
+
+def test_layer_norm_tensors_have_pytorchs_names():
+    model = fastnn.Sequential([fastnn.Dense(5, 8), fastnn.LayerNorm(8), fastnn.Dense(8, 1)], seed=0)
+    sd = model.state_dict()
+    assert list(sd) == ["0.weight", "0.bias", "1.weight", "1.bias", "2.weight", "2.bias"]
+    assert sd["1.weight"].shape == (8,) and np.all(sd["1.weight"] == 1) and np.all(sd["1.bias"] == 0)
+    sd["1.weight"] = np.full(8, 2.0)
+    other = fastnn.Sequential([fastnn.Dense(5, 8), fastnn.LayerNorm(8), fastnn.Dense(8, 1)], seed=1)
+    other.load_state_dict(sd)
+    np.testing.assert_array_equal(other.layers[1].weight, 2.0)
+    bare = fastnn.Sequential([fastnn.Dense(5, 8), fastnn.LayerNorm(8, elementwise_affine=False)], seed=0)
+    assert list(bare.state_dict()) == ["0.weight", "0.bias"]

@@ -383,8 +383,11 @@ def run(args, out, on_epoch_end=None):
         out.write(f"data: {Xtr.shape[0]:,} training and {Xte.shape[0]:,} test samples, {n_features} features, "
                   f"{n_outputs} classes{shown}; scaling: {args.scale}\n")
     out.write(f"model: {description}, {model.n_params:,} parameters, {args.dtype}; optimizer: {recipe}{small_data}\n")
-    if dp is not None:
+    if dp is not None and dp.size > 1:
         out.write(f"distributed: {dp.size} processes (MPI ranks) share each batch of {args.batch_size}\n")
+    elif dp is not None:
+        out.write("distributed: a single process (start it with mpiexec -n N fastnn train ... --distributed to "
+                  "share the batches between N processes)\n")
     out.flush()
     callbacks, stopper = [], None
     if args.early_stopping is not None:

@@ -14,7 +14,7 @@ import numpy as np
 from .._core import registry
 from .._core.validation import check_dtype
 from ..nn.base import _Layer
-from ..nn.normalization import _BatchNorm
+from ..nn.normalization import LayerNorm, _BatchNorm
 from ..nn.recurrent import _Recurrent
 from ..training.data import tensor_to_array
 
@@ -65,7 +65,8 @@ class IncompatibleKeys(NamedTuple):
 #: then the layer's attribute that views it (other kinds: their ``params()`` names, then their ``buffers()``).
 _TORCH_NAMES = ((_Recurrent, (("weight_ih_l0", "weight_ih"), ("weight_hh_l0", "weight_hh"), ("bias_ih_l0", "bias_ih"),
                               ("bias_hh_l0", "bias_hh"))),
-                (_BatchNorm, (("weight", "weight"), ("bias", "bias"))))
+                (_BatchNorm, (("weight", "weight"), ("bias", "bias"))),
+                (LayerNorm, (("weight", "weight"), ("bias", "bias"))))
 #: Keys of PyTorch's state dicts that fastnn has no use for (BatchNorm's count of batches: fastnn's running
 #: statistics always move by ``momentum``); ``load_state_dict`` skips them.
 _IGNORED = ("num_batches_tracked",)
@@ -74,7 +75,7 @@ _IGNORED = ("num_batches_tracked",)
 def _tensors(layer):
     """``(name, view)`` of a layer's parameters then its non-trained state, by PyTorch's names."""
     params = next((names for kind, names in _TORCH_NAMES if isinstance(layer, kind)), None)
-    if params is None:
+    if params is None or not layer.params():  # (a LayerNorm without elementwise_affine has none)
         params = [(spec.name, spec.name) for spec in layer.params()]
     buffers = [(spec.name, spec.name) for spec in layer.buffers()]
     return [(key, getattr(layer, attribute)) for key, attribute in (*params, *buffers)]

@@ -56,7 +56,7 @@ def _check_metrics(metrics, loss, units):
     for item in given:
         if isinstance(item, str) and item.lower() in ("accuracy", "acc"):
             if not loss.has_accuracy:
-                raise ValueError(f"metric 'accuracy' needs a classification loss, not {loss.name!r}")
+                raise ValueError(f"metric 'accuracy' needs a classification loss, not {loss.name or type(loss).__name__!r}")
             name = "accuracy"
         else:
             metric = get_metric(item)

@@ -120,7 +120,7 @@ def check_metric(metric, loss, units):
     """Refuse a metric that a model of ``units`` output units (a step) trained with ``loss`` cannot give."""
     needs = metric.needs
     if needs != "rows" and not loss.has_accuracy:
-        raise ValueError(f"metric {metric.name!r} needs a classification loss, not {loss.name!r}")
+        raise ValueError(f"metric {metric.name!r} needs a classification loss, not {loss.name or type(loss).__name__!r}")
     if needs == "scores" and (loss.name != "cross_entropy" or units < 2):
         raise ValueError(f"metric {metric.name!r} ranks the classes of a softmax output (cross_entropy), which this "
                          "model does not have")
