@@ -210,3 +210,11 @@ def test_foreign_scaler_refused_when_set(model, data):
     assert model.scaler is None
     model.scaler = fastnn.StandardScaler().fit(X)
     model.scaler = None
+
+
+def test_one_hot_rows_of_the_wrong_width_say_what_fits():
+    model = fastnn.Sequential([fastnn.Dense(4, 3, "softmax")], seed=0).compile("cross_entropy")
+    X = np.zeros((6, 4))
+    with pytest.raises(ValueError, match=r"y has shape \(6, 5\): cross-entropy takes class labels \(n_samples,\) "
+                                         r"or one-hot \(probability\) rows \(n_samples, 3\)"):
+        model.fit(X, np.eye(5)[[0, 1, 2, 0, 1, 2]], verbose=0)

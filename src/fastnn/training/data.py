@@ -27,6 +27,9 @@ def prepare_targets(model, y, name, n_samples):
         arr = np.asarray(y) if not isinstance(y, (str, bytes)) else y
         if isinstance(arr, np.ndarray) and arr.ndim == 2 and arr.shape[1] == K and K > 1:
             return None, check_probability_rows(arr, name, n_samples, K, model.dtype)
+        if isinstance(arr, np.ndarray) and arr.ndim == 2 and arr.shape[1] > 1 and K > 1:
+            raise ValueError(f"{name} has shape {arr.shape}: cross-entropy takes class labels (n_samples,) or one-hot "
+                             f"(probability) rows (n_samples, {K}) for the output layer's {K} classes")
         return check_class_labels(y, name, n_samples, K), None
     if model.loss.name == "binary_cross_entropy":
         return None, check_targets(y, name, n_samples, K, model.dtype, low=0.0, high=1.0)
