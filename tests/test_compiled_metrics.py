@@ -134,3 +134,11 @@ def test_autoencoder_records_reconstruction_metrics():
     R = ae.reconstruct(X)
     assert abs(history.history["mae"][-1] - skm.mean_absolute_error(X, R)) < 1e-10
     assert abs(ae.evaluate(X, verbose=0)["mae"] - skm.mean_absolute_error(X, R)) < 1e-10
+
+
+def test_keras_and_scikit_learn_spellings_and_a_hint_for_typos():
+    model = fastnn.Sequential([fastnn.Dense(4, 3, "softmax")], seed=0)
+    model.compile("cross_entropy", metrics=["sparse_categorical_accuracy", "precision_score", "recall_score"])
+    assert model.metrics == ["accuracy", "precision", "recall"]
+    with pytest.raises(ValueError, match=r"unknown metric 'presicion' \(did you mean 'precision'\?\)"):
+        model.compile("cross_entropy", metrics=["presicion"])

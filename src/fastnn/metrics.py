@@ -335,7 +335,9 @@ METRICS = {
 }
 #: Keras's and scikit-learn's spellings of those names.
 _ALIASES = {"mean_absolute_error": "mae", "mean_squared_error": "mse", "sparse_top_k_categorical_accuracy":
-            "top_k_accuracy", "f1_score": "f1", "roc_auc": "auc"}
+            "top_k_accuracy", "top_k_categorical_accuracy": "top_k_accuracy", "top_k_accuracy_score":
+            "top_k_accuracy", "f1_score": "f1", "precision_score": "precision", "recall_score": "recall",
+            "roc_auc": "auc", "roc_auc_score": "auc"}
 
 
 def get_metric(metric):
@@ -351,5 +353,10 @@ def get_metric(metric):
     if top:
         return TopKAccuracy(int(top.group(1)))
     if name not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}: fastnn records 'accuracy' and {sorted(METRICS)} beside the loss")
+        import difflib
+
+        close = difflib.get_close_matches(name, ["accuracy", *METRICS, *_ALIASES], n=1)
+        hint = f" (did you mean {_ALIASES.get(close[0], close[0])!r}?)" if close else ""
+        raise ValueError(f"unknown metric {metric!r}{hint}: fastnn records 'accuracy' and {sorted(METRICS)} beside "
+                         "the loss")
     return METRICS[name]

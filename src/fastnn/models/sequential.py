@@ -41,6 +41,11 @@ class _Probe:
         self.activation, self.out_features = activation, out_features
 
 
+#: Keras's and scikit-learn's names of accuracy, recorded as "accuracy".
+_ACCURACY_NAMES = ("accuracy", "acc", "accuracy_score", "categorical_accuracy", "sparse_categorical_accuracy",
+                   "binary_accuracy")
+
+
 def _check_metrics(metrics, loss, units):
     """The metrics ``compile`` was given, checked against the loss and the output: ``(names, metrics)``, the
     names recorded and the :class:`~fastnn.metrics.Metric` of each beyond accuracy (which the engine counts)."""
@@ -54,7 +59,7 @@ def _check_metrics(metrics, loss, units):
         raise TypeError(f"metrics must be a list of names, got {type(metrics).__name__}") from None
     names, extra = [], []
     for item in given:
-        if isinstance(item, str) and item.lower() in ("accuracy", "acc"):
+        if isinstance(item, str) and item.lower() in _ACCURACY_NAMES:
             if not loss.has_accuracy:
                 raise ValueError(f"metric 'accuracy' needs a classification loss, not {loss.name or type(loss).__name__!r}")
             name = "accuracy"
