@@ -32,7 +32,7 @@ import numpy as np
 
 from . import _kernels
 from ._core.validation import check_bool
-from .training.data import batch_part, row_blocks
+from .training.data import batch_part
 
 __all__ = ["DataParallel"]
 
@@ -99,7 +99,11 @@ class DataParallel:
         self._tmp = None
         #: The ranks on this machine: by default each takes ``cores // node_ranks`` threads, never more threads
         #: than cores in all.
-        self.node_ranks = self.comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size() if self.size > 1 else 1
+        self.node_ranks = 1
+        if self.size > 1:
+            node = self.comm.Split_type(MPI.COMM_TYPE_SHARED)
+            self.node_ranks = node.Get_size()
+            node.Free()
         self._phase = "before"  # of a run: "before" the ranks' agreement to start, "running", or "refused"
 
     def __repr__(self):
@@ -294,15 +298,12 @@ class DataParallel:
             sums += (batch_loss, penalty * B, hits, B)
         return 0, last
 
-    def _validation_sums(self, engine, val, nt, block):
+    def _validation_sums(self, model, engine, val, nt, block):
         """``(loss sum, accuracy sum, weight sum, rows)`` of the validation data over every rank: each rank
         scores its block of the rows (its own rows with ``local_data``)."""
-        X, labels, targets, weights = val
-        lo, hi = (0, X.shape[0]) if self.local_data else part_bounds(X.shape[0], self.size, self.rank)
-        sums = np.zeros(3)
-        for first, stop, part in row_blocks(X[lo:hi], block) if hi > lo else ():
-            sums += engine.evaluate(part, *(None if a is None else a[lo + first:lo + stop]
-                                            for a in (labels, targets, weights)), nt, block)
+        lo, hi = (0, val[0].shape[0]) if self.local_data else part_bounds(val[0].shape[0], self.size, self.rank)
+        part = [None if a is None else a[lo:hi] for a in val]
+        sums = model._evaluation_sums(engine, *part, nt, block) if hi > lo else np.zeros(3)
         return tuple(float(v) for v in self.sum(list(sums) + [hi - lo]))
 
 

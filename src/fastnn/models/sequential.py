@@ -1069,13 +1069,18 @@ class Sequential(Container):
     def _evaluate_prepared(self, engine, X, labels, targets, weights, nt, block):
         """``{'loss': ..., 'accuracy': ..., other compiled metrics}`` of prepared data (the loss weighted when
         ``weights`` is given)."""
+        result = self._scores(*self._evaluation_sums(engine, X, labels, targets, weights, nt, block), X.shape[0])
+        result.update(self._epoch_metrics(engine, (X, labels, targets, weights), nt, block))
+        return result
+
+    def _evaluation_sums(self, engine, X, labels, targets, weights, nt, block):
+        """``[sum of (weighted) per-sample losses, sum of accuracies, sum of weights]`` of prepared data (arrays,
+        or rows converted a chunk at a time)."""
         sums = np.zeros(3)
         for lo, hi, part in _data.row_blocks(X, block):
             sums += engine.evaluate(part, *(None if a is None else a[lo:hi] for a in (labels, targets, weights)), nt,
                                     block)
-        result = self._scores(*sums, X.shape[0])
-        result.update(self._epoch_metrics(engine, (X, labels, targets, weights), nt, block))
-        return result
+        return sums
 
     def _scores(self, loss_sum, acc_sum, weight_sum, rows):
         """``{'loss': ..., 'accuracy': ...}`` from the sums of per-sample losses, accuracies and weights."""

@@ -195,7 +195,7 @@ def _fit(model, X, y, epochs, batch_size, validation_data, validation_split, shu
                     if distribute is None:
                         scores = model._evaluate_prepared(engine, *val, nt, val_block)
                     else:  # the loss over every rank's part; other metrics from all the (same) rows
-                        scores = model._scores(*distribute._validation_sums(engine, val, nt, val_block))
+                        scores = model._scores(*distribute._validation_sums(model, engine, val, nt, val_block))
                         scores.update(model._epoch_metrics(engine, val, nt, val_block))
                     record.update({f"val_{k}": v for k, v in scores.items()})
                 record["lr"] = lr
