@@ -44,8 +44,12 @@ cdef inline void _columns(floating *x, floating *col, int C, int H, int W, int k
                         continue
                     img = x + (<Py_ssize_t> c * H + iy) * W - pw + j
                     if not gather:
-                        for ox in range(ox0, ox1):
-                            img[ox * sw] += cr[ox]
+                        if sw == 1:  # contiguous: the compiler vectorises it (each pixel's sum keeps its order)
+                            for ox in range(ox0, ox1):
+                                img[ox] += cr[ox]
+                        else:
+                            for ox in range(ox0, ox1):
+                                img[ox * sw] += cr[ox]
                         continue
                     for ox in range(ox0):
                         cr[ox] = 0
