@@ -96,11 +96,25 @@ def learn_or_measure(args):
 
         import numpy as np
 
-        X = np.random.default_rng(0).random((4096, 28, 28), dtype=np.float32)
+        import fastnn.training.blocks as blocks
+
+        rng = np.random.default_rng(0)
+        X = rng.random((4096, 28, 28), dtype=np.float32)
+        y = rng.integers(0, 10, 4096)
         tracemalloc.start()
         model.predict(X, batch_size=4096)
         print(f"{network}: predict of 4,096 images, batch_size=4096: traced peak "
               f"{tracemalloc.get_traced_memory()[1] / 2 ** 20:.0f} MB")
+        tracemalloc.stop()
+        for budget, label in ((blocks.TRAINING_MEMORY, "in blocks"), (1 << 40, "in one piece")):
+            blocks.TRAINING_MEMORY = budget
+            model, _ = _models(network)
+            rows = blocks.training_block(model, 4096) or 4096
+            tracemalloc.start()
+            model.fit(X, y, batch_size=4096, epochs=1, verbose=0)
+            print(f"{network}: fit on 4,096 images, batch_size=4096, {label} ({rows} rows): traced peak "
+                  f"{tracemalloc.get_traced_memory()[1] / 2 ** 20:.0f} MB")
+            tracemalloc.stop()
         return
     print(f"{network} network on Fashion-MNIST, {args.threads[-1]} thread{'s' if args.threads[-1] > 1 else ''}")
     common.learn_fashion_mnist(model, torch_model, args.learn, args.threads[-1], shape=(-1, 1, 28, 28))
@@ -118,7 +132,8 @@ def main(argv=None):
                         help="instead: train the first --network on all of Fashion-MNIST for EPOCHS epochs, beside "
                              "PyTorch, at the last --threads, and report test accuracy and training time")
     parser.add_argument("--predict-memory", action="store_true",
-                        help="instead: the traced peak memory of predicting 4,096 images with the first --network")
+                        help="instead: the traced peak memory of predicting 4,096 images with the first --network, "
+                             "and of fitting them at batch_size=4096 (in blocks of rows, and in one piece)")
     args = parser.parse_args(argv)
     if args.learn or args.predict_memory:
         return learn_or_measure(args)

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import _kernels
 from ._core.validation import check_bool
-from .training.data import batch_part
+from .training.blocks import train_parts
 
 __all__ = ["DataParallel"]
 
@@ -268,35 +268,11 @@ class DataParallel:
         start = bi * b
         return start, start + counts[self.rank], sum(counts[:self.rank]), sum(counts)
 
-    def _train_batches(self, model, engine, data, perm, batch_size, first, last, hyper, nt, sums):
-        """Batches ``first .. last`` as ``Engine.train`` runs them: returns ``(0, last)``, or ``(1, b)`` when
-        batch ``b`` diverged (on every rank alike)."""
-        X, labels, targets, weights = data
-        n = X.shape[0]
-        grads = model._grads
-        local = np.zeros(3)
-        for bi in range(first, last):
-            lo, hi, offset, B = self._parts(batch_size, n, bi)
-            rows = perm[lo:hi]
-            if weights is None:
-                wsum = float(B)
-            elif self.local_data:  # the ranks' own weights: summed over the ranks
-                wsum = float(self.sum([np.sum(weights[rows], dtype=np.float64)])[0])
-            else:
-                wsum = float(np.sum(weights[perm[bi * batch_size:bi * batch_size + B]], dtype=np.float64))
-            local[:] = 0
-            Xb, rows, lb, tb, wb = batch_part(data, rows)  # uint8 or memory-mapped rows converted here
-            engine.gradient(Xb, rows, lb, tb, wb, offset, wsum, int(model._step[0]), nt, local)
-            self.allreduce_(grads)
-            loss_sum, hits, _ = self.sum(local)
-            batch_loss = loss_sum if weights is None else (loss_sum / wsum * B if wsum > 0 else 0.0)
-            if not np.isfinite(batch_loss):
-                return 1, bi
-            penalty = engine.apply_gradients(hyper, model._step, nt)
-            if not np.isfinite(penalty):
-                return 1, bi
-            sums += (batch_loss, penalty * B, hits, B)
-        return 0, last
+    def _train_batches(self, model, engine, data, perm, batch_size, first, last, hyper, nt, sums, block=None):
+        """Batches ``first .. last`` as ``Engine.train`` runs them, each rank computing its part (in blocks of at
+        most ``block`` rows when given): returns ``(0, last)``, or ``(1, b)`` when batch ``b`` diverged (on every
+        rank alike)."""
+        return train_parts(model, engine, data, perm, batch_size, first, last, hyper, nt, sums, block, split=self)
 
     def _validation_sums(self, model, engine, val, nt, block):
         """``(loss sum, accuracy sum, weight sum, rows)`` of the validation data over every rank: each rank

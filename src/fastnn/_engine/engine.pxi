@@ -52,6 +52,8 @@ cdef class Engine:
     cdef readonly Py_ssize_t capacity
     #: The largest single product (multiply-adds) per batch row, over every BLAS call of a step.
     cdef readonly Py_ssize_t row_work
+    cdef readonly Py_ssize_t training_row_bytes
+    cdef readonly bint whole_batches
 
     def __cinit__(self):
         memset(&self.net, 0, sizeof(Net))
@@ -231,6 +233,27 @@ cdef class Engine:
         self._sample_correct = np.empty(capacity, dtype=dtype)
         self._task_penalty = np.empty(max(len(tasks), 1), dtype=np.float64)
         self._keep = (params, grads, state, buffers, deltas, inputs, dropped, masks, args, caches, fixed)
+        self._training_rows(loss == LOSS_GIVEN)
+
+    cdef void _training_rows(self, object loss_given):
+        """``training_row_bytes``: bytes one row of a training batch takes in the engine's buffers - every layer's
+        output and gradient, dropout's copies and masks, pooling's arg-max indices, recurrent caches, and a
+        convolution's im2col columns kept for its weight gradient (what ``fit`` sizes its blocks of rows by);
+        ``whole_batches``: whether a batch must be computed in one piece (a kind keeps statistics of the whole
+        batch, or the loss is computed in Python)."""
+        cdef int l
+        cdef Py_ssize_t item = 8 if self.is_double else 4
+        total = 2 * item  # a row's loss and accuracy
+        for group in self._keep[3:10]:  # outputs, gradients, activation inputs, dropout, masks, arg-max, caches
+            total += sum(a.nbytes for a in group if a is not None) // self.capacity
+        self.whole_batches = bool(loss_given)
+        for l in range(self.net.n_layers):
+            if not self._frozen[l]:
+                total += KINDS[self.net.kind[l]].kept(&self.net.geom[l], self.net.width[l],
+                                                      self.net.width[l + 1]) * item
+            if KINDS[self.net.kind[l]].fixed(&self.net.geom[l], self.net.width[l], self.net.width[l + 1]) > 0:
+                self.whole_batches = True
+        self.training_row_bytes = total
 
     def _keep_columns(self, Py_ssize_t rows):
         """Room for every convolution's im2col columns of a training batch of ``rows`` rows, so that the weight

@@ -69,6 +69,11 @@ def install_sigint():
     return fastnn_install_sigint()
 
 
+def was_interrupted():
+    """Whether SIGINT arrived since ``install_sigint`` (training loops written in Python stop at the next batch)."""
+    return bool(fastnn_was_interrupted())
+
+
 def restore_sigint():
     """Put back the SIGINT handler ``install_sigint`` replaced; True if a SIGINT arrived meanwhile and that
     handler was the default one (the caller should then re-raise the signal)."""

@@ -18,6 +18,7 @@ from ..optim import get_optimizer
 from ..regularizers import Regularizer
 from ..training import data as _data
 from ..training import inference
+from ..training.blocks import train_batch, training_block
 from ..training.engine import EngineLoan, exclusive
 from ..training.inference import PREDICT_BLOCK as _PREDICT_BLOCK
 from ..nn.reshaping import engine_activations, output_layer
@@ -754,7 +755,9 @@ class Sequential(Container):
         epochs : int, default=1
             Number of passes over the data (0 trains nothing).
         batch_size : int, default=32
-            Samples per update.
+            Samples per update. A batch whose buffers would take more than 192 MB (wide feature maps, thousands
+            of rows) is computed in blocks of rows whose gradients are summed before the one update, so memory
+            stays bounded; networks with BatchNorm compute each batch in one piece.
         validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
             Evaluated at the end of every epoch.
         validation_split : float in [0, 1), default=0.0
@@ -943,11 +946,12 @@ class Sequential(Container):
         n = X.shape[0]
         if n_threads is not None:
             resolve_n_threads(n_threads)
-        with self._borrow_engine(n) as engine:
+        block = training_block(self, n)
+        with self._borrow_engine(block or n) as engine:
             snapshot = self._snapshot()
             totals = np.zeros(4)
-            status, _ = self._run(engine, n, n_threads, lambda nt: engine.train(
-                X, self._rows(n), labels, targets, weights, n, 0, 1, self._hyper(), self._step, nt, totals))
+            status, _ = self._run(engine, n, n_threads, lambda nt: train_batch(
+                self, engine, (X, labels, targets, weights), n, self._hyper(), nt, totals, block))
         if status != 0:
             self._restore(snapshot)
             raise FloatingPointError("train_on_batch diverged: the loss or a weight became NaN or infinite; the "

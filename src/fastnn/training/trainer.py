@@ -19,6 +19,7 @@ from .._core.validation import check_float, check_int, check_verbose, warn_user
 from ..callbacks import CallbackList
 from . import data as _data
 from .data import check_batch_rows
+from .blocks import train_batch, train_parts, training_block
 from .history import History
 from .inference import PREDICT_BLOCK, block_rows
 
@@ -160,7 +161,8 @@ def _fit(model, X, y, epochs, batch_size, validation_data, validation_split, shu
     val_block = min(val[0].shape[0], PREDICT_BLOCK, block_rows(model)) if val is not None else 1
     # the training data's compiled metrics beyond accuracy come from a forward pass over it at each epoch's end
     score_block = min(n, PREDICT_BLOCK, block_rows(model)) if model._extra_metrics and stream is None else 1
-    lease = _Lease(model, max(min(batch_size, n) if stream is None else 1, val_block, score_block))
+    block = training_block(model, min(batch_size, n)) if stream is None else None
+    lease = _Lease(model, max(1 if stream is not None else block or min(batch_size, n), val_block, score_block))
     sigint = threading.current_thread() is threading.main_thread() and _kernels.install_sigint() == 0
     try:
         with blas_single_thread():
@@ -173,7 +175,7 @@ def _fit(model, X, y, epochs, batch_size, validation_data, validation_split, shu
                 lr = model.optimizer.current_lr(int(model._step[0]))
                 if stream is None:
                     totals, diverged = train_epoch(model, engine, train, batch_size, shuffle, nt, progress,
-                                                   callback_list, distribute, iterations)
+                                                   callback_list, distribute, iterations, block)
                     ran_out = False
                 else:
                     totals, diverged, ran_out = train_stream_epoch(model, lease, stream, steps_per_epoch,
@@ -257,13 +259,13 @@ def train_stream_epoch(model, lease, stream, steps, class_weight, nt, progress, 
         check_batch_rows(model, [n], f"batch {b} of the epoch has 1 row: a batch")
         if b == 0:
             model._warn_about_scale(X)
-        engine = lease.grow(n)
+        block = training_block(model, n)
+        engine = lease.grow(block or n)
         stopping = model.stop_training
         if hooks:
             callbacks.on_train_batch_begin(model, b, {"batch": b, "size": n})
         sums = np.zeros(4)
-        status, _ = engine.train(X, model._rows(n), labels, targets, weights, n, 0, 1, model._hyper(), model._step,
-                                 nt, sums)
+        status, _ = train_batch(model, engine, (X, labels, targets, weights), n, model._hyper(), nt, sums, block)
         totals[:4] += sums
         totals[4] += 1
         progress.update(1, int(totals[3]), float(totals[0] + totals[1]) / max(totals[3], 1))
@@ -282,18 +284,23 @@ def train_stream_epoch(model, lease, stream, steps, class_weight, nt, progress, 
 
 
 def train_epoch(model, engine, data, batch_size, shuffle, nt, progress, callbacks=None, distribute=None,
-                iterations=None):
+                iterations=None, block=None):
     """One epoch of compiled batches, returning to Python about every ``REPORT_SECONDS`` for progress output
     and Ctrl-C, and at every batch when ``callbacks`` has batch hooks. Returns the epoch's totals and, if a
     batch diverged, ``(batch, snapshot)``, else None. With ``distribute``, its ranks share each batch (and
-    ``iterations`` is theirs)."""
+    ``iterations`` is theirs); with ``block``, each batch's gradient is summed from blocks of that many rows."""
     X, labels, targets, weights = data
     n = X.shape[0]
     if distribute is None:
         iterations = -(-n // batch_size)
         perm = model._rng.permutation(n) if shuffle else np.arange(n, dtype=np.int64)
         run = engine.train
-        if isinstance(X, _data.Rows):  # a chunk of batches at a time, converted as gathered
+        if block is not None:  # batches larger than memory allows in one piece
+
+            def run(X, perm, labels, targets, weights, batch_size, b, end, hyper, step, nt, sums):
+                return train_parts(model, engine, (X, labels, targets, weights), perm, batch_size, b, end, hyper,
+                                   nt, sums, block)
+        elif isinstance(X, _data.Rows):  # a chunk of batches at a time, converted as gathered
             per_chunk = max(1, X.chunk_rows // batch_size)
 
             def run(X, perm, labels, targets, weights, batch_size, b, end, hyper, step, nt, sums):
@@ -306,7 +313,7 @@ def train_epoch(model, engine, data, batch_size, shuffle, nt, progress, callback
 
         def run(X, perm, labels, targets, weights, batch_size, b, end, hyper, step, nt, sums):
             return distribute._train_batches(model, engine, (X, labels, targets, weights), perm, batch_size, b,
-                                             end, hyper, nt, sums)
+                                             end, hyper, nt, sums, block)
     snapshot = model._snapshot()
     hyper = model._hyper()
     totals = np.zeros(4)
