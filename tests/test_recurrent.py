@@ -477,6 +477,45 @@ def test_threads_one_two_and_three_give_the_same_weights(rng):
     assert np.array_equal(weights[0], weights[1]) and np.array_equal(weights[0], weights[2])
 
 
+@pytest.fixture
+def blas_steps():
+    """The per-step products through BLAS for the test's length (float32 on AVX-512 reads packed panels)."""
+    K.recurrent_panels(False)
+    yield
+    K.recurrent_panels(True)
+
+
+def _float32_stack(seed=3):
+    model = fastnn.Sequential([fastnn.LSTM(5, 32, return_sequences=True), fastnn.GRU(32, 64, return_sequences=True),
+                               fastnn.SimpleRNN(64, 32), fastnn.Dense(32, 3, "softmax")],
+                              input_shape=(6, 5), seed=seed, dtype="float32")
+    model.compile("cross_entropy", optimizer=fastnn.Adam(1e-2, clipnorm=1.0))
+    return model
+
+
+def _train_float32_stack(X, y, n_threads=None):
+    model = _float32_stack()
+    model.fit(X, y, epochs=2, batch_size=45, n_threads=n_threads, verbose=0)  # tiles of 22 and 23 rows
+    return model.parameters.copy(), model.predict(X[:20])
+
+
+def test_float32_steps_from_packed_weights_equal_blas_to_rounding(rng, request):
+    X = rng.standard_normal((90, 6, 5)).astype(np.float32)
+    y = (X[:, :, 0].sum(1) > 0).astype(int) + (X[:, -1, 1] > 0.5)
+    packed = _train_float32_stack(X, y)
+    request.getfixturevalue("blas_steps")
+    blas = _train_float32_stack(X, y)
+    np.testing.assert_allclose(packed[0], blas[0], rtol=2e-4, atol=2e-5)
+    np.testing.assert_allclose(packed[1], blas[1], rtol=1e-4, atol=1e-5)
+
+
+def test_float32_steps_from_packed_weights_are_thread_invariant(rng):
+    X = rng.standard_normal((90, 6, 5)).astype(np.float32)
+    y = (X[:, :, 0].sum(1) > 0).astype(int)
+    runs = [_train_float32_stack(X, y, n_threads=nt) for nt in (1, 2)]
+    assert np.array_equal(runs[0][0], runs[1][0]) and np.array_equal(runs[0][1], runs[1][1])
+
+
 def _adding_problem(rng, n, T):
     """Two channels: values in [0, 1] and two markers; the target is the sum of the two marked values."""
     X = np.zeros((n, T, 2), np.float32)

@@ -235,6 +235,7 @@ KINDS[BATCHNORM].workspace = _no_values
 KINDS[BATCHNORM].row_work = _bn_row_work
 KINDS[BATCHNORM].cache = _no_values
 KINDS[BATCHNORM].fixed = _bn_fixed
+KINDS[BATCHNORM].batch_stats = True
 KINDS[BATCHNORM].kept = _no_values
 KINDS[BATCHNORM].forward_tasks = _bn_tasks
 KINDS[BATCHNORM].backward_tasks = _bn_tasks

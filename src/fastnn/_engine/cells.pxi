@@ -116,11 +116,17 @@ cdef extern from *:
     FASTNN_CELL_CLONES static void fastnn_rnn_backward_##S(const T *g, const T *dh, T *dg, int H, int relu) {  \\
         if (relu) _Pragma("GCC ivdep") for (int j = 0; j < H; j++) dg[j] = g[j] > 0 ? dh[j] : (T) 0;                           \\
         else _Pragma("GCC ivdep") for (int j = 0; j < H; j++) dg[j] = dh[j] * (1 - g[j] * g[j]);                               \\
+    }                                                                                                     \\
+    /* s += x elementwise, in double (a bias gradient's running sums). */                                 \\
+    FASTNN_CELL_CLONES static void fastnn_add_row_##S(double *s, const T *x, int n) {                      \\
+        for (int j = 0; j < n; j++) s[j] += (double) x[j];                                                \\
     }
     FASTNN_CELLS(f, float, fastnn_sigf, fastnn_tanhf)
     FASTNN_CELLS(d, double, fastnn_sigd, tanh)
     """
     void fastnn_lstm_forward_f(float *g, float *c, const float *c_prev, float *h, int H) noexcept nogil
+    void fastnn_add_row_f(double *s, const float *x, int n) noexcept nogil
+    void fastnn_add_row_d(double *s, const double *x, int n) noexcept nogil
     void fastnn_lstm_forward_d(double *g, double *c, const double *c_prev, double *h, int H) noexcept nogil
     void fastnn_lstm_backward_f(const float *g, const float *c, const float *c_prev, const float *dh, float *dc,
                                 float *dg, int H) noexcept nogil

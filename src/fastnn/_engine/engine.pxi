@@ -251,7 +251,7 @@ cdef class Engine:
             if not self._frozen[l]:
                 total += KINDS[self.net.kind[l]].kept(&self.net.geom[l], self.net.width[l],
                                                       self.net.width[l + 1]) * item
-            if KINDS[self.net.kind[l]].fixed(&self.net.geom[l], self.net.width[l], self.net.width[l + 1]) > 0:
+            if KINDS[self.net.kind[l]].batch_stats:
                 self.whole_batches = True
         self.training_row_bytes = total
 

@@ -110,6 +110,7 @@ ctypedef Py_ssize_t (*task_work_fn)(Net *net, int l, Py_ssize_t n_rows, Py_ssize
 ctypedef Py_ssize_t (*size_fn)(const Geom *g, int n_in, int n_out) noexcept nogil
 ctypedef int (*grad_tasks_fn)(const Geom *g, int n_in, int n_out, int split, GradTask *out) noexcept nogil
 ctypedef const char *(*check_fn)(const Geom *g, int n_in, int n_out) noexcept nogil
+ctypedef void (*prepare_fn)(Net *net, int l, Py_ssize_t n_rows) noexcept nogil
 
 
 cdef struct KindRow:
@@ -137,6 +138,8 @@ cdef struct KindRow:
     gradient_d gradient_d
     bint splits_columns         # forward tasks are column blocks: a softmax then runs on whole rows after them
     bint backward_first         # its weight gradient needs its backward pass, even as the first layer
+    prepare_fn prepare          # NULL, or run once before the tasks of a forward pass (packing the weights)
+    bint batch_stats            # keeps statistics of the whole batch (BatchNorm): a batch is computed in one piece
 
 
 cdef enum:

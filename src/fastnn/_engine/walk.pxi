@@ -21,6 +21,8 @@ cdef void _forward(Net *net, const floating *x, Py_ssize_t n_rows, int nt, bint 
         job.inp = inp
         job.n_rows = n_rows
         job.activate = activate
+        if row.prepare != NULL:
+            row.prepare(net, l, n_rows)
         _run(&job, row.forward_tasks(net, l, n_rows), nt, row.pass_work(net, l, n_rows))
         if row.splits_columns and activate and net.act[l] == SOFTMAX:  # softmax needs whole rows (or steps)
             s = _unit_steps(net, l + 1)
