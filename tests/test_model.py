@@ -383,6 +383,24 @@ def test_predict_and_evaluate_warn_once_for_inputs_far_beyond_the_training_range
         many.evaluate(pixels, y)
 
 
+def test_inputs_near_the_largest_float32_give_limits_without_overflow(rng):
+    import warnings
+
+    X = rng.normal(size=(64, 3))
+    X[:, 0] *= 1e38 / np.abs(X[:, 0]).max()  # ten times this is beyond float32
+    y = rng.integers(0, 3, 64)
+    model = make_model([3, 3], ["softmax"], dtype="float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # fit's own: far from unit scale
+        warnings.simplefilter("error", RuntimeWarning)
+        try:
+            model.fit(X, y, epochs=1, verbose=0)
+        except FloatingPointError:
+            pass  # the inputs' range is kept before training starts
+        model.predict(X.astype(np.float32))
+    assert np.isfinite(model.input_peak_).all() and model.input_peak_[0] > 9e37
+
+
 def test_the_training_range_is_the_one_the_network_saw(rng):
     import warnings
 

@@ -887,9 +887,11 @@ class Sequential(Container):
         self._range_warned = False
         if peak is None:
             return
-        floor = float(peak.mean())
+        with np.errstate(over="ignore"):  # limits beyond the dtype's range: the dtype's largest value
+            floor = float(peak.mean())
+            limit = np.minimum(_RANGE_FACTOR * np.maximum(peak, floor), np.finfo(self.dtype).max)
         if floor > 0:  # inputs that were all 0 give no scale to compare with
-            limit = (_RANGE_FACTOR * np.maximum(peak, floor)).astype(self.dtype)
+            limit = limit.astype(self.dtype)
             self._range_check = (float(limit.min()), limit)
 
     def _note_inputs(self, X):
