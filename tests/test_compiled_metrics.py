@@ -142,3 +142,26 @@ def test_keras_and_scikit_learn_spellings_and_a_hint_for_typos():
     assert model.metrics == ["accuracy", "precision", "recall"]
     with pytest.raises(ValueError, match=r"unknown metric 'presicion' \(did you mean 'precision'\?\)"):
         model.compile("cross_entropy", metrics=["presicion"])
+
+
+def test_top_k_accuracy_by_name_is_recorded_under_the_name_written():
+    X, y = _blobs(120, 10)
+    Xv, yv = _blobs(60, 10, seed=1)
+    model = fastnn.Sequential([fastnn.Dense(6, 10, activation="softmax")], dtype="float64", seed=0)
+    model.compile(optimizer="adam", metrics=["top_5_accuracy", "top_3_accuracy", "top_k_accuracy"])
+    assert model.metrics == ["top_5_accuracy", "top_3_accuracy", "top_k_accuracy"]
+    seen = []
+    callback = fastnn.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(sorted(logs)))
+    history = model.fit(X, y, epochs=1, validation_data=(Xv, yv), verbose=0, callbacks=[callback])
+    for key in ("top_5_accuracy", "val_top_5_accuracy", "top_3_accuracy", "val_top_3_accuracy"):
+        assert key in history.history and key in seen[0]
+    proba = model.predict(Xv)
+    assert history.history["val_top_5_accuracy"][-1] == history.history["val_top_k_accuracy"][-1]
+    assert abs(history.history["val_top_5_accuracy"][-1] - skm.top_k_accuracy_score(yv, proba, k=5,
+                                                                                     labels=range(10))) < 1e-12
+    assert abs(history.history["val_top_3_accuracy"][-1] - skm.top_k_accuracy_score(yv, proba, k=3,
+                                                                                     labels=range(10))) < 1e-12
+    scores = model.evaluate(Xv, yv)
+    assert {"top_5_accuracy", "top_3_accuracy", "top_k_accuracy"} <= set(scores)
+    for alias in ("top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "top_k_accuracy_score"):
+        assert model.compile(metrics=[alias]).metrics == ["top_k_accuracy"]

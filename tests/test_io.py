@@ -415,3 +415,27 @@ def test_an_autoencoder_with_changed_layers_reloads_as_it_predicts(tmp_path, rng
     np.testing.assert_array_equal(back.predict(X), ae.predict(X))
     np.testing.assert_array_equal(back.encode(X), ae.encode(X))
     np.testing.assert_array_equal(back.decode(ae.encode(X)), ae.decode(ae.encode(X)))
+
+
+def test_the_training_inputs_range_is_saved_and_older_files_load_without_it(tmp_path, trained):
+    import warnings
+
+    model, X, _ = trained
+    path = tmp_path / "m.fnn"
+    model.save(path)
+    loaded = fastnn.load(path)
+    np.testing.assert_array_equal(loaded.input_peak_, model.input_peak_)
+    far = X * 1000
+    with pytest.warns(UserWarning, match="^X is far outside"):
+        loaded.predict(far)
+    rewrite(path, tmp_path / "old.fnn", drop=("input_peak.npy",))  # as older fastnn wrote it
+    old = fastnn.load(tmp_path / "old.fnn")
+    assert old.input_peak_ is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(old.predict(far), loaded.predict(far))  # loaded has warned once already
+    for bad, match in ((-model.input_peak_, "negative"), (np.full(6, np.inf), "infinity"),
+                       (model.input_peak_[:5], r"holds float64 \(5,\)")):
+        rewrite(path, tmp_path / "bad.fnn", members={"input_peak.npy": npy(bad)})
+        with pytest.raises(ModelFileError, match=match):
+            fastnn.load(tmp_path / "bad.fnn")

@@ -343,6 +343,100 @@ def test_raw_pixels_warn_once_with_the_remedy(rng):
         make_model([6, 3], ["softmax"]).fit(X / 255.0, y, verbose=0)
 
 
+def _pixels_model(rng, inputs=None):
+    """A model trained on 0-255 pixels divided by 255 (or on ``inputs(pixels)``): the pixels, labels, model."""
+    pixels = rng.integers(0, 256, size=(300, 6)).astype(np.uint8)
+    y = rng.integers(0, 3, 300)
+    model = make_model([6, 8, 3], ["relu", "softmax"])
+    model.fit(pixels / 255.0 if inputs is None else inputs(pixels), y, epochs=2, verbose=0)
+    return pixels, y, model
+
+
+def test_predict_and_evaluate_warn_once_for_inputs_far_beyond_the_training_range(rng):
+    import copy
+    import warnings
+
+    pixels, y, model = _pixels_model(rng)
+    np.testing.assert_array_equal(model.input_peak_, (pixels / 255.0).max(axis=0))
+    many, one, scores, layer = (copy.deepcopy(model) for _ in range(4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # data in the training range: never a warning
+        model.predict(pixels / 255.0)
+        model.predict(np.ascontiguousarray(pixels[:1] / 255.0))
+        model.evaluate(pixels / 255.0, y)
+        model.predict(pixels[:50] / 300.0, layer=0)
+    remedy = r"^X is far outside the range of the inputs this model was trained on .*scale X .*X / 255"
+    with pytest.warns(UserWarning, match=remedy + r".*") as caught:
+        many.predict(pixels)  # raw uint8 pixels, converted a block at a time
+    assert len(caught) == 1 and "predictions are unreliable" in str(caught[0].message)
+    assert caught[0].filename == __file__  # points at the caller
+    with pytest.warns(UserWarning, match=remedy):
+        one.predict(pixels[:1].astype(np.float64))  # one row: the small-call path
+    with pytest.warns(UserWarning, match=remedy) as caught:
+        scores.evaluate(pixels.astype(np.float32), y)
+    assert "scores are unreliable" in str(caught[0].message)
+    with pytest.warns(UserWarning, match=remedy):
+        layer.predict(pixels, layer=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        many.predict(pixels)  # once per model
+        many.evaluate(pixels, y)
+
+
+def test_inputs_near_the_largest_float32_give_limits_without_overflow(rng):
+    import warnings
+
+    X = rng.normal(size=(64, 3))
+    X[:, 0] *= 1e38 / np.abs(X[:, 0]).max()  # ten times this is beyond float32
+    y = rng.integers(0, 3, 64)
+    model = make_model([3, 3], ["softmax"], dtype="float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # fit's own: far from unit scale
+        warnings.simplefilter("error", RuntimeWarning)
+        try:
+            model.fit(X, y, epochs=1, verbose=0)
+        except FloatingPointError:
+            pass  # the inputs' range is kept before training starts
+        model.predict(X.astype(np.float32))
+    assert np.isfinite(model.input_peak_).all() and model.input_peak_[0] > 9e37
+
+
+def test_the_training_range_is_the_one_the_network_saw(rng):
+    import warnings
+
+    # scaled outside the model: raw values are far beyond what fit saw
+    def standardize(a):
+        return (a - a.mean(axis=0)) / a.std(axis=0)
+
+    pixels, y, outside = _pixels_model(rng, standardize)
+    with pytest.warns(UserWarning, match="^X is far outside"):
+        outside.predict(pixels.astype(np.float64))
+    # the model's own scaler applies to every input: raw pixels are what it expects
+    inside = make_model([6, 8, 3], ["relu", "softmax"])
+    inside.scaler = fastnn.StandardScaler().fit(pixels)
+    inside.fit(pixels, y, verbose=0)
+    bright = pixels.astype(np.float64)
+    bright[:, 0] = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        inside.predict(pixels)
+        inside.evaluate(pixels, y)
+        # a feature that was always 0 in fit is compared with the features' usual scale, not with 0
+        zeros, _, dark = _pixels_model(rng, lambda p: np.c_[np.zeros(len(p)), p[:, 1:] / 255.0])
+        dark.predict(np.c_[np.full((5, 1), 0.5), zeros[:5, 1:] / 255.0])
+        # a model never trained, or trained before models kept their range, has nothing to compare with
+        assert make_model([6, 3], ["softmax"]).input_peak_ is None
+        make_model([6, 3], ["softmax"]).predict(pixels)
+    # train_on_batch widens the range of a fitted model; a generator's batches are a fit's inputs too
+    _, _, tuned = _pixels_model(rng)
+    tuned.train_on_batch(pixels[:20].astype(np.float64), y[:20])
+    np.testing.assert_array_equal(tuned.input_peak_, np.maximum((pixels / 255.0).max(axis=0), pixels[:20].max(0)))
+    streamed = make_model([6, 8, 3], ["relu", "softmax"])
+    streamed.fit(iter([(pixels[:150] / 255.0, y[:150]), (pixels[150:] / 510.0, y[150:])]), verbose=0)
+    np.testing.assert_array_equal(streamed.input_peak_, np.maximum(pixels[:150].max(0) / 255.0,
+                                                                   pixels[150:].max(0) / 510.0))
+
+
 def test_keras_words_in_compile_and_sgd(rng):
     model = make_model([4, 3], ["softmax"])
     model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])

@@ -219,6 +219,50 @@ def test_sparse_input_with_a_batch_of_zero_weights():
     np.testing.assert_allclose(sparse.predict_proba(X), without.predict_proba(X), rtol=1e-6)
 
 
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_sparse_input_counts_epochs_as_dense_input(solver):
+    import scipy.sparse as sp
+
+    X, rng = _data(n=90, d=5)
+    X[rng.random(X.shape) < 0.6] = 0
+    y = (X[:, 0] > 0).astype(int)
+    params = dict(solver=solver, hidden_layer_sizes=(6,), batch_size=16, max_iter=4, tol=0, random_state=0)
+    fitted = []
+    for data in (X, sp.csr_matrix(X)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est = MLPClassifier(**params).fit(data, y)
+        assert est.n_iter_ == est.model_.epochs_trained == 4
+        assert est.model_.history.epoch == [0, 1, 2, 3]
+        est.partial_fit(data, y)
+        est.partial_fit(data, y)
+        assert est.n_iter_ == est.model_.epochs_trained == 6 and est.model_.history.epoch == [5]
+        fitted.append(est)
+    np.testing.assert_array_equal(fitted[1].model_.parameters, fitted[0].model_.parameters)
+
+
+def test_sparse_input_diverges_as_dense_input():
+    """A loss that becomes infinite within an epoch: the epoch's start restored and FloatingPointError raised,
+    the same for both inputs (scikit-learn raises rather than keep non-finite weights, too)."""
+    import scipy.sparse as sp
+
+    X, rng = _data(n=200, d=5)
+    y = X @ rng.normal(size=5) * 1e3
+    results = []
+    for data in (X, sp.csr_matrix(X)):
+        est = MLPRegressor(solver="sgd", learning_rate_init=1.0, momentum=0.9, batch_size=20, max_iter=20,
+                           random_state=0)
+        with pytest.raises(FloatingPointError, match=r"training diverged at epoch 1, iteration 3 .*after 2 "
+                                                     r"complete updates.*restored to the start of that epoch"):
+            est.fit(data, y)
+        assert est.n_iter_ == est.model_.epochs_trained == 0 and est.loss_curve_ == []
+        results.append(est.model_)
+    dense, sparse = results
+    np.testing.assert_array_equal(sparse.parameters, dense.parameters)
+    np.testing.assert_array_equal(sparse.optimizer_state, dense.optimizer_state)
+    assert np.isfinite(sparse.parameters).all()
+
+
 def test_float32_predictions_do_not_depend_on_the_other_rows():
     """scikit-learn's check_methods_subset_invariance, on a wider network: a row's prediction is the same, bit
     for bit, alone, in a small block or in a large one."""

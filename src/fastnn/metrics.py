@@ -305,7 +305,7 @@ class TopKAccuracy(Metric):
     """The fraction of samples whose class is among the ``k`` highest outputs.
 
     Keras's ``SparseTopKCategoricalAccuracy``, recorded as ``'top_k_accuracy'`` for ``k=5`` and ``'top_<k>_accuracy'``
-    otherwise (or ``name``).
+    otherwise (or ``name``). Given by name, ``compile(metrics=["top_5_accuracy"])`` records the name written.
 
     Examples
     --------
@@ -343,15 +343,23 @@ _ALIASES = {"mean_absolute_error": "mae", "mean_squared_error": "mse", "sparse_t
 def get_metric(metric):
     """The :class:`Metric` of a name, or the metric itself.
 
-    Names are those of :data:`METRICS`, Keras's spellings, or ``'top_<k>_accuracy'``."""
+    Names are those of :data:`METRICS`, Keras's spellings, or ``'top_<k>_accuracy'`` (recorded under that name,
+    for every ``k``; the other spellings are recorded under the name of :data:`METRICS` they stand for).
+
+    Examples
+    --------
+    >>> from fastnn.metrics import get_metric
+    >>> get_metric("top_5_accuracy").name, get_metric("top_k_categorical_accuracy").name
+    ('top_5_accuracy', 'top_k_accuracy')
+    """
     if isinstance(metric, Metric):
         return metric
     if not isinstance(metric, str):
         raise TypeError(f"a metric must be a name or a fastnn.metrics.Metric, got {type(metric).__name__}")
     name = _ALIASES.get(metric.lower(), metric.lower())
     top = re.fullmatch(r"top_(\d+)_accuracy", name)
-    if top:
-        return TopKAccuracy(int(top.group(1)))
+    if top:  # recorded as written, as Keras records a metric given by name
+        return TopKAccuracy(int(top.group(1)), name=name)
     if name not in METRICS:
         import difflib
 

@@ -8,7 +8,10 @@ more parameters are fastnn's: ``dropout`` (rate on every hidden layer's output),
 ``X`` may be a ``scipy.sparse`` matrix (converted to CSR): training and prediction turn it into dense rows one
 batch (or block of rows) at a time, never the whole matrix at once. Sparse and dense inputs give the same
 network, except with dropout (whose masks then differ) and for a mini-batch whose sample weights are all 0, which
-sparse input skips and dense input takes a step of the penalty alone on.
+sparse input skips and dense input takes a step of the penalty alone on. The stochastic solvers train both
+through :meth:`Sequential.fit` (sparse input as its batches): the epochs are counted in ``model_.epochs_trained``
+and ``model_.history``, and an epoch whose loss or weights become NaN or infinite is undone and raises
+``FloatingPointError``.
 
 ``fastnn.save(est, path)`` writes an estimator in fastnn's safe file format (no pickle): its parameters and, when
 fitted, its network (``model_``), ``classes_`` (strings included) and the other fitted attributes;
@@ -89,6 +92,28 @@ def _dense_rows(X, rows):
     """``X[rows]`` as a dense array (rows of a CSR matrix made dense; a slice of an array as it is)."""
     part = X[rows]
     return part.toarray() if scipy.sparse.issparse(part) else part
+
+
+class _SparseBatches:
+    """The batches of one epoch of ``model.fit`` over a CSR matrix, drawn anew each time it is iterated: the
+    shuffle ``fit`` draws over an array (from the model's generator, at the epoch's start), the same batches of
+    rows, each made dense when it is trained on. ``fit`` then counts the epochs, calls the callbacks and, when a
+    batch diverges, restores the epoch's start and raises, as over arrays. A batch whose sample weights are all 0
+    is left out (an array's takes a step of the penalty alone)."""
+
+    def __init__(self, model, X, targets, sample_weight, batch_size, shuffle):
+        self.model, self.X, self.targets, self.sample_weight = model, X, targets, sample_weight
+        self.batch_size, self.shuffle = batch_size, shuffle
+
+    def __iter__(self):
+        n = self.X.shape[0]
+        perm = self.model._rng.permutation(n) if self.shuffle else np.arange(n)
+        for start in range(0, n, self.batch_size):
+            rows = perm[start:start + self.batch_size]
+            if self.sample_weight is None:
+                yield self.X[rows].toarray(), self.targets[rows]
+            elif self.sample_weight[rows].sum() > 0:
+                yield self.X[rows].toarray(), self.targets[rows], self.sample_weight[rows]
 
 
 def _check_solver(est):
@@ -348,12 +373,12 @@ class _BaseMLP(BaseEstimator):
         epochs = 1 if incremental else int(self.max_iter)
         if not incremental:
             self.n_iter_ = 0
-        if scipy.sparse.issparse(X):
-            self._fit_sparse(X, self._fastnn_targets(y), sample_weight, epochs, batch_size, monitor)
-        else:
-            self.model_.fit(X, self._fastnn_targets(y), epochs=epochs, batch_size=batch_size,
-                            shuffle=bool(self.shuffle), sample_weight=sample_weight, callbacks=[monitor],
-                            n_threads=self.n_threads, verbose=0)
+        targets = self._fastnn_targets(y)
+        if scipy.sparse.issparse(X):  # the same fit, over batches made dense one at a time
+            X, targets, sample_weight = _SparseBatches(self.model_, X, targets, sample_weight, batch_size,
+                                                       bool(self.shuffle)), None, None
+        self.model_.fit(X, targets, epochs=epochs, batch_size=batch_size, shuffle=bool(self.shuffle),
+                        sample_weight=sample_weight, callbacks=[monitor], n_threads=self.n_threads, verbose=0)
         if validation is not None:
             self.model_.parameters[...] = self._best_params
             del self._best_params
@@ -361,25 +386,6 @@ class _BaseMLP(BaseEstimator):
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
                           "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=3)
         return self
-
-    def _fit_sparse(self, X, targets, sample_weight, epochs, batch_size, monitor):
-        """The epochs of ``model_.fit`` over a CSR matrix: the same shuffles (the model's generator), batches and
-        updates, each batch's rows made dense when it is trained on."""
-        model, n = self.model_, X.shape[0]
-        for epoch in range(epochs):
-            perm = model._rng.permutation(n) if self.shuffle else np.arange(n)
-            total = 0.0
-            for start in range(0, n, batch_size):
-                rows = perm[start:start + batch_size]
-                weights = None if sample_weight is None else sample_weight[rows]
-                if weights is not None and not weights.sum() > 0:
-                    continue  # nothing to learn from (dense input takes a step of the penalty alone here)
-                total += rows.shape[0] * model.train_on_batch(X[rows].toarray(), targets[rows], weights,
-                                                              n_threads=self.n_threads)
-            model.stop_training = False
-            monitor.on_epoch_end(model, epoch, {"loss": total / n})
-            if model.stop_training:
-                break
 
     def _fit_lbfgs(self, X, targets, sample_weight):
         """scikit-learn's ``_fit_lbfgs``: L-BFGS-B over the flat parameters, on the whole training set."""

@@ -33,6 +33,12 @@ __all__ = ["Sequential"]
 _SERIAL_PRODUCT = 65536 * 4
 # fit warns when the largest per-feature root-mean-square of the inputs is above this (or all below its inverse).
 _UNIT_SCALE_LIMIT = 20.0
+# predict and evaluate warn when an input feature's magnitude passes this many times the larger of its own largest
+# magnitude in fit and the mean of those largest magnitudes (so a feature that was always 0 in fit is not flagged
+# for small values); they look at this many rows at least (every row of a smaller input, else evenly spaced rows).
+_RANGE_FACTOR = 10.0
+_RANGE_ROWS = 256
+_largest = np.maximum.reduce  # _largest(a, None) is a.max() without its Python wrapper (one-row predict)
 
 
 class _Probe:
@@ -116,6 +122,11 @@ class Sequential(Container):
         ``loss_and_gradient`` transform their inputs with it first, and :meth:`save` stores it.
     epochs_trained : int
         Epochs completed over the model's life (saved with it; ``fit`` continues the count).
+    input_peak_ : ndarray of shape (n_features,) or None
+        The largest absolute value of each input feature among the inputs the model was trained on, after
+        :attr:`scaler` (widened by every ``fit``, and by ``train_on_batch`` once set; saved with the model), or
+        None before the first ``fit``. ``predict`` and ``evaluate`` warn (once per model) when inputs lie far
+        beyond it, such as raw 0-255 pixels given to a model trained on pixels divided by 255.
     classes : list or None
         The original class labels, by output unit, when the model was trained on labels that were mapped to
         ``0 .. n_classes - 1`` (the command line does this); saved with the model.
@@ -195,6 +206,9 @@ class Sequential(Container):
         self.epochs_trained = 0
         self._fit_state = None
         self._scale_warned = False
+        self._input_peak = None  # per feature: the largest magnitude of the training inputs (see input_peak_)
+        self._range_check = None  # (the smallest limit, the per-feature limits): what predict compares with
+        self._range_warned = False
         self._ties = None  # per Dense layer: the layer whose weights it shares, transposed, or -1 (Autoencoder)
         self._train_lock = threading.Lock()
         self._settings_version = 0  # counts changes of the layers' settings: a kept engine of an older one is stale
@@ -363,6 +377,9 @@ class Sequential(Container):
         state.setdefault("_settings_version", 0)
         state.setdefault("_declared_shape", None)
         state.setdefault("_extra_metrics", [])
+        state.setdefault("_input_peak", None)  # pickled before models kept their inputs' range
+        state.setdefault("_range_check", None)
+        state.setdefault("_range_warned", False)
         if "_owners" not in state and "_params" in state:  # pickled before channels-last images
             state.update(_owners=[i for i, layer in enumerate(state["layers"]) if layer._engine_row],
                          _transposed=[False] * len(state["layers"]), _permutes={}, _channels_last_input=False)
@@ -860,6 +877,68 @@ class Sequential(Container):
                       "a network trains poorly or diverges on such inputs. Scale them first: "
                       "model.scaler = fastnn.StandardScaler().fit(X_train), or X / 255 for 0-255 pixels")
 
+    @property
+    def input_peak_(self):
+        """The largest absolute value of each input feature that the model was trained on (see the class's
+        attributes); a copy, or None."""
+        return None if self._input_peak is None else self._input_peak.copy()
+
+    def _set_input_peak(self, peak):
+        """Keep ``peak`` (see :attr:`input_peak_`, or None) and the limits ``predict`` compares inputs with."""
+        self._input_peak = peak
+        self._range_check = None
+        self._range_warned = False
+        if peak is None:
+            return
+        with np.errstate(over="ignore"):  # limits beyond the dtype's range: the dtype's largest value
+            floor = float(peak.mean())
+            limit = np.minimum(_RANGE_FACTOR * np.maximum(peak, floor), np.finfo(self.dtype).max)
+        if floor > 0:  # inputs that were all 0 give no scale to compare with
+            limit = limit.astype(self.dtype)
+            self._range_check = (float(limit.min()), limit)
+
+    def _note_inputs(self, X):
+        """Widen :attr:`input_peak_` to cover the training inputs ``X`` (validated, scaled, flat: an array or
+        :class:`~fastnn.training.data.Rows`), read once. An Embedding's token ids are not features."""
+        if isinstance(self._engine_layers[0], Embedding) or X.shape[0] == 0:
+            return
+        peak = np.zeros(X.shape[1])
+        for _, _, part in _data.row_blocks(X, 1):
+            np.maximum(peak, part.max(axis=0), out=peak)
+            np.maximum(peak, -part.min(axis=0), out=peak)
+        old = self._input_peak
+        if old is not None and old.shape == peak.shape:
+            if np.array_equal(np.maximum(old, peak, out=peak), old):
+                return  # nothing new: the limits stand
+        self._set_input_peak(peak)
+
+    def _screen_inputs(self, X, what):
+        """Warn when ``X`` (validated, scaled) lies far beyond the inputs the model was trained on."""
+        if self._range_check is not None and not self._range_warned:
+            self._check_input_range(X, what)
+
+    def _check_input_range(self, X, what):
+        """The check of :meth:`_screen_inputs`, on at most about ``2 * _RANGE_ROWS`` evenly spaced rows: one
+        comparison with the smallest limit decides for inputs in the training range."""
+        smallest, limit = self._range_check
+        n = X.shape[0]
+        if n == 0 or X.shape[1] != limit.shape[0]:
+            return
+        sample = X if n <= _RANGE_ROWS else X[::n // _RANGE_ROWS]
+        if isinstance(sample, _data.Rows):
+            sample = sample.take(slice(None))
+        magnitude = np.abs(sample)
+        if not magnitude.max() > smallest or not (magnitude > limit).any():
+            return
+        self._range_warned = True
+        feature = int(np.argmax((magnitude / limit).max(axis=0)))
+        value = float(magnitude[:, feature].max())
+        where = " after model.scaler" if self._scaler is not None else ""
+        warn_user(f"X is far outside the range of the inputs this model was trained on (feature {feature} reaches "
+                  f"{value:.4g}{where}, where fit saw at most {self._input_peak[feature]:.4g}), so its {what} are "
+                  "unreliable: scale X as the training inputs were scaled (X / 255 for 0-255 pixels, or the same "
+                  "fitted scaler)")
+
     @exclusive
     def loss_and_gradient(self, X, y, n_threads=None, sample_weight=None):
         """Loss and its gradient with respect to :attr:`parameters`, on ``(X, y)`` taken as one batch.
@@ -946,6 +1025,8 @@ class Sequential(Container):
         n = X.shape[0]
         if n_threads is not None:
             resolve_n_threads(n_threads)
+        if self._input_peak is not None:  # a model fit on arrays: what it trains on stays within its range
+            self._note_inputs(X)
         block = training_block(self, n)
         with self._borrow_engine(block or n) as engine:
             snapshot = self._snapshot()
@@ -996,12 +1077,16 @@ class Sequential(Container):
             return inference.predict_layer(self, X, layer, batch_size, n_threads)
         if (batch_size is None and n_threads is None and self._ready(X)
                 and (X.shape[0] == 1 or X.shape[0] <= min(_PREDICT_BLOCK, inference.block_rows(self)))):
+            check = self._range_check  # inputs in the training range: one comparison of their largest magnitude
+            if check is not None and not self._range_warned and _largest(np.abs(X), None) > check[0]:
+                self._check_input_range(X, "predictions")
             return self._shaped(self._forward(X, X.shape[0], None))  # the fast path: nothing to convert or check
         block = min(_PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1),
                     inference.block_rows(self))
         if n_threads is not None:
             resolve_n_threads(n_threads)
         X = self._inputs(X, lazy=True)
+        self._screen_inputs(X, "predictions")
         return self._shaped(self._forward(X, min(block, X.shape[0]), n_threads))
 
     def _forward(self, X, block, n_threads):
@@ -1126,6 +1211,7 @@ class Sequential(Container):
         X = self._inputs(X, lazy=True)
         labels, targets = _data.prepare_targets(self, y, "y", X.shape[0])
         weights = _data.prepare_weights(self, sample_weight, None, labels, targets, X.shape[0])
+        self._screen_inputs(X, "scores")
         block = min(block, X.shape[0])
         with self._borrow_engine(block) as engine:
             return self._run(engine, block, n_threads,

@@ -37,7 +37,10 @@ A ZIP archive holding
 * ``optimizer_state.npy``: the optimizer's state rows, shape ``(n_state, n_params)``, the model's dtype;
 * ``buffers.npy``: the non-trained state of the layers that have some (BatchNorm's running mean and variance),
   layer by layer, in the model's dtype (only when there is any);
-* ``scaler/<name>.npy``: the fitted scaler's float64 statistics, one per attribute.
+* ``scaler/<name>.npy``: the fitted scaler's float64 statistics, one per attribute;
+* ``input_peak.npy``: the largest absolute value of each input feature among the inputs the model was trained on,
+  after its scaler, float64 of shape ``(n_features,)`` (``model.input_peak_``; only for a model that was fit, and
+  absent from files of older fastnn, whose models then make no comparison of their inputs with it).
 
 The ``.npy`` members are standard NumPy files read with ``allow_pickle=False``. ``load`` checks the header's
 size, every field, and each array's dtype, shape and stored size against the architecture *before* reading
@@ -266,6 +269,9 @@ def model_members(model, fit_state=None, prefix=""):
     if model.scaler is not None:
         for key, arr in sorted(model.scaler.get_state()["arrays"].items()):
             members.append((f"scaler/{key}.npy", _npy_bytes(arr)))
+    peak = model._input_peak
+    if peak is not None and peak.shape == (model.n_features,):
+        members.append(("input_peak.npy", _npy_bytes(peak.astype(np.float64))))
     return [(prefix + name, data) for name, data in members]
 
 
@@ -470,7 +476,13 @@ def _read_contents(z, path, prefix=""):
         state = _read_array(z, prefix + "optimizer_state.npy", dtype, (n_state, total), path)
     n_buffers = sum(state_sizes(stack.engine))
     buffers = _read_array(z, prefix + "buffers.npy", dtype, (n_buffers,), path) if n_buffers else None
-    for name, arr in (("parameters", params), ("optimizer state", state), ("buffers", buffers)):
+    peak = None
+    if prefix + "input_peak.npy" in z.namelist():  # absent from files of older fastnn
+        peak = _read_array(z, prefix + "input_peak.npy", np.float64, (n_features,), path)
+        if not np.all(peak >= 0):
+            _fail(path, "input_peak.npy holds negative values or NaN")
+    for name, arr in (("parameters", params), ("optimizer state", state), ("buffers", buffers),
+                      ("input_peak.npy", peak)):
         if arr is not None and not np.all(np.isfinite(arr)):
             _fail(path, f"{name} contain NaN or infinity")
     scaler = None
@@ -506,7 +518,7 @@ def _read_contents(z, path, prefix=""):
         _fail(path, f"header field 'classes' {problem}")
     if header.get("metadata") is not None and not isinstance(header["metadata"], dict):
         _fail(path, "header field 'metadata' must be an object")
-    return header, layers, input_shape, seed, epochs, params, (state, buffers), scaler, rng_state
+    return header, layers, input_shape, seed, epochs, params, (state, buffers, peak), scaler, rng_state
 
 
 def _training_settings(header, path):
@@ -625,7 +637,7 @@ def read_model(z, path, prefix=""):
     """The model whose members lie under ``prefix`` in the open archive ``z`` of the file ``path``."""
     header, layers, input_shape, seed, epochs, params, state, scaler, rng_state = guarded(
         path, lambda: _read_contents(z, path, prefix))
-    state, buffers = state
+    state, buffers, peak = state
 
     try:
         model = registry.get("Sequential")(layers, seed=seed, dtype=header["dtype"], input_shape=input_shape)
@@ -668,6 +680,7 @@ def read_model(z, path, prefix=""):
             _fail(path, "header field 'dropout_seed' must be a non-negative 64-bit integer")
         model._dropout_seed = dropout_seed
     model.scaler = scaler
+    model._set_input_peak(peak)
     model.epochs_trained = epochs
     model._fit_state = header.get("fit")
     model.classes = None if header.get("classes") is None else list(header["classes"])

@@ -40,6 +40,7 @@ def predict_layer(model, X, layer, batch_size, n_threads):
                 block_rows(model))
     nt = resolve_n_threads(n_threads)
     X = model._inputs(X)
+    model._screen_inputs(X, "outputs")
     m = model._ends[layer]
     if m == 0:
         out = X.copy()

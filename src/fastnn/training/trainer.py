@@ -129,6 +129,7 @@ def _fit(model, X, y, epochs, batch_size, validation_data, validation_split, shu
         check_batch_rows(model, [min(batch_size, rows), rows - (-(-rows // batch_size) - 1) * batch_size],
                          f"with batch_size={batch_size}, {rows} training rows make a batch")
         model._warn_about_scale(train[0])
+        model._note_inputs(train[0])  # the range predict and evaluate compare their inputs with
         iterations = -(-n // batch_size)
         params = {"epochs": epochs, "batch_size": batch_size, "samples": n, "iterations": iterations}
     else:
@@ -259,6 +260,7 @@ def train_stream_epoch(model, lease, stream, steps, class_weight, nt, progress, 
         check_batch_rows(model, [n], f"batch {b} of the epoch has 1 row: a batch")
         if b == 0:
             model._warn_about_scale(X)
+        model._note_inputs(X)
         block = training_block(model, n)
         engine = lease.grow(block or n)
         stopping = model.stop_training
