@@ -902,10 +902,10 @@ class Sequential(Container):
         :class:`~fastnn.training.data.Rows`), read once. An Embedding's token ids are not features."""
         if isinstance(self._engine_layers[0], Embedding) or X.shape[0] == 0:
             return
-        peak = np.zeros(X.shape[1])
-        for _, _, part in _data.row_blocks(X, 1):
-            np.maximum(peak, part.max(axis=0), out=peak)
-            np.maximum(peak, -part.min(axis=0), out=peak)
+        if isinstance(X, _data.Rows):  # the raw extremes of each feature, then those two rows converted (the
+            peak = X.extremes()         # scalers are monotone per feature): nothing converted in full
+        else:
+            peak = np.maximum(X.max(axis=0), -X.min(axis=0)).astype(np.float64)
         old = self._input_peak
         if old is not None and old.shape == peak.shape:
             if np.array_equal(np.maximum(old, peak, out=peak), old):

@@ -350,6 +350,18 @@ class Rows:
             return self.scaler.transform(block, dtype=self.dtype)
         return np.ascontiguousarray(block, dtype=self.dtype)
 
+    def extremes(self):
+        """Each feature's largest magnitude after conversion (float64), from the raw rows' smallest and largest
+        values read a block at a time, the two converted (the scalers are monotone in each feature)."""
+        low = high = None
+        for lo in range(0, self.shape[0], self.chunk_rows):
+            block = self.source[lo:lo + self.chunk_rows]
+            low = block.min(axis=0) if low is None else np.minimum(low, block.min(axis=0))
+            high = block.max(axis=0) if high is None else np.maximum(high, block.max(axis=0))
+        ends = np.stack([low, high])
+        ends = self.scaler.transform(ends, dtype=self.dtype) if self.scaler is not None else ends.astype(self.dtype)
+        return np.abs(ends).max(axis=0).astype(np.float64)
+
     def check_finite(self):
         """Refuse NaN or infinity (read once, a block at a time), before anything trains."""
         if self.source.dtype.kind not in "f":
