@@ -16,9 +16,7 @@ cdef void _activation_forward(int act, floating *z, Py_ssize_t n_rows, Py_ssize_
     for r in range(n_rows):
         row = z + r * ld
         if act == RELU:
-            for k in range(width):
-                v = row[k]
-                row[k] = v if v > 0 else 0
+            _relu(row, width)
         elif act == SIGMOID:
             for k in range(width):
                 row[k] = 1 / (1 + _exp(-row[k]))
@@ -77,8 +75,7 @@ cdef void _activation_backward(int act, const floating *a, const floating *z, fl
                 dr[k] *= (<floating> 0.5 * (1 + _erf(v * <floating> M_SQRT1_2_C))
                           + v * _exp(<floating> -0.5 * v * v) * <floating> INV_SQRT_2PI_C)
         elif act == RELU:
-            for k in range(width):
-                dr[k] = dr[k] if ar[k] > 0 else 0
+            _relu_grad(ar, dr, width)
         elif act == SIGMOID:
             for k in range(width):
                 v = ar[k]

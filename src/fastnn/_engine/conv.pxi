@@ -53,8 +53,7 @@ cdef void _conv_forward(Net *net, const floating *params, int l, const floating 
         for c in range(g.co):
             src = prod + c * N + k * P
             bc = 0 if g.no_bias else b[c]
-            for p in range(P):
-                out[<Py_ssize_t> c * P + p] = src[p] + bc
+            _add_scalar(out + <Py_ssize_t> c * P, src, P, bc)
     if activate:
         for r in range(r0, r1):
             out = (<floating *> net.ws.A[l + 1]) + r * w_out

@@ -1,21 +1,12 @@
 # Included by _kernels.pyx: Optimizers (SGD, Adam/AdamW, RMSprop) over ranges of the flat buffers, and learning-rate schedules.
 
 cdef inline double _lane_sum(const floating *p, Py_ssize_t n, bint absolute) noexcept nogil:
-    """``sum p`` (or ``sum |p|``) in double, in eight fixed lanes (vectorisable, and the same order on every
-    call)."""
-    cdef double lanes[8]
-    cdef Py_ssize_t i, k, n8 = n - n % 8
-    cdef double total = 0
-    for k in range(8):
-        lanes[k] = 0
-    for i in range(0, n8, 8):
-        for k in range(8):
-            lanes[k] += _abs(p[i + k]) if absolute else p[i + k]
-    for i in range(n8, n):
-        total += _abs(p[i]) if absolute else p[i]
-    for k in range(8):
-        total += lanes[k]
-    return total
+    """``sum p`` (or ``sum |p|``) in double, in eight fixed lanes (vectorised, and the same order on every call
+    and build)."""
+    if floating is float:
+        return fastnn_lane_sum_f(p, n, absolute)
+    else:
+        return fastnn_lane_sum_d(p, n, absolute)
 
 
 cdef double _sum_abs(const floating *p, Py_ssize_t n) noexcept nogil:
