@@ -138,3 +138,44 @@ def test_a_training_batch_of_one_row_is_refused_before_anything_changes(rng):
     assert np.array_equal(model.parameters, before) and model.epochs_trained == 0
     model.fit(X, y, batch_size=3, verbose=0)  # batches of 3 rows
     assert model.predict(X[:1]).shape == (1, 3)  # inference on one row uses the running statistics
+
+
+def test_batchnorm_takes_features_or_channels_by_its_input(rng, tmp_path):
+    """``BatchNorm`` (Keras's BatchNormalization): BatchNorm2d after a convolution, BatchNorm1d after Dense."""
+    def build(bn_images, bn_rows, **images):
+        return fastnn.Sequential([fastnn.Conv2D(2, 3, 3, **images), bn_images(3, activation="relu", **images),
+                                  fastnn.Flatten(), fastnn.Dense(3 * 4 * 4, 5), bn_rows(5, momentum=0.3),
+                                  fastnn.Dense(5, 2, "softmax")],
+                                 input_shape=(6, 6, 2) if images else (2, 6, 6), seed=0, dtype="float64")
+
+    X = rng.standard_normal((40, 2, 6, 6))
+    y = rng.integers(0, 2, 40)
+    models = [build(fastnn.BatchNorm, fastnn.BatchNorm), build(fastnn.BatchNorm2d, fastnn.BatchNorm1d)]
+    for model in models:
+        model.compile("cross_entropy", optimizer=fastnn.SGD(0.1, momentum=0.9)).fit(X, y, epochs=2, batch_size=8,
+                                                                                    verbose=0)
+    np.testing.assert_array_equal(models[0].parameters, models[1].parameters)
+    np.testing.assert_array_equal(models[0].layers[4].running_var, models[1].layers[4].running_var)
+    path = tmp_path / "bn.fnn"
+    models[0].save(path)
+    loaded = fastnn.load(path)
+    assert type(loaded.layers[1]) is fastnn.BatchNorm and loaded.layers[4].momentum == 0.3
+    np.testing.assert_array_equal(loaded.predict(X), models[0].predict(X))
+    last = build(fastnn.BatchNorm, fastnn.BatchNorm, data_format="channels_last")
+    assert last.input_shape == (6, 6, 2)
+    with pytest.raises(ValueError, match=r"BatchNorm\(4\) takes 4 features a sample \(or channels of an image\), "
+                                         "not 5"):
+        fastnn.Sequential([fastnn.Dense(3, 5), fastnn.BatchNorm(4)])
+    with pytest.raises(ValueError, match=r"BatchNorm\(4\) takes 4 channels, not 3"):
+        fastnn.Sequential([fastnn.Conv2D(1, 3, 3), fastnn.BatchNorm(4)], input_shape=(1, 5, 5))
+    ort = pytest.importorskip("onnxruntime")
+    from fastnn.onnx import to_onnx
+
+    Xf = X.astype(np.float32)
+    small = fastnn.Sequential([fastnn.Conv2D(2, 3, 3), fastnn.BatchNorm(3, activation="relu"), fastnn.Flatten(),
+                               fastnn.Dense(48, 5), fastnn.BatchNorm(5), fastnn.Dense(5, 2, "softmax")],
+                              input_shape=(2, 6, 6), seed=0)
+    small.compile("cross_entropy").fit(Xf, y, epochs=1, batch_size=8, verbose=0)
+    session = ort.InferenceSession(to_onnx(small).SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"input": Xf.reshape(40, -1)})[0], small.predict(Xf), rtol=1e-5,
+                               atol=1e-6)

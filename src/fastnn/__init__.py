@@ -20,7 +20,7 @@ from .cluster import KMeans
 from .data.preprocessing import LogScaler, MinMaxScaler, StandardScaler
 from .losses import BinaryCrossEntropy, CrossEntropy, Huber, MeanAbsoluteError, MeanSquaredError
 from .models import Autoencoder, Sequential
-from .nn import (GRU, LSTM, Activation, AvgPool2D, BatchNorm1d, BatchNorm2d, Conv2D, Dense, Dropout, Embedding, Flatten,
+from .nn import (GRU, LSTM, Activation, AvgPool2D, BatchNorm, BatchNorm1d, BatchNorm2d, Conv2D, Dense, Dropout, Embedding, Flatten,
                  GlobalAvgPool2D, LayerNorm, Linear, MaxPool2D, Reshape, SimpleRNN)
 from .optim import SGD, Adam, AdamW, RMSprop
 from .regularizers import L1, L1L2, L2
@@ -47,7 +47,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "Sequential", "History", "Autoencoder", "KMeans", "Dense", "Dropout", "Linear", "Conv2D", "MaxPool2D", "AvgPool2D",
-    "GlobalAvgPool2D", "Flatten", "Reshape", "SimpleRNN", "LSTM", "GRU", "Embedding", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Activation", "SGD", "Adam", "AdamW", "RMSprop", "L1", "L2", "L1L2",
+    "GlobalAvgPool2D", "Flatten", "Reshape", "SimpleRNN", "LSTM", "GRU", "Embedding", "BatchNorm", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Activation", "SGD", "Adam", "AdamW", "RMSprop", "L1", "L2", "L1L2",
     "CrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "Huber", "MeanAbsoluteError", "losses",
     "callbacks", "schedules", "StandardScaler", "MinMaxScaler", "LogScaler",
     "load", "save", "ModelFileError", "NotFittedError", "datasets", "metrics", "plotting", "preprocessing",

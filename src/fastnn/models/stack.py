@@ -14,7 +14,7 @@ from ..nn.recurrent import _Recurrent
 __all__ = ["Stack", "check_input_shape", "dropout_rates", "LAYER_NAMES"]
 
 LAYER_NAMES = ("a fastnn layer (Dense, Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool2D, Flatten, Reshape, Dropout, "
-               "SimpleRNN, LSTM, GRU, Embedding, BatchNorm1d, BatchNorm2d, LayerNorm, Activation)")
+               "SimpleRNN, LSTM, GRU, Embedding, BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm, Activation)")
 
 
 class Stack:

@@ -7,11 +7,11 @@ from .conv import Conv2D
 from .dense import Dense, Linear
 from .dropout import Dropout
 from .embedding import Embedding
-from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from .normalization import BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 from .recurrent import GRU, LSTM, SimpleRNN
 from .reshaping import Flatten, Reshape
 
 __all__ = ["Dense", "Linear", "Dropout", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten", "Reshape",
-           "SimpleRNN", "LSTM", "GRU", "Embedding", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Activation", "ParamSpec",
+           "SimpleRNN", "LSTM", "GRU", "Embedding", "BatchNorm", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "Activation", "ParamSpec",
            "BufferSpec"]

@@ -173,6 +173,40 @@ class BatchNorm2d(_BatchNorm):
         return self._layout_of(shape, *shape)
 
 
+@register
+class BatchNorm(BatchNorm2d):
+    """Batch normalization after a ``Dense`` layer or a ``Conv2D``, chosen by its input as Keras's
+    ``BatchNormalization``: on ``(n, num_features)`` rows it is :class:`BatchNorm1d`, on ``(n, C, H, W)`` images
+    (or ``(n, H, W, C)`` with ``data_format="channels_last"``) :class:`BatchNorm2d`, per channel. PyTorch's math
+    either way; the parameters and attributes are theirs.
+
+    Examples
+    --------
+    >>> import fastnn
+    >>> model = fastnn.Sequential([fastnn.Conv2D(1, 8, 3), fastnn.BatchNorm(8, activation="relu"),
+    ...                            fastnn.Flatten(), fastnn.Dense(8 * 6 * 6, 16), fastnn.BatchNorm(16),
+    ...                            fastnn.Dense(16, 2, "softmax")], input_shape=(1, 8, 8), seed=0)
+    >>> model.layers[1], model.layers[4]
+    (BatchNorm(8, eps=1e-05, momentum=0.1, activation='relu'), BatchNorm(16, eps=1e-05, momentum=0.1))
+    """
+
+    def _output_shape(self, shape):
+        if len(shape) == 1:
+            if shape[0] != self.num_features:
+                raise ValueError(f"BatchNorm({self.num_features}) takes {self.num_features} features a sample (or "
+                                 f"channels of an image), not {shape[0]}")
+            return shape
+        c, _, _ = _image_shape(shape, "BatchNorm")
+        if c != self.num_features:
+            raise ValueError(f"BatchNorm({self.num_features}) takes {self.num_features} channels, not {c}")
+        return shape
+
+    def _layout(self, shape):
+        if len(shape) == 1:
+            return self._layout_of(shape, self.num_features, 1, 1)
+        return super()._layout(shape)
+
+
 def _check_normalized_shape(layer, value):
     """An int or a tuple of 1 to 4 positive ints, as a tuple."""
     if isinstance(value, (tuple, list)):

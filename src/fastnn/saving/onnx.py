@@ -348,7 +348,8 @@ def _export_activation(g, layer, x, in_shape, out_shape, dtype, opset):
     return _activation_nodes(g, layer.activation, x, dtype, opset)
 
 
-_EXPORTERS = {"Dense": _export_dense, "Activation": _export_activation, "BatchNorm1d": _export_batchnorm, "BatchNorm2d": _export_batchnorm,
+_EXPORTERS = {"Dense": _export_dense, "Activation": _export_activation, "BatchNorm": _export_batchnorm, "BatchNorm1d": _export_batchnorm,
+              "BatchNorm2d": _export_batchnorm,
               "LayerNorm": _export_layernorm, "Flatten": _export_view, "Reshape": _export_view, "Conv2D": _export_conv,
               "MaxPool2D": _export_pool, "AvgPool2D": _export_pool, "GlobalAvgPool2D": _export_global_pool,
               "Embedding": _export_embedding, "SimpleRNN": _export_recurrent, "LSTM": _export_recurrent,
