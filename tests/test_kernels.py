@@ -183,6 +183,16 @@ def test_all_finite():
     assert _kernels.all_finite(np.ones((0, 3)))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_any_beyond_compares_magnitudes_as_numpy(dtype, rng):
+    X = (rng.standard_normal((5, 7)) * 10).astype(dtype)
+    for limit in [0.0, 1.0, float(np.abs(X).max()), float(np.abs(X).max()) * 0.999, float(np.sort(np.abs(X).ravel())[-2])]:
+        limit = float(dtype(limit))
+        assert _kernels.any_beyond(X, limit) == bool(np.abs(X).max() > limit), limit
+    assert _kernels.any_beyond(-np.abs(X), float(np.abs(X).max()) / 2)  # negative values by their magnitude
+    assert not _kernels.any_beyond(np.zeros((3, 2), dtype), 0.0) and not _kernels.any_beyond(X[:0], 0.0)
+
+
 @pytest.mark.parametrize("dtype, tol", DTYPES)
 @pytest.mark.parametrize("loss", [ref.HUBER, ref.MAE])
 @pytest.mark.parametrize("act", [ref.IDENTITY, ref.TANH, ref.GELU])

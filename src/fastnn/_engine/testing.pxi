@@ -117,6 +117,32 @@ def sgd_update(floating[::1] p not None, floating[::1] g not None, floating[::1]
     return pen
 
 
+def any_beyond(const floating[:, ::1] X not None, double limit):
+    """True when some value of ``X`` has a magnitude above ``limit`` (>= 0, a value of ``X``'s dtype) or is NaN:
+    one pass over the bits, no temporary arrays (the magnitudes of floats order as their bits without the
+    sign)."""
+    cdef Py_ssize_t i, n = X.shape[0] * X.shape[1]
+    cdef const uint32_t *p32
+    cdef const uint64_t *p64
+    cdef float limit32 = <float> limit
+    cdef uint32_t bound32, over32 = 0
+    cdef uint64_t bound64, over64 = 0
+    if n == 0:
+        return False
+    with nogil:
+        if floating is float:
+            memcpy(&bound32, &limit32, 4)
+            p32 = <const uint32_t *> &X[0, 0]
+            for i in range(n):
+                over32 |= (p32[i] & 0x7fffffffu) > bound32
+        else:
+            memcpy(&bound64, &limit, 8)
+            p64 = <const uint64_t *> &X[0, 0]
+            for i in range(n):
+                over64 |= (p64[i] & 0x7fffffffffffffffu) > bound64
+    return over32 != 0 or over64 != 0
+
+
 def all_finite(const floating[:, ::1] X not None):
     """True when no value of ``X`` is NaN or infinite (checks exponent bits; no temporary arrays)."""
     cdef Py_ssize_t i, n = X.shape[0] * X.shape[1]

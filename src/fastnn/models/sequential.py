@@ -38,7 +38,6 @@ _UNIT_SCALE_LIMIT = 20.0
 # for small values); they look at this many rows at least (every row of a smaller input, else evenly spaced rows).
 _RANGE_FACTOR = 10.0
 _RANGE_ROWS = 256
-_largest = np.maximum.reduce  # _largest(a, None) is a.max() without its Python wrapper (one-row predict)
 
 
 class _Probe:
@@ -1078,7 +1077,7 @@ class Sequential(Container):
         if (batch_size is None and n_threads is None and self._ready(X)
                 and (X.shape[0] == 1 or X.shape[0] <= min(_PREDICT_BLOCK, inference.block_rows(self)))):
             check = self._range_check  # inputs in the training range: one comparison of their largest magnitude
-            if check is not None and not self._range_warned and _largest(np.abs(X), None) > check[0]:
+            if check is not None and not self._range_warned and _kernels.any_beyond(X, check[0]):
                 self._check_input_range(X, "predictions")
             return self._shaped(self._forward(X, X.shape[0], None))  # the fast path: nothing to convert or check
         block = min(_PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1),
