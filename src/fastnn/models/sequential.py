@@ -38,6 +38,8 @@ _UNIT_SCALE_LIMIT = 20.0
 # for small values); they look at this many rows at least (every row of a smaller input, else evenly spaced rows).
 _RANGE_FACTOR = 10.0
 _RANGE_ROWS = 256
+# fit notes the training inputs' range from all their rows up to twice this many, else from evenly spaced rows.
+_PEAK_ROWS = 4096
 
 
 class _Probe:
@@ -122,9 +124,9 @@ class Sequential(Container):
     epochs_trained : int
         Epochs completed over the model's life (saved with it; ``fit`` continues the count).
     input_peak_ : ndarray of shape (n_features,) or None
-        The largest absolute value of each input feature among the inputs the model was trained on, after
-        :attr:`scaler` (widened by every ``fit``, and by ``train_on_batch`` once set; saved with the model), or
-        None before the first ``fit``. ``predict`` and ``evaluate`` warn (once per model) when inputs lie far
+        The largest absolute value of each input feature among the inputs the model was trained on (beyond
+        8,192 rows, among about 4,096 evenly spaced ones), after :attr:`scaler` (widened by every ``fit``, and
+        by ``train_on_batch`` once set; saved with the model), or None before the first ``fit``. ``predict`` and ``evaluate`` warn (once per model) when inputs lie far
         beyond it, such as raw 0-255 pixels given to a model trained on pixels divided by 255.
     classes : list or None
         The original class labels, by output unit, when the model was trained on labels that were mapped to
@@ -898,13 +900,17 @@ class Sequential(Container):
 
     def _note_inputs(self, X):
         """Widen :attr:`input_peak_` to cover the training inputs ``X`` (validated, scaled, flat: an array or
-        :class:`~fastnn.training.data.Rows`), read once. An Embedding's token ids are not features."""
+        :class:`~fastnn.training.data.Rows`): all their rows up to ``2 * _PEAK_ROWS``, else evenly spaced rows,
+        so that a fit called once an epoch does not read its data once more each time. An Embedding's token ids
+        are not features."""
         if isinstance(self._engine_layers[0], Embedding) or X.shape[0] == 0:
             return
+        step = max(1, X.shape[0] // _PEAK_ROWS) if X.shape[0] > 2 * _PEAK_ROWS else 1
         if isinstance(X, _data.Rows):  # the raw extremes of each feature, then those two rows converted (the
-            peak = X.extremes()         # scalers are monotone per feature): nothing converted in full
+            peak = X.extremes(step)     # scalers are monotone per feature): nothing converted in full
         else:
-            peak = np.maximum(X.max(axis=0), -X.min(axis=0)).astype(np.float64)
+            rows = X[::step]
+            peak = np.maximum(rows.max(axis=0), -rows.min(axis=0)).astype(np.float64)
         old = self._input_peak
         if old is not None and old.shape == peak.shape:
             if np.array_equal(np.maximum(old, peak, out=peak), old):

@@ -350,12 +350,13 @@ class Rows:
             return self.scaler.transform(block, dtype=self.dtype)
         return np.ascontiguousarray(block, dtype=self.dtype)
 
-    def extremes(self):
-        """Each feature's largest magnitude after conversion (float64), from the raw rows' smallest and largest
-        values read a block at a time, the two converted (the scalers are monotone in each feature)."""
+    def extremes(self, step=1):
+        """Each feature's largest magnitude after conversion (float64), from the smallest and largest raw values
+        of every ``step``-th row, read a block at a time, the two converted (the scalers are monotone in each
+        feature)."""
         low = high = None
-        for lo in range(0, self.shape[0], self.chunk_rows):
-            block = self.source[lo:lo + self.chunk_rows]
+        for lo in range(0, self.shape[0], self.chunk_rows * step):
+            block = self.source[lo:lo + self.chunk_rows * step:step]
             low = block.min(axis=0) if low is None else np.minimum(low, block.min(axis=0))
             high = block.max(axis=0) if high is None else np.maximum(high, block.max(axis=0))
         ends = np.stack([low, high])
