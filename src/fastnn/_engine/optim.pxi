@@ -40,39 +40,65 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
         return sqrt(x)
 
 
+cdef extern from *:
+    """
+    /* PyTorch's SGD on n values (see _sgd): elementwise, so also built for x86-64-v4 and x86-64-v3, with the
+       multiplies and adds kept apart (no fused multiply-add) so that every build computes the baseline's bits. */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 11
+    #define FASTNN_SGD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), \\
+                                             optimize("fp-contract=off")))
+    #else
+    #define FASTNN_SGD_CLONES
+    #endif
+    #define FASTNN_SGD(S, T)                                                                                  \\
+    FASTNN_SGD_CLONES static int fastnn_sgd_##S(T *p, const T *g, T *v, Py_ssize_t n, T lr, T mu, T decay,   \\
+                                                int nesterov) {                                             \\
+        int bad = 0;                                                                                        \\
+        if (mu == 0) {                                                                                      \\
+            for (Py_ssize_t i = 0; i < n; i++) {                                                            \\
+                T w = p[i];                                                                                 \\
+                w = w - lr * (g[i] + decay * w);                                                            \\
+                p[i] = w;                                                                                   \\
+                bad |= (w - w) != 0;                                                                        \\
+            }                                                                                               \\
+        } else if (nesterov) {                                                                              \\
+            for (Py_ssize_t i = 0; i < n; i++) {                                                            \\
+                T w = p[i], gi = g[i] + decay * w, vi = mu * v[i] + gi;                                     \\
+                v[i] = vi;                                                                                  \\
+                w = w - lr * (gi + mu * vi);                                                                \\
+                p[i] = w;                                                                                   \\
+                bad |= (w - w) != 0;                                                                        \\
+            }                                                                                               \\
+        } else {                                                                                            \\
+            for (Py_ssize_t i = 0; i < n; i++) {                                                            \\
+                T w = p[i], vi = mu * v[i] + g[i] + decay * w;                                              \\
+                v[i] = vi;                                                                                  \\
+                w = w - lr * vi;                                                                            \\
+                p[i] = w;                                                                                   \\
+                bad |= (w - w) != 0;                                                                        \\
+            }                                                                                               \\
+        }                                                                                                   \\
+        return bad;                                                                                         \\
+    }
+    FASTNN_SGD(f, float)
+    FASTNN_SGD(d, double)
+    """
+    int fastnn_sgd_f(float *p, const float *g, float *v, Py_ssize_t n, float lr, float mu, float decay,
+                     int nesterov) noexcept nogil
+    int fastnn_sgd_d(double *p, const double *g, double *v, Py_ssize_t n, double lr, double mu, double decay,
+                     int nesterov) noexcept nogil
+
+
 cdef int _sgd(floating *p, const floating *g, floating *v, Py_ssize_t n, const Step *h, floating l2,
              floating weight_decay) noexcept nogil:
     """PyTorch's SGD: ``g += decay*p; v = mu*v + g; p -= lr*(g + mu*v if nesterov else v)`` (decay: the model's
     L2 plus the optimizer's weight decay). Returns whether a new parameter is NaN or infinite (the OR of
     ``w - w != 0``, which only those give)."""
     cdef const SGDSettings *o = <const SGDSettings *> h.opt
-    cdef Py_ssize_t i
-    cdef int bad = 0
-    cdef floating w, gi, vi, lr = h.lr, mu = o.momentum, decay = l2 + weight_decay
-    if mu == 0:
-        for i in range(n):
-            w = p[i]
-            w = w - lr * (g[i] + decay * w)
-            p[i] = w
-            bad |= (w - w) != 0
-    elif o.nesterov:
-        for i in range(n):
-            w = p[i]
-            gi = g[i] + decay * w
-            vi = mu * v[i] + gi
-            v[i] = vi
-            w = w - lr * (gi + mu * vi)
-            p[i] = w
-            bad |= (w - w) != 0
+    if floating is float:
+        return fastnn_sgd_f(p, g, v, n, <float> h.lr, <float> o.momentum, l2 + weight_decay, o.nesterov)
     else:
-        for i in range(n):
-            w = p[i]
-            vi = mu * v[i] + g[i] + decay * w
-            v[i] = vi
-            w = w - lr * vi
-            p[i] = w
-            bad |= (w - w) != 0
-    return bad
+        return fastnn_sgd_d(p, g, v, n, h.lr, o.momentum, l2 + weight_decay, o.nesterov)
 
 
 cdef extern from *:
