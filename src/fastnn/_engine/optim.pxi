@@ -42,16 +42,17 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
 
 cdef extern from *:
     """
-    /* PyTorch's SGD on n values (see _sgd): elementwise, so also built for x86-64-v4 and x86-64-v3, with the
-       multiplies and adds kept apart (no fused multiply-add) so that every build computes the baseline's bits. */
+    /* PyTorch's SGD and RMSprop on n values (see _sgd, _rmsprop): elementwise, so also built for x86-64-v4 and
+       x86-64-v3, with the multiplies and adds kept apart (no fused multiply-add) so that every build computes
+       the baseline's bits. */
     #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 11
-    #define FASTNN_SGD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), \\
+    #define FASTNN_EXACT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), \\
                                              optimize("fp-contract=off")))
     #else
-    #define FASTNN_SGD_CLONES
+    #define FASTNN_EXACT_CLONES
     #endif
     #define FASTNN_SGD(S, T)                                                                                  \\
-    FASTNN_SGD_CLONES static int fastnn_sgd_##S(T *p, const T *g, T *v, Py_ssize_t n, T lr, T mu, T decay,   \\
+    FASTNN_EXACT_CLONES static int fastnn_sgd_##S(T *p, const T *g, T *v, Py_ssize_t n, T lr, T mu, T decay,   \\
                                                 int nesterov) {                                             \\
         int bad = 0;                                                                                        \\
         if (mu == 0) {                                                                                      \\
@@ -82,11 +83,42 @@ cdef extern from *:
     }
     FASTNN_SGD(f, float)
     FASTNN_SGD(d, double)
+    #define FASTNN_RMSPROP(S, T, SQRT)                                                                        \\
+    FASTNN_EXACT_CLONES static int fastnn_rmsprop_##S(T *p, const T *g, T *sq, T *buf, Py_ssize_t n, T a, T c, \\
+                                                      T eps, T lr, T mu, T decay) {                          \\
+        int bad = 0;                                                                                        \\
+        if (mu == 0) {                                                                                      \\
+            for (Py_ssize_t i = 0; i < n; i++) {                                                            \\
+                T w = p[i], gi = g[i] + decay * w, si = a * sq[i] + c * gi * gi;                            \\
+                sq[i] = si;                                                                                 \\
+                w = w - lr * (gi / (SQRT(si) + eps));                                                       \\
+                p[i] = w;                                                                                   \\
+                bad |= (w - w) != 0;                                                                        \\
+            }                                                                                               \\
+        } else {                                                                                            \\
+            for (Py_ssize_t i = 0; i < n; i++) {                                                            \\
+                T w = p[i], gi = g[i] + decay * w, si = a * sq[i] + c * gi * gi;                            \\
+                sq[i] = si;                                                                                 \\
+                T bi = mu * buf[i] + gi / (SQRT(si) + eps);                                                 \\
+                buf[i] = bi;                                                                                \\
+                w = w - lr * bi;                                                                            \\
+                p[i] = w;                                                                                   \\
+                bad |= (w - w) != 0;                                                                        \\
+            }                                                                                               \\
+        }                                                                                                   \\
+        return bad;                                                                                         \\
+    }
+    FASTNN_RMSPROP(f, float, __builtin_sqrtf)
+    FASTNN_RMSPROP(d, double, __builtin_sqrt)
     """
     int fastnn_sgd_f(float *p, const float *g, float *v, Py_ssize_t n, float lr, float mu, float decay,
                      int nesterov) noexcept nogil
     int fastnn_sgd_d(double *p, const double *g, double *v, Py_ssize_t n, double lr, double mu, double decay,
                      int nesterov) noexcept nogil
+    int fastnn_rmsprop_f(float *p, const float *g, float *sq, float *buf, Py_ssize_t n, float a, float c, float eps,
+                         float lr, float mu, float decay) noexcept nogil
+    int fastnn_rmsprop_d(double *p, const double *g, double *sq, double *buf, Py_ssize_t n, double a, double c,
+                         double eps, double lr, double mu, double decay) noexcept nogil
 
 
 cdef int _sgd(floating *p, const floating *g, floating *v, Py_ssize_t n, const Step *h, floating l2,
@@ -186,32 +218,11 @@ cdef int _rmsprop(floating *p, const floating *g, floating *sq, Py_ssize_t n, co
     """PyTorch's RMSprop: ``g += decay*p; sq = a sq + (1-a) g^2; avg = sqrt(sq) + eps``; then with momentum
     ``buf = mu buf + g/avg; p -= lr buf``, else ``p -= lr g/avg``. State rows: sq[, buf]."""
     cdef const RMSpropSettings *o = <const RMSpropSettings *> h.opt
-    cdef Py_ssize_t i
-    cdef int bad = 0
-    cdef floating *buf = sq + h.stride
-    cdef floating w, gi, si, bi, a = o.alpha, c = 1 - o.alpha, eps = o.eps, lr = h.lr, mu = o.momentum
-    cdef floating decay = l2 + weight_decay
-    if mu == 0:
-        for i in range(n):
-            w = p[i]
-            gi = g[i] + decay * w
-            si = a * sq[i] + c * gi * gi
-            sq[i] = si
-            w = w - lr * (gi / (_sqrt(si) + eps))
-            p[i] = w
-            bad |= (w - w) != 0
+    cdef floating a = o.alpha, c = 1 - o.alpha, eps = o.eps, lr = h.lr, mu = o.momentum
+    if floating is float:
+        return fastnn_rmsprop_f(p, g, sq, sq + h.stride, n, a, c, eps, lr, mu, l2 + weight_decay)
     else:
-        for i in range(n):
-            w = p[i]
-            gi = g[i] + decay * w
-            si = a * sq[i] + c * gi * gi
-            sq[i] = si
-            bi = mu * buf[i] + gi / (_sqrt(si) + eps)
-            buf[i] = bi
-            w = w - lr * bi
-            p[i] = w
-            bad |= (w - w) != 0
-    return bad
+        return fastnn_rmsprop_d(p, g, sq, sq + h.stride, n, a, c, eps, lr, mu, l2 + weight_decay)
 
 
 OPTIMIZERS[K_SGD].name = b"sgd"
