@@ -93,13 +93,57 @@ def test_blocks_are_bit_identical_for_any_thread_count(row_budget, dtype):
             assert np.array_equal(a, b)
 
 
-def test_batchnorm_and_python_losses_keep_whole_batches(row_budget, monkeypatch):
-    bn = fastnn.Sequential([fastnn.Dense(6, 8), fastnn.BatchNorm1d(8, activation="relu"), fastnn.Dense(8, 1)], seed=0)
-    bn.compile("mse", fastnn.SGD(0.01))
+def _bn_model(data_format="channels_first", dtype="float64"):
+    last = data_format == "channels_last"
+    model = fastnn.Sequential([fastnn.Conv2D(1, 4, 3, data_format=data_format),
+                               fastnn.BatchNorm(4, activation="relu", data_format=data_format),
+                               fastnn.MaxPool2D(2, data_format=data_format), fastnn.Flatten(), fastnn.Dropout(0.2),
+                               fastnn.Dense(36, 8), fastnn.BatchNorm(8, activation="relu"),
+                               fastnn.Dense(8, 3, "softmax")],
+                              seed=0, dtype=dtype, input_shape=(8, 8, 1) if last else (1, 8, 8))
+    model.compile("cross_entropy", fastnn.SGD(0.05, momentum=0.9))
+    return model
+
+
+@pytest.mark.parametrize("data_format", ["channels_first", "channels_last"])
+def test_batchnorm_in_blocks_normalises_by_the_whole_batch(row_budget, data_format):
+    X, y = _data()
+    if data_format == "channels_last":
+        X = X.transpose(0, 2, 3, 1).copy()
+    w = np.random.default_rng(1).random(len(X)) + 0.5
+    whole = _bn_model(data_format)
+    whole.fit(X, y, epochs=2, batch_size=64, sample_weight=w, verbose=0)
+    parts = _bn_model(data_format)
+    row_budget(parts, 10)  # each batch's statistics and sums summed over blocks of 10 rows, in passes
+    history = parts.fit(X, y, epochs=2, batch_size=64, sample_weight=w, verbose=0)
+    assert parts._kept_engine.capacity == 10 and len(parts._kept_engine.statistics_layers) == 2
+    assert _max_rel([parts.parameters], [whole.parameters]) < 1e-12
+    assert _max_rel([parts._buffers], [whole._buffers]) < 1e-12  # the running statistics, moved once a batch
+    np.testing.assert_allclose(history.history["loss"], whole.history.history["loss"], rtol=1e-12)
+    np.testing.assert_allclose(parts.predict(X), whole.predict(X), rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.filterwarnings("ignore:n_threads=3 is more than")
+def test_batchnorm_in_blocks_is_bit_identical_for_any_thread_count(row_budget):
+    X, y = _data(120)
+    runs = []
+    for nt in (1, 2, 3):
+        model = _bn_model(dtype="float32")
+        row_budget(model, 16)
+        model.fit(X.astype(np.float32), y, epochs=2, batch_size=60, n_threads=nt, verbose=0)
+        runs.append((model.parameters.copy(), model._buffers.copy()))
+    for other in runs[1:]:
+        assert all(np.array_equal(a, b) for a, b in zip(runs[0], other))
+
+
+def test_a_first_batchnorm_and_python_losses_keep_whole_batches(row_budget):
+    first = fastnn.Sequential([fastnn.BatchNorm(6), fastnn.Dense(6, 8, "relu"), fastnn.Dense(8, 1)],
+                              input_shape=(6,), seed=0)
+    first.compile("mse", fastnn.SGD(0.01))
     row_budget(_cnn(), 1)  # a budget of one row of the convolutional network: far less than a batch here
     X = np.random.default_rng(0).standard_normal((50, 6))
-    bn.fit(X, X[:, 0], batch_size=50, epochs=1, verbose=0)
-    assert bn._kept_engine.whole_batches and bn._kept_engine.capacity == 50  # statistics of the whole batch
+    first.fit(X, X[:, 0], batch_size=50, epochs=1, verbose=0)
+    assert first._kept_engine.whole_batches and first._kept_engine.capacity == 50  # it has no backward pass
 
     class MSE(fastnn.losses.CustomLoss):
         def forward(self, outputs, targets):

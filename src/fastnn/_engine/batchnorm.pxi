@@ -11,6 +11,35 @@
 # parameters are pairs ``(gamma_c, beta_c)``, never decayed.
 # ---------------------------------------------------------------------------------------------------------------
 
+# A batch too large for the buffers is computed in blocks of rows with its whole statistics, in passes over the
+# blocks that Python drives (fastnn.training.blocks): per BatchNorm layer, the sum of its inputs (BN_MEAN), then
+# of their squared deviations from the batch's mean (BN_VAR); then passes normalising by the batch's statistics
+# (BN_GIVEN) that sum the gradients' terms over the blocks (BN_SUMS, the pass stopping there), from the last such
+# layer down; then a last pass with every sum given (BN_GIVEN_SUMS). ``fixed`` holds, beyond the four values a
+# channel the layer keeps between its passes, six a channel for these: the sums of x and of (x - mean)^2, the
+# batch's variance, the sums of dy and of dy * xhat, and one spare.
+cdef enum:
+    BN_MEAN = 1             # forward: add each channel's sum of the block's inputs (and stop)
+    BN_VAR = 2              # forward: add each channel's sum of (x - the batch's mean)^2 (and stop)
+    BN_GIVEN = 4            # forward: normalise by the batch's mean and variance, as given; running stats untouched
+    BN_SUMS = 8             # backward: add each channel's sums of dy and dy * xhat (and stop)
+    BN_GIVEN_SUMS = 16      # backward: use the batch's sums, as given (the first block's gamma and beta gradients)
+
+
+# The modes, for Python's driver of batches in blocks.
+BATCHNORM_MEAN, BATCHNORM_VAR, BATCHNORM_GIVEN = BN_MEAN, BN_VAR, BN_GIVEN
+BATCHNORM_SUMS, BATCHNORM_GIVEN_SUMS = BN_SUMS, BN_GIVEN_SUMS
+
+
+cdef inline int _bn_mode(Net *net, int l) noexcept nogil:
+    return net.ws.bn_mode[l] if net.ws.bn_mode != NULL and net.ws.training else 0
+
+
+cdef inline double *_bn_block_sums(Net *net, int l, int c) noexcept nogil:
+    """Channel ``c``'s six values for batches computed in blocks (see above)."""
+    return net.ws.fixed[l] + 4 * net.geom[l].c + 6 * c
+
+
 cdef inline int _bn_blocks(Net *net, int l) noexcept nogil:
     return max(1, min(net.geom[l].c, 2 * net.cores))
 
@@ -27,41 +56,36 @@ cdef inline double _lanes_total(double *lanes) noexcept nogil:
     return total
 
 
-cdef void _bn_stats(Net *net, int l, const floating *x, Py_ssize_t n_rows, int c, double *mean,
-                    double *var) noexcept nogil:
-    """Channel ``c``'s batch mean and (biased) variance over ``n_rows`` rows of ``x``: two passes, each sum in
-    eight double lanes over the row's positions, rows in order (vectorisable, and one fixed order)."""
+cdef double _bn_sum(Net *net, int l, const floating *x, Py_ssize_t n_rows, int c, double shift,
+                    bint square) noexcept nogil:
+    """Channel ``c``'s sum of ``x - shift`` (``square``: of its squares) over ``n_rows`` rows of ``x``: eight
+    double lanes over each row's positions, rows in order (vectorisable, and one fixed order)."""
     cdef const Geom *g = &net.geom[l]
     cdef int P = g.h * g.w, width = net.width[l], k
     cdef Py_ssize_t r, p, P8 = P - P % 8
     cdef double lanes[8]
-    cdef double m, v, rest
+    cdef double v, rest = 0
     cdef const floating *row
     for k in range(8):
         lanes[k] = 0
-    rest = 0
     for r in range(n_rows):
         row = x + r * width + <Py_ssize_t> c * P
         for p in range(0, P8, 8):
             for k in range(8):
-                lanes[k] += row[p + k]
+                v = row[p + k] - shift
+                lanes[k] += v * v if square else v
         for p in range(P8, P):
-            rest += row[p]
-    m = (_lanes_total(lanes) + rest) / (n_rows * P)
-    for k in range(8):
-        lanes[k] = 0
-    rest = 0
-    for r in range(n_rows):
-        row = x + r * width + <Py_ssize_t> c * P
-        for p in range(0, P8, 8):
-            for k in range(8):
-                v = row[p + k] - m
-                lanes[k] += v * v
-        for p in range(P8, P):
-            v = row[p] - m
-            rest += v * v
-    mean[0] = m
-    var[0] = (_lanes_total(lanes) + rest) / (n_rows * P)
+            v = row[p] - shift
+            rest += v * v if square else v
+    return _lanes_total(lanes) + rest
+
+
+cdef void _bn_stats(Net *net, int l, const floating *x, Py_ssize_t n_rows, int c, double *mean,
+                    double *var) noexcept nogil:
+    """Channel ``c``'s batch mean and (biased) variance over ``n_rows`` rows of ``x``: two passes."""
+    cdef Py_ssize_t N = n_rows * net.geom[l].h * net.geom[l].w
+    mean[0] = _bn_sum(net, l, x, n_rows, c, 0.0, False) / N
+    var[0] = _bn_sum(net, l, x, n_rows, c, mean[0], True) / N
 
 
 cdef void _bn_forward(Net *net, const floating *params, int l, const floating *inp, Py_ssize_t n_rows,
@@ -81,8 +105,19 @@ cdef void _bn_forward(Net *net, const floating *params, int l, const floating *i
     cdef floating a, b
     cdef const floating *src
     cdef floating *dst
+    cdef int mode = _bn_mode(net, l)
+    if mode & (BN_MEAN | BN_VAR):  # a pass that sums the batch's statistics block by block: nothing further
+        for c in range(c0, c1):
+            if mode & BN_MEAN:
+                _bn_block_sums(net, l, c)[0] += _bn_sum(net, l, inp, n_rows, c, 0.0, False)
+            else:
+                _bn_block_sums(net, l, c)[1] += _bn_sum(net, l, inp, n_rows, c, stats[4 * c], True)
+        return
     for c in range(c0, c1):
-        if net.ws.training:
+        if mode & BN_GIVEN:  # the whole batch's statistics, from the passes before
+            mean = stats[4 * c]
+            var = _bn_block_sums(net, l, c)[2]
+        elif net.ws.training:
             _bn_stats(net, l, inp, n_rows, c, &mean, &var)
             stats[4 * c] = mean
             stats[4 * c + 1] = 1.0 / sqrt(var + g.eps)
@@ -147,8 +182,20 @@ cdef void _bn_backward(Net *net, const floating *params, int l, Py_ssize_t n_row
     cdef double *stats = net.ws.fixed[l]
     cdef Py_ssize_t r, p, at, N = n_rows * P
     cdef floating k, shift, mean, slope
+    cdef int mode = _bn_mode(net, l)
+    cdef double *sums
+    if mode & BN_SUMS:  # a pass that sums the gradients' terms block by block: nothing further
+        for c in range(c0, c1):
+            _bn_sums(net, l, x, dy, n_rows, c)
+            sums = _bn_block_sums(net, l, c)
+            sums[3] += stats[4 * c + 2]
+            sums[4] += stats[4 * c + 3]
+        return
+    if mode & BN_GIVEN_SUMS:  # the whole batch's sums, from the passes before
+        N = net.ws.bn_rows * P
     for c in range(c0, c1):
-        _bn_sums(net, l, x, dy, n_rows, c)
+        if not mode & BN_GIVEN_SUMS:
+            _bn_sums(net, l, x, dy, n_rows, c)
         # dx = k (dy - shift - (x - mean) slope): k = gamma inv_std, shift = sum(dy) / N, and
         # slope = inv_std sum(dy xhat) / N (xhat = (x - mean) inv_std)
         k = <floating> (params[net.b_off[l] + 2 * c] * stats[4 * c + 1])
@@ -174,6 +221,10 @@ cdef void _bn_gradient(Net *net, floating *params, const GradTask *task, Py_ssiz
     cdef floating *gb = (<floating *> net.ws.grads) + net.b_off[l]
     cdef double *stats = net.ws.fixed[l]
     for c in range(task.j0, task.j1):
+        if _bn_mode(net, l) & BN_GIVEN_SUMS and net.ws.bn_offset > 0:  # a later block of a batch computed in
+            gb[2 * c] = 0                                                  # blocks: the first gave the batch's
+            gb[2 * c + 1] = 0                                              # sums, which the blocks' add up to
+            continue
         if l == 0:
             _bn_sums(net, l, <floating *> _layer_input(net, l), <floating *> net.ws.D[l + 1], B, c)
         gb[2 * c] = <floating> stats[4 * c + 3]
@@ -205,8 +256,9 @@ cdef const char *_bn_fits(const Geom *g, int n_in, int n_out) noexcept nogil:
 
 
 cdef Py_ssize_t _bn_fixed(const Geom *g, int n_in, int n_out) noexcept nogil:
-    """Per channel: the batch's mean and 1 / sqrt(var + eps), sum dy and sum dy * xhat."""
-    return 4 * g.c
+    """Per channel: the batch's mean and 1 / sqrt(var + eps), sum dy and sum dy * xhat; then six a channel for
+    batches computed in blocks (see above)."""
+    return 10 * g.c
 
 
 cdef Py_ssize_t _bn_pairs(const Geom *g, int n_in, int n_out) noexcept nogil:

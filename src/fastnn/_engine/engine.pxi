@@ -54,6 +54,8 @@ cdef class Engine:
     cdef readonly Py_ssize_t row_work
     cdef readonly Py_ssize_t training_row_bytes
     cdef readonly bint whole_batches
+    #: The layers that normalise by statistics of the whole batch (BatchNorm), in order.
+    cdef readonly tuple statistics_layers
 
     def __cinit__(self):
         memset(&self.net, 0, sizeof(Net))
@@ -214,6 +216,9 @@ cdef class Engine:
             if per_row > 0:
                 fixed[l] = np.zeros(per_row, dtype=np.float64)
                 self.net.ws.fixed[l] = <double *> <size_t> fixed[l].ctypes.data
+        self.net.ws.bn_mode = <int *> calloc(L, sizeof(int))
+        if self.net.ws.bn_mode == NULL:
+            raise MemoryError()
         self._scratch = None
         self._reserve(cores)
         if any(KINDS[self.net.kind[l]].kept(&self.net.geom[l], self.net.width[l], self.net.width[l + 1]) > 0
@@ -239,11 +244,12 @@ cdef class Engine:
         """``training_row_bytes``: bytes one row of a training batch takes in the engine's buffers - every layer's
         output and gradient, dropout's copies and masks, pooling's arg-max indices, recurrent caches, and a
         convolution's im2col columns kept for its weight gradient (what ``fit`` sizes its blocks of rows by);
-        ``whole_batches``: whether a batch must be computed in one piece (a kind keeps statistics of the whole
-        batch, or the loss is computed in Python)."""
+        ``whole_batches``: whether a batch must be computed in one piece (the loss is computed in Python, or
+        the first layer keeps statistics of the whole batch); ``statistics_layers``: the layers that do."""
         cdef int l
         cdef Py_ssize_t item = 8 if self.is_double else 4
         total = 2 * item  # a row's loss and accuracy
+        statistics = []
         for group in self._keep[3:10]:  # outputs, gradients, activation inputs, dropout, masks, arg-max, caches
             total += sum(a.nbytes for a in group if a is not None) // self.capacity
         self.whole_batches = bool(loss_given)
@@ -252,8 +258,11 @@ cdef class Engine:
                 total += KINDS[self.net.kind[l]].kept(&self.net.geom[l], self.net.width[l],
                                                       self.net.width[l + 1]) * item
             if KINDS[self.net.kind[l]].batch_stats:
-                self.whole_batches = True
+                statistics.append(l)
         self.training_row_bytes = total
+        self.statistics_layers = tuple(statistics)
+        # a batch computed in blocks needs each statistics layer's backward pass, which the first layer has not
+        self.whole_batches = self.whole_batches or 0 in statistics
 
     def _keep_columns(self, Py_ssize_t rows):
         """Room for every convolution's im2col columns of a training batch of ``rows`` rows, so that the weight
@@ -297,6 +306,7 @@ cdef class Engine:
         free(self.net.ws.columns)
         free(self.net.ws.cache)
         free(self.net.ws.fixed)
+        free(self.net.ws.bn_mode)
         free(self.net.kind)
         free(self.net.geom)
         free(self.net.buf_off)
@@ -393,6 +403,54 @@ cdef class Engine:
             step[0] += 1
             return penalty
         return NAN
+
+    def block_pass(self, X, rows, labels, targets, weights, Py_ssize_t offset, double wsum, int64_t step,
+                   int n_threads, double[::1] sums not None, int[::1] modes not None, int stop_forward,
+                   int stop_backward, bint gradients, Py_ssize_t batch_rows):
+        """One pass over a block of a batch computed in blocks with BatchNorm layers (see
+        ``fastnn.training.blocks``): the rows ``X[rows]`` at ``offset`` in their batch of ``batch_rows`` rows
+        (weight sum ``wsum``), BatchNorm layer ``l`` in mode ``modes[l]`` (BN_* flags). The forward pass stops
+        after layer ``stop_forward`` (-1: none; then the loss, its sums added to ``sums`` as ``gradient`` adds
+        them, and the backward pass, which stops after layer ``stop_backward``, -1: none); with ``gradients`` the
+        weight gradients' data terms are written to the gradient buffer. Arrays as for ``gradient``."""
+        cdef Py_ssize_t B = rows.shape[0]
+        cdef int l
+        if B < 1 or B > self.capacity:
+            raise ValueError("rows must hold between 1 row and the engine's capacity")
+        if modes.shape[0] != self.net.n_layers or sums.shape[0] != 3:
+            raise ValueError("modes must hold a value per layer and sums 3 values")
+        if self.net.ws.columns != NULL and B > self.net.ws.cols_rows:
+            self._keep_columns(B)
+        self._reserve(n_threads)
+        for l in range(self.net.n_layers):
+            self.net.ws.bn_mode[l] = modes[l] if KINDS[self.net.kind[l]].batch_stats else 0
+        self.net.ws.stop_forward = stop_forward + 1
+        self.net.ws.stop_backward = stop_backward + 1
+        self.net.ws.bn_rows = batch_rows
+        self.net.ws.bn_offset = offset
+        try:
+            if self.is_double:
+                _engine_block_pass[double](&self.net, X, rows, labels, targets, weights, self._sample_loss,
+                                           self._sample_correct, offset, wsum, step, n_threads, &sums[0],
+                                           stop_forward < 0, gradients)
+            else:
+                _engine_block_pass[float](&self.net, X, rows, labels, targets, weights, self._sample_loss,
+                                          self._sample_correct, offset, wsum, step, n_threads, &sums[0],
+                                          stop_forward < 0, gradients)
+        finally:
+            memset(self.net.ws.bn_mode, 0, self.net.n_layers * sizeof(int))
+            self.net.ws.stop_forward = 0
+            self.net.ws.stop_backward = 0
+
+    def batchnorm_values(self, int l):
+        """BatchNorm layer ``l``'s per-channel values (float64, a view): ``(C, 4)`` - the batch's mean, 1 /
+        sqrt(var + eps), sum dy, sum dy * xhat - and ``(C, 6)`` for batches computed in blocks: the sums of x and
+        (x - mean)^2, the variance, the sums of dy and dy * xhat, a spare."""
+        if not 0 <= l < self.net.n_layers or not KINDS[self.net.kind[l]].batch_stats:
+            raise ValueError("layer l keeps no batch statistics")
+        values = self._keep[10][l]
+        C = self.net.geom[l].c
+        return values[:4 * C].reshape(C, 4), values[4 * C:].reshape(C, 6)
 
     def tie(self, ties):
         """Tie layers' weights: ``ties[l] = s`` makes layer ``l``'s weight matrix the transpose of layer ``s``'s

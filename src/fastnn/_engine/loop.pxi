@@ -1,5 +1,22 @@
 # Included by _kernels.pyx: The batch loop of training, and blocks of forward passes for predict and evaluate.
 
+cdef void _gather_batch(Net *net, const floating *X, const int64_t *rows, Py_ssize_t B, Py_ssize_t offset,
+                        int64_t step, int nt) noexcept nogil:
+    """The rows ``X[rows[0 .. B]]`` into ``A[0]``, and the dropout keys of update ``step`` for rows at ``offset,
+    offset + 1, ...`` in their batch."""
+    cdef int c
+    cdef Job gather = _job(JOB_GATHER, net, net.params, 0)
+    gather.inp = X
+    gather.out_a = net.ws.A[0]
+    gather.rows = rows
+    gather.n_rows = B
+    gather.n_chunks = _row_chunks(B, nt)
+    _run(&gather, gather.n_chunks, nt, B * net.width[0] * GATHER_WORK_FACTOR)
+    for c in range(net.n_layers):
+        if net.ws.Ad[c] != NULL:  # a mask element's counter is its place in the whole batch's buffer
+            net.ws.drop_key[c] = _dropout_key(net.seed, step, c) + <uint64_t> offset * <uint64_t> net.width[c]
+
+
 cdef double _batch_front(Net *net, const floating *X, const int64_t *rows, Py_ssize_t B, Py_ssize_t offset,
                          const Data *data, double wsum, int64_t step, int nt, floating *sample_loss,
                          floating *sample_correct, double *hits) noexcept nogil:
@@ -9,21 +26,10 @@ cdef double _batch_front(Net *net, const floating *X, const int64_t *rows, Py_ss
     the sum of the rows' losses (weighted by the sample weights when there are any) and adds their accuracies to
     ``hits``."""
     cdef Py_ssize_t r
-    cdef int c
     cdef double loss_sum = 0
     cdef const floating *weights = <const floating *> data.weights
-    cdef floating *A0 = <floating *> net.ws.A[0]
-    cdef Job gather = _job(JOB_GATHER, net, net.params, 0)
-    gather.inp = X
-    gather.out_a = A0
-    gather.rows = rows
-    gather.n_rows = B
-    gather.n_chunks = _row_chunks(B, nt)
-    _run(&gather, gather.n_chunks, nt, B * net.width[0] * GATHER_WORK_FACTOR)
-    for c in range(net.n_layers):
-        if net.ws.Ad[c] != NULL:  # a mask element's counter is its place in the whole batch's buffer
-            net.ws.drop_key[c] = _dropout_key(net.seed, step, c) + <uint64_t> offset * <uint64_t> net.width[c]
-    _forward(net, A0, B, nt, _on_output(net.loss))
+    _gather_batch(net, X, rows, B, offset, step, nt)
+    _forward(net, <floating *> net.ws.A[0], B, nt, _on_output(net.loss))
     _loss(net, B, data, rows, 0, <floating> (1.0 / wsum if wsum > 0 else 0.0), sample_loss, sample_correct, True,
           nt)
     for r in range(B):
@@ -139,6 +145,30 @@ cdef void _engine_gradient(Net *net, const floating[:, ::1] X, const int64_t[::1
         sums[2] += B
         _backward(net, <floating *> net.params, B, n_threads)
         _gradient_tasks(net, <floating *> net.params, B, n_threads)
+
+
+cdef void _engine_block_pass(Net *net, const floating[:, ::1] X, const int64_t[::1] rows,
+                             const int32_t[::1] labels, const floating[:, ::1] targets, const floating[::1] weights,
+                             floating[::1] sl, floating[::1] sc, Py_ssize_t offset, double wsum, int64_t step,
+                             int n_threads, double *sums, bint whole, bint gradients):
+    """Typed entry of ``Engine.block_pass``: the forward pass (to its stop), and when it ran ``whole`` the loss
+    and the backward pass (to its stop), then (``gradients``) the weight gradients, without the GIL."""
+    cdef Data data = _data(labels, targets, weights)
+    cdef Py_ssize_t B = rows.shape[0]
+    net.ws.single_row = B == 1
+    net.ws.training = True
+    net.ws.update_buffers = False
+    with nogil:
+        if whole:
+            sums[0] += _batch_front(net, &X[0, 0], &rows[0], B, offset, &data, wsum, step, n_threads, &sl[0],
+                                    &sc[0], &sums[1])
+            sums[2] += B
+            _backward(net, <floating *> net.params, B, n_threads)
+            if gradients:
+                _gradient_tasks(net, <floating *> net.params, B, n_threads)
+        else:
+            _gather_batch(net, &X[0, 0], &rows[0], B, offset, step, n_threads)
+            _forward(net, <floating *> net.ws.A[0], B, n_threads, _on_output(net.loss))
 
 
 cdef void _engine_train_forward(Net *net, const floating[:, ::1] X, floating[:, ::1] out, int64_t step,

@@ -56,6 +56,12 @@ cdef struct Workspace:
     bint update_buffers # this call updates the non-trained state (a training call that applies its updates)
     bint single_row     # this call works on one row at a time (matrix-vector products): set per call, so
                         # that the kind of product depends on the call's shape alone, never on a last block
+    int *bn_mode        # bn_mode[l]: how BatchNorm layer l takes part in a batch computed in blocks of rows (BN_*
+                        # flags, batchnorm.pxi); 0: it computes the block's own statistics
+    int stop_forward    # l + 1: the forward pass stops after layer l (0: it runs every layer)
+    int stop_backward   # l + 1: the backward pass stops after layer l (0: it runs down to the first)
+    Py_ssize_t bn_rows  # rows of the whole batch whose statistics and sums BN_GIVEN and BN_GIVEN_SUMS use
+    Py_ssize_t bn_offset  # the block's first row in that batch (its first block writes BatchNorm's gradients)
 
 
 cdef struct Net:

@@ -30,6 +30,8 @@ cdef void _forward(Net *net, const floating *x, Py_ssize_t n_rows, int nt, bint 
                                 net.width[l + 1] // s)
             if net.ws.training and net.ws.Ad[l + 1] != NULL:
                 _dropout_columns(net, l + 1, 0, n_rows, 0, net.width[l + 1], net.width[l + 1])
+        if net.ws.stop_forward == l + 1:  # a pass that gathers a BatchNorm layer's sums ends there
+            return
         inp = <floating *> _layer_input(net, l + 1)
 
 
@@ -50,6 +52,8 @@ cdef void _backward(Net *net, const floating *params, Py_ssize_t n_rows, int nt)
             s = _unit_steps(net, l)
             _activation_backward(SOFTMAX, <floating *> net.ws.A[l], NULL, <floating *> net.ws.D[l], n_rows * s,
                                  net.width[l] // s, net.width[l] // s)
+        if net.ws.stop_backward == l + 1:
+            break
 
 
 cdef void _gather_rows(floating *dst, const floating *X, const int64_t *rows, Py_ssize_t r0, Py_ssize_t r1,

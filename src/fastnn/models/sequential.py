@@ -775,7 +775,8 @@ class Sequential(Container):
         batch_size : int, default=32
             Samples per update. A batch whose buffers would take more than 192 MB (wide feature maps, thousands
             of rows) is computed in blocks of rows whose gradients are summed before the one update, so memory
-            stays bounded; networks with BatchNorm compute each batch in one piece.
+            stays bounded (BatchNorm layers still normalise by the whole batch's statistics, summed over the
+            blocks in extra passes).
         validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
             Evaluated at the end of every epoch.
         validation_split : float in [0, 1), default=0.0

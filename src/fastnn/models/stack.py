@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from .._core.validation import check_int
-from ..nn import Activation, Dense, Dropout, Embedding, LayerNorm, Reshape
+from ..nn import Activation, BatchNorm, BatchNorm1d, Dense, Dropout, Embedding, LayerNorm, Reshape
 from ..nn.base import _Layer, _Weighted
 from ..nn.reshaping import _Permute
 from ..nn.recurrent import _Recurrent
@@ -170,7 +170,7 @@ def _first_input(i, layer, shape):
             raise ValueError(f"layers[{i}] ({layer!r}) takes {layer.in_features} features, but input_shape={shape} "
                              f"gives {math.prod(shape)} values a sample")
         return (math.prod(shape),)
-    if isinstance(layer, (_Recurrent, Embedding, LayerNorm)):
+    if isinstance(layer, (_Recurrent, Embedding, LayerNorm, BatchNorm1d, BatchNorm)):
         return shape  # each checks the shape it takes
     if layer._engine_row and len(shape) != 3:
         last = getattr(layer, "data_format", None) == "channels_last"

@@ -8,8 +8,11 @@ dropout masks those of its rows' places in the whole batch - add the blocks' gra
 update: the same step as the whole batch at once, up to rounding, in memory bounded by the block. The blocks
 depend on the network's shapes alone, so results stay the same for any ``n_threads``.
 
-A network with BatchNorm (whose statistics are the whole batch's) or a loss written in Python trains each batch
-in one piece.
+A network with BatchNorm normalises by the statistics of the whole batch, as it does in one piece: they and the
+sums its gradient needs are summed block by block in passes over the blocks, each stopping at the layer it sums
+for (two passes a BatchNorm layer for its mean and variance, one for its gradient's sums), before the last pass;
+such a batch costs more passes, never more memory. A BatchNorm as the first layer, and a loss written in Python,
+train each batch in one piece.
 """
 import numpy as np
 
@@ -24,8 +27,8 @@ TRAINING_MEMORY = 192 << 20
 
 def training_block(model, rows):
     """The most rows of a block when a training batch of ``rows`` rows needs blocks (its buffers would take more
-    than :data:`TRAINING_MEMORY`), else None: the batch trains in one piece (as it always does when the network
-    keeps statistics of the whole batch, BatchNorm's, or its loss is computed in Python)."""
+    than :data:`TRAINING_MEMORY`), else None: the batch trains in one piece (as it always does when the first
+    layer is a BatchNorm or the loss is computed in Python)."""
     if rows <= 1:
         return None
     engine = model._kept_engine
@@ -42,24 +45,78 @@ def _block(engine, rows):
     return block if rows > block else None
 
 
-def part_gradient(engine, grads, data, rows, offset, wsum, step, nt, sums, block, total=None):
+def part_gradient(engine, grads, data, rows, offset, wsum, step, nt, sums, block, total=None, model=None):
     """The data term of the gradient of the rows ``rows`` of ``data`` (at ``offset`` in their batch, whose size or
     weight sum is ``wsum``) into ``grads``: in one engine call, or with ``block`` in blocks of at most that many
     rows whose gradients are added in order (into ``total``, a buffer like ``grads``, when given). Adds [loss
-    sum, accuracy sum, rows] to ``sums``."""
+    sum, accuracy sum, rows] to ``sums``. A network with BatchNorm (``model`` given, the rows a whole batch) is
+    computed in blocks with the whole batch's statistics (:func:`_statistics_passes`), moving its running
+    statistics."""
     B = len(rows)
     if block is None or B <= block:
         engine.gradient(*batch_part(data, rows), offset, wsum, step, nt, sums)
         return
     if total is None:
         total = np.empty_like(grads)
-    for lo in range(0, B, block):
-        engine.gradient(*batch_part(data, rows[lo:lo + block]), offset + lo, wsum, step, nt, sums)
+    parts = [(lo, batch_part(data, rows[lo:lo + block])) for lo in range(0, B, block)]
+    if engine.statistics_layers:
+        modes = _statistics_passes(model, engine, parts, B, wsum, step, nt)
+
+        def gradient(part, at, out):
+            engine.block_pass(*part, at, wsum, step, nt, out, modes, -1, -1, True, B)
+    else:
+        def gradient(part, at, out):
+            engine.gradient(*part, at, wsum, step, nt, out)
+    for lo, part in parts:
+        gradient(part, offset + lo, sums)
         if lo == 0:
             total[...] = grads
         else:
             total += grads
     grads[...] = total
+
+
+def _statistics_passes(model, engine, parts, B, wsum, step, nt):
+    """Before the last pass over the blocks ``parts`` of a batch of ``B`` rows: its BatchNorm layers' statistics
+    and their gradients' sums over the whole batch, each summed block by block in passes that stop at the layer
+    (the statistics from the first layer up, each normalising by those before it, the mean then the variance;
+    the sums from the last layer down, each through the sums after it), and the running statistics moved as one
+    batch moves them. Returns the layers' modes for the last pass (every statistic and sum given)."""
+    K = _kernels
+    layers = engine.statistics_layers
+    modes = np.zeros(len(model._layout), np.int32)
+    scratch = np.zeros(3)
+
+    def run(stop_forward, stop_backward):
+        for lo, part in parts:
+            engine.block_pass(*part, lo, wsum, step, nt, scratch, modes, stop_forward, stop_backward, False, B)
+
+    for l in layers:  # statistics, first layer up: each normalised by those before it
+        layer, row = model._engine_layers[l], model._layout[l]
+        values, sums = engine.batchnorm_values(l)
+        n, momentum = B * row["h"] * row["w"], layer.momentum
+        modes[l] = K.BATCHNORM_MEAN
+        sums[:, 0] = 0
+        run(l, -1)
+        values[:, 0] = mean = sums[:, 0] / n
+        modes[l] = K.BATCHNORM_VAR
+        sums[:, 1] = 0
+        run(l, -1)
+        sums[:, 2] = var = sums[:, 1] / n
+        values[:, 1] = 1.0 / np.sqrt(var + layer.eps)
+        modes[l] = K.BATCHNORM_GIVEN
+        running_mean, running_var = layer.running_mean, layer.running_var
+        running_mean[:] = (1 - momentum) * running_mean.astype(np.float64) + momentum * mean
+        running_var[:] = (1 - momentum) * running_var.astype(np.float64) + momentum * (var * n / (n - 1) if n > 1
+                                                                                          else var)
+    for l in reversed(layers):  # the gradients' sums, last layer down: each through the sums after it
+        values, sums = engine.batchnorm_values(l)
+        modes[l] = K.BATCHNORM_GIVEN | K.BATCHNORM_SUMS
+        sums[:, 3:5] = 0
+        run(-1, l)
+        values[:, 2:4] = sums[:, 3:5]
+        modes[l] = K.BATCHNORM_GIVEN | K.BATCHNORM_GIVEN_SUMS
+    return modes
 
 
 def train_parts(model, engine, data, perm, batch_size, first, last, hyper, nt, sums, block=None, split=None):
@@ -90,7 +147,7 @@ def train_parts(model, engine, data, perm, batch_size, first, last, hyper, nt, s
         else:
             wsum = float(np.sum(weights[perm[bi * batch_size:bi * batch_size + B]], dtype=np.float64))
         local[:] = 0
-        part_gradient(engine, grads, data, rows, offset, wsum, int(model._step[0]), nt, local, block, total)
+        part_gradient(engine, grads, data, rows, offset, wsum, int(model._step[0]), nt, local, block, total, model)
         if split is not None:
             split.allreduce_(grads)
             local[:] = split.sum(local)
