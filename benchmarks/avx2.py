@@ -7,8 +7,9 @@ Each library is limited by its own documented switch before it loads: OpenBLAS's
 (``OPENBLAS_CORETYPE``, fastnn's products and NumPy's), PyTorch's to AVX2 (``ATEN_CPU_CAPABILITY`` for its own
 loops, ``ONEDNN_MAX_CPU_ISA`` for oneDNN's convolutions and recurrent layers, ``MKL_ENABLE_INSTRUCTIONS`` for
 MKL's products), and fastnn's recurrent layers call BLAS instead of their AVX-512 per-step products. What this
-cannot limit: fastnn's elementwise loops built for x86-64-v4 (the recurrent cells, dropout's masks) still pick
-their AVX-512 build, and the cores, caches and clock are this machine's. The figures approximate an AVX2 machine
+cannot limit: fastnn's loops built for x86-64-v4 (the recurrent cells, dropout's masks, ReLU, the convolution's
+bias add, the bias gradients' sums, the SGD and RMSprop updates) still pick their AVX-512 build, and the cores,
+caches and clock are this machine's. The figures approximate an AVX2 machine
 of the same cores; they are not a measurement of one.
 """
 import os

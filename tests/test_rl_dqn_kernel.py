@@ -195,3 +195,29 @@ def test_update_equals_stable_baselines3s_step_in_pytorch(double_q):
     assert (status, done) == (0, 20)
     flat = np.concatenate([p.detach().numpy().ravel() for p in q.parameters()])
     np.testing.assert_allclose(model.parameters, flat, rtol=1e-10, atol=1e-12)
+
+
+def test_a_recurrent_q_network_updates_as_through_blas(request):
+    """The compiled update's backward pass follows a forward pass that is not a training one: a float32 recurrent
+    layer must not read W_hh's backward panels (packed only by training passes) there."""
+    from fastnn import LSTM
+
+    def run(panels):
+        _kernels.recurrent_panels(panels)
+        request.addfinalizer(lambda: _kernels.recurrent_panels(True))
+        rng = np.random.default_rng(3)
+        model = Sequential([LSTM(2, 32), Dense(32, 3)], input_shape=(4, 2), seed=0, dtype="float32")
+        model.compile(loss=Huber(), optimizer=Adam(lr=0.01))
+        buf = ReplayBuffer(64, 8, "float32")
+        for _ in range(64):
+            buf.add(rng.normal(size=8), rng.normal(size=8), int(rng.integers(3)), rng.normal(), rng.random() < 0.2)
+        target = model.parameters.copy()
+        engine = model._engine(32)
+        out = _kernels.dqn_update(engine, target, buf.observations, buf.next_observations, buf.actions, buf.rewards,
+                                  buf.dones, len(buf), 32, 5, 0.97, _kernels.LOSS_HUBER, False, 0.0, 7,
+                                  model._hyper(), model._step, np.zeros(32, np.int64), np.zeros((32, 3), np.float32),
+                                  np.zeros(32, np.float32), 1)
+        assert out[0] == 0
+        return model.parameters.copy()
+
+    np.testing.assert_allclose(run(True), run(False), rtol=1e-4, atol=1e-5)

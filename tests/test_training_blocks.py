@@ -105,9 +105,9 @@ def _bn_model(data_format="channels_first", dtype="float64"):
     return model
 
 
-@pytest.mark.parametrize("data_format", ["channels_first", "channels_last"])
-def test_batchnorm_in_blocks_normalises_by_the_whole_batch(row_budget, data_format):
-    X, y = _data()
+@pytest.mark.parametrize("data_format, n", [("channels_first", 150), ("channels_last", 150), ("channels_first", 138)])
+def test_batchnorm_in_blocks_normalises_by_the_whole_batch(row_budget, data_format, n):
+    X, y = _data(n)  # 138 rows: the epoch's last batch (10 rows) is one block, and moves the running statistics too
     if data_format == "channels_last":
         X = X.transpose(0, 2, 3, 1).copy()
     w = np.random.default_rng(1).random(len(X)) + 0.5

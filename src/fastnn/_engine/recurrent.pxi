@@ -164,8 +164,8 @@ cdef inline Py_ssize_t _partials_size(int kind, const Geom *g) noexcept nogil:
 
 
 cdef inline Py_ssize_t _recurrent_fixed(int kind, const Geom *g) noexcept nogil:
-    cdef Py_ssize_t panels = <Py_ssize_t> _gates(kind) * g.hidden * g.hidden if g.hidden % 32 == 0 else 0
-    return _partials_size(kind, g) + panels  # two float panels of GH x H values take GH x H doubles
+    cdef Py_ssize_t panels = 1 + <Py_ssize_t> _gates(kind) * g.hidden * g.hidden if g.hidden % 32 == 0 else 0
+    return _partials_size(kind, g) + panels  # a flag, then two float panels of GH x H values in GH x H doubles
 
 
 cdef inline bint _panels_on(Net *net, int l, Py_ssize_t n_rows) noexcept nogil:
@@ -175,9 +175,14 @@ cdef inline bint _panels_on(Net *net, int l, Py_ssize_t n_rows) noexcept nogil:
             and fastnn_has_panels())
 
 
+cdef inline double *_panels_flag(Net *net, int l) noexcept nogil:
+    """Nonzero when the last forward pass also packed the backward pass's panels (a training pass)."""
+    return net.ws.fixed[l] + _partials_size(net.kind[l], &net.geom[l])
+
+
 cdef inline float *_panels(Net *net, int l) noexcept nogil:
     """The forward pass's panels (W_hh.T, hidden x G*hidden); the backward pass's (W_hh) follow them."""
-    return <float *> (net.ws.fixed[l] + _partials_size(net.kind[l], &net.geom[l]))
+    return <float *> (_panels_flag(net, l) + 1)
 
 
 cdef void _recurrent_prepare(Net *net, int l, Py_ssize_t n_rows) noexcept nogil:
@@ -189,6 +194,7 @@ cdef void _recurrent_prepare(Net *net, int l, Py_ssize_t n_rows) noexcept nogil:
         return
     W = (<const float *> net.params) + net.w_off[l] + g.feats
     fastnn_pack_panels(W, 1, ld, H, GH, _panels(net, l))  # B[k, j] = W_hh[j, k]
+    _panels_flag(net, l)[0] = net.ws.training  # a backward pass after any other forward pass calls BLAS
     if net.ws.training:
         fastnn_pack_panels(W, ld, 1, GH, H, _panels(net, l) + <Py_ssize_t> GH * H)  # B[k, j] = W_hh[k, j]
 
@@ -285,7 +291,7 @@ cdef void _recurrent_backward(Net *net, const floating *params, int l, Py_ssize_
     cdef const floating *dy = (<floating *> net.ws.D[l + 1]) + r0 * w_out
     cdef double *si = net.ws.fixed[l] + t_task * 2 * GH  # this tile's sums of the bias gradients
     cdef double *sh = si + GH
-    cdef bint panels = _panels_on(net, l, n_rows)
+    cdef bint panels = _panels_on(net, l, n_rows) and _panels_flag(net, l)[0] != 0
     memset(dh, 0, n * H * sizeof(floating))
     memset(dc, 0, n * H * sizeof(floating))
     memset(si, 0, 2 * GH * sizeof(double))

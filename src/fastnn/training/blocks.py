@@ -51,9 +51,10 @@ def part_gradient(engine, grads, data, rows, offset, wsum, step, nt, sums, block
     rows whose gradients are added in order (into ``total``, a buffer like ``grads``, when given). Adds [loss
     sum, accuracy sum, rows] to ``sums``. A network with BatchNorm (``model`` given, the rows a whole batch) is
     computed in blocks with the whole batch's statistics (:func:`_statistics_passes`), moving its running
-    statistics."""
+    statistics - a batch of one block too (the epoch's last, short one), which ``Engine.gradient`` would not
+    move."""
     B = len(rows)
-    if block is None or B <= block:
+    if block is None or (B <= block and not engine.statistics_layers):
         engine.gradient(*batch_part(data, rows), offset, wsum, step, nt, sums)
         return
     if total is None:
