@@ -164,8 +164,11 @@ cdef inline Py_ssize_t _partials_size(int kind, const Geom *g) noexcept nogil:
 
 
 cdef inline Py_ssize_t _recurrent_fixed(int kind, const Geom *g) noexcept nogil:
-    cdef Py_ssize_t panels = 1 + <Py_ssize_t> _gates(kind) * g.hidden * g.hidden if g.hidden % 32 == 0 else 0
-    return _partials_size(kind, g) + panels  # a flag, then two float panels of GH x H values in GH x H doubles
+    cdef Py_ssize_t GH = _gates(kind) * g.hidden
+    cdef Py_ssize_t panels = 1 + GH * g.hidden if g.hidden % 32 == 0 else 0
+    # the biases b_ih then b_hh, each contiguous (2 GH values of either dtype); then a flag and two float panels
+    # of GH x H values in GH x H doubles
+    return _partials_size(kind, g) + 2 * GH + panels
 
 
 cdef inline bint _panels_on(Net *net, int l, Py_ssize_t n_rows) noexcept nogil:
@@ -175,9 +178,15 @@ cdef inline bint _panels_on(Net *net, int l, Py_ssize_t n_rows) noexcept nogil:
             and fastnn_has_panels())
 
 
+cdef inline void *_biases(Net *net, int l) noexcept nogil:
+    """``b_ih`` then ``b_hh`` (G*hidden values each, of the engine's dtype), copied from their interleaved pairs
+    by each forward pass's ``prepare``."""
+    return <void *> (net.ws.fixed[l] + _partials_size(net.kind[l], &net.geom[l]))
+
+
 cdef inline double *_panels_flag(Net *net, int l) noexcept nogil:
     """Nonzero when the last forward pass also packed the backward pass's panels (a training pass)."""
-    return net.ws.fixed[l] + _partials_size(net.kind[l], &net.geom[l])
+    return net.ws.fixed[l] + _partials_size(net.kind[l], &net.geom[l]) + 2 * _gates(net.kind[l]) * net.geom[l].hidden
 
 
 cdef inline float *_panels(Net *net, int l) noexcept nogil:
@@ -186,10 +195,20 @@ cdef inline float *_panels(Net *net, int l) noexcept nogil:
 
 
 cdef void _recurrent_prepare(Net *net, int l, Py_ssize_t n_rows) noexcept nogil:
-    """Pack W_hh into panels for the per-step products of a pass (and, training, of the backward pass after it)."""
+    """Copy the biases apart (contiguous, for vector loops) and pack W_hh into panels for the per-step products of
+    a pass (and, training, of the backward pass after it)."""
     cdef const Geom *g = &net.geom[l]
-    cdef int H = g.hidden, GH = _gates(net.kind[l]) * H, ld = g.feats + H
+    cdef int H = g.hidden, GH = _gates(net.kind[l]) * H, ld = g.feats + H, j
     cdef const float *W
+    cdef float *bf = <float *> _biases(net, l)
+    cdef double *bd = <double *> _biases(net, l)
+    for j in range(GH):
+        if net.is_double:
+            bd[j] = (<const double *> net.params)[net.b_off[l] + 2 * j]
+            bd[GH + j] = (<const double *> net.params)[net.b_off[l] + 2 * j + 1]
+        else:
+            bf[j] = (<const float *> net.params)[net.b_off[l] + 2 * j]
+            bf[GH + j] = (<const float *> net.params)[net.b_off[l] + 2 * j + 1]
     if not _panels_on(net, l, n_rows):
         return
     W = (<const float *> net.params) + net.w_off[l] + g.feats
@@ -232,7 +251,6 @@ cdef void _recurrent_forward(Net *net, const floating *params, int l, const floa
     _rnn_tile(net, n_rows, t_task, &r0, &r1)
     n = r1 - r0
     cdef const floating *W = params + net.w_off[l]
-    cdef const floating *b = params + net.b_off[l]
     cdef floating *gates = _region(net, l, R_GATES, <floating *> NULL) + r0 * T * GH
     cdef floating *hp = _region(net, l, R_HPREV, <floating *> NULL) + r0 * T * H
     cdef floating *extra = _region(net, l, R_EXTRA, <floating *> NULL) + r0 * T * H
@@ -241,20 +259,25 @@ cdef void _recurrent_forward(Net *net, const floating *params, int l, const floa
     cdef floating *row
     cdef floating *h
     cdef floating *hnext
+    cdef const floating *b_ih = <const floating *> _biases(net, l)
+    cdef const floating *b_hh = b_ih + GH
     gemm(NoTrans, Trans, <int> (n * T), GH, F, <floating> 1.0, inp + r0 * T * F, F, W, ld, <floating> 0.0, gates,
          GH)
-    for m in range(n * T):
+    for m in range(n * T):  # GRU's b_hh goes with the state's product (it is inside r * (W_hn h + b_hn))
         row = gates + m * GH
-        for j in range(GH):
-            row[j] = row[j] + b[2 * j] if kind == GRU else (row[j] + b[2 * j]) + b[2 * j + 1]
+        if kind == GRU:
+            for j in range(GH):
+                row[j] = row[j] + b_ih[j]
+        else:
+            for j in range(GH):
+                row[j] = (row[j] + b_ih[j]) + b_hh[j]
     for k in range(n):
         memset(hp + k * T * H, 0, H * sizeof(floating))
     cdef bint panels = _panels_on(net, l, n_rows)
     for t in range(T):
         if kind == GRU:
             for k in range(n):
-                for j in range(GH):
-                    gh[k * GH + j] = b[2 * j + 1]
+                memcpy(gh + k * GH, b_hh, GH * sizeof(floating))
         if t > 0:  # the state's product: into GRU's own buffer, added onto the input's for the others
             _state_product(panels, _panels(net, l), <int> n, GH, H, hp + t * H, T * H, W + F, ld,
                            gh if kind == GRU else gates + t * GH, GH if kind == GRU else T * GH)
