@@ -179,3 +179,20 @@ def test_batchnorm_takes_features_or_channels_by_its_input(rng, tmp_path):
     session = ort.InferenceSession(to_onnx(small).SerializeToString(), providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(session.run(None, {"input": Xf.reshape(40, -1)})[0], small.predict(Xf), rtol=1e-5,
                                atol=1e-6)
+
+
+def test_a_diverging_update_leaves_the_running_statistics_as_they_were(rng):
+    model = fastnn.Sequential([fastnn.Dense(4, 8), fastnn.BatchNorm1d(8, activation="relu"), fastnn.Dense(8, 1)],
+                              seed=0, dtype="float64")
+    model.compile("mse", fastnn.SGD(1e200))  # the first update overflows the next batch's loss
+    X, y = rng.standard_normal((40, 4)), rng.standard_normal(40)
+    before = (model.parameters.copy(), model._buffers.copy())
+    with pytest.raises(FloatingPointError):
+        model.fit(X, y, batch_size=10, epochs=1, verbose=0)  # batches 1 and 2 moved the statistics
+    assert np.array_equal(model.parameters, before[0]) and np.array_equal(model._buffers, before[1])
+    model.compile("mse", fastnn.SGD(1e200))
+    model.train_on_batch(X[:10], y[:10])
+    moved = model._buffers.copy()
+    with pytest.raises(FloatingPointError):
+        model.train_on_batch(X[10:20], y[10:20])
+    assert np.array_equal(model._buffers, moved)

@@ -732,15 +732,24 @@ class Sequential(Container):
                                        labels, targets)
 
     def _snapshot(self):
-        """What an update changes, copied into buffers kept between calls: restored when an update diverges."""
-        if self._backup is None or self._backup[1].shape != self._state.shape:
-            self._backup = (np.empty_like(self._params), np.empty_like(self._state), np.empty_like(self._step))
-        for dst, src in zip(self._backup, (self._params, self._state, self._step)):
-            np.copyto(dst, src)
-        return self._backup
+        """What an update changes - the parameters, the optimizer's state and step, the non-trained state
+        (BatchNorm's running statistics) - copied into buffers kept between calls: restored when an update
+        diverges."""
+        backup, buffers = self._backup, self._buffers
+        if backup is None or backup[1].shape != self._state.shape or backup[3].shape != buffers.shape:
+            backup = self._backup = (np.empty_like(self._params), np.empty_like(self._state),
+                                     np.empty_like(self._step), np.empty_like(buffers))
+        np.copyto(backup[0], self._params)
+        np.copyto(backup[1], self._state)
+        np.copyto(backup[2], self._step)
+        if buffers.size:
+            np.copyto(backup[3], buffers)
+        return backup
 
     def _restore(self, snapshot):
-        self._params[...], self._state[...], self._step[...] = snapshot
+        self._params[...], self._state[...], self._step[...] = snapshot[:3]
+        if self._buffers.size:
+            self._buffers[...] = snapshot[3]
 
     @exclusive
     def fit(self, X, y=None, epochs=1, batch_size=32, validation_data=None, validation_split=0.0, shuffle=True,
