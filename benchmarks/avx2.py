@@ -21,14 +21,19 @@ LIMITS = {"OPENBLAS_CORETYPE": "Haswell", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN
 
 
 def main(argv):
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        return
     if not argv or not argv[0].endswith(".py"):
         sys.exit("usage: python benchmarks/avx2.py SCRIPT.py [its arguments]")
+    here = os.path.dirname(os.path.abspath(__file__))
+    script = argv[0] if os.path.exists(argv[0]) else os.path.join(here, argv[0])
+    if not os.path.isfile(script):
+        sys.exit(f"avx2.py: no benchmark script {argv[0]!r} here or in {here}")
     os.environ.update(LIMITS)  # before NumPy, fastnn or PyTorch loads its libraries
     from fastnn import _kernels
 
     _kernels.recurrent_panels(False)
-    here = os.path.dirname(os.path.abspath(__file__))
-    script = argv[0] if os.path.exists(argv[0]) else os.path.join(here, argv[0])
     print("limited to AVX2: " + ", ".join(f"{k}={v}" for k, v in LIMITS.items())
           + "; fastnn's recurrent steps through BLAS", flush=True)
     sys.argv = [script] + argv[1:]
