@@ -193,6 +193,19 @@ def test_any_beyond_compares_magnitudes_as_numpy(dtype, rng):
     assert not _kernels.any_beyond(np.zeros((3, 2), dtype), 0.0) and not _kernels.any_beyond(X[:0], 0.0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_beyond_peaks_compares_each_column_with_its_peak(dtype, rng):
+    X = rng.standard_normal((6, 4)).astype(dtype)
+    peaks = np.abs(X).max(axis=0).astype(np.float64)
+    assert not _kernels.beyond_peaks(X, peaks)
+    for j in range(4):
+        lower = peaks.copy()
+        lower[j] = np.nextafter(lower[j], 0)
+        assert _kernels.beyond_peaks(X, lower)
+    with pytest.raises(ValueError, match="one value per column"):
+        _kernels.beyond_peaks(X, peaks[:3])
+
+
 @pytest.mark.parametrize("dtype, tol", DTYPES)
 @pytest.mark.parametrize("loss", [ref.HUBER, ref.MAE])
 @pytest.mark.parametrize("act", [ref.IDENTITY, ref.TANH, ref.GELU])

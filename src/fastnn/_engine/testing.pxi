@@ -143,6 +143,21 @@ def any_beyond(const floating[:, ::1] X not None, double limit):
     return over32 != 0 or over64 != 0
 
 
+def beyond_peaks(const floating[:, ::1] X not None, const double[::1] peaks not None):
+    """True when some ``|X[i, j]|`` exceeds ``peaks[j]`` (or is NaN): one pass, stopping at the first, no temporary
+    arrays (``train_on_batch`` asks it each call once a model knows its training inputs' range)."""
+    cdef Py_ssize_t i, j, n = X.shape[0], d = X.shape[1]
+    cdef double v
+    if peaks.shape[0] != d:
+        raise ValueError("peaks must hold one value per column of X")
+    for i in range(n):
+        for j in range(d):
+            v = X[i, j]
+            if not (v <= peaks[j] and -v <= peaks[j]):
+                return True
+    return False
+
+
 def all_finite(const floating[:, ::1] X not None):
     """True when no value of ``X`` is NaN or infinite (checks exponent bits; no temporary arrays)."""
     cdef Py_ssize_t i, n = X.shape[0] * X.shape[1]

@@ -915,13 +915,16 @@ class Sequential(Container):
         are not features."""
         if isinstance(self._engine_layers[0], Embedding) or X.shape[0] == 0:
             return
+        old = self._input_peak
         step = max(1, X.shape[0] // _PEAK_ROWS) if X.shape[0] > 2 * _PEAK_ROWS else 1
+        if (step == 1 and old is not None and type(X) is np.ndarray and old.shape[0] == X.shape[1]
+                and not _kernels.beyond_peaks(X, old)):
+            return  # within the range already noted (the usual train_on_batch): one compiled pass
         if isinstance(X, _data.Rows):  # the raw extremes of each feature, then those two rows converted (the
             peak = X.extremes(step)     # scalers are monotone per feature): nothing converted in full
         else:
             rows = X[::step]
             peak = np.maximum(rows.max(axis=0), -rows.min(axis=0)).astype(np.float64)
-        old = self._input_peak
         if old is not None and old.shape == peak.shape:
             if np.array_equal(np.maximum(old, peak, out=peak), old):
                 return  # nothing new: the limits stand
