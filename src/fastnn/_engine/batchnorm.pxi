@@ -88,6 +88,14 @@ cdef void _bn_stats(Net *net, int l, const floating *x, Py_ssize_t n_rows, int c
     var[0] = _bn_sum(net, l, x, n_rows, c, mean[0], True) / N
 
 
+cdef inline void _bn_move_running(floating *buf, int C, int c, double m, double mean, double var,
+                                  Py_ssize_t N) noexcept nogil:
+    """Channel ``c``'s running mean and (unbiased) variance moved by ``momentum`` towards a batch's statistics over
+    ``N`` values."""
+    buf[c] = <floating> ((1 - m) * buf[c] + m * mean)
+    buf[C + c] = <floating> ((1 - m) * buf[C + c] + m * (var * N / (N - 1) if N > 1 else var))
+
+
 cdef void _bn_forward(Net *net, const floating *params, int l, const floating *inp, Py_ssize_t n_rows,
                       Py_ssize_t t, bint activate, int slot) noexcept nogil:
     """Channels of block ``t``: normalised (batch statistics while training, kept in the workspace for the
@@ -114,16 +122,17 @@ cdef void _bn_forward(Net *net, const floating *params, int l, const floating *i
                 _bn_block_sums(net, l, c)[1] += _bn_sum(net, l, inp, n_rows, c, stats[4 * c], True)
         return
     for c in range(c0, c1):
-        if mode & BN_GIVEN:  # the whole batch's statistics, from the passes before
-            mean = stats[4 * c]
+        if mode & BN_GIVEN:  # the whole batch's statistics, from the passes before; its first block moves the
+            mean = stats[4 * c]  # running statistics in the last pass (the one that updates)
             var = _bn_block_sums(net, l, c)[2]
+            if net.ws.update_buffers and net.ws.bn_offset == 0:
+                _bn_move_running(buf, C, c, m, mean, var, net.ws.bn_rows * P)
         elif net.ws.training:
             _bn_stats(net, l, inp, n_rows, c, &mean, &var)
             stats[4 * c] = mean
             stats[4 * c + 1] = 1.0 / sqrt(var + g.eps)
             if net.ws.update_buffers:
-                buf[c] = <floating> ((1 - m) * buf[c] + m * mean)
-                buf[C + c] = <floating> ((1 - m) * buf[C + c] + m * (var * N / (N - 1) if N > 1 else var))
+                _bn_move_running(buf, C, c, m, mean, var, N)
         else:
             mean = buf[c]
             var = buf[C + c]

@@ -411,8 +411,9 @@ cdef class Engine:
         ``fastnn.training.blocks``): the rows ``X[rows]`` at ``offset`` in their batch of ``batch_rows`` rows
         (weight sum ``wsum``), BatchNorm layer ``l`` in mode ``modes[l]`` (BN_* flags). The forward pass stops
         after layer ``stop_forward`` (-1: none; then the loss, its sums added to ``sums`` as ``gradient`` adds
-        them, and the backward pass, which stops after layer ``stop_backward``, -1: none); with ``gradients`` the
-        weight gradients' data terms are written to the gradient buffer. Arrays as for ``gradient``."""
+        them, and the backward pass, which stops after layer ``stop_backward``, -1: none); with ``gradients`` (the
+        last pass) the weight gradients' data terms are written to the gradient buffer, and the block at offset 0
+        moves the BatchNorm layers' running statistics by the given ones. Arrays as for ``gradient``."""
         cdef Py_ssize_t B = rows.shape[0]
         cdef int l
         if B < 1 or B > self.capacity:

@@ -152,12 +152,13 @@ cdef void _engine_block_pass(Net *net, const floating[:, ::1] X, const int64_t[:
                              floating[::1] sl, floating[::1] sc, Py_ssize_t offset, double wsum, int64_t step,
                              int n_threads, double *sums, bint whole, bint gradients):
     """Typed entry of ``Engine.block_pass``: the forward pass (to its stop), and when it ran ``whole`` the loss
-    and the backward pass (to its stop), then (``gradients``) the weight gradients, without the GIL."""
+    and the backward pass (to its stop), then (``gradients``: the last pass, which also moves the running
+    statistics) the weight gradients, without the GIL."""
     cdef Data data = _data(labels, targets, weights)
     cdef Py_ssize_t B = rows.shape[0]
     net.ws.single_row = B == 1
     net.ws.training = True
-    net.ws.update_buffers = False
+    net.ws.update_buffers = gradients
     with nogil:
         if whole:
             sums[0] += _batch_front(net, &X[0, 0], &rows[0], B, offset, &data, wsum, step, n_threads, &sl[0],

@@ -81,8 +81,8 @@ def _statistics_passes(model, engine, parts, B, wsum, step, nt):
     """Before the last pass over the blocks ``parts`` of a batch of ``B`` rows: its BatchNorm layers' statistics
     and their gradients' sums over the whole batch, each summed block by block in passes that stop at the layer
     (the statistics from the first layer up, each normalising by those before it, the mean then the variance;
-    the sums from the last layer down, each through the sums after it), and the running statistics moved as one
-    batch moves them. Returns the layers' modes for the last pass (every statistic and sum given)."""
+    the sums from the last layer down, each through the sums after it). Returns the layers' modes for the last
+    pass (every statistic and sum given), whose first block moves the running statistics."""
     K = _kernels
     layers = engine.statistics_layers
     modes = np.zeros(len(model._layout), np.int32)
@@ -95,21 +95,17 @@ def _statistics_passes(model, engine, parts, B, wsum, step, nt):
     for l in layers:  # statistics, first layer up: each normalised by those before it
         layer, row = model._engine_layers[l], model._layout[l]
         values, sums = engine.batchnorm_values(l)
-        n, momentum = B * row["h"] * row["w"], layer.momentum
+        n = B * row["h"] * row["w"]
         modes[l] = K.BATCHNORM_MEAN
         sums[:, 0] = 0
         run(l, -1)
-        values[:, 0] = mean = sums[:, 0] / n
+        values[:, 0] = sums[:, 0] / n
         modes[l] = K.BATCHNORM_VAR
         sums[:, 1] = 0
         run(l, -1)
         sums[:, 2] = var = sums[:, 1] / n
         values[:, 1] = 1.0 / np.sqrt(var + layer.eps)
         modes[l] = K.BATCHNORM_GIVEN
-        running_mean, running_var = layer.running_mean, layer.running_var
-        running_mean[:] = (1 - momentum) * running_mean.astype(np.float64) + momentum * mean
-        running_var[:] = (1 - momentum) * running_var.astype(np.float64) + momentum * (var * n / (n - 1) if n > 1
-                                                                                          else var)
     for l in reversed(layers):  # the gradients' sums, last layer down: each through the sums after it
         values, sums = engine.batchnorm_values(l)
         modes[l] = K.BATCHNORM_GIVEN | K.BATCHNORM_SUMS
