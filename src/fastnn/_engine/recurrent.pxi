@@ -218,14 +218,18 @@ cdef void _recurrent_prepare(Net *net, int l, Py_ssize_t n_rows) noexcept nogil:
         fastnn_pack_panels(W, ld, 1, GH, H, _panels(net, l) + <Py_ssize_t> GH * H)  # B[k, j] = W_hh[k, j]
 
 
-cdef inline void _state_product(bint panels, const float *P, int n, int GH, int H, const floating *h, Py_ssize_t ldh,
-                                const floating *W_hh, int ld, floating *out, Py_ssize_t ldo) noexcept nogil:
-    """``out += h @ W_hh.T`` for ``n`` rows: from the panels ``P`` when ``panels`` (float32), else by BLAS."""
+cdef inline void _state_product(bint panels, const float *P, int n, int N, int K, const floating *A,
+                                Py_ssize_t lda, const floating *W_hh, int ld, bint transposed, bint add,
+                                floating *out, Py_ssize_t ldo) noexcept nogil:
+    """A step's product with W_hh over ``n`` rows: ``out (+)= A @ W_hh.T`` (``transposed``, the forward pass) or
+    ``A @ W_hh`` (the backward pass), ``add`` keeping what ``out`` holds: from the panels ``P`` when ``panels``
+    (float32), else by BLAS."""
     if floating is float:
         if panels:
-            fastnn_panels_sgemm(n, GH, H, h, ldh, P, out, ldo, 1)
+            fastnn_panels_sgemm(n, N, K, A, lda, P, out, ldo, add)
             return
-    gemm(NoTrans, Trans, n, GH, H, <floating> 1.0, h, <int> ldh, W_hh, ld, <floating> 1.0, out, <int> ldo)
+    gemm(NoTrans, Trans if transposed else NoTrans, n, N, K, <floating> 1.0, A, <int> lda, W_hh, ld,
+         <floating> (1.0 if add else 0.0), out, <int> ldo)
 
 
 cdef inline void _add_row(double *s, const floating *x, int n) noexcept nogil:
@@ -279,7 +283,7 @@ cdef void _recurrent_forward(Net *net, const floating *params, int l, const floa
             for k in range(n):
                 memcpy(gh + k * GH, b_hh, GH * sizeof(floating))
         if t > 0:  # the state's product: into GRU's own buffer, added onto the input's for the others
-            _state_product(panels, _panels(net, l), <int> n, GH, H, hp + t * H, T * H, W + F, ld,
+            _state_product(panels, _panels(net, l), <int> n, GH, H, hp + t * H, T * H, W + F, ld, True, True,
                            gh if kind == GRU else gates + t * GH, GH if kind == GRU else T * GH)
         for k in range(n):
             m = k * T + t
@@ -336,13 +340,8 @@ cdef void _recurrent_backward(Net *net, const floating *params, int l, Py_ssize_
             if kind == GRU:
                 _add_row(sh, dgh + m * GH, GH)
         if t > 0:  # the state before this step: through W_hh (GRU: plus the part that bypassed the gates)
-            if floating is float:
-                if panels:
-                    fastnn_panels_sgemm(<int> n, H, GH, dgh + t * GH, T * GH, _panels(net, l) + <Py_ssize_t> GH * H,
-                                        dh, H, kind == GRU)
-                    continue
-            gemm(NoTrans, NoTrans, <int> n, H, GH, <floating> 1.0, dgh + t * GH, T * GH, W + F, ld,
-                 <floating> (1.0 if kind == GRU else 0.0), dh, H)
+            _state_product(panels, _panels(net, l) + <Py_ssize_t> GH * H, <int> n, H, GH, dgh + t * GH, T * GH,
+                           W + F, ld, False, kind == GRU, dh, H)
     if l > 0:
         gemm(NoTrans, NoTrans, <int> (n * T), F, GH, <floating> 1.0, dgi, GH, W, ld, <floating> 0.0,
              (<floating *> net.ws.D[l]) + r0 * T * F, F)
