@@ -1,17 +1,13 @@
 # Included by _kernels.pyx: The recurrent cells' elementwise steps (PyTorch's RNN, LSTM and GRU) on one row of units,
-# in C built for x86-64-v3 and the baseline (FASTNN_CLONES), with a branch-free exponential so the loops vectorise.
+# in C built for x86-64-v4, x86-64-v3 and the baseline (FASTNN_WIDE_CLONES), with a branch-free exponential so the
+# loops vectorise.
 
 cdef extern from *:
     """
     #include <math.h>
     #include <stdint.h>
     /* The cells' loops are elementwise (no sum whose order a vector width could change), so they are also built
-       for x86-64-v4 (AVX-512): the same results, twice the width. */
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 11
-    #define FASTNN_CELL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-    #else
-    #define FASTNN_CELL_CLONES
-    #endif
+       for x86-64-v4 (AVX-512, FASTNN_WIDE_CLONES): the same results, twice the width. */
     /* e^x for float x <= 0, branch-free so that loops over it vectorise (no floating-point comparison, whose
        select the compiler will not make without -fno-trapping-math): x clamped to -87 by its bits (for x <= 0
        they grow with |x|), x = n ln2 + r with |r| <= ln2 / 2, e^r by Cephes's polynomial for expf (about 1 ulp),
@@ -55,7 +51,7 @@ cdef extern from *:
     #define FASTNN_CELLS(S, T, SIG, TANH)                                                                   \\
     /* LSTM: g holds the pre-activations of gates i, f, g, o and receives them activated; c the new cell  \\
        state (c_prev: the last one, or NULL), h the new state. */                                         \\
-    FASTNN_CELL_CLONES static void fastnn_lstm_forward_##S(T *g, T *c, const T *c_prev, T *h, int H) {         \\
+    FASTNN_WIDE_CLONES static void fastnn_lstm_forward_##S(T *g, T *c, const T *c_prev, T *h, int H) {         \\
         if (c_prev) _Pragma("GCC ivdep") for (int j = 0; j < H; j++) {                                 \\
             T i = SIG(g[j]), f = SIG(g[H + j]), u = TANH(g[2 * H + j]), o = SIG(g[3 * H + j]);             \\
             T v = i * u + f * c_prev[j];                                                                  \\
@@ -72,7 +68,7 @@ cdef extern from *:
     }                                                                                                     \\
     /* From dh (the state's gradient) and dc (the cell state's, replaced by its part for the step before): \\
        the gates' pre-activation gradients in dg. */                                                      \\
-    FASTNN_CELL_CLONES static void fastnn_lstm_backward_##S(const T *g, const T *c, const T *c_prev, const T *dh,  \\
+    FASTNN_WIDE_CLONES static void fastnn_lstm_backward_##S(const T *g, const T *c, const T *c_prev, const T *dh,  \\
                                                        T *dc, T *dg, int H) {                              \\
         _Pragma("GCC ivdep") for (int j = 0; j < H; j++) {                                            \\
             T i = g[j], f = g[H + j], u = g[2 * H + j], o = g[3 * H + j], t = TANH(c[j]), d = dh[j];       \\
@@ -86,7 +82,7 @@ cdef extern from *:
     }                                                                                                     \\
     /* GRU: g holds the input's part of the pre-activations of r, z, n (with b_ih) and receives the gates; \\
        gh the state's part (W_hh h + b_hh); hn receives W_hn h + b_hn; h the new state from h_prev. */     \\
-    FASTNN_CELL_CLONES static void fastnn_gru_forward_##S(T *g, const T *gh, T *hn, const T *h_prev, T *h, int H) { \\
+    FASTNN_WIDE_CLONES static void fastnn_gru_forward_##S(T *g, const T *gh, T *hn, const T *h_prev, T *h, int H) { \\
         _Pragma("GCC ivdep") for (int j = 0; j < H; j++) {                                            \\
             T r = SIG(g[j] + gh[j]), z = SIG(g[H + j] + gh[H + j]);                                       \\
             T n = TANH(g[2 * H + j] + r * gh[2 * H + j]);                                                 \\
@@ -97,7 +93,7 @@ cdef extern from *:
     }                                                                                                     \\
     /* dgi: the gradients for W_ih and b_ih; dgh for W_hh and b_hh; dh receives the part of the state's   \\
        gradient that bypasses the gates (dh * z). */                                                      \\
-    FASTNN_CELL_CLONES static void fastnn_gru_backward_##S(const T *g, const T *hn, const T *h_prev, T *dh, T *dgi, \\
+    FASTNN_WIDE_CLONES static void fastnn_gru_backward_##S(const T *g, const T *hn, const T *h_prev, T *dh, T *dgi, \\
                                                       T *dgh, int H) {                                    \\
         _Pragma("GCC ivdep") for (int j = 0; j < H; j++) {                                            \\
             T r = g[j], z = g[H + j], n = g[2 * H + j], d = dh[j];                                        \\
@@ -109,16 +105,16 @@ cdef extern from *:
         }                                                                                                 \\
     }                                                                                                     \\
     /* A simple RNN: g holds the pre-activations and receives the new state (also written to h). */     \\
-    FASTNN_CELL_CLONES static void fastnn_rnn_forward_##S(T *g, T *h, int H, int relu) {                       \\
+    FASTNN_WIDE_CLONES static void fastnn_rnn_forward_##S(T *g, T *h, int H, int relu) {                       \\
         if (relu) _Pragma("GCC ivdep") for (int j = 0; j < H; j++) { T v = g[j] > 0 ? g[j] : (T) 0; g[j] = v; h[j] = v; }      \\
         else _Pragma("GCC ivdep") for (int j = 0; j < H; j++) { T v = TANH(g[j]); g[j] = v; h[j] = v; }                        \\
     }                                                                                                     \\
-    FASTNN_CELL_CLONES static void fastnn_rnn_backward_##S(const T *g, const T *dh, T *dg, int H, int relu) {  \\
+    FASTNN_WIDE_CLONES static void fastnn_rnn_backward_##S(const T *g, const T *dh, T *dg, int H, int relu) {  \\
         if (relu) _Pragma("GCC ivdep") for (int j = 0; j < H; j++) dg[j] = g[j] > 0 ? dh[j] : (T) 0;                           \\
         else _Pragma("GCC ivdep") for (int j = 0; j < H; j++) dg[j] = dh[j] * (1 - g[j] * g[j]);                               \\
     }                                                                                                     \\
     /* s += x elementwise, in double (a bias gradient's running sums). */                                 \\
-    FASTNN_CELL_CLONES static void fastnn_add_row_##S(double *s, const T *x, int n) {                      \\
+    FASTNN_WIDE_CLONES static void fastnn_add_row_##S(double *s, const T *x, int n) {                      \\
         for (int j = 0; j < n; j++) s[j] += (double) x[j];                                                \\
     }
     FASTNN_CELLS(f, float, fastnn_sigf, fastnn_tanhf)

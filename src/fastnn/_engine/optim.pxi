@@ -45,11 +45,10 @@ cdef extern from *:
     /* PyTorch's SGD and RMSprop on n values (see _sgd, _rmsprop): elementwise, so also built for x86-64-v4 and
        x86-64-v3, with the multiplies and adds kept apart (no fused multiply-add) so that every build computes
        the baseline's bits. */
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 11
-    #define FASTNN_EXACT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), \\
-                                             optimize("fp-contract=off")))
+    #if defined(__GNUC__) && !defined(__clang__)
+    #define FASTNN_EXACT_CLONES FASTNN_WIDE_CLONES __attribute__((optimize("fp-contract=off")))
     #else
-    #define FASTNN_EXACT_CLONES
+    #define FASTNN_EXACT_CLONES FASTNN_WIDE_CLONES
     #endif
     #define FASTNN_SGD(S, T)                                                                                  \\
     FASTNN_EXACT_CLONES static int fastnn_sgd_##S(T *p, const T *g, T *v, Py_ssize_t n, T lr, T mu, T decay,   \\

@@ -10,13 +10,9 @@ cdef extern from *:
         return z ^ (z >> 31);
     }
     /* A row of dropout: keep flags into m, kept values scaled into out, the rest zero. Elementwise, so also built
-       for x86-64-v4, whose 64-bit vector multiplies run the mix a vector at a time: the same bits on every build. */
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 11
-    #define FASTNN_DROP_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-    #else
-    #define FASTNN_DROP_CLONES
-    #endif
-    FASTNN_DROP_CLONES
+       for x86-64-v4 (FASTNN_WIDE_CLONES), whose 64-bit vector multiplies run the mix a vector at a time: the same
+       bits on every build. */
+    FASTNN_WIDE_CLONES
     static void fastnn_dropout_f(const float *a, float *out, uint8_t *m, Py_ssize_t n, uint64_t key,
                                  uint64_t threshold, float scale) {
         for (Py_ssize_t j = 0; j < n; j++) {
@@ -25,7 +21,7 @@ cdef extern from *:
             out[j] = keep ? a[j] * scale : 0.0f;
         }
     }
-    FASTNN_DROP_CLONES
+    FASTNN_WIDE_CLONES
     static void fastnn_dropout_d(const double *a, double *out, uint8_t *m, Py_ssize_t n, uint64_t key,
                                  uint64_t threshold, double scale) {
         for (Py_ssize_t j = 0; j < n; j++) {
