@@ -25,6 +25,111 @@ cdef inline bint _kept_columns(Net *net, int l, Py_ssize_t rows) noexcept nogil:
     return net.ws.training and net.ws.columns != NULL and net.ws.columns[l] != NULL and rows <= net.ws.cols_rows
 
 
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Float32 stride-1 convolutions on AVX-512 machines run the direct kernels (direct.pxi) instead: the forward pass
+# from the image and the weights packed by the kind's ``prepare`` (in ``Workspace.fixed``), the weight gradient
+# from the image and its output gradient's channels; no im2col columns are formed or kept. The input gradient stays
+# col2im of a BLAS product. Slot layouts: forward ``y`` (the 8-channel blocks' rows, ``ldy`` apart) then the padded
+# image; gradient ``G`` (K x 32), ``dT`` (P x 32), then the padded image.
+# ---------------------------------------------------------------------------------------------------------------
+
+cdef inline bint _direct_fits(const Geom *g) noexcept nogil:
+    """Whether convolution ``g`` can run the direct kernels on this machine (float32, stride 1)."""
+    return g.single and g.sh == 1 and g.sw == 1 and fastnn_has_direct()
+
+
+cdef inline int _padded_h(const Geom *g) noexcept nogil:
+    return g.ho + g.kh - 1
+
+
+cdef inline int _padded_w(const Geom *g) noexcept nogil:
+    return g.wo + g.kw - 1
+
+
+cdef inline bint _needs_padding(const Geom *g) noexcept nogil:
+    return g.ph != 0 or g.pw != 0 or _padded_h(g) != g.h or _padded_w(g) != g.w
+
+
+cdef inline Py_ssize_t _direct_ldy(const Geom *g) noexcept nogil:
+    """Distance between the direct forward kernel's output rows: ``(Ho - 1) W + Wo`` values, rounded up to 16."""
+    return ((<Py_ssize_t> (g.ho - 1) * _padded_w(g) + g.wo + 15) // 16) * 16
+
+
+cdef inline Py_ssize_t _padded_size(const Geom *g) noexcept nogil:
+    return <Py_ssize_t> g.c * _padded_h(g) * _padded_w(g) if _needs_padding(g) else 0
+
+
+cdef const float *_direct_image(const Geom *g, const float *x, float *pad) noexcept nogil:
+    """The image ``x`` as the direct kernels read it: itself, or its copy inside zeros (``pad``) when the layer
+    pads (the input pixel ``(iy, ix)`` at ``(iy + ph, ix + pw)`` of a ``(Ho + kh - 1) x (Wo + kw - 1)`` image)."""
+    cdef int Hp = _padded_h(g), Wp = _padded_w(g), c, iy, n = min(g.w, Wp - g.pw)
+    if not _needs_padding(g):
+        return x
+    memset(pad, 0, _padded_size(g) * sizeof(float))
+    for c in range(g.c):
+        for iy in range(min(g.h, Hp - g.ph)):
+            memcpy(pad + (<Py_ssize_t> c * Hp + iy + g.ph) * Wp + g.pw, x + (<Py_ssize_t> c * g.h + iy) * g.w,
+                   n * sizeof(float))
+    return pad
+
+
+cdef void _conv_prepare(Net *net, int l, Py_ssize_t n_rows) noexcept nogil:
+    """Pack the weights for the direct forward kernel (when it runs)."""
+    cdef const Geom *g = &net.geom[l]
+    if _direct_fits(g):
+        fastnn_pack_direct((<const float *> net.params) + net.w_off[l], g.co, g.c * g.kh * g.kw,
+                           <float *> net.ws.fixed[l])
+
+
+cdef void _direct_forward(Net *net, const float *params, int l, const float *inp, Py_ssize_t r0, Py_ssize_t r1,
+                          int slot) noexcept nogil:
+    """Rows ``r0 .. r1`` of convolution ``l``'s output (before its activation) by the direct kernel."""
+    cdef const Geom *g = &net.geom[l]
+    cdef int w_in = net.width[l], w_out = net.width[l + 1], Wp = _padded_w(g)
+    cdef Py_ssize_t ldy = _direct_ldy(g), r
+    cdef float *y = <float *> _slot(net, slot)
+    cdef float *pad = y + ((g.co + 7) // 8) * 8 * ldy
+    cdef const float *b = NULL if g.no_bias else params + net.b_off[l]
+    for r in range(r0, r1):
+        fastnn_conv_direct(_direct_image(g, inp + r * w_in, pad), g.c, _padded_h(g), Wp, g.kh, g.kw,
+                           <const float *> net.ws.fixed[l], g.co, <int> ((g.ho - 1) * Wp + g.wo), y, ldy)
+        fastnn_direct_out(y, ldy, g.co, g.ho, g.wo, Wp, b, (<float *> net.ws.A[l + 1]) + r * w_out)
+
+
+cdef void _direct_gradient(Net *net, float *params, const GradTask *task, Py_ssize_t B, int slot) noexcept nogil:
+    """Weight and bias gradients of output channels ``j0 .. j1`` (taps ``i0 .. i1``) by the direct kernel, 32
+    channels at a time, summed over the images in order."""
+    cdef int l = task.layer, i0 = task.i0, i1 = task.i1
+    cdef const Geom *g = &net.geom[l]
+    cdef int w_in = net.width[l], w_out = net.width[l + 1], P = g.ho * g.wo, K = g.c * g.kh * g.kw, j, jj, nj, k
+    cdef Py_ssize_t r
+    cdef float *grads = <float *> net.ws.grads
+    cdef const float *D = <float *> net.ws.D[l + 1]
+    cdef const float *inp = <float *> _layer_input(net, l)
+    cdef float *G = <float *> _slot(net, slot)
+    cdef float *dT = G + <Py_ssize_t> (i1 - i0) * 32
+    cdef float *pad = dT + <Py_ssize_t> P * 32
+    cdef float s[32]
+    cdef double bs[32]
+    for j in range(task.j0, task.j1, 32):
+        nj = min(32, task.j1 - j)
+        memset(G, 0, <Py_ssize_t> (i1 - i0) * 32 * sizeof(float))
+        memset(bs, 0, sizeof(bs))
+        for r in range(B):
+            fastnn_direct_channels(D + r * w_out + <Py_ssize_t> j * P, P, nj, dT, s)
+            for jj in range(nj):
+                bs[jj] += s[jj]
+            fastnn_conv_direct_grad(_direct_image(g, inp + r * w_in, pad), _padded_h(g), _padded_w(g), g.kh, g.kw,
+                                    i0, i1, g.ho, g.wo, dT, G)
+        for jj in range(nj):
+            for k in range(i0, i1):
+                grads[net.w_off[l] + <Py_ssize_t> (j + jj) * K + k] = G[<Py_ssize_t> (k - i0) * 32 + jj]
+            if not g.no_bias:
+                grads[net.b_off[l] + j + jj] = <float> bs[jj]
+
+
 cdef void _conv_forward(Net *net, const floating *params, int l, const floating *inp, Py_ssize_t n_rows,
                         Py_ssize_t t, bint activate, int slot) noexcept nogil:
     """Group ``t`` of the output of convolution ``l`` from ``inp`` (which points at row 0), then the activation
@@ -42,18 +147,21 @@ cdef void _conv_forward(Net *net, const floating *params, int l, const floating 
     cdef floating *prod = cols + K * N
     cdef floating *out
     cdef floating bc
-    if _kept_columns(net, l, r1):  # training: the columns stay for the weight gradient
-        prod = cols
-        cols = (<floating *> net.ws.columns[l]) + r0 * K * P
-    _gather_columns(inp + r0 * w_in, w_in, g, n, cols)
-    gemm(NoTrans, NoTrans, g.co, <int> N, K, <floating> 1.0, params + net.w_off[l], K, cols, <int> N,
-         <floating> 0.0, prod, <int> N)
-    for k in range(n):
-        out = (<floating *> net.ws.A[l + 1]) + (r0 + k) * w_out
-        for c in range(g.co):
-            src = prod + c * N + k * P
-            bc = 0 if g.no_bias else b[c]
-            _add_scalar(out + <Py_ssize_t> c * P, src, P, bc)
+    if floating is float and _direct_fits(g):
+        _direct_forward(net, params, l, inp, r0, r1, slot)
+    else:
+        if _kept_columns(net, l, r1):  # training: the columns stay for the weight gradient
+            prod = cols
+            cols = (<floating *> net.ws.columns[l]) + r0 * K * P
+        _gather_columns(inp + r0 * w_in, w_in, g, n, cols)
+        gemm(NoTrans, NoTrans, g.co, <int> N, K, <floating> 1.0, params + net.w_off[l], K, cols, <int> N,
+             <floating> 0.0, prod, <int> N)
+        for k in range(n):
+            out = (<floating *> net.ws.A[l + 1]) + (r0 + k) * w_out
+            for c in range(g.co):
+                src = prod + c * N + k * P
+                bc = 0 if g.no_bias else b[c]
+                _add_scalar(out + <Py_ssize_t> c * P, src, P, bc)
     if activate:
         for r in range(r0, r1):
             out = (<floating *> net.ws.A[l + 1]) + r * w_out
@@ -101,6 +209,9 @@ cdef void _conv_gradient(Net *net, floating *params, const GradTask *task, Py_ss
     cdef double s
     cdef int n
     cdef bint kept = _kept_columns(net, l, B)
+    if floating is float and _direct_fits(g):
+        _direct_gradient(net, params, task, B, slot)
+        return
     for grp in range(_groups(B)):
         r = grp * IMAGE_GROUP
         n = <int> min(<Py_ssize_t> IMAGE_GROUP, B - r)
@@ -152,8 +263,11 @@ cdef Py_ssize_t _conv_bias(const Geom *g, int n_in, int n_out) noexcept nogil:
 
 
 cdef Py_ssize_t _conv_workspace(const Geom *g, int n_in, int n_out) noexcept nogil:
-    """A group's im2col columns and its output (or gradient) channels."""
-    return <Py_ssize_t> IMAGE_GROUP * g.ho * g.wo * (g.c * g.kh * g.kw + g.co)
+    """A group's im2col columns and its output (or gradient) channels; or what the direct kernels need."""
+    cdef Py_ssize_t K = g.c * g.kh * g.kw, im2col_size = <Py_ssize_t> IMAGE_GROUP * g.ho * g.wo * (K + g.co)
+    if not (g.single and g.sh == 1 and g.sw == 1):
+        return im2col_size
+    return max(im2col_size, max(((g.co + 7) // 8) * 8 * _direct_ldy(g), (K + g.ho * g.wo) * 32) + _padded_size(g))
 
 
 cdef Py_ssize_t _conv_row_work(const Geom *g, int n_in, int n_out) noexcept nogil:
@@ -162,8 +276,15 @@ cdef Py_ssize_t _conv_row_work(const Geom *g, int n_in, int n_out) noexcept nogi
 
 
 cdef Py_ssize_t _conv_kept(const Geom *g, int n_in, int n_out) noexcept nogil:
-    """An image's im2col columns (K x P)."""
-    return <Py_ssize_t> g.c * g.kh * g.kw * g.ho * g.wo
+    """An image's im2col columns (K x P); none for the direct kernels."""
+    return 0 if _direct_fits(g) else <Py_ssize_t> g.c * g.kh * g.kw * g.ho * g.wo
+
+
+cdef Py_ssize_t _conv_fixed(const Geom *g, int n_in, int n_out) noexcept nogil:
+    """The weights packed for the direct forward kernel (float32 values in doubles)."""
+    if not (g.single and g.sh == 1 and g.sw == 1):
+        return 0
+    return (((g.co + 7) // 8) * 8 * g.c * g.kh * g.kw + 1) // 2
 
 
 KINDS[CONV2D].name = b"conv2d"
@@ -175,7 +296,8 @@ KINDS[CONV2D].workspace = _conv_workspace
 KINDS[CONV2D].row_work = _conv_row_work
 KINDS[CONV2D].kept = _conv_kept
 KINDS[CONV2D].cache = _no_values
-KINDS[CONV2D].fixed = _no_values
+KINDS[CONV2D].fixed = _conv_fixed
+KINDS[CONV2D].prepare = _conv_prepare
 KINDS[CONV2D].backward_first = False
 KINDS[CONV2D].pass_work = _image_pass_work
 KINDS[CONV2D].forward_tasks = _image_tasks

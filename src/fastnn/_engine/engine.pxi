@@ -129,7 +129,7 @@ cdef class Engine:
         for l in range(L):
             self.net.act[l] = activations[l]
             self.net.kind[l] = layout[l][0]
-            self.net.geom[l] = dict(zip(GEOM_FIELDS, layout[l][1:]))
+            self.net.geom[l] = dict(zip(GEOM_FIELDS, layout[l][1:]), single=int(not self.is_double))
             row = &KINDS[self.net.kind[l]]
             wrong = row.check(&self.net.geom[l], self.net.width[l], self.net.width[l + 1])
             if wrong != NULL:

@@ -1,6 +1,74 @@
 # Included by _kernels.pyx: The pooling kinds (MAXPOOL2D, AVGPOOL2D): one image at a time in groups; no parameters;
 # their rows of KINDS.
 
+cdef extern from *:
+    """
+    /* 2 x 2 max-pooling at stride 2 of a float32 image, 16 outputs of a row at a time (AVX-512): the same
+       comparisons as max_pool_2x2 (_conv.pxd), taps in row-major order, a tap replacing the maximum only when
+       greater (so the first maximum is kept, and NaN never replaces one). Returns 0 on machines without AVX-512,
+       having done nothing. */
+    #if defined(__GNUC__) && defined(__x86_64__) && (__GNUC__ >= 8 || defined(__clang__))
+    #include <immintrin.h>
+    static int fastnn_pool_wide = -1;
+    __attribute__((target("avx512f")))
+    static void fastnn_maxpool2x2_wide(const float *x, int C, int H, int W, int Ho, int Wo, float *out,
+                                       int32_t *arg) {
+        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+        for (int c = 0; c < C; c++) {
+            for (int oy = 0; oy < Ho; oy++) {
+                const int base = (c * H + 2 * oy) * W;
+                const float *r0 = x + base, *r1 = r0 + W;
+                float *o = out + ((Py_ssize_t) c * Ho + oy) * Wo;
+                int32_t *a = arg + ((Py_ssize_t) c * Ho + oy) * Wo;
+                for (int ox = 0; ox < Wo; ox += 16) {
+                    int n = Wo - ox < 16 ? Wo - ox : 16;
+                    __mmask16 lo = (__mmask16) (n >= 8 ? 0xFFFF : (1u << (2 * n)) - 1);
+                    __mmask16 hi = (__mmask16) (n > 8 ? (1u << (2 * n - 16)) - 1 : 0);
+                    __mmask16 keep = (__mmask16) ((1u << n) - 1);
+                    __m512 a0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * ox), a1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * ox + 16);
+                    __m512 b0 = _mm512_maskz_loadu_ps(lo, r1 + 2 * ox), b1 = _mm512_maskz_loadu_ps(hi, r1 + 2 * ox + 16);
+                    __m512 m = _mm512_permutex2var_ps(a0, even, a1), v;
+                    const __m512i at = _mm512_add_epi32(_mm512_set1_epi32(base + 2 * ox), even);
+                    __m512i idx = at;
+                    __mmask16 gt;
+                    v = _mm512_permutex2var_ps(a0, odd, a1);
+                    gt = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ);
+                    m = _mm512_mask_mov_ps(m, gt, v);
+                    idx = _mm512_mask_mov_epi32(idx, gt, _mm512_add_epi32(at, _mm512_set1_epi32(1)));
+                    v = _mm512_permutex2var_ps(b0, even, b1);
+                    gt = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ);
+                    m = _mm512_mask_mov_ps(m, gt, v);
+                    idx = _mm512_mask_mov_epi32(idx, gt, _mm512_add_epi32(at, _mm512_set1_epi32(W)));
+                    v = _mm512_permutex2var_ps(b0, odd, b1);
+                    gt = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ);
+                    m = _mm512_mask_mov_ps(m, gt, v);
+                    idx = _mm512_mask_mov_epi32(idx, gt, _mm512_add_epi32(at, _mm512_set1_epi32(W + 1)));
+                    _mm512_mask_storeu_ps(o + ox, keep, m);
+                    _mm512_mask_storeu_epi32(a + ox, keep, idx);
+                }
+            }
+        }
+    }
+    static int fastnn_maxpool2x2_f(const float *x, int C, int H, int W, int Ho, int Wo, float *out, int32_t *arg) {
+        if (fastnn_pool_wide < 0) {
+            __builtin_cpu_init();
+            fastnn_pool_wide = __builtin_cpu_supports("avx512f") ? 1 : 0;
+        }
+        if (!fastnn_pool_wide)
+            return 0;
+        fastnn_maxpool2x2_wide(x, C, H, W, Ho, Wo, out, arg);
+        return 1;
+    }
+    #else
+    static int fastnn_maxpool2x2_f(const float *x, int C, int H, int W, int Ho, int Wo, float *out, int32_t *arg) {
+        return 0;
+    }
+    #endif
+    """
+    int fastnn_maxpool2x2_f(const float *x, int C, int H, int W, int Ho, int Wo, float *out, int32_t *arg) noexcept nogil
+
+
 cdef void _maxpool_forward(Net *net, const floating *params, int l, const floating *inp, Py_ssize_t n_rows,
                            Py_ssize_t t, bint activate, int slot) noexcept nogil:
     """Group ``t`` of max-pooling layer ``l``'s output, keeping each window's arg-max for the backward pass."""
@@ -9,6 +77,10 @@ cdef void _maxpool_forward(Net *net, const floating *params, int l, const floati
     cdef Py_ssize_t r0, r1, r
     _image_rows(n_rows, t, &r0, &r1)
     for r in range(r0, r1):
+        if (floating is float and g.kh == 2 and g.kw == 2 and g.sh == 2 and g.sw == 2
+                and fastnn_maxpool2x2_f(inp + r * w_in, g.c, g.h, g.w, g.ho, g.wo,
+                                        (<floating *> net.ws.A[l + 1]) + r * w_out, net.ws.arg[l + 1] + r * w_out)):
+            continue
         max_pool(inp + r * w_in, g.c, g.h, g.w, g.kh, g.kw, g.sh, g.sw, g.ho, g.wo,
                  (<floating *> net.ws.A[l + 1]) + r * w_out, net.ws.arg[l + 1] + r * w_out)
     if activate:

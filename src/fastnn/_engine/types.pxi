@@ -17,10 +17,13 @@ cdef struct Geom:
     # CONV2D): 1 when the layer has no bias (Keras's ``use_bias=False``; its bias takes no values). LAYERNORM:
     # ``steps`` groups of ``c`` values a row, each normalised, ``eps``, ``affine`` 1 with the scale and shift
     # parameters. PERMUTE: each row's values as an ``h x w`` matrix, transposed. Unused fields are zero.
+    # ``single`` (every kind, set by the engine): 1 in a float32 engine, so that a kind can size what its float32
+    # kernels need.
     int c, h, w, co, ho, wo, kh, kw, sh, sw, ph, pw
     int steps, feats, hidden, seq, cell_act
     double eps, momentum
     int no_bias, affine
+    int single
 
 
 cdef struct GradTask:
