@@ -7,10 +7,9 @@ Each library is limited by its own documented switch before it loads: OpenBLAS's
 (``OPENBLAS_CORETYPE``, fastnn's products and NumPy's), PyTorch's to AVX2 (``ATEN_CPU_CAPABILITY`` for its own
 loops, ``ONEDNN_MAX_CPU_ISA`` for oneDNN's convolutions and recurrent layers, ``MKL_ENABLE_INSTRUCTIONS`` for
 MKL's products), fastnn's recurrent layers call BLAS instead of their AVX-512 per-step products, and its
-convolutions im2col and BLAS instead of their AVX-512 direct kernels. What this cannot limit: fastnn's loops
-built for x86-64-v4 (the recurrent cells, dropout's masks, ReLU, the convolution's bias add, the bias gradients'
-sums, the SGD and RMSprop updates) and its 2 x 2 max-pooling still pick their AVX-512 build, and the cores,
-caches and clock are this machine's. The figures approximate an AVX2 machine
+convolutions and 2 x 2 max-pooling run their AVX2 kernels. What this cannot limit: fastnn's loops built for
+x86-64-v4 (the recurrent cells, dropout's masks, ReLU, the convolution's bias add, the bias gradients' sums, the
+SGD and RMSprop updates) still pick their AVX-512 build, and the cores, caches and clock are this machine's. The figures approximate an AVX2 machine
 of the same cores; they are not a measurement of one.
 """
 import os
@@ -35,9 +34,10 @@ def main(argv):
     from fastnn import _kernels
 
     _kernels.recurrent_panels(False)
-    _kernels.direct_conv(False)
+    _kernels.direct_conv("avx2")
     print("limited to AVX2: " + ", ".join(f"{k}={v}" for k, v in LIMITS.items())
-          + "; fastnn's recurrent steps and convolutions through BLAS", flush=True)
+          + "; fastnn's recurrent steps through BLAS, its convolutions and max-pooling by its AVX2 kernels",
+          flush=True)
     sys.argv = [script] + argv[1:]
     runpy.run_path(script, run_name="__main__")
 

@@ -1,6 +1,6 @@
-# Included by _kernels.pyx: direct float32 convolution kernels (AVX-512) for stride-1 convolutions. They read the
-# images where they lie, with no im2col matrix for BLAS to pack again: the forward pass as a sum of shifted image
-# rows, the weight gradient with the image values broadcast against the output gradient's channels.
+# Included by _kernels.pyx: direct float32 convolution kernels (AVX-512 and AVX2) for stride-1 convolutions. They
+# read the images where they lie, with no im2col matrix for BLAS to pack again: the forward pass as a sum of shifted
+# image rows, the weight gradient with the image values broadcast against the output gradient's channels.
 
 cdef extern from *:
     """
@@ -19,15 +19,20 @@ cdef extern from *:
        into G (K x 32), which holds the images before. */
     #if defined(__GNUC__) && defined(__x86_64__) && (__GNUC__ >= 8 || defined(__clang__))
     #include <immintrin.h>
-    static int fastnn_direct_ok = -1;
-    static int fastnn_has_direct(void) {
+    static int fastnn_direct_ok = -1;  /* 2: the AVX-512 kernels, 1: the AVX2 ones, 0: im2col and BLAS */
+    static int fastnn_direct_level(void) {
         if (fastnn_direct_ok < 0) {
             __builtin_cpu_init();
-            fastnn_direct_ok = __builtin_cpu_supports("avx512f") ? 1 : 0;
+            fastnn_direct_ok = __builtin_cpu_supports("avx512f") ? 2
+                             : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
         }
         return fastnn_direct_ok;
     }
-    static void fastnn_allow_direct(int on) { fastnn_direct_ok = -1; if (!on || !fastnn_has_direct()) fastnn_direct_ok = 0; }
+    static void fastnn_allow_direct(int level) {
+        fastnn_direct_ok = -1;
+        int best = fastnn_direct_level();
+        fastnn_direct_ok = level < best ? level : best;
+    }
     static __mmask16 fastnn_lanes(int n) { return n >= 16 ? (__mmask16) 0xFFFF : n <= 0 ? 0 : (__mmask16) ((1u << n) - 1); }
 
     #define FASTNN_DC_FMA(r) { __m512 a_ = _mm512_set1_ps(w[r]); \\
@@ -37,7 +42,7 @@ cdef extern from *:
         _mm512_mask_storeu_ps(y_, m0, c##r##0); _mm512_mask_storeu_ps(y_ + 16, m1, c##r##1); \\
         _mm512_mask_storeu_ps(y_ + 32, m2, c##r##2); }
     __attribute__((target("avx512f,fma")))
-    static void fastnn_conv_direct(const float *x, int C, int H, int W, int kh, int kw, const float *Wp, int CO,
+    static void fastnn_conv_direct_512(const float *x, int C, int H, int W, int kh, int kw, const float *Wp, int CO,
                                    int nq, float *y, Py_ssize_t ldy) {
         const Py_ssize_t HW = (Py_ssize_t) H * W;
         const int K = C * kh * kw;
@@ -78,7 +83,7 @@ cdef extern from *:
         return (Py_ssize_t) c * H * W + (Py_ssize_t) i * W + j;
     }
     __attribute__((target("avx512f,fma")))
-    static void fastnn_conv_direct_grad(const float *x, int H, int W, int kh, int kw, int k0, int k1, int Ho,
+    static void fastnn_conv_direct_grad_512(const float *x, int H, int W, int kh, int kw, int k0, int k1, int Ho,
                                         int Wo, const float *dT, float *G) {
         int k = k0;
         G -= (Py_ssize_t) k0 * 32;
@@ -116,7 +121,7 @@ cdef extern from *:
     /* out[co, oy, ox] = y[co, oy W + ox] + b[co] (b NULL: + 0), the image's Ho x Wo outputs from the direct
        kernel's rows (ldy apart). */
     __attribute__((target("avx512f")))
-    static void fastnn_direct_out(const float *y, Py_ssize_t ldy, int CO, int Ho, int Wo, int W, const float *b,
+    static void fastnn_direct_out_512(const float *y, Py_ssize_t ldy, int CO, int Ho, int Wo, int W, const float *b,
                                   float *out) {
         for (int co = 0; co < CO; co++) {
             const __m512 bc = _mm512_set1_ps(b != NULL ? b[co] : 0.0f);
@@ -161,7 +166,7 @@ cdef extern from *:
     /* dT[p, j] = d[j P + p] for channels j < nj (of the P-pixel channels of d), zero for nj <= j < 32; and the
        sum of each channel over the pixels, in pixel order, into s[j] (32 values). */
     __attribute__((target("avx512f")))
-    static void fastnn_direct_channels(const float *d, int P, int nj, float *dT, float *s) {
+    static void fastnn_direct_channels_512(const float *d, int P, int nj, float *dT, float *s) {
         for (int jb = 0; jb < 32; jb += 16) {
             __m512 acc = _mm512_setzero_ps();
             for (int p0 = 0; p0 < P; p0 += 16) {
@@ -179,9 +184,174 @@ cdef extern from *:
             _mm512_storeu_ps(s + jb, acc);
         }
     }
+
+    /* The same kernels for AVX2 machines, 8 lanes a vector: each value the same chain of operations in the same
+       order, so the same bits as the AVX-512 kernels. Forward: 4 output channels x 24 values of q at a time;
+       weight gradient: 6 taps x 16 output channels. */
+    __attribute__((target("avx2,fma")))
+    static inline __m256i fastnn_lanes8(int n) {  /* lane i on when i < n */
+        return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    }
+    #define FASTNN_DC8_FMA(r) { __m256 a_ = _mm256_broadcast_ss(w + (r)); \\
+        c##r##0 = _mm256_fmadd_ps(a_, b0, c##r##0); c##r##1 = _mm256_fmadd_ps(a_, b1, c##r##1); \\
+        c##r##2 = _mm256_fmadd_ps(a_, b2, c##r##2); }
+    #define FASTNN_DC8_OUT(r) if (o + h + (r) < CO) { float *y_ = y + (Py_ssize_t) (o + h + (r)) * ldy + q0; \\
+        _mm256_maskstore_ps(y_, m0, c##r##0); _mm256_maskstore_ps(y_ + 8, m1, c##r##1); \\
+        _mm256_maskstore_ps(y_ + 16, m2, c##r##2); }
+    __attribute__((target("avx2,fma")))
+    static void fastnn_conv_direct_256(const float *x, int C, int H, int W, int kh, int kw, const float *Wp, int CO,
+                                       int nq, float *y, Py_ssize_t ldy) {
+        const Py_ssize_t HW = (Py_ssize_t) H * W;
+        const int K = C * kh * kw;
+        for (int o = 0; o < CO; o += 8) {
+            for (int h = 0; h < 8 && o + h < CO; h += 4) {
+                for (int q0 = 0; q0 < nq; q0 += 24) {
+                    __m256i m0 = fastnn_lanes8(nq - q0), m1 = fastnn_lanes8(nq - q0 - 8), m2 = fastnn_lanes8(nq - q0 - 16);
+                    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00,
+                           c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
+                    const float *w = Wp + (Py_ssize_t) (o / 8) * K * 8 + h;
+                    for (int c = 0; c < C; c++) {
+                        for (int i = 0; i < kh; i++) {
+                            const float *xr = x + c * HW + (Py_ssize_t) i * W + q0;
+                            for (int j = 0; j < kw; j++, w += 8) {
+                                __m256 b0 = _mm256_maskload_ps(xr + j, m0), b1 = _mm256_maskload_ps(xr + j + 8, m1),
+                                       b2 = _mm256_maskload_ps(xr + j + 16, m2);
+                                FASTNN_DC8_FMA(0) FASTNN_DC8_FMA(1) FASTNN_DC8_FMA(2) FASTNN_DC8_FMA(3)
+                            }
+                        }
+                    }
+                    FASTNN_DC8_OUT(0) FASTNN_DC8_OUT(1) FASTNN_DC8_OUT(2) FASTNN_DC8_OUT(3)
+                }
+            }
+        }
+    }
+
+    #define FASTNN_DG8_FMA(r) { __m256 a_ = _mm256_broadcast_ss(x##r + idx); \\
+        g##r##0 = _mm256_fmadd_ps(a_, b0, g##r##0); g##r##1 = _mm256_fmadd_ps(a_, b1, g##r##1); }
+    #define FASTNN_DG8_LOAD(r) __m256 g##r##0 = _mm256_loadu_ps(G + (Py_ssize_t) (k + (r)) * 32 + h), \\
+        g##r##1 = _mm256_loadu_ps(G + (Py_ssize_t) (k + (r)) * 32 + h + 8);
+    #define FASTNN_DG8_STORE(r) _mm256_storeu_ps(G + (Py_ssize_t) (k + (r)) * 32 + h, g##r##0); \\
+        _mm256_storeu_ps(G + (Py_ssize_t) (k + (r)) * 32 + h + 8, g##r##1);
+    __attribute__((target("avx2,fma")))
+    static void fastnn_conv_direct_grad_256(const float *x, int H, int W, int kh, int kw, int k0, int k1, int Ho,
+                                            int Wo, const float *dT, float *G) {
+        G -= (Py_ssize_t) k0 * 32;
+        for (int h = 0; h < 32; h += 16) {
+            int k = k0;
+            for (; k + 6 <= k1; k += 6) {
+                FASTNN_DG_TAP(0) FASTNN_DG_TAP(1) FASTNN_DG_TAP(2) FASTNN_DG_TAP(3) FASTNN_DG_TAP(4) FASTNN_DG_TAP(5)
+                FASTNN_DG8_LOAD(0) FASTNN_DG8_LOAD(1) FASTNN_DG8_LOAD(2) FASTNN_DG8_LOAD(3) FASTNN_DG8_LOAD(4)
+                FASTNN_DG8_LOAD(5)
+                const float *d = dT + h;
+                for (int oy = 0; oy < Ho; oy++) {
+                    Py_ssize_t idx = (Py_ssize_t) oy * W, end = idx + Wo;
+                    for (; idx < end; idx++, d += 32) {
+                        __m256 b0 = _mm256_loadu_ps(d), b1 = _mm256_loadu_ps(d + 8);
+                        FASTNN_DG8_FMA(0) FASTNN_DG8_FMA(1) FASTNN_DG8_FMA(2) FASTNN_DG8_FMA(3) FASTNN_DG8_FMA(4)
+                        FASTNN_DG8_FMA(5)
+                    }
+                }
+                FASTNN_DG8_STORE(0) FASTNN_DG8_STORE(1) FASTNN_DG8_STORE(2) FASTNN_DG8_STORE(3) FASTNN_DG8_STORE(4)
+                FASTNN_DG8_STORE(5)
+            }
+            for (; k < k1; k++) {
+                FASTNN_DG_TAP(0)
+                FASTNN_DG8_LOAD(0)
+                const float *d = dT + h;
+                for (int oy = 0; oy < Ho; oy++) {
+                    Py_ssize_t idx = (Py_ssize_t) oy * W, end = idx + Wo;
+                    for (; idx < end; idx++, d += 32) {
+                        __m256 b0 = _mm256_loadu_ps(d), b1 = _mm256_loadu_ps(d + 8);
+                        FASTNN_DG8_FMA(0)
+                    }
+                }
+                FASTNN_DG8_STORE(0)
+            }
+        }
+    }
+
+    __attribute__((target("avx2,fma")))
+    static void fastnn_direct_out_256(const float *y, Py_ssize_t ldy, int CO, int Ho, int Wo, int W, const float *b,
+                                      float *out) {
+        for (int co = 0; co < CO; co++) {
+            const float bc = b != NULL ? b[co] : 0.0f;
+            for (int oy = 0; oy < Ho; oy++) {
+                const float *s = y + co * ldy + (Py_ssize_t) oy * W;
+                float *o = out + ((Py_ssize_t) co * Ho + oy) * Wo;
+                int ox = 0;
+                for (; ox + 8 <= Wo; ox += 8)
+                    _mm256_storeu_ps(o + ox, _mm256_add_ps(_mm256_loadu_ps(s + ox), _mm256_set1_ps(bc)));
+                for (; ox < Wo; ox++)
+                    o[ox] = s[ox] + bc;
+            }
+        }
+    }
+
+    /* An 8 x 8 transpose in registers: r[i] holds row i, then column i. */
+    __attribute__((target("avx2,fma")))
+    static inline void fastnn_transpose8(__m256 r[8]) {
+        __m256 t[8], u[8];
+        for (int i = 0; i < 4; i++) {
+            t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+        }
+        for (int i = 0; i < 2; i++) {
+            u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+            u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+            u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+            u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+        }
+        for (int i = 0; i < 4; i++) {
+            r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+            r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+        }
+    }
+
+    __attribute__((target("avx2,fma")))
+    static void fastnn_direct_channels_256(const float *d, int P, int nj, float *dT, float *s) {
+        for (int jb = 0; jb < 32; jb += 8) {
+            __m256 acc = _mm256_setzero_ps();
+            for (int p0 = 0; p0 < P; p0 += 8) {
+                const __m256i m = fastnn_lanes8(P - p0);
+                const int n = P - p0 < 8 ? P - p0 : 8;
+                __m256 r[8];
+                for (int i = 0; i < 8; i++)
+                    r[i] = jb + i < nj ? _mm256_maskload_ps(d + (Py_ssize_t) (jb + i) * P + p0, m) : _mm256_setzero_ps();
+                fastnn_transpose8(r);
+                for (int q = 0; q < n; q++) {
+                    acc = _mm256_add_ps(acc, r[q]);
+                    _mm256_storeu_ps(dT + (Py_ssize_t) (p0 + q) * 32 + jb, r[q]);
+                }
+            }
+            _mm256_storeu_ps(s + jb, acc);
+        }
+    }
+
+    /* The machine's (or the allowed) kernels. */
+    static int fastnn_has_direct(void) { return fastnn_direct_level() > 0; }
+    static void fastnn_conv_direct(const float *x, int C, int H, int W, int kh, int kw, const float *Wp, int CO,
+                                   int nq, float *y, Py_ssize_t ldy) {
+        if (fastnn_direct_ok == 2) fastnn_conv_direct_512(x, C, H, W, kh, kw, Wp, CO, nq, y, ldy);
+        else fastnn_conv_direct_256(x, C, H, W, kh, kw, Wp, CO, nq, y, ldy);
+    }
+    static void fastnn_conv_direct_grad(const float *x, int H, int W, int kh, int kw, int k0, int k1, int Ho,
+                                        int Wo, const float *dT, float *G) {
+        if (fastnn_direct_ok == 2) fastnn_conv_direct_grad_512(x, H, W, kh, kw, k0, k1, Ho, Wo, dT, G);
+        else fastnn_conv_direct_grad_256(x, H, W, kh, kw, k0, k1, Ho, Wo, dT, G);
+    }
+    static void fastnn_direct_out(const float *y, Py_ssize_t ldy, int CO, int Ho, int Wo, int W, const float *b,
+                                  float *out) {
+        if (fastnn_direct_ok == 2) fastnn_direct_out_512(y, ldy, CO, Ho, Wo, W, b, out);
+        else fastnn_direct_out_256(y, ldy, CO, Ho, Wo, W, b, out);
+    }
+    static void fastnn_direct_channels(const float *d, int P, int nj, float *dT, float *s) {
+        if (fastnn_direct_ok == 2) fastnn_direct_channels_512(d, P, nj, dT, s);
+        else fastnn_direct_channels_256(d, P, nj, dT, s);
+    }
     #else
     static int fastnn_has_direct(void) { return 0; }
-    static void fastnn_allow_direct(int on) {}
+    static int fastnn_direct_level(void) { return 0; }
+    static void fastnn_allow_direct(int level) {}
     static void fastnn_conv_direct(const float *x, int C, int H, int W, int kh, int kw, const float *Wp, int CO,
                                    int nq, float *y, Py_ssize_t ldy) {}
     static void fastnn_conv_direct_grad(const float *x, int H, int W, int kh, int kw, int k0, int k1, int Ho,
@@ -201,7 +371,8 @@ cdef extern from *:
 
     """
     int fastnn_has_direct() noexcept nogil
-    void fastnn_allow_direct(int on) noexcept nogil
+    int fastnn_direct_level() noexcept nogil
+    void fastnn_allow_direct(int level) noexcept nogil
     void fastnn_conv_direct(const float *x, int C, int H, int W, int kh, int kw, const float *Wp, int CO, int nq,
                             float *y, Py_ssize_t ldy) noexcept nogil
     void fastnn_conv_direct_grad(const float *x, int H, int W, int kh, int kw, int k0, int k1, int Ho, int Wo,
@@ -213,9 +384,12 @@ cdef extern from *:
 
 
 def direct_conv(on=None):
-    """Whether float32 stride-1 convolutions run the direct kernels (AVX-512 machines) rather than im2col and BLAS;
-    ``on=False`` makes them use im2col and BLAS (``True`` restores the machine's choice), for tests and
+    """Which kernels float32 stride-1 convolutions run: ``"avx512"`` or ``"avx2"`` (direct kernels, the same bits),
+    or ``False`` (im2col and BLAS, on machines without AVX2 and FMA); float32 2 x 2 max-pooling follows it. ``on=False`` makes them use im2col and BLAS,
+    ``"avx2"`` the AVX2 kernels (where the machine has them), ``True`` restores the machine's choice; for tests and
     benchmarks. Returns the setting in force."""
     if on is not None:
-        fastnn_allow_direct(1 if on else 0)
-    return bool(fastnn_has_direct())
+        if on not in (True, False, "avx2", "avx512"):
+            raise ValueError(f"on must be True, False, 'avx2' or 'avx512', not {on!r}")
+        fastnn_allow_direct(2 if on is True or on == "avx512" else 1 if on == "avx2" else 0)
+    return {2: "avx512", 1: "avx2"}.get(fastnn_direct_level(), False)

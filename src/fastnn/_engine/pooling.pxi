@@ -3,16 +3,15 @@
 
 cdef extern from *:
     """
-    /* 2 x 2 max-pooling at stride 2 of a float32 image, 16 outputs of a row at a time (AVX-512): the same
-       comparisons as max_pool_2x2 (_conv.pxd), taps in row-major order, a tap replacing the maximum only when
-       greater (so the first maximum is kept, and NaN never replaces one). Returns 0 on machines without AVX-512,
-       having done nothing. */
+    /* 2 x 2 max-pooling at stride 2 of a float32 image, 16 outputs of a row at a time (AVX-512) or 8 (AVX2), as
+       direct_conv() allows (direct.pxi): the same comparisons as max_pool_2x2 (_conv.pxd), taps in row-major
+       order, a tap replacing the maximum only when greater (so the first maximum is kept, and NaN never replaces
+       one). Returns 0 where neither is allowed, having done nothing. */
     #if defined(__GNUC__) && defined(__x86_64__) && (__GNUC__ >= 8 || defined(__clang__))
     #include <immintrin.h>
-    static int fastnn_pool_wide = -1;
     __attribute__((target("avx512f")))
-    static void fastnn_maxpool2x2_wide(const float *x, int C, int H, int W, int Ho, int Wo, float *out,
-                                       int32_t *arg) {
+    static void fastnn_maxpool2x2_512(const float *x, int C, int H, int W, int Ho, int Wo, float *out,
+                                      int32_t *arg) {
         const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
         const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
         for (int c = 0; c < C; c++) {
@@ -50,15 +49,44 @@ cdef extern from *:
             }
         }
     }
-    static int fastnn_maxpool2x2_f(const float *x, int C, int H, int W, int Ho, int Wo, float *out, int32_t *arg) {
-        if (fastnn_pool_wide < 0) {
-            __builtin_cpu_init();
-            fastnn_pool_wide = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    #define FASTNN_EVEN8(a, b) _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xD8))
+    #define FASTNN_ODD8(a, b) _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xDD)), 0xD8))
+    #define FASTNN_POOL8_TAP(val, shift) v = (val); gt = _mm256_cmp_ps(v, m, _CMP_GT_OQ); m = _mm256_blendv_ps(m, v, gt); \
+        idx = _mm256_blendv_epi8(idx, _mm256_add_epi32(at, _mm256_set1_epi32(shift)), _mm256_castps_si256(gt));
+    __attribute__((target("avx2,fma")))
+    static void fastnn_maxpool2x2_256(const float *x, int C, int H, int W, int Ho, int Wo, float *out,
+                                      int32_t *arg) {
+        const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+        for (int c = 0; c < C; c++) {
+            for (int oy = 0; oy < Ho; oy++) {
+                const int base = (c * H + 2 * oy) * W;
+                const float *r0 = x + base, *r1 = r0 + W;
+                float *o = out + ((Py_ssize_t) c * Ho + oy) * Wo;
+                int32_t *a = arg + ((Py_ssize_t) c * Ho + oy) * Wo;
+                for (int ox = 0; ox < Wo; ox += 8) {
+                    const __m256i lo = fastnn_lanes8(2 * (Wo - ox)), hi = fastnn_lanes8(2 * (Wo - ox) - 8),
+                                  keep = fastnn_lanes8(Wo - ox);
+                    __m256 a0 = _mm256_maskload_ps(r0 + 2 * ox, lo), a1 = _mm256_maskload_ps(r0 + 2 * ox + 8, hi);
+                    __m256 b0 = _mm256_maskload_ps(r1 + 2 * ox, lo), b1 = _mm256_maskload_ps(r1 + 2 * ox + 8, hi);
+                    const __m256i at = _mm256_add_epi32(_mm256_set1_epi32(base + 2 * ox), even);
+                    __m256 m = FASTNN_EVEN8(a0, a1), v, gt;
+                    __m256i idx = at;
+                    FASTNN_POOL8_TAP(FASTNN_ODD8(a0, a1), 1)
+                    FASTNN_POOL8_TAP(FASTNN_EVEN8(b0, b1), W)
+                    FASTNN_POOL8_TAP(FASTNN_ODD8(b0, b1), W + 1)
+                    _mm256_maskstore_ps(o + ox, keep, m);
+                    _mm256_maskstore_epi32(a + ox, keep, idx);
+                }
+            }
         }
-        if (!fastnn_pool_wide)
-            return 0;
-        fastnn_maxpool2x2_wide(x, C, H, W, Ho, Wo, out, arg);
-        return 1;
+    }
+    static int fastnn_maxpool2x2_f(const float *x, int C, int H, int W, int Ho, int Wo, float *out, int32_t *arg) {
+        int level = fastnn_direct_level();
+        if (level == 2)
+            fastnn_maxpool2x2_512(x, C, H, W, Ho, Wo, out, arg);
+        else if (level == 1)
+            fastnn_maxpool2x2_256(x, C, H, W, Ho, Wo, out, arg);
+        return level > 0;
     }
     #else
     static int fastnn_maxpool2x2_f(const float *x, int C, int H, int W, int Ho, int Wo, float *out, int32_t *arg) {
