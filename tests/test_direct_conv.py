@@ -125,11 +125,48 @@ def test_direct_kernels_are_thread_invariant(thread_invariant, rng, variant):
 
 
 def test_max_pooling_keeps_the_first_of_tied_maxima(rng, variant):
-    """The vector 2 x 2 max-pool picks the same window entries as the reference, ties included (every row
-    length from 2 to 35: whole and partial vectors of 8 and 16 outputs)."""
+    """The vector 2 x 2 max-pool gives the reference's maxima, ties included, for every row length from 2 to 35
+    (whole and partial vectors of 8 and 16 outputs); which entry of a tie it keeps decides the gradients of
+    test_integer_valued_float32_training_is_exact."""
     from fastnn import _reference as ref
     for w in range(2, 36):
         x = rng.integers(-1, 2, size=(3, 2, 5, w)).astype(np.float32)
         model = fastnn.Sequential([fastnn.MaxPool2D(2), fastnn.Flatten()], input_shape=(2, 5, w), dtype="float32")
         out, arg = ref.max_pool2d(x.astype(np.float64), (2, 2), (2, 2))
         np.testing.assert_array_equal(model.predict(x), out.reshape(3, -1))
+
+
+SWITCHING = """
+import numpy as np, fastnn
+from fastnn import _kernels
+shape = (3, 32, 32)
+rng = np.random.default_rng(0)
+X = rng.standard_normal((256,) + shape).astype(np.float32)
+y = rng.integers(0, 2, 256)
+
+def model():
+    return fastnn.Sequential([fastnn.Conv2D(3, 8, 3, activation="relu"), fastnn.Flatten(),
+                              fastnn.Dense(8 * 30 * 30, 2, "softmax")], input_shape=shape, seed=0,
+                             dtype="float32").compile("cross_entropy")
+
+switched, steady = model(), model()
+_kernels.direct_conv(False)
+switched.predict(X, n_threads=1)  # an engine for 256 rows, kept
+for kernels, batch_size in [(False, 16), (True, 64), (False, 64), (True, 32)]:
+    _kernels.direct_conv(kernels)
+    switched.fit(X[:64], y[:64], epochs=1, batch_size=batch_size, shuffle=False, verbose=0, n_threads=1)
+    _kernels.direct_conv(True)
+    steady.fit(X[:64], y[:64], epochs=1, batch_size=batch_size, shuffle=False, verbose=0, n_threads=1)
+np.testing.assert_allclose(switched.parameters, steady.parameters, rtol=1e-4, atol=1e-5)
+"""
+
+
+def test_switching_the_kernels_between_fits_keeps_training_sound():
+    """One model trained in turn by im2col and BLAS, the direct kernels, and im2col again, its engine kept: the
+    im2col columns it kept for the weight gradients are dropped when the direct kernels need none, and formed
+    again after (rather than written to the freed block: a crash, hence a separate interpreter), and it trains
+    as one that never switched."""
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", SWITCHING], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

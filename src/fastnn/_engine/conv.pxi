@@ -28,15 +28,18 @@ cdef inline bint _kept_columns(Net *net, int l, Py_ssize_t rows) noexcept nogil:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Float32 stride-1 convolutions on AVX-512 machines run the direct kernels (direct.pxi) instead: the forward pass
-# from the image and the weights packed by the kind's ``prepare`` (in ``Workspace.fixed``), the weight gradient
-# from the image and its output gradient's channels; no im2col columns are formed or kept. The input gradient stays
-# col2im of a BLAS product. Slot layouts: forward ``y`` (the 8-channel blocks' rows, ``ldy`` apart) then the padded
-# image; gradient ``G`` (K x 32), ``dT`` (P x 32), then the padded image.
+# Float32 stride-1 convolutions on machines with AVX-512 or AVX2 and FMA run the direct kernels (direct.pxi)
+# instead: the forward pass from the image and the weights packed by the kind's ``prepare`` (in
+# ``Workspace.fixed``), the weight gradient from the image and its output gradient's channels, the input gradient
+# from the output gradient spread on the input's rows and ``W.T`` packed by a training pass's ``prepare``, then
+# col2im along those rows; no im2col columns are formed or kept. Slot layouts: forward ``y`` (the 8-channel blocks'
+# rows, ``ldy`` apart) then the padded image; weight gradient ``G`` (K x 32), ``dT`` (P x 32), then the padded
+# image; input gradient the spread output gradient (co x ldy), its product (K x ldy), then the padded image.
 # ---------------------------------------------------------------------------------------------------------------
 
 cdef inline bint _direct_fits(const Geom *g) noexcept nogil:
-    """Whether convolution ``g`` can run the direct kernels on this machine (float32, stride 1)."""
+    """Whether convolution ``g`` runs the direct kernels (float32, stride 1, a machine with AVX-512 or AVX2 and
+    FMA, and ``direct_conv()`` not switched off)."""
     return g.single and g.sh == 1 and g.sw == 1 and fastnn_has_direct()
 
 
@@ -75,12 +78,34 @@ cdef const float *_direct_image(const Geom *g, const float *x, float *pad) noexc
     return pad
 
 
-cdef void _conv_prepare(Net *net, int l, Py_ssize_t n_rows) noexcept nogil:
-    """Pack the weights for the direct forward kernel (when it runs)."""
+cdef inline Py_ssize_t _packed_size(const Geom *g) noexcept nogil:
+    """Floats of the forward pass's packed weights (the backward pass's follow them, then a flag)."""
+    return ((g.co + 7) // 8) * 8 * <Py_ssize_t> g.c * g.kh * g.kw
+
+
+cdef inline float *_backward_weights(Net *net, int l) noexcept nogil:
+    """The weights packed for the input gradient's product (``W.T``: the taps as its outputs)."""
+    return (<float *> net.ws.fixed[l]) + _packed_size(&net.geom[l])
+
+
+cdef inline float *_backward_flag(Net *net, int l) noexcept nogil:
+    """Nonzero when the last forward pass also packed ``W.T`` (a training pass)."""
     cdef const Geom *g = &net.geom[l]
-    if _direct_fits(g):
-        fastnn_pack_direct((<const float *> net.params) + net.w_off[l], g.co, g.c * g.kh * g.kw,
-                           <float *> net.ws.fixed[l])
+    return _backward_weights(net, l) + ((g.c * g.kh * g.kw + 7) // 8) * 8 * <Py_ssize_t> g.co
+
+
+cdef void _conv_prepare(Net *net, int l, Py_ssize_t n_rows) noexcept nogil:
+    """Pack the weights for the direct forward kernel (when it runs), and in training ``W.T`` for the input
+    gradient's product."""
+    cdef const Geom *g = &net.geom[l]
+    cdef const float *W = (<const float *> net.params) + net.w_off[l]
+    cdef int K = g.c * g.kh * g.kw
+    if not _direct_fits(g):
+        return
+    fastnn_pack_direct(W, K, 1, g.co, K, <float *> net.ws.fixed[l])
+    _backward_flag(net, l)[0] = net.ws.training  # a backward pass after any other forward pass takes BLAS's way
+    if net.ws.training:
+        fastnn_pack_direct(W, 1, K, K, g.co, _backward_weights(net, l))
 
 
 cdef void _direct_forward(Net *net, const float *params, int l, const float *inp, Py_ssize_t r0, Py_ssize_t r1,
@@ -128,6 +153,34 @@ cdef void _direct_gradient(Net *net, float *params, const GradTask *task, Py_ssi
                 grads[net.w_off[l] + <Py_ssize_t> (j + jj) * K + k] = G[<Py_ssize_t> (k - i0) * 32 + jj]
             if not g.no_bias:
                 grads[net.b_off[l] + j + jj] = <float> bs[jj]
+
+
+cdef void _direct_backward(Net *net, int l, Py_ssize_t r0, Py_ssize_t r1, int slot) noexcept nogil:
+    """Rows ``r0 .. r1`` of ``D[l]`` (before the dropout mask and the activation's derivative) from ``D[l + 1]``: the
+    output gradient spread on the input's rows, its product with ``W.T`` by the direct kernel (the taps as output
+    channels, a 1 x 1 kernel), then col2im along those rows."""
+    cdef const Geom *g = &net.geom[l]
+    cdef int w_in = net.width[l], w_out = net.width[l + 1], Hp = _padded_h(g), Wp = _padded_w(g), c, iy, n
+    cdef int K = g.c * g.kh * g.kw, nq = (g.ho - 1) * Wp + g.wo
+    cdef Py_ssize_t ldy = _direct_ldy(g), r
+    cdef float *dYw = <float *> _slot(net, slot)
+    cdef float *cols = dYw + g.co * ldy
+    cdef float *pad = cols + K * ldy
+    cdef float *dx
+    for r in range(r0, r1):
+        fastnn_direct_spread((<const float *> net.ws.D[l + 1]) + r * w_out, g.co, g.ho, g.wo, Wp, ldy, dYw)
+        fastnn_conv_direct(dYw, g.co, 1, <int> ldy, 1, 1, _backward_weights(net, l), K, nq, cols, ldy)
+        dx = (<float *> net.ws.D[l]) + r * w_in
+        if not _needs_padding(g):
+            fastnn_direct_gather(cols, ldy, nq, g.c, g.h, g.w, g.kh, g.kw, dx)
+            continue
+        fastnn_direct_gather(cols, ldy, nq, g.c, Hp, Wp, g.kh, g.kw, pad)  # then the input's own pixels of it
+        memset(dx, 0, w_in * sizeof(float))
+        n = min(g.w, Wp - g.pw)
+        for c in range(g.c):
+            for iy in range(min(g.h, Hp - g.ph)):
+                memcpy(dx + (<Py_ssize_t> c * g.h + iy) * g.w, pad + (<Py_ssize_t> c * Hp + iy + g.ph) * Wp + g.pw,
+                       n * sizeof(float))
 
 
 cdef void _conv_forward(Net *net, const floating *params, int l, const floating *inp, Py_ssize_t n_rows,
@@ -183,6 +236,10 @@ cdef void _conv_backward(Net *net, const floating *params, int l, Py_ssize_t n_r
     cdef Py_ssize_t N = <Py_ssize_t> n * P
     cdef floating *cols = <floating *> _slot(net, slot)
     cdef floating *dys = cols + K * N
+    if floating is float and _direct_fits(g) and _backward_flag(net, l)[0] != 0:
+        _direct_backward(net, l, r0, r1, slot)
+        _input_gradient_rows(net, l, <floating *> net.ws.D[l], r0, r1)
+        return
     _gather_channels((<floating *> net.ws.D[l + 1]) + r0 * w_out, w_out, P, 0, g.co, n, dys)
     gemm(Trans, NoTrans, K, <int> N, g.co, <floating> 1.0, params + net.w_off[l], K, dys, <int> N,
          <floating> 0.0, cols, <int> N)
@@ -267,7 +324,8 @@ cdef Py_ssize_t _conv_workspace(const Geom *g, int n_in, int n_out) noexcept nog
     cdef Py_ssize_t K = g.c * g.kh * g.kw, im2col_size = <Py_ssize_t> IMAGE_GROUP * g.ho * g.wo * (K + g.co)
     if not (g.single and g.sh == 1 and g.sw == 1):
         return im2col_size
-    return max(im2col_size, max(((g.co + 7) // 8) * 8 * _direct_ldy(g), (K + g.ho * g.wo) * 32) + _padded_size(g))
+    return max(im2col_size, max(((g.co + 7) // 8) * 8 * _direct_ldy(g), (K + g.ho * g.wo) * 32,
+                                (g.co + K) * _direct_ldy(g)) + _padded_size(g))
 
 
 cdef Py_ssize_t _conv_row_work(const Geom *g, int n_in, int n_out) noexcept nogil:
@@ -281,10 +339,11 @@ cdef Py_ssize_t _conv_kept(const Geom *g, int n_in, int n_out) noexcept nogil:
 
 
 cdef Py_ssize_t _conv_fixed(const Geom *g, int n_in, int n_out) noexcept nogil:
-    """The weights packed for the direct forward kernel (float32 values in doubles)."""
+    """The weights packed for the direct kernels (float32 values in doubles): ``W`` for the forward pass, ``W.T``
+    for the input gradient, and a flag."""
     if not (g.single and g.sh == 1 and g.sw == 1):
         return 0
-    return (((g.co + 7) // 8) * 8 * g.c * g.kh * g.kw + 1) // 2
+    return (_packed_size(g) + ((g.c * g.kh * g.kw + 7) // 8) * 8 * <Py_ssize_t> g.co + 2) // 2
 
 
 KINDS[CONV2D].name = b"conv2d"

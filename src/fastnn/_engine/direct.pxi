@@ -19,18 +19,23 @@ cdef extern from *:
        into G (K x 32), which holds the images before. */
     #if defined(__GNUC__) && defined(__x86_64__) && (__GNUC__ >= 8 || defined(__clang__))
     #include <immintrin.h>
-    static int fastnn_direct_ok = -1;  /* 2: the AVX-512 kernels, 1: the AVX2 ones, 0: im2col and BLAS */
-    static int fastnn_direct_level(void) {
-        if (fastnn_direct_ok < 0) {
+    static int fastnn_direct_best = -1;  /* what the machine has: 2 AVX-512, 1 AVX2 and FMA, 0 neither */
+    static int fastnn_direct_ok = -1;    /* what runs: 2 the AVX-512 kernels, 1 the AVX2 ones, 0 im2col and BLAS */
+    static int fastnn_direct_machine(void) {
+        if (fastnn_direct_best < 0) {
             __builtin_cpu_init();
-            fastnn_direct_ok = __builtin_cpu_supports("avx512f") ? 2
-                             : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+            fastnn_direct_best = __builtin_cpu_supports("avx512f") ? 2
+                               : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
         }
+        return fastnn_direct_best;
+    }
+    static int fastnn_direct_level(void) {
+        if (fastnn_direct_ok < 0)
+            fastnn_direct_ok = fastnn_direct_machine();
         return fastnn_direct_ok;
     }
-    static void fastnn_allow_direct(int level) {
-        fastnn_direct_ok = -1;
-        int best = fastnn_direct_level();
+    static void fastnn_allow_direct(int level) {  /* one store: a pass running meanwhile sees either setting */
+        int best = fastnn_direct_machine();
         fastnn_direct_ok = level < best ? level : best;
     }
     static __mmask16 fastnn_lanes(int n) { return n >= 16 ? (__mmask16) 0xFFFF : n <= 0 ? 0 : (__mmask16) ((1u << n) - 1); }
@@ -361,14 +366,41 @@ cdef extern from *:
     static void fastnn_direct_channels(const float *d, int P, int nj, float *dT, float *s) {}
     #endif
 
-    /* Wp[o][k][r] = W[8 o + r, k] for the CO x K weights W, zero beyond CO (see above). */
-    static void fastnn_pack_direct(const float *W, int CO, int K, float *Wp) {
+    /* Wp[o][k][r] = W[8 o + r, k] for the CO x K weights W (rows ``row`` apart, columns ``col`` apart), zero beyond
+       CO (see above). */
+    static void fastnn_pack_direct(const float *W, Py_ssize_t row, Py_ssize_t col, int CO, int K, float *Wp) {
         for (int o = 0; o < CO; o += 8)
             for (int k = 0; k < K; k++)
                 for (int r = 0; r < 8; r++)
-                    Wp[((Py_ssize_t) (o / 8) * K + k) * 8 + r] = o + r < CO ? W[(Py_ssize_t) (o + r) * K + k] : 0.0f;
+                    Wp[((Py_ssize_t) (o / 8) * K + k) * 8 + r] = o + r < CO ? W[(Py_ssize_t) (o + r) * row + k * col] : 0.0f;
     }
 
+    /* dYw[co, oy W + ox] = d[co, oy, ox] for ox < Wo, 0 for Wo <= ox < W and beyond (Ho - 1) W + Wo, rows ldy
+       apart: the output gradient laid out on the (padded) input's rows, for the input gradient's product. */
+    static void fastnn_direct_spread(const float *d, int CO, int Ho, int Wo, int W, Py_ssize_t ldy, float *dYw) {
+        for (int co = 0; co < CO; co++) {
+            float *row = dYw + co * ldy;
+            memset(row, 0, ldy * sizeof(float));
+            for (int oy = 0; oy < Ho; oy++)
+                memcpy(row + (Py_ssize_t) oy * W, d + ((Py_ssize_t) co * Ho + oy) * Wo, Wo * sizeof(float));
+        }
+    }
+
+    /* col2im of the input gradient's product, whose columns lie on the input's rows: dx = 0, then for each tap
+       k = (c, i, j) in order, its row of nq values added to dx shifted by c H W + i W + j (the same sum, in the same
+       order, for each pixel as col2im's). */
+    FASTNN_WIDE_CLONES static void fastnn_direct_gather(const float *cols, Py_ssize_t ldy, int nq, int C, int H, int W, int kh, int kw,
+                                     float *dx) {
+        memset(dx, 0, (Py_ssize_t) C * H * W * sizeof(float));
+        for (int c = 0; c < C; c++)
+            for (int i = 0; i < kh; i++)
+                for (int j = 0; j < kw; j++) {
+                    const float *src = cols + (((Py_ssize_t) c * kh + i) * kw + j) * ldy;
+                    float *dst = dx + (Py_ssize_t) c * H * W + (Py_ssize_t) i * W + j;
+                    for (int q = 0; q < nq; q++)
+                        dst[q] += src[q];
+                }
+    }
     """
     int fastnn_has_direct() noexcept nogil
     int fastnn_direct_level() noexcept nogil
@@ -377,7 +409,10 @@ cdef extern from *:
                             float *y, Py_ssize_t ldy) noexcept nogil
     void fastnn_conv_direct_grad(const float *x, int H, int W, int kh, int kw, int k0, int k1, int Ho, int Wo,
                                  const float *dT, float *G) noexcept nogil
-    void fastnn_pack_direct(const float *W, int CO, int K, float *Wp) noexcept nogil
+    void fastnn_pack_direct(const float *W, Py_ssize_t row, Py_ssize_t col, int CO, int K, float *Wp) noexcept nogil
+    void fastnn_direct_spread(const float *d, int CO, int Ho, int Wo, int W, Py_ssize_t ldy, float *dYw) noexcept nogil
+    void fastnn_direct_gather(const float *cols, Py_ssize_t ldy, int nq, int C, int H, int W, int kh, int kw,
+                              float *dx) noexcept nogil
     void fastnn_direct_out(const float *y, Py_ssize_t ldy, int CO, int Ho, int Wo, int W, const float *b,
                            float *out) noexcept nogil
     void fastnn_direct_channels(const float *d, int P, int nj, float *dT, float *s) noexcept nogil

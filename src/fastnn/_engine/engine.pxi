@@ -277,6 +277,8 @@ cdef class Engine:
                 block = np.empty(rows * per_row, dtype=np.float64 if self.is_double else np.float32)
                 kept.append(block)
                 self.net.ws.columns[l] = <void *> <size_t> block.ctypes.data
+            else:  # none now (a convolution that runs the direct kernels): none from an earlier call either
+                self.net.ws.columns[l] = NULL
         self._columns = kept
         self.net.ws.cols_rows = rows
 

@@ -54,9 +54,9 @@ class Conv2D(_Weighted):
     ``channels_last``: ``(n_samples, H, W, in_channels)`` to ``(n_samples, H_out, W_out, out_channels)``) with
     ``H_out = (H + 2 * padding - kh) // stride + 1`` (likewise ``W_out``). Initialised like :class:`Dense`
     with ``fan_in = in_channels * kh * kw`` and ``fan_out = out_channels * kh * kw`` (He-uniform for the
-    ReLU family, Glorot-uniform otherwise; Keras's rules), biases zero. In float32 at stride 1 on AVX-512
-    machines the output and the weight gradient come from direct kernels that read the images in place;
-    otherwise from im2col and one matrix product per group of images.
+    ReLU family, Glorot-uniform otherwise; Keras's rules), biases zero. In float32 at stride 1, on machines
+    with AVX-512 or AVX2 and FMA, direct kernels compute the output and the gradients from the images where
+    they lie; otherwise im2col and one matrix product per group of images.
 
     Examples
     --------
