@@ -109,8 +109,9 @@ cdef void _conv_prepare(Net *net, int l, Py_ssize_t n_rows) noexcept nogil:
 
 
 cdef void _direct_forward(Net *net, const float *params, int l, const float *inp, Py_ssize_t r0, Py_ssize_t r1,
-                          int slot) noexcept nogil:
-    """Rows ``r0 .. r1`` of convolution ``l``'s output (before its activation) by the direct kernel."""
+                          bint relu, int slot) noexcept nogil:
+    """Rows ``r0 .. r1`` of convolution ``l``'s output by the direct kernel, activated by ReLU when ``relu`` (else
+    before its activation)."""
     cdef const Geom *g = &net.geom[l]
     cdef int w_in = net.width[l], w_out = net.width[l + 1], Wp = _padded_w(g)
     cdef Py_ssize_t ldy = _direct_ldy(g), r
@@ -120,7 +121,7 @@ cdef void _direct_forward(Net *net, const float *params, int l, const float *inp
     for r in range(r0, r1):
         fastnn_conv_direct(_direct_image(g, inp + r * w_in, pad), g.c, _padded_h(g), Wp, g.kh, g.kw,
                            <const float *> net.ws.fixed[l], g.co, <int> ((g.ho - 1) * Wp + g.wo), y, ldy)
-        fastnn_direct_out(y, ldy, g.co, g.ho, g.wo, Wp, b, (<float *> net.ws.A[l + 1]) + r * w_out)
+        fastnn_direct_out(y, ldy, g.co, g.ho, g.wo, Wp, b, relu, (<float *> net.ws.A[l + 1]) + r * w_out)
 
 
 cdef void _direct_gradient(Net *net, float *params, const GradTask *task, Py_ssize_t B, int slot) noexcept nogil:
@@ -200,9 +201,11 @@ cdef void _conv_forward(Net *net, const floating *params, int l, const floating 
     cdef floating *prod = cols + K * N
     cdef floating *out
     cdef floating bc
+    cdef bint fused = activate and net.act[l] == RELU and net.ws.Z[l + 1] == NULL  # ReLU applied with the bias
     if floating is float and _direct_fits(g):
-        _direct_forward(net, params, l, inp, r0, r1, slot)
+        _direct_forward(net, params, l, inp, r0, r1, fused, slot)
     else:
+        fused = False
         if _kept_columns(net, l, r1):  # training: the columns stay for the weight gradient
             prod = cols
             cols = (<floating *> net.ws.columns[l]) + r0 * K * P
@@ -216,7 +219,7 @@ cdef void _conv_forward(Net *net, const floating *params, int l, const floating 
                 bc = 0 if g.no_bias else b[c]
                 _add_scalar(out + <Py_ssize_t> c * P, src, P, bc)
     if activate:
-        for r in range(r0, r1):
+        for r in range(r0, r1 if not fused else r0):
             out = (<floating *> net.ws.A[l + 1]) + r * w_out
             if net.ws.Z[l + 1] != NULL:
                 memcpy((<floating *> net.ws.Z[l + 1]) + r * w_out, out, w_out * sizeof(floating))

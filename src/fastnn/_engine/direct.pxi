@@ -124,10 +124,11 @@ cdef extern from *:
         }
     }
     /* out[co, oy, ox] = y[co, oy W + ox] + b[co] (b NULL: + 0), the image's Ho x Wo outputs from the direct
-       kernel's rows (ldy apart). */
+       kernel's rows (ldy apart); with relu, ReLU's v > 0 ? v : 0 of it (the activation pass's arithmetic). */
     __attribute__((target("avx512f")))
     static void fastnn_direct_out_512(const float *y, Py_ssize_t ldy, int CO, int Ho, int Wo, int W, const float *b,
-                                  float *out) {
+                                      int relu, float *out) {
+        const __m512 zero = _mm512_setzero_ps();
         for (int co = 0; co < CO; co++) {
             const __m512 bc = _mm512_set1_ps(b != NULL ? b[co] : 0.0f);
             for (int oy = 0; oy < Ho; oy++) {
@@ -135,11 +136,15 @@ cdef extern from *:
                 float *o = out + ((Py_ssize_t) co * Ho + oy) * Wo;
                 for (int ox = 0; ox < Wo; ox += 16) {
                     __mmask16 m = fastnn_lanes(Wo - ox);
-                    _mm512_mask_storeu_ps(o + ox, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, s + ox), bc));
+                    __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, s + ox), bc);
+                    if (relu)
+                        v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v);
+                    _mm512_mask_storeu_ps(o + ox, m, v);
                 }
             }
         }
     }
+
     /* A 16 x 16 transpose in registers: r[i] holds row i, then column i. */
     __attribute__((target("avx512f")))
     static inline void fastnn_transpose16(__m512 r[16]) {
@@ -277,17 +282,24 @@ cdef extern from *:
 
     __attribute__((target("avx2,fma")))
     static void fastnn_direct_out_256(const float *y, Py_ssize_t ldy, int CO, int Ho, int Wo, int W, const float *b,
-                                      float *out) {
+                                      int relu, float *out) {
+        const __m256 zero = _mm256_setzero_ps();
         for (int co = 0; co < CO; co++) {
             const float bc = b != NULL ? b[co] : 0.0f;
             for (int oy = 0; oy < Ho; oy++) {
                 const float *s = y + co * ldy + (Py_ssize_t) oy * W;
                 float *o = out + ((Py_ssize_t) co * Ho + oy) * Wo;
                 int ox = 0;
-                for (; ox + 8 <= Wo; ox += 8)
-                    _mm256_storeu_ps(o + ox, _mm256_add_ps(_mm256_loadu_ps(s + ox), _mm256_set1_ps(bc)));
-                for (; ox < Wo; ox++)
-                    o[ox] = s[ox] + bc;
+                for (; ox + 8 <= Wo; ox += 8) {
+                    __m256 v = _mm256_add_ps(_mm256_loadu_ps(s + ox), _mm256_set1_ps(bc));
+                    if (relu)
+                        v = _mm256_and_ps(v, _mm256_cmp_ps(v, zero, _CMP_GT_OQ));
+                    _mm256_storeu_ps(o + ox, v);
+                }
+                for (; ox < Wo; ox++) {
+                    float v = s[ox] + bc;
+                    o[ox] = relu ? (v > 0 ? v : 0.0f) : v;
+                }
             }
         }
     }
@@ -345,9 +357,9 @@ cdef extern from *:
         else fastnn_conv_direct_grad_256(x, H, W, kh, kw, k0, k1, Ho, Wo, dT, G);
     }
     static void fastnn_direct_out(const float *y, Py_ssize_t ldy, int CO, int Ho, int Wo, int W, const float *b,
-                                  float *out) {
-        if (fastnn_direct_ok == 2) fastnn_direct_out_512(y, ldy, CO, Ho, Wo, W, b, out);
-        else fastnn_direct_out_256(y, ldy, CO, Ho, Wo, W, b, out);
+                                  int relu, float *out) {
+        if (fastnn_direct_ok == 2) fastnn_direct_out_512(y, ldy, CO, Ho, Wo, W, b, relu, out);
+        else fastnn_direct_out_256(y, ldy, CO, Ho, Wo, W, b, relu, out);
     }
     static void fastnn_direct_channels(const float *d, int P, int nj, float *dT, float *s) {
         if (fastnn_direct_ok == 2) fastnn_direct_channels_512(d, P, nj, dT, s);
@@ -362,7 +374,7 @@ cdef extern from *:
     static void fastnn_conv_direct_grad(const float *x, int H, int W, int kh, int kw, int k0, int k1, int Ho,
                                         int Wo, const float *dT, float *G) {}
     static void fastnn_direct_out(const float *y, Py_ssize_t ldy, int CO, int Ho, int Wo, int W, const float *b,
-                                  float *out) {}
+                                  int relu, float *out) {}
     static void fastnn_direct_channels(const float *d, int P, int nj, float *dT, float *s) {}
     #endif
 
@@ -413,7 +425,7 @@ cdef extern from *:
     void fastnn_direct_spread(const float *d, int CO, int Ho, int Wo, int W, Py_ssize_t ldy, float *dYw) noexcept nogil
     void fastnn_direct_gather(const float *cols, Py_ssize_t ldy, int nq, int C, int H, int W, int kh, int kw,
                               float *dx) noexcept nogil
-    void fastnn_direct_out(const float *y, Py_ssize_t ldy, int CO, int Ho, int Wo, int W, const float *b,
+    void fastnn_direct_out(const float *y, Py_ssize_t ldy, int CO, int Ho, int Wo, int W, const float *b, int relu,
                            float *out) noexcept nogil
     void fastnn_direct_channels(const float *d, int P, int nj, float *dT, float *s) noexcept nogil
 
