@@ -31,6 +31,80 @@ BATCHNORM_MEAN, BATCHNORM_VAR, BATCHNORM_GIVEN = BN_MEAN, BN_VAR, BN_GIVEN
 BATCHNORM_SUMS, BATCHNORM_GIVEN_SUMS = BN_SUMS, BN_GIVEN_SUMS
 
 
+cdef extern from *:
+    """
+    /* BatchNorm's loops over a channel's rows (ld apart) of P positions, built for x86-64-v4 and v3 as well as the
+       baseline without contracting a multiply and an add into one: the same bits on every build. Sums keep eight
+       double lanes over each row's positions (the rest apart), rows in order. */
+    #define FASTNN_BN_LOOPS(S, T)                                                                               \\
+    FASTNN_EXACT_CLONES static double fastnn_bn_sum_##S(const T *x, Py_ssize_t ld, Py_ssize_t n_rows, int P,     \\
+                                                      double shift, int square) {                             \\
+        double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0}, rest = 0, total = 0;                                      \\
+        const Py_ssize_t P8 = P - P % 8;                                                                      \\
+        for (Py_ssize_t r = 0; r < n_rows; r++) {                                                             \\
+            const T *row = x + r * ld;                                                                        \\
+            if (square) {                                                                                     \\
+                for (Py_ssize_t p = 0; p < P8; p += 8)                                                        \\
+                    for (int k = 0; k < 8; k++) { double v = row[p + k] - shift; lanes[k] += v * v; }         \\
+                for (Py_ssize_t p = P8; p < P; p++) { double v = row[p] - shift; rest += v * v; }             \\
+            } else {                                                                                          \\
+                for (Py_ssize_t p = 0; p < P8; p += 8)                                                        \\
+                    for (int k = 0; k < 8; k++) { double v = row[p + k] - shift; lanes[k] += v; }             \\
+                for (Py_ssize_t p = P8; p < P; p++) { double v = row[p] - shift; rest += v; }                 \\
+            }                                                                                                 \\
+        }                                                                                                     \\
+        for (int k = 0; k < 8; k++) total += lanes[k];                                                        \\
+        return total + rest;                                                                                  \\
+    }                                                                                                         \\
+    FASTNN_EXACT_CLONES static void fastnn_bn_dsums_##S(const T *x, const T *dy, Py_ssize_t ld,                 \\
+                                                      Py_ssize_t n_rows, int P, double mean, double *sums) {  \\
+        double s[8] = {0, 0, 0, 0, 0, 0, 0, 0}, q[8] = {0, 0, 0, 0, 0, 0, 0, 0};                             \\
+        double s_rest = 0, q_rest = 0, s_total = 0, q_total = 0;                                              \\
+        const Py_ssize_t P8 = P - P % 8;                                                                      \\
+        for (Py_ssize_t r = 0; r < n_rows; r++) {                                                             \\
+            const T *d = dy + r * ld, *v = x + r * ld;                                                        \\
+            for (Py_ssize_t p = 0; p < P8; p += 8)                                                            \\
+                for (int k = 0; k < 8; k++) { s[k] += d[p + k]; q[k] += d[p + k] * (v[p + k] - mean); }       \\
+            for (Py_ssize_t p = P8; p < P; p++) { s_rest += d[p]; q_rest += d[p] * (v[p] - mean); }           \\
+        }                                                                                                     \\
+        for (int k = 0; k < 8; k++) { s_total += s[k]; q_total += q[k]; }                                     \\
+        sums[0] = s_total + s_rest;                                                                           \\
+        sums[1] = q_total + q_rest;                                                                           \\
+    }                                                                                                         \\
+    FASTNN_EXACT_CLONES static void fastnn_bn_affine_##S(const T *src, T *dst, Py_ssize_t ld, Py_ssize_t n_rows, \\
+                                                       int P, T a, T b) {                                     \\
+        for (Py_ssize_t r = 0; r < n_rows; r++)                                                               \\
+            for (Py_ssize_t p = 0; p < P; p++) dst[r * ld + p] = src[r * ld + p] * a + b;                     \\
+    }                                                                                                         \\
+    FASTNN_EXACT_CLONES static void fastnn_bn_dx_##S(const T *x, const T *dy, T *dx, Py_ssize_t ld,             \\
+                                                   Py_ssize_t n_rows, int P, T k, T shift, T mean, T slope) { \\
+        for (Py_ssize_t r = 0; r < n_rows; r++)                                                               \\
+            for (Py_ssize_t p = 0; p < P; p++) {                                                              \\
+                Py_ssize_t i = r * ld + p;                                                                    \\
+                dx[i] = k * (dy[i] - shift - (x[i] - mean) * slope);                                          \\
+            }                                                                                                 \\
+    }
+    FASTNN_BN_LOOPS(f, float)
+    FASTNN_BN_LOOPS(d, double)
+    """
+    double fastnn_bn_sum_f(const float *x, Py_ssize_t ld, Py_ssize_t n_rows, int P, double shift,
+                           int square) noexcept nogil
+    double fastnn_bn_sum_d(const double *x, Py_ssize_t ld, Py_ssize_t n_rows, int P, double shift,
+                           int square) noexcept nogil
+    void fastnn_bn_dsums_f(const float *x, const float *dy, Py_ssize_t ld, Py_ssize_t n_rows, int P, double mean,
+                           double *sums) noexcept nogil
+    void fastnn_bn_dsums_d(const double *x, const double *dy, Py_ssize_t ld, Py_ssize_t n_rows, int P, double mean,
+                           double *sums) noexcept nogil
+    void fastnn_bn_affine_f(const float *src, float *dst, Py_ssize_t ld, Py_ssize_t n_rows, int P, float a,
+                            float b) noexcept nogil
+    void fastnn_bn_affine_d(const double *src, double *dst, Py_ssize_t ld, Py_ssize_t n_rows, int P, double a,
+                            double b) noexcept nogil
+    void fastnn_bn_dx_f(const float *x, const float *dy, float *dx, Py_ssize_t ld, Py_ssize_t n_rows, int P, float k,
+                        float shift, float mean, float slope) noexcept nogil
+    void fastnn_bn_dx_d(const double *x, const double *dy, double *dx, Py_ssize_t ld, Py_ssize_t n_rows, int P,
+                        double k, double shift, double mean, double slope) noexcept nogil
+
+
 cdef inline int _bn_mode(Net *net, int l) noexcept nogil:
     return net.ws.bn_mode[l] if net.ws.bn_mode != NULL and net.ws.training else 0
 
@@ -59,25 +133,13 @@ cdef inline double _lanes_total(double *lanes) noexcept nogil:
 cdef double _bn_sum(Net *net, int l, const floating *x, Py_ssize_t n_rows, int c, double shift,
                     bint square) noexcept nogil:
     """Channel ``c``'s sum of ``x - shift`` (``square``: of its squares) over ``n_rows`` rows of ``x``: eight
-    double lanes over each row's positions, rows in order (vectorisable, and one fixed order)."""
+    double lanes over each row's positions, rows in order (vectorised, and one fixed order)."""
     cdef const Geom *g = &net.geom[l]
-    cdef int P = g.h * g.w, width = net.width[l], k
-    cdef Py_ssize_t r, p, P8 = P - P % 8
-    cdef double lanes[8]
-    cdef double v, rest = 0
-    cdef const floating *row
-    for k in range(8):
-        lanes[k] = 0
-    for r in range(n_rows):
-        row = x + r * width + <Py_ssize_t> c * P
-        for p in range(0, P8, 8):
-            for k in range(8):
-                v = row[p + k] - shift
-                lanes[k] += v * v if square else v
-        for p in range(P8, P):
-            v = row[p] - shift
-            rest += v * v if square else v
-    return _lanes_total(lanes) + rest
+    cdef int P = g.h * g.w
+    if floating is float:
+        return fastnn_bn_sum_f(x + <Py_ssize_t> c * P, net.width[l], n_rows, P, shift, square)
+    else:
+        return fastnn_bn_sum_d(x + <Py_ssize_t> c * P, net.width[l], n_rows, P, shift, square)
 
 
 cdef void _bn_stats(Net *net, int l, const floating *x, Py_ssize_t n_rows, int c, double *mean,
@@ -138,11 +200,10 @@ cdef void _bn_forward(Net *net, const floating *params, int l, const floating *i
             var = buf[C + c]
         a = <floating> (ab[2 * c] / sqrt(var + g.eps))
         b = <floating> (ab[2 * c + 1] - mean * ab[2 * c] / sqrt(var + g.eps))
-        for r in range(n_rows):
-            src = inp + r * width + <Py_ssize_t> c * P
-            dst = out + r * width + <Py_ssize_t> c * P
-            for p in range(P):
-                dst[p] = src[p] * a + b
+        if floating is float:
+            fastnn_bn_affine_f(inp + <Py_ssize_t> c * P, out + <Py_ssize_t> c * P, width, n_rows, P, a, b)
+        else:
+            fastnn_bn_affine_d(inp + <Py_ssize_t> c * P, out + <Py_ssize_t> c * P, width, n_rows, P, a, b)
     if activate:
         if net.ws.Z[l + 1] != NULL:
             for r in range(n_rows):
@@ -156,26 +217,16 @@ cdef void _bn_forward(Net *net, const floating *params, int l, const floating *i
 cdef void _bn_sums(Net *net, int l, const floating *x, const floating *dy, Py_ssize_t n_rows, int c) noexcept nogil:
     """``sum dy`` and ``sum dy * xhat`` of channel ``c`` over the batch (eight double lanes, rows in order), from
     the statistics the forward pass kept, into the workspace beside them."""
-    cdef int P = net.geom[l].h * net.geom[l].w, width = net.width[l], k
+    cdef int P = net.geom[l].h * net.geom[l].w
     cdef double *stats = net.ws.fixed[l]
-    cdef double mean = stats[4 * c], inv_std = stats[4 * c + 1], s_rest = 0, q_rest = 0
-    cdef double s[8]
-    cdef double q[8]
-    cdef Py_ssize_t r, p, at, P8 = P - P % 8
-    for k in range(8):
-        s[k] = 0
-        q[k] = 0
-    for r in range(n_rows):
-        at = r * width + <Py_ssize_t> c * P
-        for p in range(0, P8, 8):
-            for k in range(8):
-                s[k] += dy[at + p + k]
-                q[k] += dy[at + p + k] * (x[at + p + k] - mean)
-        for p in range(P8, P):
-            s_rest += dy[at + p]
-            q_rest += dy[at + p] * (x[at + p] - mean)
-    stats[4 * c + 2] = _lanes_total(s) + s_rest
-    stats[4 * c + 3] = (_lanes_total(q) + q_rest) * inv_std
+    cdef double sums[2]
+    cdef Py_ssize_t at = <Py_ssize_t> c * P
+    if floating is float:
+        fastnn_bn_dsums_f(x + at, dy + at, net.width[l], n_rows, P, stats[4 * c], sums)
+    else:
+        fastnn_bn_dsums_d(x + at, dy + at, net.width[l], n_rows, P, stats[4 * c], sums)
+    stats[4 * c + 2] = sums[0]
+    stats[4 * c + 3] = sums[1] * stats[4 * c + 1]
 
 
 cdef void _bn_backward(Net *net, const floating *params, int l, Py_ssize_t n_rows, Py_ssize_t t,
@@ -211,10 +262,11 @@ cdef void _bn_backward(Net *net, const floating *params, int l, Py_ssize_t n_row
         shift = <floating> (stats[4 * c + 2] / N)
         slope = <floating> (stats[4 * c + 1] * stats[4 * c + 3] / N)
         mean = <floating> stats[4 * c]
-        for r in range(n_rows):
-            at = r * width + <Py_ssize_t> c * P
-            for p in range(P):
-                dx[at + p] = k * (dy[at + p] - shift - (x[at + p] - mean) * slope)
+        at = <Py_ssize_t> c * P
+        if floating is float:
+            fastnn_bn_dx_f(x + at, dy + at, dx + at, width, n_rows, P, k, shift, mean, slope)
+        else:
+            fastnn_bn_dx_d(x + at, dy + at, dx + at, width, n_rows, P, k, shift, mean, slope)
     if net.ws.Ad[l] != NULL:
         _mask_columns(dx + c0 * P, net.ws.mask[l] + c0 * P, n_rows, (c1 - c0) * P, width,
                       <floating> (1.0 / (1.0 - net.drop[l])))
