@@ -224,3 +224,29 @@ def bench_predict_one_row(benchmark, impl):
             return torch.softmax(net(xt), dim=1)
     np.testing.assert_allclose(predict().numpy(), model.predict(x), rtol=1e-4, atol=1e-6)
     benchmark(predict)
+
+
+@pytest.mark.parametrize("network", ["keras", "batchnorm"])
+@pytest.mark.parametrize("impl", ["fastnn", "fastnn-im2col", "torch"])
+def bench_cnn_epoch(benchmark, data, network, impl):
+    """One epoch of 2,000 MNIST-shaped images through ``cnn.py``'s networks (batch 128, Adam): fastnn with its
+    direct convolution kernels (where the machine has AVX2 or AVX-512), with im2col and BLAS, and PyTorch."""
+    import cnn
+
+    X, y = data[0][:2000], data[1][:2000]
+    benchmark.group = f"cnn epoch 2k x {network}"
+    record(benchmark, impl)
+    if impl == "torch":
+        pytest.importorskip("torch")
+        epoch = cnn.torch_trainer(X, y, THREADS, network)
+        benchmark.pedantic(epoch, rounds=3, iterations=1)
+        return
+    if impl == "fastnn" and not _kernels.direct_conv():
+        pytest.skip("no direct convolution kernels on this machine")
+    _kernels.direct_conv(impl == "fastnn")
+    try:
+        epoch = cnn.fastnn_trainer(X, y, THREADS, network)
+        epoch()
+        benchmark.pedantic(epoch, rounds=3, iterations=1)
+    finally:
+        _kernels.direct_conv(True)
