@@ -170,3 +170,9 @@ def test_switching_the_kernels_between_fits_keeps_training_sound():
     import sys
     done = subprocess.run([sys.executable, "-c", SWITCHING], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_switch_takes_only_its_settings():
+    with pytest.raises(ValueError, match="on must be True, False, 'avx2' or 'avx512', not 'sse'"):
+        _kernels.direct_conv("sse")
+    assert _kernels.direct_conv() == VARIANTS[0]

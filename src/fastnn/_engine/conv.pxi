@@ -25,8 +25,6 @@ cdef inline bint _kept_columns(Net *net, int l, Py_ssize_t rows) noexcept nogil:
     return net.ws.training and net.ws.columns != NULL and net.ws.columns[l] != NULL and rows <= net.ws.cols_rows
 
 
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Float32 stride-1 convolutions on machines with AVX-512 or AVX2 and FMA run the direct kernels (direct.pxi)
 # instead: the forward pass from the image and the weights packed by the kind's ``prepare`` (in
@@ -37,10 +35,15 @@ cdef inline bint _kept_columns(Net *net, int l, Py_ssize_t rows) noexcept nogil:
 # image; input gradient the spread output gradient (co x ldy), its product (K x ldy), then the padded image.
 # ---------------------------------------------------------------------------------------------------------------
 
+cdef inline bint _direct_shapes(const Geom *g) noexcept nogil:
+    """Whether convolution ``g`` is one the direct kernels compute (float32, stride 1): its buffers have room."""
+    return g.single and g.sh == 1 and g.sw == 1
+
+
 cdef inline bint _direct_fits(const Geom *g) noexcept nogil:
-    """Whether convolution ``g`` runs the direct kernels (float32, stride 1, a machine with AVX-512 or AVX2 and
-    FMA, and ``direct_conv()`` not switched off)."""
-    return g.single and g.sh == 1 and g.sw == 1 and fastnn_has_direct()
+    """Whether convolution ``g`` runs the direct kernels (those shapes, a machine with AVX-512 or AVX2 and FMA,
+    and ``direct_conv()`` not switched off)."""
+    return _direct_shapes(g) and fastnn_has_direct()
 
 
 cdef inline int _padded_h(const Geom *g) noexcept nogil:
@@ -325,7 +328,7 @@ cdef Py_ssize_t _conv_bias(const Geom *g, int n_in, int n_out) noexcept nogil:
 cdef Py_ssize_t _conv_workspace(const Geom *g, int n_in, int n_out) noexcept nogil:
     """A group's im2col columns and its output (or gradient) channels; or what the direct kernels need."""
     cdef Py_ssize_t K = g.c * g.kh * g.kw, im2col_size = <Py_ssize_t> IMAGE_GROUP * g.ho * g.wo * (K + g.co)
-    if not (g.single and g.sh == 1 and g.sw == 1):
+    if not _direct_shapes(g):
         return im2col_size
     return max(im2col_size, max(((g.co + 7) // 8) * 8 * _direct_ldy(g), (K + g.ho * g.wo) * 32,
                                 (g.co + K) * _direct_ldy(g)) + _padded_size(g))
@@ -344,7 +347,7 @@ cdef Py_ssize_t _conv_kept(const Geom *g, int n_in, int n_out) noexcept nogil:
 cdef Py_ssize_t _conv_fixed(const Geom *g, int n_in, int n_out) noexcept nogil:
     """The weights packed for the direct kernels (float32 values in doubles): ``W`` for the forward pass, ``W.T``
     for the input gradient, and a flag."""
-    if not (g.single and g.sh == 1 and g.sw == 1):
+    if not _direct_shapes(g):
         return 0
     return (_packed_size(g) + ((g.c * g.kh * g.kw + 7) // 8) * 8 * <Py_ssize_t> g.co + 2) // 2
 

@@ -16,7 +16,12 @@ cdef extern from *:
        Weight gradient. dW[co, k] = sum over images and output pixels p = (oy, ox) of
        x[c H W + (oy + i) W + ox + j] dY[co, p]: 8 taps x 32 output channels at a time, the image values broadcast
        against dT[p] (the output gradient's channels of pixel p, contiguous), summed over the pixels in order
-       into G (K x 32), which holds the images before. */
+       into G (K x 32), which holds the images before.
+
+       Input gradient. The forward kernel again, with the taps as its output channels and a 1 x 1 kernel, on the
+       output gradient spread on the input's rows (dYw[co, oy W + ox], zero for ox >= Wo): its row k is im2col's
+       column product of tap k, which fastnn_direct_gather adds to dx shifted by the tap's offset - col2im along
+       whole rows, each pixel's terms in tap order. */
     #if defined(__GNUC__) && defined(__x86_64__) && (__GNUC__ >= 8 || defined(__clang__))
     #include <immintrin.h>
     static int fastnn_direct_best = -1;  /* what the machine has: 2 AVX-512, 1 AVX2 and FMA, 0 neither */
@@ -38,7 +43,9 @@ cdef extern from *:
         int best = fastnn_direct_machine();
         fastnn_direct_ok = level < best ? level : best;
     }
-    static __mmask16 fastnn_lanes(int n) { return n >= 16 ? (__mmask16) 0xFFFF : n <= 0 ? 0 : (__mmask16) ((1u << n) - 1); }
+    static __mmask16 fastnn_lanes(int n) {  /* lane i on when i < n */
+        return n >= 16 ? (__mmask16) 0xFFFF : n <= 0 ? 0 : (__mmask16) ((1u << n) - 1);
+    }
 
     #define FASTNN_DC_FMA(r) { __m512 a_ = _mm512_set1_ps(w[r]); \\
         c##r##0 = _mm512_fmadd_ps(a_, b0, c##r##0); c##r##1 = _mm512_fmadd_ps(a_, b1, c##r##1); \\
@@ -384,7 +391,8 @@ cdef extern from *:
         for (int o = 0; o < CO; o += 8)
             for (int k = 0; k < K; k++)
                 for (int r = 0; r < 8; r++)
-                    Wp[((Py_ssize_t) (o / 8) * K + k) * 8 + r] = o + r < CO ? W[(Py_ssize_t) (o + r) * row + k * col] : 0.0f;
+                    Wp[((Py_ssize_t) (o / 8) * K + k) * 8 + r] =
+                        o + r < CO ? W[(Py_ssize_t) (o + r) * row + k * col] : 0.0f;
     }
 
     /* dYw[co, oy W + ox] = d[co, oy, ox] for ox < Wo, 0 for Wo <= ox < W and beyond (Ho - 1) W + Wo, rows ldy
@@ -401,8 +409,8 @@ cdef extern from *:
     /* col2im of the input gradient's product, whose columns lie on the input's rows: dx = 0, then for each tap
        k = (c, i, j) in order, its row of nq values added to dx shifted by c H W + i W + j (the same sum, in the same
        order, for each pixel as col2im's). */
-    FASTNN_WIDE_CLONES static void fastnn_direct_gather(const float *cols, Py_ssize_t ldy, int nq, int C, int H, int W, int kh, int kw,
-                                     float *dx) {
+    FASTNN_WIDE_CLONES static void fastnn_direct_gather(const float *cols, Py_ssize_t ldy, int nq, int C, int H,
+                                                        int W, int kh, int kw, float *dx) {
         memset(dx, 0, (Py_ssize_t) C * H * W * sizeof(float));
         for (int c = 0; c < C; c++)
             for (int i = 0; i < kh; i++)
@@ -432,11 +440,11 @@ cdef extern from *:
 
 def direct_conv(on=None):
     """Which kernels float32 stride-1 convolutions run: ``"avx512"`` or ``"avx2"`` (direct kernels, the same bits),
-    or ``False`` (im2col and BLAS, on machines without AVX2 and FMA); float32 2 x 2 max-pooling follows it. ``on=False`` makes them use im2col and BLAS,
-    ``"avx2"`` the AVX2 kernels (where the machine has them), ``True`` restores the machine's choice; for tests and
-    benchmarks. Returns the setting in force."""
+    or ``False`` (im2col and BLAS, on machines without AVX2 and FMA); float32 2 x 2 max-pooling follows it.
+    ``on=False`` makes them use im2col and BLAS, ``"avx2"`` the AVX2 kernels (where the machine has them), ``True``
+    (or ``"avx512"``) restores the machine's choice; for tests and benchmarks. Returns the setting in force."""
     if on is not None:
         if on not in (True, False, "avx2", "avx512"):
             raise ValueError(f"on must be True, False, 'avx2' or 'avx512', not {on!r}")
-        fastnn_allow_direct(2 if on is True or on == "avx512" else 1 if on == "avx2" else 0)
+        fastnn_allow_direct({"avx512": 2, "avx2": 1}.get(on, 2 if on else 0))
     return {2: "avx512", 1: "avx2"}.get(fastnn_direct_level(), False)
