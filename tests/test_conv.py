@@ -474,3 +474,26 @@ def test_inference_works_in_blocks_that_bound_memory(rng):
     out = model.predict(X, batch_size=4096)
     assert model._kept_engine.capacity <= rows
     np.testing.assert_array_equal(out[:rows], model.predict(X[:rows], batch_size=rows))  # the same first block
+
+
+def test_default_inference_blocks_stay_in_cache_for_wide_samples(rng):
+    """Without batch_size, a network of wide samples predicts and evaluates in blocks whose buffers take about
+    INFERENCE_CACHE bytes (so each layer's output is still cached when the next reads it); a dense network keeps
+    PREDICT_BLOCK rows. The outputs are those of larger blocks, to rounding."""
+    from fastnn.training import inference
+    cnn = fastnn.Sequential([fastnn.Conv2D(1, 32, 3, activation="relu"), fastnn.MaxPool2D(2), fastnn.Flatten(),
+                             fastnn.Dense(32 * 13 * 13, 10, "softmax")], input_shape=(1, 28, 28), seed=0)
+    cnn.compile("cross_entropy")
+    dense = fastnn.Sequential([fastnn.Dense(784, 512, "relu"), fastnn.Dense(512, 10, "softmax")], seed=0)
+    row_bytes = 2 * sum(cnn.widths) * 4
+    block = inference.inference_block(cnn)
+    assert inference.CACHE_MIN_ROWS <= block < inference.PREDICT_BLOCK
+    assert block * row_bytes <= inference.INFERENCE_CACHE < (block + 1) * row_bytes
+    assert inference.inference_block(dense) == inference.PREDICT_BLOCK
+    assert inference.inference_block(cnn, batch_size=500) == 500
+    X = rng.random((3 * block + 5, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, len(X))
+    out = cnn.predict(X)
+    assert cnn._kept_engine.capacity == block
+    np.testing.assert_allclose(out, cnn.predict(X, batch_size=len(X)), rtol=1e-5, atol=1e-7)
+    assert cnn.evaluate(X, y) == pytest.approx(cnn.evaluate(X, y, batch_size=len(X)), rel=1e-5)

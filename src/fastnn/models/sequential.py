@@ -20,7 +20,6 @@ from ..training import data as _data
 from ..training import inference
 from ..training.blocks import train_batch, training_block
 from ..training.engine import EngineLoan, exclusive
-from ..training.inference import PREDICT_BLOCK as _PREDICT_BLOCK
 from ..nn.reshaping import engine_activations, output_layer
 from .container import Container, assign_names, check_names
 from .stack import LAYER_NAMES, Stack, check_input_shape, dropout_rates
@@ -1067,8 +1066,9 @@ class Sequential(Container):
         X : array-like of shape (n_samples, n_features) or (n_samples,) + input_shape
             As in :meth:`fit` (images of one channel may also come as ``(n_samples, H, W)``).
         batch_size : int, optional
-            Rows processed per block (bounds memory); default 1024, and fewer whatever is asked when the blocks'
-            buffers would take more than 256 MB (wide feature maps).
+            Rows processed per block (bounds memory); default 1024, or fewer so that a block's buffers take about
+            32 MB (wide feature maps: each layer's output is still cached when the next reads it), and fewer
+            whatever is asked when the blocks' buffers would take more than 256 MB.
         n_threads : int or None, default=None
             Threads to use; None uses every available core (within OpenMP's limit).
         layer : int, optional
@@ -1094,13 +1094,12 @@ class Sequential(Container):
         if layer is not None:
             return inference.predict_layer(self, X, layer, batch_size, n_threads)
         if (batch_size is None and n_threads is None and self._ready(X)
-                and (X.shape[0] == 1 or X.shape[0] <= min(_PREDICT_BLOCK, inference.block_rows(self)))):
+                and (X.shape[0] == 1 or X.shape[0] <= inference.inference_block(self))):
             check = self._range_check  # inputs in the training range: one comparison of their largest magnitude
             if check is not None and not self._range_warned and _kernels.any_beyond(X, check[0]):
                 self._check_input_range(X, "predictions")
             return self._shaped(self._forward(X, X.shape[0], None))  # the fast path: nothing to convert or check
-        block = min(_PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1),
-                    inference.block_rows(self))
+        block = inference.inference_block(self, batch_size)
         if n_threads is not None:
             resolve_n_threads(n_threads)
         X = self._inputs(X, lazy=True)
@@ -1203,8 +1202,9 @@ class Sequential(Container):
         ----------
         X, y : as in :meth:`fit`
         batch_size : int, optional
-            Rows processed per block (bounds memory); default 1024, and fewer whatever is asked when the blocks'
-            buffers would take more than 256 MB (wide feature maps).
+            Rows processed per block (bounds memory); default 1024, or fewer so that a block's buffers take about
+            32 MB (wide feature maps: each layer's output is still cached when the next reads it), and fewer
+            whatever is asked when the blocks' buffers would take more than 256 MB.
         sample_weight : array-like of shape (n_samples,), optional
             Weights of the loss, ``sum(w_i * l_i) / sum(w_i)``; accuracy and the other metrics count every sample
             once.
@@ -1223,8 +1223,7 @@ class Sequential(Container):
             return inference.reported(self, "evaluate", verbose,
                                       lambda: self.evaluate(X, y, batch_size, sample_weight, n_threads))
         self._require_compiled("evaluate")
-        block = min(_PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1),
-                    inference.block_rows(self))
+        block = inference.inference_block(self, batch_size)
         resolve_n_threads(n_threads)  # checked before any work
         X = self._inputs(X, lazy=True)
         labels, targets = _data.prepare_targets(self, y, "y", X.shape[0])

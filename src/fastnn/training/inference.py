@@ -12,23 +12,41 @@ from .._core.progress import format_metrics
 from .._core.validation import check_int, check_verbose
 from ..nn.base import _Weighted
 from ..nn.reshaping import engine_activations
-__all__ = ["predict_layer", "forward_range", "class_indices", "block_rows", "metric_scores", "check_metric",
-           "reported", "INFERENCE_MEMORY", "PREDICT_BLOCK"]
+__all__ = ["predict_layer", "forward_range", "class_indices", "block_rows", "inference_block", "metric_scores",
+           "check_metric", "reported", "INFERENCE_MEMORY", "INFERENCE_CACHE", "PREDICT_BLOCK"]
 
 #: Rows of one block in predict/evaluate by default (bounded memory whatever the number of samples).
 PREDICT_BLOCK = 1024
 #: Bytes an inference block's buffers may take (``predict``, ``evaluate``): blocks hold fewer rows than asked when
 #: a sample's layers are wide (a convolutional network's feature maps).
 INFERENCE_MEMORY = 256 << 20
+#: Bytes the buffers of a default inference block (no ``batch_size`` given) should take, so that each layer's
+#: output is still in the processor's caches when the next layer reads it; never fewer than CACHE_MIN_ROWS rows.
+#: Only wide samples (a convolutional network's feature maps) make blocks smaller than PREDICT_BLOCK for it.
+INFERENCE_CACHE = 32 << 20
+CACHE_MIN_ROWS = 64
+
+
+def _row_bytes(model):
+    """Bytes of the engine's buffers for one row (each layer's output and gradient, a recurrent layer's per-step
+    cache)."""
+    per_row = 2 * sum(model.widths) + sum(12 * row["steps"] * row["hidden"] for row in model._layout
+                                          if isinstance(row, dict) and row.get("hidden"))
+    return per_row * model.dtype.itemsize
 
 
 def block_rows(model):
-    """The most rows an inference block may hold so that the engine's buffers for it (each layer's output and
-    gradient, a recurrent layer's per-step cache) stay within INFERENCE_MEMORY bytes: ``predict`` and ``evaluate``
-    work in blocks of at most this many rows whatever ``batch_size`` asks."""
-    per_row = 2 * sum(model.widths) + sum(12 * row["steps"] * row["hidden"] for row in model._layout
-                                          if isinstance(row, dict) and row.get("hidden"))
-    return max(1, INFERENCE_MEMORY // (per_row * model.dtype.itemsize))
+    """The most rows an inference block may hold so that the engine's buffers for it stay within INFERENCE_MEMORY
+    bytes: ``predict`` and ``evaluate`` work in blocks of at most this many rows whatever ``batch_size`` asks."""
+    return max(1, INFERENCE_MEMORY // _row_bytes(model))
+
+
+def inference_block(model, batch_size=None):
+    """Rows of the blocks ``predict`` and ``evaluate`` work in: ``batch_size`` (checked), or by default
+    PREDICT_BLOCK, fewer for wide samples (INFERENCE_CACHE, at least CACHE_MIN_ROWS); at most ``block_rows``."""
+    if batch_size is not None:
+        return min(check_int(batch_size, "batch_size", minimum=1), block_rows(model))
+    return min(PREDICT_BLOCK, max(CACHE_MIN_ROWS, INFERENCE_CACHE // _row_bytes(model)), block_rows(model))
 
 
 def predict_layer(model, X, layer, batch_size, n_threads):
@@ -36,8 +54,7 @@ def predict_layer(model, X, layer, batch_size, n_threads):
     the engine's layers up to it."""
     n_layers = len(model.layers)
     layer = check_int(layer, "layer", minimum=-n_layers, maximum=n_layers - 1) % n_layers
-    block = min(PREDICT_BLOCK if batch_size is None else check_int(batch_size, "batch_size", minimum=1),
-                block_rows(model))
+    block = inference_block(model, batch_size)
     nt = resolve_n_threads(n_threads)
     X = model._inputs(X)
     model._screen_inputs(X, "outputs")

@@ -21,7 +21,7 @@ from . import data as _data
 from .data import check_batch_rows
 from .blocks import train_batch, train_parts, training_block
 from .history import History
-from .inference import PREDICT_BLOCK, block_rows
+from .inference import PREDICT_BLOCK, inference_block
 
 __all__ = ["fit", "PREDICT_BLOCK"]
 # Target seconds between returns to Python during fit (progress output and Ctrl-C).
@@ -159,9 +159,9 @@ def _fit(model, X, y, epochs, batch_size, validation_data, validation_split, shu
         for i, record in enumerate(resume_state["records"][:first_epoch]):
             history._append(model.epochs_trained - first_epoch + i, record)
     model.history = history
-    val_block = min(val[0].shape[0], PREDICT_BLOCK, block_rows(model)) if val is not None else 1
+    val_block = min(val[0].shape[0], inference_block(model)) if val is not None else 1
     # the training data's compiled metrics beyond accuracy come from a forward pass over it at each epoch's end
-    score_block = min(n, PREDICT_BLOCK, block_rows(model)) if model._extra_metrics and stream is None else 1
+    score_block = min(n, inference_block(model)) if model._extra_metrics and stream is None else 1
     block = training_block(model, min(batch_size, n)) if stream is None else None
     lease = _Lease(model, max(1 if stream is not None else block or min(batch_size, n), val_block, score_block))
     sigint = threading.current_thread() is threading.main_thread() and _kernels.install_sigint() == 0
