@@ -119,6 +119,8 @@ def test_batchnorm_settings_are_checked():
         fastnn.BatchNorm1d(4, activation="softmax")
     with pytest.raises(ValueError, match="momentum"):
         fastnn.BatchNorm2d(4, momentum=1.5)
+    with pytest.warns(UserWarning, match=r"Keras's BatchNormalization\(momentum=0.99\) is momentum=0.01 here"):
+        fastnn.BatchNorm(8, momentum=0.99)
     with pytest.raises(ValueError, match=r"BatchNorm1d\(5\) takes \(5,\) features"):
         fastnn.Sequential([fastnn.Dense(3, 4), fastnn.BatchNorm1d(5)])
     with pytest.raises(ValueError, match="takes 3 channels, not 2"):
@@ -135,6 +137,8 @@ def test_a_training_batch_of_one_row_is_refused_before_anything_changes(rng):
         model.fit(X, y, batch_size=4, verbose=0)
     with pytest.raises(ValueError, match="a batch of 1 row"):
         model.train_on_batch(X[:1], y[:1])
+    with pytest.raises(ValueError, match="the training data is one row: a batch of 1 row.*train on at least 2 rows"):
+        model.fit(X[:1], y[:1], verbose=0)
     assert np.array_equal(model.parameters, before) and model.epochs_trained == 0
     model.fit(X, y, batch_size=3, verbose=0)  # batches of 3 rows
     assert model.predict(X[:1]).shape == (1, 3)  # inference on one row uses the running statistics

@@ -178,6 +178,19 @@ def test_a_declared_input_shape_says_how_channels_last_images_are_shaped():
         fastnn.Sequential([fastnn.Conv2D(3, 2, 3, data_format="channels_last")], input_shape=(28, 28, 1))
 
 
+@pytest.mark.parametrize("first, input_shape", [(fastnn.Conv2D(3, 8, 3), (32, 32, 3)),
+                                                (fastnn.Conv2D(1, 8, 3), (28, 28, 1)),
+                                                (fastnn.BatchNorm2d(3), (16, 16, 3))])
+def test_keras_shaped_images_for_channels_first_layers_point_at_data_format(first, input_shape):
+    """Keras's image shape given to layers built PyTorch's way (the default): the error says what to change."""
+    with pytest.raises(ValueError, match=rf"cannot take input_shape=\({input_shape[0]}, {input_shape[1]}, "
+                                         rf"{input_shape[2]}\).* look channels-last \(height, width, channels\): "
+                                         r"build the model's image layers with data_format='channels_last'"):
+        fastnn.Sequential([first, fastnn.Flatten()], input_shape=input_shape)
+    with pytest.raises(ValueError, match="differs from the 3 channels it gets$"):  # channels-first, wrong count
+        fastnn.Sequential([fastnn.Conv2D(2, 8, 3), fastnn.Flatten()], input_shape=(3, 16, 16))
+
+
 def test_channels_last_layers_after_flat_samples_say_what_they_take():
     with pytest.raises(ValueError, match=r"layers\[1\] \(MaxPool2D.*\) cannot take the output of layers\[0\] "
                                          r"\(Dense.*\), of shape \(12,\): it takes images \(n_samples, height, "

@@ -173,6 +173,6 @@ def test_switching_the_kernels_between_fits_keeps_training_sound():
 
 
 def test_the_switch_takes_only_its_settings():
-    with pytest.raises(ValueError, match="on must be True, False, 'avx2' or 'avx512', not 'sse'"):
+    with pytest.raises(ValueError, match="direct_conv takes on=True, False, 'avx2' or 'avx512', not 'sse'"):
         _kernels.direct_conv("sse")
     assert _kernels.direct_conv() == VARIANTS[0]

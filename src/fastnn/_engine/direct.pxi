@@ -439,12 +439,13 @@ cdef extern from *:
 
 
 def direct_conv(on=None):
-    """Which kernels float32 stride-1 convolutions run: ``"avx512"`` or ``"avx2"`` (direct kernels, the same bits),
-    or ``False`` (im2col and BLAS, on machines without AVX2 and FMA); float32 2 x 2 max-pooling follows it.
-    ``on=False`` makes them use im2col and BLAS, ``"avx2"`` the AVX2 kernels (where the machine has them), ``True``
-    (or ``"avx512"``) restores the machine's choice; for tests and benchmarks. Returns the setting in force."""
+    """Which kernels float32 stride-1 convolutions run in this process: ``"avx512"`` or ``"avx2"`` (direct kernels,
+    the same bits), or ``False`` (im2col and BLAS, on machines without AVX2 and FMA); float32 2 x 2 max-pooling
+    follows it. ``on=False`` makes them use im2col and BLAS, ``"avx2"`` the AVX2 kernels (where the machine has
+    them), ``True`` the best kernels the machine has (``"avx512"`` asks for those too, and gets the AVX2 ones on a
+    machine without AVX-512); for tests and benchmarks. Returns the setting in force."""
     if on is not None:
         if on not in (True, False, "avx2", "avx512"):
-            raise ValueError(f"on must be True, False, 'avx2' or 'avx512', not {on!r}")
+            raise ValueError(f"direct_conv takes on=True, False, 'avx2' or 'avx512', not {on!r}")
         fastnn_allow_direct({"avx512": 2, "avx2": 1}.get(on, 2 if on else 0))
     return {2: "avx512", 1: "avx2"}.get(fastnn_direct_level(), False)

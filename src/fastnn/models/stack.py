@@ -17,6 +17,16 @@ LAYER_NAMES = ("a fastnn layer (Dense, Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPo
                "SimpleRNN, LSTM, GRU, Embedding, BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm, Activation)")
 
 
+def _channels_last_hint(layer, shape):
+    """What to add to a first image layer's error when its inputs look like Keras's channels-last images."""
+    channels = getattr(layer, "in_channels", getattr(layer, "num_features", None))
+    if (getattr(layer, "data_format", None) == "channels_first" and len(shape) == 3 and shape[-1] == channels
+            and shape[0] != channels):
+        return (f". Images of shape {tuple(shape)} look channels-last (height, width, channels): build the "
+                "model's image layers with data_format='channels_last'")
+    return ""
+
+
 class Stack:
     """A checked stack of layers, laid out for the engine.
 
@@ -103,7 +113,8 @@ class Stack:
             except ValueError as exc:
                 source = (f"the output of layers[{prev}] ({layers[prev]!r}), of shape {user}" if prev is not None
                           else f"input_shape={user}" if input_shape is not None else f"inputs of shape {user}")
-                raise ValueError(f"layers[{i}] ({layer!r}) cannot take {source}: {exc}") from None
+                hint = _channels_last_hint(layer, shape) if prev is None else ""
+                raise ValueError(f"layers[{i}] ({layer!r}) cannot take {source}: {exc}{hint}") from None
             if isinstance(layer, Embedding) and prev is not None:
                 raise ValueError(f"layers[{i}] ({layer!r}) must be the model's first layer: it takes integer "
                                  "indices")

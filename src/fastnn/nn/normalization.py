@@ -5,7 +5,7 @@ import math
 
 from .. import _kernels
 from .._core.registry import register
-from .._core.validation import check_bool, check_float, check_int
+from .._core.validation import check_bool, check_float, check_int, warn_user
 from .base import (BufferSpec, ParamSpec, _activation_name, _check_data_format, _data_format_repr, _image_shape,
                    _Weighted)
 
@@ -20,6 +20,16 @@ def _check_activation(layer, value):
     return name
 
 
+def _check_momentum(layer, value):
+    """PyTorch's momentum, in [0, 1]; a warning for Keras's habit (0.99 there is 0.01 here)."""
+    value = check_float(value, "momentum", low=0.0, high=1.0)
+    if value > 0.5:
+        warn_user(f"{type(layer).__name__}(momentum={value}) moves the running statistics {value:.0%} of the way "
+                  "to each batch's (PyTorch's convention, running = (1 - momentum) * running + momentum * batch); "
+                  f"Keras's BatchNormalization(momentum={value}) is momentum={1 - value:.3g} here")
+    return value
+
+
 class _BatchNorm(_Weighted):
     r"""What both batch normalizations share. While training, each channel ``c`` is normalised by the batch's mean
     and (biased) variance over the rows (and positions), :math:`y = \gamma_c (x - \mu_c) / \sqrt{\sigma_c^2 +
@@ -29,7 +39,7 @@ class _BatchNorm(_Weighted):
 
     _FIXED = {"num_features": lambda self, v: check_int(v, "num_features", minimum=1),
               "eps": lambda self, v: check_float(v, "eps", low=0.0, low_inclusive=False),
-              "momentum": lambda self, v: check_float(v, "momentum", low=0.0, high=1.0)}
+              "momentum": _check_momentum}
     _LIVE = {"activation": _check_activation}
     _CONFIG = {"num_features": "size", "eps": "rate", "momentum": "rate", "activation": "name"}
     _running_mean = None
@@ -108,7 +118,8 @@ class BatchNorm1d(_BatchNorm):
     num_features : int
     eps : float, default=1e-5
     momentum : float, default=0.1
-        PyTorch's meaning: the weight of the new batch's statistics in the running ones.
+        PyTorch's meaning: the weight of the new batch's statistics in the running ones (Keras's
+        ``momentum=0.99`` is ``0.01`` here; values above 0.5 warn).
     activation : str or None, default=None
         Applied after the normalization (as :class:`Dense` takes it, except ``'softmax'``).
 
@@ -179,6 +190,20 @@ class BatchNorm(BatchNorm2d):
     ``BatchNormalization``: on ``(n, num_features)`` rows it is :class:`BatchNorm1d`, on ``(n, C, H, W)`` images
     (or ``(n, H, W, C)`` with ``data_format="channels_last"``) :class:`BatchNorm2d`, per channel. PyTorch's math
     either way; the parameters and attributes are theirs.
+
+    Parameters
+    ----------
+    num_features : int
+        The features of a row after ``Dense``, or the channels of an image.
+    eps : float, default=1e-5
+        Added to the variance before its square root.
+    momentum : float, default=0.1
+        PyTorch's meaning: the weight of the new batch's statistics in the running ones (Keras's
+        ``momentum=0.99`` is ``0.01`` here; values above 0.5 warn).
+    activation : str or None, default=None
+        Applied after the normalization (as :class:`Dense` takes it, except ``'softmax'``).
+    data_format : {'channels_first', 'channels_last'}, default='channels_first'
+        For images: ``(n, C, H, W)``, or Keras's ``(n, H, W, C)``.
 
     Examples
     --------

@@ -308,7 +308,7 @@ def batch_data(model, x, y, sample_weight, class_weight):
     return X, labels, targets, weights
 
 
-def check_batch_rows(model, sizes, what="a batch"):
+def check_batch_rows(model, sizes, what="a batch", advice="choose a batch_size that leaves no batch of one row"):
     """Refuse training batches of one row when a BatchNorm layer needs the batch's statistics (PyTorch refuses
     them too: a variance of one value is 0)."""
     if 1 not in sizes:
@@ -316,8 +316,7 @@ def check_batch_rows(model, sizes, what="a batch"):
     bn = next((layer for layer in model._engine_layers if hasattr(layer, "running_var")), None)
     if bn is not None:
         raise ValueError(f"{what} of 1 row: {bn!r} normalises by the batch's statistics while training, which "
-                         "needs at least 2 rows a batch (PyTorch refuses it too); choose a batch_size that "
-                         "leaves no batch of one row")
+                         f"needs at least 2 rows a batch (PyTorch refuses it too); {advice}")
 
 
 # Rows converted at a time from a lazy source: about this many bytes of the model's dtype.
