@@ -377,6 +377,10 @@ def test_a_dense_model_with_a_declared_input_shape_takes_its_samples_shaped_or_f
     ("cnn", (784,), r"X has shape \(784,\), but the model takes \(n_samples, 1, 28, 28\)"),
     ("rgb", (5, 28, 28, 3), r"its channels come last; put them first \(as PyTorch\), X.transpose\(0, 3, 1, 2\)"),
     ("rgb", (5, 28, 28), r"the model takes \(n_samples, 3, 28, 28\) or \(n_samples, 2352\); its samples hold 784"),
+    ("rgb", (3, 28, 28), r"X looks like one sample; give it as a batch of one, X\[None\] \(or "
+                         r"X.reshape\(1, 3, 28, 28\)\)$"),
+    ("cnn", (28, 28), r"X has 28 features, but the model expects 784 .*: X looks like one sample; give it as a batch "
+                      r"of one, X\[None\]$"),
 ])
 def test_inputs_of_the_wrong_shape_say_how_to_pass_them(model, shape, message):
     channels = {"dense": None, "cnn": 1, "rgb": 3}[model]

@@ -602,10 +602,13 @@ class Sequential(Container):
             if kind is not None and kind.kind not in "iu":
                 raise TypeError(f"{X.__class__.__name__ if kind.kind == 'O' else kind} {name}: the model starts with "
                                 "an Embedding, which takes integer token ids (n_samples, steps)")
+        given = getattr(X, "shape", None)
         X = _data.flat_inputs(self, X, name)
         if scaler is not None:
             X = scaler.transform(X, dtype=self.dtype)  # straight into the model's dtype: no float64 copy
         suffix = f" (flat samples of shape {self.input_shape})" if len(self.input_shape) > 1 else ""
+        if given is not None and len(given) > 1 and math.prod(given) == self.n_features:  # one sample, unbatched
+            suffix += f": {name} looks like one sample; give it as a batch of one, {name}[None]"
         X = check_features(X, name, self.dtype, self.n_features, suffix=suffix)
         first = self._engine_layers[0]
         if isinstance(first, Embedding) and X.size:  # indices into the table, checked before any kernel runs

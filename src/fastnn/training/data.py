@@ -132,6 +132,9 @@ def shape_error(model, got, name):
             return f"{message}: its channels come first; put them last (as Keras), {name}.transpose(0, 2, 3, 1)"
         layout = " (channels last, as Keras)" if last else " (channels first, as PyTorch)" if one else ""
         return f"{message}: reshape it to (n_samples, {takes}){layout}, {name}.reshape(len({name}), {takes})"
+    if math.prod(got) == n:  # one sample without its batch axis
+        return (f"{message}: {name} looks like one sample; give it as a batch of one, {name}[None] (or "
+                f"{name}.reshape(1, {takes}))")
     return message + (f"; its samples hold {math.prod(got[1:])} values, not {n}" if len(got) >= 2 else "")
 
 
