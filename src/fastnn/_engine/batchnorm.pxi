@@ -122,14 +122,6 @@ cdef Py_ssize_t _bn_tasks(Net *net, int l, Py_ssize_t n_rows) noexcept nogil:
     return _bn_blocks(net, l)
 
 
-cdef inline double _lanes_total(double *lanes) noexcept nogil:
-    cdef double total = 0
-    cdef int k
-    for k in range(8):
-        total += lanes[k]
-    return total
-
-
 cdef double _bn_sum(Net *net, int l, const floating *x, Py_ssize_t n_rows, int c, double shift,
                     bint square) noexcept nogil:
     """Channel ``c``'s sum of ``x - shift`` (``square``: of its squares) over ``n_rows`` rows of ``x``: eight
@@ -170,11 +162,9 @@ cdef void _bn_forward(Net *net, const floating *params, int l, const floating *i
     cdef floating *buf = (<floating *> net.buffers) + net.buf_off[l] if net.buffers != NULL else NULL
     cdef double *stats = net.ws.fixed[l]    # per channel: mean, 1 / sqrt(var + eps), sum dy, sum dy * xhat
     cdef floating *out = <floating *> net.ws.A[l + 1]
-    cdef Py_ssize_t r, p, N = n_rows * P
+    cdef Py_ssize_t r, N = n_rows * P
     cdef double mean, var, m = g.momentum
     cdef floating a, b
-    cdef const floating *src
-    cdef floating *dst
     cdef int mode = _bn_mode(net, l)
     if mode & (BN_MEAN | BN_VAR):  # a pass that sums the batch's statistics block by block: nothing further
         for c in range(c0, c1):
@@ -240,7 +230,7 @@ cdef void _bn_backward(Net *net, const floating *params, int l, Py_ssize_t n_row
     cdef const floating *dy = <floating *> net.ws.D[l + 1]
     cdef floating *dx = <floating *> net.ws.D[l]
     cdef double *stats = net.ws.fixed[l]
-    cdef Py_ssize_t r, p, at, N = n_rows * P
+    cdef Py_ssize_t at, N = n_rows * P
     cdef floating k, shift, mean, slope
     cdef int mode = _bn_mode(net, l)
     cdef double *sums

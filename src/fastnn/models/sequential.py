@@ -125,8 +125,8 @@ class Sequential(Container):
     input_peak_ : ndarray of shape (n_features,) or None
         The largest absolute value of each input feature among the inputs the model was trained on (beyond
         8,192 rows, among about 4,096 evenly spaced ones), after :attr:`scaler` (widened by every ``fit``, and
-        by ``train_on_batch`` once set; saved with the model), or None before the first ``fit``. ``predict`` and ``evaluate`` warn (once per model) when inputs lie far
-        beyond it, such as raw 0-255 pixels given to a model trained on pixels divided by 255.
+        by ``train_on_batch`` once set; saved with the model), or None before the first ``fit``. ``predict``
+        and ``evaluate`` warn (once per model) when inputs lie far beyond it, such as raw 0-255 pixels given to a model trained on pixels divided by 255.
     classes : list or None
         The original class labels, by output unit, when the model was trained on labels that were mapped to
         ``0 .. n_classes - 1`` (the command line does this); saved with the model.
@@ -607,8 +607,8 @@ class Sequential(Container):
         if scaler is not None:
             X = scaler.transform(X, dtype=self.dtype)  # straight into the model's dtype: no float64 copy
         suffix = f" (flat samples of shape {self.input_shape})" if len(self.input_shape) > 1 else ""
-        if given is not None and len(given) > 1 and math.prod(given) == self.n_features:  # one sample, unbatched
-            suffix += f": {name} looks like one sample; give it as a batch of one, {name}[None]"
+        if given is not None and len(given) > 1:
+            suffix += _data.one_sample_hint(given, self.n_features, name)
         X = check_features(X, name, self.dtype, self.n_features, suffix=suffix)
         first = self._engine_layers[0]
         if isinstance(first, Embedding) and X.size:  # indices into the table, checked before any kernel runs

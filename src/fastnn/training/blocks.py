@@ -2,8 +2,8 @@
 
 The engine holds, for every row of the batch it trains on, each layer's output and gradient (and a convolution's
 im2col columns, where it forms them): a convolutional network's rows take a third of a megabyte to half a
-megabyte each, so a batch of 4,096 images would need 1.3 to 2 GB. When a batch's buffers would exceed :data:`TRAINING_MEMORY`, ``fit`` and ``train_on_batch``
-compute its gradient in consecutive blocks of rows - each block's data term scaled by the whole batch's size, its
+megabyte each, so a batch of 4,096 images would need 1.3 to 2 GB. When a batch's buffers would exceed
+:data:`TRAINING_MEMORY`, ``fit`` and ``train_on_batch`` compute its gradient in consecutive blocks of rows - each block's data term scaled by the whole batch's size, its
 dropout masks those of its rows' places in the whole batch - add the blocks' gradients in order, and apply one
 update: the same step as the whole batch at once, up to rounding, in memory bounded by the block. The blocks
 depend on the network's shapes alone, so results stay the same for any ``n_threads``.

@@ -104,6 +104,14 @@ def _sequence_model(model):
     return isinstance(row, dict) and row["kind"] in (_kernels.LAYER_RNN, _kernels.LAYER_LSTM, _kernels.LAYER_GRU)
 
 
+def one_sample_hint(got, n, name):
+    """The advice for inputs of shape ``got`` that hold exactly one sample of ``n`` values without its batch axis
+    (else an empty string)."""
+    if got is None or math.prod(got) != n:
+        return ""
+    return f": {name} looks like one sample; give it as a batch of one, {name}[None]"
+
+
 def shape_error(model, got, name):
     """Why inputs of shape ``got`` do not fit, and how to pass them."""
     shape, n = model.input_shape, model.n_features
@@ -132,9 +140,8 @@ def shape_error(model, got, name):
             return f"{message}: its channels come first; put them last (as Keras), {name}.transpose(0, 2, 3, 1)"
         layout = " (channels last, as Keras)" if last else " (channels first, as PyTorch)" if one else ""
         return f"{message}: reshape it to (n_samples, {takes}){layout}, {name}.reshape(len({name}), {takes})"
-    if math.prod(got) == n:  # one sample without its batch axis
-        return (f"{message}: {name} looks like one sample; give it as a batch of one, {name}[None] (or "
-                f"{name}.reshape(1, {takes}))")
+    if one_sample_hint(got, n, name):
+        return f"{message}{one_sample_hint(got, n, name)} (or {name}.reshape(1, {takes}))"
     return message + (f"; its samples hold {math.prod(got[1:])} values, not {n}" if len(got) >= 2 else "")
 
 
@@ -311,9 +318,10 @@ def batch_data(model, x, y, sample_weight, class_weight):
     return X, labels, targets, weights
 
 
-def check_batch_rows(model, sizes, what="a batch", advice="choose a batch_size that leaves no batch of one row"):
+def check_batch_rows(model, sizes, what="a batch", advice=None):
     """Refuse training batches of one row when a BatchNorm layer needs the batch's statistics (PyTorch refuses
-    them too: a variance of one value is 0)."""
+    them too: a variance of one value is 0); ``advice`` (default: choosing another batch_size) ends the message."""
+    advice = advice or "choose a batch_size that leaves no batch of one row"
     if 1 not in sizes:
         return
     bn = next((layer for layer in model._engine_layers if hasattr(layer, "running_var")), None)

@@ -126,10 +126,9 @@ def _fit(model, X, y, epochs, batch_size, validation_data, validation_split, shu
         train, val = _data.prepare_fit_data(model, X, y, sample_weight, class_weight, validation_data,
                                             validation_split, scaler)
         rows = n = train[0].shape[0]
-        if rows == 1:
-            check_batch_rows(model, [1], "the training data is one row: a batch", "train on at least 2 rows")
         check_batch_rows(model, [min(batch_size, rows), rows - (-(-rows // batch_size) - 1) * batch_size],
-                         f"with batch_size={batch_size}, {rows} training rows make a batch")
+                         f"with batch_size={batch_size}, {rows} training rows make a batch" if rows > 1 else
+                         "the training data is one row: a batch", None if rows > 1 else "train on at least 2 rows")
         model._warn_about_scale(train[0])
         model._note_inputs(train[0])  # the range predict and evaluate compare their inputs with
         iterations = -(-n // batch_size)
